@@ -1,0 +1,205 @@
+"""Turn C kernel source plus a cffi cdef into a Python extension (.so).
+
+We drive cffi only to emit its wrapper (`ffi.emit_c_code`) and then call the C
+compiler ourselves, in one invocation: going through setuptools costs several
+hundred milliseconds per build and gives no control over the output name.
+
+The kernel source never includes Python headers. The wrapper `#include`s the
+kernel file by its bare name, so compiler messages point at the kernel's own
+lines and the generated files hold no absolute paths.
+"""
+import contextlib
+import functools
+import io
+import logging
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+from kgen.errors import CompileError, CompilerNotFoundError
+
+log = logging.getLogger("kgen.build")
+
+_HOW_TO_GET_ONE = (
+    "Install a C compiler (Debian/Ubuntu: `apt install gcc`; Fedora: `dnf install gcc`; "
+    "macOS: `xcode-select --install`) or point $CC at one."
+)
+
+
+class Compiler:
+    """A resolved C compiler: the argv prefix to run and a line that identifies it."""
+
+    def __init__(self, argv, identity):
+        self.argv = tuple(argv)
+        self.identity = identity
+
+    def __repr__(self):
+        return f"Compiler({' '.join(self.argv)!r})"
+
+
+def find_compiler():
+    """The C compiler to use: $CC, else sysconfig's CC, else cc/gcc/clang.
+
+    Memoized per value of $CC, so `cc --version` runs once per process.
+    """
+    return _find_compiler(os.environ.get("CC", ""))
+
+
+@functools.lru_cache(maxsize=None)
+def _find_compiler(env_cc):
+    if env_cc:
+        # An explicit $CC is never second-guessed by falling back to another compiler.
+        candidates = [("$CC", shlex.split(env_cc))]
+    else:
+        candidates = []
+        sys_cc = sysconfig.get_config_var("CC")
+        if sys_cc:
+            candidates.append(("sysconfig CC", shlex.split(sys_cc)))
+        candidates += [("default", [name]) for name in ("cc", "gcc", "clang")]
+    for _, argv in candidates:
+        path = shutil.which(argv[0]) if argv else None
+        if path:
+            argv = [path, *argv[1:]]
+            return Compiler(argv, _identity(argv))
+    looked_for = ", ".join(f"{' '.join(argv)!r} ({origin})" for origin, argv in candidates)
+    raise CompilerNotFoundError(f"No C compiler found: looked for {looked_for}. {_HOW_TO_GET_ONE}")
+
+
+def _identity(argv):
+    """Path, extra arguments and the first line of `--version`: part of every cache key."""
+    try:
+        proc = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        raise CompilerNotFoundError(
+            f"C compiler {argv[0]!r} cannot be run ({exc}). {_HOW_TO_GET_ONE}"
+        ) from exc
+    lines = (proc.stdout or proc.stderr).strip().splitlines()
+    version = lines[0] if lines else f"unknown (exit {proc.returncode})"
+    return f"{os.path.realpath(argv[0])} {' '.join(argv[1:])} | {version}"
+
+
+def target_id(native):
+    """What the machine code depends on: the architecture, and the CPU itself for -march=native."""
+    machine = platform.machine()
+    return f"{sys.platform}-{machine}-{_cpu_signature()}" if native else f"{sys.platform}-{machine}"
+
+
+@functools.lru_cache(maxsize=None)
+def _cpu_signature():
+    # A cache shared over NFS must not hand a -march=native build to another CPU model.
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            wanted = ("model name", "flags", "cpu model", "CPU part", "Features", "cpu")
+            lines = []
+            for line in f:
+                if not line.strip():
+                    break  # the first processor's block is enough
+                if line.split(":")[0].strip() in wanted:
+                    lines.append(line.strip())
+            if lines:
+                return " ".join(lines)
+    except OSError:
+        pass
+    return platform.processor() or "unknown-cpu"
+
+
+def abi3_available():
+    """Whether this interpreter can build and load stable-ABI (abi3) extensions."""
+    return not (sysconfig.get_config_var("Py_DEBUG") or sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def extension_suffix(limited_api):
+    """The file suffix importlib expects, e.g. '.abi3.so' or '.cpython-311-x86_64-linux-gnu.so'."""
+    if limited_api and abi3_available():
+        return ".pyd" if sys.platform == "win32" else ".abi3.so"
+    return sysconfig.get_config_var("EXT_SUFFIX")
+
+
+def compile_flags(*, native, limited_api, extra_compile_args=(), define_macros=()):
+    """Every flag placed before the source file; also hashed into cache keys."""
+    flags = ["-shared", "-fPIC", "-O3", "-fvisibility=hidden"]
+    if native:
+        # GCC spells "tune for this CPU" -mcpu on ARM and POWER, -march on x86.
+        x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+        flags.append("-march=native" if x86 else "-mcpu=native")
+    if sys.platform == "darwin":
+        # Python symbols are resolved from the interpreter at load time.
+        flags += ["-undefined", "dynamic_lookup"]
+    if not (limited_api and abi3_available()):
+        flags.append("-D_CFFI_NO_LIMITED_API")
+    for macro in define_macros:
+        name, value = macro if isinstance(macro, (tuple, list)) else (macro, None)
+        flags.append(f"-D{name}" if value is None else f"-D{name}={value}")
+    paths = sysconfig.get_paths()
+    for inc in dict.fromkeys([paths["include"], paths["platinclude"]]):
+        flags.append(f"-I{inc}")
+    flags += list(extra_compile_args)
+    return flags
+
+
+def link_flags(libraries=()):
+    """`-l` options, placed after the source; libm always, since kernels call it."""
+    libs = list(dict.fromkeys(["m", *libraries])) if sys.platform != "win32" else list(libraries)
+    return [f"-l{lib}" for lib in libs]
+
+
+def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_api=True,
+                      extra_compile_args=(), libraries=(), define_macros=(), kernel_filename=None):
+    """Write the kernel, cffi's wrapper and the compiled extension into `outdir`.
+
+    Returns the path of the extension, named `<modname><suffix>` so that importlib
+    accepts it. `kernel_filename` (default `<modname>_kernel.c`) is where the kernel
+    source is written; the wrapper includes it by that bare name. Raises
+    CompileError (with the compiler's output and the kernel's path) or
+    CompilerNotFoundError.
+    """
+    cc = find_compiler()
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    kernel_filename = kernel_filename or f"{modname}_kernel.c"
+    kernel_path = outdir / kernel_filename
+    kernel_path.write_text(c_source, encoding="utf-8")
+    wrapper = f"{modname}.c"
+    _emit_wrapper(cdef, modname, kernel_filename, outdir / wrapper, kernel_path)
+
+    so_name = modname + extension_suffix(limited_api)
+    partial = f".{so_name}.partial"
+    cmd = [*cc.argv,
+           *compile_flags(native=native, limited_api=limited_api,
+                          extra_compile_args=extra_compile_args, define_macros=define_macros),
+           wrapper, "-o", partial, *link_flags(libraries)]
+    log.debug("compiling in %s: %s", outdir, shlex.join(cmd))
+    # cwd= instead of os.chdir: relative names keep paths out of the output and messages.
+    try:
+        proc = subprocess.run(cmd, cwd=outdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, errors="replace")
+    except OSError as exc:
+        raise CompilerNotFoundError(
+            f"C compiler {cc.argv[0]!r} cannot be run ({exc}). {_HOW_TO_GET_ONE}",
+            source_path=str(kernel_path)) from exc
+    if proc.returncode != 0:
+        raise CompileError(
+            f"C compiler failed (exit {proc.returncode}) building {modname}\n"
+            f"  command (run next to the source): {shlex.join(cmd)}",
+            output=proc.stdout, source_path=str(kernel_path))
+    os.replace(outdir / partial, outdir / so_name)
+    return outdir / so_name
+
+
+def _emit_wrapper(cdef, modname, kernel_filename, path, kernel_path):
+    import cffi  # deferred: importing cffi and pycparser is only needed to build
+
+    ffi = cffi.FFI()
+    try:
+        ffi.cdef(cdef)
+    except (cffi.CDefError, cffi.FFIError) as exc:
+        raise CompileError(f"cffi rejected the cdef of {modname}: {exc}",
+                           output=cdef, source_path=str(kernel_path)) from exc
+    ffi.set_source(modname, f'#include "{kernel_filename}"\n')
+    with contextlib.redirect_stdout(io.StringIO()):  # cffi prints "generating <file>"
+        ffi.emit_c_code(str(path))

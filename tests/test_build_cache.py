@@ -1,0 +1,235 @@
+"""The build layer and its disk cache, with tiny hand-written C kernels."""
+import hashlib
+import json
+import os
+import shlex
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kgen.build import (build_module, cache, cache_clear, cache_dir, cache_info, cache_key,
+                        compile_extension, find_compiler, load_extension, module_name)
+from kgen.build.compiler import abi3_available
+from kgen.errors import CompileError, CompilerNotFoundError, KgenError
+
+REPO = Path(__file__).resolve().parents[1]
+ADD_C = "int add(int a, int b) { return a + b + OFFSET; }\n"
+ADD_CDEF = "int add(int a, int b);"
+
+# A child process that builds ADD_C (with OFFSET=$SALT) and reports what it got.
+CHILD = """
+import json, sys, time
+from kgen.build import build_module
+start = float(sys.argv[1])
+time.sleep(max(0.0, start - time.time()))  # line the builders up so they really race
+m, from_cache = build_module({src!r}, {cdef!r}, name_hint="add",
+                             define_macros=[("OFFSET", sys.argv[2])])
+print(json.dumps({{"from_cache": from_cache, "sum": m.lib.add(2, 3), "file": m.__file__}}))
+"""
+
+
+@pytest.fixture
+def cache_env(tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    monkeypatch.setenv("KGEN_CACHE_DIR", str(root))
+    monkeypatch.setattr(cache, "_loaded", {})
+    return root
+
+
+def build_add(offset=0, **kw):
+    return build_module(ADD_C, ADD_CDEF, name_hint="add", define_macros=[("OFFSET", str(offset))],
+                        **kw)
+
+
+def run_child(env_extra, *args):
+    env = {**os.environ, **env_extra,
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    code = CHILD.format(src=ADD_C, cdef=ADD_CDEF)
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def child_result(proc):
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def entry_is_sealed(entry):
+    meta = json.loads((entry / "meta.json").read_text())
+    data = (entry / meta["so"]).read_bytes()
+    return hashlib.sha256(data).hexdigest() == meta["sha256"] and len(data) == meta["size"]
+
+
+def test_build_call_and_in_process_cache(cache_env):
+    m, from_cache = build_add(offset=10)
+    assert not from_cache
+    assert m.lib.add(2, 3) == 15
+    assert hasattr(m, "ffi")
+    m2, from_cache2 = build_add(offset=10)
+    assert from_cache2 and m2 is m
+    # the module name comes from the key, and the entry is sealed by meta.json
+    entry = Path(m.__file__).parent
+    assert entry.parent == cache_env and len(entry.name) == 64
+    assert m.__name__ == module_name("add", entry.name)
+    assert entry_is_sealed(entry)
+    assert any(p.name.endswith("_kernel.c") and p.read_text() == ADD_C for p in entry.iterdir())
+
+
+def test_new_process_loads_from_cache_without_compiling(cache_env, tmp_path, monkeypatch):
+    # The compiler's identity is part of the key, so the child must see the same $CC:
+    # a wrapper that answers --version but fails (and logs) any real compile.
+    real = shlex.join(find_compiler().argv)
+    log = tmp_path / "cc.log"
+    wrapper = tmp_path / "cc-wrapper"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {shlex.quote(str(log))}\n'
+        'if [ "$1" != "--version" ] && [ -n "$KGEN_TEST_FORBID_COMPILE" ]; then\n'
+        '  echo "kgen test: the compiler must not run" >&2; exit 99\n'
+        "fi\n"
+        f'exec {real} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("CC", str(wrapper))
+    m, from_cache = build_add(offset=1)
+    assert not from_cache and m.lib.add(2, 3) == 6
+
+    log.write_text("")
+    got = child_result(run_child({"KGEN_TEST_FORBID_COMPILE": "1"}, 0, 1))
+    assert got == {"from_cache": True, "sum": 6, "file": m.__file__}
+    assert [line for line in log.read_text().splitlines() if line != "--version"] == []
+
+
+def replace_file(path, data):
+    # A new inode: writing into the .so this process has mapped would crash it (SIGBUS).
+    path.unlink()
+    path.write_bytes(data)
+
+
+@pytest.mark.parametrize("damage", ["truncate_so", "flip_byte", "delete_so", "garbage_meta",
+                                    "no_meta", "wrong_hash"])
+def test_corrupt_entry_is_rebuilt(cache_env, damage):
+    m, _ = build_add(offset=2)
+    entry = Path(m.__file__).parent
+    so = Path(m.__file__)
+    meta_path = entry / "meta.json"
+    if damage == "truncate_so":
+        replace_file(so, so.read_bytes()[:100])
+    elif damage == "flip_byte":
+        data = bytearray(so.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        replace_file(so, bytes(data))
+    elif damage == "delete_so":
+        so.unlink()
+    elif damage == "garbage_meta":
+        meta_path.write_text("{not json")
+    elif damage == "no_meta":
+        meta_path.unlink()
+    elif damage == "wrong_hash":
+        meta = json.loads(meta_path.read_text())
+        meta["sha256"] = "0" * 64
+        meta_path.write_text(json.dumps(meta))
+    cache._loaded.clear()  # as if in a new process
+
+    m2, from_cache = build_add(offset=2)
+    assert not from_cache
+    assert m2.lib.add(2, 3) == 7
+    assert entry_is_sealed(entry)
+
+
+def test_concurrent_cold_builders_agree(cache_env):
+    start = time.time() + 1.0
+    procs = [run_child({}, start, 3) for _ in range(4)]
+    results = [child_result(p) for p in procs]
+    assert {r["sum"] for r in results} == {8}
+    assert len({r["file"] for r in results}) == 1
+    # the lock lets exactly one of them compile; the others load its entry
+    assert sorted(r["from_cache"] for r in results) == [False, True, True, True]
+    assert entry_is_sealed(Path(results[0]["file"]).parent)
+    assert not [p for p in cache_env.iterdir() if p.name.startswith((".tmp-", ".trash-"))]
+
+
+def test_cache_dir_is_private(cache_env):
+    root = cache_dir()
+    assert root == cache_env
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+
+def test_cache_dir_location_fallbacks(tmp_path, monkeypatch):
+    monkeypatch.delenv("KGEN_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "kgen"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir() == tmp_path / "home" / ".cache" / "kgen"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_world_writable_cache_dir_is_refused(cache_env):
+    cache_env.mkdir(mode=0o700)
+    os.chmod(cache_env, 0o777)
+    with pytest.raises(KgenError, match="chmod 700"):
+        cache_dir()
+    with pytest.raises(KgenError, match="writable by group or others"):
+        build_add(offset=4)
+
+
+def test_compile_error_shows_compiler_output_and_kept_source(cache_env):
+    bad = "int add(int a, int b) { return a + ; }\n"
+    with pytest.raises(CompileError) as info:
+        build_module(bad, ADD_CDEF, name_hint="bad")
+    err = info.value
+    text = str(err)
+    assert "error" in text.lower() and "return a + ;" in text  # the compiler's own report
+    assert err.source_path and err.source_path in text
+    kept = Path(err.source_path)
+    assert kept.read_text() == bad
+    assert kept.parent.parent == cache_env / "failed"
+    assert not [p for p in cache_env.iterdir() if len(p.name) == 64]  # nothing cached
+
+
+def test_missing_compiler(cache_env, monkeypatch):
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    with pytest.raises(CompilerNotFoundError) as info:
+        build_add(offset=5)
+    text = str(info.value)
+    assert "/nonexistent/cc" in text
+    assert "apt install gcc" in text and "xcode-select --install" in text and "CC" in text
+
+
+def test_compile_extension_abi3_for_packages(tmp_path):
+    out = tmp_path / "pkg"
+    so = compile_extension(ADD_C, ADD_CDEF, "_mypkg", out, define_macros=[("OFFSET", "6")],
+                           kernel_filename="mypkg.c")
+    if abi3_available():
+        assert so.name == "_mypkg.abi3.so"
+    assert (out / "mypkg.c").read_text() == ADD_C
+    wrapper = (out / "_mypkg.c").read_text()
+    assert '#include "mypkg.c"' in wrapper and str(tmp_path) not in wrapper
+    assert load_extension(so, "_mypkg").lib.add(1, 1) == 8
+
+
+def test_cache_key_covers_every_part():
+    base = cache_key("c", "src", "cdef", ["-O3"])
+    assert base == cache_key("c", "src", "cdef", ["-O3"])
+    assert len(base) == 64
+    assert base != cache_key("c", "src2", "cdef", ["-O3"])
+    assert base != cache_key("c", "src", "cdef", ["-O2"])
+    assert cache_key("ab", "c") != cache_key("a", "bc")
+
+
+def test_cache_info_and_clear(cache_env):
+    build_add(offset=7)
+    with pytest.raises(CompileError):
+        build_module("syntax error here", ADD_CDEF, name_hint="bad")
+    info = cache_info()
+    assert info["dir"] == str(cache_env)
+    assert info["entries"] == 1 and info["failed"] == 1 and info["bytes"] > 0
+    assert cache_clear() == 1
+    assert cache_info()["entries"] == 0 and cache_info()["bytes"] == 0
+    m, from_cache = build_add(offset=7)
+    assert not from_cache and m.lib.add(0, 0) == 7
