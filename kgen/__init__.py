@@ -1,0 +1,23 @@
+"""kgen: symbolic tensor expressions, differentiated and simplified, compiled
+ahead of time to standalone C and CUDA.
+
+    import kgen as kg
+    x = kg.vector('x'); f = kg.function([x], kg.exp(x).sum())
+"""
+__version__ = "0.1.0"
+
+from .config import config  # noqa: F401
+from .errors import (BackendUnavailableError, CompileError, CompilerNotFoundError,  # noqa: F401
+                     DisconnectedInputError, KgenError, KgenTypeError, ShapeError)
+from .expr import methods as _methods  # noqa: F401  (installs operators on Variable)
+from .expr.graph import check_graph, graph_inputs, graph_size, toposort  # noqa: F401
+from .expr.node import Constant, Input, Shared, Variable, constant  # noqa: F401
+from .expr.ops import *  # noqa: F401,F403
+from .expr.ops import abs, max, min, round, sum  # noqa: F401
+from .expr.printing import pprint  # noqa: F401
+from .expr.types import TensorType  # noqa: F401
+from .expr.variables import (matrix, scalar, shared, tensor3, tensor4,  # noqa: F401
+                             theano_names as _theano_names, vector)
+
+globals().update(_theano_names)
+from . import tensor  # noqa: E402,F401

@@ -1,0 +1,45 @@
+"""kgen's exception classes: one base, so callers can catch everything kgen raises."""
+
+
+class KgenError(Exception):
+    """Base class of kgen's own errors."""
+
+
+class ShapeError(KgenError, ValueError):
+    """Shapes that cannot work together (broadcast, dot, reshape...)."""
+
+
+class KgenTypeError(KgenError, TypeError):
+    """Wrong dtype, ndim or argument kind."""
+
+
+class DisconnectedInputError(KgenError, ValueError):
+    """A `wrt` variable that the cost does not depend on."""
+
+
+class CompileError(KgenError):
+    """The C or CUDA compiler rejected generated source.
+
+    `output` is the compiler's stderr/stdout, `source_path` the kept source.
+    """
+
+    def __init__(self, message, output="", source_path=None):
+        super().__init__(message)
+        self.output = output
+        self.source_path = source_path
+
+    def __str__(self):
+        text = super().__str__()
+        if self.source_path:
+            text += f"\n  source kept at: {self.source_path}"
+        if self.output:
+            text += "\n  compiler output:\n" + self.output.rstrip()
+        return text
+
+
+class CompilerNotFoundError(CompileError):
+    """No usable compiler (cc / nvcc) on this machine."""
+
+
+class BackendUnavailableError(KgenError, RuntimeError):
+    """A target cannot run here (no PyCUDA, no GPU...); the message says which."""

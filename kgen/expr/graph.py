@@ -1,0 +1,73 @@
+"""Graph walks: iterative (no recursion, so 100,000-deep chains are fine)."""
+from ..errors import KgenError
+from .node import Apply, Constant, Input, Shared, Variable
+from .types import TensorType
+
+
+def toposort(outputs):
+    """Every node reachable from `outputs`, inputs before their users."""
+    order, seen = [], set()
+    for root in outputs:
+        if id(root) in seen:
+            continue
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for child in reversed(node.inputs):
+                if id(child) not in seen:
+                    stack.append((child, False))
+    return order
+
+
+def graph_size(exprs):
+    """Number of op (Apply) nodes in the graph of one expression or a list."""
+    exprs = list(exprs) if isinstance(exprs, (list, tuple)) else [exprs]
+    return sum(1 for n in toposort(exprs) if n.op is not None)
+
+
+def graph_inputs(exprs):
+    """The leaves (inputs, shared variables, constants) in topological order."""
+    return [n for n in toposort(exprs) if n.op is None]
+
+
+def consumers(order):
+    """id(node) -> number of users within `order`."""
+    uses = {}
+    for n in order:
+        for i in n.inputs:
+            uses[id(i)] = uses.get(id(i), 0) + 1
+    return uses
+
+
+class GraphError(KgenError):
+    pass
+
+
+def check_graph(exprs):
+    """The IR checker: each Apply node's stored type is what its op infers now,
+    inputs are variables, and leaves are of a known kind. Raises GraphError."""
+    exprs = list(exprs) if isinstance(exprs, (list, tuple)) else [exprs]
+    for node in toposort(exprs):
+        if not isinstance(node.type, TensorType):
+            raise GraphError(f"{node!r}: type is {node.type!r}")
+        if node.op is None:
+            if not isinstance(node, (Input, Shared, Constant)):
+                raise GraphError(f"leaf of unknown kind {type(node).__name__}")
+            if isinstance(node, Constant) and node.value.shape != node.type.shape:
+                raise GraphError("constant shape differs from its type")
+            continue
+        if not isinstance(node, Apply):
+            raise GraphError(f"{node!r} has an op but is not an Apply node")
+        if not all(isinstance(i, Variable) for i in node.inputs):
+            raise GraphError(f"{node.op.name}: inputs must be variables")
+        expected = node.op.infer(list(node.inputs), dict(node.attrs))
+        if expected != node.type:
+            raise GraphError(f"{node.op.name}: stored type {node.type} but the op infers {expected}")
+    return True

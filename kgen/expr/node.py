@@ -1,0 +1,211 @@
+"""The graph node: one small immutable, hash-consed object per value.
+
+A node is a leaf (an Input, a Shared variable or a Constant) or an Apply of a
+primitive op to input nodes with hashable attributes. Apply nodes are interned:
+building the same op on the same inputs with the same attributes returns the
+existing object, so `(x + y) is (x + y)` and common subexpressions are shared
+for free. Leaves keep their own identity, except constants, which are interned
+by value so that `x + 1` is also hash-consed.
+"""
+import itertools
+import weakref
+
+import numpy as np
+
+from ..errors import KgenTypeError
+from .types import TensorType, check_dtype
+
+_interned = weakref.WeakValueDictionary()
+_leaf_ids = itertools.count()
+
+
+class Variable:
+    """A symbolic tensor: what users build expressions from.
+
+    `op` is None for leaves; for Apply nodes it is the primitive's record and
+    `inputs`/`attrs` its arguments. `==` is identity, never elementwise.
+    """
+
+    __slots__ = ("type", "op", "inputs", "attrs", "name", "__weakref__")
+    __array_ufunc__ = None  # make NumPy defer to our reflected operators
+
+    # ---- type ---------------------------------------------------------
+    @property
+    def dtype(self):
+        return self.type.dtype
+
+    @property
+    def ndim(self):
+        return len(self.type.shape)
+
+    @property
+    def shape(self):
+        from .shape_vector import ShapeVector
+        return ShapeVector(self)
+
+    @property
+    def size(self):
+        from . import ops
+        return ops.size(self)
+
+    def attr(self, key, default=None):
+        for k, v in self.attrs:
+            if k == key:
+                return v
+        return default
+
+    def __repr__(self):
+        from .printing import short_repr
+        return short_repr(self)
+
+    def __iter__(self):
+        raise TypeError("kgen variables are not iterable; index them instead")
+
+    def __len__(self):
+        raise TypeError("len() of a kgen variable is not static; use x.shape[0]")
+
+    def __bool__(self):
+        raise TypeError("the truth value of a kgen variable is symbolic; "
+                        "use kg.eq / kg.where instead of `if`")
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
+    # ---- NumPy reference evaluation -------------------------------------
+    def eval(self, values=None):
+        """Compute this expression with the NumPy reference evaluator."""
+        from .evaluate import evaluate
+        return evaluate([self], values or {})[0]
+
+
+class Input(Variable):
+    """A symbolic input: a function argument."""
+
+    __slots__ = ("uid",)
+
+    def __init__(self, type, name=None):
+        self.type, self.op, self.inputs, self.attrs = type, None, (), ()
+        self.name, self.uid = name, next(_leaf_ids)
+
+
+class Shared(Variable):
+    """A variable whose value persists between calls (model parameters)."""
+
+    __slots__ = ("uid", "_value", "_device")
+
+    def __init__(self, value, name=None):
+        value = np.array(value)
+        dtype = check_dtype(value.dtype, f"shared {name or ''}".strip())
+        # the shape may change through set_value, so only ndim is static
+        self.type = TensorType(dtype, (None,) * value.ndim)
+        self.op, self.inputs, self.attrs = None, (), ()
+        self.name, self.uid = name, next(_leaf_ids)
+        self._value, self._device = value, None
+
+    def get_value(self):
+        """A copy of the current value (copied back from the GPU if it lives there)."""
+        if self._device is not None:
+            return self._device.get_value(self)
+        return self._value.copy()
+
+    def set_value(self, value):
+        """Replace the value: same ndim, a dtype that casts safely to ours."""
+        arr = np.asarray(value)
+        label = self.name or "shared variable"
+        if arr.ndim != self.ndim:
+            raise KgenTypeError(
+                f"set_value({label}): expected a {self.ndim}-d array, got {arr.ndim}-d "
+                f"with shape {arr.shape}")
+        if not np.can_cast(arr.dtype, self.dtype, "safe"):
+            raise KgenTypeError(
+                f"set_value({label}): cannot safely cast {arr.dtype} to {self.dtype}")
+        new = np.array(arr, dtype=self.dtype, copy=True)
+        if self._device is not None:
+            self._device.set_value(self, new)
+        self._value = new
+
+    def _set_value_unchecked(self, value):
+        """Backends write update results here (already the right dtype/ndim)."""
+        self._value = value
+
+
+class Constant(Variable):
+    """A literal array. `weak` marks a Python scalar (NEP 50: it adapts to the
+    other operand's dtype)."""
+
+    __slots__ = ("value", "weak")
+
+    def __init__(self, value, weak):
+        self.value, self.weak = value, weak
+        self.type = TensorType(value.dtype.name, value.shape)
+        self.op, self.inputs, self.attrs, self.name = None, (), (), None
+
+    @property
+    def promote_as(self):
+        """What NumPy's dtype resolution should see for this operand."""
+        if self.weak:
+            return {"float64": float, "int64": int}.get(self.dtype, self.value.dtype)
+        return self.value.dtype
+
+
+class Apply(Variable):
+    """One op applied to input nodes."""
+
+    __slots__ = ()
+
+
+def constant(value, dtype=None, *, weak=False):
+    """An interned constant: the same value and dtype give the same node."""
+    if isinstance(value, Variable):
+        if dtype is not None and value.dtype != check_dtype(dtype):
+            from . import ops
+            return ops.cast(value, dtype)
+        return value
+    if dtype is None and isinstance(value, (bool, np.bool_)):
+        arr = np.array(bool(value))
+    elif dtype is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+        weak = weak or True
+        arr = np.array(value, dtype="int64" if isinstance(value, int) else "float64")
+        if isinstance(value, int) and not (-2**63 <= value < 2**63):
+            raise KgenTypeError(f"integer constant {value} does not fit in int64")
+    else:
+        weak = False
+        arr = np.array(value, dtype=None if dtype is None else check_dtype(dtype))
+        if arr.dtype.kind not in "biuf":
+            raise KgenTypeError(f"cannot make a constant from {type(value).__name__} {value!r}")
+        if arr.dtype.name not in ("bool", "int32", "int64", "float32", "float64"):
+            # NumPy picked a dtype kgen does not compile (int8, float16...): widen it
+            arr = arr.astype({"b": "bool", "i": "int64", "u": "int64", "f": "float64"}[arr.dtype.kind])
+    arr = np.array(arr, order="C", copy=True)
+    arr.flags.writeable = False
+    key = ("const", arr.dtype.name, arr.shape, arr.tobytes(), weak)
+    node = _interned.get(key)
+    if node is None:
+        node = Constant(arr, weak)
+        _interned[key] = node
+    return node
+
+
+def as_variable(x):
+    """Wrap Python numbers and arrays as constants; pass variables through."""
+    if isinstance(x, Variable):
+        return x
+    if isinstance(x, (bool, int, float, np.ndarray, np.generic, list, tuple)):
+        return constant(x)
+    raise KgenTypeError(f"cannot use a {type(x).__name__} in a kgen expression: {x!r}")
+
+
+def make_apply(op, inputs, attrs, type_):
+    """Return the interned Apply node for (op, inputs, attrs), creating it once."""
+    key = (op.name, tuple(map(id, inputs)), attrs)
+    node = _interned.get(key)
+    if node is None:
+        node = Apply.__new__(Apply)
+        node.type, node.op, node.inputs, node.attrs, node.name = type_, op, tuple(inputs), attrs, None
+        _interned[key] = node
+    return node

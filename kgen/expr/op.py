@@ -1,0 +1,57 @@
+"""The primitive record: everything about one op lives on one object.
+
+Each primitive is an `Op` instance registered by name. Its columns:
+  - `infer(inputs, attrs)`  type rule: the output TensorType (raises on bad input)
+  - `impl(arrays, attrs)`   NumPy reference implementation
+  - `vjp(node, g)`          derivative rule, written in kgen ops (kgen.derive)
+  - `c` / `cuda`            scalar expression templates for elementwise ops
+  - facts                   algebraic facts the simplifier may use
+Subclasses group ops that share a shape (elementwise, reductions...), so a
+single op is one short declaration.
+"""
+from .node import make_apply, as_variable
+
+REGISTRY = {}
+
+
+class Op:
+    """Base primitive. `name` is unique; instances are registered on creation."""
+
+    name = None
+    # derivative: None = not differentiable (an error), "zero" = piecewise constant
+    vjp_rule = None
+    # how the printer shows the node: a format string with {0}, {1}... or None
+    pretty = None
+    precedence = 100  # binding strength for infix printing; 100 = atom/call
+
+    def __init__(self, name, **fields):
+        self.name = name
+        for key, value in fields.items():
+            setattr(self, key, value)
+        if name in REGISTRY:
+            raise ValueError(f"op {name!r} registered twice")
+        REGISTRY[name] = self
+
+    def __repr__(self):
+        return f"<op {self.name}>"
+
+    def __reduce__(self):  # ops pickle by name (they are singletons)
+        return (REGISTRY.__getitem__, (self.name,))
+
+    def __call__(self, *inputs, **attrs):
+        inputs = [as_variable(x) for x in inputs]
+        inputs, attrs = self.prepare(inputs, attrs)
+        attrs = tuple(sorted(attrs.items()))
+        type_ = self.infer(inputs, dict(attrs))
+        return make_apply(self, inputs, attrs, type_)
+
+    # -- columns, overridden per family --
+    def prepare(self, inputs, attrs):
+        """Normalise inputs/attrs before typing (e.g. axis -> tuple)."""
+        return inputs, attrs
+
+    def infer(self, inputs, attrs):
+        raise NotImplementedError(self.name)
+
+    def impl(self, arrays, attrs):
+        raise NotImplementedError(self.name)

@@ -1,0 +1,106 @@
+"""matmul (NumPy semantics, 1-D and 2-D operands and batches) and integer-array
+indexing with its scatter-add gradient. dot and outer are compositions (api.py)."""
+import numpy as np
+
+from ...errors import KgenTypeError, ShapeError
+from ..op import Op
+from ..types import TensorType, broadcast_shapes, format_shape
+
+
+class MatMul(Op):
+    def infer(self, inputs, attrs):
+        a, b = inputs
+        sa, sb = a.type.shape, b.type.shape
+        if a.ndim == 0 or b.ndim == 0:
+            raise ShapeError(f"matmul: operands must be at least 1-d, got shapes "
+                             f"{format_shape(sa)} and {format_shape(sb)}")
+        if (a.ndim == 1 and b.ndim > 2) or (b.ndim == 1 and a.ndim > 2):
+            raise KgenTypeError("matmul: a 1-d operand with a batched (>2-d) one is not "
+                                "supported; add an axis with dimshuffle")
+        from .elementwise import mul
+        _, dtype = mul.loop_dtypes(inputs)
+        if dtype == "bool":
+            raise KgenTypeError("matmul: bool operands are not supported; cast them first")
+        ka = sa[-1]
+        kb = sb[0] if b.ndim == 1 else sb[-2]
+        if ka is not None and kb is not None and ka != kb:
+            raise ShapeError(f"matmul: shapes {format_shape(sa)} and {format_shape(sb)} are "
+                             f"not aligned: {ka} (dim {a.ndim - 1}) != {kb} "
+                             f"(dim {0 if b.ndim == 1 else b.ndim - 2})")
+        rows = sa[-2:-1] if a.ndim >= 2 else ()
+        cols = sb[-1:] if b.ndim >= 2 else ()
+        batch = broadcast_shapes("matmul", sa[:-2], sb[:-2])
+        return TensorType(dtype, batch + rows + cols)
+
+    def impl(self, arrays, attrs):
+        a, b = np.asarray(arrays[0]), np.asarray(arrays[1])
+        try:
+            return np.matmul(a, b)
+        except ValueError as exc:
+            raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} are not aligned") from exc
+
+
+def _matmul_grad(n, g):
+    from .api import outer, swap_last
+    a, b = n.inputs
+    if a.ndim == 1 and b.ndim == 1:   # (k) @ (k) -> ()
+        return [g * b, g * a]
+    if a.ndim == 1:                   # (k) @ (k, m) -> (m)
+        return [matmul(b, g), outer(a, g)]
+    if b.ndim == 1:                   # (n, k) @ (k) -> (n)
+        return [outer(g, b), matmul(swap_last(a), g)]
+    # batch axes that broadcast are summed back by the gradient walker
+    return [matmul(g, swap_last(b)), matmul(swap_last(a), g)]
+
+
+matmul = MatMul("matmul", vjp_rule=_matmul_grad, pretty="{0} @ {1}", precedence=25)
+
+
+class Gather(Op):
+    """x[i0, i1, ...] with integer arrays on the leading axes (NumPy's
+    advanced indexing; negative indices wrap, out-of-range is an error)."""
+
+    def infer(self, inputs, attrs):
+        x, idx = inputs[0], inputs[1:]
+        if len(idx) > x.ndim:
+            raise ShapeError(f"gather: {len(idx)} index arrays for a {x.ndim}-d input")
+        for i in idx:
+            if i.dtype not in ("int32", "int64"):
+                raise KgenTypeError(f"gather: index arrays must be int32/int64, got {i.dtype}")
+        lead = broadcast_shapes("gather", *(i.type.shape for i in idx))
+        return TensorType(x.dtype, lead + x.type.shape[len(idx):])
+
+    def impl(self, arrays, attrs):
+        x = np.asarray(arrays[0])
+        try:
+            return x[tuple(np.asarray(i) for i in arrays[1:])]
+        except IndexError as exc:
+            raise ShapeError(f"gather: {exc} (shape {x.shape})") from None
+
+
+class ScatterAdd(Op):
+    """scatter_add(x, g, *idx): a copy of x with g added at x[idx]; repeated
+    indices accumulate (np.add.at). The gradient of gather."""
+
+    def infer(self, inputs, attrs):
+        return inputs[0].type
+
+    def impl(self, arrays, attrs):
+        out = np.array(arrays[0], copy=True)
+        try:
+            np.add.at(out, tuple(np.asarray(i) for i in arrays[2:]), arrays[1])
+        except IndexError as exc:
+            raise ShapeError(f"scatter_add: {exc} (shape {out.shape})") from None
+        return out
+
+
+def _gather_grad(n, g):
+    from .elementwise import second
+    x, idx = n.inputs[0], n.inputs[1:]
+    zeros = second(x, np.zeros((), g.dtype))
+    return [scatter_add(zeros, g, *idx)] + [None] * len(idx)
+
+
+gather = Gather("gather", vjp_rule=_gather_grad)
+scatter_add = ScatterAdd("scatter_add", vjp_rule=lambda n, g: [
+    g, gather(g, *n.inputs[2:])] + [None] * (len(n.inputs) - 2))

@@ -1,0 +1,111 @@
+"""Reductions over axes: sum, prod, max, min, argmax, argmin.
+
+mean, var, std and logsumexp are compositions of these (kgen/expr/ops/nnet.py
+and api.py); they need no record of their own.
+"""
+import numpy as np
+
+from ...errors import KgenTypeError, ShapeError
+from ..op import Op
+from ..types import TensorType, format_shape, normalize_axis
+
+
+class Reduce(Op):
+    """Reduce `axis` (a sorted tuple) of one input, optionally keeping dims."""
+
+    numpy = None
+    identity = None      # value of an empty reduction, or None if it is an error
+    accumulates = True   # sum/prod widen small ints to int64, as NumPy does
+    c_combine = None     # C template combining accumulator {acc} with value {x}
+    c_init = None
+
+    def prepare(self, inputs, attrs):
+        (x,) = inputs
+        axis = normalize_axis(self.name, attrs.get("axis"), x.ndim)
+        return inputs, {"axis": axis, "keepdims": bool(attrs.get("keepdims", False))}
+
+    def out_dtype(self, dtype):
+        if self.accumulates and dtype in ("bool", "int32"):
+            return "int64"
+        return dtype
+
+    def infer(self, inputs, attrs):
+        (x,) = inputs
+        axis, keep = attrs["axis"], attrs["keepdims"]
+        if self.identity is None:
+            for a in axis:
+                if x.type.shape[a] == 0:
+                    raise ShapeError(f"{self.name}: zero-size axis {a} of shape "
+                                     f"{format_shape(x.type.shape)} has no identity")
+        shape = tuple((1 if keep else None) if a in axis else d
+                      for a, d in enumerate(x.type.shape))
+        shape = tuple(d for a, d in enumerate(shape) if keep or a not in axis)
+        return TensorType(self.out_dtype(x.dtype), shape)
+
+    def impl(self, arrays, attrs):
+        x = np.asarray(arrays[0])
+        out = self.numpy(x, axis=attrs["axis"], keepdims=attrs["keepdims"])
+        return np.asarray(out, dtype=self.out_dtype(x.dtype.name))
+
+
+def _sum_grad(n, g):
+    from .api import broadcast_like, expand_reduced
+    return [broadcast_like(expand_reduced(g, n), n.inputs[0])]
+
+
+def _prod_grad(n, g):
+    # d(prod)/dx_i = prod / x_i; exact where no x_i is zero
+    from .api import broadcast_like, expand_reduced
+    return [broadcast_like(expand_reduced(g * n, n), n.inputs[0]) / n.inputs[0]]
+
+
+def _extremum_grad(n, g):
+    # ties share nothing: every position equal to the extremum gets the full
+    # gradient (Theano's convention); documented in the README
+    from .api import broadcast_like, expand_reduced
+    from .elementwise import eq, where
+    x = n.inputs[0]
+    hit = eq(x, broadcast_like(expand_reduced(n, n), x))
+    return [where(hit, broadcast_like(expand_reduced(g, n), x), 0)]
+
+
+sum_ = Reduce("sum", numpy=np.sum, identity=0, vjp_rule=_sum_grad,
+              c_init="0", c_combine="{acc} + {x}")
+prod = Reduce("prod", numpy=np.prod, identity=1, vjp_rule=_prod_grad,
+              c_init="1", c_combine="{acc} * {x}")
+max_ = Reduce("max", numpy=np.max, accumulates=False, vjp_rule=_extremum_grad,
+              c_init="kg_lowest_{s}", c_combine="kg_max_{s}({acc}, {x})")
+min_ = Reduce("min", numpy=np.min, accumulates=False, vjp_rule=_extremum_grad,
+              c_init="kg_highest_{s}", c_combine="kg_min_{s}({acc}, {x})")
+
+
+class ArgReduce(Reduce):
+    """argmax/argmin: one axis or all (flattened index), int64 result."""
+
+    accumulates = False
+
+    def prepare(self, inputs, attrs):
+        (x,) = inputs
+        axis = attrs.get("axis")
+        if isinstance(axis, (tuple, list)):
+            raise KgenTypeError(f"{self.name}: axis must be None or one int, got {axis!r}")
+        axis = normalize_axis(self.name, axis, x.ndim)
+        return inputs, {"axis": axis, "keepdims": bool(attrs.get("keepdims", False))}
+
+    def out_dtype(self, dtype):
+        return "int64"
+
+    def impl(self, arrays, attrs):
+        x = np.asarray(arrays[0])
+        axis = attrs["axis"]
+        if len(axis) == x.ndim and x.ndim != 1:
+            out = self.numpy(x.reshape(-1))
+            if attrs["keepdims"]:
+                out = np.reshape(out, (1,) * x.ndim)
+        else:
+            out = self.numpy(x, axis=axis[0] if axis else None, keepdims=attrs["keepdims"])
+        return np.asarray(out, dtype="int64")
+
+
+argmax = ArgReduce("argmax", numpy=np.argmax, vjp_rule="zero")
+argmin = ArgReduce("argmin", numpy=np.argmin, vjp_rule="zero")

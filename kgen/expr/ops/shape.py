@@ -1,0 +1,314 @@
+"""Shape primitives: reshape, dimshuffle, basic indexing, concatenation,
+arange, shape access, and the runtime-shaped helpers gradients need.
+
+Most of these are views in the generated C (strides only, no copy).
+"""
+import numpy as np
+
+from ...errors import KgenTypeError, ShapeError
+from ..op import Op
+from ..types import TensorType, broadcast_shapes, format_shape
+
+
+def _static_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+class Reshape(Op):
+    """reshape(x, *dim_scalars, shape=...): `shape` holds ints (-1 at most once)
+    and None where the size comes from the next symbolic int input."""
+
+    def infer(self, inputs, attrs):
+        x, dims = inputs[0], inputs[1:]
+        shape = attrs["shape"]
+        if sum(d == -1 for d in shape if d is not None) > 1:
+            raise ShapeError(f"reshape: only one -1 allowed, got {shape}")
+        if sum(d is None for d in shape) != len(dims):
+            raise KgenTypeError("reshape: symbolic dims and inputs disagree")
+        for d in dims:
+            if d.ndim != 0 or d.dtype not in ("int32", "int64"):
+                raise KgenTypeError(f"reshape: symbolic dims must be int scalars, got {d.type}")
+        known = [d for d in x.type.shape]
+        total = None if None in known else int(np.prod(known, dtype=np.int64))
+        out = [None if d is None else d for d in shape]
+        if -1 in out:
+            rest = [d for d in out if d not in (-1, None)]
+            if total is not None and None not in out:
+                prod = int(np.prod(rest, dtype=np.int64))
+                if prod == 0 or total % prod:
+                    raise ShapeError(f"reshape: cannot reshape {format_shape(x.type.shape)} "
+                                     f"into {format_shape(shape)}")
+                out[out.index(-1)] = total // prod
+            else:
+                out[out.index(-1)] = None
+        elif total is not None and None not in out and int(np.prod(out, dtype=np.int64)) != total:
+            raise ShapeError(f"reshape: cannot reshape {format_shape(x.type.shape)} "
+                             f"(size {total}) into {format_shape(shape)}")
+        return TensorType(x.dtype, tuple(out))
+
+    def impl(self, arrays, attrs):
+        x, dims = np.asarray(arrays[0]), iter(arrays[1:])
+        shape = tuple(int(next(dims)) if d is None else d for d in attrs["shape"])
+        try:
+            return np.reshape(x, shape).copy()
+        except ValueError as exc:
+            raise ShapeError(f"reshape: cannot reshape {x.shape} into {shape}") from exc
+
+
+def _reshape_grad(n, g):
+    from .api import reshape
+    x = n.inputs[0]
+    return [reshape(g, x.shape)] + [None] * (len(n.inputs) - 1)
+
+
+reshape = Reshape("reshape", vjp_rule=_reshape_grad)
+
+
+class DimShuffle(Op):
+    """Theano's dimshuffle: `pattern` lists input axes in their new order and
+    'x' for new broadcastable axes; input axes left out must have length 1."""
+
+    def prepare(self, inputs, attrs):
+        (x,) = inputs
+        pattern = tuple(p if p == "x" else int(p) for p in attrs["pattern"])
+        axes = [p for p in pattern if p != "x"]
+        if len(set(axes)) != len(axes) or any(not 0 <= a < x.ndim for a in axes):
+            raise ShapeError(f"dimshuffle: bad pattern {pattern} for a {x.ndim}-d input")
+        for a in range(x.ndim):
+            if a not in axes and x.type.shape[a] not in (1, None):
+                raise ShapeError(f"dimshuffle: cannot drop axis {a} of length "
+                                 f"{x.type.shape[a]} in shape {format_shape(x.type.shape)}")
+        return inputs, {"pattern": pattern}
+
+    def infer(self, inputs, attrs):
+        x = inputs[0]
+        shape = tuple(1 if p == "x" else x.type.shape[p] for p in attrs["pattern"])
+        return TensorType(x.dtype, shape)
+
+    def impl(self, arrays, attrs):
+        x = np.asarray(arrays[0])
+        pattern = attrs["pattern"]
+        axes = [p for p in pattern if p != "x"]
+        dropped = tuple(a for a in range(x.ndim) if a not in axes)
+        for a in dropped:
+            if x.shape[a] != 1:
+                raise ShapeError(f"dimshuffle: cannot drop axis {a} of length {x.shape[a]} "
+                                 f"in shape {x.shape}")
+        y = np.squeeze(x, axis=dropped) if dropped else x
+        kept = [a for a in range(x.ndim) if a not in dropped]
+        y = np.transpose(y, [kept.index(a) for a in axes])
+        return np.reshape(y, tuple(1 if p == "x" else x.shape[p] for p in pattern))
+
+
+def _dimshuffle_grad(n, g):
+    pattern = n.attrs[0][1]
+    x = n.inputs[0]
+    # drop the new 'x' axes from g, then put x's axes back where they were
+    kept = [i for i, p in enumerate(pattern) if p != "x"]
+    g = dimshuffle(g, pattern=tuple(kept)) if len(kept) != len(pattern) else g
+    order = [p for p in pattern if p != "x"]
+    inverse = tuple(order.index(a) if a in order else "x" for a in range(x.ndim))
+    return [dimshuffle(g, pattern=inverse) if inverse != tuple(range(len(order))) else g]
+
+
+dimshuffle = DimShuffle("dimshuffle", vjp_rule=_dimshuffle_grad)
+
+
+class Subtensor(Op):
+    """Basic indexing with static ints, slices and newaxis.
+
+    `index` entries: ('i', k) an integer, ('s', start, stop, step) a slice,
+    ('n',) a new axis. Missing trailing axes are full slices.
+    """
+
+    def infer(self, inputs, attrs):
+        x = inputs[0]
+        shape, axis = [], 0
+        for entry in attrs["index"]:
+            if entry[0] == "n":
+                shape.append(1)
+                continue
+            if axis >= x.ndim:
+                raise ShapeError(f"subtensor: too many indices for a {x.ndim}-d input")
+            d = x.type.shape[axis]
+            if entry[0] == "i":
+                if d is not None and not -d <= entry[1] < d:
+                    raise ShapeError(f"subtensor: index {entry[1]} is out of bounds for axis "
+                                     f"{axis} with size {d} (shape {format_shape(x.type.shape)})")
+            else:
+                if entry[3] == 0:
+                    raise ShapeError("subtensor: slice step cannot be zero")
+                shape.append(None if d is None else len(range(*slice(*entry[1:]).indices(d))))
+            axis += 1
+        shape.extend(x.type.shape[axis:])
+        return TensorType(x.dtype, tuple(shape))
+
+    def impl(self, arrays, attrs):
+        x = np.asarray(arrays[0])
+        try:
+            return np.asarray(x[to_numpy_index(attrs["index"])]).copy()
+        except IndexError as exc:
+            raise ShapeError(f"subtensor: {exc} (shape {x.shape})") from None
+
+
+def to_numpy_index(index):
+    return tuple(e[1] if e[0] == "i" else slice(*e[1:]) if e[0] == "s" else None for e in index)
+
+
+class SubtensorGrad(Op):
+    """zeros shaped like x, with g written at x[index] (the gradient of indexing)."""
+
+    def infer(self, inputs, attrs):
+        x, g = inputs
+        return TensorType(g.dtype, x.type.shape)
+
+    def impl(self, arrays, attrs):
+        x, g = np.asarray(arrays[0]), np.asarray(arrays[1])
+        out = np.zeros(x.shape, g.dtype)
+        out[to_numpy_index(attrs["index"])] = g
+        return out
+
+
+subtensor_grad = SubtensorGrad("subtensor_grad", vjp_rule=lambda n, g: [
+    None, subtensor(g, index=n.attr("index"))])
+subtensor = Subtensor("subtensor", vjp_rule=lambda n, g: [
+    subtensor_grad(n.inputs[0], g, index=n.attr("index"))])
+
+
+class Concatenate(Op):
+    def infer(self, inputs, attrs):
+        axis = attrs["axis"]
+        if not inputs:
+            raise KgenTypeError("concatenate: needs at least one array")
+        nd = inputs[0].ndim
+        shapes = [x.type.shape for x in inputs]
+        if any(x.ndim != nd for x in inputs) or not 0 <= axis < max(nd, 1) or nd == 0:
+            raise ShapeError(f"concatenate: inputs of shapes {', '.join(map(format_shape, shapes))} "
+                             f"cannot be joined on axis {axis}")
+        out = []
+        for a in range(nd):
+            dims = [s[a] for s in shapes]
+            if a == axis:
+                out.append(None if None in dims else sum(dims))
+            else:
+                known = {d for d in dims if d is not None}
+                if len(known) > 1:
+                    raise ShapeError(
+                        f"concatenate: shapes {', '.join(map(format_shape, shapes))} differ "
+                        f"on axis {a}")
+                out.append(known.pop() if known else None)
+        from .elementwise import add
+        dtype = inputs[0].dtype
+        for x in inputs[1:]:
+            dtype = add.loop_dtypes([_Probe(dtype), x])[1] if dtype != x.dtype else dtype
+        return TensorType(dtype, tuple(out))
+
+    def impl(self, arrays, attrs):
+        return np.concatenate([np.asarray(a) for a in arrays], axis=attrs["axis"]) \
+            .astype(self._dtype_of(arrays), copy=False)
+
+    @staticmethod
+    def _dtype_of(arrays):
+        return np.result_type(*arrays)
+
+
+class _Probe:
+    """Stands in for a variable of a dtype during dtype resolution."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+
+concatenate = Concatenate("concatenate", vjp_rule=lambda n, g: [
+    split_part(g, *n.inputs, axis=n.attr("axis"), part=k) for k in range(len(n.inputs))])
+
+
+class SplitPart(Op):
+    """split_part(g, *parts, axis, part): the slice of g that came from parts[part]
+    in a concatenate (the sizes are read at run time)."""
+
+    def infer(self, inputs, attrs):
+        g, parts = inputs[0], inputs[1:]
+        return TensorType(g.dtype, tuple(
+            d if a != attrs["axis"] else parts[attrs["part"]].type.shape[a]
+            for a, d in enumerate(g.type.shape)))
+
+    def impl(self, arrays, attrs):
+        g, parts, axis = np.asarray(arrays[0]), arrays[1:], attrs["axis"]
+        start = sum(np.shape(p)[axis] for p in parts[:attrs["part"]])
+        stop = start + np.shape(parts[attrs["part"]])[axis]
+        return np.take(g, np.arange(start, stop), axis=axis)
+
+
+split_part = SplitPart("split_part", vjp_rule=None)
+
+
+class ARange(Op):
+    """arange(start, stop, step) over int or float scalars, NumPy's dtype."""
+
+    def infer(self, inputs, attrs):
+        for v in inputs:
+            if v.ndim != 0:
+                raise KgenTypeError(f"arange: start, stop and step must be scalars, got {v.type}")
+        from .elementwise import add
+        _, dtype = add.loop_dtypes(inputs[:2])
+        _, dtype = add.loop_dtypes([_Probe(dtype), inputs[2]])
+        if dtype == "bool":
+            raise KgenTypeError("arange: bool bounds are not supported")
+        from ..node import Constant
+        if all(isinstance(v, Constant) for v in inputs):
+            n = len(np.arange(*(v.value.item() for v in inputs)))
+        else:
+            n = None
+        return TensorType(dtype, (n,))
+
+    def impl(self, arrays, attrs):
+        start, stop, step = (np.asarray(a).item() for a in arrays)
+        if step == 0:
+            raise ShapeError("arange: step must not be zero")
+        return np.arange(start, stop, step)
+
+
+arange = ARange("arange", vjp_rule="zero")
+
+
+class ShapeI(Op):
+    """x.shape[axis] as an int64 scalar."""
+
+    def infer(self, inputs, attrs):
+        return TensorType("int64", ())
+
+    def impl(self, arrays, attrs):
+        return np.asarray(np.shape(arrays[0])[attrs["axis"]], dtype="int64")
+
+
+shape_i = ShapeI("shape_i", vjp_rule="zero", pretty=None)
+
+
+class SumTo(Op):
+    """sum_to(g, x): g summed down to x's run-time shape. Gradients of
+    broadcasting use it where a static shape cannot say which axes broadcast."""
+
+    def infer(self, inputs, attrs):
+        g, x = inputs
+        broadcast_shapes("sum_to", g.type.shape, x.type.shape)
+        return TensorType(g.dtype, x.type.shape)
+
+    def impl(self, arrays, attrs):
+        g, x = np.asarray(arrays[0]), np.asarray(arrays[1])
+        return sum_to_shape(g, x.shape)
+
+
+def sum_to_shape(g, shape):
+    lead = g.ndim - len(shape)
+    if lead:
+        g = g.sum(axis=tuple(range(lead)))
+    axes = tuple(a for a, d in enumerate(shape) if d == 1 and g.shape[a] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g
+
+
+sum_to = SumTo("sum_to", vjp_rule=lambda n, g: [second(n.inputs[0], g), None])
+
+from .elementwise import second  # noqa: E402  (used by the rule above)
