@@ -9,6 +9,10 @@ class ShapeError(KgenError, ValueError):
     """Shapes that cannot work together (broadcast, dot, reshape...)."""
 
 
+class KgenIndexError(KgenError, IndexError):
+    """An integer index out of range at run time."""
+
+
 class KgenTypeError(KgenError, TypeError):
     """Wrong dtype, ndim or argument kind."""
 

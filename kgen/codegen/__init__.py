@@ -1,0 +1,1 @@
+"""Source generation: the scalar printers and the Jinja2 renderer."""

@@ -1,0 +1,81 @@
+"""Scalar expression printers: a fused node -> one C (or CUDA) expression.
+
+Composes each op record's expression template (`op.c`, or `op.cuda` where
+CUDA differs) with its operands; the tables below hold C types, literal
+spellings and dtype tags, as SymPy's C printer does. The CUDA printer
+overrides only what differs.
+"""
+import math
+
+import numpy as np
+
+C_TYPES = {"bool": "bool", "int32": "int32_t", "int64": "int64_t",
+           "float32": "float", "float64": "double"}
+TAGS = {"bool": "b", "int32": "i32", "int64": "i64", "float32": "f32", "float64": "f64"}
+
+
+class CPrinter:
+    target = "c"
+
+    def ctype(self, dtype):
+        return C_TYPES[dtype]
+
+    def literal(self, value, dtype):
+        """`value` spelled as a C constant of `dtype`."""
+        if dtype == "bool":
+            return "true" if bool(value) else "false"
+        if dtype in ("int32", "int64"):
+            v = int(value)
+            if dtype == "int32":
+                return str(v) if v != -2**31 else "INT32_MIN"
+            return f"INT64_C({v})" if v != -2**63 else "INT64_MIN"
+        v = float(np.float32(value)) if dtype == "float32" else float(value)
+        if math.isnan(v):
+            return "NAN" if dtype == "float32" else "((double)NAN)"
+        if math.isinf(v):
+            inf = "INFINITY" if dtype == "float32" else "((double)INFINITY)"
+            return inf if v > 0 else f"(-{inf})"
+        text = str(np.float32(v)) if dtype == "float32" else repr(v)
+        if "e" not in text and "." not in text:
+            text += ".0"
+        return f"{text}f" if dtype == "float32" else text
+
+    def cast(self, text, src, dst):
+        return text if src == dst else f"(({self.ctype(dst)}){text})"
+
+    def operand(self, operand, src_dtype, dst_dtype):
+        """A loop operand (a var name, or a literal Leaf) as `dst_dtype`."""
+        if not isinstance(operand, str):  # a literal leaf: spell it in the loop dtype
+            return self.literal(operand.value, dst_dtype)
+        return self.cast(operand, src_dtype, dst_dtype)
+
+    def template(self, op):
+        return op.c
+
+    def expr(self, local):
+        node = local.node
+        op = node.op
+        in_dtypes, _ = op.loop_dtypes(list(node.inputs))
+        args = [self.operand(o, i.dtype, want)
+                for o, i, want in zip(local.operands, node.inputs, in_dtypes)]
+        key = in_dtypes[-1] if in_dtypes else node.dtype
+        fmt = self.template(op)
+        return fmt.format(*args, f="f" if key == "float32" else "", t=self.ctype(node.dtype),
+                          s=TAGS[key])
+
+
+class CudaPrinter(CPrinter):
+    """CUDA C++: the same expressions; only what differs is overridden."""
+
+    target = "cuda"
+
+    def template(self, op):
+        return getattr(op, "cuda", None) or op.c
+
+    def literal(self, value, dtype):
+        text = super().literal(value, dtype)
+        # math_constants.h spellings are not needed: CUDA has INFINITY/NAN via math.h
+        return text
+
+
+PRINTERS = {"c": CPrinter(), "cuda": CudaPrinter()}

@@ -1,0 +1,73 @@
+"""Rendering Plans into source text with Jinja2 (one cached environment,
+StrictUndefined, as SymForce does)."""
+import functools
+from pathlib import Path
+
+import jinja2
+
+from .printer import PRINTERS, TAGS
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+@functools.lru_cache(maxsize=None)
+def environment(target):
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True, autoescape=False)
+    printer = PRINTERS[target]
+    env.globals.update(ctype=printer.ctype, expr=printer.expr, tags=TAGS,
+                       lit=printer.literal, acc_ctype=_acc_ctype(printer),
+                       reduce_init=_reduce_init(printer), reduce_combine=_reduce_combine)
+    env.filters["lit"] = lambda v, dtype: printer.literal(v, dtype)
+    return env
+
+
+def _acc_dtype(loop):
+    """Accumulate float32 sums and products in double: NumPy sums pairwise, a
+    straight float32 loop would drift far from it on long rows."""
+    if loop.red_op.name in ("sum", "prod"):
+        return "float64" if loop.dtype == "float32" else loop.dtype
+    return loop.in_dtype
+
+
+def _acc_ctype(printer):
+    return lambda loop: printer.ctype(_acc_dtype(loop))
+
+
+def _reduce_init(printer):
+    def init(loop):
+        name, dtype = loop.red_op.name, _acc_dtype(loop)
+        if name == "sum":
+            return printer.literal(0, dtype)
+        if name == "prod":
+            return printer.literal(1, dtype)
+        if dtype in ("float32", "float64"):
+            return printer.literal(float("-inf") if name == "max" else float("inf"), dtype)
+        if dtype == "bool":
+            return "false" if name == "max" else "true"
+        return {"max": {"int32": "INT32_MIN", "int64": "INT64_MIN"},
+                "min": {"int32": "INT32_MAX", "int64": "INT64_MAX"}}[name][dtype]
+    return init
+
+
+def _reduce_combine(loop, acc, x):
+    name = loop.red_op.name
+    if name == "sum":
+        return f"{acc} + {x}"
+    if name == "prod":
+        return f"{acc} * {x}"
+    return f"kg_{name}_{TAGS[_acc_dtype(loop)]}({acc}, {x})"
+
+
+def render_module(plans, target="c", version="0"):
+    """The whole source file for a list of lowered kernels."""
+    features = set().union(*(p.features for p in plans)) if plans else set()
+    template = environment(target).get_template(f"{target}/module.{'c' if target == 'c' else 'cu'}.jinja")
+    return template.render(plans=plans, features=features, version=version)
+
+
+def render_cdef(plans):
+    """The cffi declarations of the kernels (the same signatures as the header)."""
+    return environment("c").get_template("c/cdef.h.jinja").render(plans=plans)

@@ -1,0 +1,127 @@
+"""kg.kernel and kg.function: declare a computation, build it, call it.
+
+A Kernel is the declaration (inputs, outputs, updates) and can render its
+source for any target without a compiler. A Function is a built Kernel bound
+to a target's runtime: it checks arguments, calls the compiled code, and
+writes shared-variable updates only after everything succeeded.
+"""
+import numpy as np
+
+from . import __version__
+from .errors import KgenTypeError
+from .expr.node import Constant, Input, Shared, Variable, as_variable
+
+TARGETS = ("c", "cuda")
+
+
+class Kernel:
+    """A named computation: `kg.kernel(name, inputs, outputs, updates)`."""
+
+    def __init__(self, name, inputs, outputs=None, updates=None):
+        from .lower.lower import c_identifier
+        if not isinstance(name, str) or not name:
+            raise KgenTypeError("kernel: name must be a non-empty string")
+        self.name = c_identifier(name, "kernel")
+        self.inputs = _check_inputs(inputs)
+        self.single = outputs is not None and not isinstance(outputs, (list, tuple))
+        outs = [] if outputs is None else [outputs] if self.single else list(outputs)
+        self.outputs = [as_variable(o) for o in outs]
+        self.updates = _check_updates(updates)
+        self._plans = {}
+
+    def __repr__(self):
+        return f"<kgen.Kernel {self.name}: {len(self.inputs)} inputs, " \
+               f"{len(self.outputs)} outputs, {len(self.updates)} updates>"
+
+    @property
+    def shared(self):
+        """Shared variables the kernel reads or updates, in the order it passes them."""
+        return [p.var for p in self.plan().params if p.role == "shared"]
+
+    def graphs(self, optimize=True):
+        """The output and update expressions, simplified unless optimize=False."""
+        exprs = self.outputs + [e for _, e in self.updates]
+        if optimize and exprs:
+            exprs = _simplify(exprs)
+        return exprs[:len(self.outputs)], exprs[len(self.outputs):]
+
+    def plan(self, optimize=True):
+        if optimize not in self._plans:
+            from .lower.lower import lower
+            outs, upd = self.graphs(optimize)
+            self._plans[optimize] = lower(self.name, self.inputs, outs,
+                                          [(s, e) for (s, _), e in zip(self.updates, upd)])
+        return self._plans[optimize]
+
+    def source(self, target="c", optimize=True):
+        """The generated source text; needs no compiler, GPU or PyCUDA."""
+        from .codegen.render import render_module
+        if target not in TARGETS:
+            raise KgenTypeError(f"unknown target {target!r}; use one of {TARGETS}")
+        return render_module([self.plan(optimize)], target, __version__)
+
+
+def _simplify(exprs):
+    try:
+        from .simplify import simplify
+    except ImportError:  # the simplifier is optional during bootstrap
+        return exprs
+    return simplify(list(exprs))
+
+
+def _check_inputs(inputs):
+    if isinstance(inputs, Variable):
+        inputs = [inputs]
+    inputs = list(inputs or [])
+    seen = set()
+    for v in inputs:
+        if isinstance(v, Shared):
+            raise KgenTypeError(f"inputs: {v.name or v!r} is a shared variable; shared variables "
+                                f"are implicit - use them in expressions or updates")
+        if isinstance(v, Constant) or not isinstance(v, Input):
+            raise KgenTypeError(f"inputs: expected symbolic input variables, got {v!r}")
+        if id(v) in seen:
+            raise KgenTypeError(f"inputs: {v.name or v!r} is listed twice")
+        seen.add(id(v))
+    return inputs
+
+
+def _check_updates(updates):
+    if updates is None:
+        return []
+    pairs = list(updates.items()) if isinstance(updates, dict) else list(updates)
+    out, seen = [], set()
+    for pair in pairs:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise KgenTypeError(f"updates: expected (shared, expression) pairs, got {pair!r}")
+        s, e = pair
+        if not isinstance(s, Shared):
+            raise KgenTypeError(f"updates: {s!r} is not a shared variable")
+        e = as_variable(e)
+        label = s.name or "shared variable"
+        if e.dtype != s.dtype or e.ndim != s.ndim:
+            raise KgenTypeError(
+                f"updates: the update of {label} is {e.ndim}-d {e.dtype}, but {label} is "
+                f"{s.ndim}-d {s.dtype}; cast it (e.g. .astype('{s.dtype}'))")
+        if id(s) in seen:
+            raise KgenTypeError(f"updates: {label} is updated twice")
+        seen.add(id(s))
+        out.append((s, e))
+    return out
+
+
+def kernel(name, inputs, outputs=None, updates=None):
+    """Declare a kernel without building anything."""
+    return Kernel(name, inputs, outputs, updates)
+
+
+def function(inputs, outputs=None, updates=None, name=None, target="c", optimize=True):
+    """Build (or load from the disk cache) a callable computing `outputs`."""
+    k = Kernel(name or "kgen_fn", inputs, outputs, updates)
+    if target == "c":
+        from .runtime.c import CFunction
+        return CFunction(k, optimize)
+    if target == "cuda":
+        from .runtime.cuda import CudaFunction
+        return CudaFunction(k, optimize)
+    raise KgenTypeError(f"unknown target {target!r}; use one of {TARGETS}")

@@ -1,0 +1,106 @@
+"""Shape-phase integer arithmetic: statements with folding of known values.
+
+Every run-time dimension, stride and offset is an Int: a Python int when it is
+known while generating code, else the name of an int64_t variable set by one
+Stmt. Folding keeps the generated shape phase short.
+"""
+from .plan import Stmt
+
+
+class IntBuilder:
+    def __init__(self):
+        self.stmts, self.vars, self._names = [], [], set()
+        self._memo = {}
+
+    def fresh(self, hint):
+        base = hint if hint and hint[0].isalpha() else "n" + (hint or "")
+        name, k = base, 1
+        while name in self._names:
+            k += 1
+            name = f"{base}_{k}"
+        self._names.add(name)
+        self.vars.append(name)
+        return name
+
+    def emit(self, kind, hint, *args, msg=""):
+        key = (kind, args) if kind != "load" else None
+        if key is not None and key in self._memo:
+            return self._memo[key]
+        dst = self.fresh(hint)
+        self.stmts.append(Stmt(kind, dst, args, msg))
+        if key is not None:
+            self._memo[key] = dst
+        return dst
+
+    def check(self, kind, *args, msg=""):
+        self.stmts.append(Stmt(kind, None, args, msg))
+
+    def load(self, param, k, hint):
+        return self.emit("load", hint, param, k)
+
+    def mul(self, a, b, hint="n"):
+        if isinstance(a, int) and isinstance(b, int):
+            return a * b
+        if a == 1 or b == 0:
+            return b
+        if b == 1 or a == 0:
+            return a
+        return self.emit("mul", hint, *sorted((a, b), key=str))
+
+    def add(self, a, b, hint="n"):
+        if isinstance(a, int) and isinstance(b, int):
+            return a + b
+        if a == 0:
+            return b
+        if b == 0:
+            return a
+        return self.emit("add", hint, a, b)
+
+    def sub(self, a, b, hint="n"):
+        if isinstance(a, int) and isinstance(b, int):
+            return a - b
+        if b == 0:
+            return a
+        return self.emit("sub", hint, a, b)
+
+    def product(self, values, hint="size"):
+        out = 1
+        for v in values:
+            out = self.mul(out, v, hint)
+        return out
+
+    def maximum(self, a, b, hint="n"):
+        if isinstance(a, int) and isinstance(b, int):
+            return max(a, b)
+        if a == b:
+            return a
+        return self.emit("max", hint, a, b)
+
+    def bcast(self, a, b, hint, msg):
+        """The broadcast of two dims; the statement fails at run time if neither is 1."""
+        if a == b or b == 1:
+            return a
+        if a == 1:
+            return b
+        return self.emit("bcast", hint, a, b, msg=msg)
+
+    def bstride(self, dim, stride, hint):
+        """0 where a dim of length 1 broadcasts, else the stride."""
+        if dim == 1 or stride == 0:
+            return 0
+        if isinstance(dim, int):
+            return stride
+        return self.emit("bstride", hint, dim, stride)
+
+    def require_eq(self, a, b, msg):
+        if isinstance(a, int) and isinstance(b, int):
+            return
+        if a != b:
+            self.check("eq", a, b, msg=msg)
+
+    def contiguous_strides(self, dims, hint):
+        strides, acc = [], 1
+        for k in reversed(range(len(dims))):
+            strides.append(acc)
+            acc = self.mul(acc, dims[k], f"{hint}_s{k}")
+        return list(reversed(strides))

@@ -1,0 +1,123 @@
+"""The lowered form of a kernel, shared by the C and CUDA backends.
+
+A Plan is data, not text: the shape phase (integer statements that read the
+input shapes, compute every node's run-time shape and check it), the buffers
+(inputs, outputs, temporaries, constants) and the steps (fused loops, GEMMs,
+gathers...). Templates turn it into source; the scalar printer turns each
+loop-local node into an expression.
+"""
+from dataclasses import dataclass, field
+
+# An Int is a Python int (known at generation time) or the name of an int64_t
+# C variable computed in the shape phase.
+
+
+@dataclass
+class Stmt:
+    """One shape-phase statement. kinds (rendered by macros.jinja):
+    load   dst = <shape array>[k]        mul/add/sub/div  dst = a op b
+    bcast  dst = broadcast(a, b) or fail  eq    fail unless a == b
+    bstride dst = (dim == 1 ? 0 : stride)  slice dst/dst2 = length/start of a slice
+    min/max dst = min/max(a, b)            nonneg fail unless a >= 0
+    """
+    kind: str
+    dst: object = None
+    args: tuple = ()
+    msg: str = ""
+
+
+@dataclass
+class Param:
+    """A kernel argument: an input (read-only) or an output buffer."""
+    name: str          # C identifier
+    label: str         # what the user calls it (variable name) for messages
+    dtype: str
+    ndim: int
+    static_shape: tuple
+    dims: list         # Ints naming its run-time dims
+    role: str          # input | shared | output | update
+    var: object = None
+    dim_args: list = None  # C argument names of its run-time dims (inputs)
+
+
+@dataclass
+class Buffer:
+    """A temporary or an output written by a step."""
+    name: str
+    dtype: str
+    size: object       # Int
+    kind: str          # temp | output | const
+    values: tuple = ()  # const only
+
+
+@dataclass
+class View:
+    """Strided access to a buffer: element offset and per-dim strides."""
+    buf: str
+    dtype: str
+    offset: object
+    dims: list
+    strides: list
+    contiguous: bool   # dense row-major from offset 0 (enables the flat path)
+
+
+@dataclass
+class Leaf:
+    """A value read inside a loop: a buffer element, a literal, or a shape int."""
+    var: str
+    dtype: str
+    kind: str                 # buffer | literal | int
+    view: View = None
+    strides: list = None      # one per loop dim (0 where broadcast)
+    value: object = None      # literal: numpy scalar; int: Int
+    scalar: bool = False      # one element whatever the loop: loaded once, before it
+    streamed: bool = False    # read per iteration
+
+
+@dataclass
+class Local:
+    """One fused node inside a loop: var = op(operands)."""
+    var: str
+    node: object
+    operands: list
+    comment: str
+
+
+@dataclass
+class Loop:
+    """A fused elementwise map, or a reduction with its fused producers."""
+    kind: str                 # map | reduce | argreduce
+    comment: str
+    dims: list                # iteration dims (Ints); for reductions the input's
+    leaves: list
+    locals: list
+    result: str               # var holding the value to store / accumulate
+    out: View                 # where results go (contiguous, output shape)
+    dtype: str
+    size: object              # Int: product of dims
+    flat_ok: object = None    # list of (leaf, size Int) that must equal `size` (or 1) for the flat path
+    reduced: tuple = ()       # reduce: which loop dims are reduced
+    red_op: object = None     # reduce: the Reduce op record
+    out_strides: list = None  # reduce: out stride per loop dim (0 on reduced dims)
+    outer: list = None        # reduce: indices of kept dims in loop order (outer)
+    inner: list = None        # reduce: indices of reduced dims (inner)
+
+
+@dataclass
+class Step:
+    """Any non-loop step: gemm, gather, scatter_add, copy, fill, arange."""
+    kind: str
+    comment: str
+    args: dict = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    name: str
+    doc: list                 # comment lines: what the kernel computes
+    params: list              # inputs then outputs (Param)
+    stmts: list               # shape phase
+    buffers: list             # temps and consts
+    steps: list               # Loop | Step, in order
+    int_vars: list            # every int64_t shape variable, declared up front
+    features: set = field(default_factory=set)

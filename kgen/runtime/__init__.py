@@ -1,0 +1,1 @@
+"""Runtimes: calling built kernels from Python (C through cffi, CUDA through PyCUDA)."""

@@ -1,0 +1,134 @@
+"""The C runtime: a Kernel built with cffi (through the disk cache) and called
+with argument checking.
+
+Calling a kernel is two C calls: `NAME_shapes` computes the output shapes (or
+reports a shape error before anything is allocated), then `NAME` fills freshly
+allocated outputs. Shared variables take their new values only after the
+second call succeeded, so a failed call changes no state.
+"""
+import numpy as np
+
+from .. import __version__
+from ..errors import KgenIndexError, KgenTypeError, ShapeError
+from ..expr.arguments import coerce_argument
+
+ERRLEN = 512
+
+
+def raise_for(rc, message):
+    text = message or "kernel failed"
+    if rc == 1:
+        raise ShapeError(text)
+    if rc == 2:
+        raise KgenIndexError(text)
+    if rc == 3:
+        raise MemoryError(text)
+    raise RuntimeError(f"kernel returned {rc}: {text}")
+
+
+class CallSignature:
+    """Argument binding and checking shared by every runtime."""
+
+    def __init__(self, kernel, plan):
+        self.kernel = kernel
+        self.inputs = list(kernel.inputs)
+        self.names = [v.name for v in self.inputs]
+        self.labels = [f"input {v.name!r}" if v.name else f"input {k}"
+                       for k, v in enumerate(self.inputs)]
+        self.dtypes = [np.dtype(v.dtype) for v in self.inputs]
+        self.static = [None not in v.type.shape for v in self.inputs]
+        self.shared = [p.var for p in plan.params if p.role == "shared"]
+
+    def bind(self, args, kwargs):
+        n = len(self.inputs)
+        if kwargs:
+            args = list(args) + [None] * (n - len(args))
+            for key, value in kwargs.items():
+                if key not in self.names:
+                    raise KgenTypeError(f"{self.kernel.name}() got an unexpected argument {key!r}; "
+                                        f"inputs are {self.names}")
+                pos = self.names.index(key)
+                if pos < len(args) and args[pos] is not None and pos < n - len(kwargs):
+                    raise KgenTypeError(f"{self.kernel.name}() got two values for {key!r}")
+                args[pos] = value
+            if any(a is None for a in args):
+                missing = [self.names[k] for k, a in enumerate(args) if a is None]
+                raise KgenTypeError(f"{self.kernel.name}() is missing inputs {missing}")
+        if len(args) != n:
+            raise KgenTypeError(f"{self.kernel.name}() takes {n} argument(s) "
+                                f"({', '.join(map(str, self.names))}), got {len(args)}")
+        out = []
+        for var, value, dtype, label, static in zip(self.inputs, args, self.dtypes,
+                                                    self.labels, self.static):
+            # fast path: an aligned, contiguous array of exactly the right kind
+            if (type(value) is np.ndarray and value.dtype == dtype and value.ndim == var.ndim
+                    and value.flags.c_contiguous and value.flags.aligned and not static):
+                out.append(value)
+                continue
+            arr = coerce_argument(var, value, label)
+            if not (arr.flags.c_contiguous and arr.flags.aligned):
+                arr = np.array(arr, order="C", copy=True)
+            out.append(arr)
+        return out
+
+
+class CFunction:
+    """A kernel compiled for the CPU."""
+
+    target = "c"
+
+    def __init__(self, kernel, optimize=True):
+        from ..build import build_module
+        from ..build import flags
+        from ..codegen.render import render_cdef, render_module
+        self.kernel = kernel
+        plan = kernel.plan(optimize)
+        self._source = render_module([plan], "c", __version__)
+        cdef = render_cdef([plan])
+        module, self.from_cache = build_module(
+            self._source, cdef, name_hint=plan.name,
+            extra_compile_args=tuple(flags.compile_args()), libraries=tuple(flags.libraries()))
+        self._ffi, lib = module.ffi, module.lib
+        self._run = getattr(lib, plan.name)
+        self._shapes = getattr(lib, plan.name + "_shapes")
+        self.signature = CallSignature(kernel, plan)
+        outs = [p for p in plan.params if p.role in ("output", "update")]
+        self._out_specs = [(p.ndim, np.dtype(p.dtype)) for p in outs]
+        self._n_outputs = len(kernel.outputs)
+        self._updated = [s for s, _ in kernel.updates]
+        self._ctypes = {p.dtype: f"{'_Bool' if p.dtype == 'bool' else _CTYPE[p.dtype]}[]"
+                        for p in plan.params}
+        self._out_shape = self._ffi.new("int64_t[]", max(1, sum(p.ndim for p in outs)))
+        self._err = self._ffi.new("char[]", ERRLEN)
+        self._single = kernel.single
+
+    def source(self, target=None):
+        if target not in (None, "c"):
+            return self.kernel.source(target)
+        return self._source
+
+    def __call__(self, *args, **kwargs):
+        arrays = self.signature.bind(args, kwargs)
+        arrays += [s._value for s in self.signature.shared]
+        dims = [d for a in arrays for d in a.shape]
+        ffi, err = self._ffi, self._err
+        if self._shapes(*dims, self._out_shape, err, ERRLEN):
+            raise_for(1, ffi.string(err).decode())
+        shape_buf, k, outs = self._out_shape, 0, []
+        for ndim, dtype in self._out_specs:
+            outs.append(np.empty(tuple(shape_buf[k:k + ndim]) if ndim else (), dtype))
+            k += ndim
+        ptrs = [ffi.from_buffer(self._ctypes[a.dtype.name], a) for a in arrays]
+        ptrs += [ffi.from_buffer(self._ctypes[o.dtype.name], o, require_writable=True) for o in outs]
+        n_in = len(arrays)
+        rc = self._run(*ptrs[:n_in], *dims, *ptrs[n_in:], err, ERRLEN)
+        if rc:
+            raise_for(rc, ffi.string(err).decode())
+        for s, value in zip(self._updated, outs[self._n_outputs:]):
+            s._set_value_unchecked(value)
+        results = outs[:self._n_outputs]
+        return results[0] if self._single else results
+
+
+_CTYPE = {"int32": "int32_t", "int64": "int64_t", "float32": "float", "float64": "double",
+          "bool": "_Bool"}

@@ -1,0 +1,26 @@
+/* ---- error codes and loop macros shared by the kernels below ---- */
+#define KG_OK 0
+#define KG_ESHAPE 1   /* shapes that do not fit: nothing was written */
+#define KG_EINDEX 2   /* an index out of range */
+#define KG_ENOMEM 3   /* a temporary could not be allocated */
+
+/* record a message, set the return code and leave through the cleanup path */
+#define KG_FAIL(code, ...) \
+    do { if (err && errlen) snprintf(err, errlen, __VA_ARGS__); rc = (code); goto fail; } while (0)
+
+#ifndef KG_EXPORT
+#  define KG_EXPORT
+#endif
+#define KG_RESTRICT restrict
+
+#ifdef _OPENMP
+#  define KG_OMP_PARALLEL_FOR(n) \
+     KG__PRAGMA(omp parallel for schedule(static) if ((n) >= KG_PARALLEL_MIN_N))
+#else
+#  define KG_OMP_PARALLEL_FOR(n)
+#endif
+#if defined(_OPENMP) || defined(KG_OPENMP_SIMD)
+#  define KG_OMP_SIMD_REDUCTION(op, var) KG__PRAGMA(omp simd reduction(op:var))
+#else
+#  define KG_OMP_SIMD_REDUCTION(op, var)
+#endif
