@@ -21,3 +21,5 @@ from .expr.variables import (matrix, scalar, shared, tensor3, tensor4,  # noqa: 
 
 globals().update(_theano_names)
 from . import tensor  # noqa: E402,F401
+from .derive import grad, hessian, jacobian, jvp  # noqa: E402,F401
+from .function import Kernel, function, kernel  # noqa: E402,F401
