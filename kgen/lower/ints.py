@@ -7,6 +7,12 @@ Stmt. Folding keeps the generated shape phase short.
 from .plan import Stmt
 
 
+import re
+
+# names the templates use for loop counters and locals
+_RESERVED = re.compile(r"^([ircq]\d*|n|k|o|s|at|acc|best|best_at|src|dst|rc|err|errlen|size)$")
+
+
 class IntBuilder:
     def __init__(self):
         self.stmts, self.vars, self._names = [], [], set()
@@ -14,6 +20,8 @@ class IntBuilder:
 
     def fresh(self, hint):
         base = hint if hint and hint[0].isalpha() else "n" + (hint or "")
+        if _RESERVED.match(base):
+            base += "_"
         name, k = base, 1
         while name in self._names:
             k += 1

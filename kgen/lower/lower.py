@@ -94,6 +94,8 @@ class _Lowering:
         self.loop_of, self.users = plan_fusion(self.order, roots)
         # ---- 4-5: storage and steps, in topological order
         self._last_use = self._liveness(out_params)
+        for e in exprs:  # outputs are read by the caller, after every step
+            self._last_use[id(e)] = len(self.order)
         self._free, self._temps = {}, {}
         claimed = {}
         for p, e in zip(out_params, exprs):
@@ -257,8 +259,8 @@ class _Lowering:
         total = self.ints.product(src, "size")
         if -1 in shape:
             known = self.ints.product([d for d in shape if d != -1], "size")
-            rest = self.ints.emit("div_exact", "n", total, known,
-                                  msg=self._shape_msg("reshape", [src, shape]))
+            rest = total if known == 1 else self.ints.emit(
+                "div_exact", "rest", total, known, msg=self._shape_msg("reshape", [src, shape]))
             shape = [rest if d == -1 else d for d in shape]
         else:
             self.ints.require_eq(total, self.ints.product(shape, "size"),
@@ -318,8 +320,8 @@ class _Lowering:
             return node.value.item()
         return self._int_value(node)
 
-    def _dims_matmul_check(self):
-        pass
+    def _dims_shape_i(self, node, dims):
+        return []
 
     # ---- storage -------------------------------------------------------------------
     def _leaf_value(self, node):
@@ -338,10 +340,14 @@ class _Lowering:
         # Inputs and shared variables got their views in _param
 
     def _liveness(self, out_params):
+        """id(node) -> position of the last step that reads it. A read by a fused
+        node happens in its loop, i.e. at the position of the loop's root."""
+        pos = {id(n): k for k, n in enumerate(self.order)}
         last = {}
-        for idx, node in enumerate(self.order):
+        for node in self.order:
+            at = pos[self.loop_of.get(id(node), id(node))]
             for i in node.inputs:
-                last[id(i)] = idx
+                last[id(i)] = max(last.get(id(i), -1), at)
         return last
 
     def _storage(self, node, target):
