@@ -96,9 +96,11 @@ class CFunction:
         self._out_specs = [(p.ndim, np.dtype(p.dtype)) for p in outs]
         self._n_outputs = len(kernel.outputs)
         self._updated = [s for s, _ in kernel.updates]
-        self._ctypes = {p.dtype: f"{'_Bool' if p.dtype == 'bool' else _CTYPE[p.dtype]}[]"
-                        for p in plan.params}
-        self._out_shape = self._ffi.new("int64_t[]", max(1, sum(p.ndim for p in outs)))
+        ins = [p for p in plan.params if p.role in ("input", "shared")]
+        self._in_ctypes = [f"{_CTYPE[p.dtype]}[]" for p in ins]
+        self._out_ctypes = [f"{_CTYPE[p.dtype]}[]" for p in outs]
+        self._n_out_dims = sum(p.ndim for p in outs)
+        self._out_shape = self._ffi.new("int64_t[]", max(1, self._n_out_dims))
         self._err = self._ffi.new("char[]", ERRLEN)
         self._single = kernel.single
 
@@ -109,25 +111,29 @@ class CFunction:
 
     def __call__(self, *args, **kwargs):
         arrays = self.signature.bind(args, kwargs)
-        arrays += [s._value for s in self.signature.shared]
+        for s in self.signature.shared:
+            arrays.append(s._value)
         dims = [d for a in arrays for d in a.shape]
         ffi, err = self._ffi, self._err
         if self._shapes(*dims, self._out_shape, err, ERRLEN):
             raise_for(1, ffi.string(err).decode())
-        shape_buf, k, outs = self._out_shape, 0, []
+        shape = ffi.unpack(self._out_shape, self._n_out_dims)
+        k, outs = 0, []
         for ndim, dtype in self._out_specs:
-            outs.append(np.empty(tuple(shape_buf[k:k + ndim]) if ndim else (), dtype))
+            outs.append(np.empty(shape[k:k + ndim], dtype))
             k += ndim
-        ptrs = [ffi.from_buffer(self._ctypes[a.dtype.name], a) for a in arrays]
-        ptrs += [ffi.from_buffer(self._ctypes[o.dtype.name], o, require_writable=True) for o in outs]
-        n_in = len(arrays)
-        rc = self._run(*ptrs[:n_in], *dims, *ptrs[n_in:], err, ERRLEN)
+        from_buffer = ffi.from_buffer
+        ptrs = [from_buffer(c, a) for c, a in zip(self._in_ctypes, arrays)]
+        ptrs += dims
+        ptrs += [from_buffer(c, o, True) for c, o in zip(self._out_ctypes, outs)]
+        rc = self._run(*ptrs, err, ERRLEN)
         if rc:
             raise_for(rc, ffi.string(err).decode())
         for s, value in zip(self._updated, outs[self._n_outputs:]):
             s._set_value_unchecked(value)
-        results = outs[:self._n_outputs]
-        return results[0] if self._single else results
+        if self._single:
+            return outs[0]
+        return outs[:self._n_outputs]
 
 
 _CTYPE = {"int32": "int32_t", "int64": "int64_t", "float32": "float", "float64": "double",

@@ -24,3 +24,15 @@
 #else
 #  define KG_OMP_SIMD_REDUCTION(op, var)
 #endif
+
+/* a deterministic reduction keeps one partial result per thread */
+#ifndef KG_MAX_THREADS
+#  define KG_MAX_THREADS 256
+#endif
+#ifdef _OPENMP
+#  include <omp.h>
+static inline int kg_team_size(void) {
+    int t = omp_get_max_threads();
+    return t < KG_MAX_THREADS ? t : KG_MAX_THREADS;
+}
+#endif
