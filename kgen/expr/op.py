@@ -18,7 +18,11 @@ class Op:
     """Base primitive. `name` is unique; instances are registered on creation."""
 
     name = None
-    # derivative: None = not differentiable (an error), "zero" = piecewise constant
+    # derivative: a function (node, g) -> one gradient per input (None where an
+    # input gets none), written in kgen ops so it can be differentiated again.
+    # Elementwise rules may return gradients at the broadcast output shape: the
+    # walker (kgen/derive) sums them back. None = not differentiable (an error),
+    # "zero" = piecewise constant
     vjp_rule = None
     # how the printer shows the node: a format string with {0}, {1}... or None
     pretty = None

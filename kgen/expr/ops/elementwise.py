@@ -94,6 +94,10 @@ def _relu(x):
     return np.maximum(x, np.zeros((), x.dtype) if hasattr(x, "dtype") else 0)
 
 
+def _norm2(y, x):
+    return y * y + x * x
+
+
 def _cast_impl(arrays, attrs):
     return np.asarray(arrays[0]).astype(attrs["dtype"])
 
@@ -120,16 +124,18 @@ power = binary("pow", np.power, "kg_pow_{s}({0}, {1})",
                pretty="{0} ** {1}", precedence=40, domain="pow")
 neg = unary("neg", np.negative, "(-{0})", lambda n, g: [-g], pretty="-{0}", precedence=30)
 maximum = binary("maximum", np.maximum, "kg_max_{s}({0}, {1})",
-                 # ties send the gradient to the first argument
+                 # ties (and NaN in the second argument) send the whole gradient
+                 # to the first argument, so clip passes it at its bounds (Theano)
                  lambda n, g: [where(n.inputs[0] >= n.inputs[1], g, 0),
                                where(n.inputs[0] >= n.inputs[1], 0, g)],
                  commutative=True, associative=True)
 minimum = binary("minimum", np.minimum, "kg_min_{s}({0}, {1})",
+                 # ties send the whole gradient to the first argument, as maximum
                  lambda n, g: [where(n.inputs[0] <= n.inputs[1], g, 0),
                                where(n.inputs[0] <= n.inputs[1], 0, g)],
                  commutative=True, associative=True)
 abs_ = unary("abs", np.abs, "kg_abs_{s}({0})",
-             # subgradient 0 at 0
+             # subgradient 0 at 0 (sign(0) = 0), as Theano and JAX
              lambda n, g: [g * sign(n.inputs[0])])
 sign = unary("sign", np.sign, "kg_sign_{s}({0})", "zero")
 reciprocal = unary("reciprocal", np.reciprocal, "kg_recip_{s}({0})",
@@ -158,8 +164,8 @@ arccos = unary("arccos", np.arccos, "acos{f}({0})",
 arctan = unary("arctan", np.arctan, "atan{f}({0})",
                lambda n, g: [g / (1 + n.inputs[0] * n.inputs[0])])
 arctan2 = binary("arctan2", np.arctan2, "atan2{f}({0}, {1})",
-                 lambda n, g: [g * n.inputs[1] / (n.inputs[0] ** 2 + n.inputs[1] ** 2),
-                               -g * n.inputs[0] / (n.inputs[0] ** 2 + n.inputs[1] ** 2)],
+                 lambda n, g: [g * n.inputs[1] / _norm2(*n.inputs),
+                               -g * n.inputs[0] / _norm2(*n.inputs)],
                  domain="nonzero")
 sinh = unary("sinh", np.sinh, "sinh{f}({0})", lambda n, g: [g * cosh(n.inputs[0])])
 cosh = unary("cosh", np.cosh, "cosh{f}({0})", lambda n, g: [g * sinh(n.inputs[0])])
@@ -175,7 +181,8 @@ sigmoid = unary("sigmoid", _sigmoid, "kg_sigmoid_{s}({0})", lambda n, g: [g * n 
 softplus = unary("softplus", _softplus, "kg_softplus_{s}({0})",
                  lambda n, g: [g * sigmoid(n.inputs[0])], resolve_with=np.exp)
 relu = unary("relu", _relu, "kg_relu_{s}({0})",
-             # subgradient 0 at 0, as Theano
+             # subgradient 0 at 0, as Theano (and unlike maximum(x, 0), whose
+             # tie goes to x)
              lambda n, g: [where(n.inputs[0] > 0, g, 0)], resolve_with=np.positive)
 
 # ---- rounding ----------------------------------------------------------------
@@ -234,8 +241,8 @@ class Cast(Elementwise):
 
 
 cast = Cast("cast", c="(({t}){0})",
-            vjp_rule=lambda n, g: [cast(g, n.inputs[0].dtype)
-                                   if n.inputs[0].dtype in ("float32", "float64") else None],
+            # the walker casts g back to the input's dtype; int inputs get none
+            vjp_rule=lambda n, g: [g if n.inputs[0].dtype in ("float32", "float64") else None],
             pretty="cast({0})")
 
 

@@ -49,8 +49,11 @@ def _matmul_grad(n, g):
         return [matmul(b, g), outer(a, g)]
     if b.ndim == 1:                   # (n, k) @ (k) -> (n)
         return [outer(g, b), matmul(swap_last(a), g)]
-    # batch axes that broadcast are summed back by the gradient walker
-    return [matmul(g, swap_last(b)), matmul(swap_last(a), g)]
+    ga, gb = matmul(g, swap_last(b)), matmul(swap_last(a), g)
+    if a.ndim > 2 or b.ndim > 2:  # batch axes may have broadcast: sum them back
+        from ...derive.broadcast import unbroadcast
+        ga, gb = unbroadcast(ga, a), unbroadcast(gb, b)
+    return [ga, gb]
 
 
 matmul = MatMul("matmul", vjp_rule=_matmul_grad, pretty="{0} @ {1}", precedence=25)
@@ -102,5 +105,13 @@ def _gather_grad(n, g):
 
 
 gather = Gather("gather", vjp_rule=_gather_grad)
-scatter_add = ScatterAdd("scatter_add", vjp_rule=lambda n, g: [
-    g, gather(g, *n.inputs[2:])] + [None] * (len(n.inputs) - 2))
+
+
+def _scatter_add_grad(n, g):
+    # the added values may have broadcast against the indexed positions
+    from ...derive.broadcast import unbroadcast
+    values, idx = n.inputs[1], n.inputs[2:]
+    return [g, unbroadcast(gather(g, *idx), values)] + [None] * len(idx)
+
+
+scatter_add = ScatterAdd("scatter_add", vjp_rule=_scatter_add_grad)

@@ -54,19 +54,32 @@ def _sum_grad(n, g):
 
 
 def _prod_grad(n, g):
-    # d(prod)/dx_i = prod / x_i; exact where no x_i is zero
-    from .api import broadcast_like, expand_reduced
-    return [broadcast_like(expand_reduced(g * n, n), n.inputs[0]) / n.inputs[0]]
+    # d(prod)/dx_i is the product of the others. prod/x_i would be 0/0 at a
+    # zero, so: with no zero in the slice it is p/x_i, p the product of the
+    # non-zero entries; with one zero, p at the zero and 0 elsewhere; with
+    # more, 0. Every division is by a non-zero value, so second derivatives
+    # stay finite too.
+    from .api import expand_reduced, where
+    from .elementwise import eq
+    x, axis = n.inputs[0], n.attr("axis")
+    is_zero = eq(x, 0)
+    nonzero = where(is_zero, 1, x)
+    p = prod(nonzero, axis=axis, keepdims=True)
+    zeros = sum_(is_zero, axis=axis, keepdims=True)
+    others = where(is_zero, where(eq(zeros, 1), p, 0), where(eq(zeros, 0), p / nonzero, 0))
+    return [expand_reduced(g, n) * others]
 
 
 def _extremum_grad(n, g):
-    # ties share nothing: every position equal to the extremum gets the full
-    # gradient (Theano's convention); documented in the README
-    from .api import broadcast_like, expand_reduced
-    from .elementwise import eq, where
-    x = n.inputs[0]
-    hit = eq(x, broadcast_like(expand_reduced(n, n), x))
-    return [where(hit, broadcast_like(expand_reduced(g, n), x), 0)]
+    # ties split the gradient evenly among the positions equal to the extremum
+    # (as TensorFlow and JAX; Theano gave each the whole of it), so it sums to
+    # g and is a true subgradient. A NaN in the slice makes its gradient NaN.
+    from .api import cast, expand_reduced, where
+    from .elementwise import eq
+    x, axis = n.inputs[0], n.attr("axis")
+    hit = eq(x, expand_reduced(n, n))
+    hits = sum_(cast(hit, x.dtype), axis=axis, keepdims=True)
+    return [where(hit, expand_reduced(g, n) / hits, 0)]
 
 
 sum_ = Reduce("sum", numpy=np.sum, identity=0, vjp_rule=_sum_grad,

@@ -240,7 +240,14 @@ class SplitPart(Op):
         return np.take(g, np.arange(start, stop), axis=axis)
 
 
-split_part = SplitPart("split_part", vjp_rule=None)
+def _split_part_grad(n, g):
+    # g in its part's place, zeros in the others': a concatenate again
+    parts, part, axis = n.inputs[1:], n.attr("part"), n.attr("axis")
+    pieces = [g if k == part else second(p, np.zeros((), g.dtype)) for k, p in enumerate(parts)]
+    return [concatenate(*pieces, axis=axis)] + [None] * len(parts)
+
+
+split_part = SplitPart("split_part", vjp_rule=_split_part_grad)
 
 
 class ARange(Op):

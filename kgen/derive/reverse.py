@@ -1,0 +1,163 @@
+"""Reverse mode: `grad` and the walker under it (micrograd's backward pass).
+
+Sort the graph once, seed the outputs, walk the nodes in reverse topological
+order, and at each node hand the accumulated gradient to its op's `vjp_rule`,
+which returns one gradient per input, written in kgen ops (so gradients can be
+differentiated again). Every node is visited once and every rule adds a
+constant number of nodes, so the gradient graph is linear in the forward
+graph however much the forward graph reuses its values; the walk is a loop,
+so depth is not limited by Python's recursion limit.
+
+Only the part of the graph between `wrt` and the outputs is walked:
+  - a node is *live* when it is float and depends on some `wrt` through
+    differentiable ops; only live nodes receive gradients;
+  - ints and bools are never live (integer-valued paths carry no gradient),
+    nor are nodes of piecewise-constant ops (rule "zero": comparisons, floor,
+    sign, argmax, stop_gradient...), nor anything above `consider_constant`;
+  - a `wrt` that the outputs reach structurally but with no live path (say,
+    only through `floor`) gets a zero gradient; one they do not reach at all
+    (or only through `consider_constant`), or an int/bool `wrt`, is
+    disconnected.
+"""
+import numpy as np
+
+from ..config import config
+from ..errors import DisconnectedInputError, KgenTypeError
+from ..expr.graph import toposort
+from ..expr.node import Variable, as_variable, constant
+from ..expr.ops import api
+from ..expr.ops.elementwise import Elementwise
+from ..expr.types import is_float
+from .broadcast import unbroadcast
+
+
+def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
+    """d cost / d wrt for a 0-d float `cost`; `wrt` is a variable or a list.
+
+    Returns one gradient (shaped and typed like its `wrt`), or a list when
+    `wrt` is a list. See the module docstring for what counts as disconnected;
+    `disconnected_inputs='ignore'` gives those a zero gradient instead of
+    raising `DisconnectedInputError`.
+    """
+    cost = require_variable(cost, "grad: cost")
+    if cost.ndim != 0 or not is_float(cost.dtype):
+        raise KgenTypeError(f"grad: cost must be a 0-d float expression, got {cost.type} "
+                            f"(reduce it with .sum() or .mean(), or cast it)")
+    seed = constant(np.ones((), cost.dtype))
+    return vjp([(cost, seed)], wrt, consider_constant, disconnected_inputs, "grad")
+
+
+def vjp(seeds, wrt, consider_constant=None, disconnected_inputs="raise", who="vjp"):
+    """The sum over `seeds` (output, cotangent) of cotangent-weighted gradients
+    of the outputs with respect to `wrt`: grad's engine, also used by jvp.
+
+    Each cotangent has its output's shape. Returns like `grad`.
+    """
+    if disconnected_inputs not in ("raise", "ignore"):
+        raise ValueError(f"{who}: disconnected_inputs must be 'raise' or 'ignore', "
+                         f"got {disconnected_inputs!r}")
+    many = isinstance(wrt, (list, tuple))
+    targets = [require_variable(w, f"{who}: wrt") for w in (wrt if many else [wrt])]
+    cut = set(require_variable(v, f"{who}: consider_constant") for v in consider_constant or ())
+    outputs = [out for out, _ in seeds]
+    order = toposort(outputs)
+    connected = check_connected(order, outputs, targets, cut, disconnected_inputs, who)
+    live = _live_nodes(order, set(targets), cut)
+    grads = backward(order, seeds, live, cut)
+    results = []
+    for w, ok in zip(targets, connected):
+        if not ok:
+            results.append(api.zeros_like(w, w.dtype if is_float(w.dtype) else config.floatX))
+        elif w in grads:
+            results.append(grads[w])
+        else:  # reached only through piecewise-constant or integer ops
+            results.append(api.zeros_like(w))
+    return results if many else results[0]
+
+
+def backward(order, seeds, live, cut=frozenset()):
+    """The reverse walk: {node: total gradient} for every live node reached."""
+    pending = {}  # node -> gradients received so far
+    for out, cotangent in seeds:
+        if out in live:
+            cotangent = api.cast(as_variable(cotangent), out.dtype)
+            pending.setdefault(out, []).append(cotangent)
+    done, memo = {}, {}
+    for node in reversed(order):
+        parts = pending.pop(node, None)
+        if parts is None:
+            continue
+        g = parts[0]
+        for part in parts[1:]:
+            g = g + part
+        done[node] = g
+        if node.op is None or node in cut:
+            continue
+        rule = node.op.vjp_rule
+        if rule == "zero":  # only reachable when node is itself a wrt
+            continue
+        if rule is None:
+            raise KgenTypeError(f"grad: op {node.op.name} has no derivative rule")
+        input_grads = rule(node, g)
+        for k, (x, gx) in enumerate(zip(node.inputs, input_grads)):
+            if gx is None or x not in live:
+                continue
+            if isinstance(node.op, Elementwise) and len(node.inputs) > 1:
+                peers = node.inputs[:k] + node.inputs[k + 1:]
+                gx = unbroadcast(gx, x, peers, memo)
+            if gx.dtype != x.dtype:
+                gx = api.cast(gx, x.dtype)
+            pending.setdefault(x, []).append(gx)
+    return done
+
+
+def check_connected(order, outputs, targets, cut, disconnected_inputs, who):
+    """For each target, whether it is connected to `outputs` (`order` is their
+    toposort); raises DisconnectedInputError for one that is not, unless
+    `disconnected_inputs` is 'ignore'."""
+    reached = _reached(order, outputs, cut)
+    connected = []
+    for w in targets:
+        ok = w in reached and is_float(w.dtype)
+        if not ok and disconnected_inputs == "raise":
+            why = ("it is not float (integer inputs carry no gradient)"
+                   if w in reached else "the output does not depend on it")
+            raise DisconnectedInputError(
+                f"{who}: cannot differentiate with respect to {_label(w)}: {why}. "
+                f"Pass disconnected_inputs='ignore' to get a zero gradient.")
+        connected.append(ok)
+    return connected
+
+
+def _live_nodes(order, targets, cut):
+    """Float nodes that depend on a target through differentiable ops."""
+    live = set()
+    for node in order:
+        if not is_float(node.dtype):
+            continue
+        if node in targets:
+            live.add(node)
+        elif (node.op is not None and node not in cut and node.op.vjp_rule != "zero"
+              and any(i in live for i in node.inputs)):
+            live.add(node)
+    return live
+
+
+def _reached(order, outputs, cut):
+    """Nodes the outputs depend on, not looking past `cut` nodes."""
+    reached = set(outputs)
+    for node in reversed(order):
+        if node in reached and node not in cut:
+            reached.update(node.inputs)
+    return reached
+
+
+def require_variable(v, what):
+    """v itself, or a TypeError naming `what` when it is not a kgen variable."""
+    if not isinstance(v, Variable):
+        raise KgenTypeError(f"{what} must be a kgen variable, got {type(v).__name__}")
+    return v
+
+
+def _label(v):
+    return repr(v.name) if v.name else repr(v)
