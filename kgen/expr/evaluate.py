@@ -1,7 +1,7 @@
 """The NumPy reference evaluator: `expr.eval()` and the oracle for every backend."""
 import numpy as np
 
-from ..errors import KgenTypeError
+from ..errors import KgenError, KgenTypeError, ShapeError
 from .arguments import coerce_argument
 from .graph import consumers, toposort
 from .node import Constant, Input, Shared
@@ -20,7 +20,14 @@ def evaluate(outputs, values):
                 env[id(node)] = _leaf_value(node, values)
                 continue
             args = [env[id(i)] for i in node.inputs]
-            out = node.op.impl(args, dict(node.attrs))
+            try:
+                out = node.op.impl(args, dict(node.attrs))
+            except (ValueError, IndexError) as exc:
+                if isinstance(exc, KgenError):
+                    raise
+                # NumPy's own message, with the op and the run-time shapes added
+                shapes = " and ".join(str(np.shape(a)) for a in args)
+                raise ShapeError(f"{node.op.name}: {exc} (input shapes {shapes})") from exc
             env[id(node)] = np.asarray(out, dtype=node.dtype)
             for i in node.inputs:
                 uses[id(i)] -= 1

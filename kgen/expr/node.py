@@ -115,8 +115,11 @@ class Shared(Variable):
 
     def set_value(self, value):
         """Replace the value: same ndim, a dtype that casts safely to ours."""
-        arr = np.asarray(value)
         label = self.name or "shared variable"
+        if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+            from .arguments import _weak_scalar
+            value = _weak_scalar(value, np.dtype(self.dtype), f"set_value({label})")
+        arr = np.asarray(value)
         if arr.ndim != self.ndim:
             raise KgenTypeError(
                 f"set_value({label}): expected a {self.ndim}-d array, got {arr.ndim}-d "
@@ -168,11 +171,12 @@ def constant(value, dtype=None, *, weak=False):
         return value
     if dtype is None and isinstance(value, (bool, np.bool_)):
         arr = np.array(bool(value))
-    elif dtype is None and isinstance(value, (int, float)) and not isinstance(value, bool):
+    elif dtype is None and isinstance(value, (int, float)) \
+            and not isinstance(value, (bool, np.generic)):  # NumPy scalars are strong (NEP 50)
         weak = weak or True
-        arr = np.array(value, dtype="int64" if isinstance(value, int) else "float64")
         if isinstance(value, int) and not (-2**63 <= value < 2**63):
             raise KgenTypeError(f"integer constant {value} does not fit in int64")
+        arr = np.array(value, dtype="int64" if isinstance(value, int) else "float64")
     else:
         weak = False
         arr = np.array(value, dtype=None if dtype is None else check_dtype(dtype))

@@ -13,6 +13,8 @@ from .graph import consumers, toposort
 from .node import Constant, Shared
 
 _formatter = string.Formatter()
+# `**` groups to the right, and `a < b < c` is a chained comparison in Python
+_NON_LEFT_ASSOCIATIVE = ("pow", "lt", "le", "gt", "ge")
 
 
 def leaf_text(node):
@@ -36,6 +38,22 @@ def _call_format(node):
     return node.op.name + "(" + args + (", " if args and attrs else "") + attrs + ")"
 
 
+def index_format(node):
+    """`{0}[1:3, ::-1, None]` for subtensor, `{0}[{1}, {2}]` for gather."""
+    if node.op.name == "gather":
+        return "{0}[" + ", ".join("{%d}" % i for i in range(1, len(node.inputs))) + "]"
+    items = []
+    for entry in node.attr("index"):
+        if entry[0] == "n":
+            items.append("None")
+        elif entry[0] == "i":
+            items.append(str(entry[1]))
+        else:
+            start, stop, step = ("" if p is None else str(p) for p in entry[1:])
+            items.append(f"{start}:{stop}" + ("" if step == "1" else f":{step}"))
+    return "{0}[" + _escape(", ".join(items) or "()") + "]"
+
+
 def _escape(text):
     return text.replace("{", "{{").replace("}", "}}")
 
@@ -43,7 +61,7 @@ def _escape(text):
 def _fragments(node, named):
     """The node's text as a list of strings and child nodes (inlined later)."""
     op = node.op
-    fmt = op.pretty or _call_format(node)
+    fmt = op.pretty(node) if callable(op.pretty) else op.pretty or _call_format(node)
     parts = []
     for literal, field, _, _ in _formatter.parse(fmt):
         if literal:
@@ -53,10 +71,14 @@ def _fragments(node, named):
         pos = int(field)
         child = node.inputs[pos]
         wrap = False
-        if op.pretty and child.op is not None and id(child) not in named and child.op.pretty:
+        infix = op.pretty and op.precedence < 100
+        if infix and child.op is not None and id(child) not in named and child.op.pretty:
             cp, pp = child.op.precedence, op.precedence
             # left operands of left-associative ops need no parens at equal precedence
-            wrap = cp < pp or (cp == pp and (pos > 0 or op.name == "pow"))
+            wrap = cp < pp or (cp == pp and (pos > 0 or op.name in _NON_LEFT_ASSOCIATIVE))
+        elif infix and op.name == "pow" and pos == 0 and isinstance(child, Constant) \
+                and leaf_text(child).startswith("-"):
+            wrap = True  # (-2) ** x, not -(2 ** x)
         if wrap:
             parts.extend(["(", child, ")"])
         else:

@@ -23,7 +23,7 @@ def tensor(name=None, dtype=None, shape=None, ndim=None):
 
 def _maker(ndim, dtype=None):
     def make(name=None, dtype=dtype, shape=None):
-        return tensor(name, dtype, shape if shape is not None else (None,) * ndim)
+        return tensor(name, dtype, shape if shape is not None else (None,) * ndim, ndim=ndim)
     return make
 
 

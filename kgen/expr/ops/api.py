@@ -7,7 +7,7 @@ import numpy as np
 
 from ...errors import KgenTypeError, ShapeError
 from ..node import Variable, as_variable, constant
-from ..types import check_dtype, normalize_axis
+from ..types import check_dtype, format_shape, normalize_axis
 from . import elementwise as ew
 from . import linalg as la
 from . import reduce as rd
@@ -41,8 +41,13 @@ def cast(x, dtype):
 
 
 def clip(x, a_min, a_max):
-    """NumPy's clip: minimum(maximum(x, a_min), a_max); NaN propagates."""
-    return ew.minimum(ew.maximum(x, a_min), a_max)
+    """NumPy's clip: minimum(maximum(x, a_min), a_max); NaN propagates; a None
+    bound is no bound on that side."""
+    x = as_variable(x)
+    if a_min is None and a_max is None:
+        raise KgenTypeError("clip: a_min and a_max cannot both be None")
+    lo = x if a_min is None else ew.maximum(x, a_min)
+    return lo if a_max is None else ew.minimum(lo, a_max)
 
 
 def zeros_like(x, dtype=None):
@@ -130,6 +135,8 @@ def logsumexp(x, axis=None, keepdims=False):
 
 def softmax(x, axis=-1):
     x = as_variable(x)
+    if x.dtype not in ("float32", "float64"):
+        x = cast(x, "float64")  # as mean: ints and bools (bool - bool is undefined) give float64
     axes = normalize_axis("softmax", axis, x.ndim)
     e = exp(x - stop_gradient(max(x, axis=axes, keepdims=True)))
     return e / sum(e, axis=axes, keepdims=True)
@@ -148,6 +155,10 @@ def dot(a, b):
         return a * b
     if a.ndim > 2 or b.ndim > 2:
         raise KgenTypeError(f"dot: operands of {a.ndim} and {b.ndim} dims; use matmul for batches")
+    ka, kb = a.type.shape[-1], b.type.shape[0]
+    if ka is not None and kb is not None and ka != kb:
+        raise ShapeError(f"dot: shapes {format_shape(a.type.shape)} and {format_shape(b.type.shape)} "
+                         f"are not aligned: {ka} (dim {a.ndim - 1}) != {kb} (dim 0)")
     return la.matmul(a, b)
 
 
@@ -231,6 +242,10 @@ def squeeze(x, axis=None):
         axes = tuple(a for a, d in enumerate(x.type.shape) if d == 1)
     else:
         axes = normalize_axis("squeeze", axis, x.ndim)
+        for a in axes:
+            if x.type.shape[a] not in (1, None):
+                raise ShapeError(f"squeeze: axis {a} of shape {format_shape(x.type.shape)} "
+                                 f"has length {x.type.shape[a]}, not 1")
     return drop_axes(x, axes)
 
 
@@ -246,7 +261,15 @@ def concatenate(xs, axis=0):
 
 def stack(xs, axis=0):
     xs = [as_variable(x) for x in xs]
-    return concatenate([expand_dims(x, axis) for x in xs], axis=axis)
+    if xs and any(x.ndim != xs[0].ndim for x in xs):
+        raise ShapeError("stack: inputs of shapes "
+                         f"{', '.join(format_shape(x.type.shape) for x in xs)} differ in ndim")
+    try:
+        return concatenate([expand_dims(x, axis) for x in xs], axis=axis)
+    except ShapeError:
+        raise ShapeError("stack: inputs of shapes "
+                         f"{', '.join(format_shape(x.type.shape) for x in xs)} "
+                         f"cannot be stacked on axis {axis}") from None
 
 
 def arange(start, stop=None, step=1, dtype=None):
@@ -331,10 +354,11 @@ def getitem(x, key):
 
 # ---- neural-net helpers (Theano's nnet) -------------------------------------------
 def categorical_crossentropy(coding_dist, true_dist):
-    """-sum(true * log(coding)) per row; `true_dist` is one-hot rows or an int vector
-    of class indices (then -log(coding[arange(n), true]))."""
+    """-sum(true * log(coding)) per row; `true_dist` is one-hot rows (same ndim as
+    `coding_dist`, any dtype) or an int vector of class indices (one dim fewer:
+    then -log(coding[arange(n), true])), as Theano decides it."""
     coding_dist, true_dist = as_variable(coding_dist), as_variable(true_dist)
-    if true_dist.dtype in ("int32", "int64"):
+    if true_dist.ndim == coding_dist.ndim - 1 and true_dist.dtype in ("int32", "int64"):
         rows = arange(coding_dist.shape[0])
         return -log(getitem(coding_dist, (rows, true_dist)))
     return -sum(true_dist * log(coding_dist), axis=-1)

@@ -1,0 +1,549 @@
+"""The op table: every primitive of `kgen.expr.op.REGISTRY` and every public
+composition, with a NumPy reference written here (independent of kgen's own
+`impl`), domain-aware input samplers, the shapes to run over and the dtypes
+that apply.
+
+tests/test_ops.py runs each entry through `.eval()`; a backend test runs the
+same entries through `kg.function`:
+
+    for spec in SPECS:
+        for dtype in spec.dtypes:
+            for shapes in spec.shapes:
+                xs = spec.inputs(dtype, shapes)             # symbolic inputs
+                arrays = spec.sample(rng, dtype, shapes)    # NumPy inputs in the op's domain
+                got = kg.function(xs, spec.build(*xs))(*arrays)
+                want = spec.ref(*arrays)                    # same dtype and shape expected
+
+`tests/test_ops.py::test_every_registered_op_has_an_entry` fails when a
+primitive appears in no entry's graph, and
+`test_every_public_function_has_an_entry` when a public function of
+kgen.expr.ops.api has no entry (or is not listed as an internal helper).
+"""
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+import kgen as kg
+from kgen.expr.op import REGISTRY
+
+ALL_DTYPES = ("float32", "float64", "int32", "int64", "bool")
+FLOATS = ("float32", "float64")
+NUMERIC = ("float32", "float64", "int32", "int64")
+
+# ---- samplers ---------------------------------------------------------------
+# domain -> (float range, int range); a value is drawn uniformly from the range
+RANGES = {
+    "any": ((-3.0, 3.0), (-5, 5)),
+    "positive": ((0.1, 3.0), (1, 5)),      # log, sqrt...
+    "unit": ((-0.9, 0.9), (-1, 1)),        # arcsin, arccos: |x| < 1
+    "nonzero": ((0.5, 3.0), (1, 5)),       # divisors; a random sign is applied
+    "base": ((0.5, 2.0), (-3, 3)),         # pow's base
+    "exponent": ((-2.0, 2.0), (0, 3)),     # pow's exponent: ints stay non-negative
+    "prob": ((0.05, 0.95), (0, 1)),        # cross-entropy arguments
+}
+
+
+def sample(domain, rng, shape, dtype):
+    """An array of `dtype` and `shape` drawn from `domain` (a name or a function)."""
+    if callable(domain):
+        return np.asarray(domain(rng, shape, dtype))
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        if domain in ("positive", "nonzero"):
+            return np.ones(shape, bool)
+        return np.asarray(rng.random(shape) < 0.5)
+    frange, irange = RANGES[domain]
+    if dtype.kind == "f":
+        x = rng.uniform(*frange, size=shape)
+    else:
+        x = rng.integers(irange[0], irange[1], size=shape, endpoint=True)
+    if domain == "nonzero":
+        x = x * rng.choice([-1, 1], size=shape)
+    return np.asarray(x).astype(dtype)
+
+
+def index(n):
+    """Valid (possibly negative) indices into an axis of length n."""
+    return lambda rng, shape, dtype: rng.integers(-n, n, size=shape).astype(dtype)
+
+
+def count(lo, hi):
+    """Small ints in [lo, hi] (arange bounds)."""
+    return lambda rng, shape, dtype: np.asarray(rng.integers(lo, hi, size=shape, endpoint=True),
+                                                dtype)
+
+
+# ---- the entry ----------------------------------------------------------------
+@dataclass(frozen=True)
+class OpSpec:
+    name: str                    # unique; an op or function name plus its parameters
+    api: str                     # the public function (or primitive) it exercises
+    build: object                # symbolic inputs -> Variable
+    ref: object                  # NumPy arrays -> array (dtype and shape as expected)
+    arity: int
+    shapes: tuple                # tuples of input shapes, one tuple per case
+    dtypes: tuple = ALL_DTYPES   # dtypes that apply (all inputs alike unless arg_dtypes)
+    rejects: tuple = ()          # dtypes kgen must refuse with a TypeError at construction
+    domain: tuple = ()           # sampler per input ("any" if missing)
+    arg_dtypes: tuple = ()       # fixed dtype per input (None: the case dtype)
+    static_only: bool = False    # needs static input shapes (squeeze() of unknown axes)
+    tol32: float = 1e-5          # rtol for float32 results (float64: 1e-11)
+    kind: str = "other"          # elementwise, reduce, linalg, shape, nnet
+
+    def input_dtypes(self, dtype):
+        fixed = tuple(self.arg_dtypes) + (None,) * (self.arity - len(self.arg_dtypes))
+        return [f or dtype for f in fixed]
+
+    def inputs(self, dtype, shapes, static=False):
+        """Symbolic inputs; with `static` their static shapes are the case's."""
+        return [kg.tensor.tensor(f"x{i}", dt, shape=s if static else (None,) * len(s))
+                for i, (dt, s) in enumerate(zip(self.input_dtypes(dtype), shapes))]
+
+    def sample(self, rng, dtype, shapes):
+        domains = tuple(self.domain) + ("any",) * (self.arity - len(self.domain))
+        return [sample(d, rng, s, dt)
+                for d, s, dt in zip(domains, shapes, self.input_dtypes(dtype))]
+
+
+SPECS = []
+
+
+def spec(name, build, ref, arity, shapes, api=None, **kw):
+    s = OpSpec(name, api or name.split("(")[0].split("[")[0], build, ref, arity,
+               tuple(shapes), **kw)
+    assert s.name not in {t.name for t in SPECS}, s.name
+    SPECS.append(s)
+    return s
+
+
+def numpy_dtypes(ref, arity, domain=(), exclude=()):
+    """(dtypes, rejects): the dtypes (all inputs alike) for which the NumPy
+    reference gives a dtype kgen supports, and the others, which kgen must refuse
+    with a TypeError (NumPy has no loop, or it would give float16, int8...)."""
+    rng = np.random.default_rng(0)
+    out = []
+    domains = tuple(domain) + ("any",) * (arity - len(domain))
+    for dt in ALL_DTYPES:
+        try:
+            with np.errstate(all="ignore"):
+                r = np.asarray(ref(*(sample(d, rng, (2,), dt) for d in domains)))
+        except (TypeError, ValueError):
+            continue
+        if r.dtype.name in ALL_DTYPES and dt not in exclude:
+            out.append(dt)
+    return dict(dtypes=tuple(out), rejects=tuple(d for d in ALL_DTYPES if d not in out))
+
+
+# ---- elementwise ------------------------------------------------------------------
+UNARY_SHAPES = [((),), ((5,),), ((3, 4),), ((2, 3, 4),), ((0,),), ((0, 3),)]
+BINARY_SHAPES = [((), ()), ((5,), (5,)), ((3, 4), (3, 4)), ((2, 3, 4), (2, 3, 4)),
+                 ((3, 1), (1, 4)), ((5,), (2, 5)), ((), (2, 3)), ((2, 3, 4), (3, 1)),
+                 ((0,), (0,)), ((0, 3), (1, 3)), ((2, 1), (2, 0))]
+TERNARY_SHAPES = [((), (), ()), ((5,), (5,), (5,)), ((2, 3, 4),) * 3,
+                  ((3, 1), (1, 4), ()), ((5,), (2, 5), (5,)), ((0, 3), (1, 3), (3,))]
+
+
+def _float_like(ufunc):
+    """A float function with the dtype rule of `ufunc` (sin, exp...): computed in
+    float64 and cast to what the ufunc would return for this input."""
+    def rule(fn):
+        def ref(x):
+            out_dtype = ufunc(np.zeros(0, np.asarray(x).dtype)).dtype
+            return np.asarray(fn(np.asarray(x, np.float64))).astype(out_dtype)
+        return ref
+    return rule
+
+
+def _erf_ref(x):
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _sigmoid_ref(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _softplus_ref(x):
+    return np.log1p(np.exp(x))
+
+
+UNARY = {  # name: (NumPy reference, domain, dtypes kgen rejects though NumPy has a loop)
+    "neg": (np.negative, "any", ()),
+    "abs": (np.abs, "any", ()),
+    "sign": (np.sign, "any", ()),
+    "reciprocal": (np.reciprocal, "nonzero", ()),
+    "exp": (np.exp, "any", ()),
+    "exp2": (np.exp2, "any", ()),
+    "log": (np.log, "positive", ()),
+    "log2": (np.log2, "positive", ()),
+    "log10": (np.log10, "positive", ()),
+    "log1p": (np.log1p, "positive", ()),
+    "expm1": (np.expm1, "any", ()),
+    "sqrt": (np.sqrt, "positive", ()),
+    "sin": (np.sin, "any", ()),
+    "cos": (np.cos, "any", ()),
+    "tan": (np.tan, "unit", ()),
+    "arcsin": (np.arcsin, "unit", ()),
+    "arccos": (np.arccos, "unit", ()),
+    "arctan": (np.arctan, "any", ()),
+    "sinh": (np.sinh, "any", ()),
+    "cosh": (np.cosh, "any", ()),
+    "tanh": (np.tanh, "any", ()),
+    "erf": (_float_like(np.sin)(_erf_ref), "any", ()),
+    "sigmoid": (_float_like(np.exp)(_sigmoid_ref), "any", ()),
+    "softplus": (_float_like(np.exp)(_softplus_ref), "any", ()),
+    # relu(bool) is maximum(bool, 0) -> int64 in NumPy; kgen keeps relu's dtype
+    "relu": (lambda x: np.maximum(x, np.zeros((), x.dtype)), "any", ("bool",)),
+    "floor": (np.floor, "any", ()),
+    "ceil": (np.ceil, "any", ()),
+    "round": (np.rint, "any", ()),
+    "invert": (np.invert, "any", ()),
+    "isnan": (np.isnan, "any", ()),
+    "isinf": (np.isinf, "any", ()),
+    "stop_gradient": (lambda x: np.array(x, copy=True), "any", ()),
+    # kgen's square is x * x, which keeps bool (np.square(bool) is int8)
+    "square": (lambda x: x * x, "any", ()),
+}
+
+BINARY = {  # name: (NumPy reference, domain of each operand, kgen builder)
+    "add": (np.add, ("any", "any"), lambda a, b: a + b),
+    "sub": (np.subtract, ("any", "any"), lambda a, b: a - b),
+    "mul": (np.multiply, ("any", "any"), lambda a, b: a * b),
+    "true_div": (np.true_divide, ("any", "nonzero"), lambda a, b: a / b),
+    "floor_div": (np.floor_divide, ("any", "nonzero"), lambda a, b: a // b),
+    "mod": (np.remainder, ("any", "nonzero"), lambda a, b: a % b),
+    "pow": (np.power, ("base", "exponent"), lambda a, b: a ** b),
+    "maximum": (np.maximum, ("any", "any"), kg.maximum),
+    "minimum": (np.minimum, ("any", "any"), kg.minimum),
+    "arctan2": (np.arctan2, ("any", "nonzero"), kg.arctan2),
+    "lt": (np.less, ("any", "any"), lambda a, b: a < b),
+    "le": (np.less_equal, ("any", "any"), lambda a, b: a <= b),
+    "gt": (np.greater, ("any", "any"), lambda a, b: a > b),
+    "ge": (np.greater_equal, ("any", "any"), lambda a, b: a >= b),
+    "eq": (np.equal, ("any", "any"), kg.eq),
+    "neq": (np.not_equal, ("any", "any"), kg.neq),
+    "and": (np.bitwise_and, ("any", "any"), lambda a, b: a & b),
+    "or": (np.bitwise_or, ("any", "any"), lambda a, b: a | b),
+    "second": (lambda a, b: np.broadcast_to(b, np.broadcast_shapes(np.shape(a), np.shape(b))),
+               ("any", "any"), kg.second),
+}
+
+for _name, (_ref, _dom, _rejects) in UNARY.items():
+    _fn = {"neg": lambda x: -x, "invert": lambda x: ~x}.get(_name) or getattr(kg, _name)
+    spec(_name, _fn, _ref, 1, UNARY_SHAPES, kind="elementwise", domain=(_dom,),
+         **numpy_dtypes(_ref, 1, (_dom,), _rejects))
+
+for _name, (_ref, _dom, _fn) in BINARY.items():
+    spec(_name, _fn, _ref, 2, BINARY_SHAPES, kind="elementwise", domain=_dom,
+         **numpy_dtypes(_ref, 2, _dom))
+
+spec("where", kg.where, np.where, 3, TERNARY_SHAPES, kind="elementwise", arg_dtypes=("bool",))
+spec("clip(x, -1, 2)", lambda x: kg.clip(x, -1, 2), lambda x: np.clip(x, -1, 2), 1,
+     UNARY_SHAPES, kind="elementwise")
+spec("clip(x, lo, hi)", kg.clip, np.clip, 3, TERNARY_SHAPES, kind="elementwise")
+spec("clip(x, None, 0.5)", lambda x: kg.clip(x, None, 0.5), lambda x: np.clip(x, None, 0.5), 1,
+     UNARY_SHAPES, kind="elementwise")
+for _to in ALL_DTYPES:
+    spec(f"cast[{_to}]", lambda x, t=_to: kg.cast(x, t), lambda x, t=_to: x.astype(t), 1,
+         UNARY_SHAPES, kind="elementwise")
+    spec(f"astype[{_to}]", lambda x, t=_to: x.astype(t), lambda x, t=_to: x.astype(t), 1,
+         UNARY_SHAPES[:3], kind="elementwise", api="cast")
+
+# ---- reductions ----------------------------------------------------------------------
+# (kwargs, shapes whose reduced axes are non-empty, shapes where they are empty)
+REDUCE_VARIANTS = [
+    ({}, [((),), ((5,),), ((3, 4),), ((2, 3, 4),)], [((0,),), ((2, 0),)]),
+    ({"axis": 0}, [((5,),), ((3, 4),), ((2, 3, 4),), ((3, 0),)], [((0, 3),)]),
+    ({"axis": -1, "keepdims": True}, [((5,),), ((3, 4),), ((2, 3, 4),), ((0, 3),)], [((3, 0),)]),
+    ({"axis": (0, 2)}, [((2, 3, 4),), ((2, 0, 4),)], [((0, 3, 4),)]),
+    ({"axis": (-1, 0), "keepdims": True}, [((3, 4),)], [((0, 4),)]),
+    ({"axis": None, "keepdims": True}, [((3, 4),), ((),)], []),
+]
+ARG_VARIANTS = [
+    ({}, [((),), ((5,),), ((3, 4),), ((2, 3, 4),)]),
+    ({"axis": 0}, [((5,),), ((3, 4),), ((3, 0),)]),
+    ({"axis": -1, "keepdims": True}, [((5,),), ((2, 3, 4),), ((0, 3),)]),
+    ({"axis": None, "keepdims": True}, [((3, 4),)]),
+]
+
+
+def _label(name, kw):
+    return f"{name}({', '.join(f'{k}={v!r}' for k, v in kw.items())})"
+
+
+def _lse_ref(x, axis=None, keepdims=False):
+    x = x.astype(np.float32 if x.dtype == np.float32 else np.float64)
+    m = np.max(x, axis=axis, keepdims=True)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _float_of(x):
+    return x.astype(np.float32 if x.dtype == np.float32 else np.float64)
+
+
+def _softmax_ref(x, axis=-1):
+    x = _float_of(x)
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax_ref(x, axis=-1):
+    return _float_of(x) - _lse_ref(x, axis=axis, keepdims=True)
+
+
+REDUCTIONS = {  # name: (kgen function, NumPy reference, empty reductions allowed)
+    "sum": (kg.sum, np.sum, True),
+    "prod": (kg.prod, np.prod, True),
+    "max": (kg.max, np.max, False),
+    "min": (kg.min, np.min, False),
+    "mean": (kg.mean, np.mean, True),
+    "var": (kg.var, np.var, True),
+    "std": (kg.std, np.std, True),
+    "logsumexp": (kg.logsumexp, _lse_ref, False),
+}
+for _name, (_fn, _ref, _empty_ok) in REDUCTIONS.items():
+    for _kw, _shapes, _empty in REDUCE_VARIANTS:
+        spec(_label(_name, _kw), lambda x, f=_fn, kw=_kw: f(x, **kw),
+             lambda x, f=_ref, kw=_kw: f(x, **kw), 1, _shapes + (_empty if _empty_ok else []),
+             kind="reduce", tol32=1e-4 if _name in ("var", "std") else 1e-5)
+for _name, _fn, _ref in [("argmax", kg.argmax, np.argmax), ("argmin", kg.argmin, np.argmin)]:
+    for _kw, _shapes in ARG_VARIANTS:
+        spec(_label(_name, _kw), lambda x, f=_fn, kw=_kw: f(x, **kw),
+             lambda x, f=_ref, kw=_kw: f(x, **kw), 1, _shapes, kind="reduce")
+spec("std(axis=0, ddof=1)", lambda x: kg.std(x, axis=0, ddof=1),
+     lambda x: np.std(x, axis=0, ddof=1), 1, [((5,),), ((3, 4),)], kind="reduce", tol32=1e-4)
+spec("var(ddof=1)", lambda x: kg.var(x, ddof=1), lambda x: np.var(x, ddof=1), 1,
+     [((5,),), ((2, 3, 4),)], kind="reduce", tol32=1e-4)
+# method spellings
+spec("x.sum(axis=1)", lambda x: x.sum(axis=1), lambda x: x.sum(axis=1), 1, [((3, 4),)],
+     api="sum", kind="reduce")
+spec("x.mean()", lambda x: x.mean(), lambda x: x.mean(), 1, [((3, 4),)], api="mean",
+     kind="reduce")
+spec("x.max(axis=0)", lambda x: x.max(axis=0), lambda x: x.max(axis=0), 1, [((3, 4),)],
+     api="max", kind="reduce")
+spec("x.argmax(axis=-1)", lambda x: x.argmax(axis=-1), lambda x: x.argmax(axis=-1), 1,
+     [((3, 4),)], api="argmax", kind="reduce")
+
+SOFTMAX_SHAPES = [((5,),), ((3, 4),), ((2, 3, 4),), ((0, 4),)]
+for _name, _fn, _ref in [("softmax", kg.softmax, _softmax_ref),
+                         ("log_softmax", kg.log_softmax, _log_softmax_ref)]:
+    spec(f"{_name}(x)", _fn, _ref, 1, SOFTMAX_SHAPES, kind="nnet")
+    spec(f"{_name}(axis=0)", lambda x, f=_fn: f(x, axis=0), lambda x, f=_ref: f(x, axis=0), 1,
+         [((5,),), ((3, 4),), ((3, 0),)], kind="nnet")
+
+# ---- linear algebra --------------------------------------------------------------------
+MATMUL_SHAPES = [((4,), (4,)), ((3, 4), (4,)), ((4,), (4, 2)), ((3, 4), (4, 2)),
+                 ((2, 3, 4), (4, 2)), ((2, 3, 4), (1, 4, 5)), ((0, 4), (4, 2)),
+                 ((3, 0), (0, 2)), ((0,), (0,))]
+# bool matrix products are refused (NumPy's is a logical or-of-ands; cast first)
+LINALG = dict(kind="linalg", dtypes=NUMERIC, rejects=("bool",))
+spec("matmul", lambda a, b: a @ b, np.matmul, 2, MATMUL_SHAPES, **LINALG)
+spec("kg.matmul", kg.matmul, np.matmul, 2, MATMUL_SHAPES[:4], api="matmul", **LINALG)
+spec("dot", kg.dot, np.dot, 2, [s for s in MATMUL_SHAPES if len(s[0]) <= 2 and len(s[1]) <= 2],
+     **LINALG)
+spec("x.dot(y)", lambda a, b: a.dot(b), np.dot, 2, [((3, 4), (4, 2))], api="dot", **LINALG)
+spec("dot(scalar)", kg.dot, np.dot, 2, [((), (3, 4)), ((3,), ()), ((), ())], kind="linalg",
+     api="dot")
+spec("outer", kg.outer, np.outer, 2, [((4,), (3,)), ((2, 2), (3,)), ((0,), (3,)), ((), (3,))],
+     kind="linalg")
+
+# ---- shape --------------------------------------------------------------------------------
+ANY_SHAPES = UNARY_SHAPES
+
+
+def shape_spec(name, build, ref, shapes, arity=1, **kw):
+    return spec(name, build, ref, arity, shapes, kind="shape", **kw)
+
+
+shape_spec("reshape(-1)", lambda x: x.reshape(-1), lambda x: x.reshape(-1), ANY_SHAPES)
+shape_spec("reshape((2, -1))", lambda x: kg.reshape(x, (2, -1)), lambda x: x.reshape(2, -1),
+           [((3, 4),), ((2, 3, 4),), ((2, 0),), ((6,),)])
+shape_spec("reshape(4, 3)", lambda x: x.reshape(4, 3), lambda x: x.reshape(4, 3),
+           [((3, 4),), ((12,),), ((2, 6),)])
+shape_spec("reshape(())", lambda x: x.reshape(()), lambda x: x.reshape(()),
+           [((),), ((1,),), ((1, 1),)])
+shape_spec("reshape((x.shape[0], -1))", lambda x: x.reshape((x.shape[0], -1)),
+           lambda x: x.reshape(x.shape[0], -1), [((3, 4),), ((2, 3, 4),), ((1, 0),)])
+shape_spec("reshape(x.shape[::-1])", lambda x: x.reshape(x.shape[::-1]),
+           lambda x: x.reshape(x.shape[::-1]), [((3, 4),), ((2, 3, 4),)])
+shape_spec("x.T", lambda x: x.T, lambda x: x.T, ANY_SHAPES, api="transpose")
+shape_spec("transpose(x, (1, 0, 2))", lambda x: kg.transpose(x, (1, 0, 2)),
+           lambda x: np.transpose(x, (1, 0, 2)), [((2, 3, 4),), ((0, 3, 1),)])
+shape_spec("x.transpose(2, 0, 1)", lambda x: x.transpose(2, 0, 1),
+           lambda x: x.transpose(2, 0, 1), [((2, 3, 4),)], api="transpose")
+shape_spec("transpose(x, (-1, 0))", lambda x: kg.transpose(x, (-1, 0)),
+           lambda x: np.transpose(x, (-1, 0)), [((3, 4),)])
+shape_spec("dimshuffle(1, 'x', 0)", lambda x: x.dimshuffle(1, "x", 0),
+           lambda x: x.T[:, None, :], [((3, 4),), ((0, 3),)])
+shape_spec("dimshuffle('x')", lambda x: x.dimshuffle("x"), lambda x: x[None], [((),)])
+shape_spec("dimshuffle(0, 2)", lambda x: kg.dimshuffle(x, (0, 2)), lambda x: x[:, 0, :],
+           [((3, 1, 4),)])
+shape_spec("dimshuffle(['x', 0, 'x'])", lambda x: x.dimshuffle(["x", 0, "x"]),
+           lambda x: x[None, :, None], [((5,),)])
+shape_spec("flatten()", lambda x: x.flatten(), lambda x: x.reshape(-1), ANY_SHAPES)
+shape_spec("flatten(2)", lambda x: kg.flatten(x, 2), lambda x: x.reshape(x.shape[0], -1),
+           [((3, 4),), ((2, 3, 4),), ((2, 0, 3),)])
+for _ax in (0, -1, (0, 2)):
+    shape_spec(f"expand_dims(axis={_ax})", lambda x, a=_ax: kg.expand_dims(x, a),
+               lambda x, a=_ax: np.expand_dims(x, a), [((3, 4),), ((5,),), ((0, 2),)])
+shape_spec("squeeze()", kg.squeeze, np.squeeze, [((1, 3, 1),), ((1,),), ((3, 4),)],
+           api="squeeze", static_only=True)
+shape_spec("squeeze(axis=1)", lambda x: kg.squeeze(x, 1), lambda x: np.squeeze(x, 1),
+           [((3, 1, 4),), ((0, 1),)])
+shape_spec("x.squeeze((0, -1))", lambda x: x.squeeze((0, -1)),
+           lambda x: np.squeeze(x, (0, -1)), [((1, 3, 1),)], api="squeeze")
+shape_spec("concatenate(axis=0)", lambda a, b: kg.concatenate([a, b]),
+           lambda a, b: np.concatenate([a, b]),
+           [((2, 3), (4, 3)), ((3,), (0,)), ((2, 3, 4), (1, 3, 4))], arity=2)
+shape_spec("concatenate(axis=-1)", lambda a, b, c: kg.concatenate([a, b, c], axis=-1),
+           lambda a, b, c: np.concatenate([a, b, c], axis=-1),
+           [((3, 2), (3, 4), (3, 1)), ((2, 0), (2, 1), (2, 0))], arity=3)
+shape_spec("stack(axis=0)", lambda a, b: kg.stack([a, b]), lambda a, b: np.stack([a, b]),
+           [((), ()), ((3,), (3,)), ((2, 3), (2, 3)), ((0,), (0,))], arity=2)
+shape_spec("stack(axis=-1)", lambda a, b: kg.stack([a, b], axis=-1),
+           lambda a, b: np.stack([a, b], axis=-1), [((3,), (3,)), ((2, 3), (2, 3))], arity=2)
+ARANGE = dict(dtypes=NUMERIC, rejects=("bool",))
+shape_spec("arange(n)", kg.arange, np.arange, [((),)], domain=(count(0, 6),), **ARANGE)
+shape_spec("arange(a, b, s)", kg.arange, np.arange, [((), (), ())], arity=3,
+           domain=(count(-3, 3), count(0, 8), count(1, 3)), **ARANGE)
+shape_spec("arange(b, a, -s)", lambda a, b, s: kg.arange(b, a, -s),
+           lambda a, b, s: np.arange(b, a, -s), [((), (), ())], arity=3,
+           domain=(count(-3, 3), count(0, 8), count(1, 3)), **ARANGE)
+shape_spec("arange(x.shape[0])", lambda x: kg.arange(x.shape[0]),
+           lambda x: np.arange(x.shape[0]), [((3, 4),), ((0,),)])
+shape_spec("arange(5, dtype='int32')", lambda x: kg.arange(5, dtype="int32") + x,
+           lambda x: np.arange(5, dtype="int32") + x, [((),), ((5,),)], api="arange")
+shape_spec("zeros_like", kg.zeros_like, np.zeros_like, ANY_SHAPES)
+shape_spec("ones_like", kg.ones_like, np.ones_like, ANY_SHAPES)
+shape_spec("zeros_like(dtype='int32')", lambda x: kg.zeros_like(x, dtype="int32"),
+           lambda x: np.zeros_like(x, dtype="int32"), ANY_SHAPES[:3])
+shape_spec("ones_like(dtype='float32')", lambda x: kg.ones_like(x, dtype="float32"),
+           lambda x: np.ones_like(x, dtype="float32"), ANY_SHAPES[:3])
+shape_spec("x.shape[0]", lambda x: x.shape[0], lambda x: np.int64(x.shape[0]),
+           [((3, 4),), ((0,),)], api="shape_i")
+shape_spec("x.shape[-1] * x.shape[0]", lambda x: x.shape[-1] * x.shape[0],
+           lambda x: np.int64(x.shape[-1] * x.shape[0]), [((3, 4),)], api="shape_i")
+shape_spec("x.size", lambda x: x.size, lambda x: np.int64(x.size), ANY_SHAPES, api="size")
+shape_spec("size(x)", kg.size, lambda x: np.int64(x.size), ANY_SHAPES[:2])
+
+# basic indexing: (label, key, shapes)
+INDEXES = [
+    ("[1]", 1, [((3, 4),), ((5,),), ((2, 3, 4),)]),
+    ("[-1]", -1, [((3, 4),), ((5,),)]),
+    ("[1:3]", slice(1, 3), [((5,),), ((3, 4),), ((0,),)]),
+    ("[::-1]", slice(None, None, -1), [((5,),), ((3, 4),), ((0, 2),)]),
+    ("[-1:0:-2]", slice(-1, 0, -2), [((5,),), ((6, 2),)]),
+    ("[None]", None, [((),), ((5,),), ((3, 4),)]),
+    ("[:, 0]", (slice(None), 0), [((3, 4),), ((0, 2),)]),
+    ("[1:, None, ::2]", (slice(1, None), None, slice(None, None, 2)), [((3, 4),), ((2, 3, 4),)]),
+    ("[..., 1]", (Ellipsis, 1), [((3, 4),), ((2, 3, 4),)]),
+    ("[1, ...]", (1, Ellipsis), [((3, 4),)]),
+    ("[0, -1]", (0, -1), [((3, 4),)]),
+    ("[5:]", slice(5, None), [((3, 4),)]),
+    ("[:, :]", (slice(None), slice(None)), [((3, 4),)]),
+]
+for _label_, _key, _shapes in INDEXES:
+    shape_spec(f"x{_label_}", lambda x, k=_key: x[k], lambda x, k=_key: x[k], _shapes,
+               api="getitem")
+
+# integer-array indexing (gather) along the leading axes
+shape_spec("x[i]", lambda x, i: x[i], lambda x, i: x[i], [((3, 4), (5,)), ((3,), (2, 2)),
+           ((3, 4), ()), ((3, 4), (0,))], arity=2, domain=("any", index(3)),
+           arg_dtypes=(None, "int64"), api="getitem")
+shape_spec("x[i32]", lambda x, i: x[i], lambda x, i: x[i], [((3, 4), (5,))], arity=2,
+           domain=("any", index(3)), arg_dtypes=(None, "int32"), api="getitem")
+shape_spec("p[kg.arange(n), y]", lambda p, y: p[kg.arange(p.shape[0]), y],
+           lambda p, y: p[np.arange(p.shape[0]), y], [((4, 3), (4,)), ((0, 3), (0,))], arity=2,
+           domain=("any", index(3)), arg_dtypes=(None, "int64"), api="getitem")
+shape_spec("x[i, j]", lambda x, i, j: x[i, j], lambda x, i, j: x[i, j],
+           [((3, 4, 2), (5,), (5,)), ((3, 3), (2, 1), (1, 3))], arity=3,
+           domain=("any", index(3), index(3)), arg_dtypes=(None, "int64", "int64"),
+           api="getitem")
+shape_spec("x[i, 1:]", lambda x, i: x[i, 1:], lambda x, i: x[i, 1:], [((3, 4), (2,))], arity=2,
+           domain=("any", index(3)), arg_dtypes=(None, "int64"), api="getitem")
+shape_spec("x[[0, 2, 0]]", lambda x: x[[0, 2, 0]], lambda x: x[[0, 2, 0]], [((3, 4),)],
+           api="getitem")
+
+# primitives that gradients create (the backends compile them too)
+shape_spec("sum_to", lambda g, x: REGISTRY["sum_to"](g, x),
+           lambda g, x: _sum_to_ref(g, x.shape),
+           [((3, 4), (1, 4)), ((2, 3, 4), (3, 1)), ((5,), ()), ((3, 4), (3, 4)), ((0, 4), (1, 4))],
+           arity=2, dtypes=("float32", "float64", "int64"))  # gradients: float in practice
+shape_spec("split_part", lambda g, a, b: REGISTRY["split_part"](g, a, b, axis=1, part=1),
+           lambda g, a, b: g[:, a.shape[1]:], [((2, 5), (2, 2), (2, 3)), ((2, 1), (2, 1), (2, 0))],
+           arity=3)
+shape_spec("subtensor_grad", lambda x, g: REGISTRY["subtensor_grad"](
+           x, g, index=(("s", 1, 3, 1), ("i", -1))), lambda x, g: _subtensor_grad_ref(x, g),
+           [((4, 3), (2,))], arity=2)
+shape_spec("scatter_add", lambda x, g, i: REGISTRY["scatter_add"](x, g, i),
+           lambda x, g, i: _scatter_add_ref(x, g, i), [((5, 3), (4, 3), (4,)), ((5,), (6,), (6,))],
+           arity=3, domain=("any", "any", index(5)), arg_dtypes=(None, None, "int64"),
+           dtypes=NUMERIC)
+
+
+def _sum_to_ref(g, shape):
+    out = g.sum(axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
+    axes = tuple(a for a, d in enumerate(shape) if d == 1 and out.shape[a] != 1)
+    return out.sum(axis=axes, keepdims=True) if axes else out
+
+
+def _subtensor_grad_ref(x, g):
+    out = np.zeros(x.shape, g.dtype)
+    out[1:3, -1] = g
+    return out
+
+
+def _scatter_add_ref(x, g, i):
+    out = x.copy()
+    for k, row in zip(i, g):  # one at a time, so repeated indices accumulate
+        out[k] = out[k] + row
+    return out
+
+
+# ---- nnet -------------------------------------------------------------------------------------
+spec("categorical_crossentropy(p, y)", kg.categorical_crossentropy,
+     lambda p, y: -np.log(p[np.arange(p.shape[0]), y]), 2, [((4, 3), (4,)), ((0, 3), (0,))],
+     domain=("positive", count(0, 2)), arg_dtypes=(None, "int64"), dtypes=FLOATS, kind="nnet",
+     rejects=("bool",))
+spec("categorical_crossentropy(p, t)", kg.categorical_crossentropy,
+     lambda p, t: -np.sum(t * np.log(p), axis=-1), 2, [((4, 3), (4, 3)), ((3,), (3,))],
+     domain=("positive", "prob"), dtypes=FLOATS, kind="nnet")
+spec("categorical_crossentropy(p, onehot)", kg.categorical_crossentropy,
+     lambda p, t: -np.sum(t * np.log(p), axis=-1), 2, [((4, 3), (4, 3))],
+     domain=("positive", count(0, 1)), arg_dtypes=(None, "int64"), dtypes=FLOATS, kind="nnet")
+spec("binary_crossentropy", kg.binary_crossentropy,
+     lambda o, t: -(t * np.log(o) + (1 - t) * np.log(1 - o)), 2,
+     [((5,), (5,)), ((3, 4), (3, 4)), ((3, 1), (1, 4)), ((0,), (0,))],
+     domain=("prob", "prob"), dtypes=FLOATS, kind="nnet")
+for _name in ("sigmoid", "softmax", "relu", "softplus", "categorical_crossentropy",
+              "binary_crossentropy"):
+    assert getattr(kg.tensor.nnet, _name) is getattr(kg, _name)
+
+# public functions of kgen.expr.ops.api that are internal helpers, not user ops
+HELPERS = {
+    "as_variable": "wraps arguments; exercised by every weak-scalar test",
+    "constant": "tested in test_ops (constants)",
+    "count": "the element count used by mean/var",
+    "drop_axes": "used by squeeze, logsumexp",
+    "swap_last": "used by matmul's gradient",
+    "expand_reduced": "used by reduction gradients",
+    "broadcast_like": "used by reduction gradients",
+    "switch": "an alias of where (checked in test_ops)",
+    "arange_op": "an alias of the arange primitive",
+}
+
+
+def by_name(name):
+    return next(s for s in SPECS if s.name == name)
+
+
+def cases(specs=None):
+    """(spec, dtype, shapes) for every case the table describes."""
+    for s in specs or SPECS:
+        yield from itertools.product([s], s.dtypes, s.shapes)
+
+
+__all__ = ["ALL_DTYPES", "FLOATS", "NUMERIC", "HELPERS", "OpSpec", "SPECS", "by_name", "cases",
+           "sample"]
