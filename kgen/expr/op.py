@@ -24,7 +24,8 @@ class Op:
     # walker (kgen/derive) sums them back. None = not differentiable (an error),
     # "zero" = piecewise constant
     vjp_rule = None
-    # how the printer shows the node: a format string with {0}, {1}... or None
+    # how the printer shows the node: a format string with {0}, {1}..., a function
+    # node -> such a string (indexing), or None for call syntax `name(args, attrs)`
     pretty = None
     precedence = 100  # binding strength for infix printing; 100 = atom/call
 

@@ -48,6 +48,12 @@ class Elementwise(Op):
             dts = ", ".join(x.dtype for x in inputs)
             raise KgenTypeError(f"{self.name}: not defined for dtype(s) {dts}: {exc}") from None
         names = [d.name for d in resolved]
+        for x, dt in zip(inputs, names):
+            if getattr(x, "weak", False) and x.dtype == "int64" and dt in ("int32", "int64"):
+                info = np.iinfo(dt)
+                if not info.min <= x.value.item() <= info.max:
+                    raise KgenTypeError(f"{self.name}: Python integer {x.value.item()} does not "
+                                        f"fit in {dt}, the other operand's dtype (NEP 50)")
         if names[-1] not in SUPPORTED_DTYPES:
             dts = ", ".join(x.dtype for x in inputs)
             raise KgenTypeError(
@@ -77,7 +83,9 @@ def binary(name, ufunc, c, vjp=None, **facts):
 
 
 def _erf(x):
-    return np.vectorize(math.erf, otypes=[np.asarray(x).dtype])(x)
+    # computed in float64 (otypes from an int input would truncate to 0); the
+    # evaluator casts to the node's dtype
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
 
 
 def _sigmoid(x):
@@ -191,10 +199,10 @@ ceil = unary("ceil", np.ceil, "ceil{f}({0})", "zero")
 round_ = unary("round", np.rint, "rint{f}({0})", "zero")  # half to even, as NumPy
 
 # ---- comparisons and logic (bool results, zero gradient) ---------------------
-lt = binary("lt", np.less, "({0} < {1})", "zero", pretty="{0} < {1}", precedence=5)
-le = binary("le", np.less_equal, "({0} <= {1})", "zero", pretty="{0} <= {1}", precedence=5)
-gt = binary("gt", np.greater, "({0} > {1})", "zero", pretty="{0} > {1}", precedence=5)
-ge = binary("ge", np.greater_equal, "({0} >= {1})", "zero", pretty="{0} >= {1}", precedence=5)
+lt = binary("lt", np.less, "({0} < {1})", "zero", pretty="{0} < {1}", precedence=2)
+le = binary("le", np.less_equal, "({0} <= {1})", "zero", pretty="{0} <= {1}", precedence=2)
+gt = binary("gt", np.greater, "({0} > {1})", "zero", pretty="{0} > {1}", precedence=2)
+ge = binary("ge", np.greater_equal, "({0} >= {1})", "zero", pretty="{0} >= {1}", precedence=2)
 eq = binary("eq", np.equal, "({0} == {1})", "zero", commutative=True,
             pretty="eq({0}, {1})")
 neq = binary("neq", np.not_equal, "({0} != {1})", "zero", commutative=True,
@@ -242,8 +250,7 @@ class Cast(Elementwise):
 
 cast = Cast("cast", c="(({t}){0})",
             # the walker casts g back to the input's dtype; int inputs get none
-            vjp_rule=lambda n, g: [g if n.inputs[0].dtype in ("float32", "float64") else None],
-            pretty="cast({0})")
+            vjp_rule=lambda n, g: [g if n.inputs[0].dtype in ("float32", "float64") else None])
 
 
 class Second(Elementwise):

@@ -29,7 +29,11 @@ class MatMul(Op):
                              f"(dim {0 if b.ndim == 1 else b.ndim - 2})")
         rows = sa[-2:-1] if a.ndim >= 2 else ()
         cols = sb[-1:] if b.ndim >= 2 else ()
-        batch = broadcast_shapes("matmul", sa[:-2], sb[:-2])
+        try:
+            batch = broadcast_shapes("matmul", sa[:-2], sb[:-2])
+        except ShapeError:
+            raise ShapeError(f"matmul: the batch axes of shapes {format_shape(sa)} and "
+                             f"{format_shape(sb)} cannot be broadcast together") from None
         return TensorType(dtype, batch + rows + cols)
 
     def impl(self, arrays, attrs):
@@ -56,7 +60,7 @@ def _matmul_grad(n, g):
     return [ga, gb]
 
 
-matmul = MatMul("matmul", vjp_rule=_matmul_grad, pretty="{0} @ {1}", precedence=25)
+matmul = MatMul("matmul", vjp_rule=_matmul_grad, pretty="{0} @ {1}", precedence=20)
 
 
 class Gather(Op):
@@ -104,7 +108,12 @@ def _gather_grad(n, g):
     return [scatter_add(zeros, g, *idx)] + [None] * len(idx)
 
 
-gather = Gather("gather", vjp_rule=_gather_grad)
+def _gather_format(n):
+    from ..printing import index_format
+    return index_format(n)
+
+
+gather = Gather("gather", vjp_rule=_gather_grad, pretty=_gather_format, precedence=50)
 
 
 def _scatter_add_grad(n, g):

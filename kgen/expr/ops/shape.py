@@ -172,7 +172,8 @@ class SubtensorGrad(Op):
 subtensor_grad = SubtensorGrad("subtensor_grad", vjp_rule=lambda n, g: [
     None, subtensor(g, index=n.attr("index"))])
 subtensor = Subtensor("subtensor", vjp_rule=lambda n, g: [
-    subtensor_grad(n.inputs[0], g, index=n.attr("index"))])
+    subtensor_grad(n.inputs[0], g, index=n.attr("index"))],
+    pretty=lambda n: index_format(n), precedence=50)  # binds like Python's x[...]
 
 
 class Concatenate(Op):
@@ -257,12 +258,14 @@ class ARange(Op):
         for v in inputs:
             if v.ndim != 0:
                 raise KgenTypeError(f"arange: start, stop and step must be scalars, got {v.type}")
-        from .elementwise import add
-        _, dtype = add.loop_dtypes(inputs[:2])
-        _, dtype = add.loop_dtypes([_Probe(dtype), inputs[2]])
-        if dtype == "bool":
+        if any(v.dtype == "bool" for v in inputs):
             raise KgenTypeError("arange: bool bounds are not supported")
+        # NumPy reads the bounds as Python numbers, whatever their dtype:
+        # float64 if any is a float, else int64 (np.arange(np.int32(3)) is int64)
+        dtype = "float64" if any(v.dtype in ("float32", "float64") for v in inputs) else "int64"
         from ..node import Constant
+        if isinstance(inputs[2], Constant) and inputs[2].value.item() == 0:
+            raise ShapeError("arange: step must not be zero")
         if all(isinstance(v, Constant) for v in inputs):
             n = len(np.arange(*(v.value.item() for v in inputs)))
         else:
@@ -289,7 +292,8 @@ class ShapeI(Op):
         return np.asarray(np.shape(arrays[0])[attrs["axis"]], dtype="int64")
 
 
-shape_i = ShapeI("shape_i", vjp_rule="zero", pretty=None)
+shape_i = ShapeI("shape_i", vjp_rule="zero",
+                 pretty=lambda n: "{0}.shape[%d]" % n.attr("axis"), precedence=50)
 
 
 class SumTo(Op):
@@ -319,3 +323,4 @@ def sum_to_shape(g, shape):
 sum_to = SumTo("sum_to", vjp_rule=lambda n, g: [second(n.inputs[0], g), None])
 
 from .elementwise import second  # noqa: E402  (used by the rule above)
+from ..printing import index_format  # noqa: E402
