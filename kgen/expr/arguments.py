@@ -16,6 +16,8 @@ def coerce_argument(var, value, label):
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
             raise KgenTypeError(f"{label}: expected {var.dtype} data, got {arr.dtype}")
+        if arr.dtype != dtype and isinstance(value, (list, tuple)) and arr.size:
+            arr = _weak_sequence(arr, dtype, label)
         if arr.dtype != dtype:
             if not np.can_cast(arr.dtype, dtype, "safe"):
                 raise KgenTypeError(
@@ -45,3 +47,16 @@ def _weak_scalar(value, dtype, label):
         if not info.min <= value <= info.max:
             raise KgenTypeError(f"{label}: {value} does not fit in {dtype.name}")
     return np.array(value, dtype=dtype)
+
+
+def _weak_sequence(arr, dtype, label):
+    """Nested Python numbers are weak like a Python scalar: they take the
+    input's dtype when of a compatible kind and in range."""
+    if arr.dtype.kind == "i" and dtype.kind == "i":
+        info = np.iinfo(dtype)
+        if arr.min() < info.min or arr.max() > info.max:
+            raise KgenTypeError(f"{label}: values do not fit in {dtype.name}")
+        return arr.astype(dtype)
+    if arr.dtype.kind == "f" and dtype.kind == "f":
+        return arr.astype(dtype)
+    return arr

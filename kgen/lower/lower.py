@@ -23,14 +23,17 @@ from .plan import Buffer, Leaf, Local, Loop, Param, Plan, Step, View
 
 C_RESERVED = set("""auto break case char const continue default do double else enum extern
 float for goto if inline int long register restrict return short signed sizeof static struct
-switch typedef union unsigned void volatile while err errlen n i j k d size main""".split())
+switch typedef union unsigned void volatile while err errlen n i j k d size main
+acc best best_at at part nt lo hi a src dst o q r c t rc bool true false""".split())
+# loop counters and locals the templates declare
+_TEMPLATE_NAMES = re.compile(r"^[ircq]\d+$|^KG_|^kg_")
 
 
 def c_identifier(text, fallback):
     name = re.sub(r"\W", "_", text or "") or fallback
     if name[0].isdigit():
         name = "v_" + name
-    return name + "_" if name in C_RESERVED else name
+    return name + "_" if name in C_RESERVED or _TEMPLATE_NAMES.match(name) else name
 
 
 class _Names:

@@ -36,7 +36,7 @@ class CallSignature:
         self.labels = [f"input {v.name!r}" if v.name else f"input {k}"
                        for k, v in enumerate(self.inputs)]
         self.dtypes = [np.dtype(v.dtype) for v in self.inputs]
-        self.static = [None not in v.type.shape for v in self.inputs]
+        self.static = [any(d is not None for d in v.type.shape) for v in self.inputs]
         self.shared = [p.var for p in plan.params if p.role == "shared"]
 
     def bind(self, args, kwargs):
