@@ -49,8 +49,10 @@ class Kernel:
         if optimize not in self._plans:
             from .lower.lower import lower
             outs, upd = self.graphs(optimize)
+            originals = self.outputs + [e for _, e in self.updates]
             self._plans[optimize] = lower(self.name, self.inputs, outs,
-                                          [(s, e) for (s, _), e in zip(self.updates, upd)])
+                                          [(s, e) for (s, _), e in zip(self.updates, upd)],
+                                          doc_exprs=originals)
         return self._plans[optimize]
 
     def source(self, target="c", optimize=True):

@@ -14,6 +14,16 @@ C_TYPES = {"bool": "bool", "int32": "int32_t", "int64": "int64_t",
 TAGS = {"bool": "b", "int32": "i32", "int64": "i64", "float32": "f32", "float64": "f64"}
 
 
+def _literal_value(operand):
+    """The float value of a literal operand (a Leaf), else None."""
+    if isinstance(operand, str):
+        return None
+    try:
+        return float(operand.value)
+    except (TypeError, ValueError):
+        return None
+
+
 class CPrinter:
     target = "c"
 
@@ -60,6 +70,12 @@ class CPrinter:
                 for o, i, want in zip(local.operands, node.inputs, in_dtypes)]
         key = in_dtypes[-1] if in_dtypes else node.dtype
         fmt = self.template(op)
+        if key in ("float32", "float64"):
+            for pos, operand in enumerate(local.operands):
+                special = getattr(op, "c_by_literal", {}).get((pos, _literal_value(operand)))
+                if special:
+                    fmt = special
+                    break
         return fmt.format(*args, f="f" if key == "float32" else "", t=self.ctype(node.dtype),
                           s=TAGS[key])
 

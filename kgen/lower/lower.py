@@ -36,6 +36,15 @@ def c_identifier(text, fallback):
     return name + "_" if name in C_RESERVED or _TEMPLATE_NAMES.match(name) else name
 
 
+def _one_line(expr, limit=300):
+    """pprint of an expression on one line, shortened for comments."""
+    text = pprint(expr)
+    if "\n" in text:  # shared subexpressions print as `t1 = ...` lines first
+        text = "; ".join(text.splitlines())
+    text = text.replace("*/", "* /")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class _Names:
     def __init__(self):
         self.used = set()
@@ -49,14 +58,16 @@ class _Names:
         return hint
 
 
-def lower(name, inputs, outputs, updates):
-    """inputs: Input variables; outputs: expressions; updates: [(Shared, expr)]."""
-    return _Lowering(name, inputs, outputs, updates).run()
+def lower(name, inputs, outputs, updates, doc_exprs=None):
+    """inputs: Input variables; outputs: expressions; updates: [(Shared, expr)].
+    `doc_exprs` (the user's expressions before simplification, outputs then
+    updates) are what the generated header comment shows."""
+    return _Lowering(name, inputs, outputs, updates, doc_exprs).run()
 
 
 class _Lowering:
-    def __init__(self, name, inputs, outputs, updates):
-        self.name = name
+    def __init__(self, name, inputs, outputs, updates, doc_exprs=None):
+        self.name, self.doc_exprs = name, doc_exprs
         self.inputs, self.outputs, self.updates = list(inputs), list(outputs), list(updates)
         self.ints = IntBuilder()
         self.names = _Names()
@@ -120,8 +131,8 @@ class _Lowering:
         for p, e in zip(out_params, exprs):
             if p.var is None:  # the output is a leaf, a view or already written elsewhere
                 self._copy_into(e, p)
-        doc = [f"{p.label} = {line}" for p, e in zip(out_params, exprs)
-               for line in [pprint(e).splitlines()[-1]]]
+        doc = [f"{p.label} = {_one_line(e)}"
+               for p, e in zip(out_params, self.doc_exprs or exprs)]
         return Plan(self.name, doc, self.params + out_params, self.ints.stmts,
                     self.buffers, self.steps, self.ints.vars, self.features)
 
@@ -475,21 +486,22 @@ class _Lowering:
             body_root, loop_dims = root.inputs[0], self.dims[id(root.inputs[0])]
         else:
             body_root, loop_dims = root, self.dims[rid]
-        members = [n for n in toposort([body_root])
-                   if n.op is not None and self.loop_of.get(id(n)) == rid
-                   and not (n is root and is_reduction(root))]
+        members = self._loop_members(root, body_root)
         leaves, index, locals_ = [], {}, []
         member_ids = {id(n) for n in members}
         for n in members:
             operands = []
-            for i in n.inputs:
-                if id(i) in member_ids:
+            reads = getattr(n.op, "reads", None)
+            for pos, i in enumerate(n.inputs):
+                if reads is not None and pos not in reads:
+                    operands.append("0")  # not read by the expression: lends a shape only
+                elif id(i) in member_ids:
                     operands.append(index[id(i)])
                 else:
                     leaf = self._leaf(i, loop_dims, leaves, index)
                     operands.append(leaf if leaf.kind == "literal" else leaf.var)
             var = self.names(f"t{len(locals_) + 1}")
-            local = Local(var, n, operands, pprint(n).splitlines()[-1][:100])
+            local = Local(var, n, operands, _one_line(n, 100))
             locals_.append(local)
             index[id(n)] = var
         if id(body_root) in member_ids:
@@ -498,7 +510,7 @@ class _Lowering:
             leaf = self._leaf(body_root, loop_dims, leaves, index)
             result = leaf if leaf.kind == "literal" else leaf.var
         size = self.ints.product(loop_dims, "n")
-        comment = f"{pprint(root).splitlines()[-1][:160]}"
+        comment = f"{_one_line(root, 160)}"
         loop = Loop("map", comment, loop_dims, leaves, locals_, result, out, root.dtype, size)
         loop.flat_ok = [(lf, self.ints.product(lf.view.dims, "n")) for lf in leaves
                         if lf.kind == "buffer"]
@@ -528,6 +540,27 @@ class _Lowering:
                                     f"{root.op.name}, which has no identity")
         return loop
 
+    def _loop_members(self, root, body_root):
+        """The fused nodes a loop computes, producers first: those of this loop
+        reachable from its body through operands that are actually read."""
+        rid = id(root)
+        seen, order, stack = set(), [], [(body_root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+                continue
+            if id(node) in seen or node.op is None or self.loop_of.get(id(node)) != rid \
+                    or (node is root and is_reduction(root)):
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            reads = getattr(node.op, "reads", None)
+            for pos in reversed(range(len(node.inputs))):
+                if reads is None or pos in reads:
+                    stack.append((node.inputs[pos], False))
+        return order
+
     def _copy_into(self, expr, param):
         """Write a value that has no loop of its own (a leaf, a view) to an output."""
         dims = self.dims[id(expr)]
@@ -535,7 +568,7 @@ class _Lowering:
         leaves, index = [], {}
         leaf = self._leaf(expr, dims, leaves, index)
         size = self.ints.product(dims, "n")
-        loop = Loop("map", f"{param.label} = {pprint(expr).splitlines()[-1][:160]}", dims,
+        loop = Loop("map", f"{param.label} = {_one_line(expr, 160)}", dims,
                     leaves, [], leaf if leaf.kind == "literal" else leaf.var, out, expr.dtype, size)
         loop.flat_ok = [(lf, self.ints.product(lf.view.dims, "n")) for lf in leaves
                         if lf.kind == "buffer"]
@@ -575,7 +608,7 @@ class _Lowering:
         c_cols = b_cols
         o_bs = self.ints.contiguous_strides(batch_dims + [self.ints.mul(c_rows, c_cols, "mn")], "ob")[:-1] \
             if nbatch else []
-        self.steps.append(Step("gemm", f"{pprint(node).splitlines()[-1][:160]}", dict(
+        self.steps.append(Step("gemm", f"{_one_line(node, 160)}", dict(
             dtype=node.dtype, M=c_rows, N=c_cols, K=k, a=a, b=b, out=out,
             a_rs=a_rs, a_cs=a_ks, b_rs=b_ks, b_cs=b_cs, ldc=c_cols,
             batch=batch_dims, a_bs=a_bs, b_bs=b_bs, o_bs=o_bs)))
@@ -589,7 +622,7 @@ class _Lowering:
         idx_strides = [[0] * (nlead - len(v.dims)) + [self.ints.bstride(d, s, "gs")
                                                        for d, s in zip(v.dims, v.strides)]
                        for v in idx]
-        self.steps.append(Step("gather", pprint(node).splitlines()[-1][:160], dict(
+        self.steps.append(Step("gather", _one_line(node, 160), dict(
             x=x, idx=idx, idx_strides=idx_strides, lead=lead, rest=dims[nlead:],
             rest_strides=x.strides[len(idx):], out=out,
             inner=self.ints.product(dims[nlead:], "inner"), label="gather")))
@@ -607,7 +640,7 @@ class _Lowering:
                                                            for d, s in zip(v.dims, v.strides)]
                        for v in idx]
         out_strides = out.strides
-        self.steps.append(Step("scatter_add", pprint(node).splitlines()[-1][:160], dict(
+        self.steps.append(Step("scatter_add", _one_line(node, 160), dict(
             x=x, g=g, idx=idx, idx_strides=idx_strides, lead=lead, rest=rest,
             g_strides=g_strides, out=out, out_strides=out_strides, xdims=self.dims[id(node)],
             size=self.ints.product(self.dims[id(node)], "n"), label="scatter_add")))
@@ -619,7 +652,7 @@ class _Lowering:
             pd = self.dims[id(part)]
             offset = self.ints.mul(start, out.strides[axis], "off")
             dst = View(out.buf, out.dtype, offset, pd, out.strides, False)
-            self._copy_view(part, dst, f"{pprint(node).splitlines()[-1][:120]} (part)")
+            self._copy_view(part, dst, f"{_one_line(node, 120)} (part)")
             start = self.ints.add(start, pd[axis], "cat")
 
     def _copy_view(self, src_node, dst, comment):
@@ -649,7 +682,7 @@ class _Lowering:
         strides += out.strides[axis:]
         g = node.inputs[1]
         dst = View(out.buf, out.dtype, offset, self.dims[id(g)], strides, False)
-        self._copy_view(g, dst, pprint(node).splitlines()[-1][:160])
+        self._copy_view(g, dst, _one_line(node, 160))
 
     def _step_sum_to(self, node, out):
         g = self._materialized(node.inputs[0])
@@ -659,19 +692,19 @@ class _Lowering:
         ostr = [0] * lead + [self.ints.bstride(d, s, "sts") for d, s in zip(xd, out.strides)]
         self.steps.append(Step("fill", "zeros", dict(out=out, size=self.ints.product(xd, "n"),
                                                      value=0)))
-        self.steps.append(Step("accumulate", pprint(node).splitlines()[-1][:160], dict(
+        self.steps.append(Step("accumulate", _one_line(node, 160), dict(
             g=g, dims=gd, out=out, out_strides=ostr)))
 
     def _step_arange(self, node, out):
         vals = [self._arange_arg(i) for i in node.inputs]
-        self.steps.append(Step("arange", pprint(node).splitlines()[-1][:160], dict(
+        self.steps.append(Step("arange", _one_line(node, 160), dict(
             out=out, start=vals[0], step=vals[2], n=self.dims[id(node)][0])))
 
     def _step_reshape(self, node, out):
         # the source is not contiguous: copy it in row-major order
         src = self.dims[id(node.inputs[0])]
         tmp_view = View(out.buf, out.dtype, 0, src, self.ints.contiguous_strides(src, "rc"), True)
-        self._copy_view(node.inputs[0], tmp_view, f"{pprint(node).splitlines()[-1][:160]} (copy)")
+        self._copy_view(node.inputs[0], tmp_view, f"{_one_line(node, 160)} (copy)")
 
     _step_dimshuffle = _step_subtensor = _step_split_part = None
 

@@ -36,3 +36,10 @@ static inline int kg_team_size(void) {
     return t < KG_MAX_THREADS ? t : KG_MAX_THREADS;
 }
 #endif
+
+/* gcc >= 11 warns that a temporary filled by one loop "may be used
+ * uninitialized" when a GEMM then reads it through a const pointer: it cannot
+ * see that one of the loop's branches always runs. A false positive. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif

@@ -1,0 +1,221 @@
+"""kgen's C backend against NumPy (and numexpr, PyTensor, JAX when installed).
+
+    python benchmarks/bench_c.py [--quick]
+
+Prints one table: median times from the same run and each tool's time as a
+ratio to NumPy's (lower is better). W4 and W6 time cold and warm compiles in
+fresh processes with a private, empty cache.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import numpy as np
+
+import kgen as kg
+
+
+def median_time(fn, repeat=7, number=1):
+    fn()  # warm up (first-call costs, page faults)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        times.append((time.perf_counter() - t0) / number)
+    return sorted(times)[len(times) // 2]
+
+
+def optional(name):
+    try:
+        return __import__(name)
+    except Exception:
+        return None
+
+
+ne, pytensor, jax = optional("numexpr"), optional("pytensor"), optional("jax")
+
+
+# ---- workloads: each returns {tool: seconds} ------------------------------------
+def w1(n, dtype):
+    rng = np.random.default_rng(0)
+    a, b, c = (rng.standard_normal(n).astype(dtype) for _ in range(3))
+    x, y, z = (kg.vector(v, dtype) for v in "xyz")
+    f = kg.function([x, y, z], kg.exp(-x * x) * kg.sin(y) + kg.log1p(z * z))
+    ref = np.exp(-a * a) * np.sin(b) + np.log1p(c * c)
+    assert np.allclose(f(a, b, c), ref, rtol=1e-5 if dtype == "float32" else 1e-12)
+    number = max(1, 10000 // n)
+    out = {"numpy": median_time(lambda: np.exp(-a * a) * np.sin(b) + np.log1p(c * c), number=number),
+           "kgen": median_time(lambda: f(a, b, c), number=number)}
+    if ne:
+        out["numexpr"] = median_time(lambda: ne.evaluate("exp(-a*a)*sin(b)+log1p(c*c)"), number=number)
+    if pytensor:
+        import pytensor.tensor as pt
+        px, py, pz = (pt.vector(v, dtype=dtype) for v in "xyz")
+        expr = pt.exp(-px * px) * pt.sin(py) + pt.log1p(pz * pz)
+        for mode in ("CVM", None):
+            pf = pytensor.function([px, py, pz], expr, mode=mode)
+            out[f"pytensor{'' if mode is None else '-' + mode}"] = median_time(lambda: pf(a, b, c), number=number)
+    if jax:
+        import jax.numpy as jnp
+        jf = jax.jit(lambda p, q, r: jnp.exp(-p * p) * jnp.sin(q) + jnp.log1p(r * r))
+        ja, jb, jc = (jax.device_put(v) for v in (a, b, c))
+        out["jax"] = median_time(lambda: jf(ja, jb, jc).block_until_ready(), number=number)
+    return out
+
+
+def w2(n):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(n), rng.standard_normal(n)
+    x, y = kg.vector("x"), kg.vector("y")
+    f = kg.function([x, y], ((x - y) ** 2).sum())
+    assert np.isclose(f(a, b), ((a - b) ** 2).sum(), rtol=1e-10)
+    out = {"numpy": median_time(lambda: ((a - b) ** 2).sum()), "kgen": median_time(lambda: f(a, b))}
+    if ne:
+        out["numexpr"] = median_time(lambda: ne.evaluate("sum((a-b)**2)"))
+    if jax:
+        import jax.numpy as jnp
+        jf = jax.jit(lambda p, q: ((p - q) ** 2).sum())
+        ja, jb = jax.device_put(a), jax.device_put(b)
+        out["jax"] = median_time(lambda: jf(ja, jb).block_until_ready())
+    return out
+
+
+MLP_SPEC = """
+import numpy as np
+import kgen as kg
+rng = np.random.default_rng(0)
+X, y = kg.fmatrix('X'), kg.ivector('y')
+W1 = kg.shared((rng.standard_normal((784, 512)) * 0.05).astype('float32'), 'W1')
+b1 = kg.shared(np.zeros(512, 'float32'), 'b1')
+W2 = kg.shared((rng.standard_normal((512, 10)) * 0.05).astype('float32'), 'W2')
+b2 = kg.shared(np.zeros(10, 'float32'), 'b2')
+h = kg.tanh(kg.dot(X, W1) + b1)
+p = kg.softmax(kg.dot(h, W2) + b2)
+cost = -kg.mean(kg.log(p[kg.arange(y.shape[0]), y]))
+params = [W1, b1, W2, b2]
+grads = kg.grad(cost, params)
+step = kg.function([X, y], cost, updates=[(q, q - 0.1 * g) for q, g in zip(params, grads)])
+"""
+
+
+def w3():
+    ns = {}
+    exec(MLP_SPEC, ns)
+    rng = np.random.default_rng(1)
+    Xv = rng.standard_normal((256, 784)).astype("float32")
+    yv = rng.integers(0, 10, 256).astype("int32")
+    W1v, b1v, W2v, b2v = (q.get_value() for q in ns["params"])
+    rows = np.arange(256)
+
+    def numpy_step():
+        nonlocal W1v, b1v, W2v, b2v
+        h = np.tanh(Xv @ W1v + b1v)
+        z = h @ W2v + b2v
+        e = np.exp(z - z.max(1, keepdims=True))
+        p = e / e.sum(1, keepdims=True)
+        cost = -np.log(p[rows, yv]).mean()
+        d = p
+        d[rows, yv] -= 1
+        d /= 256
+        dh = (d @ W2v.T) * (1 - h * h)
+        W2v = W2v - 0.1 * (h.T @ d)
+        b2v = b2v - 0.1 * d.sum(0)
+        W1v = W1v - 0.1 * (Xv.T @ dh)
+        b1v = b1v - 0.1 * dh.sum(0)
+        return cost
+
+    out = {"numpy": median_time(numpy_step), "kgen": median_time(lambda: ns["step"](Xv, yv))}
+    return out
+
+
+def fresh_process_compile(spec, cache):
+    """Seconds for a new Python process to import kgen and build `spec`'s `step`."""
+    script = "import time; t0 = time.perf_counter()\n" + spec + \
+        "\nprint(time.perf_counter() - t0)"
+    env = dict(os.environ, KGEN_CACHE_DIR=cache)
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if r.returncode:
+        raise RuntimeError(r.stderr)
+    return float(r.stdout.strip().splitlines()[-1]), wall
+
+
+def w4():
+    with tempfile.TemporaryDirectory() as cache:
+        os.chmod(cache, 0o700)
+        cold, cold_wall = fresh_process_compile(MLP_SPEC, cache)
+        warm, warm_wall = fresh_process_compile(MLP_SPEC, cache)
+    return {"cold (in process)": cold, "warm (in process)": warm,
+            "cold (whole process)": cold_wall, "warm (whole process)": warm_wall}
+
+
+CHAIN_SPEC = """
+import kgen as kg
+x = kg.vector('x')
+e = x
+for i in range({n}):
+    e = kg.sin(e) * 0.9 + 0.1 if i % 2 else kg.tanh(e) + x * 0.01
+cost = e.sum()
+step = kg.function([x], [e, kg.grad(cost, x)])
+"""
+
+
+def w6(n):
+    with tempfile.TemporaryDirectory() as cache:
+        os.chmod(cache, 0o700)
+        cold, wall = fresh_process_compile(CHAIN_SPEC.format(n=n), cache)
+    return {"cold (in process)": cold, "cold (whole process)": wall}
+
+
+def w5():
+    x = kg.vector("x")
+    f = kg.function([x], x + 1)
+    a = np.zeros(10)
+    return {"numpy": median_time(lambda: a + 1, number=20000),
+            "kgen": median_time(lambda: f(a), number=20000)}
+
+
+def table(rows):
+    print(f"{'workload':34s} {'tool':22s} {'median':>12s} {'/ numpy':>9s}")
+    for name, times in rows:
+        base = times.get("numpy")
+        for tool, t in times.items():
+            ratio = f"{t / base:9.3f}" if base else ""
+            unit = f"{t * 1e6:9.2f} us" if t < 1e-3 else f"{t * 1e3:9.2f} ms"
+            print(f"{name:34s} {tool:22s} {unit:>12s} {ratio}")
+        print()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, no compile workloads")
+    ap.add_argument("--json", help="also write the figures to this file")
+    args = ap.parse_args()
+    n = 10**6 if args.quick else 10**7
+    rows = [(f"W1 n={n:.0e} float64", w1(n, "float64")),
+            (f"W1 n={n:.0e} float32", w1(n, "float32")),
+            ("W1 n=1000 float64", w1(1000, "float64")),
+            (f"W2 sum((x-y)**2) n={n:.0e}", w2(n)),
+            ("W3 MLP training step", w3()),
+            ("W5 call overhead x+1, n=10", w5())]
+    if not args.quick:
+        rows += [("W4 MLP compile, fresh process", w4()),
+                 ("W6 1000-op chain + grad compile", w6(1000)),
+                 ("W6 10000-op chain + grad compile", w6(10000))]
+    print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+          f"cores: {os.cpu_count()}")
+    table(rows)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
