@@ -1,0 +1,149 @@
+"""What a package holds, as data: its kernels (lowered plans and their
+arguments) and the shared variables they use, checked for the names a Python
+module and a C header need. Templates render this; nothing here writes files.
+"""
+import keyword
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import KgenError
+
+# Names the package's __init__.py defines itself (internals start with "_").
+RESERVED = {"KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"}
+
+
+class PackageError(KgenError):
+    """The kernels cannot become a package (an unnamed shared variable, a name clash...)."""
+
+
+@dataclass
+class KernelModel:
+    name: str
+    kernel: object            # kg.Kernel
+    plan: object              # kgen.lower.plan.Plan
+    inputs: list              # Params, role input
+    shared: list              # Params, role shared (read by the kernel, in C argument order)
+    outputs: list             # Params, role output
+    updates: list             # Params, role update
+    update_targets: list      # the shared variable's name for each update
+
+    @property
+    def single(self):
+        return self.kernel.single
+
+    @property
+    def out_shape_len(self):
+        return sum(p.ndim for p in self.outputs + self.updates)
+
+    def input_names(self):
+        return [p.var.name for p in self.inputs]
+
+
+@dataclass
+class SharedModel:
+    name: str
+    var: object               # kg.shared variable
+    value: np.ndarray = field(repr=False)
+
+    @property
+    def dtype(self):
+        return self.value.dtype.name
+
+    @property
+    def ndim(self):
+        return self.value.ndim
+
+    @property
+    def filename(self):
+        return f"shared/{self.name}.npy"
+
+
+@dataclass
+class PackageModel:
+    name: str
+    spec_file: str            # the spec's file name (never a path: builds are relocatable)
+    version: str              # kgen's
+    kernels: list
+    shared: list
+
+    @property
+    def plans(self):
+        return [k.plan for k in self.kernels]
+
+
+def check_package_name(name):
+    """A package name must be importable; returns the message, or None when it is fine."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        return f"{name!r} is not a valid Python package name (use letters, digits and _)"
+    return None
+
+
+def build_model(name, spec_file, kernels, version, optimize=True, on_kernel=None):
+    """Lower every kernel and collect the package's names; raises PackageError.
+
+    `on_kernel(kernel_name, seconds)` is called after each kernel is lowered.
+    """
+    import time
+    problem = check_package_name(name)
+    if problem:
+        raise PackageError(problem)
+    models, shared, by_name = [], {}, {}
+    for kernel in kernels:
+        start = time.perf_counter()
+        plan = kernel.plan(optimize)
+        model = _kernel_model(kernel, plan)
+        for p in model.shared:
+            var = p.var
+            if not var.name:
+                raise PackageError(
+                    f"kernel {kernel.name}: it uses an unnamed shared variable ({var.ndim}-d "
+                    f"{var.dtype}); a package exposes shared variables by name, so give it one: "
+                    f"kg.shared(value, name='...')")
+            other = by_name.setdefault(var.name, var)
+            if other is not var:
+                raise PackageError(f"two different shared variables are named {var.name!r}; "
+                                   f"rename one of them")
+            if id(var) not in shared:
+                shared[id(var)] = SharedModel(var.name, var, np.asarray(var.get_value()))
+        models.append(model)
+        if on_kernel:
+            on_kernel(kernel.name, time.perf_counter() - start)
+    _check_names(models, list(shared.values()))
+    return PackageModel(name, spec_file, version, models, list(shared.values()))
+
+
+def _kernel_model(kernel, plan):
+    params = {role: [p for p in plan.params if p.role == role]
+              for role in ("input", "shared", "output", "update")}
+    targets = [s.name for s, _ in kernel.updates]
+    return KernelModel(kernel.name, kernel, plan, params["input"], params["shared"],
+                       params["output"], params["update"], targets)
+
+
+def _check_names(kernels, shared):
+    """Module attributes (kernels, shared variables) and C symbols (NAME, NAME_shapes)
+    must not collide."""
+    attrs, symbols = {}, {}
+
+    def claim(table, name, what):
+        if name in table:
+            raise PackageError(f"{what} is named {name!r}, like {table[name]}; rename one of them")
+        table[name] = what
+
+    for k in kernels:
+        if keyword.iskeyword(k.name) or k.name in RESERVED or k.name.startswith("_"):
+            raise PackageError(f"kernel {k.name!r}: the name cannot be a module attribute; "
+                               f"pick another (no leading _, no Python keyword, not one of "
+                               f"{sorted(RESERVED)})")
+        claim(attrs, k.name, f"kernel {k.name!r}")
+        claim(symbols, k.name, f"the C function of kernel {k.name!r}")
+    for k in kernels:
+        claim(symbols, f"{k.name}_shapes", f"the C function {k.name}_shapes of kernel {k.name!r}")
+    for s in shared:
+        if not s.name.isidentifier() or keyword.iskeyword(s.name) or s.name.startswith("_") \
+                or s.name in RESERVED:
+            raise PackageError(f"shared variable {s.name!r}: the name cannot be a module "
+                               f"attribute; use a Python identifier without a leading _ "
+                               f"(and not one of {sorted(RESERVED)})")
+        claim(attrs, s.name, f"shared variable {s.name!r}")

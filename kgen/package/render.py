@@ -1,0 +1,133 @@
+"""The text files of a package, rendered from a PackageModel.
+
+Every file here is a pure function of the spec's kernels and kgen's templates:
+no paths, no timestamps, no host names, so two builds of one spec into any two
+folders are byte-identical. (The one machine-dependent part, the compiler and
+its flags, lives in the manifest's "build" section.)
+"""
+import functools
+import hashlib
+import json
+
+import jinja2
+
+from ..codegen.render import TEMPLATE_DIR, render_cdef, render_module
+from ..codegen.render import environment as codegen_environment
+
+FORMAT = "kgen-package/1"
+
+
+@functools.lru_cache(maxsize=None)
+def environment():
+    """The C templates' environment (same loader, printer globals and filters),
+    plus the filters the package templates need."""
+    base = codegen_environment("c")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True, autoescape=False)
+    env.globals.update(base.globals)
+    env.filters.update(base.filters)
+    env.filters.update(pyrepr=repr, docsafe=_docsafe, ccomment=_ccomment, clip=_clip)
+    return env
+
+
+def _docsafe(text):
+    """Text that cannot end a triple-quoted docstring or start an escape."""
+    return str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def _ccomment(text):
+    """Text that cannot end a C comment."""
+    return str(text).replace("*/", "* /")
+
+
+def _clip(text, n):
+    text = str(text)
+    return text if len(text) <= n else text[:n - 4] + " ..."
+
+
+def _context(model):
+    return {"name": model.name, "spec_file": model.spec_file, "version": model.version,
+            "kernels": model.kernels, "shared": model.shared}
+
+
+def c_source(model):
+    return render_module(model.plans, "c", model.version)
+
+
+def c_cdef(model):
+    return render_cdef(model.plans)
+
+
+def c_header(model):
+    return environment().get_template("c/header.h.jinja").render(**_context(model))
+
+
+def py_init(model):
+    return environment().get_template("py/__init__.py.jinja").render(**_context(model))
+
+
+def py_runtime(model):
+    return environment().get_template("py/runtime.py.jinja").render(version=model.version)
+
+
+def sha256(data):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def manifest(model, files, spec_sha256, targets, build):
+    """manifest.json: what the package holds, for people and tools.
+
+    `files` maps each written source's name to its text; `build` is the
+    compiler section (None for a --sources-only build).
+    """
+    kernels = []
+    for k in model.kernels:
+        kernels.append({
+            "name": k.name,
+            "c_functions": {"shapes": _signature(k, "shapes"), "run": _signature(k, "run")},
+            "inputs": [{"name": p.var.name, "c_name": p.name, "dtype": p.dtype,
+                        "shape": list(p.static_shape), "c_dims": list(p.dim_args)}
+                       for p in k.inputs],
+            "shared": [{"name": p.var.name, "c_name": p.name, "dtype": p.dtype,
+                        "ndim": p.ndim, "c_dims": list(p.dim_args)} for p in k.shared],
+            "outputs": [{"name": p.label, "c_name": p.name, "dtype": p.dtype, "ndim": p.ndim}
+                        for p in k.outputs],
+            "updates": [{"shared": target, "c_name": p.name, "dtype": p.dtype, "ndim": p.ndim}
+                        for p, target in zip(k.updates, k.update_targets)],
+            "out_shape_len": k.out_shape_len,
+        })
+    data = {
+        "format": FORMAT,
+        "package": model.name,
+        "kgen_version": model.version,
+        "spec": {"file": model.spec_file, "sha256": spec_sha256},
+        "targets": list(targets),
+        "kernels": kernels,
+        "shared": [{"name": s.name, "dtype": s.dtype, "shape": list(s.value.shape),
+                    "file": s.filename} for s in model.shared],
+        "files": {name: {"sha256": sha256(text), "bytes": len(text.encode("utf-8"))}
+                  for name, text in sorted(files.items())},
+        "build": build,
+    }
+    return _to_json(data) + "\n"
+
+
+def _to_json(value, indent=""):
+    """JSON with two-space indents, lists of scalars on one line (a shape, a flag list)."""
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(k)}: {_to_json(v, inner)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return "[\n" + ",\n".join(inner + _to_json(v, inner) for v in value) + "\n" + indent + "]"
+    return json.dumps(value)
+
+
+def _signature(k, which):
+    from_template = environment().get_template("c/kernel.c.jinja").module
+    macro = from_template.shapes_signature if which == "shapes" else from_template.run_signature
+    return str(macro(k.plan))

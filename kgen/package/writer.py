@@ -1,0 +1,182 @@
+"""Writing OUTDIR/NAME/: the package's files, then its compiled extension.
+
+    NAME/__init__.py     the kernels as callables, the shared variables as attributes
+    NAME/_runtime.py     argument checking and calls (NumPy + cffi, never kgen)
+    NAME/NAME.c, NAME.h  standalone C99 and its documented header
+    NAME/_NAME.abi3.so   the cffi extension (limited API: CPython 3.10 and newer)
+    NAME/shared/*.npy    the shared variables' initial values
+    NAME/manifest.json   kernels, signatures, dtypes, hashes, versions, flags
+    NAME/NAME.cu, .ptx   with the cuda target
+
+The sources and the manifest are written before the compiler runs, so after a
+compile error they are there to read. A previous build in the same place is
+replaced as a whole; a folder that kgen did not write is never touched.
+"""
+import json
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import CompileError
+from . import render
+from .model import PackageError, build_model
+
+TARGETS = ("c", "cuda")
+
+
+@dataclass
+class BuildResult:
+    name: str
+    path: Path                  # OUTDIR/NAME
+    kernels: list               # kernel names
+    files: list = field(default_factory=list)   # written, relative to path
+    compiled: bool = False
+    seconds: float = 0.0
+
+
+def build_package(kernels, outdir, name, spec_path, *, targets=("c",), native=False,
+                  openmp=False, compile=True, optimize=True, progress=None):
+    """Build `kernels` into `outdir/name/`; returns a BuildResult.
+
+    `progress(message)` receives one line per kernel and per compile step.
+    Raises PackageError, CompilerNotFoundError, CompileError or
+    BackendUnavailableError.
+    """
+    start = time.perf_counter()
+    say = progress or (lambda message: None)
+    targets = _check_targets(targets)
+    spec_path = Path(spec_path)
+    if "cuda" in targets:
+        from . import cuda
+        if compile:
+            cuda.check_available()  # before the slow part; the templates are checked below
+    c_options = _c_options(native, openmp) if compile else None  # no compiler: fail now
+
+    model = build_model(name, spec_path.name, kernels, __version__, optimize,
+                        on_kernel=lambda k, s: say(f"kernel {k}: lowered in {s:.2f} s"))
+    files = {f"{name}.c": render.c_source(model), f"{name}.h": render.c_header(model),
+             "__init__.py": render.py_init(model), "_runtime.py": render.py_runtime(model)}
+    if "cuda" in targets:
+        files[f"{name}.cu"] = cuda.cuda_source(model.plans, model.version)
+    build = _build_section(name, c_options) if compile else None
+    manifest = render.manifest(model, files, render.sha256(spec_path.read_bytes()), targets, build)
+
+    pkg = _fresh_package_dir(Path(outdir) / name)
+    for filename, text in files.items():
+        _write_text(pkg / filename, text)
+    if model.shared:
+        (pkg / "shared").mkdir()
+    for s in model.shared:
+        with open(pkg / s.filename, "wb") as f:
+            np.save(f, s.value, allow_pickle=False)
+    _write_text(pkg / "manifest.json", manifest)
+    written = sorted(files) + [s.filename for s in model.shared] + ["manifest.json"]
+
+    result = BuildResult(name, pkg, [k.name for k in model.kernels], written)
+    if compile:
+        t = time.perf_counter()
+        say(f"compiling {name}.c ({len(model.kernels)} kernels)")
+        so = _compile_c(model, files[f"{name}.c"], pkg, c_options)
+        say(f"compiled {name}.c -> {so.name} in {time.perf_counter() - t:.2f} s")
+        result.files.append(so.name)
+        if "cuda" in targets:
+            t = time.perf_counter()
+            say(f"compiling {name}.cu")
+            ptx = cuda.compile_ptx(pkg / f"{name}.cu", pkg)
+            say(f"compiled {name}.cu in {time.perf_counter() - t:.2f} s")
+            result.files += [Path(p).name for p in ptx]
+        result.compiled = True
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _check_targets(targets):
+    targets = list(dict.fromkeys(targets))
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown or not targets:
+        raise PackageError(f"unknown target(s) {unknown or targets}; use c, cuda or c,cuda")
+    if "c" not in targets:
+        # The package's Python callables run the C extension; a CUDA-only loader
+        # would need PyCUDA at import.
+        raise PackageError("a package always has the C target; use --target c,cuda")
+    return targets
+
+
+def _c_options(native, openmp):
+    """Compiler and flags for the extension: portable unless `native` (-march=native),
+    no OpenMP runtime dependency unless `openmp`."""
+    from ..build import find_compiler, flags
+    cc = find_compiler()  # CompilerNotFoundError says which and how to get one
+    return {"cc": cc, "native": native,
+            "extra_compile_args": tuple(flags.compile_args(openmp=openmp, cc=cc.argv)),
+            "libraries": tuple(flags.libraries(cc=cc.argv))}
+
+
+def _build_section(name, options):
+    """The manifest's machine-dependent part: compiler, flags (no -I paths), ABI."""
+    import _cffi_backend
+
+    from ..build.compiler import abi3_available, compile_flags, extension_suffix, link_flags
+    cc = options["cc"]
+    flags = compile_flags(native=options["native"], limited_api=True,
+                          extra_compile_args=options["extra_compile_args"])
+    return {
+        "extension": f"_{name}{extension_suffix(True)}",
+        "abi": "abi3 (CPython 3.10 and newer)" if abi3_available() else sys.implementation.cache_tag,
+        "platform": f"{sys.platform}-{platform.machine()}",
+        "compiler": cc.identity.split(" | ", 1)[-1],
+        "flags": [f for f in flags if not f.startswith("-I")],
+        "link": link_flags(options["libraries"]),
+        "native": options["native"],
+        "cffi": _cffi_backend.__version__,
+    }
+
+
+def _compile_c(model, c_source, pkg, options):
+    from ..build import compile_extension
+    modname = f"_{model.name}"
+    try:
+        so = compile_extension(c_source, render.c_cdef(model), modname, pkg,
+                               native=options["native"], limited_api=True,
+                               extra_compile_args=options["extra_compile_args"],
+                               libraries=options["libraries"],
+                               kernel_filename=f"{model.name}.c")
+    except CompileError as exc:
+        exc.source_path = str(pkg / f"{model.name}.c")
+        raise
+    (pkg / f"{modname}.c").unlink(missing_ok=True)  # cffi's wrapper: only needed to compile
+    return so
+
+
+def _fresh_package_dir(pkg):
+    """An empty OUTDIR/NAME: created, or emptied when a previous kgen build is there."""
+    if pkg.exists():
+        if not pkg.is_dir():
+            raise PackageError(f"{pkg} exists and is not a folder; remove it or pick another -o")
+        if any(pkg.iterdir()):
+            if not _is_kgen_package(pkg):
+                raise PackageError(f"{pkg} exists and is not a package kgen built (it has no "
+                                   f"kgen manifest.json); remove it or pick another -o/--name")
+            shutil.rmtree(pkg)
+    pkg.mkdir(parents=True, exist_ok=True)
+    return pkg
+
+
+def _is_kgen_package(pkg):
+    try:
+        data = json.loads((pkg / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == render.FORMAT
+
+
+def _write_text(path, text):
+    # newline="\n": the same bytes on every platform
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
