@@ -76,6 +76,14 @@ def test_show_prints_every_kernel(tmp_path, capsys):
     assert "Python.h" not in out
 
 
+def test_show_prints_what_build_writes(tmp_path, capsys):
+    spec = write(tmp_path / "ok.py", OK_SPEC)
+    assert cli.main(["build", str(spec), "-o", str(tmp_path), "--sources-only", "-q"]) == 0
+    capsys.readouterr()
+    assert cli.main(["show", str(spec)]) == 0
+    assert capsys.readouterr().out == (tmp_path / "ok" / "ok.c").read_text()
+
+
 def test_show_one_kernel(tmp_path, capsys):
     spec = write(tmp_path / "ok.py", OK_SPEC)
     assert cli.main(["show", str(spec), "total"]) == 0
@@ -290,18 +298,40 @@ def test_cuda_target_needs_the_c_target(tmp_path, capsys):
     assert "always has the C target" in capsys.readouterr().err
 
 
-def test_cuda_build_without_cuda_backend(tmp_path, capsys):
+def _nvcc_found():
     try:
-        import kgen.build.nvcc  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("this kgen has the CUDA backend")
+        from kgen.build import nvcc
+        nvcc.find_nvcc()
+    except Exception:  # noqa: BLE001 - no backend, or no nvcc
+        return False
+    return True
+
+
+def test_cuda_build_without_nvcc(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("kgen.build.nvcc")
+    monkeypatch.setenv("KGEN_NVCC", str(tmp_path / "no-such-nvcc"))
     spec = write(tmp_path / "ok.py", OK_SPEC)
     code = cli.main(["build", str(spec), "-o", str(tmp_path), "--target", "c,cuda"])
-    assert code == CODES["failed"]
-    assert "no CUDA backend" in capsys.readouterr().err
+    assert code == CODES["no_compiler"]
+    err = capsys.readouterr().err
+    assert "nvcc not found" in err and "no-such-nvcc" in err and "CUDA toolkit" in err
     assert not (tmp_path / "ok").exists()      # it stopped before writing anything
+
+
+@pytest.mark.skipif(not _nvcc_found(), reason="needs nvcc (no GPU)")
+def test_cuda_build(tmp_path, capsys):
+    spec = write(tmp_path / "ok.py", OK_SPEC)
+    code = cli.main(["build", str(spec), "-o", str(tmp_path), "--target", "c,cuda", "-q"])
+    assert code == 0, capsys.readouterr().err
+    pkg = tmp_path / "ok"
+    assert (pkg / "ok.cu").is_file() and (pkg / "ok.ptx").is_file()
+    assert ".version" in (pkg / "ok.ptx").read_text()       # PTX text
+    assert list(pkg.glob("ok.sm_*.cubin"))
+    assert not list(pkg.glob(".nvcc-*"))                    # nvcc's scratch is gone
+    import json
+    manifest = json.loads((pkg / "manifest.json").read_text())
+    assert manifest["targets"] == ["c", "cuda"] and "ok.cu" in manifest["files"]
+    assert manifest["build"]["cuda"]["architectures"]
 
 
 def test_cuda_sources(tmp_path, capsys):

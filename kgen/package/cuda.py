@@ -1,10 +1,17 @@
-"""The CUDA part of a package (`--target c,cuda`): NAME.cu and its PTX.
+"""The CUDA part of a package (`--target c,cuda`): NAME.cu, its PTX and cubins.
 
-It stands on the CUDA backend (kgen/templates/cuda/, kgen/build/nvcc.py),
-which may be absent from a given kgen; then the build stops with
-BackendUnavailableError saying what is missing, before anything is written.
+It stands on the CUDA backend (kgen/templates/cuda/, kgen/build/nvcc.py). The
+architectures are named by kgen.build.nvcc (its DEFAULT_TARGETS, or
+$KGEN_CUDA_TARGETS), never taken from a GPU: NAME.ptx for the baseline
+virtual architecture (newer GPUs JIT it) and NAME.sm_NN.cubin per real one.
+Building needs nvcc, not a GPU. Where the backend is missing the build stops
+with BackendUnavailableError, and without nvcc with CompilerNotFoundError,
+both before anything is written.
 """
 import importlib
+import os
+import tempfile
+from pathlib import Path
 
 import jinja2
 
@@ -16,16 +23,18 @@ _MISSING = ("--target cuda: this kgen has no CUDA backend yet ({what}); "
 
 def _nvcc_module():
     try:
-        return importlib.import_module("kgen.build.nvcc")
+        nvcc = importlib.import_module("kgen.build.nvcc")
     except ImportError as exc:
         raise BackendUnavailableError(_MISSING.format(what=f"kgen.build.nvcc: {exc}")) from exc
+    if not hasattr(nvcc, "compile_cuda"):
+        raise BackendUnavailableError(_MISSING.format(what="kgen.build.nvcc.compile_cuda"))
+    return nvcc
 
 
 def check_available():
-    """Raise BackendUnavailableError unless the CUDA renderer and nvcc helper exist."""
+    """The nvcc helper module, once nvcc itself was found (CompilerNotFoundError if not)."""
     nvcc = _nvcc_module()
-    if not hasattr(nvcc, "compile_ptx"):
-        raise BackendUnavailableError(_MISSING.format(what="kgen.build.nvcc.compile_ptx"))
+    nvcc.find_nvcc()
     return nvcc
 
 
@@ -39,6 +48,33 @@ def cuda_source(plans, version):
             _MISSING.format(what=f"no CUDA template or printer: {exc}")) from exc
 
 
-def compile_ptx(cu_path, outdir):
-    """Compile NAME.cu (already written) into PTX next to it; returns the files written."""
-    return list(check_available().compile_ptx(cu_path, outdir))
+def build_section():
+    """The manifest's record of the CUDA build: nvcc, its flags, the architectures."""
+    nvcc = _nvcc_module()
+    names = list(nvcc.targets())
+    return {"nvcc": nvcc.find_nvcc().identity.split(" | ", 1)[-1],
+            "flags": list(nvcc.FLAGS), "architectures": names}
+
+
+def compile_binaries(source, name, pkg):
+    """NAME.ptx and NAME.sm_NN.cubin next to NAME.cu; returns their file names.
+
+    nvcc runs in a private folder (kgen.build.nvcc writes its own copy of the
+    .cu there) and only the binaries are moved into the package.
+    """
+    nvcc = _nvcc_module()
+    names = tuple(nvcc.targets())
+    jobs = [("ptx", names, f"{name}.ptx")]
+    jobs += [("cubin", (t,), f"{name}.{t}.cubin") for t in names if t.startswith("sm_")]
+    written = []
+    for output, arch, filename in jobs:
+        with tempfile.TemporaryDirectory(prefix=".nvcc-", dir=pkg) as tmp:
+            try:
+                built = nvcc.compile_cuda(source, name, tmp, output=output, names=arch)
+            except Exception as exc:
+                if getattr(exc, "source_path", None):  # point at the package's copy
+                    exc.source_path = str(Path(pkg) / f"{name}.cu")
+                raise
+            os.replace(built, Path(pkg) / filename)
+        written.append(filename)
+    return written

@@ -6,7 +6,7 @@
     NAME/_NAME.abi3.so   the cffi extension (limited API: CPython 3.10 and newer)
     NAME/shared/*.npy    the shared variables' initial values
     NAME/manifest.json   kernels, signatures, dtypes, hashes, versions, flags
-    NAME/NAME.cu, .ptx   with the cuda target
+    NAME/NAME.cu         with the cuda target, and its NAME.ptx and NAME.sm_NN.cubin
 
 The sources and the manifest are written before the compiler runs, so after a
 compile error they are there to read. A previous build in the same place is
@@ -65,6 +65,8 @@ def build_package(kernels, outdir, name, spec_path, *, targets=("c",), native=Fa
     if "cuda" in targets:
         files[f"{name}.cu"] = cuda.cuda_source(model.plans, model.version)
     build = _build_section(name, c_options) if compile else None
+    if build and "cuda" in targets:
+        build["cuda"] = cuda.build_section()
     manifest = render.manifest(model, files, render.sha256(spec_path.read_bytes()), targets, build)
 
     pkg = _fresh_package_dir(Path(outdir) / name)
@@ -81,16 +83,17 @@ def build_package(kernels, outdir, name, spec_path, *, targets=("c",), native=Fa
     result = BuildResult(name, pkg, [k.name for k in model.kernels], written)
     if compile:
         t = time.perf_counter()
-        say(f"compiling {name}.c ({len(model.kernels)} kernels)")
+        n = len(model.kernels)
+        say(f"compiling {name}.c ({n} kernel{'s' if n != 1 else ''})")
         so = _compile_c(model, files[f"{name}.c"], pkg, c_options)
         say(f"compiled {name}.c -> {so.name} in {time.perf_counter() - t:.2f} s")
         result.files.append(so.name)
         if "cuda" in targets:
             t = time.perf_counter()
             say(f"compiling {name}.cu")
-            ptx = cuda.compile_ptx(pkg / f"{name}.cu", pkg)
-            say(f"compiled {name}.cu in {time.perf_counter() - t:.2f} s")
-            result.files += [Path(p).name for p in ptx]
+            binaries = cuda.compile_binaries(files[f"{name}.cu"], name, pkg)
+            say(f"compiled {name}.cu -> {', '.join(binaries)} in {time.perf_counter() - t:.2f} s")
+            result.files += binaries
         result.compiled = True
     result.seconds = time.perf_counter() - start
     return result
