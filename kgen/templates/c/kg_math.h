@@ -1,0 +1,239 @@
+/* kg_math.h -- vectorizable transcendental math for kgen's generated C.
+ *
+ * Why this exists: a fused elementwise loop such as
+ *     out[i] = exp(-x[i]*x[i]) * sin(y[i]) + log1p(z[i]*z[i]);
+ * built with plain -O3 calls scalar libm once per element and loses to NumPy,
+ * whose ufuncs use SIMD math.  -ffast-math would vectorize it but breaks
+ * NaN/inf handling and isnan(), so kgen never uses it.  Instead this header
+ * tells gcc that glibc's vector math library (libmvec) has SIMD variants of
+ * the standard functions; gcc then calls e.g. _ZGVdN4v_exp on 4 doubles at a
+ * time inside a vectorized loop.  IEEE semantics are untouched: libmvec
+ * handles NaN, +-inf, +-0 and subnormals and stays within 4 ULP.
+ *
+ * This file is plain C (no template syntax): kgen's C templates paste it
+ * verbatim into each standalone generated .c file.
+ *
+ * What generated code calls
+ * -------------------------
+ *   kg_<name>(x)   for double,  kg_<name>f(x) for float, where <name> is the
+ *   C99 name: exp exp2 expm1 log log2 log10 log1p sqrt sin cos tan asin acos
+ *   atan atan2(y, x) sinh cosh tanh erf pow(x, y), and also exp10 cbrt asinh
+ *   acosh atanh erfc hypot.  Each kg_ name is a macro for the standard libm
+ *   function, so scalar code and non-glibc systems get plain libm.
+ *
+ *   Loop pragmas (expand to nothing when the compiler would ignore them, so
+ *   -Wall stays quiet):
+ *     KG_OMP_SIMD                     before an elementwise `for` loop
+ *     KG_OMP_PARALLEL_FOR_SIMD(n)     same, threaded when built with -fopenmp
+ *                                     and n >= KG_PARALLEL_MIN_N
+ *
+ * Build flags (kgen/build/flags.py holds them as data)
+ * ----------------------------------------------------
+ *   -O3 -fno-math-errno -fopenmp-simd -DKG_OPENMP_SIMD  and link -lmvec -lm.
+ *   -fno-math-errno is required: with errno semantics gcc will not replace a
+ *   call by its SIMD variant (and it lets sqrt become one instruction).
+ *   -fopenmp-simd makes gcc honour `#pragma omp simd` without pulling in the
+ *   OpenMP runtime; it defines no macro, hence -DKG_OPENMP_SIMD.
+ *   Works with the x86-64 baseline (SSE2: the _ZGVb variants), -march=x86-64-v3
+ *   (AVX2: _ZGVd) and AVX-512 machines with -march=native (_ZGVe and _ZGVd).
+ *   Define KG_NO_LIBMVEC to opt out (then no -lmvec is needed): every kg_
+ *   function is then scalar libm, correct but not vectorized.
+ *
+ * When the SIMD declarations are active (KG_HAVE_LIBMVEC is 1)
+ * ------------------------------------------------------------
+ *   gcc >= 6 (not clang, which uses -fveclib=libmvec instead), x86-64, glibc.
+ *   glibc 2.22..2.34 has vector exp log sin cos pow only; glibc >= 2.35 has all
+ *   of the functions below.  A module built here references
+ *   GLIBC_2.35 symbols of libmvec.so.1, so it needs glibc >= 2.35 at run time.
+ *
+ * Route per function (x86-64, glibc >= 2.35).  Max error in ULP measured by
+ * tests/test_vecmath_ulp.py against a higher-precision oracle, over the
+ * function's whole domain, for the baseline / -march=native builds:
+ *
+ *   function  route                          f64 max ULP   f32 max ULP
+ *   --------  -----------------------------  ------------  ------------
+ *   exp       libmvec                        see test      see test
+ *   (filled in below)
+ *
+ * Elements left over after the last full vector (the loop epilogue) use the
+ * scalar libm function, also within 4 ULP, so a result can differ in the last
+ * bits depending on its position in the array; for a given n it is
+ * reproducible.
+ */
+#ifndef KG_MATH_H
+#define KG_MATH_H
+
+#include <math.h>
+
+#if !defined(KG_NO_LIBMVEC) && defined(__GLIBC__) && defined(__x86_64__) \
+    && defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER) \
+    && __GNUC__ >= 6 && defined(__GLIBC_PREREQ)
+#  if __GLIBC_PREREQ(2, 22)
+#    define KG_HAVE_LIBMVEC 1
+#    define KG__SIMD_DECL __attribute__((__simd__("notinbranch")))
+/* Redeclaring a libm function with the simd attribute tells gcc that
+ * libmvec provides _ZGV<isa>N<lanes>v_<name>; the prototypes match math.h. */
+KG__SIMD_DECL double exp(double);
+KG__SIMD_DECL float expf(float);
+KG__SIMD_DECL double log(double);
+KG__SIMD_DECL float logf(float);
+KG__SIMD_DECL double sin(double);
+KG__SIMD_DECL float sinf(float);
+KG__SIMD_DECL double cos(double);
+KG__SIMD_DECL float cosf(float);
+KG__SIMD_DECL double pow(double, double);
+KG__SIMD_DECL float powf(float, float);
+#  endif
+#  if __GLIBC_PREREQ(2, 35)
+#    define KG_HAVE_LIBMVEC_235 1
+KG__SIMD_DECL double exp2(double);
+KG__SIMD_DECL float exp2f(float);
+KG__SIMD_DECL double exp10(double);
+KG__SIMD_DECL float exp10f(float);
+KG__SIMD_DECL double expm1(double);
+KG__SIMD_DECL float expm1f(float);
+KG__SIMD_DECL double log2(double);
+KG__SIMD_DECL float log2f(float);
+KG__SIMD_DECL double log10(double);
+KG__SIMD_DECL float log10f(float);
+KG__SIMD_DECL double log1p(double);
+KG__SIMD_DECL float log1pf(float);
+KG__SIMD_DECL double tan(double);
+KG__SIMD_DECL float tanf(float);
+KG__SIMD_DECL double asin(double);
+KG__SIMD_DECL float asinf(float);
+KG__SIMD_DECL double acos(double);
+KG__SIMD_DECL float acosf(float);
+KG__SIMD_DECL double atan(double);
+KG__SIMD_DECL float atanf(float);
+KG__SIMD_DECL double atan2(double, double);
+KG__SIMD_DECL float atan2f(float, float);
+KG__SIMD_DECL double sinh(double);
+KG__SIMD_DECL float sinhf(float);
+KG__SIMD_DECL double cosh(double);
+KG__SIMD_DECL float coshf(float);
+KG__SIMD_DECL double tanh(double);
+KG__SIMD_DECL float tanhf(float);
+KG__SIMD_DECL double asinh(double);
+KG__SIMD_DECL float asinhf(float);
+KG__SIMD_DECL double acosh(double);
+KG__SIMD_DECL float acoshf(float);
+KG__SIMD_DECL double atanh(double);
+KG__SIMD_DECL float atanhf(float);
+KG__SIMD_DECL double erf(double);
+KG__SIMD_DECL float erff(float);
+KG__SIMD_DECL double erfc(double);
+KG__SIMD_DECL float erfcf(float);
+KG__SIMD_DECL double cbrt(double);
+KG__SIMD_DECL float cbrtf(float);
+KG__SIMD_DECL double hypot(double, double);
+KG__SIMD_DECL float hypotf(float, float);
+#  endif
+#endif
+
+#ifndef KG_HAVE_LIBMVEC
+#  define KG_HAVE_LIBMVEC 0
+#endif
+
+/* exp10 is a GNU extension, not C99: elsewhere use pow(10, x). */
+#if defined(KG_HAVE_LIBMVEC_235)
+#  define kg_exp10(x) exp10(x)
+#  define kg_exp10f(x) exp10f(x)
+#else
+#  define kg_exp10(x) pow(10.0, (x))
+#  define kg_exp10f(x) powf(10.0f, (x))
+#endif
+
+#define kg_exp(x) exp(x)
+#define kg_expf(x) expf(x)
+#define kg_exp2(x) exp2(x)
+#define kg_exp2f(x) exp2f(x)
+#define kg_expm1(x) expm1(x)
+#define kg_expm1f(x) expm1f(x)
+#define kg_log(x) log(x)
+#define kg_logf(x) logf(x)
+#define kg_log2(x) log2(x)
+#define kg_log2f(x) log2f(x)
+#define kg_log10(x) log10(x)
+#define kg_log10f(x) log10f(x)
+#define kg_log1p(x) log1p(x)
+#define kg_log1pf(x) log1pf(x)
+#define kg_sqrt(x) sqrt(x)
+#define kg_sqrtf(x) sqrtf(x)
+#define kg_cbrt(x) cbrt(x)
+#define kg_cbrtf(x) cbrtf(x)
+#define kg_sin(x) sin(x)
+#define kg_sinf(x) sinf(x)
+#define kg_cos(x) cos(x)
+#define kg_cosf(x) cosf(x)
+#define kg_tan(x) tan(x)
+#define kg_tanf(x) tanf(x)
+#define kg_asin(x) asin(x)
+#define kg_asinf(x) asinf(x)
+#define kg_acos(x) acos(x)
+#define kg_acosf(x) acosf(x)
+#define kg_atan(x) atan(x)
+#define kg_atanf(x) atanf(x)
+#define kg_atan2(y, x) atan2((y), (x))
+#define kg_atan2f(y, x) atan2f((y), (x))
+#define kg_sinh(x) sinh(x)
+#define kg_sinhf(x) sinhf(x)
+#define kg_cosh(x) cosh(x)
+#define kg_coshf(x) coshf(x)
+#define kg_tanh(x) tanh(x)
+#define kg_tanhf(x) tanhf(x)
+#define kg_asinh(x) asinh(x)
+#define kg_asinhf(x) asinhf(x)
+#define kg_acosh(x) acosh(x)
+#define kg_acoshf(x) acoshf(x)
+#define kg_atanh(x) atanh(x)
+#define kg_atanhf(x) atanhf(x)
+#define kg_erf(x) erf(x)
+#define kg_erff(x) erff(x)
+#define kg_erfc(x) erfc(x)
+#define kg_erfcf(x) erfcf(x)
+#define kg_pow(x, y) pow((x), (y))
+#define kg_powf(x, y) powf((x), (y))
+#define kg_hypot(x, y) hypot((x), (y))
+#define kg_hypotf(x, y) hypotf((x), (y))
+
+/* ---- loop pragmas ------------------------------------------------------ */
+#define KG__PRAGMA(text) _Pragma(#text)
+
+#if defined(_OPENMP) || defined(KG_OPENMP_SIMD)
+#  define KG_OMP_SIMD KG__PRAGMA(omp simd)
+#else
+#  define KG_OMP_SIMD
+#endif
+
+/* Below this many elements a fork/join (a few microseconds) costs more than
+ * it saves, even for loops full of transcendental calls. */
+#ifndef KG_PARALLEL_MIN_N
+#  define KG_PARALLEL_MIN_N 32768
+#endif
+
+#if defined(_OPENMP)
+#  define KG_OMP_PARALLEL_FOR_SIMD(n) \
+     KG__PRAGMA(omp parallel for simd schedule(static) if ((n) >= KG_PARALLEL_MIN_N))
+#else
+#  define KG_OMP_PARALLEL_FOR_SIMD(n) KG_OMP_SIMD
+#endif
+
+/* ---- multi-versioning for portable builds -------------------------------
+ * Put KG_MULTIVERSION before the definition of a kernel function.  In a
+ * build for less than AVX2 (the portable x86-64 baseline) with gcc >= 11 on
+ * glibc, gcc then compiles the function (OpenMP regions included) for the
+ * baseline, x86-64-v3 (AVX2+FMA) and x86-64-v4 (AVX-512) and the dynamic
+ * loader picks the best clone for the CPU (an ifunc); each clone calls the
+ * libmvec variants of its own width.  Elsewhere (native builds, clang,
+ * non-x86, non-glibc) it is empty.  Define KG_NO_MULTIVERSION to opt out. */
+#if !defined(KG_NO_MULTIVERSION) && defined(__x86_64__) && defined(__GLIBC__) \
+    && defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER) \
+    && __GNUC__ >= 11 && !defined(__AVX2__)
+#  define KG_MULTIVERSION \
+     __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#  define KG_MULTIVERSION
+#endif
+
+#endif /* KG_MATH_H */
