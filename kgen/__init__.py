@@ -23,3 +23,4 @@ globals().update(_theano_names)
 from . import tensor  # noqa: E402,F401
 from .derive import grad, hessian, jacobian, jvp  # noqa: E402,F401
 from .function import Kernel, function, kernel  # noqa: E402,F401
+from .simplify import simplify  # noqa: E402,F401

@@ -30,7 +30,14 @@ class Elementwise(Op):
     cuda = None
     domain = "any"        # input sampler for tests: any, positive, unit, nonzero...
     commutative = associative = False
-    identity = None       # neutral element, for the simplifier
+    identity = None       # neutral element, for the simplifier (right-hand only
+                          # unless commutative)
+    # more facts for the simplifier (kgen/simplify/algebra.py reads them):
+    absorbing = None      # x op a == a for every x (IEEE aside: x * 0 -> 0)
+    involution = False    # f(f(x)) == x
+    idempotent = False    # f(f(x)) == f(x) (unary), f(x, x) == x (binary)
+    inverse = None        # name of g with f(g(x)) == x where g(x) is defined
+    parity = None         # "even": f(-x) == f(x); "odd": f(-x) == -f(x)
     int_ok = True         # accepts int/bool inputs
 
     def prepare(self, inputs, attrs):
@@ -117,7 +124,8 @@ sub = binary("sub", np.subtract, "({0} - {1})", lambda n, g: [g, -g],
              identity=0, pretty="{0} - {1}", precedence=10)
 mul = binary("mul", np.multiply, "({0} * {1})",
              lambda n, g: [g * n.inputs[1], g * n.inputs[0]],
-             commutative=True, associative=True, identity=1, pretty="{0} * {1}", precedence=20)
+             commutative=True, associative=True, identity=1, absorbing=0,
+             pretty="{0} * {1}", precedence=20)
 true_div = binary("true_div", np.true_divide, "({0} / {1})",
                   lambda n, g: [g / n.inputs[1], -g * n / n.inputs[1]],
                   identity=1, pretty="{0} / {1}", precedence=20)
@@ -129,41 +137,44 @@ mod = binary("mod", np.remainder, "kg_mod_{s}({0}, {1})",
 power = binary("pow", np.power, "kg_pow_{s}({0}, {1})",
                lambda n, g: [g * n.inputs[1] * n.inputs[0] ** (n.inputs[1] - 1),
                              g * n * log(n.inputs[0])],
-               pretty="{0} ** {1}", precedence=40, domain="pow")
-neg = unary("neg", np.negative, "(-{0})", lambda n, g: [-g], pretty="-{0}", precedence=30)
+               identity=1, pretty="{0} ** {1}", precedence=40, domain="pow")
+neg = unary("neg", np.negative, "(-{0})", lambda n, g: [-g], involution=True, parity="odd",
+            pretty="-{0}", precedence=30)
 maximum = binary("maximum", np.maximum, "kg_max_{s}({0}, {1})",
                  # ties (and NaN in the second argument) send the whole gradient
                  # to the first argument, so clip passes it at its bounds (Theano)
                  lambda n, g: [where(n.inputs[0] >= n.inputs[1], g, 0),
                                where(n.inputs[0] >= n.inputs[1], 0, g)],
-                 commutative=True, associative=True)
+                 commutative=True, associative=True, idempotent=True)
 minimum = binary("minimum", np.minimum, "kg_min_{s}({0}, {1})",
                  # ties send the whole gradient to the first argument, as maximum
                  lambda n, g: [where(n.inputs[0] <= n.inputs[1], g, 0),
                                where(n.inputs[0] <= n.inputs[1], 0, g)],
-                 commutative=True, associative=True)
+                 commutative=True, associative=True, idempotent=True)
 abs_ = unary("abs", np.abs, "kg_abs_{s}({0})",
              # subgradient 0 at 0 (sign(0) = 0), as Theano and JAX
-             lambda n, g: [g * sign(n.inputs[0])])
-sign = unary("sign", np.sign, "kg_sign_{s}({0})", "zero")
+             lambda n, g: [g * sign(n.inputs[0])], idempotent=True, parity="even")
+sign = unary("sign", np.sign, "kg_sign_{s}({0})", "zero", idempotent=True, parity="odd")
 reciprocal = unary("reciprocal", np.reciprocal, "kg_recip_{s}({0})",
                    lambda n, g: [-g * n * n], domain="nonzero")
 
 # ---- exponentials and logarithms -------------------------------------------
-exp = unary("exp", np.exp, "exp{f}({0})", lambda n, g: [g * n])
-exp2 = unary("exp2", np.exp2, "exp2{f}({0})", lambda n, g: [g * n * LN2])
-log = unary("log", np.log, "log{f}({0})", lambda n, g: [g / n.inputs[0]], domain="positive")
-log2 = unary("log2", np.log2, "log2{f}({0})", lambda n, g: [g / (n.inputs[0] * LN2)], domain="positive")
+exp = unary("exp", np.exp, "exp{f}({0})", lambda n, g: [g * n], inverse="log")
+exp2 = unary("exp2", np.exp2, "exp2{f}({0})", lambda n, g: [g * n * LN2], inverse="log2")
+log = unary("log", np.log, "log{f}({0})", lambda n, g: [g / n.inputs[0]], domain="positive",
+            inverse="exp")
+log2 = unary("log2", np.log2, "log2{f}({0})", lambda n, g: [g / (n.inputs[0] * LN2)], domain="positive",
+             inverse="exp2")
 log10 = unary("log10", np.log10, "log10{f}({0})", lambda n, g: [g / (n.inputs[0] * LN10)],
               domain="positive")
 log1p = unary("log1p", np.log1p, "log1p{f}({0})", lambda n, g: [g / (1 + n.inputs[0])],
-              domain="positive")
-expm1 = unary("expm1", np.expm1, "expm1{f}({0})", lambda n, g: [g * (n + 1)])
+              domain="positive", inverse="expm1")
+expm1 = unary("expm1", np.expm1, "expm1{f}({0})", lambda n, g: [g * (n + 1)], inverse="log1p")
 sqrt = unary("sqrt", np.sqrt, "sqrt{f}({0})", lambda n, g: [g / (2 * n)], domain="positive")
 
 # ---- trigonometric and hyperbolic -------------------------------------------
-sin = unary("sin", np.sin, "sin{f}({0})", lambda n, g: [g * cos(n.inputs[0])])
-cos = unary("cos", np.cos, "cos{f}({0})", lambda n, g: [-g * sin(n.inputs[0])])
+sin = unary("sin", np.sin, "sin{f}({0})", lambda n, g: [g * cos(n.inputs[0])], parity="odd")
+cos = unary("cos", np.cos, "cos{f}({0})", lambda n, g: [-g * sin(n.inputs[0])], parity="even")
 tan = unary("tan", np.tan, "tan{f}({0})", lambda n, g: [g * (1 + n * n)], domain="unit")
 arcsin = unary("arcsin", np.arcsin, "asin{f}({0})",
                lambda n, g: [g / sqrt(1 - n.inputs[0] * n.inputs[0])], domain="unit")
@@ -175,9 +186,9 @@ arctan2 = binary("arctan2", np.arctan2, "atan2{f}({0}, {1})",
                  lambda n, g: [g * n.inputs[1] / _norm2(*n.inputs),
                                -g * n.inputs[0] / _norm2(*n.inputs)],
                  domain="nonzero")
-sinh = unary("sinh", np.sinh, "sinh{f}({0})", lambda n, g: [g * cosh(n.inputs[0])])
-cosh = unary("cosh", np.cosh, "cosh{f}({0})", lambda n, g: [g * sinh(n.inputs[0])])
-tanh = unary("tanh", np.tanh, "tanh{f}({0})", lambda n, g: [g * (1 - n * n)])
+sinh = unary("sinh", np.sinh, "sinh{f}({0})", lambda n, g: [g * cosh(n.inputs[0])], parity="odd")
+cosh = unary("cosh", np.cosh, "cosh{f}({0})", lambda n, g: [g * sinh(n.inputs[0])], parity="even")
+tanh = unary("tanh", np.tanh, "tanh{f}({0})", lambda n, g: [g * (1 - n * n)], parity="odd")
 erf = unary("erf", _erf, "erf{f}({0})",
             lambda n, g: [g * TWO_OVER_SQRT_PI * exp(-n.inputs[0] * n.inputs[0])],
             resolve_with=np.sin)
@@ -194,8 +205,8 @@ relu = unary("relu", _relu, "kg_relu_{s}({0})",
              lambda n, g: [where(n.inputs[0] > 0, g, 0)], resolve_with=np.positive)
 
 # ---- rounding ----------------------------------------------------------------
-floor = unary("floor", np.floor, "floor{f}({0})", "zero")
-ceil = unary("ceil", np.ceil, "ceil{f}({0})", "zero")
+floor = unary("floor", np.floor, "floor{f}({0})", "zero", idempotent=True)
+ceil = unary("ceil", np.ceil, "ceil{f}({0})", "zero", idempotent=True)
 round_ = unary("round", np.rint, "rint{f}({0})", "zero")  # half to even, as NumPy
 
 # ---- comparisons and logic (bool results, zero gradient) ---------------------
@@ -208,10 +219,11 @@ eq = binary("eq", np.equal, "({0} == {1})", "zero", commutative=True,
 neq = binary("neq", np.not_equal, "({0} != {1})", "zero", commutative=True,
              pretty="neq({0}, {1})")
 and_ = binary("and", np.bitwise_and, "({0} & {1})", "zero", commutative=True,
-              associative=True, pretty="{0} & {1}", precedence=4)
+              associative=True, idempotent=True, pretty="{0} & {1}", precedence=4)
 or_ = binary("or", np.bitwise_or, "({0} | {1})", "zero", commutative=True,
-             associative=True, pretty="{0} | {1}", precedence=3)
-invert = unary("invert", np.invert, "kg_invert_{s}({0})", "zero", pretty="~{0}", precedence=30)
+             associative=True, idempotent=True, pretty="{0} | {1}", precedence=3)
+invert = unary("invert", np.invert, "kg_invert_{s}({0})", "zero", involution=True,
+               pretty="~{0}", precedence=30)
 isnan = unary("isnan", np.isnan, "kg_isnan_{s}({0})", "zero")
 isinf = unary("isinf", np.isinf, "kg_isinf_{s}({0})", "zero")
 

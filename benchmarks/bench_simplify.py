@@ -1,0 +1,152 @@
+"""How much the simplifier shrinks gradient graphs, and how its time scales.
+
+    python benchmarks/bench_simplify.py
+
+Prints graph_size before/after `kg.simplify` for the gradients of four
+models, then the simplify time for graphs of about 1k, 10k and 100k nodes and
+the time per node (which must not grow with size: no quadratic pass).
+"""
+import sys
+import time
+
+import numpy as np
+
+import kgen as kg
+
+try:
+    grad = kg.grad
+except AttributeError:  # before the gradient engine is exported
+    from kgen.derive import grad
+
+
+def linear_model():
+    """The seed's cost: mean squared error of W x + b."""
+    x, y = kg.vector("x"), kg.vector("y")
+    W = kg.shared(np.zeros((10, 10)), name="W")
+    b = kg.shared(np.zeros(10), name="b")
+    cost = kg.mean(kg.square(kg.dot(W, x) + b - y))
+    return cost, [W, b]
+
+
+def logistic_regression():
+    """Binary cross-entropy of sigmoid(X w + b) plus an L2 penalty."""
+    X, y = kg.matrix("X"), kg.vector("y")
+    w = kg.shared(np.zeros(5), name="w")
+    b = kg.shared(0.0, name="b")
+    p = kg.sigmoid(kg.dot(X, w) + b)
+    xent = -y * kg.log(p) - (1 - y) * kg.log(1 - p)
+    cost = xent.mean() + 0.01 * (w ** 2).sum()
+    return cost, [w, b]
+
+
+def mlp():
+    """A 2-layer MLP: a tanh hidden layer and a softmax output layer, with
+    categorical cross-entropy on integer labels."""
+    X, t = kg.matrix("X"), kg.ivector("t")
+    W1 = kg.shared(np.zeros((5, 8)), name="W1")
+    b1 = kg.shared(np.zeros(8), name="b1")
+    W2 = kg.shared(np.zeros((8, 3)), name="W2")
+    b2 = kg.shared(np.zeros(3), name="b2")
+    h = kg.tanh(kg.dot(X, W1) + b1)
+    p = kg.softmax(kg.dot(h, W2) + b2)
+    cost = kg.mean(kg.categorical_crossentropy(p, t))
+    return cost, [W1, b1, W2, b2]
+
+
+def chain(n=1000):
+    """n elementwise ops in a row, cycling through a few kinds."""
+    x = kg.vector("x")
+    y = x
+    for i in range(n):
+        k = i % 5
+        if k == 0:
+            y = kg.tanh(y)
+        elif k == 1:
+            y = y * 1.01 + 0.5
+        elif k == 2:
+            y = kg.sin(y)
+        elif k == 3:
+            y = y * y - y
+        else:
+            y = kg.sigmoid(y)
+    return y.sum(), [x]
+
+
+def random_graph(n, seed=0):
+    """About n op nodes: a seeded random DAG over 16 inputs, each node an op of
+    recent nodes; some identities and stability patterns mixed in."""
+    rng = np.random.default_rng(seed)
+    pool = [kg.vector(f"x{i}") for i in range(16)]
+    recent = list(pool)
+    made = 0
+    while made < n:
+        p = recent[-1 - rng.integers(min(len(recent), 8))]
+        q = pool[rng.integers(len(pool))] if rng.random() < 0.3 else \
+            recent[-1 - rng.integers(min(len(recent), 8))]
+        k = rng.integers(9)
+        if k == 0:
+            z, c = p + q, 1
+        elif k == 1:
+            z, c = p * q, 1
+        elif k == 2:
+            z, c = p - 2.0 * q, 2
+        elif k == 3:
+            z, c = kg.tanh(p), 1
+        elif k == 4:
+            z, c = kg.sigmoid(p * q), 2
+        elif k == 5:
+            z, c = (p + 0) * 1, 2
+        elif k == 6:
+            z, c = kg.log(1 + kg.exp(p)), 3
+        elif k == 7:
+            z, c = p / (q * q + 1.0), 3
+        else:
+            z, c = kg.maximum(p, q), 1
+        recent.append(z)
+        made += c
+    tail = recent[-64:]
+    out = tail[0]
+    for t in tail[1:]:
+        out = out + t
+    return out
+
+
+def main():
+    print("graph_size of gradients, before -> after kg.simplify")
+    for name, model in [("linear model (seed)", linear_model),
+                        ("logistic regression + L2", logistic_regression),
+                        ("2-layer tanh MLP + softmax xent", mlp),
+                        ("1000-op chain", chain)]:
+        cost, params = model()
+        grads = grad(cost, params)
+        t0 = time.perf_counter()
+        simple = kg.simplify(grads)
+        dt = time.perf_counter() - t0
+        before, after = kg.graph_size(grads), kg.graph_size(simple)
+        print(f"  {name:34s} {before:6d} -> {after:6d}  ({100 * (before - after) / before:4.1f}% "
+              f"smaller, {dt * 1e3:.0f} ms)")
+        pre = grad(kg.simplify(cost), params)
+        print(f"  {'  grad of the simplified cost':34s} {kg.graph_size(pre):6d} -> "
+              f"{kg.graph_size(kg.simplify(pre)):6d}")
+
+    print("\nsimplify time by graph size")
+    kg.simplify(random_graph(200))  # warm up imports and caches
+    per_node = {}
+    for n in (1_000, 10_000, 100_000):
+        g = random_graph(n)
+        size = kg.graph_size(g)
+        best = float("inf")
+        for _ in range(3 if n < 100_000 else 1):
+            t0 = time.perf_counter()
+            out = kg.simplify(g)
+            best = min(best, time.perf_counter() - t0)
+        per_node[n] = best / size
+        print(f"  {size:7d} nodes -> {kg.graph_size(out):7d}   {best:7.3f} s   "
+              f"{per_node[n] * 1e6:6.1f} us/node")
+    ratio = per_node[100_000] / per_node[1_000]
+    print(f"  time per node at 100k / at 1k: {ratio:.2f} (must stay under 3)")
+    return 0 if ratio < 3 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

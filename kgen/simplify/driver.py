@@ -1,0 +1,366 @@
+"""The one fixpoint driver: apply a rule table to a graph until nothing fires.
+
+The walk is bottom-up and iterative (no recursion limit): a node is visited
+once its inputs are simplified, rebuilt on the simplified inputs (hash-consing
+makes that a lookup when nothing changed), and offered to the rules for its op
+in order. The first rule that returns a replacement wins; the replacement is
+itself simplified before it stands for the node, so every node of the result
+is a fixed point of the table. Every result is memoized by node, so each node
+is rewritten once per pass.
+
+A rule must keep the node's type: the same dtype and the same static shape.
+The driver checks and refuses a replacement that does not (a bug in the rule,
+reported in debug mode), so no rewrite can change what a graph computes into.
+
+`Context` carries what rules need to know about the graph as a whole:
+use counts (a shared subexpression is not flattened into each user, which
+would duplicate its work), which sums and products wait to be collected at
+their root (so a chain of n additions is collected once, in linear time),
+stable structural sort keys, and which nodes provably have the same run-time
+shape.
+"""
+import hashlib
+import sys
+import weakref
+
+from ..expr.node import Constant, Input, Shared, make_apply
+from ..expr.ops.elementwise import Elementwise
+
+# structural facts, computed once per node and kept while the node lives
+_KEYS = weakref.WeakKeyDictionary()      # node -> sort key
+_CLASSES = weakref.WeakKeyDictionary()   # node -> shape class
+
+# rule firings allowed per node of the input graph before the driver gives up
+# on a pass (a safety net against two rules undoing each other forever)
+MAX_FIRINGS_PER_NODE = 50
+
+
+class Context:
+    """Per-pass facts about the graph being rewritten (see module docstring)."""
+
+    def __init__(self, outputs, collected_ops):
+        self.uses, self.deferred, self.counted = {}, set(), set()
+        self.canonical = set()  # nodes a collector built: already in canonical form
+        self._alive = []        # nodes whose ids are used as keys above
+        self._count_uses(outputs, collected_ops)
+
+    # -- use counts and deferral ------------------------------------------
+    def _count_uses(self, outputs, collected_ops):
+        from ..expr.graph import toposort
+        order = toposort(outputs)
+        uses = self.uses
+        for o in outputs:
+            uses[id(o)] = uses.get(id(o), 0) + 2  # an output is never folded into a user
+        parent = {}
+        for n in order:
+            self.counted.add(id(n))
+            for i in n.inputs:
+                uses[id(i)] = uses.get(id(i), 0) + 1
+                parent[id(i)] = n
+        for n in order:
+            p = parent.get(id(n))
+            if (p is not None and uses.get(id(n)) == 1 and n.op is not None
+                    and collected_ops(p, n)):
+                self.deferred.add(id(n))
+        self._alive.append(order)
+
+    def count_new(self, root):
+        """The nodes a rule built are new users of their inputs."""
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if id(node) in self.counted:
+                continue
+            self.counted.add(id(node))
+            self._alive.append(node)
+            for i in node.inputs:
+                self.uses[id(i)] = self.uses.get(id(i), 0) + 1
+                if id(i) not in self.counted:
+                    stack.append(i)
+
+    def release(self, node):
+        """`node` was replaced: it no longer uses its inputs; those left with no
+        user are released in turn (reference counting, so counts stay exact
+        enough for `single_use` as rules rewrite the graph)."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            for i in n.inputs:
+                left = self.uses.get(id(i), 0) - 1
+                self.uses[id(i)] = left
+                if left == 0 and i.op is not None:
+                    stack.append(i)
+
+    def single_use(self, node):
+        """At most one user: safe to fold into that user's canonical form."""
+        return self.uses.get(id(node), 0) <= 1
+
+    def inherit(self, old, new):
+        """`new` replaces `old`: it takes over old's users (and deferral)."""
+        if new is old:
+            return
+        self.uses[id(new)] = self.uses.get(id(new), 0) + self.uses.get(id(old), 0)
+        self._alive.append(new)
+
+    def mark_canonical(self, nodes):
+        for n in nodes:
+            self.canonical.add(id(n))
+        self._alive.append(nodes)
+
+    # -- structural keys ------------------------------------------------------
+    @staticmethod
+    def key(node):
+        """A sort key that depends only on structure, so the same graph sorts
+        the same way in every process: (kind, name or op, digest)."""
+        k = _KEYS.get(node)
+        if k is not None:
+            return k
+        stack = [node]
+        while stack:
+            n = stack[-1]
+            if n in _KEYS:
+                stack.pop()
+                continue
+            todo = [i for i in n.inputs if i not in _KEYS]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            _KEYS[n] = _key_of(n, [_KEYS[i][2] for i in n.inputs])
+        return _KEYS[node]
+
+    # -- run-time shape equality ---------------------------------------------
+    def shape_class(self, node):
+        """(rep, ones): node's run-time shape is rep's with the axes in `ones`
+        set to 1. rep is often node itself; elementwise nodes whose inputs share
+        a rep have it too, and so do keepdims reductions (with ones), sum_to
+        (its target's) and stop_gradient. Equal classes: equal shapes."""
+        r = _CLASSES.get(node)
+        if r is not None:
+            return r
+        stack = [node]
+        while stack:
+            n = stack[-1]
+            if n in _CLASSES:
+                stack.pop()
+                continue
+            deps = _shape_deps(n)
+            todo = [i for i in deps if i not in _CLASSES]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            _CLASSES[n] = self._class_of(n)
+        return _CLASSES[node]
+
+    def _class_of(self, n):
+        own = (n, frozenset())
+        if n.op is None:
+            return own
+        if isinstance(n.op, Elementwise):
+            classes = [_CLASSES[i] for i in n.inputs if not _neutral(i.type.shape, n.ndim)]
+            if not classes or any(c[0] != classes[0][0] for c in classes):
+                return own
+            rep = classes[0][0]
+            ones = frozenset.intersection(*(c[1] for c in classes))
+            if isinstance(rep, tuple):  # a gather's shape: same ndim by construction
+                return (rep, ones) if all(i.ndim == n.ndim for i in n.inputs
+                                          if not _neutral(i.type.shape, n.ndim)) else own
+            return (rep, ones) if rep.ndim == n.ndim else own
+        name = n.op.name
+        if name == "sum_to":
+            return _CLASSES[n.inputs[1]]
+        if name in ("sum", "prod", "max", "min") and n.attr("keepdims"):
+            rep, ones = _CLASSES[n.inputs[0]]
+            return rep, ones | frozenset(n.attr("axis"))
+        if name == "gather":  # x[i, j]: shaped by the indices and x's other axes
+            return ("gather",) + tuple(_CLASSES[i] for i in n.inputs), frozenset()
+        return own
+
+    def shape_rep(self, node):
+        """The node whose shape `node` shares, if no axis is forced to 1; else node."""
+        rep, ones = self.shape_class(node)
+        return node if ones or isinstance(rep, tuple) else rep
+
+    def covers(self, shapes_of, source):
+        """True if broadcasting `source` against the nodes `shapes_of` provably
+        adds nothing to their broadcast shape."""
+        rep, ones = self.shape_class(source)
+        for a in shapes_of:
+            r2, ones2 = self.shape_class(a)
+            if r2 == rep and ones2 <= ones:
+                return True
+        from ..expr.types import broadcast_shapes
+        try:
+            target = broadcast_shapes("covers", *(a.type.shape for a in shapes_of))
+        except Exception:  # noqa: BLE001
+            return False
+        return broadcasts_into(source.type.shape, target)
+
+
+def _shape_deps(n):
+    if n.op is None:
+        return ()
+    if isinstance(n.op, Elementwise):
+        return n.inputs
+    if n.op.name == "sum_to":
+        return n.inputs[1:]
+    if n.op.name in ("sum", "prod", "max", "min") and n.attr("keepdims"):
+        return n.inputs[:1]
+    if n.op.name == "gather":
+        return n.inputs
+    return ()
+
+
+def broadcasts_into(small, big):
+    """`small` broadcast against `big` gives `big`, whatever the unknown sizes are."""
+    if len(small) > len(big):
+        return False
+    for s, b in zip(reversed(small), reversed(big)):
+        if s != 1 and (s is None or s != b):
+            return False
+    return True
+
+
+def _neutral(shape, ndim):
+    """An operand of this static shape never changes an ndim-d broadcast result."""
+    return len(shape) <= ndim and all(d == 1 for d in shape) and ndim > 0 or len(shape) == 0
+
+
+_RANK = {Input: 0, Shared: 0, Constant: 2}
+
+
+def _key_of(node, child_digests):
+    h = hashlib.blake2b(digest_size=12)
+    if isinstance(node, Constant):
+        v = node.value
+        h.update(f"c|{v.dtype.name}|{v.shape}|{node.weak}|".encode())
+        h.update(v.tobytes())
+        return (2, "", h.digest())
+    if node.op is None:
+        kind = "s" if isinstance(node, Shared) else "i"
+        h.update(f"{kind}|{node.name}|{node.dtype}|{node.type.shape!r}|{node.uid}".encode())
+        return (0, node.name or "", h.digest())
+    h.update(f"{node.op.name}|{node.attrs!r}|{node.dtype}|{node.type.shape!r}|".encode())
+    for d in child_digests:
+        h.update(d)
+    return (1, node.op.name, h.digest())
+
+
+class Rewriter:
+    """Runs one rule table over a graph to a fixed point (one pass)."""
+
+    def __init__(self, name, table, collected_ops, trace=False):
+        self.name, self.table, self.collected_ops = name, table, collected_ops
+        self.trace, self.fired = trace, 0
+
+    def run(self, outputs):
+        self.ctx = ctx = Context(outputs, self.collected_ops)
+        self.memo, self.in_progress = {}, set()
+        self.budget = MAX_FIRINGS_PER_NODE * (len(ctx.uses) + 100)
+        results = [self._simplify(o) for o in outputs]
+        self.memo = self.ctx = None
+        return results
+
+    def _simplify(self, root):
+        memo, ctx = self.memo, self.ctx
+        stack = [root]
+        while stack:
+            item = stack[-1]
+            if type(item) is tuple:  # a rule's replacement is simplified: link it
+                stack.pop()
+                n, m, r = item
+                res = memo[id(r)][1]
+                memo[id(m)] = (m, res)
+                memo[id(n)] = (n, res)
+                self.in_progress.discard(id(m))
+                continue
+            if id(item) in memo:
+                stack.pop()
+                continue
+            n = item
+            if n.op is None:
+                stack.pop()
+                memo[id(n)] = (n, n)
+                continue
+            todo = [i for i in n.inputs if id(i) not in memo and id(i) not in self.in_progress]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            m = self._rebuild(n)
+            if id(m) in memo:
+                memo[id(n)] = (n, memo[id(m)][1])
+                continue
+            if id(m) in self.in_progress:  # a rule led back to a node being rewritten
+                memo[id(n)] = (n, m)
+                continue
+            r = self._apply_rules(m)
+            if r is None:
+                memo[id(m)] = (m, m)
+                memo[id(n)] = (n, m)
+                continue
+            ctx.inherit(m, r)
+            ctx.count_new(r)  # before the release, so what r reuses stays alive
+            ctx.release(m)
+            self.in_progress.add(id(m))
+            stack.append((n, m, r))
+            stack.append(r)
+        return memo[id(root)][1]
+
+    def _rebuild(self, n):
+        """n on its simplified inputs (the same object if none changed)."""
+        memo, ctx = self.memo, self.ctx
+        inputs = tuple(memo[id(i)][1] if id(i) in memo else i for i in n.inputs)
+        if all(a is b for a, b in zip(inputs, n.inputs)):
+            return n
+        m = make_apply(n.op, inputs, n.attrs, n.type)
+        ctx.inherit(n, m)
+        ctx.counted.add(id(m))  # its inputs inherited n's use of theirs
+        if id(n) in ctx.deferred:
+            ctx.deferred.add(id(m))
+        return m
+
+    def _apply_rules(self, node):
+        if self.budget <= 0:
+            return None
+        by_op, generic = self.table.candidates(node)
+        for rules in (by_op, generic):
+            for pat, fn in rules:
+                caps = {}
+                if not pat.match(node, caps):
+                    continue
+                out = fn(node=node, ctx=self.ctx, **caps)
+                if out is None or out is node:
+                    continue
+                if out.type != node.type:
+                    if self.trace:
+                        _say(f"{self.name}: rule {fn.__name__} would change {node.type} "
+                             f"into {out.type} at {brief(node)}; not applied")
+                    continue
+                self.fired += 1
+                self.budget -= 1
+                if self.budget == 0:
+                    _say(f"kgen.simplify: pass {self.name} stopped after too many rewrites "
+                         f"(rule {fn.__name__} at {brief(node)}); result is still correct")
+                if self.trace:
+                    _say(f"{self.name}: {fn.__name__}: {brief(node)}  ->  {brief(out)}")
+                return out
+        return None
+
+
+def _say(text):
+    print(f"[kgen.simplify] {text}", file=sys.stderr)
+
+
+def brief(node, depth=3, width=100):
+    """Short one-line text of a node, at most `depth` levels deep."""
+    from ..expr.printing import leaf_text
+    if node.op is None:
+        return leaf_text(node)
+    if depth == 0:
+        return "…"
+    args = ", ".join(brief(i, depth - 1, width) for i in node.inputs)
+    attrs = "".join(f", {k}={v!r}" for k, v in node.attrs)
+    text = f"{node.op.name}({args}{attrs})"
+    return text if len(text) <= width else text[:width - 1] + "…"

@@ -1,0 +1,119 @@
+"""Patterns for rewrite rules: small trees of op names with named holes.
+
+A rule is a pair `(pattern, function)`. The pattern says what a node must look
+like; the function gets the node and the captured parts as keyword arguments
+and returns the replacement, or None when the rule does not apply after all
+(tinygrad's UPat / PatternMatcher, cut down to what kgen needs):
+
+    P("log", P("exp", X))           log(exp(x)), capturing x
+    P("sub", X, X)                  x - x (both holes must be the same node)
+    P("log", P("add", X, C(1)))     log(x + 1), the 1 a constant of ones
+    P(("exp", "log"), X)            exp(x) or log(x)
+
+Rules are matched against nodes whose inputs are already simplified, so a
+pattern is written against the canonical form (constants last in sums, first
+in products; see canonical.py).
+"""
+import numpy as np
+
+from ..expr.node import Constant
+
+
+class P:
+    """Match a node: `op` (a name, a tuple of names, or None for any node),
+    then one sub-pattern per input (none given: inputs unchecked)."""
+
+    __slots__ = ("ops", "src", "name")
+
+    def __init__(self, op=None, *src, name=None):
+        self.ops = (op,) if isinstance(op, str) else op
+        self.src, self.name = src, name
+
+    def match(self, node, caps):
+        if self.ops is not None and (node.op is None or node.op.name not in self.ops):
+            return False
+        if self.src:
+            if len(self.src) != len(node.inputs):
+                return False
+            for pat, child in zip(self.src, node.inputs):
+                if not pat.match(child, caps):
+                    return False
+        return _capture(self.name, node, caps)
+
+    def __repr__(self):
+        ops = "|".join(self.ops) if self.ops else "*"
+        inner = ", ".join(map(repr, self.src))
+        return f"{ops}({inner})" + (f" as {self.name}" if self.name else "")
+
+
+class Hole(P):
+    """Any node, captured under `name`."""
+
+    def __init__(self, name):
+        super().__init__(None, name=name)
+
+    def match(self, node, caps):
+        return _capture(self.name, node, caps)
+
+    def __repr__(self):
+        return self.name
+
+
+class C(P):
+    """A Constant; with `value`, one whose every element equals it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value=None, name=None):
+        super().__init__(None, name=name)
+        self.value = value
+
+    def match(self, node, caps):
+        if not isinstance(node, Constant):
+            return False
+        if self.value is not None and not is_constant_value(node, self.value):
+            return False
+        return _capture(self.name, node, caps)
+
+    def __repr__(self):
+        return "C" if self.value is None else repr(self.value)
+
+
+def is_constant_value(node, value):
+    """True if `node` is a Constant (of any shape) whose elements all equal `value`."""
+    if not isinstance(node, Constant) or node.value.size == 0:
+        return False
+    v = node.value
+    return bool(np.all(v == value)) if v.ndim else bool(v == value)
+
+
+def _capture(name, node, caps):
+    if name is None:
+        return True
+    seen = caps.get(name)
+    if seen is None:
+        caps[name] = node
+        return True
+    return seen is node
+
+
+# the holes rules use most
+X, Y, Z = Hole("x"), Hole("y"), Hole("z")
+
+
+class RuleTable:
+    """Rules indexed by the op at the pattern's root, in declaration order.
+    Patterns with no root op are tried on every node, after the indexed ones."""
+
+    def __init__(self, *groups):
+        self.rules = [rule for group in groups for rule in group]
+        self.by_op, self.generic = {}, []
+        for pat, fn in self.rules:
+            if pat.ops is None:
+                self.generic.append((pat, fn))
+            else:
+                for op in pat.ops:
+                    self.by_op.setdefault(op, []).append((pat, fn))
+
+    def candidates(self, node):
+        return self.by_op.get(node.op.name, ()), self.generic

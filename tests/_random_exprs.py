@@ -1,0 +1,130 @@
+"""Seeded random expression generator for the simplifier's equivalence tests.
+
+Expressions mix the ops the rules look at (sums, products, powers, negation,
+identities, constants, exp/log pairs, sigmoid/softplus, reductions, shape ops,
+zeros_like/ones_like) over inputs of different ranks and dtypes, so the rules
+fire often and in combination. Values are kept in a moderate range so that a
+finite original stays finite under reassociation.
+"""
+import numpy as np
+
+import kgen as kg
+import kgen.tensor as T
+
+FLOAT_UNARY = ["neg", "exp_small", "log_pos", "tanh", "sigmoid", "softplus", "sqrt_pos",
+               "log1p_pos", "abs", "square", "expm1_small", "sin", "cos", "stopgrad"]
+FLOAT_BINARY = ["add", "sub", "mul", "div", "add", "sub", "mul", "maximum", "minimum", "where"]
+INT_UNARY = ["neg", "square", "abs"]
+INT_BINARY = ["add", "sub", "mul", "add", "sub", "maximum"]
+
+
+class Gen:
+    def __init__(self, seed, dtype="float64"):
+        self.rng = np.random.default_rng(seed)
+        self.dtype = dtype
+        self.is_float = dtype.startswith("float")
+        d = dtype
+        self.inputs = [T.tensor("a", d, ()), T.tensor("b", d, ()),
+                       T.tensor("u", d, (None,)), T.tensor("v", d, (None,)),
+                       T.tensor("M", d, (None, None))]
+        self.shapes = {"a": (), "b": (), "u": (4,), "v": (4,), "M": (3, 4)}
+
+    def values(self):
+        out = {}
+        for x in self.inputs:
+            shape = self.shapes[x.name]
+            if self.is_float:
+                out[x] = self.rng.uniform(-2, 2, shape).astype(self.dtype)
+            else:
+                out[x] = self.rng.integers(-5, 6, shape).astype(self.dtype)
+        return out
+
+    def const(self):
+        r = self.rng.random()
+        if self.is_float:
+            choices = [0, 1, -1, 2, 0.5, 3, 0.0, 1.0, -2.5]
+        else:
+            choices = [0, 1, -1, 2, 3, -3]
+        c = choices[self.rng.integers(len(choices))]
+        if r < 0.7:
+            return kg.constant(c)  # weak
+        return kg.constant(np.asarray(c, dtype=self.dtype))
+
+    def leaf(self):
+        if self.rng.random() < 0.25:
+            return self.const()
+        return self.inputs[self.rng.integers(len(self.inputs))]
+
+    def expr(self, depth):
+        if depth == 0 or self.rng.random() < 0.15:
+            return self.leaf()
+        r = self.rng.random()
+        if r < 0.3:
+            return self.unary(self.expr(depth - 1))
+        if r < 0.85:
+            return self.binary(self.expr(depth - 1), self.expr(depth - 1))
+        return self.special(self.expr(depth - 1), depth)
+
+    def unary(self, x):
+        ops = FLOAT_UNARY if self.is_float else INT_UNARY
+        op = ops[self.rng.integers(len(ops))]
+        if op == "neg":
+            return -x
+        if op == "square":
+            return x * x
+        if op == "abs":
+            return abs(x)
+        if op == "exp_small":
+            return kg.exp(kg.tanh(x))
+        if op == "expm1_small":
+            return kg.exp(kg.tanh(x)) - 1
+        if op == "log_pos":
+            return kg.log(x * x + 1)
+        if op == "log1p_pos":
+            return kg.log(1 + kg.sigmoid(x))
+        if op == "sqrt_pos":
+            return kg.sqrt(x * x + 0.5)
+        if op == "stopgrad":
+            return kg.stop_gradient(x)
+        return getattr(kg, op)(x)
+
+    def binary(self, x, y):
+        ops = FLOAT_BINARY if self.is_float else INT_BINARY
+        op = ops[self.rng.integers(len(ops))]
+        if self.rng.random() < 0.15:
+            y = x  # like terms and x - x
+        if op == "add":
+            return x + y
+        if op == "sub":
+            return x - y
+        if op == "mul":
+            return x * y
+        if op == "div":
+            return x / (y * y + 1)
+        if op == "where":
+            return kg.where(x > y, x, y * 2)
+        return getattr(kg, op)(x, y)
+
+    def special(self, x, depth):
+        r = self.rng.integers(10)
+        if r == 0:
+            return x.sum() if x.ndim else x
+        if r == 1:
+            return x.sum(axis=0) if x.ndim else x
+        if r == 2:
+            return kg.zeros_like(x) + self.expr(depth - 1)
+        if r == 3:
+            return kg.ones_like(x) * self.expr(depth - 1)
+        if r == 4:
+            return x.T.T if x.ndim else x
+        if r == 5:
+            return (x ** 2) * x if self.is_float else x * x * x
+        if r == 6:
+            return x * 0 + x * 1 - 0
+        if r == 7:
+            return kg.dimshuffle(x, ("x",) + tuple(range(x.ndim))) * self.expr(depth - 1)
+        if r == 8 and self.is_float:
+            return kg.log(kg.exp(kg.tanh(x))) + kg.exp(kg.log(x * x + 1))
+        if r == 8:
+            return x - x
+        return (2 * x + 3 * x) - x
