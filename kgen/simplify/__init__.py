@@ -17,7 +17,7 @@ the same object, and every rewrite lands on the shared node.
 from ..config import config
 from ..expr.graph import graph_size
 from ..expr.node import as_variable
-from .algebra import ALGEBRA
+from .algebra import ALGEBRA, reads_context
 from .canonical import collected_ops
 from .driver import Rewriter, _say
 from .pattern import RuleTable
@@ -29,7 +29,7 @@ MAX_ROUNDS = 6
 
 # stability rules come first: where one and an algebra rule both match a node
 # (1 - sigmoid(x), exp(x) - 1), the stable form wins
-RULES = RuleTable(STABILITY, ALGEBRA)
+RULES = RuleTable(STABILITY, ALGEBRA, reads_context=reads_context)
 
 
 def pipeline(outputs, trace=False):

@@ -124,7 +124,7 @@ def distribute_to_cancel(node, ctx, **_):
     """a * b * (x / a - y / b) -> b * x - a * y: multiply a sum out when every
     term then cancels a factor. Gradients of log(sigmoid) and friends have this
     shape; cancelling makes them smaller and finite where the factor is 0."""
-    if id(node) in ctx.deferred or node.dtype[0] != "f":
+    if id(node) in ctx.deferred or node.dtype[0] != "f" or not _has_sum_factor(node):
         return None
     try:
         coeff, arrays, bases, sources = canonical._product_parts(node, ctx)
@@ -163,6 +163,19 @@ def distribute_to_cancel(node, ctx, **_):
     atoms = [b for b, _, _ in rest] + [t for t, _ in terms.values()]
     out = canonical.with_sources(out, atoms, sources + term_sources, ctx)
     return out if out.type == node.type else None
+
+
+def _has_sum_factor(node):
+    """A cheap look along the product's chain for an add or sub factor."""
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        for i in x.inputs:
+            if i.op is ew.add or i.op is ew.sub:
+                return True
+            if i.op is ew.mul or i.op is ew.true_div or i.op is ew.neg:
+                stack.append(i)
+    return False
 
 
 # at most this many factors and terms for distribute_to_cancel (the result
@@ -407,3 +420,13 @@ REDUCTIONS = [
 ]
 
 ALGEBRA = FOLD + CANONICAL + IDENTITIES + STRUCTURE + REDUCTIONS
+
+# ops whose rules look at use counts (collectors flatten single-use operands
+# only, and a few rules fire only where the node they replace dies)
+CONTEXT_OPS = frozenset(canonical.SUM_OPS + canonical.PRODUCT_OPS + ("pow", "sum", "shape_i"))
+
+
+def reads_context(node):
+    """Whether a rule may decide differently at `node` depending on the graph
+    around it (so the driver may not remember it as a fixed point)."""
+    return node.op.name in CONTEXT_OPS or any(i.op is ew.second for i in node.inputs)

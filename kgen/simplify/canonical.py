@@ -20,7 +20,8 @@ What is not rewritten, to keep results exact:
     node (promotion inside the chain would change where rounding or integer
     wrap-around happens); constants that convert exactly are fine;
   - integer division, negative or symbolic exponents of integers;
-  - a shared subexpression is a single term, not flattened into each user.
+  - a shared subexpression is a single term, not flattened into each user;
+  - `x - stop_gradient(max)` stays a group (it is a shift for accuracy).
 """
 import math
 
@@ -77,6 +78,11 @@ def build(op, *inputs):
         return op(*inputs)
     shape = broadcast_shapes(op.name, *(i.type.shape for i in inputs))
     return make_apply(op, inputs, (), TensorType(dtype, shape))
+
+
+ONE = {d: np.ones((), d) for d in ARITH}
+for _one in ONE.values():
+    _one.flags.writeable = False
 
 
 # ---- constants in the node's dtype -------------------------------------------
@@ -154,7 +160,8 @@ def _sum_parts(node, ctx):
     while stack:
         x, sign = stack.pop()
         name = x.op.name if x.op is not None else None
-        if name in SUM_OPS and x.dtype == dtype and (x is node or ctx.single_use(x)):
+        if name in SUM_OPS and x.dtype == dtype and (x is node or (
+                ctx.single_use(x) and not shifted(x))):
             if name == "neg":
                 stack.append((x.inputs[0], -sign))
             else:
@@ -189,12 +196,18 @@ def leading_axes_only(x, ndim):
     return k >= 0 and ndim >= len(pattern) and pattern == ("x",) * k + tuple(range(len(pattern) - k))
 
 
+def shifted(x):
+    """x - stop_gradient(m): a deliberate shift (softmax, logsumexp) that is
+    kept as a group, since it is what keeps the sum around it accurate."""
+    return any(i.op is ew.stop_gradient for i in x.inputs)
+
+
 def split_coefficient(x, ctx, sources, ndim):
     """x as (scalar coefficient, term): `2*t -> (2, t)`, `-t -> (-1, t)`,
     `second(a, t) -> (1, t)` with a recorded as a shape source, and
     `t[None, :] -> (1, t)` in a sum of ndim >= 2."""
     dtype = x.dtype
-    coeff = np.ones((), dtype) if dtype in ARITH else 1
+    coeff = ONE[dtype] if dtype in ARITH else 1
     while x.op is not None:
         name = x.op.name
         if name == "neg" and x.dtype == dtype and ctx.single_use(x):
@@ -220,7 +233,9 @@ def split_coefficient(x, ctx, sources, ndim):
 
 def _build_sum(node, const, terms, sources, ctx):
     dtype = node.dtype
-    items = sorted(terms.values(), key=lambda e: ctx.key(e[0]))
+    items = list(terms.values())
+    if len(items) > 1:
+        items.sort(key=lambda e: ctx.key(e[0]))
     plus, minus = [], []
     for term, c in items:
         if c == 0:
@@ -282,7 +297,7 @@ def collect_product(node, ctx):
 def _product_parts(node, ctx):
     dtype = node.dtype
     is_float = dtype[0] == "f"
-    coeff = np.ones((), dtype)          # scalar constants, multiplied
+    coeff = ONE[dtype]          # scalar constants, multiplied
     arrays = []                         # (array constant, exponent sign)
     bases, sources = {}, []
     stack = [(node, 1)]
@@ -348,7 +363,7 @@ def _build_product(node, coeff, arrays, bases, sources, ctx):
     dtype = node.dtype
     is_float = dtype[0] == "f"
     # scalar denominators divide the coefficient; array constants fold into one
-    den = np.ones((), dtype)
+    den = ONE[dtype]
     array = None
     for v, sign in arrays:
         if v.ndim == 0:
@@ -356,14 +371,17 @@ def _build_product(node, coeff, arrays, bases, sources, ctx):
         elif sign > 0:
             array = v if array is None else array * v
         else:
-            one = np.ones((), dtype)
+            one = ONE[dtype]
             array = one / v if array is None else array / v
     if den != 1 and (coeff != 1 or array is not None) and den != 0:
-        coeff, den = coeff / den, np.ones((), dtype)
+        coeff, den = coeff / den, ONE[dtype]
     if array is not None:
-        array, coeff = array * coeff, np.ones((), dtype)
+        array, coeff = array * coeff, ONE[dtype]
     num, dens, atoms = [], [], []
-    for base, e, sym in sorted(bases.values(), key=lambda b: ctx.key(b[0])):
+    items = list(bases.values())
+    if len(items) > 1:
+        items.sort(key=lambda b: ctx.key(b[0]))
+    for base, e, sym in items:
         if sym:
             exponent = _exponent_sum(e, sym, dtype)
             num.append(build(ew.power, base, exponent))

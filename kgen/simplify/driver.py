@@ -51,17 +51,18 @@ class Context:
         uses = self.uses
         for o in outputs:
             uses[id(o)] = uses.get(id(o), 0) + 2  # an output is never folded into a user
-        parent = {}
+        parent, get = {}, uses.get
         for n in order:
-            self.counted.add(id(n))
             for i in n.inputs:
-                uses[id(i)] = uses.get(id(i), 0) + 1
-                parent[id(i)] = n
+                k = id(i)
+                uses[k] = get(k, 0) + 1
+                parent[k] = n
+        self.counted = set(map(id, order))
         for n in order:
-            p = parent.get(id(n))
-            if (p is not None and uses.get(id(n)) == 1 and n.op is not None
-                    and collected_ops(p, n)):
-                self.deferred.add(id(n))
+            if n.op is not None and get(id(n)) == 1:
+                p = parent.get(id(n))
+                if p is not None and collected_ops(p, n):
+                    self.deferred.add(id(n))
         self._alive.append(order)
 
     def count_new(self, root):
@@ -263,7 +264,7 @@ class Rewriter:
         return results
 
     def _simplify(self, root):
-        memo, ctx = self.memo, self.ctx
+        memo, ctx, normal = self.memo, self.ctx, self.table.normal
         stack = [root]
         while stack:
             item = stack[-1]
@@ -295,10 +296,12 @@ class Rewriter:
             if id(m) in self.in_progress:  # a rule led back to a node being rewritten
                 memo[id(n)] = (n, m)
                 continue
-            r = self._apply_rules(m)
+            r = None if m in normal else self._apply_rules(m)
             if r is None:
                 memo[id(m)] = (m, m)
                 memo[id(n)] = (n, m)
+                if self.budget > 0 and not self.table.reads_context(m):
+                    normal.add(m)
                 continue
             ctx.inherit(m, r)
             ctx.count_new(r)  # before the release, so what r reuses stays alive
@@ -324,28 +327,27 @@ class Rewriter:
     def _apply_rules(self, node):
         if self.budget <= 0:
             return None
-        by_op, generic = self.table.candidates(node)
-        for rules in (by_op, generic):
-            for pat, fn in rules:
-                caps = {}
-                if not pat.match(node, caps):
-                    continue
-                out = fn(node=node, ctx=self.ctx, **caps)
-                if out is None or out is node:
-                    continue
-                if out.type != node.type:
-                    if self.trace:
-                        _say(f"{self.name}: rule {fn.__name__} would change {node.type} "
-                             f"into {out.type} at {brief(node)}; not applied")
-                    continue
-                self.fired += 1
-                self.budget -= 1
-                if self.budget == 0:
-                    _say(f"kgen.simplify: pass {self.name} stopped after too many rewrites "
-                         f"(rule {fn.__name__} at {brief(node)}); result is still correct")
+        ctx = self.ctx
+        for pat, fn in self.table.candidates(node):
+            caps = {}
+            if not pat.match(node, caps):
+                continue
+            out = fn(node=node, ctx=ctx, **caps)
+            if out is None or out is node:
+                continue
+            if out.type != node.type:
                 if self.trace:
-                    _say(f"{self.name}: {fn.__name__}: {brief(node)}  ->  {brief(out)}")
-                return out
+                    _say(f"{self.name}: rule {fn.__name__} would change {node.type} "
+                         f"into {out.type} at {brief(node)}; not applied")
+                continue
+            self.fired += 1
+            self.budget -= 1
+            if self.budget == 0:
+                _say(f"kgen.simplify: pass {self.name} stopped after too many rewrites "
+                     f"(rule {fn.__name__} at {brief(node)}); result is still correct")
+            if self.trace:
+                _say(f"{self.name}: {fn.__name__}: {brief(node)}  ->  {brief(out)}")
+            return out
         return None
 
 

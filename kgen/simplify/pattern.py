@@ -14,6 +14,8 @@ Rules are matched against nodes whose inputs are already simplified, so a
 pattern is written against the canonical form (constants last in sums, first
 in products; see canonical.py).
 """
+import weakref
+
 import numpy as np
 
 from ..expr.node import Constant
@@ -105,8 +107,13 @@ class RuleTable:
     """Rules indexed by the op at the pattern's root, in declaration order.
     Patterns with no root op are tried on every node, after the indexed ones."""
 
-    def __init__(self, *groups):
+    def __init__(self, *groups, reads_context=None):
         self.rules = [rule for group in groups for rule in group]
+        # reads_context(node): whether some rule's decision at node depends on
+        # the graph around it (use counts); other nodes that no rule changes
+        # are remembered as fixed points of this table
+        self.reads_context = reads_context or (lambda node: True)
+        self.normal = weakref.WeakSet()
         self.by_op, self.generic = {}, []
         for pat, fn in self.rules:
             if pat.ops is None:
@@ -114,6 +121,15 @@ class RuleTable:
             else:
                 for op in pat.ops:
                     self.by_op.setdefault(op, []).append((pat, fn))
+        self._cache = {}
 
     def candidates(self, node):
-        return self.by_op.get(node.op.name, ()), self.generic
+        """The rules that may match `node`: its op's, then the generic ones
+        whose pattern fits its number of inputs."""
+        key = (node.op.name, len(node.inputs))
+        rules = self._cache.get(key)
+        if rules is None:
+            arity = key[1]
+            rules = self._cache[key] = self.by_op.get(key[0], []) + [
+                (pat, fn) for pat, fn in self.generic if not pat.src or len(pat.src) == arity]
+        return rules
