@@ -1,0 +1,364 @@
+"""The CUDA runtime: a Kernel compiled by nvcc and run through PyCUDA.
+
+A call:
+  1. binds and checks the arguments (CallSignature, as the C runtime does;
+     PyCUDA GPUArrays are accepted as they are);
+  2. runs the shape phase on the host - `NAME_ints`, C built with cffi from the
+     C backend's own shape-phase macros - so every shape error is raised
+     before anything touches the GPU;
+  3. allocates outputs and temporaries from a memory pool and launches the
+     plan's kernels in order (kgen/runtime/cuda_launch.py computes the grids
+     and packs the arguments);
+  4. reads the index-error record if a gather or scatter ran, copies the
+     outputs back (or hands out GPUArrays: `f.device_outputs = True`);
+  5. only then gives updated shared variables their new device buffers.
+
+Shared variables live on the GPU between calls: each holds a DeviceValue as
+its `_device` hook, which uploads the host value when that is the newer one
+and copies back on `get_value()`.
+"""
+import ctypes
+import ctypes.util
+import importlib.util
+import sys
+
+import numpy as np
+
+from .. import __version__
+from ..codegen.cuda import ERR_WORDS
+from ..errors import BackendUnavailableError, KgenError, KgenIndexError, KgenTypeError, ShapeError
+from ..expr.types import format_shape
+from .c import ERRLEN, CallSignature, raise_for
+from .cuda_launch import Schedule, index_error_message
+
+
+class CudaError(KgenError, RuntimeError):
+    """The CUDA driver reported an error while kgen ran a kernel."""
+
+
+class CudaMemoryError(KgenError, MemoryError):
+    """The GPU ran out of memory."""
+
+
+# ---- is there a GPU? --------------------------------------------------------------
+_CUDA_ERRORS = {35: "the driver is older than the CUDA runtime needs",
+                100: "no CUDA-capable device is detected",
+                999: "unknown error"}
+
+
+def driver_problem():
+    """None when the NVIDIA driver reports a GPU, else why not (through ctypes:
+    no PyCUDA needed, so the message can name both missing pieces)."""
+    names = {"win32": ["nvcuda.dll"], "darwin": []}.get(sys.platform,
+                                                      ["libcuda.so.1", "libcuda.so"])
+    lib = None
+    for name in names:
+        try:
+            lib = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    if lib is None:
+        return (f"no NVIDIA driver ({names[0] if names else 'libcuda'} not found: "
+                f"this machine has no NVIDIA GPU, or its driver is not installed)")
+    rc = lib.cuInit(0)
+    if rc != 0:
+        return f"the NVIDIA driver found no usable GPU (cuInit: error {rc}, " \
+               f"{_CUDA_ERRORS.get(rc, 'see the CUDA driver API error codes')})"
+    count = ctypes.c_int(0)
+    if lib.cuDeviceGetCount(ctypes.byref(count)) != 0 or count.value == 0:
+        return "the NVIDIA driver sees no GPU (check CUDA_VISIBLE_DEVICES)"
+    return None
+
+
+def missing():
+    """What keeps target='cuda' from running here: a list of reasons, empty if nothing."""
+    reasons = []
+    if importlib.util.find_spec("pycuda") is None:
+        reasons.append("PyCUDA is not installed (pip install 'kgen[cuda]'; building PyCUDA "
+                       "needs the CUDA toolkit)")
+    problem = driver_problem()
+    if problem:
+        reasons.append(problem)
+    return reasons
+
+
+def unavailable(reasons):
+    return BackendUnavailableError(
+        "target='cuda' cannot run here: " + "; and ".join(reasons) + ". kernel.source('cuda') "
+        "and `python -m kgen build --target cuda` still work: they need nvcc, not a GPU.")
+
+
+_DRIVER = None
+
+
+def default_driver():
+    """The process's PyCudaDriver, created on first use; BackendUnavailableError if it cannot be."""
+    global _DRIVER
+    if _DRIVER is None:
+        reasons = missing()
+        if reasons:
+            raise unavailable(reasons)
+        _DRIVER = PyCudaDriver()
+    return _DRIVER
+
+
+# ---- the few PyCUDA calls the runtime makes ------------------------------------------
+class PyCudaDriver:
+    """PyCUDA behind a small interface, so tests can substitute a fake one."""
+
+    def __init__(self):
+        try:
+            import pycuda.driver as drv
+            import pycuda.gpuarray as gpuarray
+            from pycuda.tools import DeviceMemoryPool
+        except ImportError as exc:
+            raise unavailable([f"PyCUDA does not import ({exc})"]) from exc
+        try:  # the device's primary context: shared with other CUDA libraries in the process
+            import pycuda.autoprimaryctx  # noqa: F401
+        except ImportError:
+            import pycuda.autoinit  # noqa: F401  (PyCUDA < 2021.1)
+        except drv.Error as exc:
+            raise unavailable([f"CUDA could not start ({exc})"]) from exc
+        self.drv, self.gpuarray = drv, gpuarray
+        self.pool = DeviceMemoryPool()
+        device = drv.Context.get_device()
+        self.name = device.name()
+        self.capability = device.compute_capability()
+
+    def check_targets(self, names):
+        """BackendUnavailableError unless the build's architectures can run on this GPU."""
+        oldest = min(int(t.split("_", 1)[1].rstrip("af")) for t in names)
+        have = self.capability[0] * 10 + self.capability[1]
+        if have < oldest:
+            raise unavailable([f"the GPU ({self.name}, compute capability "
+                               f"{self.capability[0]}.{self.capability[1]}) is older than "
+                               f"kgen's build targets {', '.join(names)} (set "
+                               f"KGEN_CUDA_TARGETS, e.g. compute_{have},sm_{have})"])
+
+    def load(self, image):
+        return self.drv.module_from_buffer(image)
+
+    def function(self, module, name, fmt):
+        fn = module.get_function(name)
+        fn.prepare(fmt)
+        return fn
+
+    def launch(self, fn, grid, block, args):
+        fn.prepared_call(grid, block, *args)
+
+    def empty(self, shape, dtype):
+        return self.gpuarray.GPUArray(shape, dtype, allocator=self.pool.allocate)
+
+    def upload(self, array):
+        return self.gpuarray.to_gpu(np.ascontiguousarray(array), allocator=self.pool.allocate)
+
+    def download(self, array):
+        return array.get()
+
+    def zero(self, array):
+        if array.nbytes:
+            self.drv.memset_d8(array.gpudata, 0, array.nbytes)
+
+    def pointer(self, array):
+        return 0 if array.gpudata is None else int(array.gpudata)
+
+    def is_device_array(self, value):
+        return isinstance(value, self.gpuarray.GPUArray)
+
+    def is_contiguous(self, array):
+        return array.flags.c_contiguous
+
+    def translate(self, exc):
+        """The kgen error for a PyCUDA exception, or None if it is not one."""
+        if not isinstance(exc, self.drv.Error):
+            return None
+        if isinstance(exc, self.drv.MemoryError) or "out of memory" in str(exc):
+            return CudaMemoryError(f"CUDA: out of GPU memory ({exc})")
+        return CudaError(f"CUDA driver error: {exc}")
+
+
+# ---- shared variables on the device ----------------------------------------------------
+class DeviceValue:
+    """The GPU copy of one shared variable (its `_device` hook).
+
+    `synced` is the host array the GPU copy was made from (or last copied back
+    into): when the shared variable's `_value` is another object, the host was
+    written since (set_value, or an update by the C backend) and is the newer.
+    Otherwise the GPU copy is current, and newer when a CUDA update replaced it.
+    """
+
+    def __init__(self, driver):
+        self.driver = driver
+        self.array, self.synced, self.device_newer = None, None, False
+
+    def _host_newer(self, shared):
+        return self.array is None or shared._value is not self.synced
+
+    def shape(self, shared):
+        return shared._value.shape if self._host_newer(shared) else tuple(self.array.shape)
+
+    def current(self, shared):
+        """The device array to read, uploaded first if the host value is the newer."""
+        if self._host_newer(shared):
+            self.array = self.driver.upload(shared._value)
+            self.synced, self.device_newer = shared._value, False
+        return self.array
+
+    def replace(self, shared, array):
+        """A CUDA update: the new value is `array`, on the device only."""
+        if self._host_newer(shared):
+            self.synced = shared._value  # the host value is overwritten, hence not newer
+        self.array, self.device_newer = array, True
+
+    # Shared's hook protocol (kgen/expr/node.py)
+    def get_value(self, shared):
+        if not self._host_newer(shared) and self.device_newer:
+            host = self.driver.download(self.array)
+            shared._value = self.synced = host
+            self.device_newer = False
+        return shared._value.copy()
+
+    def set_value(self, shared, new):
+        # called before shared._value = new: drop the device copy; the next call uploads
+        self.array, self.synced, self.device_newer = None, None, False
+
+
+class CudaSignature(CallSignature):
+    """CallSignature that also accepts device arrays (checked without copying them)."""
+
+    def __init__(self, kernel, plan, driver):
+        super().__init__(kernel, plan)
+        self.driver = driver
+
+    def coerce(self, var, value, dtype, label, static):
+        if not self.driver.is_device_array(value):
+            return super().coerce(var, value, dtype, label, static)
+        return coerce_device_array(self.driver, var, value, dtype, label)
+
+
+def coerce_device_array(driver, var, arr, dtype, label):
+    """A GPUArray argument, checked like a NumPy one; cast or made contiguous through the
+    host only when it must be (a safe cast to another dtype, a strided view)."""
+    if len(arr.shape) != var.ndim:
+        raise KgenTypeError(
+            f"{label}: expected a {var.ndim}-d array of {var.dtype} with shape "
+            f"{format_shape(var.type.shape)}, got a {len(arr.shape)}-d GPUArray with shape "
+            f"{tuple(arr.shape)}")
+    if arr.dtype != dtype and not np.can_cast(arr.dtype, dtype, "safe"):
+        raise KgenTypeError(f"{label}: expected dtype {var.dtype}, got a GPUArray of {arr.dtype} "
+                            f"(which does not cast safely; use .astype)")
+    for axis, (want, got) in enumerate(zip(var.type.shape, arr.shape)):
+        if want is not None and want != got:
+            raise ShapeError(f"{label}: expected shape {format_shape(var.type.shape)}, "
+                             f"got {tuple(arr.shape)} (axis {axis})")
+    if arr.dtype != dtype or not driver.is_contiguous(arr):
+        return driver.upload(np.ascontiguousarray(driver.download(arr), dtype=dtype))
+    return arr
+
+
+# ---- the function ---------------------------------------------------------------------
+class CudaFunction:
+    """A kernel compiled for the GPU: kg.function(..., target='cuda')."""
+
+    target = "cuda"
+
+    def __init__(self, kernel, optimize=True, *, driver=None):
+        from ..build import build_module
+        from ..build import nvcc
+        from ..codegen.cuda import render_host, render_host_cdef
+        from ..codegen.render import render_module
+        driver = driver or default_driver()  # first: no GPU means no build either
+        names = nvcc.targets()
+        driver.check_targets(names)
+        self.kernel, self._driver = kernel, driver
+        plan = self.plan = kernel.plan(optimize)
+        self._source = render_module([plan], "cuda", __version__)
+        host, host_cached = build_module(render_host([plan], __version__),
+                                         render_host_cdef([plan]), name_hint=plan.name + "_host")
+        image, image_cached = nvcc.build_cuda(self._source, plan.name, names=names)
+        self.from_cache = host_cached and image_cached
+        self._schedule = Schedule(plan)
+        try:
+            module = driver.load(image)
+            self._functions = {k.name: driver.function(module, k.name, k.fmt)
+                               for k in self._schedule.kernels}
+        except Exception as exc:
+            error = driver.translate(exc)
+            if error is None:
+                raise
+            raise unavailable([f"the GPU cannot load kgen's build for {', '.join(names)} "
+                               f"({error})"]) from exc
+        self._ffi, self._ints_fn = host.ffi, getattr(host.lib, plan.name + "_ints")
+        self._n_ints = len(plan.int_vars)
+        self._ints = self._ffi.new("int64_t[]", max(1, self._n_ints))
+        self._err = self._ffi.new("char[]", ERRLEN)
+        self.signature = CudaSignature(kernel, plan, driver)
+        self._inputs = [p.name for p in plan.params if p.role == "input"]
+        self._shared = [(p.name, p.var) for p in plan.params if p.role == "shared"]
+        self._n_outputs = len(kernel.outputs)
+        self._updated = [s for s, _ in kernel.updates]
+        self._single = kernel.single
+        self._err_record = driver.empty((ERR_WORDS,), np.int64) if self._schedule.has_err else None
+        self.device_outputs = False  # True: return GPUArrays instead of copying back
+
+    def source(self, target=None):
+        if target not in (None, "cuda"):
+            return self.kernel.source(target)
+        return self._source
+
+    def _device_value(self, shared):
+        dv = shared._device
+        if not isinstance(dv, DeviceValue) or dv.driver is not self._driver:
+            if dv is not None:  # another holder's value: take it over through the host
+                shared._value = shared.get_value()
+            dv = shared._device = DeviceValue(self._driver)
+        return dv
+
+    def shape_phase(self, dims):
+        """The shape-phase integers (plan.int_vars order) for these input dims, or the error."""
+        ffi = self._ffi
+        if self._ints_fn(*dims, self._ints, self._err, ERRLEN):
+            raise_for(1, ffi.string(self._err).decode())
+        return ffi.unpack(self._ints, self._n_ints)
+
+    def __call__(self, *args, **kwargs):
+        driver = self._driver
+        values = self.signature.bind(args, kwargs)
+        held = [(name, s, self._device_value(s)) for name, s in self._shared]
+        dims = [d for v in values for d in v.shape]
+        dims += [d for _, s, dv in held for d in dv.shape(s)]
+        call = self._schedule.resolve(self.shape_phase(dims))  # every check, before the GPU
+        try:
+            buffers = {name: (v if driver.is_device_array(v) else driver.upload(v))
+                       for name, v in zip(self._inputs, values)}
+            buffers.update((name, dv.current(s)) for name, s, dv in held)
+            outputs = [driver.empty(shape, dtype) for _, shape, dtype in call.outputs]
+            buffers.update((name, o) for (name, _, _), o in zip(call.outputs, outputs))
+            buffers.update((name, driver.empty(shape, dtype)) for name, shape, dtype in call.temps)
+            if call.err:
+                driver.zero(self._err_record)
+                buffers["kg_err"] = self._err_record
+            for launch in call.launches:
+                packed = [driver.pointer(buffers[v]) if kind == "buffer" else v
+                          for kind, v in launch.args]
+                driver.launch(self._functions[launch.kernel.name], launch.grid, launch.block,
+                              packed)
+            if call.err:
+                record = driver.download(self._err_record)
+                if record[0]:
+                    raise KgenIndexError(index_error_message(self.plan, record))
+            results = outputs[:self._n_outputs]
+            if not self.device_outputs:
+                results = [driver.download(o) for o in results]
+        except KgenError:
+            raise
+        except Exception as exc:
+            error = driver.translate(exc)
+            if error is None:
+                raise
+            raise error from exc
+        # success: the updates become the shared variables' values (on the device)
+        for s, array in zip(self._updated, outputs[self._n_outputs:]):
+            self._device_value(s).replace(s, array)
+        return results[0] if self._single else results
