@@ -1,11 +1,19 @@
-"""Which nodes get storage, and which are fused into their consumer's loop.
+"""Scheduling and fusion: which nodes share a loop, and in what order loops run.
 
-Walks consumers before producers. An elementwise node is fused (computed as a
-local inside its consumers' loop) when every consumer is in the same loop and
-none of them broadcasts it to a provably larger shape (recomputing it per
-output element would cost more than one pass). Everything else - reductions,
-GEMMs, gathers, outputs, values that several loops read - is materialized.
+Two kinds of fusion, decided here once for the whole graph:
+  - map groups: elementwise nodes of one iteration shape join one loop, so a
+    maximal elementwise subgraph is a single pass; members that something
+    outside the loop reads are stored, the rest stay loop-local values;
+  - private producers: an elementwise node whose only reader is a reduction
+    (over the same shape) is computed inside that reduction's loop, so
+    sum((x - y)**2) is one pass with no temporary.
+Everything else (reductions, GEMMs, gathers...) is a stage of its own. A node
+joins the earliest map group of its shape that runs after all of its inputs
+are available, which keeps the number of passes low without reordering
+anything a later stage depends on.
 """
+from dataclasses import dataclass, field
+
 from ..expr.ops.elementwise import Elementwise
 from ..expr.ops.reduce import Reduce
 
@@ -20,43 +28,105 @@ def is_reduction(node):
     return node.op is not None and isinstance(node.op, Reduce)
 
 
-def _broadcasts(node, consumer):
-    """True when `consumer` provably repeats `node` over more elements."""
-    if node.ndim < consumer.ndim:
-        return True
-    tail = consumer.type.shape[consumer.ndim - node.ndim:]
-    return any(a == 1 and b is not None and b != 1 for a, b in zip(node.type.shape, tail))
+def value_reads(node):
+    """The inputs whose values `node` reads (second() only borrows a shape)."""
+    reads = getattr(node.op, "reads", None)
+    return [i for k, i in enumerate(node.inputs) if reads is None or k in reads]
 
 
-def plan_fusion(order, roots):
-    """Map id(node) -> id(loop root) for fused nodes; roots map to themselves.
+@dataclass
+class Stage:
+    kind: str                       # "map" (a group of elementwise nodes) or "node"
+    nodes: list = field(default_factory=list)
+    key: tuple = None               # map: the iteration dims shared by every member
 
-    `roots` are nodes that must be materialized (outputs, update values).
-    """
-    users = {}
-    for n in order:
-        for i in n.inputs:
-            users.setdefault(id(i), []).append(n)
-    loop_of = {}
-    for node in reversed(order):
-        if node.op is None:
-            continue
-        if not (is_elementwise(node) or is_reduction(node)):
-            continue
-        if is_reduction(node) or id(node) in roots:
-            loop_of[id(node)] = id(node)
-            continue
-        cons = users.get(id(node), [])
-        targets = set()
-        for c in cons:
-            if is_elementwise(c) and id(c) in loop_of and not _broadcasts(node, c):
-                targets.add(loop_of[id(c)])
-            elif is_reduction(c) and id(c) in loop_of:
-                targets.add(loop_of[id(c)])
+
+class Schedule:
+    """stages in run order; where each node is computed."""
+
+    def __init__(self, order, roots, dims_key):
+        self.users = {}
+        for n in order:
+            for i in value_reads(n) if n.op is not None else ():
+                self.users.setdefault(id(i), []).append(n)
+        self.private = self._private_producers(order, roots, dims_key)
+        self.stages, self.stage_of, self.views = [], {}, set()
+        for node in order:
+            self._place(node, dims_key)
+
+    def _private_producers(self, order, roots, dims_key):
+        """id(node) -> the reduction node whose loop computes it."""
+        private = {}
+        for node in reversed(order):
+            if not is_elementwise(node) or id(node) in roots:
+                continue
+            owners = {}
+            for c in self.users.get(id(node), []):
+                owner = c if is_reduction(c) else private.get(id(c))
+                owners[id(owner)] = owner
+            if len(owners) == 1:
+                (owner,) = owners.values()
+                # same shape as the reduced input: never recompute a broadcast value
+                if owner is not None and dims_key(owner.inputs[0]) == dims_key(node):
+                    private[id(node)] = owner
+        return private
+
+    def available(self, node):
+        """Index of the stage after which `node`'s value can be read (-1: always)."""
+        if node.op is None or node.op.name == "shape_i":
+            return -1
+        if id(node) in self.views:
+            return self.available(node.inputs[0])
+        return self.stage_of[id(node)]
+
+    def _place(self, node, dims_key):
+        if node.op is None or node.op.name == "shape_i" or id(node) in self.private:
+            return
+        if node.op.name in VIEW_OPS and self._viewable(node):
+            self.views.add(id(node))
+            return
+        if not is_elementwise(node):
+            self.stage_of[id(node)] = len(self.stages)
+            self.stages.append(Stage("node", [node]))
+            return
+        key = dims_key(node)
+        lo = 0
+        for i in value_reads(node):
+            g = self.stage_of.get(id(i))
+            if g is not None and id(i) not in self.views and self.stages[g].key == key:
+                lo = max(lo, g)             # may share i's loop
             else:
-                targets.add(None)
-        if len(targets) == 1 and None not in targets:
-            loop_of[id(node)] = targets.pop()
+                lo = max(lo, self.available(i) + 1)
+        for g in range(lo, len(self.stages)):
+            if self.stages[g].kind == "map" and self.stages[g].key == key:
+                break
         else:
-            loop_of[id(node)] = id(node)
-    return loop_of, users
+            g = len(self.stages)
+            self.stages.append(Stage("map", [], key))
+        self.stages[g].nodes.append(node)
+        self.stage_of[id(node)] = g
+
+    def _viewable(self, node):
+        """Whether a view op can be strides over its source's storage."""
+        if node.op.name != "reshape":
+            return True
+        return self._contiguous(node.inputs[0])
+
+    def _contiguous(self, node):
+        while id(node) in self.views:
+            if node.op.name == "reshape":
+                pass
+            elif node.op.name == "dimshuffle":
+                kept = [p for p in node.attr("pattern") if p != "x"]
+                if kept != sorted(kept):
+                    return False
+            else:
+                return False
+            node = node.inputs[0]
+        return True
+
+    def stage_index(self, node):
+        """The stage that reads through `node` when it is a consumer."""
+        if id(node) in self.private:
+            return self.stage_of[id(self.private[id(node)])]
+        return self.stage_of.get(id(node), -1)

@@ -17,7 +17,7 @@ from ..expr.graph import toposort
 from ..expr.node import Constant, Input, Shared
 from ..expr.printing import pprint
 from ..expr.types import format_shape
-from .fusion import VIEW_OPS, is_elementwise, is_reduction, plan_fusion
+from .fusion import Schedule, is_elementwise, is_reduction, value_reads
 from .ints import IntBuilder
 from .plan import Buffer, Leaf, Local, Loop, Param, Plan, Step, View
 
@@ -37,12 +37,40 @@ def c_identifier(text, fallback):
 
 
 def _one_line(expr, limit=300):
-    """pprint of an expression on one line, shortened for comments."""
+    """pprint of an expression on one line, shortened for comments. Large
+    graphs show their top two levels only: comments must stay cheap."""
+    if not _graph_at_most(expr, 80):
+        return _outline(expr)
     text = pprint(expr)
     if "\n" in text:  # shared subexpressions print as `t1 = ...` lines first
         text = "; ".join(text.splitlines())
     text = text.replace("*/", "* /")
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _outline(expr):
+    """`op(op(...), name)`: the top of a large expression."""
+    def name(n):
+        if n.op is None:
+            return pprint(n)
+        return f"{n.op.name}(...)"
+    if expr.op is None:
+        return pprint(expr)
+    return f"{expr.op.name}({', '.join(name(i) for i in expr.inputs)})"
+
+
+def _graph_at_most(expr, limit):
+    """Whether `expr` has at most `limit` op nodes (stops counting early)."""
+    seen, stack = set(), [expr]
+    while stack:
+        n = stack.pop()
+        if n.op is None or id(n) in seen:
+            continue
+        seen.add(id(n))
+        if len(seen) > limit:
+            return False
+        stack.extend(n.inputs)
+    return True
 
 
 class _Names:
@@ -103,29 +131,26 @@ class _Lowering:
             out_params.append(self._out_param(e, label, "output"))
         for s, e in self.updates:
             out_params.append(self._out_param(e, f"{s.name or 'shared'}_new", "update"))
-        # ---- 3: fusion
-        roots = {id(e) for e in exprs}
-        self.loop_of, self.users = plan_fusion(self.order, roots)
-        # ---- 4-5: storage and steps, in topological order
-        self._last_use = self._liveness(out_params)
-        for e in exprs:  # outputs are read by the caller, after every step
-            self._last_use[id(e)] = len(self.order)
-        self._free, self._temps = {}, {}
+        # ---- 3: fusion and the order of the passes
+        self.exprs = exprs
+        self.sched = Schedule(self.order, {id(e) for e in exprs},
+                              lambda n: tuple(self.dims[id(n)]))
+        # ---- 4-5: storage and steps, stage by stage
+        self._free, self._temps, self._last = {}, {}, {}
         claimed = {}
         for p, e in zip(out_params, exprs):
             claimed.setdefault(id(e), p)
-        for idx, node in enumerate(self.order):
+        for node in self.order:
             if node.op is None:
                 self._leaf_value(node)
             elif node.op.name == "shape_i":
                 self.value[id(node)] = ("int", self.dims[id(node.inputs[0])][node.attr("axis")])
-            elif node.op.name in VIEW_OPS and self._view_of(node):
-                pass
-            elif (is_elementwise(node) or is_reduction(node)) and self.loop_of[id(node)] != id(node):
-                pass  # fused into its consumer's loop
+        for idx, stage in enumerate(self.sched.stages):
+            if stage.kind == "map":
+                self._map_stage(idx, stage, claimed)
             else:
-                target = claimed.pop(id(node), None)
-                out = self._storage(node, target)
+                node = stage.nodes[0]
+                out = self._storage(node, claimed.pop(id(node), None))
                 self._emit(node, out)
             self._release(idx)
         for p, e in zip(out_params, exprs):
@@ -353,16 +378,19 @@ class _Lowering:
                                             self.ints.contiguous_strides(dims, cname), True)
         # Inputs and shared variables got their views in _param
 
-    def _liveness(self, out_params):
-        """id(node) -> position of the last step that reads it. A read by a fused
-        node happens in its loop, i.e. at the position of the loop's root."""
-        pos = {id(n): k for k, n in enumerate(self.order)}
-        last = {}
-        for node in self.order:
-            at = pos[self.loop_of.get(id(node), id(node))]
-            for i in node.inputs:
-                last[id(i)] = max(last.get(id(i), -1), at)
-        return last
+    def last_read(self, node):
+        """The last stage that reads `node` (directly or through views);
+        outputs are read by the caller, after every stage."""
+        key = id(node)
+        if key not in self._last:
+            last = len(self.sched.stages) if any(node is e for e in self.exprs) else -1
+            for c in self.sched.users.get(key, []):
+                if id(c) in self.sched.views:
+                    last = max(last, self.last_read(c))
+                else:
+                    last = max(last, self.sched.stage_index(c))
+            self._last[key] = last
+        return self._last[key]
 
     def _storage(self, node, target):
         """A contiguous buffer for a materialized node: its output param or a temp."""
@@ -380,36 +408,40 @@ class _Lowering:
             else:
                 buf = Buffer(self.names(f"tmp{len(self.buffers)}"), node.dtype, size, "temp")
                 self.buffers.append(buf)
-            self._temps[id(node)] = buf
+            self._temps[id(node)] = (node, buf)
             view = View(buf.name, node.dtype, 0, dims, strides, True)
         self.value[id(node)] = view
         return view
 
     def _release(self, idx):
         """Return temporaries whose last reader has run to the pool."""
-        for node_id, buf in list(self._temps.items()):
-            if self._last_use.get(node_id, -1) <= idx:
+        for node_id, (node, buf) in list(self._temps.items()):
+            if self.last_read(node) <= idx:
                 self._free.setdefault(buf.dtype, []).append(buf)
                 del self._temps[node_id]
 
     # ---- views -------------------------------------------------------------------
-    def _view_of(self, node):
-        """Set value[node] to a view of its input if possible (no data movement)."""
-        src = self.value.get(id(node.inputs[0]))
-        if not isinstance(src, View):
-            if isinstance(src, tuple) and src[0] == "literal" and node.op.name != "split_part":
-                self.value[id(node)] = src  # a scalar literal reshaped is still that scalar
-                return True
-            return False
+    def _value_of(self, node):
+        """The storage of a node's value: views are strides over their source's."""
+        if id(node) not in self.value:
+            if id(node) not in self.sched.views:
+                raise AssertionError(f"{node!r} has no value yet")
+            self.value[id(node)] = self._view_of(node, self._value_of(node.inputs[0]))
+        return self.value[id(node)]
+
+    def _view_of(self, node, src):
+        """A view op over `src`: a View of the same buffer (no data movement)."""
         op = node.op.name
+        if not isinstance(src, View):  # a literal stays a literal whatever its shape
+            return src
         dims = self.dims[id(node)]
         if op == "dimshuffle":
             pattern = node.attr("pattern")
+            kept = [p for p in pattern if p != "x"]
             strides = [0 if p == "x" else src.strides[p] for p in pattern]
-            view = View(src.buf, src.dtype, src.offset, dims, strides,
-                        src.contiguous and [p for p in pattern if p != "x"] == sorted(
-                            p for p in pattern if p != "x"))
-        elif op == "subtensor":
+            return View(src.buf, src.dtype, src.offset, dims, strides,
+                        src.contiguous and kept == sorted(kept))
+        if op == "subtensor":
             starts = self._slices[id(node)]
             offset, strides, axis, si = src.offset, [], 0, 0
             for entry in node.attr("index"):
@@ -423,36 +455,23 @@ class _Lowering:
                 si += 1
                 axis += 1
             strides += src.strides[axis:]
-            view = View(src.buf, src.dtype, offset, dims, strides, False)
-        elif op == "reshape":
-            if not src.contiguous:
-                return False
-            view = View(src.buf, src.dtype, src.offset, dims,
+            return View(src.buf, src.dtype, offset, dims, strides, False)
+        if op == "reshape":
+            assert src.contiguous, "the schedule only views contiguous reshapes"
+            return View(src.buf, src.dtype, src.offset, dims,
                         self.ints.contiguous_strides(dims, "rs"), True)
-        elif op == "split_part":
+        if op == "split_part":
             axis, part = node.attr("axis"), node.attr("part")
             start = 0
             for p in node.inputs[1:1 + part]:
                 start = self.ints.add(start, self.dims[id(p)][axis], "split")
             offset = self.ints.add(src.offset, self.ints.mul(start, src.strides[axis], "off"), "off")
-            view = View(src.buf, src.dtype, offset, dims, list(src.strides), False)
-        else:
-            return False
-        self.value[id(node)] = view
-        self._view_base = getattr(self, "_view_base", {})
-        base = self._base_of(node.inputs[0])
-        self._view_base[id(node)] = base
-        # the base buffer must live as long as the view is read
-        self._last_use[base] = max(self._last_use.get(base, -1), self._last_use.get(id(node), -1))
-        return True
-
-    def _base_of(self, node):
-        vb = getattr(self, "_view_base", {})
-        return vb.get(id(node), id(node))
+            return View(src.buf, src.dtype, offset, dims, list(src.strides), False)
+        raise AssertionError(op)
 
     # ---- steps --------------------------------------------------------------------
     def _emit(self, node, out):
-        if is_elementwise(node) or is_reduction(node):
+        if is_reduction(node):
             self.steps.append(self._loop(node, out))
         else:
             getattr(self, f"_step_{node.op.name}")(node, out)
@@ -461,7 +480,7 @@ class _Lowering:
         """A Leaf reading `node` inside a loop over `loop_dims`."""
         if id(node) in index:
             return index[id(node)]
-        val = self.value[id(node)]
+        val = self._value_of(node)
         var = self.names("v_" + c_identifier(node.name, "") if node.op is None and node.name
                          else "v")
         if isinstance(val, tuple) and val[0] == "literal":
@@ -479,14 +498,9 @@ class _Lowering:
         index[id(node)] = leaf
         return leaf
 
-    def _loop(self, root, out):
-        """One fused loop computing `root` (a map, or a reduction of its input)."""
-        rid = id(root)
-        if is_reduction(root):
-            body_root, loop_dims = root.inputs[0], self.dims[id(root.inputs[0])]
-        else:
-            body_root, loop_dims = root, self.dims[rid]
-        members = self._loop_members(root, body_root)
+    def _body(self, members, loop_dims, local_names=None):
+        """Leaves and locals computing `members` (fused nodes, producers first)
+        inside a loop over `loop_dims`; returns (leaves, locals, index)."""
         leaves, index, locals_ = [], {}, []
         member_ids = {id(n) for n in members}
         for n in members:
@@ -501,85 +515,129 @@ class _Lowering:
                     leaf = self._leaf(i, loop_dims, leaves, index)
                     operands.append(leaf if leaf.kind == "literal" else leaf.var)
             var = self.names(f"t{len(locals_) + 1}")
-            local = Local(var, n, operands, _one_line(n, 100))
-            locals_.append(local)
+            # comment each local with its expression while that stays short
+            # (bounded work: deep chains would make this quadratic)
+            comment = _one_line(n, 100) if _graph_at_most(n, 12) else n.op.name
+            locals_.append(Local(var, n, operands, comment))
             index[id(n)] = var
-        if id(body_root) in member_ids:
-            result = index[id(body_root)]
-        else:
-            leaf = self._leaf(body_root, loop_dims, leaves, index)
-            result = leaf if leaf.kind == "literal" else leaf.var
-        size = self.ints.product(loop_dims, "n")
-        comment = f"{_one_line(root, 160)}"
-        loop = Loop("map", comment, loop_dims, leaves, locals_, result, out, root.dtype, size)
+        return leaves, locals_, index
+
+    def _value_in(self, node, loop_dims, leaves, index):
+        """What a loop stores for `node`: a local, a leaf's var, or a literal Leaf."""
+        if id(node) in index and isinstance(index[id(node)], str):
+            return index[id(node)]
+        leaf = self._leaf(node, loop_dims, leaves, index)
+        return leaf if leaf.kind == "literal" else leaf.var
+
+    def _finish_map(self, loop):
+        """Decide the flat path (dense operands of the loop's size) and whether
+        the strided N-d path is needed at all."""
+        checks, flat, nd = [], True, False
+        for leaf in loop.leaves:
+            if leaf.kind != "buffer" or not leaf.streamed:
+                continue
+            if not leaf.view.contiguous:
+                flat, nd = False, True
+            elif list(leaf.view.dims) != list(loop.dims):
+                checks.append((leaf, self.ints.product(leaf.view.dims, "n")))
+                nd = True
+        for _, view in loop.stores:
+            if not (view.contiguous and view.offset == 0 and list(view.dims) == list(loop.dims)):
+                flat, nd = False, True
+        loop.flat, loop.nd, loop.flat_ok = flat, nd or not flat, checks
+        return loop
+
+    def _map_stage(self, idx, stage, claimed):
+        """One loop computing a whole map group; stores what others read."""
+        loop_dims = list(stage.key)
+        group = {id(n) for n in stage.nodes}
+        stored = [n for n in stage.nodes
+                  if any(n is e for e in self.exprs)
+                  or any(self.sched.stage_index(c) != idx or id(c) in self.sched.views
+                         for c in self.sched.users.get(id(n), []))]
+        # only what a store needs is computed
+        needed, stack = set(), list(stored)
+        while stack:
+            n = stack.pop()
+            if id(n) in needed:
+                continue
+            needed.add(id(n))
+            stack.extend(i for i in value_reads(n) if id(i) in group)
+        members = [n for n in stage.nodes if id(n) in needed]
+        leaves, locals_, index = self._body(members, loop_dims)
+        stores = []
+        for n in stored:
+            view = self._storage(n, claimed.pop(id(n), None))
+            stores.append((index[id(n)], view))
+        names = [self._store_label(n) for n in stored]
+        comment = "; ".join(names) if len(stored) > 1 else _one_line(stored[0], 160)
+        loop = Loop("map", comment, loop_dims, leaves, locals_, None, None,
+                    stored[0].dtype, self.ints.product(loop_dims, "n"))
+        loop.stores = stores
+        self.steps.append(self._finish_map(loop))
+
+    def _store_label(self, node):
+        return _one_line(node, 60)
+
+    def _loop(self, root, out):
+        """A reduction's loop, with the producers only it reads fused in."""
+        body_root, loop_dims = root.inputs[0], self.dims[id(root.inputs[0])]
+        members, seen, stack = [], set(), [(body_root, False)]
+        while stack:  # its private producers, producers first
+            node, done = stack.pop()
+            if done:
+                members.append(node)
+            elif id(node) not in seen and self.sched.private.get(id(node)) is root:
+                seen.add(id(node))
+                stack.append((node, True))
+                stack.extend((i, False) for i in reversed(value_reads(node)))
+        leaves, locals_, index = self._body(members, loop_dims)
+        result = self._value_in(body_root, loop_dims, leaves, index)
+        loop = Loop("reduce", _one_line(root, 160), loop_dims, leaves, locals_, result, out,
+                    root.dtype, self.ints.product(loop_dims, "n"))
         loop.flat_ok = [(lf, self.ints.product(lf.view.dims, "n")) for lf in leaves
                         if lf.kind == "buffer"]
         if any(not lf.view.contiguous for lf in leaves if lf.kind == "buffer"):
             loop.flat_ok = None
-        if is_reduction(root):
-            axis = root.attr("axis")
-            loop.kind = "argreduce" if root.op.name in ("argmax", "argmin") else "reduce"
-            loop.reduced = axis
-            loop.red_op = root.op
-            loop.dtype = root.dtype
-            loop.in_dtype = body_root.dtype
-            kept = [a for a in range(len(loop_dims)) if a not in axis]
-            loop.outer, loop.inner = kept, list(axis)
-            # output strides over the input's dims: 0 on reduced axes
-            kept_dims = [loop_dims[a] for a in kept]
-            ks = self.ints.contiguous_strides(kept_dims, "o")
-            ostr = [0] * len(loop_dims)
-            for a, s in zip(kept, ks):
-                ostr[a] = s
-            loop.out_strides = ostr
-            loop.out_size = self.ints.product(kept_dims, "n")
-            loop.red_size = self.ints.product([loop_dims[a] for a in axis], "n")
-            if root.op.name in ("max", "min", "argmax", "argmin") and loop.red_size != 1:
-                self.ints.check("positive", loop.red_size,
-                                msg=f"{root.op.name}: zero-size array to reduction operation "
-                                    f"{root.op.name}, which has no identity")
+        axis = root.attr("axis")
+        loop.kind = "argreduce" if root.op.name in ("argmax", "argmin") else "reduce"
+        loop.reduced = axis
+        loop.red_op = root.op
+        loop.in_dtype = body_root.dtype
+        kept = [a for a in range(len(loop_dims)) if a not in axis]
+        loop.outer, loop.inner = kept, list(axis)
+        # output strides over the input's dims: 0 on reduced axes
+        ks = self.ints.contiguous_strides([loop_dims[a] for a in kept], "o")
+        ostr = [0] * len(loop_dims)
+        for a, st in zip(kept, ks):
+            ostr[a] = st
+        loop.out_strides = ostr
+        red_size = self.ints.product([loop_dims[a] for a in axis], "n")
+        if root.op.name in ("max", "min", "argmax", "argmin") and red_size != 1:
+            self.ints.check("positive", red_size,
+                            msg=f"{root.op.name}: zero-size array to reduction operation "
+                                f"{root.op.name}, which has no identity")
         return loop
 
-    def _loop_members(self, root, body_root):
-        """The fused nodes a loop computes, producers first: those of this loop
-        reachable from its body through operands that are actually read."""
-        rid = id(root)
-        seen, order, stack = set(), [], [(body_root, False)]
-        while stack:
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-                continue
-            if id(node) in seen or node.op is None or self.loop_of.get(id(node)) != rid \
-                    or (node is root and is_reduction(root)):
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            reads = getattr(node.op, "reads", None)
-            for pos in reversed(range(len(node.inputs))):
-                if reads is None or pos in reads:
-                    stack.append((node.inputs[pos], False))
-        return order
+    def _copy_loop(self, src_node, dst, comment):
+        """A loop writing `src_node`'s value into the view `dst`."""
+        leaves, index = [], {}
+        value = self._value_in(src_node, dst.dims, leaves, index)
+        loop = Loop("map", comment, list(dst.dims), leaves, [], None, None, dst.dtype,
+                    self.ints.product(dst.dims, "n"))
+        loop.stores = [(value, dst)]
+        return self._finish_map(loop)
 
     def _copy_into(self, expr, param):
         """Write a value that has no loop of its own (a leaf, a view) to an output."""
         dims = self.dims[id(expr)]
         out = View(param.name, expr.dtype, 0, dims, self.ints.contiguous_strides(dims, "t"), True)
-        leaves, index = [], {}
-        leaf = self._leaf(expr, dims, leaves, index)
-        size = self.ints.product(dims, "n")
-        loop = Loop("map", f"{param.label} = {_one_line(expr, 160)}", dims,
-                    leaves, [], leaf if leaf.kind == "literal" else leaf.var, out, expr.dtype, size)
-        loop.flat_ok = [(lf, self.ints.product(lf.view.dims, "n")) for lf in leaves
-                        if lf.kind == "buffer"]
-        if any(not lf.view.contiguous for lf in leaves if lf.kind == "buffer"):
-            loop.flat_ok = None
         param.var = expr
-        self.steps.append(loop)
+        self.steps.append(self._copy_loop(expr, out, f"{param.label} = {_one_line(expr, 160)}"))
 
     def _materialized(self, node):
-        """A View of `node`'s value; copies a literal/int into a 1-element temp."""
-        val = self.value[id(node)]
+        """A View of `node`'s value (steps other than loops need memory)."""
+        val = self._value_of(node)
         if isinstance(val, View):
             return val
         raise KgenTypeError(f"C backend: {node.op.name if node.op else 'value'} needs an array input")
@@ -656,13 +714,7 @@ class _Lowering:
             start = self.ints.add(start, pd[axis], "cat")
 
     def _copy_view(self, src_node, dst, comment):
-        dims = dst.dims
-        leaves, index = [], {}
-        leaf = self._leaf(src_node, dims, leaves, index)
-        loop = Loop("map", comment, dims, leaves, [], leaf if leaf.kind == "literal" else leaf.var,
-                    dst, dst.dtype, self.ints.product(dims, "n"))
-        loop.flat_ok = None
-        self.steps.append(loop)
+        self.steps.append(self._copy_loop(src_node, dst, comment))
 
     def _step_subtensor_grad(self, node, out):
         # zeros, then g written through the same view indexing would take
@@ -705,6 +757,7 @@ class _Lowering:
         src = self.dims[id(node.inputs[0])]
         tmp_view = View(out.buf, out.dtype, 0, src, self.ints.contiguous_strides(src, "rc"), True)
         self._copy_view(node.inputs[0], tmp_view, f"{_one_line(node, 160)} (copy)")
+        self.value[id(node)] = out
 
     _step_dimshuffle = _step_subtensor = _step_split_part = None
 

@@ -95,12 +95,15 @@ class Loop:
     out: View                 # where results go (contiguous, output shape)
     dtype: str
     size: object              # Int: product of dims
-    flat_ok: object = None    # list of (leaf, size Int) that must equal `size` (or 1) for the flat path
+    flat_ok: object = None    # (leaf, size Int) pairs that must equal `size` for the flat path
     reduced: tuple = ()       # reduce: which loop dims are reduced
     red_op: object = None     # reduce: the Reduce op record
     out_strides: list = None  # reduce: out stride per loop dim (0 on reduced dims)
     outer: list = None        # reduce: indices of kept dims in loop order (outer)
     inner: list = None        # reduce: indices of reduced dims (inner)
+    stores: list = None       # map: (value, View) written each iteration
+    flat: bool = True         # map: a flat loop is possible (dense operands, maybe checked)
+    nd: bool = True           # map: the strided N-d loop is needed too
 
 
 @dataclass
