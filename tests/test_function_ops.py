@@ -14,6 +14,8 @@ import kgen as kg
 from op_table import SPECS
 
 BATCH = 120
+# sizes read from input *values*: compiled kernels size arrays from shapes only
+VALUE_SHAPED = {"arange(n)", "arange(a, b, s)", "arange(b, a, -s)"}
 
 
 def _cases():
@@ -21,6 +23,8 @@ def _cases():
     at least two shapes each), half of them with static input shapes."""
     out = []
     for spec in SPECS:
+        if spec.name in VALUE_SHAPED:
+            continue
         shapes = list(spec.shapes)
         for k, dtype in enumerate(spec.dtypes):
             picks = {shapes[(2 * k) % len(shapes)], shapes[(2 * k + 1) % len(shapes)]}
@@ -79,7 +83,17 @@ def test_ops_compiled_match_numpy(batch):
 
 
 def test_every_spec_is_compiled():
-    assert {c[0].name for c in CASES} == {s.name for s in SPECS}
+    assert {c[0].name for c in CASES} == {s.name for s in SPECS} - VALUE_SHAPED
     for spec in SPECS:
+        if spec.name in VALUE_SHAPED:
+            continue
         covered = {c[2] for c in CASES if c[0] is spec}
         assert covered == set(spec.shapes) or len(covered) >= 2
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_SHAPED))
+def test_sizes_from_input_values_are_refused_clearly(name):
+    spec = next(s for s in SPECS if s.name == name)
+    xs = spec.inputs("int64", spec.shapes[0])
+    with pytest.raises(TypeError, match="depends on the value of input"):
+        kg.function(xs, spec.build(*xs))

@@ -288,8 +288,12 @@ class _Lowering:
             if node.op.name == "cast":
                 return vals[0]
             return getattr(self.ints, node.op.name)(*vals)
-        raise KgenTypeError(f"a shape computed by {node.op.name if node.op else node!r} is not "
-                            f"supported by the C backend (use ints or x.shape[i] products)")
+        what = f"input {node.name!r}" if isinstance(node, Input) else \
+            (node.op.name if node.op else repr(node))
+        raise KgenTypeError(
+            f"kernel {self.name}: a size here depends on the value of {what}; compiled kernels "
+            f"size their arrays from shapes alone (use Python ints, or x.shape[i] and "
+            f"products of them, e.g. arange(x.shape[0]))")
 
     def _dims_reshape(self, node, dims):
         src = dims[0]
