@@ -1,4 +1,5 @@
-/* Test and benchmark harness for kg_math.h and kg_gemm.h.
+/* Test and benchmark harness for kg_math.h (with H_MATH defined) and
+ * kg_gemm.h (with H_GEMM defined).
  *
  * Each math function gets a loop h_<name> (double) and h_<name>f (float)
  * shaped like generated elementwise code: a KG_OMP_SIMD loop over restrict
@@ -6,8 +7,15 @@
  * tests/_c_harness.py lists the same names for cffi.
  */
 #include <stddef.h>
+#ifdef _OPENMP
+#  include <omp.h>
+#endif
 #include "kg_math.h"
-#include "kg_gemm.h"
+#ifdef H_GEMM
+#  include "kg_gemm.h"
+#endif
+
+#ifdef H_MATH
 
 #define H_UNARY(F)                                                              \
     void h_##F(ptrdiff_t n, const double *restrict x, double *restrict y)       \
@@ -109,6 +117,8 @@ void h_w1f(ptrdiff_t n, const float *restrict x, const float *restrict y,
     for (i = 0; i < n; i++)
         out[i] = kg_expf(-x[i] * x[i]) * kg_sinf(y[i]) + kg_log1pf(z[i] * z[i]);
 }
+
+#endif /* H_MATH */
 
 /* Sets the OpenMP team size for later calls; returns the previous one. */
 int h_set_threads(int n)

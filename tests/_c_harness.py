@@ -31,8 +31,22 @@ void {name}(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, {t} alpha,
 """
 
 
-def cdef():
-    """The cffi declarations of everything the harness exports."""
+def cdef(math=True, gemm=True):
+    """The cffi declarations of what the harness exports."""
+    lines = ["int h_set_threads(int);", "int h_have_libmvec(void);"]
+    if math:
+        lines += _math_decls()
+    decls = "\n".join(lines)
+    if gemm:
+        decls += _GEMM_DECL.format(name="kg_gemm_f32", t="float")
+        decls += _GEMM_DECL.format(name="kg_gemm_f64", t="double")
+        # The loop without scratch memory that the header falls back on.
+        decls += _GEMM_DECL.format(name="kg__gemm_naive_float", t="float")
+        decls += _GEMM_DECL.format(name="kg__gemm_naive_double", t="double")
+    return decls
+
+
+def _math_decls():
     lines = []
     for name in UNARY:
         lines.append(f"void h_{name}(ptrdiff_t, const double *, double *);")
@@ -46,16 +60,8 @@ def cdef():
         "void h_ref_erfcl(ptrdiff_t, const long double *, long double *);",
         "void h_w1(ptrdiff_t, const double *, const double *, const double *, double *);",
         "void h_w1f(ptrdiff_t, const float *, const float *, const float *, float *);",
-        "int h_set_threads(int);",
-        "int h_have_libmvec(void);",
     ]
-    decls = "\n".join(lines)
-    decls += _GEMM_DECL.format(name="kg_gemm_f32", t="float")
-    decls += _GEMM_DECL.format(name="kg_gemm_f64", t="double")
-    # The unpacked reference loop the header falls back on when malloc fails.
-    decls += _GEMM_DECL.format(name="kg__gemm_naive_float", t="float")
-    decls += _GEMM_DECL.format(name="kg__gemm_naive_double", t="double")
-    return decls
+    return lines
 
 
 def kernel_args(native=False, openmp=True, libmvec=True, extra=()):
@@ -76,13 +82,16 @@ def kernel_args(native=False, openmp=True, libmvec=True, extra=()):
     return compile_args, link_args, libraries
 
 
-def build(tmpdir, native=False, openmp=True, libmvec=True, extra=(), cblas=None):
+def build(tmpdir, native=False, openmp=True, libmvec=True, extra=(), cblas=None,
+          math=True, gemm=True):
     """Compile the harness into `tmpdir`; returns (ffi, lib, path of the .so).
 
     `extra` adds compile arguments (e.g. -DKG_GEMM_NAIVE); `cblas` is a dict
-    from kgen.build.flags.cblas_flags() to link a BLAS.
+    from kgen.build.flags.cblas_flags() to link a BLAS; `math` and `gemm`
+    choose the parts to build (each alone builds faster).
     """
     compile_args, link_args, libraries = kernel_args(native, openmp, libmvec, extra)
+    compile_args += ["-DH_MATH"] * math + ["-DH_GEMM"] * gemm
     include_dirs = [str(flags.TEMPLATE_C_DIR), str(HERE)]
     library_dirs = []
     if cblas:
@@ -96,7 +105,7 @@ def build(tmpdir, native=False, openmp=True, libmvec=True, extra=(), cblas=None)
                 (flags.TEMPLATE_C_DIR / "kg_gemm.h").read_bytes()))
     modname = "_kg_harness_" + hashlib.sha256(key.encode()).hexdigest()[:16]
     ffi = cffi.FFI()
-    ffi.cdef(cdef())
+    ffi.cdef(cdef(math, gemm))
     ffi.set_source(modname, f'#include "{SOURCE.name}"\n', include_dirs=include_dirs,
                    library_dirs=library_dirs, libraries=libraries,
                    extra_compile_args=compile_args, extra_link_args=link_args)

@@ -45,7 +45,7 @@ def gemm(request, tmp_path_factory):
         if cblas is None:
             pytest.skip("scipy-openblas32 is not installed")
     ffi, lib, _ = harness.build(tmp_path_factory.mktemp(request.param), cblas=cblas,
-                                **VARIANTS[request.param])
+                                math=False, **VARIANTS[request.param])
     return ffi, lib
 
 
@@ -78,32 +78,30 @@ def operand(rng, rows, cols, dtype, layout):
     raise ValueError(layout)
 
 
-def reference(A, B, C0, alpha, beta):
-    """alpha*A@B + beta*C0 in higher precision, and the rounding-error bound.
-
-    float64 (BLAS) is exact enough to judge float32; float64 results are
-    judged in long double.
-    """
-    hi = np.float64 if C0.dtype == np.float32 else np.longdouble
-    K = A.shape[1]
-    prod = alpha * (A.astype(hi) @ B.astype(hi))
-    scale = abs(alpha) * (np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64))
-    if beta != 0:
-        prod = prod + beta * C0.astype(hi)
-        scale = scale + abs(beta) * np.abs(C0).astype(np.float64)
-    eps = np.finfo(C0.dtype).eps
-    tiny = np.finfo(C0.dtype).tiny
-    return prod, (K + 2) * eps * scale + tiny
+def _products(A, B):
+    """A @ B in higher precision (float64 judges float32, long double float64)
+    and |A| @ |B|, which scales the error bound."""
+    hi = np.float64 if A.dtype == np.float32 else np.longdouble
+    return A.astype(hi) @ B.astype(hi), np.abs(A).astype(np.float64) @ np.abs(B).astype(np.float64)
 
 
-def check(ffi, lib, A, B, C, alpha, beta, fn=None):
+def check(ffi, lib, A, B, C, alpha, beta, fn=None, products=None):
+    """Run on C and compare with alpha*A@B + beta*C under the bound
+    (K + 2) * eps * (|alpha| |A| @ |B| + |beta| |C|)."""
+    prod, absprod = products or _products(A, B)
     C0 = C.copy()
-    want, bound = reference(A, B, C0, alpha, beta)
-    if beta == 0:
+    want = alpha * prod
+    scale = abs(alpha) * absprod
+    if beta != 0:
+        want = want + beta * C0.astype(prod.dtype)
+        scale = scale + abs(beta) * np.abs(C0).astype(np.float64)
+    else:
         C[...] = np.nan  # beta == 0 must never read C
+    finfo = np.finfo(C.dtype)
+    bound = (A.shape[1] + 2) * finfo.eps * scale + finfo.tiny
     call(ffi, lib, A, B, C, alpha, beta, fn)
-    err = np.abs(C.astype(want.dtype) - want)
     assert np.all(np.isfinite(C)), "non-finite output"
+    err = np.abs(C.astype(prod.dtype) - want)
     assert np.all(err <= bound), f"max excess {np.max(err - bound)!r}"
 
 
@@ -111,6 +109,7 @@ SHAPES = [  # (M, N, K)
     (1, 1, 1), (1, 40, 300), (37, 1, 300), (1, 1, 1000), (7, 13, 5), (13, 7, 5),
     (12, 32, 256), (13, 33, 257), (6, 16, 3), (25, 65, 513), (150, 40, 600),
     (289, 10, 512), (64, 3100, 20), (300, 257, 129),
+    (5, 700, 100),  # too few rows for two threads: split by columns
 ]
 DTYPES = [np.float32, np.float64]
 
@@ -123,9 +122,10 @@ def test_shapes_contiguous(gemm, shape, dtype):
     rng = np.random.default_rng(M * 10007 + N * 101 + K)
     A = operand(rng, M, K, dtype, "c")
     B = operand(rng, K, N, dtype, "c")
+    products = _products(A, B)
     for alpha, beta in ((1.0, 0.0), (1.0, 1.0), (0.5, -2.0)):
         C = rng.uniform(-1, 1, (M, N)).astype(dtype)
-        check(ffi, lib, A, B, C, alpha, beta)
+        check(ffi, lib, A, B, C, alpha, beta, products=products)
 
 
 LAYOUT_SHAPES = [(7, 13, 5), (31, 70, 300), (150, 40, 257), (5, 3, 1)]
@@ -189,24 +189,27 @@ def test_nan_and_inf_propagate(gemm, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_deterministic_across_threads(gemm, dtype):
-    """The summation order depends only on KG_GEMM_KC: 1 and 2 threads agree bit for bit."""
+@pytest.mark.parametrize("shape", [(300, 257, 600), (7, 1000, 300)], ids=["rows", "columns"])
+def test_deterministic_across_threads(gemm, shape, dtype):
+    """The summation order depends only on KG_GEMM_KC: 1, 2 and 3 threads agree
+    bit for bit, whether the team splits rows or columns."""
     ffi, lib = gemm
+    M, N, K = shape
     rng = np.random.default_rng(5)
-    A = operand(rng, 300, 600, dtype, "c")
-    B = operand(rng, 600, 257, dtype, "t")
+    A = operand(rng, M, K, dtype, "c")
+    B = operand(rng, K, N, dtype, "t")
     results = []
     previous = lib.h_set_threads(1)
     try:
-        for threads in (1, 2, 2):
+        for threads in (1, 2, 2, 3):
             lib.h_set_threads(threads)
-            C = np.zeros((300, 257), dtype)
-            call(ffi, lib, A, B, C)
+            C = np.zeros((M, N), dtype)
+            call(ffi, lib, A, B, C, 1.0, 0.0)
             results.append(C)
     finally:
         lib.h_set_threads(previous)
-    np.testing.assert_array_equal(results[1], results[2])
-    np.testing.assert_array_equal(results[0], results[1])
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0], other)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])

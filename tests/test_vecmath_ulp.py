@@ -1,9 +1,9 @@
 """Accuracy and IEEE behaviour of kg_math.h's vectorized math (glibc libmvec).
 
 Each function runs inside a `#pragma omp simd` loop built with kgen's real
-flags (kgen.build.flags), for the x86-64 baseline (libmvec's SSE variants)
-and -march=native (AVX2/AVX-512 variants), over ~1e5 points spread across its
-whole domain plus edge values. The error is measured in ULP against a
+flags (kgen.build.flags), for the x86-64 baseline (libmvec's SSE variants),
+x86-64-v3 (AVX2) and -march=native (AVX-512 here), over ~1e5 points spread
+across its whole domain plus edge values. The error is measured in ULP against a
 higher-precision oracle: float32 results against the float64 NumPy result,
 float64 results against np.longdouble (80-bit on x86), and must be <= 4 ULP.
 Specials (NaN, +-inf, +-0, domain errors) must match NumPy exactly.
@@ -24,15 +24,30 @@ N_POINTS = 100_000
 pytestmark = pytest.mark.skipif(shutil.which(harness.flags.default_compiler()[0]) is None,
                                 reason="no C compiler")
 
+def _cpu_has(*features):
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu_flags = next((line.split(":", 1)[1].split() for line in f
+                              if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return all(feature in cpu_flags for feature in features)
+
+
+# x86-64 baseline (libmvec's SSE variants), AVX2 (_ZGVd) and this machine's
+# best (AVX-512 _ZGVe on such a CPU).
 VARIANTS = {
     "portable": dict(native=False),
+    "x86-64-v3": dict(native=False, extra=["-march=x86-64-v3"]),
     "native": dict(native=True),
 }
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def built(request, tmp_path_factory):
-    ffi, lib, so_path = harness.build(tmp_path_factory.mktemp(request.param),
+    if request.param == "x86-64-v3" and not _cpu_has("avx2", "fma", "bmi2"):
+        pytest.skip("this CPU cannot run x86-64-v3 code")
+    ffi, lib, so_path = harness.build(tmp_path_factory.mktemp(request.param), gemm=False,
                                       openmp=False, **VARIANTS[request.param])
     return request.param, ffi, lib, so_path
 
@@ -356,7 +371,7 @@ def test_loops_call_libmvec(built):
 
 def test_scalar_fallback_is_correct(tmp_path):
     """-DKG_NO_LIBMVEC: plain libm, no libmvec symbols, same accuracy."""
-    ffi, lib, so_path = harness.build(tmp_path, openmp=False, libmvec=False)
+    ffi, lib, so_path = harness.build(tmp_path, openmp=False, libmvec=False, gemm=False)
     assert lib.h_have_libmvec() == 0
     if shutil.which("nm"):
         assert not any(s.startswith("_ZGV") for s in _undefined_symbols(so_path))
