@@ -106,7 +106,17 @@ class Gen:
         return getattr(kg, op)(x, y)
 
     def special(self, x, depth):
-        r = self.rng.integers(10)
+        r = self.rng.integers(14)
+        if r >= 10 and x.ndim == 0:
+            r = 0
+        if r == 10:
+            return kg.dot(x, x) if x.ndim == 1 else x[0]
+        if r == 11:
+            return x[0]
+        if r == 12 and self.is_float:
+            return kg.log(kg.softmax(x)) + kg.softmax(x)
+        if r == 12 or r == 13:
+            return kg.logsumexp(x, axis=0) if self.is_float else x.max(axis=0)
         if r == 0:
             return x.sum() if x.ndim else x
         if r == 1:

@@ -7,6 +7,7 @@ import pytest
 import kgen as kg
 from _random_exprs import Gen
 from kgen.expr.evaluate import evaluate
+from kgen.simplify import pipeline
 
 SEEDS = range(150)
 TOL = {"float64": (1e-9, 1e-10), "float32": (2e-4, 1e-5)}
@@ -30,6 +31,8 @@ def test_random_expressions_keep_their_values(dtype):
         kg.check_graph(simple)
         assert kg.graph_size(simple) <= kg.graph_size(expr), seed
         assert kg.simplify(simple) is simple, seed
+        again, settled = pipeline([simple])  # a true fixed point, not only remembered
+        assert settled and again[0] is simple, seed
         values = gen.values()
         try:
             want, = evaluate([expr], values)

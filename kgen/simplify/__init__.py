@@ -14,6 +14,9 @@
 nodes are hash-consed, so rebuilding an expression on the same inputs gives
 the same object, and every rewrite lands on the shared node.
 """
+import gc
+import weakref
+
 from ..config import config
 from ..expr.graph import graph_size
 from ..expr.node import as_variable
@@ -23,30 +26,30 @@ from .driver import Rewriter, _say
 from .pattern import RuleTable
 from .stability import STABILITY
 
-# runs of the last pass before giving up on reaching a fixed point (two is the
-# norm: one that rewrites, one that confirms nothing is left to do)
-MAX_ROUNDS = 6
+# settle runs at most (a fixed number keeps the time linear; one run that
+# fires nothing is the norm, deep chains of use-count changes may want more)
+MAX_SETTLE = 4
 
 # stability rules come first: where one and an algebra rule both match a node
-# (1 - sigmoid(x), exp(x) - 1), the stable form wins
+# (log(1 - sigmoid(x)), exp(x) - 1), the stable form wins
 RULES = RuleTable(STABILITY, ALGEBRA, reads_context=reads_context)
 
 
 def pipeline(outputs, trace=False):
-    """The passes, in order."""
+    """The passes, in order. Returns the new outputs and whether the last run
+    fired nothing (the result is then a proven fixed point)."""
     # 1. rewrite: every rule, bottom-up, each node to a fixed point: constant
-    #    folding, identities, canonical sums and products, shape no-ops, then
+    #    folding, identities, canonical sums and products, shape no-ops, and
     #    stability rewrites matched on that canonical form.
     outputs, fired = run_pass("rewrite", outputs, trace)
-    # 2. settle: run again with the use counts of the rewritten graph (which
-    #    decide what is flattened) until a run fires nothing; that run proves
-    #    the result a fixed point, which makes simplify idempotent. Usually one
-    #    run, which rewrites nothing.
-    for _ in range(MAX_ROUNDS):
+    # 2. settle: run again on the rewritten graph, whose use counts (which
+    #    decide what a sum or product may absorb) have changed, until a run
+    #    fires nothing. Usually one run, which rewrites nothing.
+    for _ in range(MAX_SETTLE):
         if not fired:
             break
         outputs, fired = run_pass("settle", outputs, trace)
-    return outputs
+    return outputs, not fired
 
 
 def run_pass(name, outputs, trace):
@@ -60,12 +63,36 @@ def run_pass(name, outputs, trace):
     return outputs, rewriter.fired
 
 
+# output node -> the results (tuples of output ids) it belongs to
+_RESULTS = weakref.WeakKeyDictionary()
+
+
 def simplify(expr_or_list, trace=False):
-    """Equivalent expression(s) after the rewrite pipeline, to a fixed point:
-    simplify(simplify(e)) is simplify(e). The same graph gives the same result
-    in every process. With trace=True (or KGEN_DEBUG=1) each rule that fires is
-    printed with where it fired, and the graph after each pass."""
+    """Equivalent expression(s) after the rewrite pipeline: constant folding,
+    identities, canonical forms, CSE (by hash-consing), stability rewrites.
+
+    Idempotent: simplify(simplify(e)) is simplify(e) (a result is normally a
+    proven fixed point; results are also remembered, so this holds even for a
+    graph that needed more than MAX_SETTLE runs). The same graph gives the same
+    result in every process. With trace=True (or KGEN_DEBUG=1) each rule that
+    fires is printed with where it fired, and the graph after each pass."""
     single = not isinstance(expr_or_list, (list, tuple))
     outputs = [as_variable(e) for e in ([expr_or_list] if single else expr_or_list)]
-    outputs = pipeline(outputs, trace or config.debug)
+    trace = trace or config.debug
+    key = tuple(map(id, outputs))
+    if not (outputs and all(key in _RESULTS.get(o, ()) for o in outputs)):
+        # the passes allocate many small, acyclic objects: the cycle collector
+        # would rescan the growing heap for nothing (a third of the time at 100k)
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            outputs, settled = pipeline(outputs, trace)
+        finally:
+            if collecting:
+                gc.enable()
+        if trace and not settled:
+            _say(f"not settled after {MAX_SETTLE} settle runs (still equivalent)")
+        key = tuple(map(id, outputs))
+        for o in outputs:
+            _RESULTS.setdefault(o, set()).add(key)
     return outputs[0] if single else list(outputs)

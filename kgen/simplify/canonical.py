@@ -7,7 +7,8 @@ Like terms and like bases are collected (`x + x -> 2*x`, `x*x -> x**2`,
 result rebuilt in one order that depends only on structure (terms sorted by
 their structural key), so equal expressions meet as the same node:
 
-    sum:      t1 + t2 + ... + const - t3 - ... - const
+    sum:      t1 + t2 + ... + c - t3 - ...    (c < 0 comes last, x - y - 1,
+                                               or first if no term is positive, -1 - x)
     product:  c * ((b1 * b2 * ...) / (b3 * ...))    -1 shows as neg(...)
 
 `second(a, b)` (b broadcast to a's shape) reads as b with a as a *shape
@@ -24,6 +25,7 @@ What is not rewritten, to keep results exact:
   - `x - stop_gradient(max)` stays a group (it is a shift for accuracy).
 """
 import math
+import weakref
 
 import numpy as np
 
@@ -143,14 +145,36 @@ def is_negative(v):
 # ---- sums --------------------------------------------------------------------
 def collect_sum(node, ctx):
     """node (an add/sub/neg) in canonical form, or None if it already is one."""
+    return _collect(node, ctx, _sum_parts, _build_sum)
+
+
+def collect_product(node, ctx):
+    """node (a mul/true_div/reciprocal/pow/neg product) in canonical form, or None."""
+    return _collect(node, ctx, _product_parts, _build_product)
+
+
+# node -> the use-count answers under which its collector last left it as it
+# is: the same answers give the same verdict, without rebuilding anything
+_VERDICTS = weakref.WeakKeyDictionary()
+
+
+def _collect(node, ctx, parts_of, build_from):
     if id(node) in ctx.canonical or id(node) in ctx.deferred or node.dtype not in ARITH:
         return None
-    try:
-        const, terms, sources = _sum_parts(node, ctx)
-    except NotCanonical:
+    seen = _VERDICTS.get(node)
+    if seen is not None and ctx.same_answers(seen):
         return None
-    out = _build_sum(node, const, terms, sources, ctx)
-    return None if out is node else out
+    ctx.consulted = consulted = []
+    try:
+        out = build_from(node, *parts_of(node, ctx), ctx)
+    except NotCanonical:
+        out = None
+    finally:
+        ctx.consulted = None
+    if out is None or out is node:
+        _VERDICTS[node] = tuple(consulted)
+        return None
+    return out
 
 
 def _sum_parts(node, ctx):
@@ -253,18 +277,25 @@ def _build_sum(node, const, terms, sources, ctx):
         return shaped(np.zeros((), dtype) if const is None else const, node, sources, ctx)
 
     def term_of(t, c):
-        return t if c == 1 else build(ew.mul, scalar(c, dtype), t)
+        """c * t as the product collector writes it (c / x, not c * (1 / x))."""
+        if c == 1:
+            return t
+        if t.op is ew.true_div and is_constant_value(t.inputs[0], 1):
+            return build(ew.true_div, scalar(c, dtype), t.inputs[1])
+        return build(ew.mul, scalar(c, dtype), t)
 
     spine, out = [], None
     for t, c in plus:
         out = term_of(t, c) if out is None else _made(spine, build(ew.add, out, term_of(t, c)))
-    const_neg = const is not None and is_negative(const)
+    # a negative constant goes last (x - 1), unless nothing positive precedes
+    # it: then it leads (-1 - x, one node, not -x - 1)
+    const_neg = const is not None and is_negative(const) and out is not None
     if const is not None and not const_neg:
         k = scalar(const, dtype) if const.ndim == 0 else typed(const, dtype)
         out = k if out is None else _made(spine, build(ew.add, out, k))
     for t, c in minus:
         if out is None:
-            out = build(ew.neg, t) if c == 1 else build(ew.mul, scalar(-c, dtype), t)
+            out = build(ew.neg, t) if c == 1 else term_of(t, -c)
         else:
             out = _made(spine, build(ew.sub, out, term_of(t, c)))
     if const_neg:
@@ -282,18 +313,6 @@ def _made(spine, node):
 
 
 # ---- products ------------------------------------------------------------------
-def collect_product(node, ctx):
-    """node (a mul/true_div/reciprocal/pow/neg product) in canonical form, or None."""
-    if id(node) in ctx.canonical or id(node) in ctx.deferred or node.dtype not in ARITH:
-        return None
-    try:
-        parts = _product_parts(node, ctx)
-    except NotCanonical:
-        return None
-    out = _build_product(node, *parts, ctx)
-    return None if out is node else out
-
-
 def _product_parts(node, ctx):
     dtype = node.dtype
     is_float = dtype[0] == "f"
@@ -436,9 +455,7 @@ def _chain_of(items, spine):
 
 def _number(e, dtype):
     """An exponent as a weak Python scalar: 2 prints as `x ** 2`."""
-    if float(e).is_integer():
-        return constant(int(e))
-    return constant(float(e))
+    return scalar(e, "int64" if float(e).is_integer() else "float64")
 
 
 def _exponent_sum(e, sym, dtype):

@@ -23,6 +23,9 @@ import hashlib
 import sys
 import weakref
 
+import numpy as np
+
+from ..errors import KgenError
 from ..expr.node import Constant, Input, Shared, make_apply
 from ..expr.ops.elementwise import Elementwise
 
@@ -41,6 +44,7 @@ class Context:
     def __init__(self, outputs, collected_ops):
         self.uses, self.deferred, self.counted = {}, set(), set()
         self.canonical = set()  # nodes a collector built: already in canonical form
+        self.consulted = None   # when a list: single_use records its answers there
         self._alive = []        # nodes whose ids are used as keys above
         self._count_uses(outputs, collected_ops)
 
@@ -94,7 +98,15 @@ class Context:
 
     def single_use(self, node):
         """At most one user: safe to fold into that user's canonical form."""
-        return self.uses.get(id(node), 0) <= 1
+        one = self.uses.get(id(node), 0) <= 1
+        if self.consulted is not None:
+            self.consulted.append((node, one))
+        return one
+
+    def same_answers(self, consulted):
+        """True if single_use gives the answers recorded in `consulted` again."""
+        uses = self.uses
+        return all((uses.get(id(n), 0) <= 1) == one for n, one in consulted)
 
     def inherit(self, old, new):
         """`new` replaces `old`: it takes over old's users (and deferral)."""
@@ -259,7 +271,8 @@ class Rewriter:
         self.ctx = ctx = Context(outputs, self.collected_ops)
         self.memo, self.in_progress = {}, set()
         self.budget = MAX_FIRINGS_PER_NODE * (len(ctx.uses) + 100)
-        results = [self._simplify(o) for o in outputs]
+        with np.errstate(all="ignore"):  # folding NumPy's way, inf and NaN included
+            results = [self._simplify(o) for o in outputs]
         self.memo = self.ctx = None
         return results
 
@@ -332,7 +345,12 @@ class Rewriter:
             caps = {}
             if not pat.match(node, caps):
                 continue
-            out = fn(node=node, ctx=ctx, **caps)
+            try:
+                out = fn(node=node, ctx=ctx, **caps)
+            except KgenError as exc:  # building the replacement failed its type rule
+                if self.trace:
+                    _say(f"{self.name}: rule {fn.__name__} failed at {brief(node)}: {exc}")
+                continue
             if out is None or out is node:
                 continue
             if out.type != node.type:
