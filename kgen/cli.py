@@ -8,6 +8,7 @@ Every failure ends with one `kgen: error: ...` line on stderr and an exit
 status that says which failure it was (EXIT_CODES below, also in --help).
 """
 import argparse
+import subprocess
 import sys
 import textwrap
 import threading
@@ -69,7 +70,7 @@ def _parser():
                     "compiled abi3 extension and manifest.json. The package imports and runs "
                     "with NumPy and cffi only."),
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    build.add_argument("specs", nargs="+", metavar="spec.py", help="spec file(s) to build")
+    build.add_argument("specs", nargs="+", metavar="spec.py", help="spec file(s) to build (each in its own interpreter)")
     build.add_argument("-o", "--outdir", default="generated", metavar="OUTDIR",
                        help="where the package folder goes (default: ./generated)")
     build.add_argument("--name", help="package name (default: the spec's file stem; "
@@ -118,27 +119,45 @@ def _build(args, parser):
         parser.error("--name names one package: give one spec file with it")
     if args.name is not None and check_package_name(args.name):
         parser.error(f"--name: {check_package_name(args.name)}")
-    targets = [t.strip() for t in args.target.split(",") if t.strip()]
+    if len(args.specs) > 1:
+        return _build_each(args)
+    start = time.perf_counter()
+    progress = _Progress(start, quiet=args.quiet)
+    spec = load_spec(args.specs[0])
+    name = args.name or spec.stem
+    if check_package_name(name):
+        raise _UsageError(f"{check_package_name(name)}: the package is named after the "
+                          f"spec file {spec.filename!r}; pass --name")
+    progress(f"{spec.filename}: {len(spec.kernels)} kernel(s)")
+    try:
+        result = build_package(spec.kernels, args.outdir, name, spec.path,
+                               targets=[t.strip() for t in args.target.split(",") if t.strip()],
+                               native=args.native, openmp=args.openmp,
+                               compile=not args.sources_only, progress=progress)
+    finally:
+        progress.close()
+    what = "built" if result.compiled else "wrote the sources of"
+    n = len(result.kernels)
+    print(f"kgen: {what} {name}: {n} kernel{'s' if n != 1 else ''} "
+          f"({', '.join(result.kernels)}) in {time.perf_counter() - start:.2f} s "
+          f"-> {result.path}")
+    return EXIT_CODES["ok"]
+
+
+def _build_each(args):
+    """Several specs: each in its own interpreter, as if built alone. A spec is a
+    script and may change process state (kg.config.floatX, counters behind
+    variable names), which must not leak into the next spec's output."""
+    options = ["-o", args.outdir, "--target", args.target]
+    for flag in ("native", "openmp", "sources_only", "quiet"):
+        if getattr(args, flag):
+            options.append("--" + flag.replace("_", "-"))
     for path in args.specs:
-        start = time.perf_counter()
-        progress = _Progress(start, quiet=args.quiet)
-        spec = load_spec(path)
-        name = args.name or spec.stem
-        if check_package_name(name):
-            raise _UsageError(f"{check_package_name(name)}: the package is named after the "
-                              f"spec file {spec.filename!r}; pass --name")
-        progress(f"{spec.filename}: {len(spec.kernels)} kernel(s)")
-        try:
-            result = build_package(spec.kernels, args.outdir, name, spec.path,
-                                   targets=targets, native=args.native, openmp=args.openmp,
-                                   compile=not args.sources_only, progress=progress)
-        finally:
-            progress.close()
-        what = "built" if result.compiled else "wrote the sources of"
-        n = len(result.kernels)
-        print(f"kgen: {what} {name}: {n} kernel{'s' if n != 1 else ''} "
-              f"({', '.join(result.kernels)}) in {time.perf_counter() - start:.2f} s "
-              f"-> {result.path}")
+        sys.stdout.flush()
+        code = subprocess.call([sys.executable, "-m", "kgen", "build", path, *options],
+                               env=_child_env())
+        if code != EXIT_CODES["ok"]:
+            return code
     return EXIT_CODES["ok"]
 
 
@@ -176,6 +195,16 @@ def _cache(args, parser):
     print(f"failed builds:   {info['failed']} (sources kept for reading)")
     print(f"size:            {_size(info['bytes'])}")
     return EXIT_CODES["ok"]
+
+
+def _child_env():
+    """The environment for a child `python -m kgen`: this same kgen first on its path."""
+    import os
+    from pathlib import Path
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 # ---- failures and progress --------------------------------------------------------

@@ -123,15 +123,16 @@ def test_runs_with_numpy_and_cffi_only(built, tmp_path):
         assert line in proc.stdout
 
 
-def test_same_argument_checks_as_kg_function(built, monkeypatch):
-    """The package's copy of the checks gives kg.function's exception types and messages."""
-    from kgen.package import load_spec
+def test_same_argument_checks_as_kg_function(tmp_path, monkeypatch):
+    """The package's copy of the checks gives kg.function's exception types and messages
+    (both built here from the same kernel objects)."""
+    from kgen.package import build_package, load_spec
     from kgen.runtime.c import CFunction
-    out, _ = built
-    monkeypatch.syspath_prepend(str(out))
-    pkg = importlib.import_module("particles")
-    kernel = {k.name: k for k in load_spec(REPO / "examples" / "specs" / "particles.py").kernels}
-    ours, theirs = pkg.step, CFunction(kernel["step"])
+    spec = load_spec(REPO / "examples" / "specs" / "particles.py")
+    build_package(spec.kernels, tmp_path, "particles_same", spec.path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pkg = importlib.import_module("particles_same")
+    ours, theirs = pkg.step, CFunction(spec.kernels[0])
     v = np.ones(4)
     bad_calls = [
         ((v, v, v), {}),                                   # too few
@@ -156,8 +157,8 @@ def test_same_argument_checks_as_kg_function(built, monkeypatch):
         for base in (TypeError, ValueError, IndexError):
             assert isinstance(got.value, base) == isinstance(want.value, base)
     # and the same results for good calls, strided and cast inputs included
-    x = np.arange(12.0)[::3]
     # (to rounding: kg.function builds with -march=native, a package portably)
+    x = np.arange(12.0)[::3]
     for got, want in zip(ours(x, x.astype(np.int32), x, x, 0.5),
                          theirs(x, x.astype(np.int32), x, x, 0.5)):
         np.testing.assert_allclose(got, want, rtol=1e-14)

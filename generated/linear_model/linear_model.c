@@ -23,57 +23,90 @@
  * tells gcc that glibc's vector math library (libmvec) has SIMD variants of
  * the standard functions; gcc then calls e.g. _ZGVdN4v_exp on 4 doubles at a
  * time inside a vectorized loop.  IEEE semantics are untouched: libmvec
- * handles NaN, +-inf, +-0 and subnormals and stays within 4 ULP.
+ * handles NaN, +-inf, +-0 and subnormals, within 4 ULP (table below).
  *
- * This file is plain C (no template syntax): kgen's C templates paste it
- * verbatim into each standalone generated .c file.
+ * Plain C99 without template syntax: kgen's C templates paste it verbatim
+ * into each standalone generated .c file.
  *
  * What generated code calls
  * -------------------------
- *   kg_<name>(x)   for double,  kg_<name>f(x) for float, where <name> is the
- *   C99 name: exp exp2 expm1 log log2 log10 log1p sqrt sin cos tan asin acos
- *   atan atan2(y, x) sinh cosh tanh erf pow(x, y), and also exp10 cbrt asinh
- *   acosh atanh erfc hypot.  Each kg_ name is a macro for the standard libm
- *   function, so scalar code and non-glibc systems get plain libm.
+ *   kg_<name>(x) for double and kg_<name>f(x) for float, <name> being the C99
+ *   name: exp exp2 expm1 log log2 log10 log1p sqrt sin cos tan asin acos atan
+ *   atan2(y, x) sinh cosh tanh erf pow(x, y), and also exp10 cbrt asinh acosh
+ *   atanh erfc hypot(x, y).  Each kg_ name is a macro for the libm function
+ *   (exp10 falls back to pow where it is not available), so the plain C99
+ *   names (exp, expf, ...) vectorize just the same: the SIMD declarations are
+ *   on them.  The kg_ names leave room to swap in another implementation.
  *
- *   Loop pragmas (expand to nothing when the compiler would ignore them, so
- *   -Wall stays quiet):
- *     KG_OMP_SIMD                     before an elementwise `for` loop
- *     KG_OMP_PARALLEL_FOR_SIMD(n)     same, threaded when built with -fopenmp
- *                                     and n >= KG_PARALLEL_MIN_N
+ *   KG_OMP_SIMD                  before an elementwise `for` loop
+ *   KG_OMP_PARALLEL_FOR_SIMD(n)  the same, threaded over the default OpenMP
+ *                                team when built with -fopenmp and
+ *                                n >= KG_PARALLEL_MIN_N (default 32768)
+ *   KG_MULTIVERSION              before a kernel function definition: in
+ *                                portable x86-64 builds, AVX2 and AVX-512
+ *                                clones picked at load time (see the end)
+ *   (each expands to nothing where the compiler would ignore it, so -Wall
+ *   stays quiet).  KG_HAVE_LIBMVEC is 1 when the SIMD route is active.
  *
  * Build flags (kgen/build/flags.py holds them as data)
  * ----------------------------------------------------
- *   -O3 -fno-math-errno -fopenmp-simd -DKG_OPENMP_SIMD  and link -lmvec -lm.
+ *   -O3 -fno-math-errno -fopenmp-simd -DKG_OPENMP_SIMD, link -lmvec -lm.
  *   -fno-math-errno is required: with errno semantics gcc will not replace a
- *   call by its SIMD variant (and it lets sqrt become one instruction).
- *   -fopenmp-simd makes gcc honour `#pragma omp simd` without pulling in the
- *   OpenMP runtime; it defines no macro, hence -DKG_OPENMP_SIMD.
- *   Works with the x86-64 baseline (SSE2: the _ZGVb variants), -march=x86-64-v3
- *   (AVX2: _ZGVd) and AVX-512 machines with -march=native (_ZGVe and _ZGVd).
- *   Define KG_NO_LIBMVEC to opt out (then no -lmvec is needed): every kg_
- *   function is then scalar libm, correct but not vectorized.
+ *   call by its SIMD variant (it also lets sqrt become one instruction).
+ *   -fopenmp-simd makes gcc honour `#pragma omp simd` without the OpenMP
+ *   runtime; it defines no macro, hence -DKG_OPENMP_SIMD.  -fopenmp does both.
+ *   Checked with objdump: the x86-64 baseline calls the SSE variants
+ *   (_ZGVbN2v_exp, _ZGVbN4v_expf), -march=x86-64-v3 the AVX2 ones (_ZGVd),
+ *   -march=native on an AVX-512 CPU the _ZGVe (and for float also _ZGVd) ones.
+ *   Define KG_NO_LIBMVEC to opt out (then -lmvec is not needed): the same
+ *   names call scalar libm, correct but not vectorized.
  *
- * When the SIMD declarations are active (KG_HAVE_LIBMVEC is 1)
- * ------------------------------------------------------------
- *   gcc >= 6 (not clang, which uses -fveclib=libmvec instead), x86-64, glibc.
- *   glibc 2.22..2.34 has vector exp log sin cos pow only; glibc >= 2.35 has all
- *   of the functions below.  A module built here references
- *   GLIBC_2.35 symbols of libmvec.so.1, so it needs glibc >= 2.35 at run time.
+ * When the SIMD declarations are active
+ * -------------------------------------
+ *   gcc >= 6 on x86-64 with glibc: glibc 2.22..2.34 has vector exp, log, sin,
+ *   cos and pow only; glibc >= 2.35 all of the functions below.  Not with
+ *   clang (it has its own -fveclib=libmvec) nor on other systems or CPUs,
+ *   where everything is scalar libm.  A module built against glibc >= 2.35
+ *   needs glibc >= 2.35 (libmvec.so.1) where it runs.
  *
- * Route per function (x86-64, glibc >= 2.35).  Max error in ULP measured by
- * tests/test_vecmath_ulp.py against a higher-precision oracle, over the
- * function's whole domain, for the baseline / -march=native builds:
+ * Route and accuracy per function (x86-64, glibc 2.36).  Max error in ULP
+ * against a higher-precision oracle (tests/test_vecmath_ulp.py; float64 vs
+ * long double, float32 vs double), the worst over the SSE, AVX, AVX2 and
+ * AVX-512 variants, ~1e5 points over each function's whole domain:
  *
- *   function  route                          f64 max ULP   f32 max ULP
- *   --------  -----------------------------  ------------  ------------
- *   exp       libmvec                        see test      see test
- *   (filled in below)
- *
- * Elements left over after the last full vector (the loop epilogue) use the
- * scalar libm function, also within 4 ULP, so a result can differ in the last
- * bits depending on its position in the array; for a given n it is
- * reproducible.
+ *   function  route          float64  float32
+ *   exp       libmvec          2.8      2.6
+ *   exp2      libmvec          1.6      1.1
+ *   exp10     libmvec          1.4      3.8
+ *   expm1     libmvec          2.8      2.3
+ *   log       libmvec          1.5      4.0 (3.97 over 1e7 points)
+ *   log2      libmvec          1.9      2.3
+ *   log10     libmvec          1.9      2.1
+ *   log1p     libmvec          1.8      1.7
+ *   sqrt      instruction      0.5      0.5 (sqrtpd/sqrtps, correctly rounded)
+ *   cbrt      libmvec          2.3      2.8
+ *   sin       libmvec          3.0      2.1
+ *   cos       libmvec          3.2      2.1
+ *   tan       libmvec          3.0      3.9
+ *   asin      libmvec          2.6      2.8
+ *   acos      libmvec          1.8      2.2
+ *   atan      libmvec          1.4      2.2
+ *   atan2     libmvec          2.1      3.5
+ *   sinh      libmvec          1.9      1.8
+ *   cosh      libmvec          1.8      2.0
+ *   tanh      libmvec          2.1      1.4
+ *   asinh     libmvec          1.9      1.9
+ *   acosh     libmvec          2.5      2.6
+ *   atanh     libmvec          2.0      1.9
+ *   erf       libmvec          2.3      4.0 (AVX-512 returns 1 from x=3.6533)
+ *   erfc      libmvec          1.7      1.5
+ *   pow       libmvec          1.0      0.7
+ *   hypot     libmvec          1.6      1.2
+ *   Scalar libm (KG_NO_LIBMVEC, other systems): at most 3.0 ULP here.
+ * No function needed a hand-written polynomial.  Elements after the last
+ * full vector (the loop epilogue) use the scalar function, so the last bit
+ * of a result can depend on its position in the array; for a given n the
+ * results are reproducible.
  */
 #ifndef KG_MATH_H
 #define KG_MATH_H
@@ -232,6 +265,23 @@ KG__SIMD_DECL float hypotf(float, float);
      KG__PRAGMA(omp parallel for simd schedule(static) if ((n) >= KG_PARALLEL_MIN_N))
 #else
 #  define KG_OMP_PARALLEL_FOR_SIMD(n) KG_OMP_SIMD
+#endif
+
+/* ---- multi-versioning for portable builds -------------------------------
+ * Put KG_MULTIVERSION before the definition of a kernel function.  In a
+ * build for less than AVX2 (the portable x86-64 baseline) with gcc >= 11 on
+ * glibc, gcc then compiles the function (OpenMP regions included) for the
+ * baseline, x86-64-v3 (AVX2+FMA) and x86-64-v4 (AVX-512) and the dynamic
+ * loader picks the best clone for the CPU (an ifunc); each clone calls the
+ * libmvec variants of its own width.  Elsewhere (native builds, clang,
+ * non-x86, non-glibc) it is empty.  Define KG_NO_MULTIVERSION to opt out. */
+#if !defined(KG_NO_MULTIVERSION) && defined(__x86_64__) && defined(__GLIBC__) \
+    && defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER) \
+    && __GNUC__ >= 11 && !defined(__AVX2__)
+#  define KG_MULTIVERSION \
+     __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#  define KG_MULTIVERSION
 #endif
 
 #endif /* KG_MATH_H */
@@ -410,14 +460,15 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
  *
  * Threads: built with -fopenmp, a product of at least
  * KG_GEMM_PARALLEL_MIN_FLOPS multiply-adds runs on the default OpenMP team
- * (OMP_NUM_THREADS).  C is cut into one band of rows (or of columns, if that
- * duplicates less packing) per thread, and each thread runs the serial
- * algorithm on its band with its own buffers: no barrier but the final join,
- * which keeps it fast on a busy machine.  Called inside a parallel region it
- * stays serial.  Each element of C is summed in the same order whatever the
- * thread count (the order depends only on KG_GEMM_KC), so results are
- * bitwise reproducible.  If an allocation fails, a slow loop without scratch
- * memory computes the product.
+ * (OMP_NUM_THREADS).  C is cut into one band of rows (or of columns, when
+ * that duplicates less packing) per thread, and each thread runs the serial
+ * product on its band with its own buffers: no barrier but the final join,
+ * which keeps it fast on a busy machine.  (Packing B once for the whole
+ * team, with a barrier per panel, measured no faster on 2 cores.)  Called
+ * inside a parallel region it stays serial.  Each element of C is summed in
+ * the same order whatever the thread count (the order depends only on
+ * KG_GEMM_KC), so results are bitwise reproducible.  If memory runs out, a
+ * loop without scratch memory computes the product.
  *
  * Using a BLAS instead: compile with -DKG_USE_CBLAS (plus the BLAS's include
  * and library flags) and kg_gemm_* call cblas_sgemm / cblas_dgemm whenever
@@ -471,7 +522,7 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
  * package built for the baseline multiplies at full speed everywhere.
  * KG_GEMM_MAX_ISA (0 baseline, 1 AVX2, 2 AVX-512) caps the choice;
  * KG_GEMM_NO_DISPATCH drops the extra families. */
-#if defined(KG__GEMM_VEXT) && defined(__x86_64__) && !defined(__AVX512F__) \
+#if defined(KG__GEMM_VEXT) && defined(__x86_64__) && !defined(__AVX512F__)     \
     && !defined(KG_GEMM_NO_DISPATCH) && (defined(__clang__) || __GNUC__ >= 6)
 #  define KG__GEMM_DISPATCH 1
 #  if !(defined(__AVX2__) && defined(__FMA__))
@@ -504,46 +555,59 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
 #define KG__MIN(a, b) ((a) < (b) ? (a) : (b))
 #define KG__ROUND_UP(n, w) (((n) + (w) - 1) / (w) * (w))
 
-/* Generated code may use one type only: no unused-function warnings. */
+/* Generated code may use one type only: no unused-function warnings.
+ * The big functions stay out of line: inlining or cloning them buys nothing
+ * and would copy them into every OpenMP region (compile time). */
 #if defined(__GNUC__)
 #  define KG__STATIC static __attribute__((unused))
+#  if defined(__clang__)
+#    define KG__NOINLINE __attribute__((noinline))
+#  else
+#    define KG__NOINLINE __attribute__((noinline, noclone))
+#  endif
 #else
 #  define KG__STATIC static
+#  define KG__NOINLINE
 #endif
 
 /* Packing buffers.  Allocating them per call costs page faults and, with
  * threads, TLB shootdowns when malloc hands the memory back, so each thread
- * keeps its largest buffer (up to KG_GEMM_CACHE_BYTES) for the next call,
- * as OpenBLAS does.  Needs thread-local storage (gcc/clang __thread); define
- * KG_GEMM_NO_CACHE to allocate per call instead.  Caveat: a cached buffer is
- * released when the process ends, not when its thread does. */
+ * keeps its largest buffers (one for A, one for B; up to KG_GEMM_CACHE_BYTES
+ * each) for the next call, as OpenBLAS does.  Needs thread-local storage
+ * (gcc/clang __thread); define KG_GEMM_NO_CACHE to allocate per call
+ * instead.  Caveat: a cached buffer is released when the process ends, not
+ * when its thread does. */
 #ifndef KG_GEMM_CACHE_BYTES
-#  define KG_GEMM_CACHE_BYTES ((size_t)8 << 20)
+#  define KG_GEMM_CACHE_BYTES ((size_t)16 << 20)
 #endif
 #if defined(__GNUC__) && !defined(KG_GEMM_NO_CACHE)
 #  define KG__GEMM_CACHE 1
-static __thread void *kg__gemm_cache_raw;
-static __thread size_t kg__gemm_cache_size;
+static __thread void *kg__gemm_cache_raw[2];
+static __thread size_t kg__gemm_cache_size[2];
 #endif
 
 #define KG__ALIGN64(p) ((void *)(((uintptr_t)(p) + 63) & ~(uintptr_t)63))
+#define KG__BYTES64(n) (((size_t)(n) + 63) / 64 * 64)
 
-/* 64-byte aligned scratch of `bytes`; *to_free is what the caller frees
- * afterwards (NULL for the thread's cached buffer).  NULL if out of memory. */
-KG__STATIC void *kg__gemm_scratch(size_t bytes, void **to_free)
+/* 64-byte aligned scratch of `bytes` from this thread's cache `slot` (0 for
+ * A, 1 for B); *to_free is what the caller frees afterwards (NULL when the
+ * cache served it).  NULL if out of memory. */
+KG__STATIC void *kg__gemm_scratch(int slot, size_t bytes, void **to_free)
 {
     *to_free = NULL;
 #ifdef KG__GEMM_CACHE
     if (bytes <= KG_GEMM_CACHE_BYTES) {
-        if (kg__gemm_cache_size < bytes) {
-            free(kg__gemm_cache_raw);
-            kg__gemm_cache_raw = malloc(bytes + 64);
-            kg__gemm_cache_size = kg__gemm_cache_raw ? bytes : 0;
-            if (!kg__gemm_cache_raw)
+        if (kg__gemm_cache_size[slot] < bytes) {
+            free(kg__gemm_cache_raw[slot]);
+            kg__gemm_cache_raw[slot] = malloc(bytes + 64);
+            kg__gemm_cache_size[slot] = kg__gemm_cache_raw[slot] ? bytes : 0;
+            if (!kg__gemm_cache_raw[slot])
                 return NULL;
         }
-        return KG__ALIGN64(kg__gemm_cache_raw);
+        return KG__ALIGN64(kg__gemm_cache_raw[slot]);
     }
+#else
+    (void)slot;
 #endif
     *to_free = malloc(bytes + 64);
     return *to_free ? KG__ALIGN64(*to_free) : NULL;
@@ -572,117 +636,127 @@ KG__STATIC void kg__gemm_geometry(int isa, ptrdiff_t *mr, ptrdiff_t *vbytes)
     *vbytes = isa == 2 ? 64 : isa == 1 ? 32 : KG__GEMM_BASE_VBYTES;
 }
 
+/* Band `t` of `nt` over n items in units of `unit`, as [*lo, *hi). */
+KG__STATIC void kg__gemm_band(ptrdiff_t n, ptrdiff_t unit, int t, int nt,
+                              ptrdiff_t *lo, ptrdiff_t *hi)
+{
+    ptrdiff_t units = (n + unit - 1) / unit;
+    *lo = KG__MIN(n, units * t / nt * unit);
+    *hi = KG__MIN(n, units * (t + 1) / nt * unit);
+}
+
 /* ---- pieces shared by all families, per type ----------------------------- */
 
 /* The product without scratch memory: the fallback when malloc fails. */
-#define KG__GEMM_NAIVE(T)                                                       \
-KG__STATIC void kg__gemm_naive_##T(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,       \
-        T alpha, const T *A, ptrdiff_t rsa, ptrdiff_t csa,                      \
-        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc)  \
-{                                                                               \
-    ptrdiff_t i, j, k;                                                          \
-    for (i = 0; i < M; i++)                                                     \
-        for (j = 0; j < N; j++) {                                               \
-            T acc = 0;                                                          \
-            for (k = 0; k < K; k++)                                             \
-                acc += A[i * rsa + k * csa] * B[k * rsb + j * csb];             \
-            C[i * ldc + j] = beta == 0 ? alpha * acc                            \
-                                       : alpha * acc + beta * C[i * ldc + j];   \
-        }                                                                       \
+#define KG__GEMM_NAIVE(T)                                                      \
+KG__STATIC void kg__gemm_naive_##T(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,      \
+        T alpha, const T *A, ptrdiff_t rsa, ptrdiff_t csa,                     \
+        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc) \
+{                                                                              \
+    ptrdiff_t i, j, k;                                                         \
+    for (i = 0; i < M; i++)                                                    \
+        for (j = 0; j < N; j++) {                                              \
+            T acc = 0;                                                         \
+            for (k = 0; k < K; k++)                                            \
+                acc += A[i * rsa + k * csa] * B[k * rsb + j * csb];            \
+            C[i * ldc + j] = beta == 0 ? alpha * acc                           \
+                                       : alpha * acc + beta * C[i * ldc + j];  \
+        }                                                                      \
 }
 
 /* C = beta * C, for K == 0 or alpha == 0. */
-#define KG__GEMM_SCALE(T)                                                       \
-KG__STATIC void kg__gemm_scale_##T(ptrdiff_t M, ptrdiff_t N, T beta, T *C,      \
-        ptrdiff_t ldc)                                                          \
-{                                                                               \
-    ptrdiff_t i, j;                                                             \
-    for (i = 0; i < M; i++)                                                     \
-        for (j = 0; j < N; j++)                                                 \
-            C[i * ldc + j] = beta == 0 ? (T)0 : beta * C[i * ldc + j];          \
+#define KG__GEMM_SCALE(T)                                                      \
+KG__STATIC void kg__gemm_scale_##T(ptrdiff_t M, ptrdiff_t N, T beta, T *C,     \
+        ptrdiff_t ldc)                                                         \
+{                                                                              \
+    ptrdiff_t i, j;                                                            \
+    for (i = 0; i < M; i++)                                                    \
+        for (j = 0; j < N; j++)                                                \
+            C[i * ldc + j] = beta == 0 ? (T)0 : beta * C[i * ldc + j];         \
 }
 
 /* Write the mr x nr corner of tile t (rows tstride apart) into C:
  * C = alpha*t + beta*C, or C += alpha*t for later K blocks (first == 0).
  * The same expressions as the vector path, so every element rounds alike. */
-#define KG__GEMM_STORE(T)                                                       \
-KG__STATIC void kg__gemm_store_##T(const T *t, ptrdiff_t tstride,               \
-        ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta, int first, T *C,           \
-        ptrdiff_t ldc)                                                          \
-{                                                                               \
-    ptrdiff_t i, j;                                                             \
-    for (i = 0; i < mr; i++) {                                                  \
-        T *c = C + i * ldc;                                                     \
-        const T *ti = t + i * tstride;                                          \
-        if (!first)                                                             \
-            for (j = 0; j < nr; j++) c[j] = c[j] + alpha * ti[j];               \
-        else if (beta == 0)                                                     \
-            for (j = 0; j < nr; j++) c[j] = alpha * ti[j];                      \
-        else                                                                    \
-            for (j = 0; j < nr; j++) c[j] = alpha * ti[j] + beta * c[j];        \
-    }                                                                           \
+#define KG__GEMM_STORE(T)                                                      \
+KG__STATIC KG__NOINLINE void kg__gemm_store_##T(const T *t, ptrdiff_t tstride, \
+        ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta, int first, T *C,          \
+        ptrdiff_t ldc)                                                         \
+{                                                                              \
+    ptrdiff_t i, j;                                                            \
+    for (i = 0; i < mr; i++) {                                                 \
+        T *c = C + i * ldc;                                                    \
+        const T *ti = t + i * tstride;                                         \
+        if (!first)                                                            \
+            for (j = 0; j < nr; j++) c[j] = c[j] + alpha * ti[j];              \
+        else if (beta == 0)                                                    \
+            for (j = 0; j < nr; j++) c[j] = alpha * ti[j];                     \
+        else                                                                   \
+            for (j = 0; j < nr; j++) c[j] = alpha * ti[j] + beta * c[j];       \
+    }                                                                          \
 }
 
-/* ---- one family: packing, micro-kernels and the blocked loops ------------
+/* ---- one family: packing, micro-kernels, one block ------------------------
  * Stamped out per type T and family F with vector bytes VB, tile height MR_
  * and ATTR, the target attribute of a dispatched family (empty for base). */
 
 /* Pack an mc x kc block of A into MR-tall slivers [s0, s1), each laid out
  * k-major (sliver[k*MR + r]); the last sliver is padded with zeros. */
-#define KG__GEMM_PACK_A(T, F, MR_, ATTR)                                        \
-ATTR KG__STATIC void kg__gemm_pack_a_##T##_##F(ptrdiff_t s0, ptrdiff_t s1,      \
-        ptrdiff_t mc, ptrdiff_t kc, const T *A, ptrdiff_t rsa, ptrdiff_t csa,   \
-        T *pa)                                                                  \
-{                                                                               \
-    enum { MR = MR_ };                                                          \
-    ptrdiff_t s, k, r;                                                          \
-    for (s = s0; s < s1; s++) {                                                 \
-        T *dst = pa + s * MR * kc;                                              \
-        ptrdiff_t rows = KG__MIN(MR, mc - s * MR);                              \
-        const T *src = A + s * MR * rsa;                                        \
-        if (rows == MR) {                                                       \
-            for (k = 0; k < kc; k++)                                            \
-                for (r = 0; r < MR; r++)                                        \
-                    dst[k * MR + r] = src[r * rsa + k * csa];                   \
-        } else {                                                                \
-            for (k = 0; k < kc; k++) {                                          \
-                for (r = 0; r < rows; r++)                                      \
-                    dst[k * MR + r] = src[r * rsa + k * csa];                   \
-                for (; r < MR; r++)                                             \
-                    dst[k * MR + r] = 0;                                        \
-            }                                                                   \
-        }                                                                       \
-    }                                                                           \
+#define KG__GEMM_PACK_A(T, F, MR_, ATTR)                                       \
+ATTR KG__STATIC void kg__gemm_pack_a_##T##_##F(ptrdiff_t s0, ptrdiff_t s1,     \
+        ptrdiff_t mc, ptrdiff_t kc, const T *A, ptrdiff_t rsa, ptrdiff_t csa,  \
+        T *pa)                                                                 \
+{                                                                              \
+    enum { MR = MR_ };                                                         \
+    ptrdiff_t s, k, r;                                                         \
+    for (s = s0; s < s1; s++) {                                                \
+        T *dst = pa + s * MR * kc;                                             \
+        ptrdiff_t rows = KG__MIN(MR, mc - s * MR);                             \
+        const T *src = A + s * MR * rsa;                                       \
+        if (rows == MR) {                                                      \
+            for (k = 0; k < kc; k++)                                           \
+                for (r = 0; r < MR; r++)                                       \
+                    dst[k * MR + r] = src[r * rsa + k * csa];                  \
+        } else {                                                               \
+            for (k = 0; k < kc; k++) {                                         \
+                for (r = 0; r < rows; r++)                                     \
+                    dst[k * MR + r] = src[r * rsa + k * csa];                  \
+                for (; r < MR; r++)                                            \
+                    dst[k * MR + r] = 0;                                       \
+            }                                                                  \
+        }                                                                      \
+    }                                                                          \
 }
 
-/* Pack a kc x nc block of B into nr-wide slivers, each laid out k-major
- * (sliver[k*nr + j]); the last sliver is padded with zeros. */
-#define KG__GEMM_PACK_B(T, F, VB, ATTR)                                         \
-ATTR KG__STATIC void kg__gemm_pack_b_##T##_##F(ptrdiff_t nr, ptrdiff_t nc,      \
-        ptrdiff_t kc, const T *B, ptrdiff_t rsb, ptrdiff_t csb, T *pb)          \
-{                                                                               \
-    enum { VL = (VB) / sizeof(T) };                                             \
-    ptrdiff_t s, k, j, ns = (nc + nr - 1) / nr;                                 \
-    for (s = 0; s < ns; s++) {                                                  \
-        T *dst = pb + s * nr * kc;                                              \
-        ptrdiff_t cols = KG__MIN(nr, nc - s * nr);                              \
-        const T *src = B + s * nr * csb;                                        \
-        if (cols == nr && csb == 1 && nr == 2 * VL) {                           \
-            /* Constant sizes: inlined as vector moves, not a libc call. */     \
-            for (k = 0; k < kc; k++)                                            \
-                memcpy(dst + k * nr, src + k * rsb, 2 * VL * sizeof(T));        \
-        } else if (cols == nr && csb == 1) {                                    \
-            for (k = 0; k < kc; k++)                                            \
-                memcpy(dst + k * nr, src + k * rsb, VL * sizeof(T));            \
-        } else {                                                                \
-            for (k = 0; k < kc; k++) {                                          \
-                for (j = 0; j < cols; j++)                                      \
-                    dst[k * nr + j] = src[k * rsb + j * csb];                   \
-                for (; j < nr; j++)                                             \
-                    dst[k * nr + j] = 0;                                        \
-            }                                                                   \
-        }                                                                       \
-    }                                                                           \
+/* Pack a kc x nc block of B into nr-wide slivers [s0, s1), each laid out
+ * k-major (sliver[k*nr + j]); the last sliver is padded with zeros. */
+#define KG__GEMM_PACK_B(T, F, VB, ATTR)                                        \
+ATTR KG__STATIC void kg__gemm_pack_b_##T##_##F(ptrdiff_t s0, ptrdiff_t s1,     \
+        ptrdiff_t nr, ptrdiff_t nc, ptrdiff_t kc, const T *B, ptrdiff_t rsb,   \
+        ptrdiff_t csb, T *pb)                                                  \
+{                                                                              \
+    enum { VL = (VB) / sizeof(T) };                                            \
+    ptrdiff_t s, k, j;                                                         \
+    for (s = s0; s < s1; s++) {                                                \
+        T *dst = pb + s * nr * kc;                                             \
+        ptrdiff_t cols = KG__MIN(nr, nc - s * nr);                             \
+        const T *src = B + s * nr * csb;                                       \
+        if (cols == nr && csb == 1 && nr == 2 * VL) {                          \
+            /* Constant sizes: inlined as vector moves, not a libc call. */    \
+            for (k = 0; k < kc; k++)                                           \
+                memcpy(dst + k * nr, src + k * rsb, 2 * VL * sizeof(T));       \
+        } else if (cols == nr && csb == 1) {                                   \
+            for (k = 0; k < kc; k++)                                           \
+                memcpy(dst + k * nr, src + k * rsb, VL * sizeof(T));           \
+        } else {                                                               \
+            for (k = 0; k < kc; k++) {                                         \
+                for (j = 0; j < cols; j++)                                     \
+                    dst[k * nr + j] = src[k * rsb + j * csb];                  \
+                for (; j < nr; j++)                                            \
+                    dst[k * nr + j] = 0;                                       \
+            }                                                                  \
+        }                                                                      \
+    }                                                                          \
 }
 
 /* Micro-kernel V: an MR x (NV vectors) tile of C from kc steps of A and of a
@@ -693,215 +767,201 @@ ATTR KG__STATIC void kg__gemm_pack_b_##T##_##F(ptrdiff_t nr, ptrdiff_t nc,      
 /* On vector extensions.  acc[][] is indexed by constants once the loops are
  * unrolled, so it lives in registers; each k step loads NV vectors of B and
  * broadcasts MR scalars of A. */
-#define KG__GEMM_UKR(T, F, V, VB, MR_, NV, AROW, AK, ATTR)                      \
-ATTR KG__STATIC void kg__gemm_ukr_##V##_##T##_##F(ptrdiff_t kc,                 \
-        const T *restrict a, ptrdiff_t ars, ptrdiff_t aks,                      \
-        const T *restrict pb, ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta,      \
-        int first, T *restrict C, ptrdiff_t ldc)                                \
-{                                                                               \
-    typedef T vec __attribute__((vector_size(VB)));                             \
-    /* rows of C are only element-aligned */                                    \
-    typedef T vecu __attribute__((vector_size(VB), aligned(sizeof(T)),          \
-                                  may_alias));                                  \
-    enum { MR = MR_, VL = (VB) / sizeof(T) };                                   \
-    vec acc[MR_][NV];                                                           \
-    ptrdiff_t k;                                                                \
-    int i, v;                                                                   \
-    (void)ars;                                                                  \
-    (void)aks;                                                                  \
-    for (i = 0; i < MR; i++)                                                    \
-        for (v = 0; v < (NV); v++) acc[i][v] = (vec){0};                        \
-    for (k = 0; k < kc; k++) {                                                  \
-        const vec *b = (const vec *)(pb + k * (NV) * VL);                       \
-        const T *ak = a + k * (AK);                                             \
-        for (i = 0; i < MR; i++)                                                \
-            for (v = 0; v < (NV); v++) acc[i][v] += ak[i * (AROW)] * b[v];      \
-    }                                                                           \
-    if (mr == MR && nr == (NV) * VL) {                                          \
-        for (i = 0; i < MR; i++) {                                              \
-            vecu *c = (vecu *)(C + i * ldc);                                    \
-            for (v = 0; v < (NV); v++) {                                        \
-                if (!first)                                                     \
-                    c[v] = c[v] + alpha * acc[i][v];                            \
-                else if (beta == 0)                                             \
-                    c[v] = alpha * acc[i][v];                                   \
-                else                                                            \
-                    c[v] = alpha * acc[i][v] + beta * c[v];                     \
-            }                                                                   \
-        }                                                                       \
-    } else {                                                                    \
-        T tile[(MR_) * (NV) * ((VB) / sizeof(T))];                              \
-        memcpy(tile, acc, sizeof tile);                                         \
+#define KG__GEMM_UKR(T, F, V, VB, MR_, NV, AROW, AK, ATTR)                     \
+ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
+        ptrdiff_t kc, const T *restrict a, ptrdiff_t ars, ptrdiff_t aks,       \
+        const T *restrict pb, ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta,     \
+        int first, T *restrict C, ptrdiff_t ldc)                               \
+{                                                                              \
+    typedef T vec __attribute__((vector_size(VB)));                            \
+    /* rows of C are only element-aligned */                                   \
+    typedef T vecu __attribute__((vector_size(VB), aligned(sizeof(T)),         \
+                                  may_alias));                                 \
+    enum { MR = MR_, VL = (VB) / sizeof(T) };                                  \
+    vec acc[MR_][NV];                                                          \
+    ptrdiff_t k;                                                               \
+    int i, v;                                                                  \
+    (void)ars;                                                                 \
+    (void)aks;                                                                 \
+    for (i = 0; i < MR; i++)                                                   \
+        for (v = 0; v < (NV); v++) acc[i][v] = (vec){0};                       \
+    for (k = 0; k < kc; k++) {                                                 \
+        const vec *b = (const vec *)(pb + k * (NV) * VL);                      \
+        const T *ak = a + k * (AK);                                            \
+        for (i = 0; i < MR; i++)                                               \
+            for (v = 0; v < (NV); v++) acc[i][v] += ak[i * (AROW)] * b[v];     \
+    }                                                                          \
+    if (mr == MR && nr == (NV) * VL) {                                         \
+        for (i = 0; i < MR; i++) {                                             \
+            vecu *c = (vecu *)(C + i * ldc);                                   \
+            for (v = 0; v < (NV); v++) {                                       \
+                if (!first)                                                    \
+                    c[v] = c[v] + alpha * acc[i][v];                           \
+                else if (beta == 0)                                            \
+                    c[v] = alpha * acc[i][v];                                  \
+                else                                                           \
+                    c[v] = alpha * acc[i][v] + beta * c[v];                    \
+            }                                                                  \
+        }                                                                      \
+    } else {                                                                   \
+        T tile[(MR_) * (NV) * ((VB) / sizeof(T))];                             \
+        memcpy(tile, acc, sizeof tile);                                        \
         kg__gemm_store_##T(tile, (NV) * VL, mr, nr, alpha, beta, first, C, ldc); \
-    }                                                                           \
+    }                                                                          \
 }
 #else
 /* Portable: the same tiling in scalar C, which compilers may vectorize. */
-#define KG__GEMM_UKR(T, F, V, VB, MR_, NV, AROW, AK, ATTR)                      \
-ATTR KG__STATIC void kg__gemm_ukr_##V##_##T##_##F(ptrdiff_t kc,                 \
-        const T *restrict a, ptrdiff_t ars, ptrdiff_t aks,                      \
-        const T *restrict pb, ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta,      \
-        int first, T *restrict C, ptrdiff_t ldc)                                \
-{                                                                               \
-    enum { MR = MR_, NR = (NV) * ((VB) / sizeof(T)) };                          \
-    T acc[(MR_) * (NV) * ((VB) / sizeof(T))];                                   \
-    ptrdiff_t k;                                                                \
-    int i, j;                                                                   \
-    (void)ars;                                                                  \
-    (void)aks;                                                                  \
-    for (i = 0; i < MR * NR; i++) acc[i] = 0;                                   \
-    for (k = 0; k < kc; k++)                                                    \
-        for (i = 0; i < MR; i++)                                                \
-            for (j = 0; j < NR; j++)                                            \
-                acc[i * NR + j] += a[i * (AROW) + k * (AK)] * pb[k * NR + j];   \
-    kg__gemm_store_##T(acc, NR, mr, nr, alpha, beta, first, C, ldc);            \
+#define KG__GEMM_UKR(T, F, V, VB, MR_, NV, AROW, AK, ATTR)                     \
+ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
+        ptrdiff_t kc, const T *restrict a, ptrdiff_t ars, ptrdiff_t aks,       \
+        const T *restrict pb, ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta,     \
+        int first, T *restrict C, ptrdiff_t ldc)                               \
+{                                                                              \
+    enum { MR = MR_, NR = (NV) * ((VB) / sizeof(T)) };                         \
+    T acc[(MR_) * (NV) * ((VB) / sizeof(T))];                                  \
+    ptrdiff_t k;                                                               \
+    int i, j;                                                                  \
+    (void)ars;                                                                 \
+    (void)aks;                                                                 \
+    for (i = 0; i < MR * NR; i++) acc[i] = 0;                                  \
+    for (k = 0; k < kc; k++)                                                   \
+        for (i = 0; i < MR; i++)                                               \
+            for (j = 0; j < NR; j++)                                           \
+                acc[i * NR + j] += a[i * (AROW) + k * (AK)] * pb[k * NR + j];  \
+    kg__gemm_store_##T(acc, NR, mr, nr, alpha, beta, first, C, ldc);           \
 }
 #endif
 
-/* The serial blocked product.  Loop nest, outer to inner: jc over N by NC,
- * pc over K by KC (pack B), ic over M by MC (pack A), then the micro-tiles
- * of the block, j-major so that a B sliver stays in L1 while the kernel walks
- * down the A block. */
-#define KG__GEMM_SERIAL(T, F, VB, MR_, ATTR)                                    \
-ATTR KG__STATIC void kg__gemm_serial_##T##_##F(ptrdiff_t M, ptrdiff_t N,        \
-        ptrdiff_t K, T alpha, const T *A, ptrdiff_t rsa, ptrdiff_t csa,         \
-        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc)  \
-{                                                                               \
-    enum { MR = MR_, VL = (VB) / sizeof(T) };                                   \
-    /* One vector per tile row when that pads N less (narrow outputs). */       \
-    int nv = KG__ROUND_UP(N, VL) < KG__ROUND_UP(N, 2 * VL) ? 1 : 2;             \
-    ptrdiff_t nr = nv * VL;                                                     \
-    int direct = KG__ROUND_UP(N, nr) <= KG__GEMM_DIRECT_SLIVERS * nr;           \
-    ptrdiff_t kcmax = KG__MIN((ptrdiff_t)KG_GEMM_KC, K);                        \
-    ptrdiff_t ncmax = KG__MIN((ptrdiff_t)KG_GEMM_NC, KG__ROUND_UP(N, nr));      \
-    ptrdiff_t mcmax = KG__MIN((ptrdiff_t)KG_GEMM_MC, KG__ROUND_UP(M, MR));      \
-    ptrdiff_t jc, pc, ic, jr, ir;                                               \
-    /* One buffer: the A block, then (64-byte aligned) the B panel. */         \
-    size_t abytes = (sizeof(T) * (size_t)(mcmax * kcmax) + 63) / 64 * 64;       \
-    void *to_free;                                                              \
-    T *pa = (T *)kg__gemm_scratch(abytes + sizeof(T) * (size_t)(ncmax * kcmax), \
-                                  &to_free);                                    \
-    T *pb = (T *)((char *)pa + abytes);                                         \
-    if (!pa) {                                                                  \
-        kg__gemm_naive_##T(M, N, K, alpha, A, rsa, csa, B, rsb, csb,            \
-                           beta, C, ldc);                                       \
-        return;                                                                 \
-    }                                                                           \
-    for (jc = 0; jc < N; jc += KG_GEMM_NC) {                                    \
-        ptrdiff_t nc = KG__MIN((ptrdiff_t)KG_GEMM_NC, N - jc);                  \
-        for (pc = 0; pc < K; pc += KG_GEMM_KC) {                                \
-            ptrdiff_t kc = KG__MIN((ptrdiff_t)KG_GEMM_KC, K - pc);              \
-            int first = pc == 0;                                                \
-            kg__gemm_pack_b_##T##_##F(nr, nc, kc, B + pc * rsb + jc * csb,      \
-                                      rsb, csb, pb);                            \
-            for (ic = 0; ic < M; ic += KG_GEMM_MC) {                            \
-                ptrdiff_t mc = KG__MIN((ptrdiff_t)KG_GEMM_MC, M - ic);          \
-                ptrdiff_t mb = (mc + MR - 1) / MR;                              \
-                /* Slivers [0, mfull) are read in place when direct. */         \
-                ptrdiff_t mfull = direct ? mc / MR : 0;                         \
-                const T *ablk = A + ic * rsa + pc * csa;                        \
-                kg__gemm_pack_a_##T##_##F(mfull, mb, mc, kc, ablk, rsa, csa, pa); \
-                for (jr = 0; jr < nc; jr += nr) {                               \
-                    ptrdiff_t nrr = KG__MIN(nr, nc - jr);                       \
-                    const T *bs = pb + jr * kc;                                 \
-                    for (ir = 0; ir < mb; ir++) {                               \
-                        ptrdiff_t mr = KG__MIN(MR, mc - ir * MR);               \
-                        T *ct = C + (ic + ir * MR) * ldc + jc + jr;             \
-                        if (ir < mfull) {                                       \
-                            const T *as = ablk + ir * MR * rsa;                 \
-                            if (nv == 1)                                        \
-                                kg__gemm_ukr_d1_##T##_##F(kc, as, rsa, csa, bs, \
-                                        mr, nrr, alpha, beta, first, ct, ldc);  \
-                            else                                                \
-                                kg__gemm_ukr_d2_##T##_##F(kc, as, rsa, csa, bs, \
-                                        mr, nrr, alpha, beta, first, ct, ldc);  \
-                        } else {                                                \
-                            const T *as = pa + ir * MR * kc;                    \
-                            if (nv == 1)                                        \
-                                kg__gemm_ukr_p1_##T##_##F(kc, as, 1, MR, bs,    \
-                                        mr, nrr, alpha, beta, first, ct, ldc);  \
-                            else                                                \
-                                kg__gemm_ukr_p2_##T##_##F(kc, as, 1, MR, bs,    \
-                                        mr, nrr, alpha, beta, first, ct, ldc);  \
-                        }                                                       \
-                    }                                                           \
-                }                                                               \
-            }                                                                   \
-        }                                                                       \
-    }                                                                           \
-    free(to_free);                                                              \
+/* One block: C[mc x nc] (+)= alpha * A[mc x kc] @ (packed B panel), packing A
+ * into pa first (only its last, partial sliver when `direct`: the others are
+ * read in place).  Tiles go j-major, so that a B sliver stays in L1 while
+ * the kernel walks down the A block. */
+#define KG__GEMM_BLOCK(T, F, MR_, ATTR)                                        \
+ATTR KG__STATIC KG__NOINLINE void kg__gemm_block_##T##_##F(ptrdiff_t mc,       \
+        ptrdiff_t nc, ptrdiff_t kc, const T *A, ptrdiff_t rsa, ptrdiff_t csa,  \
+        T *pa, const T *pb, ptrdiff_t nr, int direct, T alpha, T beta,         \
+        int first, T *C, ptrdiff_t ldc)                                        \
+{                                                                              \
+    enum { MR = MR_ };                                                         \
+    ptrdiff_t mb = (mc + MR - 1) / MR, mfull = direct ? mc / MR : 0, jr, ir;   \
+    int wide = nr * (ptrdiff_t)sizeof(T) > (ptrdiff_t)(KG__GEMM_VB_##F);       \
+    kg__gemm_pack_a_##T##_##F(mfull, mb, mc, kc, A, rsa, csa, pa);             \
+    for (jr = 0; jr < nc; jr += nr) {                                          \
+        ptrdiff_t nrr = KG__MIN(nr, nc - jr);                                  \
+        const T *bs = pb + jr * kc;                                            \
+        for (ir = 0; ir < mb; ir++) {                                          \
+            ptrdiff_t mr = KG__MIN(MR, mc - ir * MR);                          \
+            T *ct = C + ir * MR * ldc + jr;                                    \
+            if (ir < mfull && wide)                                            \
+                kg__gemm_ukr_d2_##T##_##F(kc, A + ir * MR * rsa, rsa, csa, bs, \
+                                          mr, nrr, alpha, beta, first, ct, ldc); \
+            else if (ir < mfull)                                               \
+                kg__gemm_ukr_d1_##T##_##F(kc, A + ir * MR * rsa, rsa, csa, bs, \
+                                          mr, nrr, alpha, beta, first, ct, ldc); \
+            else if (wide)                                                     \
+                kg__gemm_ukr_p2_##T##_##F(kc, pa + ir * MR * kc, 1, MR, bs,    \
+                                          mr, nrr, alpha, beta, first, ct, ldc); \
+            else                                                               \
+                kg__gemm_ukr_p1_##T##_##F(kc, pa + ir * MR * kc, 1, MR, bs,    \
+                                          mr, nrr, alpha, beta, first, ct, ldc); \
+        }                                                                      \
+    }                                                                          \
 }
 
-#define KG__GEMM_FAMILY(T, F, VB, MR_, ATTR)                                    \
-    KG__GEMM_PACK_A(T, F, MR_, ATTR)                                            \
-    KG__GEMM_PACK_B(T, F, VB, ATTR)                                             \
-    KG__GEMM_UKR(T, F, p1, VB, MR_, 1, 1, MR_, ATTR)                            \
-    KG__GEMM_UKR(T, F, p2, VB, MR_, 2, 1, MR_, ATTR)                            \
-    KG__GEMM_UKR(T, F, d1, VB, MR_, 1, ars, aks, ATTR)                          \
-    KG__GEMM_UKR(T, F, d2, VB, MR_, 2, ars, aks, ATTR)                          \
-    KG__GEMM_SERIAL(T, F, VB, MR_, ATTR)
+#define KG__GEMM_FAMILY(T, F, VB, MR_, ATTR)                                   \
+    KG__GEMM_PACK_A(T, F, MR_, ATTR)                                           \
+    KG__GEMM_PACK_B(T, F, VB, ATTR)                                            \
+    KG__GEMM_UKR(T, F, p1, VB, MR_, 1, 1, MR_, ATTR)                           \
+    KG__GEMM_UKR(T, F, p2, VB, MR_, 2, 1, MR_, ATTR)                           \
+    KG__GEMM_UKR(T, F, d1, VB, MR_, 1, ars, aks, ATTR)                         \
+    KG__GEMM_UKR(T, F, d2, VB, MR_, 2, ars, aks, ATTR)                         \
+    KG__GEMM_BLOCK(T, F, MR_, ATTR)
 
-/* ---- dispatch, threads and the API -------------------------------------- */
+#define KG__GEMM_VB_base KG__GEMM_BASE_VBYTES
+#define KG__GEMM_VB_avx2 32
+#define KG__GEMM_VB_avx512 64
 
-#define KG__GEMM_ARGS M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc
+/* The families this build carries, and a call to family `isa`'s function. */
 #ifdef KG__GEMM_DISPATCH
-#  define KG__GEMM_FAMILIES(T)                                                  \
-    KG__GEMM_FAMILY(T, base, KG__GEMM_BASE_VBYTES, KG__GEMM_BASE_MR, )          \
-    KG__GEMM_FAMILY(T, avx512, 64, 12,                                          \
-                    __attribute__((target("avx512f,avx2,fma"))))                \
+#  define KG__GEMM_FAMILIES(T)                                                 \
+    KG__GEMM_FAMILY(T, base, KG__GEMM_BASE_VBYTES, KG__GEMM_BASE_MR, )         \
+    KG__GEMM_FAMILY(T, avx512, 64, 12,                                         \
+                    __attribute__((target("avx512f,avx2,fma"))))               \
     KG__GEMM_FAMILY_AVX2(T)
-#  define KG__GEMM_CALL_AVX512(T)                                               \
-    if (isa == 2) {                                                             \
-        kg__gemm_serial_##T##_avx512(KG__GEMM_ARGS);                            \
-        return;                                                                 \
-    }
+#  define KG__GEMM_CALL_AVX512(name, T, args)                                  \
+    if (isa == 2) kg__gemm_##name##_##T##_avx512 args; else
 #else
-#  define KG__GEMM_FAMILIES(T)                                                  \
+#  define KG__GEMM_FAMILIES(T)                                                 \
     KG__GEMM_FAMILY(T, base, KG__GEMM_BASE_VBYTES, KG__GEMM_BASE_MR, )
-#  define KG__GEMM_CALL_AVX512(T)
+#  define KG__GEMM_CALL_AVX512(name, T, args)
 #endif
 #ifdef KG__GEMM_DISPATCH_AVX2
-#  define KG__GEMM_FAMILY_AVX2(T)                                               \
+#  define KG__GEMM_FAMILY_AVX2(T)                                              \
     KG__GEMM_FAMILY(T, avx2, 32, 6, __attribute__((target("avx2,fma"))))
-#  define KG__GEMM_CALL_AVX2(T)                                                 \
-    if (isa == 1) {                                                             \
-        kg__gemm_serial_##T##_avx2(KG__GEMM_ARGS);                              \
-        return;                                                                 \
-    }
+#  define KG__GEMM_CALL_AVX2(name, T, args)                                    \
+    if (isa == 1) kg__gemm_##name##_##T##_avx2 args; else
 #else
 #  define KG__GEMM_FAMILY_AVX2(T)
-#  define KG__GEMM_CALL_AVX2(T)
+#  define KG__GEMM_CALL_AVX2(name, T, args)
 #endif
+#define KG__GEMM_CALL(name, T, args)                                           \
+    KG__GEMM_CALL_AVX512(name, T, args)                                        \
+    KG__GEMM_CALL_AVX2(name, T, args)                                          \
+    kg__gemm_##name##_##T##_base args
 
-/* The serial product on family `isa` (or the loop without scratch memory
- * under KG_GEMM_NAIVE). */
-#define KG__GEMM_RUN(T)                                                         \
-KG__STATIC void kg__gemm_run_##T(int isa, ptrdiff_t M, ptrdiff_t N,             \
-        ptrdiff_t K, T alpha, const T *A, ptrdiff_t rsa, ptrdiff_t csa,         \
-        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc)  \
-{                                                                               \
-    KG__GEMM_RUN_BODY(T)                                                        \
-}
-#ifdef KG_GEMM_NAIVE
-#  define KG__GEMM_RUN_BODY(T)                                                  \
-    (void)isa;                                                                  \
-    kg__gemm_naive_##T(KG__GEMM_ARGS);
-#else
-#  define KG__GEMM_RUN_BODY(T)                                                  \
-    (void)isa;                                                                  \
-    KG__GEMM_CALL_AVX512(T)                                                     \
-    KG__GEMM_CALL_AVX2(T)                                                       \
-    kg__gemm_serial_##T##_base(KG__GEMM_ARGS);
-#endif
+/* ---- the blocked product and its threads -------------------------------- */
 
-/* Threads: band `t` of `nt` over n items in units of `unit`, as [*lo, *hi). */
-KG__STATIC void kg__gemm_band(ptrdiff_t n, ptrdiff_t unit, int t, int nt,
-                              ptrdiff_t *lo, ptrdiff_t *hi)
-{
-    ptrdiff_t units = (n + unit - 1) / unit;
-    *lo = KG__MIN(n, units * t / nt * unit);
-    *hi = KG__MIN(n, units * (t + 1) / nt * unit);
+/* Bytes of the B panel buffer for an N-wide product (any family's NR). */
+#define KG__GEMM_PANEL_BYTES(T, N, K)                                          \
+    (sizeof(T) * (size_t)KG__MIN((ptrdiff_t)KG_GEMM_NC,                        \
+                                 KG__ROUND_UP(N, 128 / (ptrdiff_t)sizeof(T)))  \
+               * (size_t)KG__MIN((ptrdiff_t)KG_GEMM_KC, K))
+
+/* The serial product on family `isa`.  Loop nest, outer to inner: jc over N
+ * by NC, pc over K by KC (pack B), ic over M by MC (pack A, then the block's
+ * tiles). */
+#define KG__GEMM_SERIAL(T)                                                     \
+KG__STATIC void kg__gemm_serial_##T(int isa, ptrdiff_t M, ptrdiff_t N,         \
+        ptrdiff_t K, T alpha, const T *A, ptrdiff_t rsa, ptrdiff_t csa,        \
+        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc) \
+{                                                                              \
+    ptrdiff_t mr, vbytes, nr, jc, pc, ic;                                      \
+    int direct;                                                                \
+    void *a_free, *b_free;                                                     \
+    T *pa, *pb;                                                                \
+    kg__gemm_geometry(isa, &mr, &vbytes);                                      \
+    nr = vbytes / (ptrdiff_t)sizeof(T);                                        \
+    /* Tiles one vector wide when that pads N less (narrow outputs). */        \
+    if (KG__ROUND_UP(N, 2 * nr) <= KG__ROUND_UP(N, nr))                        \
+        nr *= 2;                                                               \
+    direct = KG__ROUND_UP(N, nr) <= KG__GEMM_DIRECT_SLIVERS * nr;              \
+    pa = (T *)kg__gemm_scratch(0, sizeof(T) * (size_t)(KG__MIN(KG_GEMM_MC,     \
+            KG__ROUND_UP(M, mr)) * KG__MIN(KG_GEMM_KC, K)), &a_free);          \
+    pb = (T *)kg__gemm_scratch(1, KG__GEMM_PANEL_BYTES(T, N, K), &b_free);     \
+    if (!pa || !pb) {                                                          \
+        kg__gemm_naive_##T(KG__GEMM_ARGS);                                     \
+    } else {                                                                   \
+        for (jc = 0; jc < N; jc += KG_GEMM_NC) {                               \
+            ptrdiff_t nc = KG__MIN((ptrdiff_t)KG_GEMM_NC, N - jc);             \
+            for (pc = 0; pc < K; pc += KG_GEMM_KC) {                           \
+                ptrdiff_t kc = KG__MIN((ptrdiff_t)KG_GEMM_KC, K - pc);         \
+                KG__GEMM_CALL(pack_b, T, (0, (nc + nr - 1) / nr, nr, nc, kc,   \
+                                          B + pc * rsb + jc * csb, rsb, csb,   \
+                                          pb));                                \
+                for (ic = 0; ic < M; ic += KG_GEMM_MC) {                       \
+                    ptrdiff_t mc = KG__MIN((ptrdiff_t)KG_GEMM_MC, M - ic);     \
+                    KG__GEMM_CALL(block, T, (mc, nc, kc,                       \
+                                             A + ic * rsa + pc * csa, rsa, csa, \
+                                             pa, pb, nr, direct, alpha, beta,  \
+                                             pc == 0, C + ic * ldc + jc, ldc)); \
+                }                                                              \
+            }                                                                  \
+        }                                                                      \
+    }                                                                          \
+    free(a_free);                                                              \
+    free(b_free);                                                              \
 }
+#define KG__GEMM_ARGS M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc
 
 /* Whether to cut C into row bands (each thread packs all of B) rather than
  * column bands (each packs all of A): whichever duplicates less packing.
@@ -921,33 +981,31 @@ KG__STATIC int kg__gemm_split_rows(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
 }
 
 #ifdef _OPENMP
-/* C in one band per thread of the default team, each a serial product. */
-#  define KG__GEMM_THREADED(T)                                                  \
-    if ((double)M * (double)N * (double)K >= KG_GEMM_PARALLEL_MIN_FLOPS         \
-        && !omp_in_parallel() && omp_get_max_threads() > 1) {                   \
-        int nt = omp_get_max_threads(), rows;                                   \
-        ptrdiff_t mr, vbytes, nr;                                               \
-        kg__gemm_geometry(isa, &mr, &vbytes);                                   \
-        nr = 2 * vbytes / (ptrdiff_t)sizeof(T);                                 \
-        rows = kg__gemm_split_rows(M, N, K, rsa, csb, nt, mr, nr);              \
-        _Pragma("omp parallel num_threads(nt)")                                 \
-        {                                                                       \
-            ptrdiff_t lo, hi;                                                   \
-            int t = omp_get_thread_num(), n = omp_get_num_threads();            \
-            if (rows) {                                                         \
-                kg__gemm_band(M, mr, t, n, &lo, &hi);                           \
-                if (hi > lo)                                                    \
-                    kg__gemm_run_##T(isa, hi - lo, N, K, alpha, A + lo * rsa,   \
-                                     rsa, csa, B, rsb, csb, beta,               \
-                                     C + lo * ldc, ldc);                        \
-            } else {                                                            \
-                kg__gemm_band(N, nr, t, n, &lo, &hi);                           \
-                if (hi > lo)                                                    \
-                    kg__gemm_run_##T(isa, M, hi - lo, K, alpha, A, rsa, csa,    \
-                                     B + lo * csb, rsb, csb, beta, C + lo, ldc); \
-            }                                                                   \
-        }                                                                       \
-        return;                                                                 \
+/* On the default team: C cut into one band of rows (or of columns) per
+ * thread, each band a serial product with the thread's own buffers, so
+ * there is no barrier but the final join (robust on a busy machine). */
+#  define KG__GEMM_THREADED(T)                                                 \
+    if ((double)M * (double)N * (double)K >= KG_GEMM_PARALLEL_MIN_FLOPS        \
+        && !omp_in_parallel() && omp_get_max_threads() > 1) {                  \
+        int nt = omp_get_max_threads(), rows;                                  \
+        ptrdiff_t mr, vbytes, nr;                                              \
+        kg__gemm_geometry(isa, &mr, &vbytes);                                  \
+        nr = 2 * vbytes / (ptrdiff_t)sizeof(T);                                \
+        rows = kg__gemm_split_rows(M, N, K, rsa, csb, nt, mr, nr);             \
+        _Pragma("omp parallel num_threads(nt)")                                \
+        {                                                                      \
+            ptrdiff_t lo, hi;                                                  \
+            int t = omp_get_thread_num(), n = omp_get_num_threads();           \
+            kg__gemm_band(rows ? M : N, rows ? mr : nr, t, n, &lo, &hi);       \
+            if (hi > lo && rows)                                               \
+                kg__gemm_serial_##T(isa, hi - lo, N, K, alpha, A + lo * rsa,   \
+                                    rsa, csa, B, rsb, csb, beta, C + lo * ldc, \
+                                    ldc);                                      \
+            else if (hi > lo)                                                  \
+                kg__gemm_serial_##T(isa, M, hi - lo, K, alpha, A, rsa, csa,    \
+                                    B + lo * csb, rsb, csb, beta, C + lo, ldc); \
+        }                                                                      \
+        return;                                                                \
     }
 #else
 #  define KG__GEMM_THREADED(T)
@@ -980,39 +1038,49 @@ KG__STATIC int kg__cblas_layout(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t rs,
     *ld = (int)ld_;
     return 1;
 }
-#  define KG__GEMM_TRY_CBLAS(name)                                              \
-    {                                                                           \
-        enum CBLAS_TRANSPOSE ta, tb;                                            \
-        int lda, ldb;                                                           \
-        if (M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && ldc <= INT_MAX      \
-            && ldc >= (N > 1 ? N : 1)                                           \
-            && kg__cblas_layout(M, K, rsa, csa, &ta, &lda)                      \
-            && kg__cblas_layout(K, N, rsb, csb, &tb, &ldb)) {                   \
-            KG__CBLAS(name)(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K,      \
-                            alpha, A, lda, B, ldb, beta, C, (int)ldc);          \
-            return;                                                             \
-        }                                                                       \
+#  define KG__GEMM_TRY_CBLAS(name)                                             \
+    {                                                                          \
+        enum CBLAS_TRANSPOSE ta, tb;                                           \
+        int lda, ldb;                                                          \
+        if (M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && ldc <= INT_MAX     \
+            && ldc >= (N > 1 ? N : 1)                                          \
+            && kg__cblas_layout(M, K, rsa, csa, &ta, &lda)                     \
+            && kg__cblas_layout(K, N, rsb, csb, &tb, &ldb)) {                  \
+            KG__CBLAS(name)(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K,     \
+                            alpha, A, lda, B, ldb, beta, C, (int)ldc);         \
+            return;                                                            \
+        }                                                                      \
     }
 #else
 #  define KG__GEMM_TRY_CBLAS(name)
 #endif
 
-#define KG__GEMM_API(T, SFX, BLASNAME)                                          \
-KG__STATIC void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,   \
-        const T *A, ptrdiff_t rsa, ptrdiff_t csa,                               \
-        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc)  \
-{                                                                               \
-    int isa;                                                                    \
-    if (M <= 0 || N <= 0)                                                       \
-        return;                                                                 \
-    if (K <= 0 || alpha == 0) {                                                 \
-        kg__gemm_scale_##T(M, N, beta, C, ldc);                                 \
-        return;                                                                 \
-    }                                                                           \
-    KG__GEMM_TRY_CBLAS(BLASNAME)                                                \
-    isa = kg__gemm_isa();                                                       \
-    KG__GEMM_THREADED(T)                                                        \
-    kg__gemm_run_##T(isa, KG__GEMM_ARGS);                                       \
+
+#ifdef KG_GEMM_NAIVE
+#  undef KG__GEMM_THREADED
+#  define KG__GEMM_THREADED(T)
+#  define KG__GEMM_RUN(T) kg__gemm_naive_##T(KG__GEMM_ARGS)
+#else
+#  define KG__GEMM_RUN(T) kg__gemm_serial_##T(isa, KG__GEMM_ARGS)
+#endif
+
+#define KG__GEMM_API(T, SFX, BLASNAME)                                         \
+KG__STATIC void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,  \
+        const T *A, ptrdiff_t rsa, ptrdiff_t csa,                              \
+        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc) \
+{                                                                              \
+    int isa;                                                                   \
+    if (M <= 0 || N <= 0)                                                      \
+        return;                                                                \
+    if (K <= 0 || alpha == 0) {                                                \
+        kg__gemm_scale_##T(M, N, beta, C, ldc);                                \
+        return;                                                                \
+    }                                                                          \
+    KG__GEMM_TRY_CBLAS(BLASNAME)                                               \
+    isa = kg__gemm_isa();                                                      \
+    (void)isa;                                                                 \
+    KG__GEMM_THREADED(T)                                                       \
+    KG__GEMM_RUN(T);                                                           \
 }
 
 KG__GEMM_NAIVE(float)
@@ -1023,8 +1091,8 @@ KG__GEMM_STORE(float)
 KG__GEMM_STORE(double)
 KG__GEMM_FAMILIES(float)
 KG__GEMM_FAMILIES(double)
-KG__GEMM_RUN(float)
-KG__GEMM_RUN(double)
+KG__GEMM_SERIAL(float)
+KG__GEMM_SERIAL(double)
 KG__GEMM_API(float, f32, cblas_sgemm)
 KG__GEMM_API(double, f64, cblas_dgemm)
 
@@ -1116,15 +1184,18 @@ KG_EXPORT int train_shapes(int64_t x_d0, int64_t y_d0, int64_t b_d0, int64_t W_d
     const int64_t tmp3_size = 1 > sub_d0 ? 1 : sub_d0;
     const int64_t tmp4_size = 1 > add_d0 ? 1 : add_d0;
     const int64_t tmp3_size_2 = tmp3_size > W_d0 ? tmp3_size : W_d0;
-    const int64_t t_s0 = W_d0 * sub_d1;
     const int64_t x_b0 = (x_d0 == 1) ? 0 : 1;
+    const int64_t t_s0 = W_d0 * x_d0;
+    const int64_t tmp0_size = W_d0 > t_s0 ? W_d0 : t_s0;
     const int64_t W_b0 = (W_d0 == 1) ? 0 : W_d1;
     const int64_t W_b1 = (W_d1 == 1) ? 0 : 1;
-    const int64_t tmp3_size_3 = tmp3_size_2 > b_d0 ? tmp3_size_2 : b_d0;
+    const int64_t tmp0_b0_2 = (W_d0 == 1) ? 0 : x_d0;
+    const int64_t t_s0_2 = W_d0 * sub_d1;
+    const int64_t tmp0_size_2 = tmp0_size > b_d0 ? tmp0_size : b_d0;
     /* not every size is used by both functions */
 (void)W_s0; (void)add_d0; (void)sub_d0; (void)st; (void)st_2; (void)sub_d1; (void)st_3; (void)b_b0;
-(void)tmp0_b0; (void)tmp1_b0; (void)y_b0; (void)tmp2_b0; (void)tmp3_size; (void)tmp4_size; (void)tmp3_size_2; (void)t_s0;
-(void)x_b0; (void)W_b0; (void)W_b1; (void)tmp3_size_3;
+(void)tmp0_b0; (void)tmp1_b0; (void)y_b0; (void)tmp2_b0; (void)tmp3_size; (void)tmp4_size; (void)tmp3_size_2; (void)x_b0;
+(void)t_s0; (void)tmp0_size; (void)W_b0; (void)W_b1; (void)tmp0_b0_2; (void)t_s0_2; (void)tmp0_size_2;
 
     out_shape[0] = W_d0;
     out_shape[1] = sub_d1;
@@ -1170,25 +1241,28 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
     const int64_t tmp3_size = 1 > sub_d0 ? 1 : sub_d0;
     const int64_t tmp4_size = 1 > add_d0 ? 1 : add_d0;
     const int64_t tmp3_size_2 = tmp3_size > W_d0 ? tmp3_size : W_d0;
-    const int64_t t_s0 = W_d0 * sub_d1;
     const int64_t x_b0 = (x_d0 == 1) ? 0 : 1;
+    const int64_t t_s0 = W_d0 * x_d0;
+    const int64_t tmp0_size = W_d0 > t_s0 ? W_d0 : t_s0;
     const int64_t W_b0 = (W_d0 == 1) ? 0 : W_d1;
     const int64_t W_b1 = (W_d1 == 1) ? 0 : 1;
-    const int64_t tmp3_size_3 = tmp3_size_2 > b_d0 ? tmp3_size_2 : b_d0;
+    const int64_t tmp0_b0_2 = (W_d0 == 1) ? 0 : x_d0;
+    const int64_t t_s0_2 = W_d0 * sub_d1;
+    const int64_t tmp0_size_2 = tmp0_size > b_d0 ? tmp0_size : b_d0;
     /* not every size is used by both functions */
 (void)W_s0; (void)add_d0; (void)sub_d0; (void)st; (void)st_2; (void)sub_d1; (void)st_3; (void)b_b0;
-(void)tmp0_b0; (void)tmp1_b0; (void)y_b0; (void)tmp2_b0; (void)tmp3_size; (void)tmp4_size; (void)tmp3_size_2; (void)t_s0;
-(void)x_b0; (void)W_b0; (void)W_b1; (void)tmp3_size_3;
+(void)tmp0_b0; (void)tmp1_b0; (void)y_b0; (void)tmp2_b0; (void)tmp3_size; (void)tmp4_size; (void)tmp3_size_2; (void)x_b0;
+(void)t_s0; (void)tmp0_size; (void)W_b0; (void)W_b1; (void)tmp0_b0_2; (void)t_s0_2; (void)tmp0_size_2;
 
 
     /* temporaries, allocated once per call, freed on every exit */
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(W_d0 > 0 ? W_d0 : 1));
+    tmp0 = (double *)malloc(sizeof(double) * (size_t)(tmp0_size_2 > 0 ? tmp0_size_2 : 1));
     if (!tmp0) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp1 = (double *)malloc(sizeof(double) * (size_t)(add_d0 > 0 ? add_d0 : 1));
     if (!tmp1) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp2 = (double *)malloc(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
     if (!tmp2) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp3 = (double *)malloc(sizeof(double) * (size_t)(tmp3_size_3 > 0 ? tmp3_size_3 : 1));
+    tmp3 = (double *)malloc(sizeof(double) * (size_t)(tmp3_size_2 > 0 ? tmp3_size_2 : 1));
     if (!tmp3) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp4 = (double *)malloc(sizeof(double) * (size_t)(tmp4_size > 0 ? tmp4_size : 1));
     if (!tmp4) KG_FAIL(KG_ENOMEM, "train: out of memory");
@@ -1205,7 +1279,6 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
                 const double v_b = b[i];
                 const double v = tmp0[i];
                 const double t1 = (v_b + v);  /* b + W @ x */
-
                 tmp1[i] = t1;
             }
         } else if (b_d0 == n && W_d0 == n && 1) {
@@ -1214,7 +1287,6 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
                 const double v_b = b[i];
                 const double v = tmp0[i];
                 const double t1 = (v_b + v);  /* b + W @ x */
-
                 tmp1[i] = t1;
             }
         } else
@@ -1225,7 +1297,6 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
                 const double v_b = b[i0 * b_b0];
                 const double v = tmp0[i0 * tmp0_b0];
                 const double t1 = (v_b + v);  /* b + W @ x */
-
                 tmp1[i0] = t1;
             }
         }
@@ -1241,7 +1312,6 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
                 const double v2 = tmp1[i];
                 const double v_y = y[i];
                 const double t12 = (v2 - v_y);  /* b + W @ x - y */
-
                 tmp2[i] = t12;
             }
         } else if (add_d0 == n && y_d0 == n && 1) {
@@ -1250,7 +1320,6 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
                 const double v2 = tmp1[i];
                 const double v_y = y[i];
                 const double t12 = (v2 - v_y);  /* b + W @ x - y */
-
                 tmp2[i] = t12;
             }
         } else
@@ -1261,7 +1330,6 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
                 const double v2 = tmp1[i0 * tmp1_b0];
                 const double v_y = y[i0 * y_b0];
                 const double t12 = (v2 - v_y);  /* b + W @ x - y */
-
                 tmp2[i0] = t12;
             }
         }
@@ -1320,61 +1388,27 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
         }
         tmp3[0] = (double)acc;
     }
-    /* cast((b + W @ x - y).shape[0], dtype='float64') */
+    /* cast((b + W @ x - y).shape[0], dtype='float64'); t1 = b + W @ x - y; sum(t1 ** 2, axis=(0,), keepdims=Fals... */
     {
         const int64_t n = 1;
         const int64_t v5 = (int64_t)sub_d0;
-
-        if (n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double t14 = ((double)v5);  /* cast((b + W @ x - y).shape[0], dtype='float64') */
-
-                tmp4[i] = t14;
-            }
-        } else if (1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double t14 = ((double)v5);  /* cast((b + W @ x - y).shape[0], dtype='float64') */
-
-                tmp4[i] = t14;
-            }
-        } else
-        {
-            {
-                const double t14 = ((double)v5);  /* cast((b + W @ x - y).shape[0], dtype='float64') */
-
-                tmp4[0] = t14;
-            }
-        }
-        (void)n;
-    }
-    /* t1 = b + W @ x - y; sum(t1 ** 2, axis=(0,), keepdims=False) / cast(t1.shape[0], dtype='float64') */
-    {
-        const int64_t n = 1;
         const double v6 = tmp3[0];
-        const double v7 = tmp4[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double t15 = (v6 / v7);  /* t1 = b + W @ x - y; sum(t1 ** 2, axis=(0,), keepdims=False) / cast(t1.shape[0], dtype='float64') */
-
-                out[i] = t15;
+                const double t14 = ((double)v5);  /* cast((b + W @ x - y).shape[0], dtype='float64') */
+                const double t2 = (v6 / t14);  /* t1 = b + W @ x - y; sum(t1 ** 2, axis=(0,), keepdims=False) / cast(t1.shape[0], dtype='float64') */
+                tmp4[i] = t14;
+                out[i] = t2;
             }
-        } else if (1) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double t15 = (v6 / v7);  /* t1 = b + W @ x - y; sum(t1 ** 2, axis=(0,), keepdims=False) / cast(t1.shape[0], dtype='float64') */
-
-                out[i] = t15;
-            }
-        } else
-        {
-            {
-                const double t15 = (v6 / v7);  /* t1 = b + W @ x - y; sum(t1 ** 2, axis=(0,), keepdims=False) / cast(t1.shape[0], dtype='float64') */
-
-                out[0] = t15;
+                const double t14 = ((double)v5);  /* cast((b + W @ x - y).shape[0], dtype='float64') */
+                const double t2 = (v6 / t14);  /* t1 = b + W @ x - y; sum(t1 ** 2, axis=(0,), keepdims=False) / cast(t1.shape[0], dtype='float64') */
+                tmp4[i] = t14;
+                out[i] = t2;
             }
         }
         (void)n;
@@ -1382,36 +1416,23 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
     /* t1 = b + W @ x - y; 2.0 * (t1 / cast(t1.shape[0], dtype='float64')) */
     {
         const int64_t n = sub_d0;
-        const double v9 = tmp4[0];
+        const double v8 = tmp4[0];
 
-        if (sub_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v8 = tmp2[i];
-                const double t16 = (v8 / v9);  /* t1 = b + W @ x - y; t1 / cast(t1.shape[0], dtype='float64') */
-                const double t2 = (2.0 * t16);  /* t1 = b + W @ x - y; 2.0 * (t1 / cast(t1.shape[0], dtype='float64')) */
-
-                tmp3[i] = t2;
+                const double v7 = tmp2[i];
+                const double t15 = (v7 / v8);  /* t1 = b + W @ x - y; t1 / cast(t1.shape[0], dtype='float64') */
+                const double t22 = (2.0 * t15);  /* t1 = b + W @ x - y; 2.0 * (t1 / cast(t1.shape[0], dtype='float64')) */
+                tmp3[i] = t22;
             }
-        } else if (sub_d0 == n && 1) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v8 = tmp2[i];
-                const double t16 = (v8 / v9);  /* t1 = b + W @ x - y; t1 / cast(t1.shape[0], dtype='float64') */
-                const double t2 = (2.0 * t16);  /* t1 = b + W @ x - y; 2.0 * (t1 / cast(t1.shape[0], dtype='float64')) */
-
-                tmp3[i] = t2;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < sub_d0; i0++)
-            {
-                const double v8 = tmp2[i0 * tmp2_b0];
-                const double t16 = (v8 / v9);  /* t1 = b + W @ x - y; t1 / cast(t1.shape[0], dtype='float64') */
-                const double t2 = (2.0 * t16);  /* t1 = b + W @ x - y; 2.0 * (t1 / cast(t1.shape[0], dtype='float64')) */
-
-                tmp3[i0] = t2;
+                const double v7 = tmp2[i];
+                const double t15 = (v7 / v8);  /* t1 = b + W @ x - y; t1 / cast(t1.shape[0], dtype='float64') */
+                const double t22 = (2.0 * t15);  /* t1 = b + W @ x - y; 2.0 * (t1 / cast(t1.shape[0], dtype='float64')) */
+                tmp3[i] = t22;
             }
         }
         (void)n;
@@ -1428,33 +1449,62 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
     for (int64_t i0 = 0; i0 < add_d0; i0++)
 
     tmp3[0 + i0 * tmp0_b0] += tmp4[0 + i0];
-    /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; W - 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], dtype='float64')), t2), t1), pattern=(0, 'x'))) */
+    /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], dtype='float64')), t2), t1), pattern=(0, 'x'))) */
     {
         const int64_t n = t_s0;
 
-        if (x_d0 == n && W_d0 == n && W_s0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (x_d0 == n && W_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const double v_x = x[i];
-                const double v11 = tmp3[i];
-                const double v_W = W[i];
-                const double t17 = (v_x * v11);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], ... */
-                const double t22 = (0.1 * t17);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.sha... */
-                const double t3 = (v_W - t22);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; W - 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3... */
-
-                W_new[i] = t3;
+                const double v10 = tmp3[i];
+                const double t16 = (v_x * v10);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], ... */
+                const double t23 = (0.1 * t16);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.sha... */
+                tmp0[i] = t23;
             }
-        } else if (x_d0 == n && W_d0 == n && W_s0 == n && 1) {
+        } else if (x_d0 == n && W_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_x = x[i];
-                const double v11 = tmp3[i];
-                const double v_W = W[i];
-                const double t17 = (v_x * v11);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], ... */
-                const double t22 = (0.1 * t17);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.sha... */
-                const double t3 = (v_W - t22);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; W - 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3... */
+                const double v10 = tmp3[i];
+                const double t16 = (v_x * v10);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], ... */
+                const double t23 = (0.1 * t16);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.sha... */
+                tmp0[i] = t23;
+            }
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < W_d0; i0++)
+            for (int64_t i1 = 0; i1 < x_d0; i1++)
+            {
+                const double v_x = x[i1 * x_b0];
+                const double v10 = tmp3[i0 * tmp0_b0];
+                const double t16 = (v_x * v10);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], ... */
+                const double t23 = (0.1 * t16);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.sha... */
+                tmp0[i0 * x_d0 + i1] = t23;
+            }
+        }
+        (void)n;
+    }
+    /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; W - 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], dtype='float64')), t2), t1), pattern=(0, 'x'))) */
+    {
+        const int64_t n = t_s0_2;
 
-                W_new[i] = t3;
+        if (W_s0 == n && t_s0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_W = W[i];
+                const double v12 = tmp0[i];
+                const double t17 = (v_W - v12);  /* sub */
+                W_new[i] = t17;
+            }
+        } else if (W_s0 == n && t_s0 == n && 1) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_W = W[i];
+                const double v12 = tmp0[i];
+                const double t17 = (v_W - v12);  /* sub */
+                W_new[i] = t17;
             }
         } else
         {
@@ -1462,59 +1512,41 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
             for (int64_t i0 = 0; i0 < W_d0; i0++)
             for (int64_t i1 = 0; i1 < sub_d1; i1++)
             {
-                const double v_x = x[i1 * x_b0];
-                const double v11 = tmp3[i0 * tmp0_b0];
                 const double v_W = W[i0 * W_b0 + i1 * W_b1];
-                const double t17 = (v_x * v11);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], ... */
-                const double t22 = (0.1 * t17);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.sha... */
-                const double t3 = (v_W - t22);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; W - 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3... */
-
-                W_new[i0 * sub_d1 + i1] = t3;
+                const double v12 = tmp0[i0 * tmp0_b0_2 + i1 * x_b0];
+                const double t17 = (v_W - v12);  /* sub */
+                W_new[i0 * sub_d1 + i1] = t17;
             }
         }
         (void)n;
     }
     /* zeros */
-    for (int64_t i = 0; i < b_d0; i++) tmp3[i] = 0;
+    for (int64_t i = 0; i < b_d0; i++) tmp0[i] = 0;
     /* t1 = b + W @ x; t2 = t1 - y; sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64')), t1), b) */
     for (int64_t i0 = 0; i0 < add_d0; i0++)
 
-    tmp3[0 + i0 * b_b0] += tmp4[0 + i0];
+    tmp0[0 + i0 * b_b0] += tmp4[0 + i0];
     /* t1 = b + W @ x; t2 = t1 - y; b - 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64')), t1), b) */
     {
         const int64_t n = b_d0;
 
-        if (b_d0 == n && b_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v14 = tmp3[i];
+                const double v14 = tmp0[i];
                 const double v_b2 = b[i];
                 const double t18 = (0.1 * v14);  /* t1 = b + W @ x; t2 = t1 - y; 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64')),... */
-                const double t23 = (v_b2 - t18);  /* t1 = b + W @ x; t2 = t1 - y; b - 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64... */
-
-                b_new[i] = t23;
+                const double t24 = (v_b2 - t18);  /* t1 = b + W @ x; t2 = t1 - y; b - 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64... */
+                b_new[i] = t24;
             }
-        } else if (b_d0 == n && b_d0 == n && 1) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v14 = tmp3[i];
+                const double v14 = tmp0[i];
                 const double v_b2 = b[i];
                 const double t18 = (0.1 * v14);  /* t1 = b + W @ x; t2 = t1 - y; 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64')),... */
-                const double t23 = (v_b2 - t18);  /* t1 = b + W @ x; t2 = t1 - y; b - 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64... */
-
-                b_new[i] = t23;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < b_d0; i0++)
-            {
-                const double v14 = tmp3[i0 * b_b0];
-                const double v_b2 = b[i0 * b_b0];
-                const double t18 = (0.1 * v14);  /* t1 = b + W @ x; t2 = t1 - y; 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64')),... */
-                const double t23 = (v_b2 - t18);  /* t1 = b + W @ x; t2 = t1 - y; b - 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64... */
-
-                b_new[i0] = t23;
+                const double t24 = (v_b2 - t18);  /* t1 = b + W @ x; t2 = t1 - y; b - 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64... */
+                b_new[i] = t24;
             }
         }
         (void)n;
@@ -1551,12 +1583,12 @@ KG_EXPORT int predict_shapes(int64_t X_d0, int64_t X_d1, int64_t b_d0, int64_t W
     if (b_d0 != W_d0 && b_d0 != 1 && W_d0 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld, %lld) do not fit together", (long long)b_d0, (long long)X_d0, (long long)W_d0);
     const int64_t add_d1 = (b_d0 == 1) ? W_d0 : b_d0;
     const int64_t t_s0 = W_d0 * X_d0;
-    const int64_t t_s0_2 = X_d0 * add_d1;
     const int64_t b_b0 = (b_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0 = (X_d0 == 1) ? 0 : W_d0;
     const int64_t tmp0_b1 = (W_d0 == 1) ? 0 : 1;
+    const int64_t t_s0_2 = X_d0 * add_d1;
     /* not every size is used by both functions */
-(void)X_s0; (void)W_s0; (void)add_d1; (void)t_s0; (void)t_s0_2; (void)b_b0; (void)tmp0_b0; (void)tmp0_b1;
+(void)X_s0; (void)W_s0; (void)add_d1; (void)t_s0; (void)b_b0; (void)tmp0_b0; (void)tmp0_b1; (void)t_s0_2;
 
     out_shape[0] = X_d0;
     out_shape[1] = add_d1;
@@ -1581,12 +1613,12 @@ KG_EXPORT int predict(const double *KG_RESTRICT X, const double *KG_RESTRICT b, 
     if (b_d0 != W_d0 && b_d0 != 1 && W_d0 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld, %lld) do not fit together", (long long)b_d0, (long long)X_d0, (long long)W_d0);
     const int64_t add_d1 = (b_d0 == 1) ? W_d0 : b_d0;
     const int64_t t_s0 = W_d0 * X_d0;
-    const int64_t t_s0_2 = X_d0 * add_d1;
     const int64_t b_b0 = (b_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0 = (X_d0 == 1) ? 0 : W_d0;
     const int64_t tmp0_b1 = (W_d0 == 1) ? 0 : 1;
+    const int64_t t_s0_2 = X_d0 * add_d1;
     /* not every size is used by both functions */
-(void)X_s0; (void)W_s0; (void)add_d1; (void)t_s0; (void)t_s0_2; (void)b_b0; (void)tmp0_b0; (void)tmp0_b1;
+(void)X_s0; (void)W_s0; (void)add_d1; (void)t_s0; (void)b_b0; (void)tmp0_b0; (void)tmp0_b1; (void)t_s0_2;
 
 
     /* temporaries, allocated once per call, freed on every exit */
@@ -1605,7 +1637,6 @@ KG_EXPORT int predict(const double *KG_RESTRICT X, const double *KG_RESTRICT b, 
                 const double v_b = b[i];
                 const double v = tmp0[i];
                 const double t1 = (v_b + v);  /* b + X @ dimshuffle(W, pattern=(1, 0)) */
-
                 out[i] = t1;
             }
         } else if (b_d0 == n && t_s0 == n && 1) {
@@ -1614,7 +1645,6 @@ KG_EXPORT int predict(const double *KG_RESTRICT X, const double *KG_RESTRICT b, 
                 const double v_b = b[i];
                 const double v = tmp0[i];
                 const double t1 = (v_b + v);  /* b + X @ dimshuffle(W, pattern=(1, 0)) */
-
                 out[i] = t1;
             }
         } else
@@ -1626,7 +1656,6 @@ KG_EXPORT int predict(const double *KG_RESTRICT X, const double *KG_RESTRICT b, 
                 const double v_b = b[i1 * b_b0];
                 const double v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
                 const double t1 = (v_b + v);  /* b + X @ dimshuffle(W, pattern=(1, 0)) */
-
                 out[i0 * add_d1 + i1] = t1;
             }
         }

@@ -24,57 +24,90 @@
  * tells gcc that glibc's vector math library (libmvec) has SIMD variants of
  * the standard functions; gcc then calls e.g. _ZGVdN4v_exp on 4 doubles at a
  * time inside a vectorized loop.  IEEE semantics are untouched: libmvec
- * handles NaN, +-inf, +-0 and subnormals and stays within 4 ULP.
+ * handles NaN, +-inf, +-0 and subnormals, within 4 ULP (table below).
  *
- * This file is plain C (no template syntax): kgen's C templates paste it
- * verbatim into each standalone generated .c file.
+ * Plain C99 without template syntax: kgen's C templates paste it verbatim
+ * into each standalone generated .c file.
  *
  * What generated code calls
  * -------------------------
- *   kg_<name>(x)   for double,  kg_<name>f(x) for float, where <name> is the
- *   C99 name: exp exp2 expm1 log log2 log10 log1p sqrt sin cos tan asin acos
- *   atan atan2(y, x) sinh cosh tanh erf pow(x, y), and also exp10 cbrt asinh
- *   acosh atanh erfc hypot.  Each kg_ name is a macro for the standard libm
- *   function, so scalar code and non-glibc systems get plain libm.
+ *   kg_<name>(x) for double and kg_<name>f(x) for float, <name> being the C99
+ *   name: exp exp2 expm1 log log2 log10 log1p sqrt sin cos tan asin acos atan
+ *   atan2(y, x) sinh cosh tanh erf pow(x, y), and also exp10 cbrt asinh acosh
+ *   atanh erfc hypot(x, y).  Each kg_ name is a macro for the libm function
+ *   (exp10 falls back to pow where it is not available), so the plain C99
+ *   names (exp, expf, ...) vectorize just the same: the SIMD declarations are
+ *   on them.  The kg_ names leave room to swap in another implementation.
  *
- *   Loop pragmas (expand to nothing when the compiler would ignore them, so
- *   -Wall stays quiet):
- *     KG_OMP_SIMD                     before an elementwise `for` loop
- *     KG_OMP_PARALLEL_FOR_SIMD(n)     same, threaded when built with -fopenmp
- *                                     and n >= KG_PARALLEL_MIN_N
+ *   KG_OMP_SIMD                  before an elementwise `for` loop
+ *   KG_OMP_PARALLEL_FOR_SIMD(n)  the same, threaded over the default OpenMP
+ *                                team when built with -fopenmp and
+ *                                n >= KG_PARALLEL_MIN_N (default 32768)
+ *   KG_MULTIVERSION              before a kernel function definition: in
+ *                                portable x86-64 builds, AVX2 and AVX-512
+ *                                clones picked at load time (see the end)
+ *   (each expands to nothing where the compiler would ignore it, so -Wall
+ *   stays quiet).  KG_HAVE_LIBMVEC is 1 when the SIMD route is active.
  *
  * Build flags (kgen/build/flags.py holds them as data)
  * ----------------------------------------------------
- *   -O3 -fno-math-errno -fopenmp-simd -DKG_OPENMP_SIMD  and link -lmvec -lm.
+ *   -O3 -fno-math-errno -fopenmp-simd -DKG_OPENMP_SIMD, link -lmvec -lm.
  *   -fno-math-errno is required: with errno semantics gcc will not replace a
- *   call by its SIMD variant (and it lets sqrt become one instruction).
- *   -fopenmp-simd makes gcc honour `#pragma omp simd` without pulling in the
- *   OpenMP runtime; it defines no macro, hence -DKG_OPENMP_SIMD.
- *   Works with the x86-64 baseline (SSE2: the _ZGVb variants), -march=x86-64-v3
- *   (AVX2: _ZGVd) and AVX-512 machines with -march=native (_ZGVe and _ZGVd).
- *   Define KG_NO_LIBMVEC to opt out (then no -lmvec is needed): every kg_
- *   function is then scalar libm, correct but not vectorized.
+ *   call by its SIMD variant (it also lets sqrt become one instruction).
+ *   -fopenmp-simd makes gcc honour `#pragma omp simd` without the OpenMP
+ *   runtime; it defines no macro, hence -DKG_OPENMP_SIMD.  -fopenmp does both.
+ *   Checked with objdump: the x86-64 baseline calls the SSE variants
+ *   (_ZGVbN2v_exp, _ZGVbN4v_expf), -march=x86-64-v3 the AVX2 ones (_ZGVd),
+ *   -march=native on an AVX-512 CPU the _ZGVe (and for float also _ZGVd) ones.
+ *   Define KG_NO_LIBMVEC to opt out (then -lmvec is not needed): the same
+ *   names call scalar libm, correct but not vectorized.
  *
- * When the SIMD declarations are active (KG_HAVE_LIBMVEC is 1)
- * ------------------------------------------------------------
- *   gcc >= 6 (not clang, which uses -fveclib=libmvec instead), x86-64, glibc.
- *   glibc 2.22..2.34 has vector exp log sin cos pow only; glibc >= 2.35 has all
- *   of the functions below.  A module built here references
- *   GLIBC_2.35 symbols of libmvec.so.1, so it needs glibc >= 2.35 at run time.
+ * When the SIMD declarations are active
+ * -------------------------------------
+ *   gcc >= 6 on x86-64 with glibc: glibc 2.22..2.34 has vector exp, log, sin,
+ *   cos and pow only; glibc >= 2.35 all of the functions below.  Not with
+ *   clang (it has its own -fveclib=libmvec) nor on other systems or CPUs,
+ *   where everything is scalar libm.  A module built against glibc >= 2.35
+ *   needs glibc >= 2.35 (libmvec.so.1) where it runs.
  *
- * Route per function (x86-64, glibc >= 2.35).  Max error in ULP measured by
- * tests/test_vecmath_ulp.py against a higher-precision oracle, over the
- * function's whole domain, for the baseline / -march=native builds:
+ * Route and accuracy per function (x86-64, glibc 2.36).  Max error in ULP
+ * against a higher-precision oracle (tests/test_vecmath_ulp.py; float64 vs
+ * long double, float32 vs double), the worst over the SSE, AVX, AVX2 and
+ * AVX-512 variants, ~1e5 points over each function's whole domain:
  *
- *   function  route                          f64 max ULP   f32 max ULP
- *   --------  -----------------------------  ------------  ------------
- *   exp       libmvec                        see test      see test
- *   (filled in below)
- *
- * Elements left over after the last full vector (the loop epilogue) use the
- * scalar libm function, also within 4 ULP, so a result can differ in the last
- * bits depending on its position in the array; for a given n it is
- * reproducible.
+ *   function  route          float64  float32
+ *   exp       libmvec          2.8      2.6
+ *   exp2      libmvec          1.6      1.1
+ *   exp10     libmvec          1.4      3.8
+ *   expm1     libmvec          2.8      2.3
+ *   log       libmvec          1.5      4.0 (3.97 over 1e7 points)
+ *   log2      libmvec          1.9      2.3
+ *   log10     libmvec          1.9      2.1
+ *   log1p     libmvec          1.8      1.7
+ *   sqrt      instruction      0.5      0.5 (sqrtpd/sqrtps, correctly rounded)
+ *   cbrt      libmvec          2.3      2.8
+ *   sin       libmvec          3.0      2.1
+ *   cos       libmvec          3.2      2.1
+ *   tan       libmvec          3.0      3.9
+ *   asin      libmvec          2.6      2.8
+ *   acos      libmvec          1.8      2.2
+ *   atan      libmvec          1.4      2.2
+ *   atan2     libmvec          2.1      3.5
+ *   sinh      libmvec          1.9      1.8
+ *   cosh      libmvec          1.8      2.0
+ *   tanh      libmvec          2.1      1.4
+ *   asinh     libmvec          1.9      1.9
+ *   acosh     libmvec          2.5      2.6
+ *   atanh     libmvec          2.0      1.9
+ *   erf       libmvec          2.3      4.0 (AVX-512 returns 1 from x=3.6533)
+ *   erfc      libmvec          1.7      1.5
+ *   pow       libmvec          1.0      0.7
+ *   hypot     libmvec          1.6      1.2
+ *   Scalar libm (KG_NO_LIBMVEC, other systems): at most 3.0 ULP here.
+ * No function needed a hand-written polynomial.  Elements after the last
+ * full vector (the loop epilogue) use the scalar function, so the last bit
+ * of a result can depend on its position in the array; for a given n the
+ * results are reproducible.
  */
 #ifndef KG_MATH_H
 #define KG_MATH_H
@@ -233,6 +266,23 @@ KG__SIMD_DECL float hypotf(float, float);
      KG__PRAGMA(omp parallel for simd schedule(static) if ((n) >= KG_PARALLEL_MIN_N))
 #else
 #  define KG_OMP_PARALLEL_FOR_SIMD(n) KG_OMP_SIMD
+#endif
+
+/* ---- multi-versioning for portable builds -------------------------------
+ * Put KG_MULTIVERSION before the definition of a kernel function.  In a
+ * build for less than AVX2 (the portable x86-64 baseline) with gcc >= 11 on
+ * glibc, gcc then compiles the function (OpenMP regions included) for the
+ * baseline, x86-64-v3 (AVX2+FMA) and x86-64-v4 (AVX-512) and the dynamic
+ * loader picks the best clone for the CPU (an ifunc); each clone calls the
+ * libmvec variants of its own width.  Elsewhere (native builds, clang,
+ * non-x86, non-glibc) it is empty.  Define KG_NO_MULTIVERSION to opt out. */
+#if !defined(KG_NO_MULTIVERSION) && defined(__x86_64__) && defined(__GLIBC__) \
+    && defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER) \
+    && __GNUC__ >= 11 && !defined(__AVX2__)
+#  define KG_MULTIVERSION \
+     __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#  define KG_MULTIVERSION
 #endif
 
 #endif /* KG_MATH_H */
@@ -411,14 +461,15 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
  *
  * Threads: built with -fopenmp, a product of at least
  * KG_GEMM_PARALLEL_MIN_FLOPS multiply-adds runs on the default OpenMP team
- * (OMP_NUM_THREADS).  C is cut into one band of rows (or of columns, if that
- * duplicates less packing) per thread, and each thread runs the serial
- * algorithm on its band with its own buffers: no barrier but the final join,
- * which keeps it fast on a busy machine.  Called inside a parallel region it
- * stays serial.  Each element of C is summed in the same order whatever the
- * thread count (the order depends only on KG_GEMM_KC), so results are
- * bitwise reproducible.  If an allocation fails, a slow loop without scratch
- * memory computes the product.
+ * (OMP_NUM_THREADS).  C is cut into one band of rows (or of columns, when
+ * that duplicates less packing) per thread, and each thread runs the serial
+ * product on its band with its own buffers: no barrier but the final join,
+ * which keeps it fast on a busy machine.  (Packing B once for the whole
+ * team, with a barrier per panel, measured no faster on 2 cores.)  Called
+ * inside a parallel region it stays serial.  Each element of C is summed in
+ * the same order whatever the thread count (the order depends only on
+ * KG_GEMM_KC), so results are bitwise reproducible.  If memory runs out, a
+ * loop without scratch memory computes the product.
  *
  * Using a BLAS instead: compile with -DKG_USE_CBLAS (plus the BLAS's include
  * and library flags) and kg_gemm_* call cblas_sgemm / cblas_dgemm whenever
@@ -472,7 +523,7 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
  * package built for the baseline multiplies at full speed everywhere.
  * KG_GEMM_MAX_ISA (0 baseline, 1 AVX2, 2 AVX-512) caps the choice;
  * KG_GEMM_NO_DISPATCH drops the extra families. */
-#if defined(KG__GEMM_VEXT) && defined(__x86_64__) && !defined(__AVX512F__) \
+#if defined(KG__GEMM_VEXT) && defined(__x86_64__) && !defined(__AVX512F__)     \
     && !defined(KG_GEMM_NO_DISPATCH) && (defined(__clang__) || __GNUC__ >= 6)
 #  define KG__GEMM_DISPATCH 1
 #  if !(defined(__AVX2__) && defined(__FMA__))
@@ -505,46 +556,59 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
 #define KG__MIN(a, b) ((a) < (b) ? (a) : (b))
 #define KG__ROUND_UP(n, w) (((n) + (w) - 1) / (w) * (w))
 
-/* Generated code may use one type only: no unused-function warnings. */
+/* Generated code may use one type only: no unused-function warnings.
+ * The big functions stay out of line: inlining or cloning them buys nothing
+ * and would copy them into every OpenMP region (compile time). */
 #if defined(__GNUC__)
 #  define KG__STATIC static __attribute__((unused))
+#  if defined(__clang__)
+#    define KG__NOINLINE __attribute__((noinline))
+#  else
+#    define KG__NOINLINE __attribute__((noinline, noclone))
+#  endif
 #else
 #  define KG__STATIC static
+#  define KG__NOINLINE
 #endif
 
 /* Packing buffers.  Allocating them per call costs page faults and, with
  * threads, TLB shootdowns when malloc hands the memory back, so each thread
- * keeps its largest buffer (up to KG_GEMM_CACHE_BYTES) for the next call,
- * as OpenBLAS does.  Needs thread-local storage (gcc/clang __thread); define
- * KG_GEMM_NO_CACHE to allocate per call instead.  Caveat: a cached buffer is
- * released when the process ends, not when its thread does. */
+ * keeps its largest buffers (one for A, one for B; up to KG_GEMM_CACHE_BYTES
+ * each) for the next call, as OpenBLAS does.  Needs thread-local storage
+ * (gcc/clang __thread); define KG_GEMM_NO_CACHE to allocate per call
+ * instead.  Caveat: a cached buffer is released when the process ends, not
+ * when its thread does. */
 #ifndef KG_GEMM_CACHE_BYTES
-#  define KG_GEMM_CACHE_BYTES ((size_t)8 << 20)
+#  define KG_GEMM_CACHE_BYTES ((size_t)16 << 20)
 #endif
 #if defined(__GNUC__) && !defined(KG_GEMM_NO_CACHE)
 #  define KG__GEMM_CACHE 1
-static __thread void *kg__gemm_cache_raw;
-static __thread size_t kg__gemm_cache_size;
+static __thread void *kg__gemm_cache_raw[2];
+static __thread size_t kg__gemm_cache_size[2];
 #endif
 
 #define KG__ALIGN64(p) ((void *)(((uintptr_t)(p) + 63) & ~(uintptr_t)63))
+#define KG__BYTES64(n) (((size_t)(n) + 63) / 64 * 64)
 
-/* 64-byte aligned scratch of `bytes`; *to_free is what the caller frees
- * afterwards (NULL for the thread's cached buffer).  NULL if out of memory. */
-KG__STATIC void *kg__gemm_scratch(size_t bytes, void **to_free)
+/* 64-byte aligned scratch of `bytes` from this thread's cache `slot` (0 for
+ * A, 1 for B); *to_free is what the caller frees afterwards (NULL when the
+ * cache served it).  NULL if out of memory. */
+KG__STATIC void *kg__gemm_scratch(int slot, size_t bytes, void **to_free)
 {
     *to_free = NULL;
 #ifdef KG__GEMM_CACHE
     if (bytes <= KG_GEMM_CACHE_BYTES) {
-        if (kg__gemm_cache_size < bytes) {
-            free(kg__gemm_cache_raw);
-            kg__gemm_cache_raw = malloc(bytes + 64);
-            kg__gemm_cache_size = kg__gemm_cache_raw ? bytes : 0;
-            if (!kg__gemm_cache_raw)
+        if (kg__gemm_cache_size[slot] < bytes) {
+            free(kg__gemm_cache_raw[slot]);
+            kg__gemm_cache_raw[slot] = malloc(bytes + 64);
+            kg__gemm_cache_size[slot] = kg__gemm_cache_raw[slot] ? bytes : 0;
+            if (!kg__gemm_cache_raw[slot])
                 return NULL;
         }
-        return KG__ALIGN64(kg__gemm_cache_raw);
+        return KG__ALIGN64(kg__gemm_cache_raw[slot]);
     }
+#else
+    (void)slot;
 #endif
     *to_free = malloc(bytes + 64);
     return *to_free ? KG__ALIGN64(*to_free) : NULL;
@@ -573,117 +637,127 @@ KG__STATIC void kg__gemm_geometry(int isa, ptrdiff_t *mr, ptrdiff_t *vbytes)
     *vbytes = isa == 2 ? 64 : isa == 1 ? 32 : KG__GEMM_BASE_VBYTES;
 }
 
+/* Band `t` of `nt` over n items in units of `unit`, as [*lo, *hi). */
+KG__STATIC void kg__gemm_band(ptrdiff_t n, ptrdiff_t unit, int t, int nt,
+                              ptrdiff_t *lo, ptrdiff_t *hi)
+{
+    ptrdiff_t units = (n + unit - 1) / unit;
+    *lo = KG__MIN(n, units * t / nt * unit);
+    *hi = KG__MIN(n, units * (t + 1) / nt * unit);
+}
+
 /* ---- pieces shared by all families, per type ----------------------------- */
 
 /* The product without scratch memory: the fallback when malloc fails. */
-#define KG__GEMM_NAIVE(T)                                                       \
-KG__STATIC void kg__gemm_naive_##T(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,       \
-        T alpha, const T *A, ptrdiff_t rsa, ptrdiff_t csa,                      \
-        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc)  \
-{                                                                               \
-    ptrdiff_t i, j, k;                                                          \
-    for (i = 0; i < M; i++)                                                     \
-        for (j = 0; j < N; j++) {                                               \
-            T acc = 0;                                                          \
-            for (k = 0; k < K; k++)                                             \
-                acc += A[i * rsa + k * csa] * B[k * rsb + j * csb];             \
-            C[i * ldc + j] = beta == 0 ? alpha * acc                            \
-                                       : alpha * acc + beta * C[i * ldc + j];   \
-        }                                                                       \
+#define KG__GEMM_NAIVE(T)                                                      \
+KG__STATIC void kg__gemm_naive_##T(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,      \
+        T alpha, const T *A, ptrdiff_t rsa, ptrdiff_t csa,                     \
+        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc) \
+{                                                                              \
+    ptrdiff_t i, j, k;                                                         \
+    for (i = 0; i < M; i++)                                                    \
+        for (j = 0; j < N; j++) {                                              \
+            T acc = 0;                                                         \
+            for (k = 0; k < K; k++)                                            \
+                acc += A[i * rsa + k * csa] * B[k * rsb + j * csb];            \
+            C[i * ldc + j] = beta == 0 ? alpha * acc                           \
+                                       : alpha * acc + beta * C[i * ldc + j];  \
+        }                                                                      \
 }
 
 /* C = beta * C, for K == 0 or alpha == 0. */
-#define KG__GEMM_SCALE(T)                                                       \
-KG__STATIC void kg__gemm_scale_##T(ptrdiff_t M, ptrdiff_t N, T beta, T *C,      \
-        ptrdiff_t ldc)                                                          \
-{                                                                               \
-    ptrdiff_t i, j;                                                             \
-    for (i = 0; i < M; i++)                                                     \
-        for (j = 0; j < N; j++)                                                 \
-            C[i * ldc + j] = beta == 0 ? (T)0 : beta * C[i * ldc + j];          \
+#define KG__GEMM_SCALE(T)                                                      \
+KG__STATIC void kg__gemm_scale_##T(ptrdiff_t M, ptrdiff_t N, T beta, T *C,     \
+        ptrdiff_t ldc)                                                         \
+{                                                                              \
+    ptrdiff_t i, j;                                                            \
+    for (i = 0; i < M; i++)                                                    \
+        for (j = 0; j < N; j++)                                                \
+            C[i * ldc + j] = beta == 0 ? (T)0 : beta * C[i * ldc + j];         \
 }
 
 /* Write the mr x nr corner of tile t (rows tstride apart) into C:
  * C = alpha*t + beta*C, or C += alpha*t for later K blocks (first == 0).
  * The same expressions as the vector path, so every element rounds alike. */
-#define KG__GEMM_STORE(T)                                                       \
-KG__STATIC void kg__gemm_store_##T(const T *t, ptrdiff_t tstride,               \
-        ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta, int first, T *C,           \
-        ptrdiff_t ldc)                                                          \
-{                                                                               \
-    ptrdiff_t i, j;                                                             \
-    for (i = 0; i < mr; i++) {                                                  \
-        T *c = C + i * ldc;                                                     \
-        const T *ti = t + i * tstride;                                          \
-        if (!first)                                                             \
-            for (j = 0; j < nr; j++) c[j] = c[j] + alpha * ti[j];               \
-        else if (beta == 0)                                                     \
-            for (j = 0; j < nr; j++) c[j] = alpha * ti[j];                      \
-        else                                                                    \
-            for (j = 0; j < nr; j++) c[j] = alpha * ti[j] + beta * c[j];        \
-    }                                                                           \
+#define KG__GEMM_STORE(T)                                                      \
+KG__STATIC KG__NOINLINE void kg__gemm_store_##T(const T *t, ptrdiff_t tstride, \
+        ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta, int first, T *C,          \
+        ptrdiff_t ldc)                                                         \
+{                                                                              \
+    ptrdiff_t i, j;                                                            \
+    for (i = 0; i < mr; i++) {                                                 \
+        T *c = C + i * ldc;                                                    \
+        const T *ti = t + i * tstride;                                         \
+        if (!first)                                                            \
+            for (j = 0; j < nr; j++) c[j] = c[j] + alpha * ti[j];              \
+        else if (beta == 0)                                                    \
+            for (j = 0; j < nr; j++) c[j] = alpha * ti[j];                     \
+        else                                                                   \
+            for (j = 0; j < nr; j++) c[j] = alpha * ti[j] + beta * c[j];       \
+    }                                                                          \
 }
 
-/* ---- one family: packing, micro-kernels and the blocked loops ------------
+/* ---- one family: packing, micro-kernels, one block ------------------------
  * Stamped out per type T and family F with vector bytes VB, tile height MR_
  * and ATTR, the target attribute of a dispatched family (empty for base). */
 
 /* Pack an mc x kc block of A into MR-tall slivers [s0, s1), each laid out
  * k-major (sliver[k*MR + r]); the last sliver is padded with zeros. */
-#define KG__GEMM_PACK_A(T, F, MR_, ATTR)                                        \
-ATTR KG__STATIC void kg__gemm_pack_a_##T##_##F(ptrdiff_t s0, ptrdiff_t s1,      \
-        ptrdiff_t mc, ptrdiff_t kc, const T *A, ptrdiff_t rsa, ptrdiff_t csa,   \
-        T *pa)                                                                  \
-{                                                                               \
-    enum { MR = MR_ };                                                          \
-    ptrdiff_t s, k, r;                                                          \
-    for (s = s0; s < s1; s++) {                                                 \
-        T *dst = pa + s * MR * kc;                                              \
-        ptrdiff_t rows = KG__MIN(MR, mc - s * MR);                              \
-        const T *src = A + s * MR * rsa;                                        \
-        if (rows == MR) {                                                       \
-            for (k = 0; k < kc; k++)                                            \
-                for (r = 0; r < MR; r++)                                        \
-                    dst[k * MR + r] = src[r * rsa + k * csa];                   \
-        } else {                                                                \
-            for (k = 0; k < kc; k++) {                                          \
-                for (r = 0; r < rows; r++)                                      \
-                    dst[k * MR + r] = src[r * rsa + k * csa];                   \
-                for (; r < MR; r++)                                             \
-                    dst[k * MR + r] = 0;                                        \
-            }                                                                   \
-        }                                                                       \
-    }                                                                           \
+#define KG__GEMM_PACK_A(T, F, MR_, ATTR)                                       \
+ATTR KG__STATIC void kg__gemm_pack_a_##T##_##F(ptrdiff_t s0, ptrdiff_t s1,     \
+        ptrdiff_t mc, ptrdiff_t kc, const T *A, ptrdiff_t rsa, ptrdiff_t csa,  \
+        T *pa)                                                                 \
+{                                                                              \
+    enum { MR = MR_ };                                                         \
+    ptrdiff_t s, k, r;                                                         \
+    for (s = s0; s < s1; s++) {                                                \
+        T *dst = pa + s * MR * kc;                                             \
+        ptrdiff_t rows = KG__MIN(MR, mc - s * MR);                             \
+        const T *src = A + s * MR * rsa;                                       \
+        if (rows == MR) {                                                      \
+            for (k = 0; k < kc; k++)                                           \
+                for (r = 0; r < MR; r++)                                       \
+                    dst[k * MR + r] = src[r * rsa + k * csa];                  \
+        } else {                                                               \
+            for (k = 0; k < kc; k++) {                                         \
+                for (r = 0; r < rows; r++)                                     \
+                    dst[k * MR + r] = src[r * rsa + k * csa];                  \
+                for (; r < MR; r++)                                            \
+                    dst[k * MR + r] = 0;                                       \
+            }                                                                  \
+        }                                                                      \
+    }                                                                          \
 }
 
-/* Pack a kc x nc block of B into nr-wide slivers, each laid out k-major
- * (sliver[k*nr + j]); the last sliver is padded with zeros. */
-#define KG__GEMM_PACK_B(T, F, VB, ATTR)                                         \
-ATTR KG__STATIC void kg__gemm_pack_b_##T##_##F(ptrdiff_t nr, ptrdiff_t nc,      \
-        ptrdiff_t kc, const T *B, ptrdiff_t rsb, ptrdiff_t csb, T *pb)          \
-{                                                                               \
-    enum { VL = (VB) / sizeof(T) };                                             \
-    ptrdiff_t s, k, j, ns = (nc + nr - 1) / nr;                                 \
-    for (s = 0; s < ns; s++) {                                                  \
-        T *dst = pb + s * nr * kc;                                              \
-        ptrdiff_t cols = KG__MIN(nr, nc - s * nr);                              \
-        const T *src = B + s * nr * csb;                                        \
-        if (cols == nr && csb == 1 && nr == 2 * VL) {                           \
-            /* Constant sizes: inlined as vector moves, not a libc call. */     \
-            for (k = 0; k < kc; k++)                                            \
-                memcpy(dst + k * nr, src + k * rsb, 2 * VL * sizeof(T));        \
-        } else if (cols == nr && csb == 1) {                                    \
-            for (k = 0; k < kc; k++)                                            \
-                memcpy(dst + k * nr, src + k * rsb, VL * sizeof(T));            \
-        } else {                                                                \
-            for (k = 0; k < kc; k++) {                                          \
-                for (j = 0; j < cols; j++)                                      \
-                    dst[k * nr + j] = src[k * rsb + j * csb];                   \
-                for (; j < nr; j++)                                             \
-                    dst[k * nr + j] = 0;                                        \
-            }                                                                   \
-        }                                                                       \
-    }                                                                           \
+/* Pack a kc x nc block of B into nr-wide slivers [s0, s1), each laid out
+ * k-major (sliver[k*nr + j]); the last sliver is padded with zeros. */
+#define KG__GEMM_PACK_B(T, F, VB, ATTR)                                        \
+ATTR KG__STATIC void kg__gemm_pack_b_##T##_##F(ptrdiff_t s0, ptrdiff_t s1,     \
+        ptrdiff_t nr, ptrdiff_t nc, ptrdiff_t kc, const T *B, ptrdiff_t rsb,   \
+        ptrdiff_t csb, T *pb)                                                  \
+{                                                                              \
+    enum { VL = (VB) / sizeof(T) };                                            \
+    ptrdiff_t s, k, j;                                                         \
+    for (s = s0; s < s1; s++) {                                                \
+        T *dst = pb + s * nr * kc;                                             \
+        ptrdiff_t cols = KG__MIN(nr, nc - s * nr);                             \
+        const T *src = B + s * nr * csb;                                       \
+        if (cols == nr && csb == 1 && nr == 2 * VL) {                          \
+            /* Constant sizes: inlined as vector moves, not a libc call. */    \
+            for (k = 0; k < kc; k++)                                           \
+                memcpy(dst + k * nr, src + k * rsb, 2 * VL * sizeof(T));       \
+        } else if (cols == nr && csb == 1) {                                   \
+            for (k = 0; k < kc; k++)                                           \
+                memcpy(dst + k * nr, src + k * rsb, VL * sizeof(T));           \
+        } else {                                                               \
+            for (k = 0; k < kc; k++) {                                         \
+                for (j = 0; j < cols; j++)                                     \
+                    dst[k * nr + j] = src[k * rsb + j * csb];                  \
+                for (; j < nr; j++)                                            \
+                    dst[k * nr + j] = 0;                                       \
+            }                                                                  \
+        }                                                                      \
+    }                                                                          \
 }
 
 /* Micro-kernel V: an MR x (NV vectors) tile of C from kc steps of A and of a
@@ -694,215 +768,201 @@ ATTR KG__STATIC void kg__gemm_pack_b_##T##_##F(ptrdiff_t nr, ptrdiff_t nc,      
 /* On vector extensions.  acc[][] is indexed by constants once the loops are
  * unrolled, so it lives in registers; each k step loads NV vectors of B and
  * broadcasts MR scalars of A. */
-#define KG__GEMM_UKR(T, F, V, VB, MR_, NV, AROW, AK, ATTR)                      \
-ATTR KG__STATIC void kg__gemm_ukr_##V##_##T##_##F(ptrdiff_t kc,                 \
-        const T *restrict a, ptrdiff_t ars, ptrdiff_t aks,                      \
-        const T *restrict pb, ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta,      \
-        int first, T *restrict C, ptrdiff_t ldc)                                \
-{                                                                               \
-    typedef T vec __attribute__((vector_size(VB)));                             \
-    /* rows of C are only element-aligned */                                    \
-    typedef T vecu __attribute__((vector_size(VB), aligned(sizeof(T)),          \
-                                  may_alias));                                  \
-    enum { MR = MR_, VL = (VB) / sizeof(T) };                                   \
-    vec acc[MR_][NV];                                                           \
-    ptrdiff_t k;                                                                \
-    int i, v;                                                                   \
-    (void)ars;                                                                  \
-    (void)aks;                                                                  \
-    for (i = 0; i < MR; i++)                                                    \
-        for (v = 0; v < (NV); v++) acc[i][v] = (vec){0};                        \
-    for (k = 0; k < kc; k++) {                                                  \
-        const vec *b = (const vec *)(pb + k * (NV) * VL);                       \
-        const T *ak = a + k * (AK);                                             \
-        for (i = 0; i < MR; i++)                                                \
-            for (v = 0; v < (NV); v++) acc[i][v] += ak[i * (AROW)] * b[v];      \
-    }                                                                           \
-    if (mr == MR && nr == (NV) * VL) {                                          \
-        for (i = 0; i < MR; i++) {                                              \
-            vecu *c = (vecu *)(C + i * ldc);                                    \
-            for (v = 0; v < (NV); v++) {                                        \
-                if (!first)                                                     \
-                    c[v] = c[v] + alpha * acc[i][v];                            \
-                else if (beta == 0)                                             \
-                    c[v] = alpha * acc[i][v];                                   \
-                else                                                            \
-                    c[v] = alpha * acc[i][v] + beta * c[v];                     \
-            }                                                                   \
-        }                                                                       \
-    } else {                                                                    \
-        T tile[(MR_) * (NV) * ((VB) / sizeof(T))];                              \
-        memcpy(tile, acc, sizeof tile);                                         \
+#define KG__GEMM_UKR(T, F, V, VB, MR_, NV, AROW, AK, ATTR)                     \
+ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
+        ptrdiff_t kc, const T *restrict a, ptrdiff_t ars, ptrdiff_t aks,       \
+        const T *restrict pb, ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta,     \
+        int first, T *restrict C, ptrdiff_t ldc)                               \
+{                                                                              \
+    typedef T vec __attribute__((vector_size(VB)));                            \
+    /* rows of C are only element-aligned */                                   \
+    typedef T vecu __attribute__((vector_size(VB), aligned(sizeof(T)),         \
+                                  may_alias));                                 \
+    enum { MR = MR_, VL = (VB) / sizeof(T) };                                  \
+    vec acc[MR_][NV];                                                          \
+    ptrdiff_t k;                                                               \
+    int i, v;                                                                  \
+    (void)ars;                                                                 \
+    (void)aks;                                                                 \
+    for (i = 0; i < MR; i++)                                                   \
+        for (v = 0; v < (NV); v++) acc[i][v] = (vec){0};                       \
+    for (k = 0; k < kc; k++) {                                                 \
+        const vec *b = (const vec *)(pb + k * (NV) * VL);                      \
+        const T *ak = a + k * (AK);                                            \
+        for (i = 0; i < MR; i++)                                               \
+            for (v = 0; v < (NV); v++) acc[i][v] += ak[i * (AROW)] * b[v];     \
+    }                                                                          \
+    if (mr == MR && nr == (NV) * VL) {                                         \
+        for (i = 0; i < MR; i++) {                                             \
+            vecu *c = (vecu *)(C + i * ldc);                                   \
+            for (v = 0; v < (NV); v++) {                                       \
+                if (!first)                                                    \
+                    c[v] = c[v] + alpha * acc[i][v];                           \
+                else if (beta == 0)                                            \
+                    c[v] = alpha * acc[i][v];                                  \
+                else                                                           \
+                    c[v] = alpha * acc[i][v] + beta * c[v];                    \
+            }                                                                  \
+        }                                                                      \
+    } else {                                                                   \
+        T tile[(MR_) * (NV) * ((VB) / sizeof(T))];                             \
+        memcpy(tile, acc, sizeof tile);                                        \
         kg__gemm_store_##T(tile, (NV) * VL, mr, nr, alpha, beta, first, C, ldc); \
-    }                                                                           \
+    }                                                                          \
 }
 #else
 /* Portable: the same tiling in scalar C, which compilers may vectorize. */
-#define KG__GEMM_UKR(T, F, V, VB, MR_, NV, AROW, AK, ATTR)                      \
-ATTR KG__STATIC void kg__gemm_ukr_##V##_##T##_##F(ptrdiff_t kc,                 \
-        const T *restrict a, ptrdiff_t ars, ptrdiff_t aks,                      \
-        const T *restrict pb, ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta,      \
-        int first, T *restrict C, ptrdiff_t ldc)                                \
-{                                                                               \
-    enum { MR = MR_, NR = (NV) * ((VB) / sizeof(T)) };                          \
-    T acc[(MR_) * (NV) * ((VB) / sizeof(T))];                                   \
-    ptrdiff_t k;                                                                \
-    int i, j;                                                                   \
-    (void)ars;                                                                  \
-    (void)aks;                                                                  \
-    for (i = 0; i < MR * NR; i++) acc[i] = 0;                                   \
-    for (k = 0; k < kc; k++)                                                    \
-        for (i = 0; i < MR; i++)                                                \
-            for (j = 0; j < NR; j++)                                            \
-                acc[i * NR + j] += a[i * (AROW) + k * (AK)] * pb[k * NR + j];   \
-    kg__gemm_store_##T(acc, NR, mr, nr, alpha, beta, first, C, ldc);            \
+#define KG__GEMM_UKR(T, F, V, VB, MR_, NV, AROW, AK, ATTR)                     \
+ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
+        ptrdiff_t kc, const T *restrict a, ptrdiff_t ars, ptrdiff_t aks,       \
+        const T *restrict pb, ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta,     \
+        int first, T *restrict C, ptrdiff_t ldc)                               \
+{                                                                              \
+    enum { MR = MR_, NR = (NV) * ((VB) / sizeof(T)) };                         \
+    T acc[(MR_) * (NV) * ((VB) / sizeof(T))];                                  \
+    ptrdiff_t k;                                                               \
+    int i, j;                                                                  \
+    (void)ars;                                                                 \
+    (void)aks;                                                                 \
+    for (i = 0; i < MR * NR; i++) acc[i] = 0;                                  \
+    for (k = 0; k < kc; k++)                                                   \
+        for (i = 0; i < MR; i++)                                               \
+            for (j = 0; j < NR; j++)                                           \
+                acc[i * NR + j] += a[i * (AROW) + k * (AK)] * pb[k * NR + j];  \
+    kg__gemm_store_##T(acc, NR, mr, nr, alpha, beta, first, C, ldc);           \
 }
 #endif
 
-/* The serial blocked product.  Loop nest, outer to inner: jc over N by NC,
- * pc over K by KC (pack B), ic over M by MC (pack A), then the micro-tiles
- * of the block, j-major so that a B sliver stays in L1 while the kernel walks
- * down the A block. */
-#define KG__GEMM_SERIAL(T, F, VB, MR_, ATTR)                                    \
-ATTR KG__STATIC void kg__gemm_serial_##T##_##F(ptrdiff_t M, ptrdiff_t N,        \
-        ptrdiff_t K, T alpha, const T *A, ptrdiff_t rsa, ptrdiff_t csa,         \
-        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc)  \
-{                                                                               \
-    enum { MR = MR_, VL = (VB) / sizeof(T) };                                   \
-    /* One vector per tile row when that pads N less (narrow outputs). */       \
-    int nv = KG__ROUND_UP(N, VL) < KG__ROUND_UP(N, 2 * VL) ? 1 : 2;             \
-    ptrdiff_t nr = nv * VL;                                                     \
-    int direct = KG__ROUND_UP(N, nr) <= KG__GEMM_DIRECT_SLIVERS * nr;           \
-    ptrdiff_t kcmax = KG__MIN((ptrdiff_t)KG_GEMM_KC, K);                        \
-    ptrdiff_t ncmax = KG__MIN((ptrdiff_t)KG_GEMM_NC, KG__ROUND_UP(N, nr));      \
-    ptrdiff_t mcmax = KG__MIN((ptrdiff_t)KG_GEMM_MC, KG__ROUND_UP(M, MR));      \
-    ptrdiff_t jc, pc, ic, jr, ir;                                               \
-    /* One buffer: the A block, then (64-byte aligned) the B panel. */         \
-    size_t abytes = (sizeof(T) * (size_t)(mcmax * kcmax) + 63) / 64 * 64;       \
-    void *to_free;                                                              \
-    T *pa = (T *)kg__gemm_scratch(abytes + sizeof(T) * (size_t)(ncmax * kcmax), \
-                                  &to_free);                                    \
-    T *pb = (T *)((char *)pa + abytes);                                         \
-    if (!pa) {                                                                  \
-        kg__gemm_naive_##T(M, N, K, alpha, A, rsa, csa, B, rsb, csb,            \
-                           beta, C, ldc);                                       \
-        return;                                                                 \
-    }                                                                           \
-    for (jc = 0; jc < N; jc += KG_GEMM_NC) {                                    \
-        ptrdiff_t nc = KG__MIN((ptrdiff_t)KG_GEMM_NC, N - jc);                  \
-        for (pc = 0; pc < K; pc += KG_GEMM_KC) {                                \
-            ptrdiff_t kc = KG__MIN((ptrdiff_t)KG_GEMM_KC, K - pc);              \
-            int first = pc == 0;                                                \
-            kg__gemm_pack_b_##T##_##F(nr, nc, kc, B + pc * rsb + jc * csb,      \
-                                      rsb, csb, pb);                            \
-            for (ic = 0; ic < M; ic += KG_GEMM_MC) {                            \
-                ptrdiff_t mc = KG__MIN((ptrdiff_t)KG_GEMM_MC, M - ic);          \
-                ptrdiff_t mb = (mc + MR - 1) / MR;                              \
-                /* Slivers [0, mfull) are read in place when direct. */         \
-                ptrdiff_t mfull = direct ? mc / MR : 0;                         \
-                const T *ablk = A + ic * rsa + pc * csa;                        \
-                kg__gemm_pack_a_##T##_##F(mfull, mb, mc, kc, ablk, rsa, csa, pa); \
-                for (jr = 0; jr < nc; jr += nr) {                               \
-                    ptrdiff_t nrr = KG__MIN(nr, nc - jr);                       \
-                    const T *bs = pb + jr * kc;                                 \
-                    for (ir = 0; ir < mb; ir++) {                               \
-                        ptrdiff_t mr = KG__MIN(MR, mc - ir * MR);               \
-                        T *ct = C + (ic + ir * MR) * ldc + jc + jr;             \
-                        if (ir < mfull) {                                       \
-                            const T *as = ablk + ir * MR * rsa;                 \
-                            if (nv == 1)                                        \
-                                kg__gemm_ukr_d1_##T##_##F(kc, as, rsa, csa, bs, \
-                                        mr, nrr, alpha, beta, first, ct, ldc);  \
-                            else                                                \
-                                kg__gemm_ukr_d2_##T##_##F(kc, as, rsa, csa, bs, \
-                                        mr, nrr, alpha, beta, first, ct, ldc);  \
-                        } else {                                                \
-                            const T *as = pa + ir * MR * kc;                    \
-                            if (nv == 1)                                        \
-                                kg__gemm_ukr_p1_##T##_##F(kc, as, 1, MR, bs,    \
-                                        mr, nrr, alpha, beta, first, ct, ldc);  \
-                            else                                                \
-                                kg__gemm_ukr_p2_##T##_##F(kc, as, 1, MR, bs,    \
-                                        mr, nrr, alpha, beta, first, ct, ldc);  \
-                        }                                                       \
-                    }                                                           \
-                }                                                               \
-            }                                                                   \
-        }                                                                       \
-    }                                                                           \
-    free(to_free);                                                              \
+/* One block: C[mc x nc] (+)= alpha * A[mc x kc] @ (packed B panel), packing A
+ * into pa first (only its last, partial sliver when `direct`: the others are
+ * read in place).  Tiles go j-major, so that a B sliver stays in L1 while
+ * the kernel walks down the A block. */
+#define KG__GEMM_BLOCK(T, F, MR_, ATTR)                                        \
+ATTR KG__STATIC KG__NOINLINE void kg__gemm_block_##T##_##F(ptrdiff_t mc,       \
+        ptrdiff_t nc, ptrdiff_t kc, const T *A, ptrdiff_t rsa, ptrdiff_t csa,  \
+        T *pa, const T *pb, ptrdiff_t nr, int direct, T alpha, T beta,         \
+        int first, T *C, ptrdiff_t ldc)                                        \
+{                                                                              \
+    enum { MR = MR_ };                                                         \
+    ptrdiff_t mb = (mc + MR - 1) / MR, mfull = direct ? mc / MR : 0, jr, ir;   \
+    int wide = nr * (ptrdiff_t)sizeof(T) > (ptrdiff_t)(KG__GEMM_VB_##F);       \
+    kg__gemm_pack_a_##T##_##F(mfull, mb, mc, kc, A, rsa, csa, pa);             \
+    for (jr = 0; jr < nc; jr += nr) {                                          \
+        ptrdiff_t nrr = KG__MIN(nr, nc - jr);                                  \
+        const T *bs = pb + jr * kc;                                            \
+        for (ir = 0; ir < mb; ir++) {                                          \
+            ptrdiff_t mr = KG__MIN(MR, mc - ir * MR);                          \
+            T *ct = C + ir * MR * ldc + jr;                                    \
+            if (ir < mfull && wide)                                            \
+                kg__gemm_ukr_d2_##T##_##F(kc, A + ir * MR * rsa, rsa, csa, bs, \
+                                          mr, nrr, alpha, beta, first, ct, ldc); \
+            else if (ir < mfull)                                               \
+                kg__gemm_ukr_d1_##T##_##F(kc, A + ir * MR * rsa, rsa, csa, bs, \
+                                          mr, nrr, alpha, beta, first, ct, ldc); \
+            else if (wide)                                                     \
+                kg__gemm_ukr_p2_##T##_##F(kc, pa + ir * MR * kc, 1, MR, bs,    \
+                                          mr, nrr, alpha, beta, first, ct, ldc); \
+            else                                                               \
+                kg__gemm_ukr_p1_##T##_##F(kc, pa + ir * MR * kc, 1, MR, bs,    \
+                                          mr, nrr, alpha, beta, first, ct, ldc); \
+        }                                                                      \
+    }                                                                          \
 }
 
-#define KG__GEMM_FAMILY(T, F, VB, MR_, ATTR)                                    \
-    KG__GEMM_PACK_A(T, F, MR_, ATTR)                                            \
-    KG__GEMM_PACK_B(T, F, VB, ATTR)                                             \
-    KG__GEMM_UKR(T, F, p1, VB, MR_, 1, 1, MR_, ATTR)                            \
-    KG__GEMM_UKR(T, F, p2, VB, MR_, 2, 1, MR_, ATTR)                            \
-    KG__GEMM_UKR(T, F, d1, VB, MR_, 1, ars, aks, ATTR)                          \
-    KG__GEMM_UKR(T, F, d2, VB, MR_, 2, ars, aks, ATTR)                          \
-    KG__GEMM_SERIAL(T, F, VB, MR_, ATTR)
+#define KG__GEMM_FAMILY(T, F, VB, MR_, ATTR)                                   \
+    KG__GEMM_PACK_A(T, F, MR_, ATTR)                                           \
+    KG__GEMM_PACK_B(T, F, VB, ATTR)                                            \
+    KG__GEMM_UKR(T, F, p1, VB, MR_, 1, 1, MR_, ATTR)                           \
+    KG__GEMM_UKR(T, F, p2, VB, MR_, 2, 1, MR_, ATTR)                           \
+    KG__GEMM_UKR(T, F, d1, VB, MR_, 1, ars, aks, ATTR)                         \
+    KG__GEMM_UKR(T, F, d2, VB, MR_, 2, ars, aks, ATTR)                         \
+    KG__GEMM_BLOCK(T, F, MR_, ATTR)
 
-/* ---- dispatch, threads and the API -------------------------------------- */
+#define KG__GEMM_VB_base KG__GEMM_BASE_VBYTES
+#define KG__GEMM_VB_avx2 32
+#define KG__GEMM_VB_avx512 64
 
-#define KG__GEMM_ARGS M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc
+/* The families this build carries, and a call to family `isa`'s function. */
 #ifdef KG__GEMM_DISPATCH
-#  define KG__GEMM_FAMILIES(T)                                                  \
-    KG__GEMM_FAMILY(T, base, KG__GEMM_BASE_VBYTES, KG__GEMM_BASE_MR, )          \
-    KG__GEMM_FAMILY(T, avx512, 64, 12,                                          \
-                    __attribute__((target("avx512f,avx2,fma"))))                \
+#  define KG__GEMM_FAMILIES(T)                                                 \
+    KG__GEMM_FAMILY(T, base, KG__GEMM_BASE_VBYTES, KG__GEMM_BASE_MR, )         \
+    KG__GEMM_FAMILY(T, avx512, 64, 12,                                         \
+                    __attribute__((target("avx512f,avx2,fma"))))               \
     KG__GEMM_FAMILY_AVX2(T)
-#  define KG__GEMM_CALL_AVX512(T)                                               \
-    if (isa == 2) {                                                             \
-        kg__gemm_serial_##T##_avx512(KG__GEMM_ARGS);                            \
-        return;                                                                 \
-    }
+#  define KG__GEMM_CALL_AVX512(name, T, args)                                  \
+    if (isa == 2) kg__gemm_##name##_##T##_avx512 args; else
 #else
-#  define KG__GEMM_FAMILIES(T)                                                  \
+#  define KG__GEMM_FAMILIES(T)                                                 \
     KG__GEMM_FAMILY(T, base, KG__GEMM_BASE_VBYTES, KG__GEMM_BASE_MR, )
-#  define KG__GEMM_CALL_AVX512(T)
+#  define KG__GEMM_CALL_AVX512(name, T, args)
 #endif
 #ifdef KG__GEMM_DISPATCH_AVX2
-#  define KG__GEMM_FAMILY_AVX2(T)                                               \
+#  define KG__GEMM_FAMILY_AVX2(T)                                              \
     KG__GEMM_FAMILY(T, avx2, 32, 6, __attribute__((target("avx2,fma"))))
-#  define KG__GEMM_CALL_AVX2(T)                                                 \
-    if (isa == 1) {                                                             \
-        kg__gemm_serial_##T##_avx2(KG__GEMM_ARGS);                              \
-        return;                                                                 \
-    }
+#  define KG__GEMM_CALL_AVX2(name, T, args)                                    \
+    if (isa == 1) kg__gemm_##name##_##T##_avx2 args; else
 #else
 #  define KG__GEMM_FAMILY_AVX2(T)
-#  define KG__GEMM_CALL_AVX2(T)
+#  define KG__GEMM_CALL_AVX2(name, T, args)
 #endif
+#define KG__GEMM_CALL(name, T, args)                                           \
+    KG__GEMM_CALL_AVX512(name, T, args)                                        \
+    KG__GEMM_CALL_AVX2(name, T, args)                                          \
+    kg__gemm_##name##_##T##_base args
 
-/* The serial product on family `isa` (or the loop without scratch memory
- * under KG_GEMM_NAIVE). */
-#define KG__GEMM_RUN(T)                                                         \
-KG__STATIC void kg__gemm_run_##T(int isa, ptrdiff_t M, ptrdiff_t N,             \
-        ptrdiff_t K, T alpha, const T *A, ptrdiff_t rsa, ptrdiff_t csa,         \
-        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc)  \
-{                                                                               \
-    KG__GEMM_RUN_BODY(T)                                                        \
-}
-#ifdef KG_GEMM_NAIVE
-#  define KG__GEMM_RUN_BODY(T)                                                  \
-    (void)isa;                                                                  \
-    kg__gemm_naive_##T(KG__GEMM_ARGS);
-#else
-#  define KG__GEMM_RUN_BODY(T)                                                  \
-    (void)isa;                                                                  \
-    KG__GEMM_CALL_AVX512(T)                                                     \
-    KG__GEMM_CALL_AVX2(T)                                                       \
-    kg__gemm_serial_##T##_base(KG__GEMM_ARGS);
-#endif
+/* ---- the blocked product and its threads -------------------------------- */
 
-/* Threads: band `t` of `nt` over n items in units of `unit`, as [*lo, *hi). */
-KG__STATIC void kg__gemm_band(ptrdiff_t n, ptrdiff_t unit, int t, int nt,
-                              ptrdiff_t *lo, ptrdiff_t *hi)
-{
-    ptrdiff_t units = (n + unit - 1) / unit;
-    *lo = KG__MIN(n, units * t / nt * unit);
-    *hi = KG__MIN(n, units * (t + 1) / nt * unit);
+/* Bytes of the B panel buffer for an N-wide product (any family's NR). */
+#define KG__GEMM_PANEL_BYTES(T, N, K)                                          \
+    (sizeof(T) * (size_t)KG__MIN((ptrdiff_t)KG_GEMM_NC,                        \
+                                 KG__ROUND_UP(N, 128 / (ptrdiff_t)sizeof(T)))  \
+               * (size_t)KG__MIN((ptrdiff_t)KG_GEMM_KC, K))
+
+/* The serial product on family `isa`.  Loop nest, outer to inner: jc over N
+ * by NC, pc over K by KC (pack B), ic over M by MC (pack A, then the block's
+ * tiles). */
+#define KG__GEMM_SERIAL(T)                                                     \
+KG__STATIC void kg__gemm_serial_##T(int isa, ptrdiff_t M, ptrdiff_t N,         \
+        ptrdiff_t K, T alpha, const T *A, ptrdiff_t rsa, ptrdiff_t csa,        \
+        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc) \
+{                                                                              \
+    ptrdiff_t mr, vbytes, nr, jc, pc, ic;                                      \
+    int direct;                                                                \
+    void *a_free, *b_free;                                                     \
+    T *pa, *pb;                                                                \
+    kg__gemm_geometry(isa, &mr, &vbytes);                                      \
+    nr = vbytes / (ptrdiff_t)sizeof(T);                                        \
+    /* Tiles one vector wide when that pads N less (narrow outputs). */        \
+    if (KG__ROUND_UP(N, 2 * nr) <= KG__ROUND_UP(N, nr))                        \
+        nr *= 2;                                                               \
+    direct = KG__ROUND_UP(N, nr) <= KG__GEMM_DIRECT_SLIVERS * nr;              \
+    pa = (T *)kg__gemm_scratch(0, sizeof(T) * (size_t)(KG__MIN(KG_GEMM_MC,     \
+            KG__ROUND_UP(M, mr)) * KG__MIN(KG_GEMM_KC, K)), &a_free);          \
+    pb = (T *)kg__gemm_scratch(1, KG__GEMM_PANEL_BYTES(T, N, K), &b_free);     \
+    if (!pa || !pb) {                                                          \
+        kg__gemm_naive_##T(KG__GEMM_ARGS);                                     \
+    } else {                                                                   \
+        for (jc = 0; jc < N; jc += KG_GEMM_NC) {                               \
+            ptrdiff_t nc = KG__MIN((ptrdiff_t)KG_GEMM_NC, N - jc);             \
+            for (pc = 0; pc < K; pc += KG_GEMM_KC) {                           \
+                ptrdiff_t kc = KG__MIN((ptrdiff_t)KG_GEMM_KC, K - pc);         \
+                KG__GEMM_CALL(pack_b, T, (0, (nc + nr - 1) / nr, nr, nc, kc,   \
+                                          B + pc * rsb + jc * csb, rsb, csb,   \
+                                          pb));                                \
+                for (ic = 0; ic < M; ic += KG_GEMM_MC) {                       \
+                    ptrdiff_t mc = KG__MIN((ptrdiff_t)KG_GEMM_MC, M - ic);     \
+                    KG__GEMM_CALL(block, T, (mc, nc, kc,                       \
+                                             A + ic * rsa + pc * csa, rsa, csa, \
+                                             pa, pb, nr, direct, alpha, beta,  \
+                                             pc == 0, C + ic * ldc + jc, ldc)); \
+                }                                                              \
+            }                                                                  \
+        }                                                                      \
+    }                                                                          \
+    free(a_free);                                                              \
+    free(b_free);                                                              \
 }
+#define KG__GEMM_ARGS M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc
 
 /* Whether to cut C into row bands (each thread packs all of B) rather than
  * column bands (each packs all of A): whichever duplicates less packing.
@@ -922,33 +982,31 @@ KG__STATIC int kg__gemm_split_rows(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,
 }
 
 #ifdef _OPENMP
-/* C in one band per thread of the default team, each a serial product. */
-#  define KG__GEMM_THREADED(T)                                                  \
-    if ((double)M * (double)N * (double)K >= KG_GEMM_PARALLEL_MIN_FLOPS         \
-        && !omp_in_parallel() && omp_get_max_threads() > 1) {                   \
-        int nt = omp_get_max_threads(), rows;                                   \
-        ptrdiff_t mr, vbytes, nr;                                               \
-        kg__gemm_geometry(isa, &mr, &vbytes);                                   \
-        nr = 2 * vbytes / (ptrdiff_t)sizeof(T);                                 \
-        rows = kg__gemm_split_rows(M, N, K, rsa, csb, nt, mr, nr);              \
-        _Pragma("omp parallel num_threads(nt)")                                 \
-        {                                                                       \
-            ptrdiff_t lo, hi;                                                   \
-            int t = omp_get_thread_num(), n = omp_get_num_threads();            \
-            if (rows) {                                                         \
-                kg__gemm_band(M, mr, t, n, &lo, &hi);                           \
-                if (hi > lo)                                                    \
-                    kg__gemm_run_##T(isa, hi - lo, N, K, alpha, A + lo * rsa,   \
-                                     rsa, csa, B, rsb, csb, beta,               \
-                                     C + lo * ldc, ldc);                        \
-            } else {                                                            \
-                kg__gemm_band(N, nr, t, n, &lo, &hi);                           \
-                if (hi > lo)                                                    \
-                    kg__gemm_run_##T(isa, M, hi - lo, K, alpha, A, rsa, csa,    \
-                                     B + lo * csb, rsb, csb, beta, C + lo, ldc); \
-            }                                                                   \
-        }                                                                       \
-        return;                                                                 \
+/* On the default team: C cut into one band of rows (or of columns) per
+ * thread, each band a serial product with the thread's own buffers, so
+ * there is no barrier but the final join (robust on a busy machine). */
+#  define KG__GEMM_THREADED(T)                                                 \
+    if ((double)M * (double)N * (double)K >= KG_GEMM_PARALLEL_MIN_FLOPS        \
+        && !omp_in_parallel() && omp_get_max_threads() > 1) {                  \
+        int nt = omp_get_max_threads(), rows;                                  \
+        ptrdiff_t mr, vbytes, nr;                                              \
+        kg__gemm_geometry(isa, &mr, &vbytes);                                  \
+        nr = 2 * vbytes / (ptrdiff_t)sizeof(T);                                \
+        rows = kg__gemm_split_rows(M, N, K, rsa, csb, nt, mr, nr);             \
+        _Pragma("omp parallel num_threads(nt)")                                \
+        {                                                                      \
+            ptrdiff_t lo, hi;                                                  \
+            int t = omp_get_thread_num(), n = omp_get_num_threads();           \
+            kg__gemm_band(rows ? M : N, rows ? mr : nr, t, n, &lo, &hi);       \
+            if (hi > lo && rows)                                               \
+                kg__gemm_serial_##T(isa, hi - lo, N, K, alpha, A + lo * rsa,   \
+                                    rsa, csa, B, rsb, csb, beta, C + lo * ldc, \
+                                    ldc);                                      \
+            else if (hi > lo)                                                  \
+                kg__gemm_serial_##T(isa, M, hi - lo, K, alpha, A, rsa, csa,    \
+                                    B + lo * csb, rsb, csb, beta, C + lo, ldc); \
+        }                                                                      \
+        return;                                                                \
     }
 #else
 #  define KG__GEMM_THREADED(T)
@@ -981,39 +1039,49 @@ KG__STATIC int kg__cblas_layout(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t rs,
     *ld = (int)ld_;
     return 1;
 }
-#  define KG__GEMM_TRY_CBLAS(name)                                              \
-    {                                                                           \
-        enum CBLAS_TRANSPOSE ta, tb;                                            \
-        int lda, ldb;                                                           \
-        if (M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && ldc <= INT_MAX      \
-            && ldc >= (N > 1 ? N : 1)                                           \
-            && kg__cblas_layout(M, K, rsa, csa, &ta, &lda)                      \
-            && kg__cblas_layout(K, N, rsb, csb, &tb, &ldb)) {                   \
-            KG__CBLAS(name)(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K,      \
-                            alpha, A, lda, B, ldb, beta, C, (int)ldc);          \
-            return;                                                             \
-        }                                                                       \
+#  define KG__GEMM_TRY_CBLAS(name)                                             \
+    {                                                                          \
+        enum CBLAS_TRANSPOSE ta, tb;                                           \
+        int lda, ldb;                                                          \
+        if (M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && ldc <= INT_MAX     \
+            && ldc >= (N > 1 ? N : 1)                                          \
+            && kg__cblas_layout(M, K, rsa, csa, &ta, &lda)                     \
+            && kg__cblas_layout(K, N, rsb, csb, &tb, &ldb)) {                  \
+            KG__CBLAS(name)(CblasRowMajor, ta, tb, (int)M, (int)N, (int)K,     \
+                            alpha, A, lda, B, ldb, beta, C, (int)ldc);         \
+            return;                                                            \
+        }                                                                      \
     }
 #else
 #  define KG__GEMM_TRY_CBLAS(name)
 #endif
 
-#define KG__GEMM_API(T, SFX, BLASNAME)                                          \
-KG__STATIC void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,   \
-        const T *A, ptrdiff_t rsa, ptrdiff_t csa,                               \
-        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc)  \
-{                                                                               \
-    int isa;                                                                    \
-    if (M <= 0 || N <= 0)                                                       \
-        return;                                                                 \
-    if (K <= 0 || alpha == 0) {                                                 \
-        kg__gemm_scale_##T(M, N, beta, C, ldc);                                 \
-        return;                                                                 \
-    }                                                                           \
-    KG__GEMM_TRY_CBLAS(BLASNAME)                                                \
-    isa = kg__gemm_isa();                                                       \
-    KG__GEMM_THREADED(T)                                                        \
-    kg__gemm_run_##T(isa, KG__GEMM_ARGS);                                       \
+
+#ifdef KG_GEMM_NAIVE
+#  undef KG__GEMM_THREADED
+#  define KG__GEMM_THREADED(T)
+#  define KG__GEMM_RUN(T) kg__gemm_naive_##T(KG__GEMM_ARGS)
+#else
+#  define KG__GEMM_RUN(T) kg__gemm_serial_##T(isa, KG__GEMM_ARGS)
+#endif
+
+#define KG__GEMM_API(T, SFX, BLASNAME)                                         \
+KG__STATIC void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,  \
+        const T *A, ptrdiff_t rsa, ptrdiff_t csa,                              \
+        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc) \
+{                                                                              \
+    int isa;                                                                   \
+    if (M <= 0 || N <= 0)                                                      \
+        return;                                                                \
+    if (K <= 0 || alpha == 0) {                                                \
+        kg__gemm_scale_##T(M, N, beta, C, ldc);                                \
+        return;                                                                \
+    }                                                                          \
+    KG__GEMM_TRY_CBLAS(BLASNAME)                                               \
+    isa = kg__gemm_isa();                                                      \
+    (void)isa;                                                                 \
+    KG__GEMM_THREADED(T)                                                       \
+    KG__GEMM_RUN(T);                                                           \
 }
 
 KG__GEMM_NAIVE(float)
@@ -1024,8 +1092,8 @@ KG__GEMM_STORE(float)
 KG__GEMM_STORE(double)
 KG__GEMM_FAMILIES(float)
 KG__GEMM_FAMILIES(double)
-KG__GEMM_RUN(float)
-KG__GEMM_RUN(double)
+KG__GEMM_SERIAL(float)
+KG__GEMM_SERIAL(double)
 KG__GEMM_API(float, f32, cblas_sgemm)
 KG__GEMM_API(double, f64, cblas_dgemm)
 
@@ -1089,7 +1157,7 @@ static inline int kg_team_size(void) {
  */
 static const float train_const[1] = { 0.0002f };
 
-KG_EXPORT int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t b2_d0, int64_t b1_d0, int64_t *out_shape, char *err, size_t errlen)
+KG_EXPORT int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W2_d0, int64_t W2_d1, int64_t W1_d0, int64_t W1_d1, int64_t b2_d0, int64_t b1_d0, int64_t *out_shape, char *err, size_t errlen)
 {
     int rc = 0;
     /* shape phase: every size and check, before any memory is touched */
@@ -1097,12 +1165,12 @@ KG_EXPORT int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_
     if (x_d1 < 0) KG_FAIL(KG_ESHAPE, "x: negative dimension %lld", (long long)x_d1);
     const int64_t x_s0 = x_d0 * x_d1;
     if (y_d0 < 0) KG_FAIL(KG_ESHAPE, "y: negative dimension %lld", (long long)y_d0);
-    if (W1_d0 < 0) KG_FAIL(KG_ESHAPE, "W1: negative dimension %lld", (long long)W1_d0);
-    if (W1_d1 < 0) KG_FAIL(KG_ESHAPE, "W1: negative dimension %lld", (long long)W1_d1);
-    const int64_t W1_s0 = W1_d0 * W1_d1;
     if (W2_d0 < 0) KG_FAIL(KG_ESHAPE, "W2: negative dimension %lld", (long long)W2_d0);
     if (W2_d1 < 0) KG_FAIL(KG_ESHAPE, "W2: negative dimension %lld", (long long)W2_d1);
     const int64_t W2_s0 = W2_d0 * W2_d1;
+    if (W1_d0 < 0) KG_FAIL(KG_ESHAPE, "W1: negative dimension %lld", (long long)W1_d0);
+    if (W1_d1 < 0) KG_FAIL(KG_ESHAPE, "W1: negative dimension %lld", (long long)W1_d1);
+    const int64_t W1_s0 = W1_d0 * W1_d1;
     if (b2_d0 < 0) KG_FAIL(KG_ESHAPE, "b2: negative dimension %lld", (long long)b2_d0);
     if (b1_d0 < 0) KG_FAIL(KG_ESHAPE, "b1: negative dimension %lld", (long long)b1_d0);
     if (x_d1 != W1_d0) KG_FAIL(KG_ESHAPE, "matmul: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)x_d0, (long long)x_d1, (long long)W1_d0, (long long)W1_d1);
@@ -1131,69 +1199,78 @@ KG_EXPORT int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_
     const int64_t sub_d0_2 = (W2_d0 == 1) ? mul_d1 : W2_d0;
     if (add_d1_2 != b2_d0 && add_d1_2 != 1 && b2_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d1_2, (long long)b2_d0);
     const int64_t st_4 = (add_d1_2 == 1) ? b2_d0 : add_d1_2;
-    const int64_t W1_b0 = (W1_d0 == 1) ? 0 : W1_d1;
-    const int64_t W1_b1 = (W1_d1 == 1) ? 0 : 1;
     const int64_t W2_b0 = (W2_d0 == 1) ? 0 : W2_d1;
     const int64_t W2_b1 = (W2_d1 == 1) ? 0 : 1;
+    const int64_t W1_b0 = (W1_d0 == 1) ? 0 : W1_d1;
+    const int64_t W1_b1 = (W1_d1 == 1) ? 0 : 1;
     const int64_t t_s0 = W1_d1 * x_d0;
-    const int64_t t_s0_2 = add_d1 * x_d0;
+    const int64_t tmp2_size = 1 > t_s0 ? 1 : t_s0;
     const int64_t b1_b0 = (b1_d0 == 1) ? 0 : 1;
-    const int64_t tmp4_b0 = (x_d0 == 1) ? 0 : W1_d1;
+    const int64_t tmp2_b0 = (x_d0 == 1) ? 0 : W1_d1;
+    const int64_t t_s0_2 = add_d1 * x_d0;
+    const int64_t tmp1_size = 1 > t_s0_2 ? 1 : t_s0_2;
     const int64_t t_s0_3 = W2_d1 * x_d0;
-    const int64_t t_s0_4 = add_d1_2 * x_d0;
     const int64_t b2_b0 = (b2_d0 == 1) ? 0 : 1;
-    const int64_t tmp6_b0 = (x_d0 == 1) ? 0 : W2_d1;
-    const int64_t tmp7_b0 = (x_d0 == 1) ? 0 : add_d1_2;
-    const int64_t tmp7_b1 = (add_d1_2 == 1) ? 0 : 1;
+    const int64_t tmp7_b0 = (x_d0 == 1) ? 0 : W2_d1;
+    const int64_t t_s0_4 = add_d1_2 * x_d0;
+    const int64_t tmp8_b0 = (x_d0 == 1) ? 0 : add_d1_2;
+    const int64_t tmp8_b1 = (add_d1_2 == 1) ? 0 : 1;
     if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "max: zero-size array to reduction operation max, which has no identity");
-    const int64_t tmp8_b0 = (x_d0 == 1) ? 0 : 1;
-    const int64_t tmp10_size = x_d0 > gather_d0 ? x_d0 : gather_d0;
+    const int64_t tmp10_b0 = (x_d0 == 1) ? 0 : 1;
+    const int64_t tmp10_size = x_d0 > t_s0_4 ? x_d0 : t_s0_4;
+    const int64_t tmp8_size = t_s0_4 > x_d0 ? t_s0_4 : x_d0;
+    const int64_t tmp8_size_2 = tmp8_size > gather_d0 ? tmp8_size : gather_d0;
     const int64_t gs = (n_range == 1) ? 0 : 1;
     const int64_t gs_2 = (y_d0 == 1) ? 0 : 1;
-    const int64_t tmp9_size = x_d0 > 1 ? x_d0 : 1;
-    const int64_t tmp10_b0 = (gather_d0 == 1) ? 0 : 1;
-    const int64_t tmp9_size_2 = tmp9_size > t_s0_4 ? tmp9_size : t_s0_4;
-    const int64_t tmp8_size = x_d0 > t_s0_4 ? x_d0 : t_s0_4;
-    const int64_t tmp11_size = t_s0_4 > 1 ? t_s0_4 : 1;
-    const int64_t tmp13_size = 1 > gather_d0 ? 1 : gather_d0;
-    const int64_t tmp11_size_2 = tmp11_size > t_s0_4 ? tmp11_size : t_s0_4;
-    const int64_t tmp13_size_2 = tmp13_size > x_d0 ? tmp13_size : x_d0;
-    const int64_t tmp8_size_2 = tmp8_size > x_d0 ? tmp8_size : x_d0;
-    const int64_t tmp13_size_3 = tmp13_size_2 > t_s0_4 ? tmp13_size_2 : t_s0_4;
-    const int64_t tmp8_size_3 = tmp8_size_2 > t_s0_3 ? tmp8_size_2 : t_s0_3;
+    const int64_t tmp13_size = t_s0_4 > 1 ? t_s0_4 : 1;
+    const int64_t tmp8_b0_2 = (gather_d0 == 1) ? 0 : 1;
+    const int64_t tmp13_size_2 = tmp13_size > W1_s0 ? tmp13_size : W1_s0;
+    const int64_t tmp4_size = 1 > gather_d0 ? 1 : gather_d0;
+    const int64_t tmp5_size = 1 > t_s0_4 ? 1 : t_s0_4;
+    const int64_t tmp4_size_2 = tmp4_size > t_s0_4 ? tmp4_size : t_s0_4;
+    const int64_t tmp5_size_2 = tmp5_size > t_s0_4 ? tmp5_size : t_s0_4;
+    const int64_t tmp9_size = tmp8_size > t_s0_3 ? tmp8_size : t_s0_3;
     const int64_t t_s0_5 = W2_d0 * x_d0;
-    const int64_t tmp6_size = t_s0_3 > t_s0_5 ? t_s0_3 : t_s0_5;
+    const int64_t tmp7_size = t_s0_3 > t_s0_5 ? t_s0_3 : t_s0_5;
+    const int64_t tmp7_b0_2 = (x_d0 == 1) ? 0 : W2_d0;
+    const int64_t tmp7_b1 = (W2_d0 == 1) ? 0 : 1;
+    const int64_t tmp6_b0 = (x_d0 == 1) ? 0 : add_d1;
+    const int64_t tmp6_b1 = (add_d1 == 1) ? 0 : 1;
     const int64_t t_s0_6 = mul_d1 * x_d0;
-    const int64_t tmp11_size_3 = tmp11_size_2 > t_s0_6 ? tmp11_size_2 : t_s0_6;
-    const int64_t tmp5_b0 = (x_d0 == 1) ? 0 : add_d1;
-    const int64_t tmp5_b1 = (add_d1 == 1) ? 0 : 1;
-    const int64_t tmp6_b0_2 = (x_d0 == 1) ? 0 : W2_d0;
-    const int64_t tmp6_b1 = (W2_d0 == 1) ? 0 : 1;
-    const int64_t tmp6_size_2 = tmp6_size > t_s0 ? tmp6_size : t_s0;
+    const int64_t tmp4_size_3 = tmp4_size_2 > t_s0_6 ? tmp4_size_2 : t_s0_6;
+    const int64_t tmp7_size_2 = tmp7_size > t_s0 ? tmp7_size : t_s0;
     const int64_t t_s0_7 = W1_d1 * x_d1;
-    const int64_t tmp4_size = t_s0 > t_s0_7 ? t_s0 : t_s0_7;
-    const int64_t t_s0_8 = W1_d1 * sub_d0;
-    const int64_t tmp4_b0_2 = (x_d1 == 1) ? 0 : W1_d1;
-    const int64_t tmp4_size_2 = tmp4_size > mul_d1 ? tmp4_size : mul_d1;
-    const int64_t tmp11_b0 = (x_d0 == 1) ? 0 : mul_d1;
-    const int64_t tmp11_b1 = (mul_d1 == 1) ? 0 : 1;
-    const int64_t tmp11_size_4 = tmp11_size_3 > b1_d0 ? tmp11_size_3 : b1_d0;
-    const int64_t t_s0_9 = W2_d1 * add_d1;
-    const int64_t tmp11_size_5 = tmp11_size_4 > t_s0_9 ? tmp11_size_4 : t_s0_9;
-    const int64_t t_s0_10 = W2_d1 * sub_d0_2;
-    const int64_t tmp11_b0_2 = (add_d1 == 1) ? 0 : W2_d1;
-    const int64_t tmp11_size_6 = tmp11_size_5 > add_d1_2 ? tmp11_size_5 : add_d1_2;
-    const int64_t tmp13_size_4 = tmp13_size_3 > b2_d0 ? tmp13_size_3 : b2_d0;
+    const int64_t tmp2_size_2 = tmp2_size > t_s0_7 ? tmp2_size : t_s0_7;
+    const int64_t tmp2_b0_2 = (x_d1 == 1) ? 0 : W1_d1;
+    const int64_t t_s0_8 = W1_d1 * add_d0;
+    const int64_t tmp7_size_3 = tmp7_size_2 > t_s0_8 ? tmp7_size_2 : t_s0_8;
+    const int64_t tmp7_b0_3 = (add_d0 == 1) ? 0 : W1_d1;
+    const int64_t t_s0_9 = W1_d1 * sub_d0;
+    const int64_t tmp7_size_4 = tmp7_size_3 > mul_d1 ? tmp7_size_3 : mul_d1;
+    const int64_t tmp4_b0 = (x_d0 == 1) ? 0 : mul_d1;
+    const int64_t tmp4_b1 = (mul_d1 == 1) ? 0 : 1;
+    const int64_t tmp4_size_4 = tmp4_size_3 > b1_d0 ? tmp4_size_3 : b1_d0;
+    const int64_t tmp4_size_5 = tmp4_size_4 > W2_s0 ? tmp4_size_4 : W2_s0;
+    const int64_t t_s0_10 = W2_d1 * add_d1;
+    const int64_t tmp7_size_5 = tmp7_size_4 > t_s0_10 ? tmp7_size_4 : t_s0_10;
+    const int64_t tmp7_b0_4 = (add_d1 == 1) ? 0 : W2_d1;
+    const int64_t t_s0_11 = W2_d1 * mul_d1;
+    const int64_t tmp9_size_2 = tmp9_size > t_s0_11 ? tmp9_size : t_s0_11;
+    const int64_t tmp9_b0 = (mul_d1 == 1) ? 0 : W2_d1;
+    const int64_t t_s0_12 = W2_d1 * sub_d0_2;
+    const int64_t tmp9_size_3 = tmp9_size_2 > add_d1_2 ? tmp9_size_2 : add_d1_2;
+    const int64_t tmp5_size_3 = tmp5_size_2 > b2_d0 ? tmp5_size_2 : b2_d0;
     /* not every size is used by both functions */
-(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)n_range; (void)gather_d0; (void)st;
-(void)mul_d1; (void)st_2; (void)add_d0; (void)sub_d0; (void)st_3; (void)sub_d0_2; (void)st_4; (void)W1_b0;
-(void)W1_b1; (void)W2_b0; (void)W2_b1; (void)t_s0; (void)t_s0_2; (void)b1_b0; (void)tmp4_b0; (void)t_s0_3;
-(void)t_s0_4; (void)b2_b0; (void)tmp6_b0; (void)tmp7_b0; (void)tmp7_b1; (void)tmp8_b0; (void)tmp10_size; (void)gs;
-(void)gs_2; (void)tmp9_size; (void)tmp10_b0; (void)tmp9_size_2; (void)tmp8_size; (void)tmp11_size; (void)tmp13_size; (void)tmp11_size_2;
-(void)tmp13_size_2; (void)tmp8_size_2; (void)tmp13_size_3; (void)tmp8_size_3; (void)t_s0_5; (void)tmp6_size; (void)t_s0_6; (void)tmp11_size_3;
-(void)tmp5_b0; (void)tmp5_b1; (void)tmp6_b0_2; (void)tmp6_b1; (void)tmp6_size_2; (void)t_s0_7; (void)tmp4_size; (void)t_s0_8;
-(void)tmp4_b0_2; (void)tmp4_size_2; (void)tmp11_b0; (void)tmp11_b1; (void)tmp11_size_4; (void)t_s0_9; (void)tmp11_size_5; (void)t_s0_10;
-(void)tmp11_b0_2; (void)tmp11_size_6; (void)tmp13_size_4;
+(void)x_s0; (void)W2_s0; (void)W1_s0; (void)add_d1; (void)add_d1_2; (void)n_range; (void)gather_d0; (void)st;
+(void)mul_d1; (void)st_2; (void)add_d0; (void)sub_d0; (void)st_3; (void)sub_d0_2; (void)st_4; (void)W2_b0;
+(void)W2_b1; (void)W1_b0; (void)W1_b1; (void)t_s0; (void)tmp2_size; (void)b1_b0; (void)tmp2_b0; (void)t_s0_2;
+(void)tmp1_size; (void)t_s0_3; (void)b2_b0; (void)tmp7_b0; (void)t_s0_4; (void)tmp8_b0; (void)tmp8_b1; (void)tmp10_b0;
+(void)tmp10_size; (void)tmp8_size; (void)tmp8_size_2; (void)gs; (void)gs_2; (void)tmp13_size; (void)tmp8_b0_2; (void)tmp13_size_2;
+(void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2; (void)tmp5_size_2; (void)tmp9_size; (void)t_s0_5; (void)tmp7_size; (void)tmp7_b0_2;
+(void)tmp7_b1; (void)tmp6_b0; (void)tmp6_b1; (void)t_s0_6; (void)tmp4_size_3; (void)tmp7_size_2; (void)t_s0_7; (void)tmp2_size_2;
+(void)tmp2_b0_2; (void)t_s0_8; (void)tmp7_size_3; (void)tmp7_b0_3; (void)t_s0_9; (void)tmp7_size_4; (void)tmp4_b0; (void)tmp4_b1;
+(void)tmp4_size_4; (void)tmp4_size_5; (void)t_s0_10; (void)tmp7_size_5; (void)tmp7_b0_4; (void)t_s0_11; (void)tmp9_size_2; (void)tmp9_b0;
+(void)t_s0_12; (void)tmp9_size_3; (void)tmp5_size_3;
 
     out_shape[0] = sub_d0;
     out_shape[1] = W1_d1;
@@ -1206,10 +1283,9 @@ fail:
     return rc;
 }
 
-KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, const float *KG_RESTRICT W1, const float *KG_RESTRICT W2, const float *KG_RESTRICT b2, const float *KG_RESTRICT b1, int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t b2_d0, int64_t b1_d0, float *KG_RESTRICT out, float *KG_RESTRICT W1_new, float *KG_RESTRICT b1_new, float *KG_RESTRICT W2_new, float *KG_RESTRICT b2_new, char *err, size_t errlen)
+KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, const float *KG_RESTRICT W2, const float *KG_RESTRICT W1, const float *KG_RESTRICT b2, const float *KG_RESTRICT b1, int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W2_d0, int64_t W2_d1, int64_t W1_d0, int64_t W1_d1, int64_t b2_d0, int64_t b1_d0, float *KG_RESTRICT out, float *KG_RESTRICT W1_new, float *KG_RESTRICT b1_new, float *KG_RESTRICT W2_new, float *KG_RESTRICT b2_new, char *err, size_t errlen)
 {
     int rc = 0;
-    float *tmp0 = NULL;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
     float *tmp3 = NULL;
@@ -1221,19 +1297,20 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     float *tmp9 = NULL;
     float *tmp10 = NULL;
     float *tmp11 = NULL;
-    int64_t *tmp12 = NULL;
+    float *tmp12 = NULL;
     float *tmp13 = NULL;
+    int64_t *tmp14 = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (x_d0 < 0) KG_FAIL(KG_ESHAPE, "x: negative dimension %lld", (long long)x_d0);
     if (x_d1 < 0) KG_FAIL(KG_ESHAPE, "x: negative dimension %lld", (long long)x_d1);
     const int64_t x_s0 = x_d0 * x_d1;
     if (y_d0 < 0) KG_FAIL(KG_ESHAPE, "y: negative dimension %lld", (long long)y_d0);
-    if (W1_d0 < 0) KG_FAIL(KG_ESHAPE, "W1: negative dimension %lld", (long long)W1_d0);
-    if (W1_d1 < 0) KG_FAIL(KG_ESHAPE, "W1: negative dimension %lld", (long long)W1_d1);
-    const int64_t W1_s0 = W1_d0 * W1_d1;
     if (W2_d0 < 0) KG_FAIL(KG_ESHAPE, "W2: negative dimension %lld", (long long)W2_d0);
     if (W2_d1 < 0) KG_FAIL(KG_ESHAPE, "W2: negative dimension %lld", (long long)W2_d1);
     const int64_t W2_s0 = W2_d0 * W2_d1;
+    if (W1_d0 < 0) KG_FAIL(KG_ESHAPE, "W1: negative dimension %lld", (long long)W1_d0);
+    if (W1_d1 < 0) KG_FAIL(KG_ESHAPE, "W1: negative dimension %lld", (long long)W1_d1);
+    const int64_t W1_s0 = W1_d0 * W1_d1;
     if (b2_d0 < 0) KG_FAIL(KG_ESHAPE, "b2: negative dimension %lld", (long long)b2_d0);
     if (b1_d0 < 0) KG_FAIL(KG_ESHAPE, "b1: negative dimension %lld", (long long)b1_d0);
     if (x_d1 != W1_d0) KG_FAIL(KG_ESHAPE, "matmul: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)x_d0, (long long)x_d1, (long long)W1_d0, (long long)W1_d1);
@@ -1262,133 +1339,162 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     const int64_t sub_d0_2 = (W2_d0 == 1) ? mul_d1 : W2_d0;
     if (add_d1_2 != b2_d0 && add_d1_2 != 1 && b2_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d1_2, (long long)b2_d0);
     const int64_t st_4 = (add_d1_2 == 1) ? b2_d0 : add_d1_2;
-    const int64_t W1_b0 = (W1_d0 == 1) ? 0 : W1_d1;
-    const int64_t W1_b1 = (W1_d1 == 1) ? 0 : 1;
     const int64_t W2_b0 = (W2_d0 == 1) ? 0 : W2_d1;
     const int64_t W2_b1 = (W2_d1 == 1) ? 0 : 1;
+    const int64_t W1_b0 = (W1_d0 == 1) ? 0 : W1_d1;
+    const int64_t W1_b1 = (W1_d1 == 1) ? 0 : 1;
     const int64_t t_s0 = W1_d1 * x_d0;
-    const int64_t t_s0_2 = add_d1 * x_d0;
+    const int64_t tmp2_size = 1 > t_s0 ? 1 : t_s0;
     const int64_t b1_b0 = (b1_d0 == 1) ? 0 : 1;
-    const int64_t tmp4_b0 = (x_d0 == 1) ? 0 : W1_d1;
+    const int64_t tmp2_b0 = (x_d0 == 1) ? 0 : W1_d1;
+    const int64_t t_s0_2 = add_d1 * x_d0;
+    const int64_t tmp1_size = 1 > t_s0_2 ? 1 : t_s0_2;
     const int64_t t_s0_3 = W2_d1 * x_d0;
-    const int64_t t_s0_4 = add_d1_2 * x_d0;
     const int64_t b2_b0 = (b2_d0 == 1) ? 0 : 1;
-    const int64_t tmp6_b0 = (x_d0 == 1) ? 0 : W2_d1;
-    const int64_t tmp7_b0 = (x_d0 == 1) ? 0 : add_d1_2;
-    const int64_t tmp7_b1 = (add_d1_2 == 1) ? 0 : 1;
+    const int64_t tmp7_b0 = (x_d0 == 1) ? 0 : W2_d1;
+    const int64_t t_s0_4 = add_d1_2 * x_d0;
+    const int64_t tmp8_b0 = (x_d0 == 1) ? 0 : add_d1_2;
+    const int64_t tmp8_b1 = (add_d1_2 == 1) ? 0 : 1;
     if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "max: zero-size array to reduction operation max, which has no identity");
-    const int64_t tmp8_b0 = (x_d0 == 1) ? 0 : 1;
-    const int64_t tmp10_size = x_d0 > gather_d0 ? x_d0 : gather_d0;
+    const int64_t tmp10_b0 = (x_d0 == 1) ? 0 : 1;
+    const int64_t tmp10_size = x_d0 > t_s0_4 ? x_d0 : t_s0_4;
+    const int64_t tmp8_size = t_s0_4 > x_d0 ? t_s0_4 : x_d0;
+    const int64_t tmp8_size_2 = tmp8_size > gather_d0 ? tmp8_size : gather_d0;
     const int64_t gs = (n_range == 1) ? 0 : 1;
     const int64_t gs_2 = (y_d0 == 1) ? 0 : 1;
-    const int64_t tmp9_size = x_d0 > 1 ? x_d0 : 1;
-    const int64_t tmp10_b0 = (gather_d0 == 1) ? 0 : 1;
-    const int64_t tmp9_size_2 = tmp9_size > t_s0_4 ? tmp9_size : t_s0_4;
-    const int64_t tmp8_size = x_d0 > t_s0_4 ? x_d0 : t_s0_4;
-    const int64_t tmp11_size = t_s0_4 > 1 ? t_s0_4 : 1;
-    const int64_t tmp13_size = 1 > gather_d0 ? 1 : gather_d0;
-    const int64_t tmp11_size_2 = tmp11_size > t_s0_4 ? tmp11_size : t_s0_4;
-    const int64_t tmp13_size_2 = tmp13_size > x_d0 ? tmp13_size : x_d0;
-    const int64_t tmp8_size_2 = tmp8_size > x_d0 ? tmp8_size : x_d0;
-    const int64_t tmp13_size_3 = tmp13_size_2 > t_s0_4 ? tmp13_size_2 : t_s0_4;
-    const int64_t tmp8_size_3 = tmp8_size_2 > t_s0_3 ? tmp8_size_2 : t_s0_3;
+    const int64_t tmp13_size = t_s0_4 > 1 ? t_s0_4 : 1;
+    const int64_t tmp8_b0_2 = (gather_d0 == 1) ? 0 : 1;
+    const int64_t tmp13_size_2 = tmp13_size > W1_s0 ? tmp13_size : W1_s0;
+    const int64_t tmp4_size = 1 > gather_d0 ? 1 : gather_d0;
+    const int64_t tmp5_size = 1 > t_s0_4 ? 1 : t_s0_4;
+    const int64_t tmp4_size_2 = tmp4_size > t_s0_4 ? tmp4_size : t_s0_4;
+    const int64_t tmp5_size_2 = tmp5_size > t_s0_4 ? tmp5_size : t_s0_4;
+    const int64_t tmp9_size = tmp8_size > t_s0_3 ? tmp8_size : t_s0_3;
     const int64_t t_s0_5 = W2_d0 * x_d0;
-    const int64_t tmp6_size = t_s0_3 > t_s0_5 ? t_s0_3 : t_s0_5;
+    const int64_t tmp7_size = t_s0_3 > t_s0_5 ? t_s0_3 : t_s0_5;
+    const int64_t tmp7_b0_2 = (x_d0 == 1) ? 0 : W2_d0;
+    const int64_t tmp7_b1 = (W2_d0 == 1) ? 0 : 1;
+    const int64_t tmp6_b0 = (x_d0 == 1) ? 0 : add_d1;
+    const int64_t tmp6_b1 = (add_d1 == 1) ? 0 : 1;
     const int64_t t_s0_6 = mul_d1 * x_d0;
-    const int64_t tmp11_size_3 = tmp11_size_2 > t_s0_6 ? tmp11_size_2 : t_s0_6;
-    const int64_t tmp5_b0 = (x_d0 == 1) ? 0 : add_d1;
-    const int64_t tmp5_b1 = (add_d1 == 1) ? 0 : 1;
-    const int64_t tmp6_b0_2 = (x_d0 == 1) ? 0 : W2_d0;
-    const int64_t tmp6_b1 = (W2_d0 == 1) ? 0 : 1;
-    const int64_t tmp6_size_2 = tmp6_size > t_s0 ? tmp6_size : t_s0;
+    const int64_t tmp4_size_3 = tmp4_size_2 > t_s0_6 ? tmp4_size_2 : t_s0_6;
+    const int64_t tmp7_size_2 = tmp7_size > t_s0 ? tmp7_size : t_s0;
     const int64_t t_s0_7 = W1_d1 * x_d1;
-    const int64_t tmp4_size = t_s0 > t_s0_7 ? t_s0 : t_s0_7;
-    const int64_t t_s0_8 = W1_d1 * sub_d0;
-    const int64_t tmp4_b0_2 = (x_d1 == 1) ? 0 : W1_d1;
-    const int64_t tmp4_size_2 = tmp4_size > mul_d1 ? tmp4_size : mul_d1;
-    const int64_t tmp11_b0 = (x_d0 == 1) ? 0 : mul_d1;
-    const int64_t tmp11_b1 = (mul_d1 == 1) ? 0 : 1;
-    const int64_t tmp11_size_4 = tmp11_size_3 > b1_d0 ? tmp11_size_3 : b1_d0;
-    const int64_t t_s0_9 = W2_d1 * add_d1;
-    const int64_t tmp11_size_5 = tmp11_size_4 > t_s0_9 ? tmp11_size_4 : t_s0_9;
-    const int64_t t_s0_10 = W2_d1 * sub_d0_2;
-    const int64_t tmp11_b0_2 = (add_d1 == 1) ? 0 : W2_d1;
-    const int64_t tmp11_size_6 = tmp11_size_5 > add_d1_2 ? tmp11_size_5 : add_d1_2;
-    const int64_t tmp13_size_4 = tmp13_size_3 > b2_d0 ? tmp13_size_3 : b2_d0;
+    const int64_t tmp2_size_2 = tmp2_size > t_s0_7 ? tmp2_size : t_s0_7;
+    const int64_t tmp2_b0_2 = (x_d1 == 1) ? 0 : W1_d1;
+    const int64_t t_s0_8 = W1_d1 * add_d0;
+    const int64_t tmp7_size_3 = tmp7_size_2 > t_s0_8 ? tmp7_size_2 : t_s0_8;
+    const int64_t tmp7_b0_3 = (add_d0 == 1) ? 0 : W1_d1;
+    const int64_t t_s0_9 = W1_d1 * sub_d0;
+    const int64_t tmp7_size_4 = tmp7_size_3 > mul_d1 ? tmp7_size_3 : mul_d1;
+    const int64_t tmp4_b0 = (x_d0 == 1) ? 0 : mul_d1;
+    const int64_t tmp4_b1 = (mul_d1 == 1) ? 0 : 1;
+    const int64_t tmp4_size_4 = tmp4_size_3 > b1_d0 ? tmp4_size_3 : b1_d0;
+    const int64_t tmp4_size_5 = tmp4_size_4 > W2_s0 ? tmp4_size_4 : W2_s0;
+    const int64_t t_s0_10 = W2_d1 * add_d1;
+    const int64_t tmp7_size_5 = tmp7_size_4 > t_s0_10 ? tmp7_size_4 : t_s0_10;
+    const int64_t tmp7_b0_4 = (add_d1 == 1) ? 0 : W2_d1;
+    const int64_t t_s0_11 = W2_d1 * mul_d1;
+    const int64_t tmp9_size_2 = tmp9_size > t_s0_11 ? tmp9_size : t_s0_11;
+    const int64_t tmp9_b0 = (mul_d1 == 1) ? 0 : W2_d1;
+    const int64_t t_s0_12 = W2_d1 * sub_d0_2;
+    const int64_t tmp9_size_3 = tmp9_size_2 > add_d1_2 ? tmp9_size_2 : add_d1_2;
+    const int64_t tmp5_size_3 = tmp5_size_2 > b2_d0 ? tmp5_size_2 : b2_d0;
     /* not every size is used by both functions */
-(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)n_range; (void)gather_d0; (void)st;
-(void)mul_d1; (void)st_2; (void)add_d0; (void)sub_d0; (void)st_3; (void)sub_d0_2; (void)st_4; (void)W1_b0;
-(void)W1_b1; (void)W2_b0; (void)W2_b1; (void)t_s0; (void)t_s0_2; (void)b1_b0; (void)tmp4_b0; (void)t_s0_3;
-(void)t_s0_4; (void)b2_b0; (void)tmp6_b0; (void)tmp7_b0; (void)tmp7_b1; (void)tmp8_b0; (void)tmp10_size; (void)gs;
-(void)gs_2; (void)tmp9_size; (void)tmp10_b0; (void)tmp9_size_2; (void)tmp8_size; (void)tmp11_size; (void)tmp13_size; (void)tmp11_size_2;
-(void)tmp13_size_2; (void)tmp8_size_2; (void)tmp13_size_3; (void)tmp8_size_3; (void)t_s0_5; (void)tmp6_size; (void)t_s0_6; (void)tmp11_size_3;
-(void)tmp5_b0; (void)tmp5_b1; (void)tmp6_b0_2; (void)tmp6_b1; (void)tmp6_size_2; (void)t_s0_7; (void)tmp4_size; (void)t_s0_8;
-(void)tmp4_b0_2; (void)tmp4_size_2; (void)tmp11_b0; (void)tmp11_b1; (void)tmp11_size_4; (void)t_s0_9; (void)tmp11_size_5; (void)t_s0_10;
-(void)tmp11_b0_2; (void)tmp11_size_6; (void)tmp13_size_4;
+(void)x_s0; (void)W2_s0; (void)W1_s0; (void)add_d1; (void)add_d1_2; (void)n_range; (void)gather_d0; (void)st;
+(void)mul_d1; (void)st_2; (void)add_d0; (void)sub_d0; (void)st_3; (void)sub_d0_2; (void)st_4; (void)W2_b0;
+(void)W2_b1; (void)W1_b0; (void)W1_b1; (void)t_s0; (void)tmp2_size; (void)b1_b0; (void)tmp2_b0; (void)t_s0_2;
+(void)tmp1_size; (void)t_s0_3; (void)b2_b0; (void)tmp7_b0; (void)t_s0_4; (void)tmp8_b0; (void)tmp8_b1; (void)tmp10_b0;
+(void)tmp10_size; (void)tmp8_size; (void)tmp8_size_2; (void)gs; (void)gs_2; (void)tmp13_size; (void)tmp8_b0_2; (void)tmp13_size_2;
+(void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2; (void)tmp5_size_2; (void)tmp9_size; (void)t_s0_5; (void)tmp7_size; (void)tmp7_b0_2;
+(void)tmp7_b1; (void)tmp6_b0; (void)tmp6_b1; (void)t_s0_6; (void)tmp4_size_3; (void)tmp7_size_2; (void)t_s0_7; (void)tmp2_size_2;
+(void)tmp2_b0_2; (void)t_s0_8; (void)tmp7_size_3; (void)tmp7_b0_3; (void)t_s0_9; (void)tmp7_size_4; (void)tmp4_b0; (void)tmp4_b1;
+(void)tmp4_size_4; (void)tmp4_size_5; (void)t_s0_10; (void)tmp7_size_5; (void)tmp7_b0_4; (void)t_s0_11; (void)tmp9_size_2; (void)tmp9_b0;
+(void)t_s0_12; (void)tmp9_size_3; (void)tmp5_size_3;
 
 
     /* temporaries, allocated once per call, freed on every exit */
-    tmp0 = (float *)malloc(sizeof(float) * (size_t)(W1_s0 > 0 ? W1_s0 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp1 = (float *)malloc(sizeof(float) * (size_t)(1 > 0 ? 1 : 1));
+    tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
     if (!tmp1) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp2 = (float *)malloc(sizeof(float) * (size_t)(W2_s0 > 0 ? W2_s0 : 1));
+    tmp2 = (float *)malloc(sizeof(float) * (size_t)(tmp2_size_2 > 0 ? tmp2_size_2 : 1));
     if (!tmp2) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp3 = (float *)malloc(sizeof(float) * (size_t)(1 > 0 ? 1 : 1));
     if (!tmp3) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp4 = (float *)malloc(sizeof(float) * (size_t)(tmp4_size_2 > 0 ? tmp4_size_2 : 1));
+    tmp4 = (float *)malloc(sizeof(float) * (size_t)(tmp4_size_5 > 0 ? tmp4_size_5 : 1));
     if (!tmp4) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp5 = (float *)malloc(sizeof(float) * (size_t)(t_s0_2 > 0 ? t_s0_2 : 1));
+    tmp5 = (float *)malloc(sizeof(float) * (size_t)(tmp5_size_3 > 0 ? tmp5_size_3 : 1));
     if (!tmp5) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp6 = (float *)malloc(sizeof(float) * (size_t)(tmp6_size_2 > 0 ? tmp6_size_2 : 1));
+    tmp6 = (float *)malloc(sizeof(float) * (size_t)(t_s0_2 > 0 ? t_s0_2 : 1));
     if (!tmp6) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp7 = (float *)malloc(sizeof(float) * (size_t)(t_s0_4 > 0 ? t_s0_4 : 1));
+    tmp7 = (float *)malloc(sizeof(float) * (size_t)(tmp7_size_5 > 0 ? tmp7_size_5 : 1));
     if (!tmp7) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp8 = (float *)malloc(sizeof(float) * (size_t)(tmp8_size_3 > 0 ? tmp8_size_3 : 1));
+    tmp8 = (float *)malloc(sizeof(float) * (size_t)(tmp8_size_2 > 0 ? tmp8_size_2 : 1));
     if (!tmp8) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp9 = (float *)malloc(sizeof(float) * (size_t)(tmp9_size_2 > 0 ? tmp9_size_2 : 1));
+    tmp9 = (float *)malloc(sizeof(float) * (size_t)(tmp9_size_3 > 0 ? tmp9_size_3 : 1));
     if (!tmp9) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp10 = (float *)malloc(sizeof(float) * (size_t)(tmp10_size > 0 ? tmp10_size : 1));
     if (!tmp10) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp11 = (float *)malloc(sizeof(float) * (size_t)(tmp11_size_6 > 0 ? tmp11_size_6 : 1));
+    tmp11 = (float *)malloc(sizeof(float) * (size_t)(x_d0 > 0 ? x_d0 : 1));
     if (!tmp11) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp12 = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1));
+    tmp12 = (float *)malloc(sizeof(float) * (size_t)(t_s0_4 > 0 ? t_s0_4 : 1));
     if (!tmp12) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp13 = (float *)malloc(sizeof(float) * (size_t)(tmp13_size_4 > 0 ? tmp13_size_4 : 1));
+    tmp13 = (float *)malloc(sizeof(float) * (size_t)(tmp13_size_2 > 0 ? tmp13_size_2 : 1));
     if (!tmp13) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    /* W1 ** 2 */
+    tmp14 = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1));
+    if (!tmp14) KG_FAIL(KG_ENOMEM, "train: out of memory");
+    /* sum(W2 ** 2, axis=(0, 1), keepdims=False) */
     {
-        const int64_t n = W1_s0;
 
-        if (W1_s0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const float v_W1 = W1[i];
-                const float t1 = (v_W1 * v_W1);  /* W1 ** 2 */
+        const int64_t n = W2_s0;
+        double acc = 0.0;
+        if (W2_s0 == n && 1) {
+#ifdef _OPENMP
+            if (n >= KG_PARALLEL_MIN_N) {
+                double part[KG_MAX_THREADS];
+                int nt = 1;
+                #pragma omp parallel num_threads(kg_team_size())
+                {
+                    const int t = omp_get_thread_num();
+                    #pragma omp single
+                    nt = omp_get_num_threads();
+                    const int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+                    double a = 0.0;
+                    KG_OMP_SIMD_REDUCTION(+, a)
+                    for (int64_t i = lo; i < hi; i++) {
+                        const float v_W2 = W2[i];
+                        const float t1 = (v_W2 * v_W2);  /* W2 ** 2 */
 
-                tmp0[i] = t1;
-            }
-        } else if (W1_s0 == n && 1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const float v_W1 = W1[i];
-                const float t1 = (v_W1 * v_W1);  /* W1 ** 2 */
+                        a = a + ((double)t1);
 
-                tmp0[i] = t1;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < W1_d0; i0++)
-            for (int64_t i1 = 0; i1 < W1_d1; i1++)
+                    }
+                    part[t] = a;
+                }
+                for (int t = 0; t < nt; t++)
+                    acc = acc + part[t];
+            } else
+#endif
             {
-                const float v_W1 = W1[i0 * W1_b0 + i1 * W1_b1];
-                const float t1 = (v_W1 * v_W1);  /* W1 ** 2 */
+                KG_OMP_SIMD_REDUCTION(+, acc)
+                for (int64_t i = 0; i < n; i++) {
+                    const float v_W2 = W2[i];
+                    const float t1 = (v_W2 * v_W2);  /* W2 ** 2 */
 
-                tmp0[i0 * W1_d1 + i1] = t1;
+                    acc = acc + ((double)t1);
+
+                }
+            }
+        } else {
+            for (int64_t i0 = 0; i0 < W2_d0; i0++)
+            for (int64_t i1 = 0; i1 < W2_d1; i1++)
+            {
+                const float v_W2 = W2[i0 * W2_b0 + i1 * W2_b1];
+                const float t1 = (v_W2 * v_W2);  /* W2 ** 2 */
+
+                acc = acc + ((double)t1);
+
             }
         }
-        (void)n;
+        tmp1[0] = (float)acc;
     }
     /* sum(W1 ** 2, axis=(0, 1), keepdims=False) */
     {
@@ -1409,9 +1515,10 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
                     double a = 0.0;
                     KG_OMP_SIMD_REDUCTION(+, a)
                     for (int64_t i = lo; i < hi; i++) {
-                        const float v2 = tmp0[i];
+                        const float v_W1 = W1[i];
+                        const float t12 = (v_W1 * v_W1);  /* W1 ** 2 */
 
-                        a = a + ((double)v2);
+                        a = a + ((double)t12);
 
                     }
                     part[t] = a;
@@ -1423,9 +1530,10 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             {
                 KG_OMP_SIMD_REDUCTION(+, acc)
                 for (int64_t i = 0; i < n; i++) {
-                    const float v2 = tmp0[i];
+                    const float v_W1 = W1[i];
+                    const float t12 = (v_W1 * v_W1);  /* W1 ** 2 */
 
-                    acc = acc + ((double)v2);
+                    acc = acc + ((double)t12);
 
                 }
             }
@@ -1433,103 +1541,51 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             for (int64_t i0 = 0; i0 < W1_d0; i0++)
             for (int64_t i1 = 0; i1 < W1_d1; i1++)
             {
-                const float v2 = tmp0[i0 * W1_b0 + i1 * W1_b1];
+                const float v_W1 = W1[i0 * W1_b0 + i1 * W1_b1];
+                const float t12 = (v_W1 * v_W1);  /* W1 ** 2 */
 
-                acc = acc + ((double)v2);
+                acc = acc + ((double)t12);
 
             }
         }
-        tmp1[0] = (float)acc;
+        tmp2[0] = (float)acc;
     }
-    /* W2 ** 2 */
+    /* 9.999999747378752e-05 * (sum(W2 ** 2, axis=(0, 1), keepdi...; t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient...; t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient... */
     {
-        const int64_t n = W2_s0;
+        const int64_t n = 1;
+        const float v3 = tmp1[0];
+        const float v4 = tmp2[0];
+        const int64_t v6 = (int64_t)gather_d0;
 
-        if (W2_s0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v_W2 = W2[i];
-                const float t12 = (v_W2 * v_W2);  /* W2 ** 2 */
-
-                tmp2[i] = t12;
+                const float t13 = (v3 + v4);  /* sum(W2 ** 2, axis=(0, 1), keepdims=False) + sum(W1 ** 2, axis=(0, 1), keepdims=False) */
+                const float t2 = (1e-04f * t13);  /* 9.999999747378752e-05 * (sum(W2 ** 2, axis=(0, 1), keepdims=False) + sum(W1 ** 2, axis=(0, 1), ke... */
+                const float t3 = ((float)v6);  /* cast */
+                const float t4 = (-1.0f / t3);  /* true_div */
+                tmp3[i] = t2;
+                tmp4[i] = t3;
+                tmp5[i] = t4;
             }
-        } else if (W2_s0 == n && 1) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v_W2 = W2[i];
-                const float t12 = (v_W2 * v_W2);  /* W2 ** 2 */
-
-                tmp2[i] = t12;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < W2_d0; i0++)
-            for (int64_t i1 = 0; i1 < W2_d1; i1++)
-            {
-                const float v_W2 = W2[i0 * W2_b0 + i1 * W2_b1];
-                const float t12 = (v_W2 * v_W2);  /* W2 ** 2 */
-
-                tmp2[i0 * W2_d1 + i1] = t12;
+                const float t13 = (v3 + v4);  /* sum(W2 ** 2, axis=(0, 1), keepdims=False) + sum(W1 ** 2, axis=(0, 1), keepdims=False) */
+                const float t2 = (1e-04f * t13);  /* 9.999999747378752e-05 * (sum(W2 ** 2, axis=(0, 1), keepdims=False) + sum(W1 ** 2, axis=(0, 1), ke... */
+                const float t3 = ((float)v6);  /* cast */
+                const float t4 = (-1.0f / t3);  /* true_div */
+                tmp3[i] = t2;
+                tmp4[i] = t3;
+                tmp5[i] = t4;
             }
         }
         (void)n;
     }
-    /* sum(W2 ** 2, axis=(0, 1), keepdims=False) */
-    {
-
-        const int64_t n = W2_s0;
-        double acc = 0.0;
-        if (W2_s0 == n && 1) {
-#ifdef _OPENMP
-            if (n >= KG_PARALLEL_MIN_N) {
-                double part[KG_MAX_THREADS];
-                int nt = 1;
-                #pragma omp parallel num_threads(kg_team_size())
-                {
-                    const int t = omp_get_thread_num();
-                    #pragma omp single
-                    nt = omp_get_num_threads();
-                    const int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
-                    double a = 0.0;
-                    KG_OMP_SIMD_REDUCTION(+, a)
-                    for (int64_t i = lo; i < hi; i++) {
-                        const float v4 = tmp2[i];
-
-                        a = a + ((double)v4);
-
-                    }
-                    part[t] = a;
-                }
-                for (int t = 0; t < nt; t++)
-                    acc = acc + part[t];
-            } else
-#endif
-            {
-                KG_OMP_SIMD_REDUCTION(+, acc)
-                for (int64_t i = 0; i < n; i++) {
-                    const float v4 = tmp2[i];
-
-                    acc = acc + ((double)v4);
-
-                }
-            }
-        } else {
-            for (int64_t i0 = 0; i0 < W2_d0; i0++)
-            for (int64_t i1 = 0; i1 < W2_d1; i1++)
-            {
-                const float v4 = tmp2[i0 * W2_b0 + i1 * W2_b1];
-
-                acc = acc + ((double)v4);
-
-            }
-        }
-        tmp3[0] = (float)acc;
-    }
     /* x @ W1 */
-    kg_gemm_f32(x_d0, W1_d1, x_d1, 1, x + 0, x_d1, 1, W1 + 0, W1_d1, 1, 0, tmp4 + 0, W1_d1);
+    kg_gemm_f32(x_d0, W1_d1, x_d1, 1, x + 0, x_d1, 1, W1 + 0, W1_d1, 1, 0, tmp2 + 0, W1_d1);
 
-    /* tanh(b1 + x @ W1) */
+    /* tanh(b1 + x @ W1); 1.0 - tanh(b1 + x @ W1) ** 2 */
     {
         const int64_t n = t_s0_2;
 
@@ -1537,21 +1593,25 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const float v_b1 = b1[i];
-                const float v5 = tmp4[i];
-                const float t13 = (v_b1 + v5);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t13);  /* tanh(b1 + x @ W1) */
-
-                tmp5[i] = t2;
+                const float v8 = tmp2[i];
+                const float t14 = (v_b1 + v8);  /* b1 + x @ W1 */
+                const float t22 = tanhf(t14);  /* tanh(b1 + x @ W1) */
+                const float t32 = (t22 * t22);  /* tanh(b1 + x @ W1) ** 2 */
+                const float t42 = (1.0f - t32);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
+                tmp1[i] = t22;
+                tmp6[i] = t42;
             }
         } else if (b1_d0 == n && t_s0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_b1 = b1[i];
-                const float v5 = tmp4[i];
-                const float t13 = (v_b1 + v5);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t13);  /* tanh(b1 + x @ W1) */
-
-                tmp5[i] = t2;
+                const float v8 = tmp2[i];
+                const float t14 = (v_b1 + v8);  /* b1 + x @ W1 */
+                const float t22 = tanhf(t14);  /* tanh(b1 + x @ W1) */
+                const float t32 = (t22 * t22);  /* tanh(b1 + x @ W1) ** 2 */
+                const float t42 = (1.0f - t32);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
+                tmp1[i] = t22;
+                tmp6[i] = t42;
             }
         } else
         {
@@ -1560,19 +1620,21 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             for (int64_t i1 = 0; i1 < add_d1; i1++)
             {
                 const float v_b1 = b1[i1 * b1_b0];
-                const float v5 = tmp4[i0 * tmp4_b0 + i1 * W1_b1];
-                const float t13 = (v_b1 + v5);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t13);  /* tanh(b1 + x @ W1) */
-
-                tmp5[i0 * add_d1 + i1] = t2;
+                const float v8 = tmp2[i0 * tmp2_b0 + i1 * W1_b1];
+                const float t14 = (v_b1 + v8);  /* b1 + x @ W1 */
+                const float t22 = tanhf(t14);  /* tanh(b1 + x @ W1) */
+                const float t32 = (t22 * t22);  /* tanh(b1 + x @ W1) ** 2 */
+                const float t42 = (1.0f - t32);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
+                tmp1[i0 * add_d1 + i1] = t22;
+                tmp6[i0 * add_d1 + i1] = t42;
             }
         }
         (void)n;
     }
     /* tanh(b1 + x @ W1) @ W2 */
-    kg_gemm_f32(x_d0, W2_d1, add_d1, 1, tmp5 + 0, add_d1, 1, W2 + 0, W2_d1, 1, 0, tmp6 + 0, W2_d1);
+    kg_gemm_f32(x_d0, W2_d1, add_d1, 1, tmp1 + 0, add_d1, 1, W2 + 0, W2_d1, 1, 0, tmp7 + 0, W2_d1);
 
-    /* b2 + tanh(b1 + x @ W1) @ W2 */
+    /* b2 + tanh(b1 + x @ W1) @ W2; t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient... */
     {
         const int64_t n = t_s0_4;
 
@@ -1580,19 +1642,21 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const float v_b2 = b2[i];
-                const float v6 = tmp6[i];
-                const float t14 = (v_b2 + v6);  /* b2 + tanh(b1 + x @ W1) @ W2 */
-
-                tmp7[i] = t14;
+                const float v11 = tmp7[i];
+                const float t15 = (v_b2 + v11);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                const float t23 = 0.0f;  /* second */
+                tmp8[i] = t15;
+                tmp9[i] = t23;
             }
         } else if (b2_d0 == n && t_s0_3 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_b2 = b2[i];
-                const float v6 = tmp6[i];
-                const float t14 = (v_b2 + v6);  /* b2 + tanh(b1 + x @ W1) @ W2 */
-
-                tmp7[i] = t14;
+                const float v11 = tmp7[i];
+                const float t15 = (v_b2 + v11);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                const float t23 = 0.0f;  /* second */
+                tmp8[i] = t15;
+                tmp9[i] = t23;
             }
         } else
         {
@@ -1601,10 +1665,11 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v_b2 = b2[i1 * b2_b0];
-                const float v6 = tmp6[i0 * tmp6_b0 + i1 * W2_b1];
-                const float t14 = (v_b2 + v6);  /* b2 + tanh(b1 + x @ W1) @ W2 */
-
-                tmp7[i0 * add_d1_2 + i1] = t14;
+                const float v11 = tmp7[i0 * tmp7_b0 + i1 * W2_b1];
+                const float t15 = (v_b2 + v11);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                const float t23 = 0.0f;  /* second */
+                tmp8[i0 * add_d1_2 + i1] = t15;
+                tmp9[i0 * add_d1_2 + i1] = t23;
             }
         }
         (void)n;
@@ -1619,55 +1684,76 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
-                const float v7 = tmp7[i0 * tmp7_b0 + i1 * tmp7_b1];
+                const float v13 = tmp8[i0 * tmp8_b0 + i1 * tmp8_b1];
 
-                acc = kg_max_f32(acc, ((float)v7));
+                acc = kg_max_f32(acc, ((float)v13));
 
             }
-            tmp8[i0] = (float)acc;
+            tmp10[i0] = (float)acc;
         }
     }
-    /* t1 = max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True); stop_gradient(where(isinf(t1), 0, t1)) */
+    /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
     {
         const int64_t n = x_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v14 = tmp10[i];
+                const float t16 = v14;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+                tmp11[i] = t16;
+            }
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v14 = tmp10[i];
+                const float t16 = v14;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+                tmp11[i] = t16;
+            }
+        }
+        (void)n;
+    }
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(...; t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(... */
+    {
+        const int64_t n = t_s0_4;
 
         if (x_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v8 = tmp8[i];
-                const bool t15 = kg_isinf_f32(v8);  /* isinf(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
-                const float t22 = (t15 ? 0.0f : v8);  /* t1 = max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True); where(isinf(t1), 0, t1) */
-                const float t3 = t22;  /* t1 = max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True); stop_gradient(where(isinf(t1), 0... */
-
-                tmp9[i] = t3;
+                const float v15 = tmp8[i];
+                const float v16 = tmp11[i];
+                const float t17 = (v15 - v16);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
+                const float t24 = expf(t17);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                tmp10[i] = t17;
+                tmp12[i] = t24;
             }
         } else if (x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v8 = tmp8[i];
-                const bool t15 = kg_isinf_f32(v8);  /* isinf(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
-                const float t22 = (t15 ? 0.0f : v8);  /* t1 = max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True); where(isinf(t1), 0, t1) */
-                const float t3 = t22;  /* t1 = max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True); stop_gradient(where(isinf(t1), 0... */
-
-                tmp9[i] = t3;
+                const float v15 = tmp8[i];
+                const float v16 = tmp11[i];
+                const float t17 = (v15 - v16);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
+                const float t24 = expf(t17);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                tmp10[i] = t17;
+                tmp12[i] = t24;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
-            for (int64_t i1 = 0; i1 < 1; i1++)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
-                const float v8 = tmp8[i0 * tmp8_b0];
-                const bool t15 = kg_isinf_f32(v8);  /* isinf(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
-                const float t22 = (t15 ? 0.0f : v8);  /* t1 = max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True); where(isinf(t1), 0, t1) */
-                const float t3 = t22;  /* t1 = max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True); stop_gradient(where(isinf(t1), 0... */
-
-                tmp9[i0 + i1] = t3;
+                const float v15 = tmp8[i0 * tmp8_b0 + i1 * tmp8_b1];
+                const float v16 = tmp11[i0 * tmp10_b0];
+                const float t17 = (v15 - v16);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
+                const float t24 = expf(t17);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                tmp10[i0 * add_d1_2 + i1] = t17;
+                tmp12[i0 * add_d1_2 + i1] = t24;
             }
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); sum(exp(t1 - stop_gradient(where(isinf(t2), 0, t2))), axis=(1,), keepdims=True) */
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; sum(exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))), axis=(1,), keepdims=True) */
     {
 
         KG_OMP_PARALLEL_FOR(t_s0_4)
@@ -1677,44 +1763,54 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             KG_OMP_SIMD_REDUCTION(+, acc)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
-                const float v10 = tmp7[i0 * tmp7_b0 + i1 * tmp7_b1];
-                const float v11 = tmp9[i0 * tmp8_b0];
-                const float t16 = (v10 - v11);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t1 - stop_gradient(wher... */
-                const float t23 = expf(t16);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); exp(t1 - stop_gradient(... */
+                const float v17 = tmp12[i0 * tmp8_b0 + i1 * tmp8_b1];
 
-                acc = acc + ((double)t23);
+                acc = acc + ((double)v17);
 
             }
-            tmp10[i0] = (float)acc;
+            tmp11[i0] = (float)acc;
         }
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(where(isinf(t2), 0, t2)); t1 - log(sum(exp(t1 - t3), axis=(1,), ... */
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; log(sum(exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))), axis=(1,), keepdims=True)) */
+    {
+        const int64_t n = x_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v18 = tmp11[i];
+                const float t18 = logf(v18);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; log(sum(exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True... */
+                tmp8[i] = t18;
+            }
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v18 = tmp11[i];
+                const float t18 = logf(v18);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; log(sum(exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True... */
+                tmp8[i] = t18;
+            }
+        }
+        (void)n;
+    }
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t2 - log(sum(exp(t2), axis=(1,), keepdims=True)) */
     {
         const int64_t n = t_s0_4;
 
-        if (x_d0 == n && t_s0_4 == n && x_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (x_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v12 = tmp10[i];
-                const float v13 = tmp7[i];
-                const float v14 = tmp9[i];
-                const float t17 = logf(v12);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); log(sum(exp(t1 - stop_g... */
-                const float t24 = (v13 - t17);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t1 - log(sum(exp(t1 - s... */
-                const float t32 = (t24 - v14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp11[i] = t32;
+                const float v19 = tmp10[i];
+                const float v20 = tmp8[i];
+                const float t19 = (v19 - v20);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t2 ... */
+                tmp13[i] = t19;
             }
-        } else if (x_d0 == n && t_s0_4 == n && x_d0 == n && 1) {
+        } else if (x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v12 = tmp10[i];
-                const float v13 = tmp7[i];
-                const float v14 = tmp9[i];
-                const float t17 = logf(v12);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); log(sum(exp(t1 - stop_g... */
-                const float t24 = (v13 - t17);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t1 - log(sum(exp(t1 - s... */
-                const float t32 = (t24 - v14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp11[i] = t32;
+                const float v19 = tmp10[i];
+                const float v20 = tmp8[i];
+                const float t19 = (v19 - v20);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t2 ... */
+                tmp13[i] = t19;
             }
         } else
         {
@@ -1722,27 +1818,23 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             for (int64_t i0 = 0; i0 < x_d0; i0++)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
-                const float v12 = tmp10[i0 * tmp8_b0];
-                const float v13 = tmp7[i0 * tmp7_b0 + i1 * tmp7_b1];
-                const float v14 = tmp9[i0 * tmp8_b0];
-                const float t17 = logf(v12);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); log(sum(exp(t1 - stop_g... */
-                const float t24 = (v13 - t17);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t1 - log(sum(exp(t1 - s... */
-                const float t32 = (t24 - v14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp11[i0 * add_d1_2 + i1] = t32;
+                const float v19 = tmp10[i0 * tmp8_b0 + i1 * tmp8_b1];
+                const float v20 = tmp8[i0 * tmp10_b0];
+                const float t19 = (v19 - v20);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t2 ... */
+                tmp13[i0 * add_d1_2 + i1] = t19;
             }
         }
         (void)n;
     }
     /* arange(0, y.shape[0], 1) */
     for (int64_t i = 0; i < n_range; i++)
-        tmp12[i] = (int64_t)(0 + i * 1);
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(where(isinf(t2), 0, t2)); (t1 - log(sum(exp(t1 - t3), axis=(1,),... */
+        tmp14[i] = (int64_t)(0 + i * 1);
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); (t2 - log(sum(exp(t2), axis=(1,), keepdims=True)))[arange(0, y.... */
     {
         for (int64_t i0 = 0; i0 < gather_d0; i0++)
 
         {
-            const int64_t k = (int64_t)tmp12[0 + i0 * gs];
+            const int64_t k = (int64_t)tmp14[0 + i0 * gs];
             if (k < -x_d0 || k >= x_d0)
                 KG_FAIL(KG_EINDEX, "gather: index %lld is out of bounds for axis 0 with size %lld", (long long)k, (long long)x_d0);
         }
@@ -1764,7 +1856,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         {
             int64_t src = 0;
             {
-                int64_t k = (int64_t)tmp12[0 + i0 * gs];
+                int64_t k = (int64_t)tmp14[0 + i0 * gs];
                 if (k < 0) k += x_d0;
                 src += k * add_d1_2;
             }
@@ -1774,11 +1866,11 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
                 src += k * 1;
             }
 
-            tmp10[o++] = tmp11[src];
+            tmp8[o++] = tmp13[src];
         }
         (void)o;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(where(isinf(t2), 0, t2)); sum((t1 - log(sum(exp(t1 - t3), axis=(... */
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); sum((t2 - log(sum(exp(t2), axis=(1,), keepdims=True)))[arange(0... */
     {
 
         const int64_t n = gather_d0;
@@ -1797,9 +1889,9 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
                     double a = 0.0;
                     KG_OMP_SIMD_REDUCTION(+, a)
                     for (int64_t i = lo; i < hi; i++) {
-                        const float v15 = tmp10[i];
+                        const float v21 = tmp8[i];
 
-                        a = a + ((double)v15);
+                        a = a + ((double)v21);
 
                     }
                     part[t] = a;
@@ -1811,233 +1903,101 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             {
                 KG_OMP_SIMD_REDUCTION(+, acc)
                 for (int64_t i = 0; i < n; i++) {
-                    const float v15 = tmp10[i];
+                    const float v21 = tmp8[i];
 
-                    acc = acc + ((double)v15);
+                    acc = acc + ((double)v21);
 
                 }
             }
         } else {
             for (int64_t i0 = 0; i0 < gather_d0; i0++)
             {
-                const float v15 = tmp10[i0 * tmp10_b0];
+                const float v21 = tmp8[i0 * tmp8_b0_2];
 
-                acc = acc + ((double)v15);
+                acc = acc + ((double)v21);
 
             }
         }
-        tmp9[0] = (float)acc;
+        tmp13[0] = (float)acc;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(where(isinf(t2), 0, t2)); cast((t1 - log(sum(exp(t1 - t3), axis=... */
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = (t2 - log(sum(exp(t2), axis=(1,), keepdims=True)))[arange(... */
     {
         const int64_t n = 1;
-        const int64_t v16 = (int64_t)gather_d0;
+        const float v22 = tmp13[0];
+        const float v23 = tmp4[0];
+        const float v24 = tmp3[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float t18 = ((float)v16);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp13[i] = t18;
+                const float t110 = (v22 / v23);  /* true_div */
+                const float t25 = (v24 - t110);  /* sub */
+                out[i] = t25;
             }
-        } else if (1) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float t18 = ((float)v16);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp13[i] = t18;
-            }
-        } else
-        {
-            {
-                const float t18 = ((float)v16);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp13[0] = t18;
+                const float t110 = (v22 / v23);  /* true_div */
+                const float t25 = (v24 - t110);  /* sub */
+                out[i] = t25;
             }
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(where(isinf(t2), 0, t2)); t4 = (t1 - log(sum(exp(t1 - t3), axis=... */
+    /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
     {
-        const int64_t n = 1;
-        const float v17 = tmp1[0];
-        const float v18 = tmp3[0];
-        const float v20 = tmp9[0];
-        const float v21 = tmp13[0];
+        const int64_t n = W1_s0;
+        const float v25 = train_const[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float t19 = (v17 + v18);  /* sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), keepdims=False) */
-                const float t25 = (1e-04f * t19);  /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), ke... */
-                const float t33 = (v20 / v21);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-                const float t4 = (t25 - t33);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                out[i] = t4;
+                const float v_W12 = W1[i];
+                const float t111 = v25;  /* second(W1 ** 2, array([[0.0002]])) */
+                const double t26 = kg_pow_f64(((double)v_W12), 1.0);  /* W1 ** 1 */
+                const double t33 = (((double)t111) * t26);  /* second(W1 ** 2, array([[0.0002]])) * W1 ** 1 */
+                const float t43 = ((float)t33);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
+                tmp13[i] = t43;
             }
-        } else if (1) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float t19 = (v17 + v18);  /* sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), keepdims=False) */
-                const float t25 = (1e-04f * t19);  /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), ke... */
-                const float t33 = (v20 / v21);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-                const float t4 = (t25 - t33);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                out[i] = t4;
-            }
-        } else
-        {
-            {
-                const float t19 = (v17 + v18);  /* sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), keepdims=False) */
-                const float t25 = (1e-04f * t19);  /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), ke... */
-                const float t33 = (v20 / v21);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-                const float t4 = (t25 - t33);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                out[0] = t4;
+                const float v_W12 = W1[i];
+                const float t111 = v25;  /* second(W1 ** 2, array([[0.0002]])) */
+                const double t26 = kg_pow_f64(((double)v_W12), 1.0);  /* W1 ** 1 */
+                const double t33 = (((double)t111) * t26);  /* second(W1 ** 2, array([[0.0002]])) * W1 ** 1 */
+                const float t43 = ((float)t33);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
+                tmp13[i] = t43;
             }
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
-    {
-        const int64_t n = t_s0_4;
-
-        if (x_d0 == n && t_s0_4 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const float v22 = tmp8[i];
-                const float v23 = tmp7[i];
-                const float t110 = v22;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
-                const float t26 = (v23 - t110);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t34 = expf(t26);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
-
-                tmp9[i] = t34;
-            }
-        } else if (x_d0 == n && t_s0_4 == n && 1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const float v22 = tmp8[i];
-                const float v23 = tmp7[i];
-                const float t110 = v22;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
-                const float t26 = (v23 - t110);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t34 = expf(t26);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
-
-                tmp9[i] = t34;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < x_d0; i0++)
-            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
-            {
-                const float v22 = tmp8[i0 * tmp8_b0];
-                const float v23 = tmp7[i0 * tmp7_b0 + i1 * tmp7_b1];
-                const float t110 = v22;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
-                const float t26 = (v23 - t110);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t34 = expf(t26);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
-
-                tmp9[i0 * add_d1_2 + i1] = t34;
-            }
-        }
-        (void)n;
-    }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(where(isinf(t2), 0, t2)); second(t1 - log(sum(exp(t1 - t3), axis... */
-    {
-        const int64_t n = t_s0_4;
-
-        if (n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const float t111 = 0.0f;  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp8[i] = t111;
-            }
-        } else if (1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const float t111 = 0.0f;  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp8[i] = t111;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < x_d0; i0++)
-            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
-            {
-                const float t111 = 0.0f;  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp8[i0 * add_d1_2 + i1] = t111;
-            }
-        }
-        (void)n;
-    }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(where(isinf(t2), 0, t2)); -1.0 / cast((t1 - log(sum(exp(t1 - t3)... */
-    {
-        const int64_t n = 1;
-        const float v26 = tmp13[0];
-
-        if (n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const float t112 = (-1.0f / v26);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp11[i] = t112;
-            }
-        } else if (1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const float t112 = (-1.0f / v26);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp11[i] = t112;
-            }
-        } else
-        {
-            {
-                const float t112 = (-1.0f / v26);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp11[0] = t112;
-            }
-        }
-        (void)n;
-    }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(where(isinf(t2), 0, t2)); t4 = (t1 - log(sum(exp(t1 - t3), axis=... */
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = (t2 - log(sum(exp(t2), axis=(1,), keepdims=True)))[arange(... */
     {
         const int64_t n = gather_d0;
-        const float v27 = tmp11[0];
+        const float v27 = tmp5[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float t113 = v27;  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp13[i] = t113;
+                const float t112 = v27;  /* second */
+                tmp4[i] = t112;
             }
-        } else if (1) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float t113 = v27;  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp13[i] = t113;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < gather_d0; i0++)
-            {
-                const float t113 = v27;  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-
-                tmp13[i0] = t113;
+                const float t112 = v27;  /* second */
+                tmp4[i] = t112;
             }
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(where(isinf(t2), 0, t2)); t4 = t1 - log(sum(exp(t1 - t3), axis=(... */
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = t2 - log(sum(exp(t2), axis=(1,), keepdims=True)); t4 = ara... */
     {
         for (int64_t i0 = 0; i0 < gather_d0; i0++)
 
         {
-            const int64_t k = (int64_t)tmp12[0 + i0 * gs];
+            const int64_t k = (int64_t)tmp14[0 + i0 * gs];
             if (k < -x_d0 || k >= x_d0)
                 KG_FAIL(KG_EINDEX, "scatter_add: index %lld is out of bounds for axis 0 with size %lld", (long long)k, (long long)x_d0);
         }
@@ -2056,14 +2016,14 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     for (int64_t c0 = 0; c0 < x_d0; c0++)
     for (int64_t c1 = 0; c1 < add_d1_2; c1++)
 
-    tmp11[0 + c0 * add_d1_2 + c1] = tmp8[0 + c0 * add_d1_2 + c1];
+    tmp5[0 + c0 * add_d1_2 + c1] = tmp9[0 + c0 * add_d1_2 + c1];
     /* then accumulate g at the (possibly repeated) indices, in order */
     for (int64_t i0 = 0; i0 < gather_d0; i0++)
 
     {
         int64_t dst = 0;
         {
-            int64_t k = (int64_t)tmp12[0 + i0 * gs];
+            int64_t k = (int64_t)tmp14[0 + i0 * gs];
             if (k < 0) k += x_d0;
             dst += k * add_d1_2;
         }
@@ -2073,27 +2033,32 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             dst += k * 1;
         }
 
-        tmp11[dst] += tmp13[0 + i0 * tmp10_b0];
+        tmp5[dst] += tmp4[0 + i0 * tmp8_b0_2];
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; sum(exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))), axis=(1,), keepdims=True) */
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = exp(t2); t4 = t2 - log(sum(t3, axis=(1,), keepdims=True));... */
     {
+        const int64_t n = t_s0_4;
 
-        KG_OMP_PARALLEL_FOR(t_s0_4)
-        for (int64_t i0 = 0; i0 < x_d0; i0++)
-        {
-            double acc = 0.0;
-            KG_OMP_SIMD_REDUCTION(+, acc)
-            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
-            {
-                const float v28 = tmp9[i0 * tmp7_b0 + i1 * tmp7_b1];
-
-                acc = acc + ((double)v28);
-
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v28 = tmp5[i];
+                const float v29 = tmp12[i];
+                const float t113 = (v28 / v29);  /* true_div */
+                tmp4[i] = t113;
             }
-            tmp13[i0] = (float)acc;
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v28 = tmp5[i];
+                const float v29 = tmp12[i];
+                const float t113 = (v28 / v29);  /* true_div */
+                tmp4[i] = t113;
+            }
         }
+        (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_gradient(t2)); t4 = sum(t3, axis=(1,), keepdims=True); t5 = stop... */
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = exp(t2); t4 = sum(t3, axis=(1,), keepdims=True); t5 = t2 -... */
     {
 
         KG_OMP_PARALLEL_FOR(t_s0_4)
@@ -2103,44 +2068,40 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             KG_OMP_SIMD_REDUCTION(+, acc)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
-                const float v29 = tmp11[i0 * tmp7_b0 + i1 * tmp7_b1];
-                const float v30 = tmp13[i0 * tmp8_b0];
-                const float t114 = (v29 / v30);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-                const float t27 = t114;  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_grad... */
+                const float v30 = tmp5[i0 * tmp8_b0 + i1 * tmp8_b1];
+                const float v31 = tmp11[i0 * tmp10_b0];
+                const float t114 = (v30 / v31);  /* true_div */
+                const float t27 = t114;  /* second */
 
                 acc = acc + ((double)t27);
 
             }
-            tmp8[i0] = (float)acc;
+            tmp9[i0] = (float)acc;
         }
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_gradient(t2)); t4 = stop_gradient(where(isinf(t2), 0, t2)); t5 =... */
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = exp(t2); t4 = sum(t3, axis=(1,), keepdims=True); t5 = t2 -... */
     {
         const int64_t n = t_s0_4;
 
-        if (t_s0_4 == n && t_s0_4 == n && x_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (x_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v31 = tmp11[i];
-                const float v32 = tmp9[i];
-                const float v33 = tmp8[i];
-                const float t115 = (v31 / v32);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-                const float t28 = (t115 - v33);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-                const float t35 = (v32 * t28);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_grad... */
-
-                tmp13[i] = t35;
+                const float v32 = tmp4[i];
+                const float v33 = tmp9[i];
+                const float v34 = tmp12[i];
+                const float t115 = (v32 - v33);  /* sub */
+                const float t28 = (v34 * t115);  /* mul */
+                tmp5[i] = t28;
             }
-        } else if (t_s0_4 == n && t_s0_4 == n && x_d0 == n && 1) {
+        } else if (x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v31 = tmp11[i];
-                const float v32 = tmp9[i];
-                const float v33 = tmp8[i];
-                const float t115 = (v31 / v32);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-                const float t28 = (t115 - v33);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-                const float t35 = (v32 * t28);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_grad... */
-
-                tmp13[i] = t35;
+                const float v32 = tmp4[i];
+                const float v33 = tmp9[i];
+                const float v34 = tmp12[i];
+                const float t115 = (v32 - v33);  /* sub */
+                const float t28 = (v34 * t115);  /* mul */
+                tmp5[i] = t28;
             }
         } else
         {
@@ -2148,53 +2109,45 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             for (int64_t i0 = 0; i0 < x_d0; i0++)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
-                const float v31 = tmp11[i0 * tmp7_b0 + i1 * tmp7_b1];
-                const float v32 = tmp9[i0 * tmp7_b0 + i1 * tmp7_b1];
-                const float v33 = tmp8[i0 * tmp8_b0];
-                const float t115 = (v31 / v32);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-                const float t28 = (t115 - v33);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = stop_gradient(wher... */
-                const float t35 = (v32 * t28);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_grad... */
-
-                tmp13[i0 * add_d1_2 + i1] = t35;
+                const float v32 = tmp4[i0 * tmp8_b0 + i1 * tmp8_b1];
+                const float v33 = tmp9[i0 * tmp10_b0];
+                const float v34 = tmp12[i0 * tmp8_b0 + i1 * tmp8_b1];
+                const float t115 = (v32 - v33);  /* sub */
+                const float t28 = (v34 * t115);  /* mul */
+                tmp5[i0 * add_d1_2 + i1] = t28;
             }
         }
         (void)n;
     }
     /* zeros */
-    for (int64_t i = 0; i < t_s0_3; i++) tmp8[i] = 0;
-    /* t1 = tanh(b1 + x @ W1) @ W2; t2 = b2 + t1; t3 = max(t2, axis=(1,), keepdims=True); t4 = exp(t2 - stop_gradient(t3)); t5 = stop_gradient(where(isinf(t3), 0, t... */
+    for (int64_t i = 0; i < t_s0_3; i++) tmp9[i] = 0;
+    /* t1 = tanh(b1 + x @ W1) @ W2; t2 = b2 + t1; t3 = t2 - stop_gradient(max(t2, axis=(1,), keepdims=True)); t4 = exp(t3); t5 = sum(t4, axis=(1,), keepdims=True); ... */
     for (int64_t i0 = 0; i0 < x_d0; i0++)
     for (int64_t i1 = 0; i1 < add_d1_2; i1++)
 
-    tmp8[0 + i0 * tmp6_b0 + i1 * W2_b1] += tmp13[0 + i0 * add_d1_2 + i1];
-    /* t1 = tanh(b1 + x @ W1) @ W2; t2 = b2 + t1; t3 = max(t2, axis=(1,), keepdims=True); t4 = exp(t2 - stop_gradient(t3)); t5 = stop_gradient(where(isinf(t3), 0, t... */
-    kg_gemm_f32(x_d0, W2_d0, W2_d1, 1, tmp8 + 0, W2_d1, 1, W2 + 0, 1, W2_d1, 0, tmp6 + 0, W2_d0);
+    tmp9[0 + i0 * tmp7_b0 + i1 * W2_b1] += tmp5[0 + i0 * add_d1_2 + i1];
+    /* t1 = tanh(b1 + x @ W1) @ W2; t2 = b2 + t1; t3 = t2 - stop_gradient(max(t2, axis=(1,), keepdims=True)); t4 = exp(t3); t5 = sum(t4, axis=(1,), keepdims=True); ... */
+    kg_gemm_f32(x_d0, W2_d0, W2_d1, 1, tmp9 + 0, W2_d1, 1, W2 + 0, 1, W2_d1, 0, tmp7 + 0, W2_d0);
 
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = exp(t3 - stop_gradient(t4)); t6 = stop_gradient(where(isinf(... */
+    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
     {
         const int64_t n = t_s0_6;
 
-        if (t_s0_2 == n && t_s0_5 == n && n >= KG_PARALLEL_MIN_N) {
+        if (t_s0_5 == n && t_s0_2 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v34 = tmp5[i];
-                const float v37 = tmp6[i];
-                const float t116 = (v34 * v34);  /* tanh(b1 + x @ W1) ** 2 */
-                const float t29 = (1.0f - t116);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
-                const float t36 = (v37 * t29);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-
-                tmp11[i] = t36;
+                const float v35 = tmp7[i];
+                const float v36 = tmp6[i];
+                const float t116 = (v35 * v36);  /* mul */
+                tmp4[i] = t116;
             }
-        } else if (t_s0_2 == n && t_s0_5 == n && 1) {
+        } else if (t_s0_5 == n && t_s0_2 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v34 = tmp5[i];
-                const float v37 = tmp6[i];
-                const float t116 = (v34 * v34);  /* tanh(b1 + x @ W1) ** 2 */
-                const float t29 = (1.0f - t116);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
-                const float t36 = (v37 * t29);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-
-                tmp11[i] = t36;
+                const float v35 = tmp7[i];
+                const float v36 = tmp6[i];
+                const float t116 = (v35 * v36);  /* mul */
+                tmp4[i] = t116;
             }
         } else
         {
@@ -2202,61 +2155,80 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             for (int64_t i0 = 0; i0 < x_d0; i0++)
             for (int64_t i1 = 0; i1 < mul_d1; i1++)
             {
-                const float v34 = tmp5[i0 * tmp5_b0 + i1 * tmp5_b1];
-                const float v37 = tmp6[i0 * tmp6_b0_2 + i1 * tmp6_b1];
-                const float t116 = (v34 * v34);  /* tanh(b1 + x @ W1) ** 2 */
-                const float t29 = (1.0f - t116);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
-                const float t36 = (v37 * t29);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-
-                tmp11[i0 * mul_d1 + i1] = t36;
+                const float v35 = tmp7[i0 * tmp7_b0_2 + i1 * tmp7_b1];
+                const float v36 = tmp6[i0 * tmp6_b0 + i1 * tmp6_b1];
+                const float t116 = (v35 * v36);  /* mul */
+                tmp4[i0 * mul_d1 + i1] = t116;
             }
         }
         (void)n;
     }
     /* zeros */
-    for (int64_t i = 0; i < t_s0; i++) tmp6[i] = 0;
-    /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = max(t4, axis=(1,), keepdims=True); t6 = exp(t4 - stop_gradient(t5)); t7 = stop_gradient(whe... */
+    for (int64_t i = 0; i < t_s0; i++) tmp7[i] = 0;
+    /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = t4 - stop_gradient(max(t4, axis=(1,), keepdims=True)); t6 = exp(t5); t7 = sum(t6, axis=(1,)... */
     for (int64_t i0 = 0; i0 < x_d0; i0++)
     for (int64_t i1 = 0; i1 < mul_d1; i1++)
 
-    tmp6[0 + i0 * tmp4_b0 + i1 * W1_b1] += tmp11[0 + i0 * mul_d1 + i1];
-    /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = max(t4, axis=(1,), keepdims=True); t6 = exp(t4 - stop_gradient(t5)); t7 = stop_gradient(whe... */
-    kg_gemm_f32(x_d1, W1_d1, x_d0, 1, x + 0, 1, x_d1, tmp6 + 0, W1_d1, 1, 0, tmp4 + 0, W1_d1);
+    tmp7[0 + i0 * tmp2_b0 + i1 * W1_b1] += tmp4[0 + i0 * mul_d1 + i1];
+    /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = t4 - stop_gradient(max(t4, axis=(1,), keepdims=True)); t6 = exp(t5); t7 = sum(t6, axis=(1,)... */
+    kg_gemm_f32(x_d1, W1_d1, x_d0, 1, x + 0, 1, x_d1, tmp7 + 0, W1_d1, 1, 0, tmp2 + 0, W1_d1);
 
-    /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = max(t4, axis=(1,), keepdims=True); t6 = exp(t4 - stop_gradient(t5)); t7 = stop_gradient(whe... */
+    /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = t4 - stop_gradient(max(t4, axis=(1,), keepdims=True)); t6 = exp(t5); t7 = sum(t6, axis=(1,)... */
     {
         const int64_t n = t_s0_8;
-        const float v38 = train_const[0];
 
         if (W1_s0 == n && t_s0_7 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v_W12 = W1[i];
-                const float v40 = tmp4[i];
-                const float t117 = v38;  /* second(W1 ** 2, array([[0.0002]])) */
-                const double t210 = kg_pow_f64(((double)v_W12), 1.0);  /* W1 ** 1 */
-                const double t37 = (((double)t117) * t210);  /* second(W1 ** 2, array([[0.0002]])) * W1 ** 1 */
-                const float t42 = ((float)t37);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
-                const float t5 = (t42 + v40);  /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = max(t4, axis=(1,), keepdims=Tru... */
-                const float t6 = (0.1f * t5);  /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = max(t4, axis=(1,), keepdims=Tru... */
-                const float t7 = (v_W12 - t6);  /* sub */
-
-                W1_new[i] = t7;
+                const float v37 = tmp13[i];
+                const float v38 = tmp2[i];
+                const float t117 = (v37 + v38);  /* add */
+                const float t29 = (0.1f * t117);  /* mul */
+                tmp7[i] = t29;
             }
         } else if (W1_s0 == n && t_s0_7 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v_W12 = W1[i];
-                const float v40 = tmp4[i];
-                const float t117 = v38;  /* second(W1 ** 2, array([[0.0002]])) */
-                const double t210 = kg_pow_f64(((double)v_W12), 1.0);  /* W1 ** 1 */
-                const double t37 = (((double)t117) * t210);  /* second(W1 ** 2, array([[0.0002]])) * W1 ** 1 */
-                const float t42 = ((float)t37);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
-                const float t5 = (t42 + v40);  /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = max(t4, axis=(1,), keepdims=Tru... */
-                const float t6 = (0.1f * t5);  /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = max(t4, axis=(1,), keepdims=Tru... */
-                const float t7 = (v_W12 - t6);  /* sub */
+                const float v37 = tmp13[i];
+                const float v38 = tmp2[i];
+                const float t117 = (v37 + v38);  /* add */
+                const float t29 = (0.1f * t117);  /* mul */
+                tmp7[i] = t29;
+            }
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < add_d0; i0++)
+            for (int64_t i1 = 0; i1 < W1_d1; i1++)
+            {
+                const float v37 = tmp13[i0 * W1_b0 + i1 * W1_b1];
+                const float v38 = tmp2[i0 * tmp2_b0_2 + i1 * W1_b1];
+                const float t117 = (v37 + v38);  /* add */
+                const float t29 = (0.1f * t117);  /* mul */
+                tmp7[i0 * W1_d1 + i1] = t29;
+            }
+        }
+        (void)n;
+    }
+    /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = t4 - stop_gradient(max(t4, axis=(1,), keepdims=True)); t6 = exp(t5); t7 = sum(t6, axis=(1,)... */
+    {
+        const int64_t n = t_s0_9;
 
-                W1_new[i] = t7;
+        if (W1_s0 == n && t_s0_8 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_W13 = W1[i];
+                const float v40 = tmp7[i];
+                const float t118 = (v_W13 - v40);  /* sub */
+                W1_new[i] = t118;
+            }
+        } else if (W1_s0 == n && t_s0_8 == n && 1) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_W13 = W1[i];
+                const float v40 = tmp7[i];
+                const float t118 = (v_W13 - v40);  /* sub */
+                W1_new[i] = t118;
             }
         } else
         {
@@ -2264,22 +2236,15 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             for (int64_t i0 = 0; i0 < sub_d0; i0++)
             for (int64_t i1 = 0; i1 < W1_d1; i1++)
             {
-                const float v_W12 = W1[i0 * W1_b0 + i1 * W1_b1];
-                const float v40 = tmp4[i0 * tmp4_b0_2 + i1 * W1_b1];
-                const float t117 = v38;  /* second(W1 ** 2, array([[0.0002]])) */
-                const double t210 = kg_pow_f64(((double)v_W12), 1.0);  /* W1 ** 1 */
-                const double t37 = (((double)t117) * t210);  /* second(W1 ** 2, array([[0.0002]])) * W1 ** 1 */
-                const float t42 = ((float)t37);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
-                const float t5 = (t42 + v40);  /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = max(t4, axis=(1,), keepdims=Tru... */
-                const float t6 = (0.1f * t5);  /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = max(t4, axis=(1,), keepdims=Tru... */
-                const float t7 = (v_W12 - t6);  /* sub */
-
-                W1_new[i0 * W1_d1 + i1] = t7;
+                const float v_W13 = W1[i0 * W1_b0 + i1 * W1_b1];
+                const float v40 = tmp7[i0 * tmp7_b0_3 + i1 * W1_b1];
+                const float t118 = (v_W13 - v40);  /* sub */
+                W1_new[i0 * W1_d1 + i1] = t118;
             }
         }
         (void)n;
     }
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = exp(t3 - stop_gradient(t4)); t6 = stop_gradient(where(isinf(... */
+    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
     {
 
         KG_OMP_PARALLEL_FOR(t_s0_6)
@@ -2289,96 +2254,132 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             KG_OMP_SIMD_REDUCTION(+, acc)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
             {
-                const float v42 = tmp11[i0 * tmp11_b0 + i1 * tmp11_b1];
+                const float v41 = tmp4[i0 * tmp4_b0 + i1 * tmp4_b1];
 
-                acc = acc + ((double)v42);
+                acc = acc + ((double)v41);
 
             }
-            tmp4[i1] = (float)acc;
+            tmp7[i1] = (float)acc;
         }
     }
     /* zeros */
-    for (int64_t i = 0; i < b1_d0; i++) tmp11[i] = 0;
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = exp(t3 - stop_gradient(t4)); t6 = stop_gradient(where(isinf(... */
+    for (int64_t i = 0; i < b1_d0; i++) tmp4[i] = 0;
+    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
     for (int64_t i0 = 0; i0 < mul_d1; i0++)
 
-    tmp11[0 + i0 * b1_b0] += tmp4[0 + i0];
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = exp(t3 - stop_gradient(t4)); t6 = stop_gradient(where(isinf(... */
+    tmp4[0 + i0 * b1_b0] += tmp7[0 + i0];
+    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
     {
         const int64_t n = b1_d0;
 
-        if (b1_d0 == n && b1_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v44 = tmp11[i];
+                const float v43 = tmp4[i];
                 const float v_b12 = b1[i];
-                const float t118 = (0.1f * v44);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-                const float t211 = (v_b12 - t118);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-
-                b1_new[i] = t211;
+                const float t119 = (0.1f * v43);  /* mul */
+                const float t210 = (v_b12 - t119);  /* sub */
+                b1_new[i] = t210;
             }
-        } else if (b1_d0 == n && b1_d0 == n && 1) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v44 = tmp11[i];
+                const float v43 = tmp4[i];
                 const float v_b12 = b1[i];
-                const float t118 = (0.1f * v44);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-                const float t211 = (v_b12 - t118);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-
-                b1_new[i] = t211;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < b1_d0; i0++)
-            {
-                const float v44 = tmp11[i0 * b1_b0];
-                const float v_b12 = b1[i0 * b1_b0];
-                const float t118 = (0.1f * v44);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-                const float t211 = (v_b12 - t118);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-
-                b1_new[i0] = t211;
+                const float t119 = (0.1f * v43);  /* mul */
+                const float t210 = (v_b12 - t119);  /* sub */
+                b1_new[i] = t210;
             }
         }
         (void)n;
     }
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = exp(t3 - stop_gradient(t4)); t6 = stop_gradient(where(isinf(... */
-    kg_gemm_f32(add_d1, W2_d1, x_d0, 1, tmp5 + 0, 1, add_d1, tmp8 + 0, W2_d1, 1, 0, tmp11 + 0, W2_d1);
-
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = exp(t3 - stop_gradient(t4)); t6 = stop_gradient(where(isinf(... */
+    /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
     {
-        const int64_t n = t_s0_10;
-        const float v45 = train_const[0];
+        const int64_t n = W2_s0;
+        const float v44 = train_const[0];
 
-        if (W2_s0 == n && t_s0_9 == n && n >= KG_PARALLEL_MIN_N) {
+        if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const float v_W22 = W2[i];
-                const float v47 = tmp11[i];
-                const float t119 = v45;  /* second(W2 ** 2, array([[0.0002]])) */
-                const double t212 = kg_pow_f64(((double)v_W22), 1.0);  /* W2 ** 1 */
-                const double t38 = (((double)t119) * t212);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
-                const float t43 = ((float)t38);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
-                const float t52 = (t43 + v47);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-                const float t62 = (0.1f * t52);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-                const float t72 = (v_W22 - t62);  /* sub */
-
-                W2_new[i] = t72;
+                const float t120 = v44;  /* second(W2 ** 2, array([[0.0002]])) */
+                const double t211 = kg_pow_f64(((double)v_W22), 1.0);  /* W2 ** 1 */
+                const double t34 = (((double)t120) * t211);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
+                const float t44 = ((float)t34);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
+                tmp4[i] = t44;
             }
-        } else if (W2_s0 == n && t_s0_9 == n && 1) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_W22 = W2[i];
-                const float v47 = tmp11[i];
-                const float t119 = v45;  /* second(W2 ** 2, array([[0.0002]])) */
-                const double t212 = kg_pow_f64(((double)v_W22), 1.0);  /* W2 ** 1 */
-                const double t38 = (((double)t119) * t212);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
-                const float t43 = ((float)t38);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
-                const float t52 = (t43 + v47);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-                const float t62 = (0.1f * t52);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-                const float t72 = (v_W22 - t62);  /* sub */
+                const float t120 = v44;  /* second(W2 ** 2, array([[0.0002]])) */
+                const double t211 = kg_pow_f64(((double)v_W22), 1.0);  /* W2 ** 1 */
+                const double t34 = (((double)t120) * t211);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
+                const float t44 = ((float)t34);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
+                tmp4[i] = t44;
+            }
+        }
+        (void)n;
+    }
+    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
+    kg_gemm_f32(add_d1, W2_d1, x_d0, 1, tmp1 + 0, 1, add_d1, tmp9 + 0, W2_d1, 1, 0, tmp7 + 0, W2_d1);
 
-                W2_new[i] = t72;
+    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
+    {
+        const int64_t n = t_s0_11;
+
+        if (W2_s0 == n && t_s0_10 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v46 = tmp4[i];
+                const float v47 = tmp7[i];
+                const float t121 = (v46 + v47);  /* add */
+                const float t212 = (0.1f * t121);  /* mul */
+                tmp9[i] = t212;
+            }
+        } else if (W2_s0 == n && t_s0_10 == n && 1) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v46 = tmp4[i];
+                const float v47 = tmp7[i];
+                const float t121 = (v46 + v47);  /* add */
+                const float t212 = (0.1f * t121);  /* mul */
+                tmp9[i] = t212;
+            }
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < mul_d1; i0++)
+            for (int64_t i1 = 0; i1 < W2_d1; i1++)
+            {
+                const float v46 = tmp4[i0 * W2_b0 + i1 * W2_b1];
+                const float v47 = tmp7[i0 * tmp7_b0_4 + i1 * W2_b1];
+                const float t121 = (v46 + v47);  /* add */
+                const float t212 = (0.1f * t121);  /* mul */
+                tmp9[i0 * W2_d1 + i1] = t212;
+            }
+        }
+        (void)n;
+    }
+    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
+    {
+        const int64_t n = t_s0_12;
+
+        if (W2_s0 == n && t_s0_11 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_W23 = W2[i];
+                const float v49 = tmp9[i];
+                const float t122 = (v_W23 - v49);  /* sub */
+                W2_new[i] = t122;
+            }
+        } else if (W2_s0 == n && t_s0_11 == n && 1) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_W23 = W2[i];
+                const float v49 = tmp9[i];
+                const float t122 = (v_W23 - v49);  /* sub */
+                W2_new[i] = t122;
             }
         } else
         {
@@ -2386,22 +2387,15 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             for (int64_t i0 = 0; i0 < sub_d0_2; i0++)
             for (int64_t i1 = 0; i1 < W2_d1; i1++)
             {
-                const float v_W22 = W2[i0 * W2_b0 + i1 * W2_b1];
-                const float v47 = tmp11[i0 * tmp11_b0_2 + i1 * W2_b1];
-                const float t119 = v45;  /* second(W2 ** 2, array([[0.0002]])) */
-                const double t212 = kg_pow_f64(((double)v_W22), 1.0);  /* W2 ** 1 */
-                const double t38 = (((double)t119) * t212);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
-                const float t43 = ((float)t38);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
-                const float t52 = (t43 + v47);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-                const float t62 = (0.1f * t52);  /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = max(t3, axis=(1,), keepdims=True); t5 = ... */
-                const float t72 = (v_W22 - t62);  /* sub */
-
-                W2_new[i0 * W2_d1 + i1] = t72;
+                const float v_W23 = W2[i0 * W2_b0 + i1 * W2_b1];
+                const float v49 = tmp9[i0 * tmp9_b0 + i1 * W2_b1];
+                const float t122 = (v_W23 - v49);  /* sub */
+                W2_new[i0 * W2_d1 + i1] = t122;
             }
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_gradient(t2)); t4 = stop_gradient(where(isinf(t2), 0, t2)); t5 =... */
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = exp(t2); t4 = sum(t3, axis=(1,), keepdims=True); t5 = t2 -... */
     {
 
         KG_OMP_PARALLEL_FOR(t_s0_4)
@@ -2411,62 +2405,47 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             KG_OMP_SIMD_REDUCTION(+, acc)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
             {
-                const float v49 = tmp13[i0 * tmp7_b0 + i1 * tmp7_b1];
+                const float v50 = tmp5[i0 * tmp8_b0 + i1 * tmp8_b1];
 
-                acc = acc + ((double)v49);
+                acc = acc + ((double)v50);
 
             }
-            tmp11[i1] = (float)acc;
+            tmp9[i1] = (float)acc;
         }
     }
     /* zeros */
-    for (int64_t i = 0; i < b2_d0; i++) tmp13[i] = 0;
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_gradient(t2)); t4 = stop_gradient(where(isinf(t2), 0, t2)); t5 =... */
+    for (int64_t i = 0; i < b2_d0; i++) tmp5[i] = 0;
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = exp(t2); t4 = sum(t3, axis=(1,), keepdims=True); t5 = t2 -... */
     for (int64_t i0 = 0; i0 < add_d1_2; i0++)
 
-    tmp13[0 + i0 * b2_b0] += tmp11[0 + i0];
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_gradient(t2)); t4 = stop_gradient(where(isinf(t2), 0, t2)); t5 =... */
+    tmp5[0 + i0 * b2_b0] += tmp9[0 + i0];
+    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = exp(t2); t4 = sum(t3, axis=(1,), keepdims=True); t5 = t2 -... */
     {
         const int64_t n = b2_d0;
 
-        if (b2_d0 == n && b2_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v51 = tmp13[i];
+                const float v52 = tmp5[i];
                 const float v_b22 = b2[i];
-                const float t120 = (0.1f * v51);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_grad... */
-                const float t213 = (v_b22 - t120);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_grad... */
-
+                const float t123 = (0.1f * v52);  /* mul */
+                const float t213 = (v_b22 - t123);  /* sub */
                 b2_new[i] = t213;
             }
-        } else if (b2_d0 == n && b2_d0 == n && 1) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v51 = tmp13[i];
+                const float v52 = tmp5[i];
                 const float v_b22 = b2[i];
-                const float t120 = (0.1f * v51);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_grad... */
-                const float t213 = (v_b22 - t120);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_grad... */
-
+                const float t123 = (0.1f * v52);  /* mul */
+                const float t213 = (v_b22 - t123);  /* sub */
                 b2_new[i] = t213;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < b2_d0; i0++)
-            {
-                const float v51 = tmp13[i0 * b2_b0];
-                const float v_b22 = b2[i0 * b2_b0];
-                const float t120 = (0.1f * v51);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_grad... */
-                const float t213 = (v_b22 - t120);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = max(t1, axis=(1,), keepdims=True); t3 = exp(t1 - stop_grad... */
-
-                b2_new[i0] = t213;
             }
         }
         (void)n;
     }
 
 fail:
-    free(tmp0);
     free(tmp1);
     free(tmp2);
     free(tmp3);
@@ -2480,6 +2459,7 @@ fail:
     free(tmp11);
     free(tmp12);
     free(tmp13);
+    free(tmp14);
     return rc;
 }
 /* ---- kernel predict -------------------------------------------------
@@ -2512,28 +2492,28 @@ KG_EXPORT int predict_shapes(int64_t x_d0, int64_t x_d1, int64_t b2_d0, int64_t 
     if (b2_d0 != W2_d1 && b2_d0 != 1 && W2_d1 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld, %lld) do not fit together", (long long)b2_d0, (long long)x_d0, (long long)W2_d1);
     const int64_t add_d1_2 = (b2_d0 == 1) ? W2_d1 : b2_d0;
     const int64_t t_s0 = W1_d1 * x_d0;
-    const int64_t t_s0_2 = add_d1 * x_d0;
     const int64_t b1_b0 = (b1_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0 = (x_d0 == 1) ? 0 : W1_d1;
     const int64_t tmp0_b1 = (W1_d1 == 1) ? 0 : 1;
+    const int64_t t_s0_2 = add_d1 * x_d0;
     const int64_t t_s0_3 = W2_d1 * x_d0;
     const int64_t tmp0_size = t_s0 > t_s0_3 ? t_s0 : t_s0_3;
-    const int64_t t_s0_4 = add_d1_2 * x_d0;
-    const int64_t tmp1_size = t_s0_2 > t_s0_4 ? t_s0_2 : t_s0_4;
     const int64_t b2_b0 = (b2_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0_2 = (x_d0 == 1) ? 0 : W2_d1;
     const int64_t tmp0_b1_2 = (W2_d1 == 1) ? 0 : 1;
+    const int64_t t_s0_4 = add_d1_2 * x_d0;
+    const int64_t tmp1_size = t_s0_2 > t_s0_4 ? t_s0_2 : t_s0_4;
     const int64_t tmp0_size_2 = tmp0_size > x_d0 ? tmp0_size : x_d0;
     const int64_t tmp1_b0 = (x_d0 == 1) ? 0 : add_d1_2;
     const int64_t tmp1_b1 = (add_d1_2 == 1) ? 0 : 1;
     if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "max: zero-size array to reduction operation max, which has no identity");
     const int64_t tmp0_b0_3 = (x_d0 == 1) ? 0 : 1;
-    const int64_t tmp0_size_3 = tmp0_size_2 > x_d0 ? tmp0_size_2 : x_d0;
+    const int64_t tmp0_size_3 = tmp0_size_2 > t_s0_4 ? tmp0_size_2 : t_s0_4;
     if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "argmax: zero-size array to reduction operation argmax, which has no identity");
     /* not every size is used by both functions */
-(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)t_s0; (void)t_s0_2; (void)b1_b0;
-(void)tmp0_b0; (void)tmp0_b1; (void)t_s0_3; (void)tmp0_size; (void)t_s0_4; (void)tmp1_size; (void)b2_b0; (void)tmp0_b0_2;
-(void)tmp0_b1_2; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
+(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)t_s0; (void)b1_b0; (void)tmp0_b0;
+(void)tmp0_b1; (void)t_s0_2; (void)t_s0_3; (void)tmp0_size; (void)b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2; (void)t_s0_4;
+(void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
 
     out_shape[0] = x_d0;
     return 0;
@@ -2566,28 +2546,28 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
     if (b2_d0 != W2_d1 && b2_d0 != 1 && W2_d1 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld, %lld) do not fit together", (long long)b2_d0, (long long)x_d0, (long long)W2_d1);
     const int64_t add_d1_2 = (b2_d0 == 1) ? W2_d1 : b2_d0;
     const int64_t t_s0 = W1_d1 * x_d0;
-    const int64_t t_s0_2 = add_d1 * x_d0;
     const int64_t b1_b0 = (b1_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0 = (x_d0 == 1) ? 0 : W1_d1;
     const int64_t tmp0_b1 = (W1_d1 == 1) ? 0 : 1;
+    const int64_t t_s0_2 = add_d1 * x_d0;
     const int64_t t_s0_3 = W2_d1 * x_d0;
     const int64_t tmp0_size = t_s0 > t_s0_3 ? t_s0 : t_s0_3;
-    const int64_t t_s0_4 = add_d1_2 * x_d0;
-    const int64_t tmp1_size = t_s0_2 > t_s0_4 ? t_s0_2 : t_s0_4;
     const int64_t b2_b0 = (b2_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0_2 = (x_d0 == 1) ? 0 : W2_d1;
     const int64_t tmp0_b1_2 = (W2_d1 == 1) ? 0 : 1;
+    const int64_t t_s0_4 = add_d1_2 * x_d0;
+    const int64_t tmp1_size = t_s0_2 > t_s0_4 ? t_s0_2 : t_s0_4;
     const int64_t tmp0_size_2 = tmp0_size > x_d0 ? tmp0_size : x_d0;
     const int64_t tmp1_b0 = (x_d0 == 1) ? 0 : add_d1_2;
     const int64_t tmp1_b1 = (add_d1_2 == 1) ? 0 : 1;
     if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "max: zero-size array to reduction operation max, which has no identity");
     const int64_t tmp0_b0_3 = (x_d0 == 1) ? 0 : 1;
-    const int64_t tmp0_size_3 = tmp0_size_2 > x_d0 ? tmp0_size_2 : x_d0;
+    const int64_t tmp0_size_3 = tmp0_size_2 > t_s0_4 ? tmp0_size_2 : t_s0_4;
     if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "argmax: zero-size array to reduction operation argmax, which has no identity");
     /* not every size is used by both functions */
-(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)t_s0; (void)t_s0_2; (void)b1_b0;
-(void)tmp0_b0; (void)tmp0_b1; (void)t_s0_3; (void)tmp0_size; (void)t_s0_4; (void)tmp1_size; (void)b2_b0; (void)tmp0_b0_2;
-(void)tmp0_b1_2; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
+(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)t_s0; (void)b1_b0; (void)tmp0_b0;
+(void)tmp0_b1; (void)t_s0_2; (void)t_s0_3; (void)tmp0_size; (void)b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2; (void)t_s0_4;
+(void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
 
 
     /* temporaries, allocated once per call, freed on every exit */
@@ -2595,7 +2575,7 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
     if (!tmp0) KG_FAIL(KG_ENOMEM, "predict: out of memory");
     tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
     if (!tmp1) KG_FAIL(KG_ENOMEM, "predict: out of memory");
-    tmp2 = (float *)malloc(sizeof(float) * (size_t)(t_s0_4 > 0 ? t_s0_4 : 1));
+    tmp2 = (float *)malloc(sizeof(float) * (size_t)(x_d0 > 0 ? x_d0 : 1));
     if (!tmp2) KG_FAIL(KG_ENOMEM, "predict: out of memory");
     /* x @ W1 */
     kg_gemm_f32(x_d0, W1_d1, x_d1, 1, x + 0, x_d1, 1, W1 + 0, W1_d1, 1, 0, tmp0 + 0, W1_d1);
@@ -2611,7 +2591,6 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
                 const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
-
                 tmp1[i] = t2;
             }
         } else if (b1_d0 == n && t_s0 == n && 1) {
@@ -2621,7 +2600,6 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
                 const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
-
                 tmp1[i] = t2;
             }
         } else
@@ -2634,7 +2612,6 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
                 const float v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
                 const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
-
                 tmp1[i0 * add_d1 + i1] = t2;
             }
         }
@@ -2653,7 +2630,6 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
                 const float v_b2 = b2[i];
                 const float v2 = tmp0[i];
                 const float t12 = (v_b2 + v2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
-
                 tmp1[i] = t12;
             }
         } else if (b2_d0 == n && t_s0_3 == n && 1) {
@@ -2662,7 +2638,6 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
                 const float v_b2 = b2[i];
                 const float v2 = tmp0[i];
                 const float t12 = (v_b2 + v2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
-
                 tmp1[i] = t12;
             }
         } else
@@ -2674,7 +2649,6 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
                 const float v_b2 = b2[i1 * b2_b0];
                 const float v2 = tmp0[i0 * tmp0_b0_2 + i1 * tmp0_b1_2];
                 const float t12 = (v_b2 + v2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
-
                 tmp1[i0 * add_d1_2 + i1] = t12;
             }
         }
@@ -2698,31 +2672,48 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
             tmp0[i0] = (float)acc;
         }
     }
+    /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+    {
+        const int64_t n = x_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v4 = tmp0[i];
+                const float t13 = v4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+                tmp2[i] = t13;
+            }
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v4 = tmp0[i];
+                const float t13 = v4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+                tmp2[i] = t13;
+            }
+        }
+        (void)n;
+    }
     /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
     {
         const int64_t n = t_s0_4;
 
-        if (x_d0 == n && t_s0_4 == n && n >= KG_PARALLEL_MIN_N) {
+        if (x_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v4 = tmp0[i];
                 const float v5 = tmp1[i];
-                const float t13 = v4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
-                const float t22 = (v5 - t13);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t3 = expf(t22);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
-
-                tmp2[i] = t3;
+                const float v6 = tmp2[i];
+                const float t14 = (v5 - v6);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
+                const float t22 = expf(t14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                tmp0[i] = t22;
             }
-        } else if (x_d0 == n && t_s0_4 == n && 1) {
+        } else if (x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v4 = tmp0[i];
                 const float v5 = tmp1[i];
-                const float t13 = v4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
-                const float t22 = (v5 - t13);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t3 = expf(t22);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
-
-                tmp2[i] = t3;
+                const float v6 = tmp2[i];
+                const float t14 = (v5 - v6);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
+                const float t22 = expf(t14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                tmp0[i] = t22;
             }
         } else
         {
@@ -2730,13 +2721,11 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
             for (int64_t i0 = 0; i0 < x_d0; i0++)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
-                const float v4 = tmp0[i0 * tmp0_b0_3];
                 const float v5 = tmp1[i0 * tmp1_b0 + i1 * tmp1_b1];
-                const float t13 = v4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
-                const float t22 = (v5 - t13);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t3 = expf(t22);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
-
-                tmp2[i0 * add_d1_2 + i1] = t3;
+                const float v6 = tmp2[i0 * tmp0_b0_3];
+                const float t14 = (v5 - v6);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
+                const float t22 = expf(t14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                tmp0[i0 * add_d1_2 + i1] = t22;
             }
         }
         (void)n;
@@ -2751,12 +2740,12 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
             KG_OMP_SIMD_REDUCTION(+, acc)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
-                const float v6 = tmp2[i0 * tmp1_b0 + i1 * tmp1_b1];
+                const float v7 = tmp0[i0 * tmp1_b0 + i1 * tmp1_b1];
 
-                acc = acc + ((double)v6);
+                acc = acc + ((double)v7);
 
             }
-            tmp0[i0] = (float)acc;
+            tmp2[i0] = (float)acc;
         }
     }
     /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); argmax(t2 / sum(t2, axis=(1,), keepdims=True), axis=(1,), ... */
@@ -2770,12 +2759,12 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
             
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
-                const float v7 = tmp2[i0 * tmp1_b0 + i1 * tmp1_b1];
-                const float v8 = tmp0[i0 * tmp0_b0_3];
-                const float t14 = (v7 / v8);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)))... */
+                const float v8 = tmp0[i0 * tmp1_b0 + i1 * tmp1_b1];
+                const float v9 = tmp2[i0 * tmp0_b0_3];
+                const float t15 = (v8 / v9);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)))... */
 
-                if (at == 0 || kg_argbetter_max_f32(t14, best)) {
-                    best = t14;
+                if (at == 0 || kg_argbetter_max_f32(t15, best)) {
+                    best = t15;
                     best_at = at;
                 }
                 at++;
@@ -2821,27 +2810,27 @@ KG_EXPORT int probabilities_shapes(int64_t x_d0, int64_t x_d1, int64_t b2_d0, in
     if (b2_d0 != W2_d1 && b2_d0 != 1 && W2_d1 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld, %lld) do not fit together", (long long)b2_d0, (long long)x_d0, (long long)W2_d1);
     const int64_t add_d1_2 = (b2_d0 == 1) ? W2_d1 : b2_d0;
     const int64_t t_s0 = W1_d1 * x_d0;
-    const int64_t t_s0_2 = add_d1 * x_d0;
     const int64_t b1_b0 = (b1_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0 = (x_d0 == 1) ? 0 : W1_d1;
     const int64_t tmp0_b1 = (W1_d1 == 1) ? 0 : 1;
+    const int64_t t_s0_2 = add_d1 * x_d0;
     const int64_t t_s0_3 = W2_d1 * x_d0;
     const int64_t tmp0_size = t_s0 > t_s0_3 ? t_s0 : t_s0_3;
-    const int64_t t_s0_4 = add_d1_2 * x_d0;
-    const int64_t tmp1_size = t_s0_2 > t_s0_4 ? t_s0_2 : t_s0_4;
     const int64_t b2_b0 = (b2_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0_2 = (x_d0 == 1) ? 0 : W2_d1;
     const int64_t tmp0_b1_2 = (W2_d1 == 1) ? 0 : 1;
+    const int64_t t_s0_4 = add_d1_2 * x_d0;
+    const int64_t tmp1_size = t_s0_2 > t_s0_4 ? t_s0_2 : t_s0_4;
     const int64_t tmp0_size_2 = tmp0_size > x_d0 ? tmp0_size : x_d0;
     const int64_t tmp1_b0 = (x_d0 == 1) ? 0 : add_d1_2;
     const int64_t tmp1_b1 = (add_d1_2 == 1) ? 0 : 1;
     if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "max: zero-size array to reduction operation max, which has no identity");
     const int64_t tmp0_b0_3 = (x_d0 == 1) ? 0 : 1;
-    const int64_t tmp0_size_3 = tmp0_size_2 > x_d0 ? tmp0_size_2 : x_d0;
+    const int64_t tmp0_size_3 = tmp0_size_2 > t_s0_4 ? tmp0_size_2 : t_s0_4;
     /* not every size is used by both functions */
-(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)t_s0; (void)t_s0_2; (void)b1_b0;
-(void)tmp0_b0; (void)tmp0_b1; (void)t_s0_3; (void)tmp0_size; (void)t_s0_4; (void)tmp1_size; (void)b2_b0; (void)tmp0_b0_2;
-(void)tmp0_b1_2; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
+(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)t_s0; (void)b1_b0; (void)tmp0_b0;
+(void)tmp0_b1; (void)t_s0_2; (void)t_s0_3; (void)tmp0_size; (void)b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2; (void)t_s0_4;
+(void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
 
     out_shape[0] = x_d0;
     out_shape[1] = add_d1_2;
@@ -2875,27 +2864,27 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
     if (b2_d0 != W2_d1 && b2_d0 != 1 && W2_d1 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld, %lld) do not fit together", (long long)b2_d0, (long long)x_d0, (long long)W2_d1);
     const int64_t add_d1_2 = (b2_d0 == 1) ? W2_d1 : b2_d0;
     const int64_t t_s0 = W1_d1 * x_d0;
-    const int64_t t_s0_2 = add_d1 * x_d0;
     const int64_t b1_b0 = (b1_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0 = (x_d0 == 1) ? 0 : W1_d1;
     const int64_t tmp0_b1 = (W1_d1 == 1) ? 0 : 1;
+    const int64_t t_s0_2 = add_d1 * x_d0;
     const int64_t t_s0_3 = W2_d1 * x_d0;
     const int64_t tmp0_size = t_s0 > t_s0_3 ? t_s0 : t_s0_3;
-    const int64_t t_s0_4 = add_d1_2 * x_d0;
-    const int64_t tmp1_size = t_s0_2 > t_s0_4 ? t_s0_2 : t_s0_4;
     const int64_t b2_b0 = (b2_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0_2 = (x_d0 == 1) ? 0 : W2_d1;
     const int64_t tmp0_b1_2 = (W2_d1 == 1) ? 0 : 1;
+    const int64_t t_s0_4 = add_d1_2 * x_d0;
+    const int64_t tmp1_size = t_s0_2 > t_s0_4 ? t_s0_2 : t_s0_4;
     const int64_t tmp0_size_2 = tmp0_size > x_d0 ? tmp0_size : x_d0;
     const int64_t tmp1_b0 = (x_d0 == 1) ? 0 : add_d1_2;
     const int64_t tmp1_b1 = (add_d1_2 == 1) ? 0 : 1;
     if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "max: zero-size array to reduction operation max, which has no identity");
     const int64_t tmp0_b0_3 = (x_d0 == 1) ? 0 : 1;
-    const int64_t tmp0_size_3 = tmp0_size_2 > x_d0 ? tmp0_size_2 : x_d0;
+    const int64_t tmp0_size_3 = tmp0_size_2 > t_s0_4 ? tmp0_size_2 : t_s0_4;
     /* not every size is used by both functions */
-(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)t_s0; (void)t_s0_2; (void)b1_b0;
-(void)tmp0_b0; (void)tmp0_b1; (void)t_s0_3; (void)tmp0_size; (void)t_s0_4; (void)tmp1_size; (void)b2_b0; (void)tmp0_b0_2;
-(void)tmp0_b1_2; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
+(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)t_s0; (void)b1_b0; (void)tmp0_b0;
+(void)tmp0_b1; (void)t_s0_2; (void)t_s0_3; (void)tmp0_size; (void)b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2; (void)t_s0_4;
+(void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
 
 
     /* temporaries, allocated once per call, freed on every exit */
@@ -2903,7 +2892,7 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
     if (!tmp0) KG_FAIL(KG_ENOMEM, "probabilities: out of memory");
     tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
     if (!tmp1) KG_FAIL(KG_ENOMEM, "probabilities: out of memory");
-    tmp2 = (float *)malloc(sizeof(float) * (size_t)(t_s0_4 > 0 ? t_s0_4 : 1));
+    tmp2 = (float *)malloc(sizeof(float) * (size_t)(x_d0 > 0 ? x_d0 : 1));
     if (!tmp2) KG_FAIL(KG_ENOMEM, "probabilities: out of memory");
     /* x @ W1 */
     kg_gemm_f32(x_d0, W1_d1, x_d1, 1, x + 0, x_d1, 1, W1 + 0, W1_d1, 1, 0, tmp0 + 0, W1_d1);
@@ -2919,7 +2908,6 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
                 const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
-
                 tmp1[i] = t2;
             }
         } else if (b1_d0 == n && t_s0 == n && 1) {
@@ -2929,7 +2917,6 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
                 const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
-
                 tmp1[i] = t2;
             }
         } else
@@ -2942,7 +2929,6 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
                 const float v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
                 const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
-
                 tmp1[i0 * add_d1 + i1] = t2;
             }
         }
@@ -2961,7 +2947,6 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
                 const float v_b2 = b2[i];
                 const float v2 = tmp0[i];
                 const float t12 = (v_b2 + v2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
-
                 tmp1[i] = t12;
             }
         } else if (b2_d0 == n && t_s0_3 == n && 1) {
@@ -2970,7 +2955,6 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
                 const float v_b2 = b2[i];
                 const float v2 = tmp0[i];
                 const float t12 = (v_b2 + v2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
-
                 tmp1[i] = t12;
             }
         } else
@@ -2982,7 +2966,6 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
                 const float v_b2 = b2[i1 * b2_b0];
                 const float v2 = tmp0[i0 * tmp0_b0_2 + i1 * tmp0_b1_2];
                 const float t12 = (v_b2 + v2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
-
                 tmp1[i0 * add_d1_2 + i1] = t12;
             }
         }
@@ -3006,31 +2989,48 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
             tmp0[i0] = (float)acc;
         }
     }
+    /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+    {
+        const int64_t n = x_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v4 = tmp0[i];
+                const float t13 = v4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+                tmp2[i] = t13;
+            }
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v4 = tmp0[i];
+                const float t13 = v4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+                tmp2[i] = t13;
+            }
+        }
+        (void)n;
+    }
     /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
     {
         const int64_t n = t_s0_4;
 
-        if (x_d0 == n && t_s0_4 == n && n >= KG_PARALLEL_MIN_N) {
+        if (x_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v4 = tmp0[i];
                 const float v5 = tmp1[i];
-                const float t13 = v4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
-                const float t22 = (v5 - t13);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t3 = expf(t22);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
-
-                tmp2[i] = t3;
+                const float v6 = tmp2[i];
+                const float t14 = (v5 - v6);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
+                const float t22 = expf(t14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                tmp0[i] = t22;
             }
-        } else if (x_d0 == n && t_s0_4 == n && 1) {
+        } else if (x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v4 = tmp0[i];
                 const float v5 = tmp1[i];
-                const float t13 = v4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
-                const float t22 = (v5 - t13);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t3 = expf(t22);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
-
-                tmp2[i] = t3;
+                const float v6 = tmp2[i];
+                const float t14 = (v5 - v6);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
+                const float t22 = expf(t14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                tmp0[i] = t22;
             }
         } else
         {
@@ -3038,13 +3038,11 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
             for (int64_t i0 = 0; i0 < x_d0; i0++)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
-                const float v4 = tmp0[i0 * tmp0_b0_3];
                 const float v5 = tmp1[i0 * tmp1_b0 + i1 * tmp1_b1];
-                const float t13 = v4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
-                const float t22 = (v5 - t13);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t3 = expf(t22);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
-
-                tmp2[i0 * add_d1_2 + i1] = t3;
+                const float v6 = tmp2[i0 * tmp0_b0_3];
+                const float t14 = (v5 - v6);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
+                const float t22 = expf(t14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                tmp0[i0 * add_d1_2 + i1] = t22;
             }
         }
         (void)n;
@@ -3059,35 +3057,33 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
             KG_OMP_SIMD_REDUCTION(+, acc)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
-                const float v6 = tmp2[i0 * tmp1_b0 + i1 * tmp1_b1];
+                const float v7 = tmp0[i0 * tmp1_b0 + i1 * tmp1_b1];
 
-                acc = acc + ((double)v6);
+                acc = acc + ((double)v7);
 
             }
-            tmp0[i0] = (float)acc;
+            tmp2[i0] = (float)acc;
         }
     }
     /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); t2 / sum(t2, axis=(1,), keepdims=True) */
     {
         const int64_t n = t_s0_4;
 
-        if (t_s0_4 == n && x_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (x_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v7 = tmp2[i];
                 const float v8 = tmp0[i];
-                const float t14 = (v7 / v8);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)))... */
-
-                out[i] = t14;
+                const float v9 = tmp2[i];
+                const float t15 = (v8 / v9);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)))... */
+                out[i] = t15;
             }
-        } else if (t_s0_4 == n && x_d0 == n && 1) {
+        } else if (x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v7 = tmp2[i];
                 const float v8 = tmp0[i];
-                const float t14 = (v7 / v8);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)))... */
-
-                out[i] = t14;
+                const float v9 = tmp2[i];
+                const float t15 = (v8 / v9);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)))... */
+                out[i] = t15;
             }
         } else
         {
@@ -3095,11 +3091,10 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
             for (int64_t i0 = 0; i0 < x_d0; i0++)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
-                const float v7 = tmp2[i0 * tmp1_b0 + i1 * tmp1_b1];
-                const float v8 = tmp0[i0 * tmp0_b0_3];
-                const float t14 = (v7 / v8);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)))... */
-
-                out[i0 * add_d1_2 + i1] = t14;
+                const float v8 = tmp0[i0 * tmp1_b0 + i1 * tmp1_b1];
+                const float v9 = tmp2[i0 * tmp0_b0_3];
+                const float t15 = (v8 / v9);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)))... */
+                out[i0 * add_d1_2 + i1] = t15;
             }
         }
         (void)n;

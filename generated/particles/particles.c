@@ -23,57 +23,90 @@
  * tells gcc that glibc's vector math library (libmvec) has SIMD variants of
  * the standard functions; gcc then calls e.g. _ZGVdN4v_exp on 4 doubles at a
  * time inside a vectorized loop.  IEEE semantics are untouched: libmvec
- * handles NaN, +-inf, +-0 and subnormals and stays within 4 ULP.
+ * handles NaN, +-inf, +-0 and subnormals, within 4 ULP (table below).
  *
- * This file is plain C (no template syntax): kgen's C templates paste it
- * verbatim into each standalone generated .c file.
+ * Plain C99 without template syntax: kgen's C templates paste it verbatim
+ * into each standalone generated .c file.
  *
  * What generated code calls
  * -------------------------
- *   kg_<name>(x)   for double,  kg_<name>f(x) for float, where <name> is the
- *   C99 name: exp exp2 expm1 log log2 log10 log1p sqrt sin cos tan asin acos
- *   atan atan2(y, x) sinh cosh tanh erf pow(x, y), and also exp10 cbrt asinh
- *   acosh atanh erfc hypot.  Each kg_ name is a macro for the standard libm
- *   function, so scalar code and non-glibc systems get plain libm.
+ *   kg_<name>(x) for double and kg_<name>f(x) for float, <name> being the C99
+ *   name: exp exp2 expm1 log log2 log10 log1p sqrt sin cos tan asin acos atan
+ *   atan2(y, x) sinh cosh tanh erf pow(x, y), and also exp10 cbrt asinh acosh
+ *   atanh erfc hypot(x, y).  Each kg_ name is a macro for the libm function
+ *   (exp10 falls back to pow where it is not available), so the plain C99
+ *   names (exp, expf, ...) vectorize just the same: the SIMD declarations are
+ *   on them.  The kg_ names leave room to swap in another implementation.
  *
- *   Loop pragmas (expand to nothing when the compiler would ignore them, so
- *   -Wall stays quiet):
- *     KG_OMP_SIMD                     before an elementwise `for` loop
- *     KG_OMP_PARALLEL_FOR_SIMD(n)     same, threaded when built with -fopenmp
- *                                     and n >= KG_PARALLEL_MIN_N
+ *   KG_OMP_SIMD                  before an elementwise `for` loop
+ *   KG_OMP_PARALLEL_FOR_SIMD(n)  the same, threaded over the default OpenMP
+ *                                team when built with -fopenmp and
+ *                                n >= KG_PARALLEL_MIN_N (default 32768)
+ *   KG_MULTIVERSION              before a kernel function definition: in
+ *                                portable x86-64 builds, AVX2 and AVX-512
+ *                                clones picked at load time (see the end)
+ *   (each expands to nothing where the compiler would ignore it, so -Wall
+ *   stays quiet).  KG_HAVE_LIBMVEC is 1 when the SIMD route is active.
  *
  * Build flags (kgen/build/flags.py holds them as data)
  * ----------------------------------------------------
- *   -O3 -fno-math-errno -fopenmp-simd -DKG_OPENMP_SIMD  and link -lmvec -lm.
+ *   -O3 -fno-math-errno -fopenmp-simd -DKG_OPENMP_SIMD, link -lmvec -lm.
  *   -fno-math-errno is required: with errno semantics gcc will not replace a
- *   call by its SIMD variant (and it lets sqrt become one instruction).
- *   -fopenmp-simd makes gcc honour `#pragma omp simd` without pulling in the
- *   OpenMP runtime; it defines no macro, hence -DKG_OPENMP_SIMD.
- *   Works with the x86-64 baseline (SSE2: the _ZGVb variants), -march=x86-64-v3
- *   (AVX2: _ZGVd) and AVX-512 machines with -march=native (_ZGVe and _ZGVd).
- *   Define KG_NO_LIBMVEC to opt out (then no -lmvec is needed): every kg_
- *   function is then scalar libm, correct but not vectorized.
+ *   call by its SIMD variant (it also lets sqrt become one instruction).
+ *   -fopenmp-simd makes gcc honour `#pragma omp simd` without the OpenMP
+ *   runtime; it defines no macro, hence -DKG_OPENMP_SIMD.  -fopenmp does both.
+ *   Checked with objdump: the x86-64 baseline calls the SSE variants
+ *   (_ZGVbN2v_exp, _ZGVbN4v_expf), -march=x86-64-v3 the AVX2 ones (_ZGVd),
+ *   -march=native on an AVX-512 CPU the _ZGVe (and for float also _ZGVd) ones.
+ *   Define KG_NO_LIBMVEC to opt out (then -lmvec is not needed): the same
+ *   names call scalar libm, correct but not vectorized.
  *
- * When the SIMD declarations are active (KG_HAVE_LIBMVEC is 1)
- * ------------------------------------------------------------
- *   gcc >= 6 (not clang, which uses -fveclib=libmvec instead), x86-64, glibc.
- *   glibc 2.22..2.34 has vector exp log sin cos pow only; glibc >= 2.35 has all
- *   of the functions below.  A module built here references
- *   GLIBC_2.35 symbols of libmvec.so.1, so it needs glibc >= 2.35 at run time.
+ * When the SIMD declarations are active
+ * -------------------------------------
+ *   gcc >= 6 on x86-64 with glibc: glibc 2.22..2.34 has vector exp, log, sin,
+ *   cos and pow only; glibc >= 2.35 all of the functions below.  Not with
+ *   clang (it has its own -fveclib=libmvec) nor on other systems or CPUs,
+ *   where everything is scalar libm.  A module built against glibc >= 2.35
+ *   needs glibc >= 2.35 (libmvec.so.1) where it runs.
  *
- * Route per function (x86-64, glibc >= 2.35).  Max error in ULP measured by
- * tests/test_vecmath_ulp.py against a higher-precision oracle, over the
- * function's whole domain, for the baseline / -march=native builds:
+ * Route and accuracy per function (x86-64, glibc 2.36).  Max error in ULP
+ * against a higher-precision oracle (tests/test_vecmath_ulp.py; float64 vs
+ * long double, float32 vs double), the worst over the SSE, AVX, AVX2 and
+ * AVX-512 variants, ~1e5 points over each function's whole domain:
  *
- *   function  route                          f64 max ULP   f32 max ULP
- *   --------  -----------------------------  ------------  ------------
- *   exp       libmvec                        see test      see test
- *   (filled in below)
- *
- * Elements left over after the last full vector (the loop epilogue) use the
- * scalar libm function, also within 4 ULP, so a result can differ in the last
- * bits depending on its position in the array; for a given n it is
- * reproducible.
+ *   function  route          float64  float32
+ *   exp       libmvec          2.8      2.6
+ *   exp2      libmvec          1.6      1.1
+ *   exp10     libmvec          1.4      3.8
+ *   expm1     libmvec          2.8      2.3
+ *   log       libmvec          1.5      4.0 (3.97 over 1e7 points)
+ *   log2      libmvec          1.9      2.3
+ *   log10     libmvec          1.9      2.1
+ *   log1p     libmvec          1.8      1.7
+ *   sqrt      instruction      0.5      0.5 (sqrtpd/sqrtps, correctly rounded)
+ *   cbrt      libmvec          2.3      2.8
+ *   sin       libmvec          3.0      2.1
+ *   cos       libmvec          3.2      2.1
+ *   tan       libmvec          3.0      3.9
+ *   asin      libmvec          2.6      2.8
+ *   acos      libmvec          1.8      2.2
+ *   atan      libmvec          1.4      2.2
+ *   atan2     libmvec          2.1      3.5
+ *   sinh      libmvec          1.9      1.8
+ *   cosh      libmvec          1.8      2.0
+ *   tanh      libmvec          2.1      1.4
+ *   asinh     libmvec          1.9      1.9
+ *   acosh     libmvec          2.5      2.6
+ *   atanh     libmvec          2.0      1.9
+ *   erf       libmvec          2.3      4.0 (AVX-512 returns 1 from x=3.6533)
+ *   erfc      libmvec          1.7      1.5
+ *   pow       libmvec          1.0      0.7
+ *   hypot     libmvec          1.6      1.2
+ *   Scalar libm (KG_NO_LIBMVEC, other systems): at most 3.0 ULP here.
+ * No function needed a hand-written polynomial.  Elements after the last
+ * full vector (the loop epilogue) use the scalar function, so the last bit
+ * of a result can depend on its position in the array; for a given n the
+ * results are reproducible.
  */
 #ifndef KG_MATH_H
 #define KG_MATH_H
@@ -232,6 +265,23 @@ KG__SIMD_DECL float hypotf(float, float);
      KG__PRAGMA(omp parallel for simd schedule(static) if ((n) >= KG_PARALLEL_MIN_N))
 #else
 #  define KG_OMP_PARALLEL_FOR_SIMD(n) KG_OMP_SIMD
+#endif
+
+/* ---- multi-versioning for portable builds -------------------------------
+ * Put KG_MULTIVERSION before the definition of a kernel function.  In a
+ * build for less than AVX2 (the portable x86-64 baseline) with gcc >= 11 on
+ * glibc, gcc then compiles the function (OpenMP regions included) for the
+ * baseline, x86-64-v3 (AVX2+FMA) and x86-64-v4 (AVX-512) and the dynamic
+ * loader picks the best clone for the CPU (an ifunc); each clone calls the
+ * libmvec variants of its own width.  Elsewhere (native builds, clang,
+ * non-x86, non-glibc) it is empty.  Define KG_NO_MULTIVERSION to opt out. */
+#if !defined(KG_NO_MULTIVERSION) && defined(__x86_64__) && defined(__GLIBC__) \
+    && defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER) \
+    && __GNUC__ >= 11 && !defined(__AVX2__)
+#  define KG_MULTIVERSION \
+     __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
+#else
+#  define KG_MULTIVERSION
 #endif
 
 #endif /* KG_MATH_H */
@@ -459,14 +509,21 @@ KG_EXPORT int step_shapes(int64_t x_d0, int64_t y_d0, int64_t vx_d0, int64_t vy_
     const int64_t add_d0_3 = (y_d0 == 1) ? sub_d0_2 : y_d0;
     const int64_t vx_b0 = (vx_d0 == 1) ? 0 : 1;
     const int64_t vy_b0 = (vy_d0 == 1) ? 0 : 1;
-    const int64_t tmp0_b0 = (add_d0 == 1) ? 0 : 1;
-    const int64_t out2_b0 = (sub_d0 == 1) ? 0 : 1;
+    const int64_t tmp3_b0 = (add_d0 == 1) ? 0 : 1;
+    const int64_t tmp2_size = vy_d0 > mul_d0 ? vy_d0 : mul_d0;
+    const int64_t tmp2_b0 = (mul_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_size = vx_d0 > sub_d0 ? vx_d0 : sub_d0;
     const int64_t x_b0 = (x_d0 == 1) ? 0 : 1;
-    const int64_t out3_b0 = (sub_d0_2 == 1) ? 0 : 1;
+    const int64_t tmp0_b0 = (sub_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_size_2 = tmp0_size > mul_d0_2 ? tmp0_size : mul_d0_2;
+    const int64_t tmp0_b0_2 = (mul_d0_2 == 1) ? 0 : 1;
+    const int64_t tmp3_size = add_d0 > sub_d0_2 ? add_d0 : sub_d0_2;
     const int64_t y_b0 = (y_d0 == 1) ? 0 : 1;
+    const int64_t tmp3_b0_2 = (sub_d0_2 == 1) ? 0 : 1;
     /* not every size is used by both functions */
 (void)add_d0; (void)mul_d0; (void)sub_d0; (void)add_d0_2; (void)mul_d0_2; (void)sub_d0_2; (void)add_d0_3; (void)vx_b0;
-(void)vy_b0; (void)tmp0_b0; (void)out2_b0; (void)x_b0; (void)out3_b0; (void)y_b0;
+(void)vy_b0; (void)tmp3_b0; (void)tmp2_size; (void)tmp2_b0; (void)tmp0_size; (void)x_b0; (void)tmp0_b0; (void)tmp0_size_2;
+(void)tmp0_b0_2; (void)tmp3_size; (void)y_b0; (void)tmp3_b0_2;
 
     out_shape[0] = add_d0_2;
     out_shape[1] = add_d0_3;
@@ -481,6 +538,9 @@ KG_EXPORT int step(const double *KG_RESTRICT x, const double *KG_RESTRICT y, con
 {
     int rc = 0;
     double *tmp0 = NULL;
+    double *tmp1 = NULL;
+    double *tmp2 = NULL;
+    double *tmp3 = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (x_d0 < 0) KG_FAIL(KG_ESHAPE, "x: negative dimension %lld", (long long)x_d0);
     if (y_d0 < 0) KG_FAIL(KG_ESHAPE, "y: negative dimension %lld", (long long)y_d0);
@@ -502,19 +562,79 @@ KG_EXPORT int step(const double *KG_RESTRICT x, const double *KG_RESTRICT y, con
     const int64_t add_d0_3 = (y_d0 == 1) ? sub_d0_2 : y_d0;
     const int64_t vx_b0 = (vx_d0 == 1) ? 0 : 1;
     const int64_t vy_b0 = (vy_d0 == 1) ? 0 : 1;
-    const int64_t tmp0_b0 = (add_d0 == 1) ? 0 : 1;
-    const int64_t out2_b0 = (sub_d0 == 1) ? 0 : 1;
+    const int64_t tmp3_b0 = (add_d0 == 1) ? 0 : 1;
+    const int64_t tmp2_size = vy_d0 > mul_d0 ? vy_d0 : mul_d0;
+    const int64_t tmp2_b0 = (mul_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_size = vx_d0 > sub_d0 ? vx_d0 : sub_d0;
     const int64_t x_b0 = (x_d0 == 1) ? 0 : 1;
-    const int64_t out3_b0 = (sub_d0_2 == 1) ? 0 : 1;
+    const int64_t tmp0_b0 = (sub_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_size_2 = tmp0_size > mul_d0_2 ? tmp0_size : mul_d0_2;
+    const int64_t tmp0_b0_2 = (mul_d0_2 == 1) ? 0 : 1;
+    const int64_t tmp3_size = add_d0 > sub_d0_2 ? add_d0 : sub_d0_2;
     const int64_t y_b0 = (y_d0 == 1) ? 0 : 1;
+    const int64_t tmp3_b0_2 = (sub_d0_2 == 1) ? 0 : 1;
     /* not every size is used by both functions */
 (void)add_d0; (void)mul_d0; (void)sub_d0; (void)add_d0_2; (void)mul_d0_2; (void)sub_d0_2; (void)add_d0_3; (void)vx_b0;
-(void)vy_b0; (void)tmp0_b0; (void)out2_b0; (void)x_b0; (void)out3_b0; (void)y_b0;
+(void)vy_b0; (void)tmp3_b0; (void)tmp2_size; (void)tmp2_b0; (void)tmp0_size; (void)x_b0; (void)tmp0_b0; (void)tmp0_size_2;
+(void)tmp0_b0_2; (void)tmp3_size; (void)y_b0; (void)tmp3_b0_2;
 
 
     /* temporaries, allocated once per call, freed on every exit */
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(add_d0 > 0 ? add_d0 : 1));
+    tmp0 = (double *)malloc(sizeof(double) * (size_t)(tmp0_size_2 > 0 ? tmp0_size_2 : 1));
     if (!tmp0) KG_FAIL(KG_ENOMEM, "step: out of memory");
+    tmp1 = (double *)malloc(sizeof(double) * (size_t)(vx_d0 > 0 ? vx_d0 : 1));
+    if (!tmp1) KG_FAIL(KG_ENOMEM, "step: out of memory");
+    tmp2 = (double *)malloc(sizeof(double) * (size_t)(tmp2_size > 0 ? tmp2_size : 1));
+    if (!tmp2) KG_FAIL(KG_ENOMEM, "step: out of memory");
+    tmp3 = (double *)malloc(sizeof(double) * (size_t)(tmp3_size > 0 ? tmp3_size : 1));
+    if (!tmp3) KG_FAIL(KG_ENOMEM, "step: out of memory");
+    /* dt * vx; vx ** 2 */
+    {
+        const int64_t n = vx_d0;
+        const double v_dt = dt[0];
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vx = vx[i];
+                const double t1 = (v_dt * v_vx);  /* dt * vx */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                tmp0[i] = t1;
+                tmp1[i] = t2;
+            }
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vx = vx[i];
+                const double t1 = (v_dt * v_vx);  /* dt * vx */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                tmp0[i] = t1;
+                tmp1[i] = t2;
+            }
+        }
+        (void)n;
+    }
+    /* vy ** 2 */
+    {
+        const int64_t n = vy_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vy = vy[i];
+                const double t12 = (v_vy * v_vy);  /* vy ** 2 */
+                tmp2[i] = t12;
+            }
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vy = vy[i];
+                const double t12 = (v_vy * v_vy);  /* vy ** 2 */
+                tmp2[i] = t12;
+            }
+        }
+        (void)n;
+    }
     /* sqrt(vx ** 2 + vy ** 2) */
     {
         const int64_t n = add_d0;
@@ -522,72 +642,95 @@ KG_EXPORT int step(const double *KG_RESTRICT x, const double *KG_RESTRICT y, con
         if (vx_d0 == n && vy_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v_vx = vx[i];
-                const double v_vy = vy[i];
-                const double t1 = (v_vx * v_vx);  /* vx ** 2 */
-                const double t2 = (v_vy * v_vy);  /* vy ** 2 */
-                const double t3 = (t1 + t2);  /* vx ** 2 + vy ** 2 */
-                const double t4 = sqrt(t3);  /* sqrt(vx ** 2 + vy ** 2) */
-
-                tmp0[i] = t4;
+                const double v3 = tmp1[i];
+                const double v4 = tmp2[i];
+                const double t13 = (v3 + v4);  /* vx ** 2 + vy ** 2 */
+                const double t22 = sqrt(t13);  /* sqrt(vx ** 2 + vy ** 2) */
+                tmp3[i] = t22;
             }
         } else if (vx_d0 == n && vy_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v_vx = vx[i];
-                const double v_vy = vy[i];
-                const double t1 = (v_vx * v_vx);  /* vx ** 2 */
-                const double t2 = (v_vy * v_vy);  /* vy ** 2 */
-                const double t3 = (t1 + t2);  /* vx ** 2 + vy ** 2 */
-                const double t4 = sqrt(t3);  /* sqrt(vx ** 2 + vy ** 2) */
-
-                tmp0[i] = t4;
+                const double v3 = tmp1[i];
+                const double v4 = tmp2[i];
+                const double t13 = (v3 + v4);  /* vx ** 2 + vy ** 2 */
+                const double t22 = sqrt(t13);  /* sqrt(vx ** 2 + vy ** 2) */
+                tmp3[i] = t22;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < add_d0; i0++)
             {
-                const double v_vx = vx[i0 * vx_b0];
-                const double v_vy = vy[i0 * vy_b0];
-                const double t1 = (v_vx * v_vx);  /* vx ** 2 */
-                const double t2 = (v_vy * v_vy);  /* vy ** 2 */
-                const double t3 = (t1 + t2);  /* vx ** 2 + vy ** 2 */
-                const double t4 = sqrt(t3);  /* sqrt(vx ** 2 + vy ** 2) */
-
-                tmp0[i0] = t4;
+                const double v3 = tmp1[i0 * vx_b0];
+                const double v4 = tmp2[i0 * vy_b0];
+                const double t13 = (v3 + v4);  /* vx ** 2 + vy ** 2 */
+                const double t22 = sqrt(t13);  /* sqrt(vx ** 2 + vy ** 2) */
+                tmp3[i0] = t22;
             }
         }
         (void)n;
     }
-    /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+    /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
     {
-        const int64_t n = sub_d0;
-        const double v_dt = dt[0];
+        const int64_t n = mul_d0;
 
         if (vx_d0 == n && add_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v_vx2 = vx[i];
-                const double v2 = tmp0[i];
-                const double t12 = (v_dt * v_vx2);  /* dt * vx */
-                const double t22 = (t12 * v2);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
-                const double t32 = (0.05 * t22);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
-                const double t42 = (v_vx2 - t32);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
-
-                out2[i] = t42;
+                const double v5 = tmp0[i];
+                const double v6 = tmp3[i];
+                const double t14 = (v5 * v6);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
+                const double t23 = (0.05 * t14);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                tmp2[i] = t23;
             }
         } else if (vx_d0 == n && add_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v_vx2 = vx[i];
-                const double v2 = tmp0[i];
-                const double t12 = (v_dt * v_vx2);  /* dt * vx */
-                const double t22 = (t12 * v2);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
-                const double t32 = (0.05 * t22);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
-                const double t42 = (v_vx2 - t32);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double v5 = tmp0[i];
+                const double v6 = tmp3[i];
+                const double t14 = (v5 * v6);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
+                const double t23 = (0.05 * t14);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                tmp2[i] = t23;
+            }
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < mul_d0; i0++)
+            {
+                const double v5 = tmp0[i0 * vx_b0];
+                const double v6 = tmp3[i0 * tmp3_b0];
+                const double t14 = (v5 * v6);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
+                const double t23 = (0.05 * t14);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                tmp2[i0] = t23;
+            }
+        }
+        (void)n;
+    }
+    /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)); dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+    {
+        const int64_t n = sub_d0;
+        const double v_dt2 = dt[0];
 
-                out2[i] = t42;
+        if (vx_d0 == n && mul_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vx2 = vx[i];
+                const double v8 = tmp2[i];
+                const double t15 = (v_vx2 - v8);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t24 = (v_dt2 * t15);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                out2[i] = t15;
+                tmp0[i] = t24;
+            }
+        } else if (vx_d0 == n && mul_d0 == n && 1) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vx2 = vx[i];
+                const double v8 = tmp2[i];
+                const double t15 = (v_vx2 - v8);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t24 = (v_dt2 * t15);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                out2[i] = t15;
+                tmp0[i] = t24;
             }
         } else
         {
@@ -595,13 +738,11 @@ KG_EXPORT int step(const double *KG_RESTRICT x, const double *KG_RESTRICT y, con
             for (int64_t i0 = 0; i0 < sub_d0; i0++)
             {
                 const double v_vx2 = vx[i0 * vx_b0];
-                const double v2 = tmp0[i0 * tmp0_b0];
-                const double t12 = (v_dt * v_vx2);  /* dt * vx */
-                const double t22 = (t12 * v2);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
-                const double t32 = (0.05 * t22);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
-                const double t42 = (v_vx2 - t32);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
-
-                out2[i0] = t42;
+                const double v8 = tmp2[i0 * tmp2_b0];
+                const double t15 = (v_vx2 - v8);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t24 = (v_dt2 * t15);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                out2[i0] = t15;
+                tmp0[i0] = t24;
             }
         }
         (void)n;
@@ -609,88 +750,115 @@ KG_EXPORT int step(const double *KG_RESTRICT x, const double *KG_RESTRICT y, con
     /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
     {
         const int64_t n = add_d0_2;
-        const double v_dt2 = dt[0];
 
-        if (sub_d0 == n && x_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (x_d0 == n && sub_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v4 = out2[i];
                 const double v_x = x[i];
-                const double t13 = (v_dt2 * v4);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-                const double t23 = (v_x + t13);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-
-                out0[i] = t23;
+                const double v9 = tmp0[i];
+                const double t16 = (v_x + v9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                out0[i] = t16;
             }
-        } else if (sub_d0 == n && x_d0 == n && 1) {
+        } else if (x_d0 == n && sub_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v4 = out2[i];
                 const double v_x = x[i];
-                const double t13 = (v_dt2 * v4);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-                const double t23 = (v_x + t13);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-
-                out0[i] = t23;
+                const double v9 = tmp0[i];
+                const double t16 = (v_x + v9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                out0[i] = t16;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < add_d0_2; i0++)
             {
-                const double v4 = out2[i0 * out2_b0];
                 const double v_x = x[i0 * x_b0];
-                const double t13 = (v_dt2 * v4);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-                const double t23 = (v_x + t13);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-
-                out0[i0] = t23;
+                const double v9 = tmp0[i0 * tmp0_b0];
+                const double t16 = (v_x + v9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                out0[i0] = t16;
             }
         }
         (void)n;
     }
-    /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+    /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
     {
-        const int64_t n = sub_d0_2;
+        const int64_t n = mul_d0_2;
         const double v_dt3 = dt[0];
 
         if (vy_d0 == n && add_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const double v_vy2 = vy[i];
-                const double v5 = tmp0[i];
-                const double t14 = (v_vy2 * v5);  /* vy * sqrt(vx ** 2 + vy ** 2) */
-                const double t24 = (0.05 * t14);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
-                const double t33 = (t24 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
-                const double t43 = (v_dt3 * t33);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
-                const double t5 = (v_vy2 - t43);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
-
-                out3[i] = t5;
+                const double v10 = tmp3[i];
+                const double t17 = (v_vy2 * v10);  /* vy * sqrt(vx ** 2 + vy ** 2) */
+                const double t25 = (0.05 * t17);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
+                const double t3 = (t25 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
+                const double t4 = (v_dt3 * t3);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                tmp0[i] = t4;
             }
         } else if (vy_d0 == n && add_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_vy2 = vy[i];
-                const double v5 = tmp0[i];
-                const double t14 = (v_vy2 * v5);  /* vy * sqrt(vx ** 2 + vy ** 2) */
-                const double t24 = (0.05 * t14);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
-                const double t33 = (t24 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
-                const double t43 = (v_dt3 * t33);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
-                const double t5 = (v_vy2 - t43);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double v10 = tmp3[i];
+                const double t17 = (v_vy2 * v10);  /* vy * sqrt(vx ** 2 + vy ** 2) */
+                const double t25 = (0.05 * t17);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
+                const double t3 = (t25 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
+                const double t4 = (v_dt3 * t3);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                tmp0[i] = t4;
+            }
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < mul_d0_2; i0++)
+            {
+                const double v_vy2 = vy[i0 * vy_b0];
+                const double v10 = tmp3[i0 * tmp3_b0];
+                const double t17 = (v_vy2 * v10);  /* vy * sqrt(vx ** 2 + vy ** 2) */
+                const double t25 = (0.05 * t17);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
+                const double t3 = (t25 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
+                const double t4 = (v_dt3 * t3);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                tmp0[i0] = t4;
+            }
+        }
+        (void)n;
+    }
+    /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81); dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + ... */
+    {
+        const int64_t n = sub_d0_2;
+        const double v_dt4 = dt[0];
 
-                out3[i] = t5;
+        if (vy_d0 == n && mul_d0_2 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vy3 = vy[i];
+                const double v13 = tmp0[i];
+                const double t18 = (v_vy3 - v13);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t26 = (v_dt4 * t18);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out3[i] = t18;
+                tmp3[i] = t26;
+            }
+        } else if (vy_d0 == n && mul_d0_2 == n && 1) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vy3 = vy[i];
+                const double v13 = tmp0[i];
+                const double t18 = (v_vy3 - v13);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t26 = (v_dt4 * t18);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out3[i] = t18;
+                tmp3[i] = t26;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < sub_d0_2; i0++)
             {
-                const double v_vy2 = vy[i0 * vy_b0];
-                const double v5 = tmp0[i0 * tmp0_b0];
-                const double t14 = (v_vy2 * v5);  /* vy * sqrt(vx ** 2 + vy ** 2) */
-                const double t24 = (0.05 * t14);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
-                const double t33 = (t24 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
-                const double t43 = (v_dt3 * t33);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
-                const double t5 = (v_vy2 - t43);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
-
-                out3[i0] = t5;
+                const double v_vy3 = vy[i0 * vy_b0];
+                const double v13 = tmp0[i0 * tmp0_b0_2];
+                const double t18 = (v_vy3 - v13);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t26 = (v_dt4 * t18);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out3[i0] = t18;
+                tmp3[i0] = t26;
             }
         }
         (void)n;
@@ -698,39 +866,32 @@ KG_EXPORT int step(const double *KG_RESTRICT x, const double *KG_RESTRICT y, con
     /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
     {
         const int64_t n = add_d0_3;
-        const double v_dt4 = dt[0];
 
-        if (sub_d0_2 == n && y_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (y_d0 == n && sub_d0_2 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v8 = out3[i];
                 const double v_y = y[i];
-                const double t15 = (v_dt4 * v8);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-                const double t25 = (v_y + t15);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-
-                out1[i] = t25;
+                const double v14 = tmp3[i];
+                const double t19 = (v_y + v14);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out1[i] = t19;
             }
-        } else if (sub_d0_2 == n && y_d0 == n && 1) {
+        } else if (y_d0 == n && sub_d0_2 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v8 = out3[i];
                 const double v_y = y[i];
-                const double t15 = (v_dt4 * v8);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-                const double t25 = (v_y + t15);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-
-                out1[i] = t25;
+                const double v14 = tmp3[i];
+                const double t19 = (v_y + v14);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out1[i] = t19;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < add_d0_3; i0++)
             {
-                const double v8 = out3[i0 * out3_b0];
                 const double v_y = y[i0 * y_b0];
-                const double t15 = (v_dt4 * v8);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-                const double t25 = (v_y + t15);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-
-                out1[i0] = t25;
+                const double v14 = tmp3[i0 * tmp3_b0_2];
+                const double t19 = (v_y + v14);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out1[i0] = t19;
             }
         }
         (void)n;
@@ -738,6 +899,9 @@ KG_EXPORT int step(const double *KG_RESTRICT x, const double *KG_RESTRICT y, con
 
 fail:
     free(tmp0);
+    free(tmp1);
+    free(tmp2);
+    free(tmp3);
     return rc;
 }
 /* ---- kernel energy -------------------------------------------------
@@ -762,8 +926,9 @@ KG_EXPORT int energy_shapes(int64_t y_d0, int64_t vx_d0, int64_t vy_d0, int64_t 
     const int64_t y_b0 = (y_d0 == 1) ? 0 : 1;
     const int64_t vx_b0 = (vx_d0 == 1) ? 0 : 1;
     const int64_t vy_b0 = (vy_d0 == 1) ? 0 : 1;
+    const int64_t tmp3_b0 = (add_d0 == 1) ? 0 : 1;
     /* not every size is used by both functions */
-(void)add_d0; (void)add_d0_2; (void)y_b0; (void)vx_b0; (void)vy_b0;
+(void)add_d0; (void)add_d0_2; (void)y_b0; (void)vx_b0; (void)vy_b0; (void)tmp3_b0;
 
     out_shape[0] = add_d0_2;
     return 0;
@@ -774,6 +939,10 @@ fail:
 KG_EXPORT int energy(const double *KG_RESTRICT y, const double *KG_RESTRICT vx, const double *KG_RESTRICT vy, int64_t y_d0, int64_t vx_d0, int64_t vy_d0, double *KG_RESTRICT out, char *err, size_t errlen)
 {
     int rc = 0;
+    double *tmp0 = NULL;
+    double *tmp1 = NULL;
+    double *tmp2 = NULL;
+    double *tmp3 = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (y_d0 < 0) KG_FAIL(KG_ESHAPE, "y: negative dimension %lld", (long long)y_d0);
     if (vx_d0 < 0) KG_FAIL(KG_ESHAPE, "vx: negative dimension %lld", (long long)vx_d0);
@@ -785,66 +954,157 @@ KG_EXPORT int energy(const double *KG_RESTRICT y, const double *KG_RESTRICT vx, 
     const int64_t y_b0 = (y_d0 == 1) ? 0 : 1;
     const int64_t vx_b0 = (vx_d0 == 1) ? 0 : 1;
     const int64_t vy_b0 = (vy_d0 == 1) ? 0 : 1;
+    const int64_t tmp3_b0 = (add_d0 == 1) ? 0 : 1;
     /* not every size is used by both functions */
-(void)add_d0; (void)add_d0_2; (void)y_b0; (void)vx_b0; (void)vy_b0;
+(void)add_d0; (void)add_d0_2; (void)y_b0; (void)vx_b0; (void)vy_b0; (void)tmp3_b0;
 
 
     /* temporaries, allocated once per call, freed on every exit */
+    tmp0 = (double *)malloc(sizeof(double) * (size_t)(y_d0 > 0 ? y_d0 : 1));
+    if (!tmp0) KG_FAIL(KG_ENOMEM, "energy: out of memory");
+    tmp1 = (double *)malloc(sizeof(double) * (size_t)(vx_d0 > 0 ? vx_d0 : 1));
+    if (!tmp1) KG_FAIL(KG_ENOMEM, "energy: out of memory");
+    tmp2 = (double *)malloc(sizeof(double) * (size_t)(vy_d0 > 0 ? vy_d0 : 1));
+    if (!tmp2) KG_FAIL(KG_ENOMEM, "energy: out of memory");
+    tmp3 = (double *)malloc(sizeof(double) * (size_t)(add_d0 > 0 ? add_d0 : 1));
+    if (!tmp3) KG_FAIL(KG_ENOMEM, "energy: out of memory");
+    /* 9.81 * y */
+    {
+        const int64_t n = y_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_y = y[i];
+                const double t1 = (9.81 * v_y);  /* 9.81 * y */
+                tmp0[i] = t1;
+            }
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_y = y[i];
+                const double t1 = (9.81 * v_y);  /* 9.81 * y */
+                tmp0[i] = t1;
+            }
+        }
+        (void)n;
+    }
+    /* vx ** 2 */
+    {
+        const int64_t n = vx_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vx = vx[i];
+                const double t12 = (v_vx * v_vx);  /* vx ** 2 */
+                tmp1[i] = t12;
+            }
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vx = vx[i];
+                const double t12 = (v_vx * v_vx);  /* vx ** 2 */
+                tmp1[i] = t12;
+            }
+        }
+        (void)n;
+    }
+    /* vy ** 2 */
+    {
+        const int64_t n = vy_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vy = vy[i];
+                const double t13 = (v_vy * v_vy);  /* vy ** 2 */
+                tmp2[i] = t13;
+            }
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vy = vy[i];
+                const double t13 = (v_vy * v_vy);  /* vy ** 2 */
+                tmp2[i] = t13;
+            }
+        }
+        (void)n;
+    }
+    /* 0.5 * (vx ** 2 + vy ** 2) */
+    {
+        const int64_t n = add_d0;
+
+        if (vx_d0 == n && vy_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v4 = tmp1[i];
+                const double v5 = tmp2[i];
+                const double t14 = (v4 + v5);  /* vx ** 2 + vy ** 2 */
+                const double t2 = (0.5 * t14);  /* 0.5 * (vx ** 2 + vy ** 2) */
+                tmp3[i] = t2;
+            }
+        } else if (vx_d0 == n && vy_d0 == n && 1) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v4 = tmp1[i];
+                const double v5 = tmp2[i];
+                const double t14 = (v4 + v5);  /* vx ** 2 + vy ** 2 */
+                const double t2 = (0.5 * t14);  /* 0.5 * (vx ** 2 + vy ** 2) */
+                tmp3[i] = t2;
+            }
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < add_d0; i0++)
+            {
+                const double v4 = tmp1[i0 * vx_b0];
+                const double v5 = tmp2[i0 * vy_b0];
+                const double t14 = (v4 + v5);  /* vx ** 2 + vy ** 2 */
+                const double t2 = (0.5 * t14);  /* 0.5 * (vx ** 2 + vy ** 2) */
+                tmp3[i0] = t2;
+            }
+        }
+        (void)n;
+    }
     /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
     {
         const int64_t n = add_d0_2;
 
-        if (y_d0 == n && vx_d0 == n && vy_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (y_d0 == n && add_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v_y = y[i];
-                const double v_vx = vx[i];
-                const double v_vy = vy[i];
-                const double t1 = (9.81 * v_y);  /* 9.81 * y */
-                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
-                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
-                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
-                const double t5 = (0.5 * t4);  /* 0.5 * (vx ** 2 + vy ** 2) */
-                const double t6 = (t1 + t5);  /* add */
-
-                out[i] = t6;
+                const double v7 = tmp0[i];
+                const double v8 = tmp3[i];
+                const double t15 = (v7 + v8);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
+                out[i] = t15;
             }
-        } else if (y_d0 == n && vx_d0 == n && vy_d0 == n && 1) {
+        } else if (y_d0 == n && add_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v_y = y[i];
-                const double v_vx = vx[i];
-                const double v_vy = vy[i];
-                const double t1 = (9.81 * v_y);  /* 9.81 * y */
-                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
-                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
-                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
-                const double t5 = (0.5 * t4);  /* 0.5 * (vx ** 2 + vy ** 2) */
-                const double t6 = (t1 + t5);  /* add */
-
-                out[i] = t6;
+                const double v7 = tmp0[i];
+                const double v8 = tmp3[i];
+                const double t15 = (v7 + v8);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
+                out[i] = t15;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < add_d0_2; i0++)
             {
-                const double v_y = y[i0 * y_b0];
-                const double v_vx = vx[i0 * vx_b0];
-                const double v_vy = vy[i0 * vy_b0];
-                const double t1 = (9.81 * v_y);  /* 9.81 * y */
-                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
-                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
-                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
-                const double t5 = (0.5 * t4);  /* 0.5 * (vx ** 2 + vy ** 2) */
-                const double t6 = (t1 + t5);  /* add */
-
-                out[i0] = t6;
+                const double v7 = tmp0[i0 * y_b0];
+                const double v8 = tmp3[i0 * tmp3_b0];
+                const double t15 = (v7 + v8);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
+                out[i0] = t15;
             }
         }
         (void)n;
     }
 
 fail:
+    free(tmp0);
+    free(tmp1);
+    free(tmp2);
+    free(tmp3);
     return rc;
 }
