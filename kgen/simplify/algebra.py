@@ -127,7 +127,7 @@ def distribute_to_cancel(node, ctx, **_):
     if id(node) in ctx.deferred or node.dtype[0] != "f" or not _has_sum_factor(node):
         return None
     try:
-        coeff, arrays, bases, sources = canonical._product_parts(node, ctx)
+        coeff, arrays, bases, sources = canonical.product_parts(node, ctx)
     except canonical.NotCanonical:
         return None
     sums = [b for b in bases.values() if b[0].op in (ew.add, ew.sub) and b[1] == 1
@@ -139,7 +139,7 @@ def distribute_to_cancel(node, ctx, **_):
         return None
     total = sums[0][0]
     try:
-        const, terms, term_sources = canonical._sum_parts(total, ctx)
+        const, terms, term_sources = canonical.sum_parts(total, ctx)
     except canonical.NotCanonical:
         return None
     if const is not None or len(terms) > MAX_DISTRIBUTE:
@@ -149,7 +149,7 @@ def distribute_to_cancel(node, ctx, **_):
         if not ctx.single_use(term):  # a shared term is not taken apart: nothing cancels
             return None
         try:
-            _, _, tbases, _ = canonical._product_parts(term, ctx)
+            _, _, tbases, _ = canonical.product_parts(term, ctx)
         except canonical.NotCanonical:
             return None
         if not any(id(b) in signs and e * signs[id(b)] < 0 for b, e, sym in tbases.values()
@@ -250,7 +250,7 @@ def static_shape(node, x, ctx, **_):
     if not isinstance(rep, tuple):
         return sh.shape_i(rep, axis=axis) if rep is not x else None
     if ctx.single_use(x):  # x[i, j] is needed for its shape only: index x's rep instead
-        parts = [r if not ones and not isinstance(r, tuple) else None for r, ones in rep[1:]]
+        parts = [r if not o and not isinstance(r, tuple) else None for r, o in rep[1:]]
         if None not in parts:
             return sh.shape_i(la.gather(*parts), axis=axis)
     return None
@@ -349,7 +349,7 @@ def sum_of_scaled(node, x, ctx, **_):
             or not ctx.single_use(x):
         return None
     try:
-        coeff, arrays, bases, sources = canonical._product_parts(x, ctx)
+        coeff, arrays, bases, sources = canonical.product_parts(x, ctx)
     except canonical.NotCanonical:
         return None
     outer, inner = [], []
@@ -374,7 +374,8 @@ def _power_product(bases, start):
         exponent = e
         for sign, s in sym:
             exponent = exponent + s if sign > 0 else exponent - s
-        f = base if isinstance(exponent, (int, float)) and exponent == 1 else ew.power(base, exponent)
+        one = isinstance(exponent, (int, float)) and exponent == 1
+        f = base if one else ew.power(base, exponent)
         out = f if out is None else out * f
     return out
 

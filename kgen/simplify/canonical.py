@@ -145,12 +145,12 @@ def is_negative(v):
 # ---- sums --------------------------------------------------------------------
 def collect_sum(node, ctx):
     """node (an add/sub/neg) in canonical form, or None if it already is one."""
-    return _collect(node, ctx, _sum_parts, _build_sum)
+    return _collect(node, ctx, sum_parts, _build_sum)
 
 
 def collect_product(node, ctx):
     """node (a mul/true_div/reciprocal/pow/neg product) in canonical form, or None."""
-    return _collect(node, ctx, _product_parts, _build_product)
+    return _collect(node, ctx, product_parts, _build_product)
 
 
 # node -> the use-count answers under which its collector last left it as it
@@ -177,7 +177,7 @@ def _collect(node, ctx, parts_of, build_from):
     return out
 
 
-def _sum_parts(node, ctx):
+def sum_parts(node, ctx):
     dtype = node.dtype
     const, terms, sources = None, {}, []
     stack = [(node, 1)]
@@ -217,7 +217,8 @@ def leading_axes_only(x, ndim):
     broadcasting against an ndim-d result adds anyway."""
     pattern = x.attr("pattern")
     k = len(pattern) - x.inputs[0].ndim
-    return k >= 0 and ndim >= len(pattern) and pattern == ("x",) * k + tuple(range(len(pattern) - k))
+    return k >= 0 and ndim >= len(pattern) and \
+        pattern == ("x",) * k + tuple(range(len(pattern) - k))
 
 
 def shifted(x):
@@ -313,7 +314,7 @@ def _made(spine, node):
 
 
 # ---- products ------------------------------------------------------------------
-def _product_parts(node, ctx):
+def product_parts(node, ctx):
     dtype = node.dtype
     is_float = dtype[0] == "f"
     coeff = ONE[dtype]          # scalar constants, multiplied

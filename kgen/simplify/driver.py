@@ -6,7 +6,8 @@ makes that a lookup when nothing changed), and offered to the rules for its op
 in order. The first rule that returns a replacement wins; the replacement is
 itself simplified before it stands for the node, so every node of the result
 is a fixed point of the table. Every result is memoized by node, so each node
-is rewritten once per pass.
+is rewritten once per pass; a node no rule changes, whose rules do not look at
+use counts, is remembered as a fixed point of the table across passes.
 
 A rule must keep the node's type: the same dtype and the same static shape.
 The driver checks and refuses a replacement that does not (a bug in the rule,
@@ -26,7 +27,7 @@ import weakref
 import numpy as np
 
 from ..errors import KgenError
-from ..expr.node import Constant, Input, Shared, make_apply
+from ..expr.node import Constant, Shared, make_apply
 from ..expr.ops.elementwise import Elementwise
 
 # structural facts, computed once per node and kept while the node lives
@@ -190,11 +191,6 @@ class Context:
             return ("gather",) + tuple(_CLASSES[i] for i in n.inputs), frozenset()
         return own
 
-    def shape_rep(self, node):
-        """The node whose shape `node` shares, if no axis is forced to 1; else node."""
-        rep, ones = self.shape_class(node)
-        return node if ones or isinstance(rep, tuple) else rep
-
     def covers(self, shapes_of, source):
         """True if broadcasting `source` against the nodes `shapes_of` provably
         adds nothing to their broadcast shape."""
@@ -240,9 +236,6 @@ def _neutral(shape, ndim):
     return len(shape) <= ndim and all(d == 1 for d in shape) and ndim > 0 or len(shape) == 0
 
 
-_RANK = {Input: 0, Shared: 0, Constant: 2}
-
-
 def _key_of(node, child_digests):
     h = hashlib.blake2b(digest_size=12)
     if isinstance(node, Constant):
@@ -252,7 +245,9 @@ def _key_of(node, child_digests):
         return (2, "", h.digest())
     if node.op is None:
         kind = "s" if isinstance(node, Shared) else "i"
-        h.update(f"{kind}|{node.name}|{node.dtype}|{node.type.shape!r}|{node.uid}".encode())
+        # no creation counter: the key must not depend on what else a process
+        # built first; equal keys keep their order (the sorts are stable)
+        h.update(f"{kind}|{node.name}|{node.dtype}|{node.type.shape!r}".encode())
         return (0, node.name or "", h.digest())
     h.update(f"{node.op.name}|{node.attrs!r}|{node.dtype}|{node.type.shape!r}|".encode())
     for d in child_digests:
