@@ -9,8 +9,8 @@ Kernels (arguments are checked as kg.function checks them):
     predict(X) -> out
 
 Shared variables (.get_value() / .set_value(v); initial values in shared/*.npy):
-    b: 1-d float64, initially of shape (10,)
     W: 2-d float64, initially of shape (10, 10)
+    b: 1-d float64, initially of shape (10,)
 """
 from ._runtime import KgenError, KgenIndexError, KgenTypeError, ShapeError  # noqa: F401
 from ._runtime import Kernel as _Kernel
@@ -21,8 +21,8 @@ from ._runtime import load_extension as _load_extension
 _ext = _load_extension(__name__, "_linear_model")
 
 # ---- shared variables: module attributes the kernels read and update
-b = _SharedVariable("b", "float64", 1, _here(__file__, "shared", "b.npy"))
 W = _SharedVariable("W", "float64", 2, _here(__file__, "shared", "W.npy"))
+b = _SharedVariable("b", "float64", 1, _here(__file__, "shared", "b.npy"))
 
 # ---- kernel train: C functions train_shapes() and train() in linear_model.c
 train = _Kernel(
@@ -61,4 +61,4 @@ predict = _Kernel(
 """,
 )
 
-__all__ = ["train", "predict", "b", "W", "KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"]
+__all__ = ["train", "predict", "W", "b", "KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"]

@@ -9,8 +9,8 @@ Kernels (arguments are checked as kg.function checks them):
     predict(x) -> out
 
 Shared variables (.get_value() / .set_value(v); initial values in shared/*.npy):
-    b: 0-d float64, initially of shape ()
     w: 1-d float64, initially of shape (784,)
+    b: 0-d float64, initially of shape ()
 """
 from ._runtime import KgenError, KgenIndexError, KgenTypeError, ShapeError  # noqa: F401
 from ._runtime import Kernel as _Kernel
@@ -21,8 +21,8 @@ from ._runtime import load_extension as _load_extension
 _ext = _load_extension(__name__, "_logistic_regression")
 
 # ---- shared variables: module attributes the kernels read and update
-b = _SharedVariable("b", "float64", 0, _here(__file__, "shared", "b.npy"))
 w = _SharedVariable("w", "float64", 1, _here(__file__, "shared", "w.npy"))
+b = _SharedVariable("b", "float64", 0, _here(__file__, "shared", "b.npy"))
 
 # ---- kernel train: C functions train_shapes() and train() in logistic_regression.c
 train = _Kernel(
@@ -62,4 +62,4 @@ predict = _Kernel(
 """,
 )
 
-__all__ = ["train", "predict", "b", "w", "KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"]
+__all__ = ["train", "predict", "w", "b", "KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"]

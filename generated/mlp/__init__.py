@@ -10,10 +10,10 @@ Kernels (arguments are checked as kg.function checks them):
     probabilities(x) -> out
 
 Shared variables (.get_value() / .set_value(v); initial values in shared/*.npy):
-    W2: 2-d float32, initially of shape (16, 3)
     W1: 2-d float32, initially of shape (4, 16)
-    b2: 1-d float32, initially of shape (3,)
     b1: 1-d float32, initially of shape (16,)
+    W2: 2-d float32, initially of shape (16, 3)
+    b2: 1-d float32, initially of shape (3,)
 """
 from ._runtime import KgenError, KgenIndexError, KgenTypeError, ShapeError  # noqa: F401
 from ._runtime import Kernel as _Kernel
@@ -24,16 +24,16 @@ from ._runtime import load_extension as _load_extension
 _ext = _load_extension(__name__, "_mlp")
 
 # ---- shared variables: module attributes the kernels read and update
-W2 = _SharedVariable("W2", "float32", 2, _here(__file__, "shared", "W2.npy"))
 W1 = _SharedVariable("W1", "float32", 2, _here(__file__, "shared", "W1.npy"))
-b2 = _SharedVariable("b2", "float32", 1, _here(__file__, "shared", "b2.npy"))
 b1 = _SharedVariable("b1", "float32", 1, _here(__file__, "shared", "b1.npy"))
+W2 = _SharedVariable("W2", "float32", 2, _here(__file__, "shared", "W2.npy"))
+b2 = _SharedVariable("b2", "float32", 1, _here(__file__, "shared", "b2.npy"))
 
 # ---- kernel train: C functions train_shapes() and train() in mlp.c
 train = _Kernel(
     _ext, "train",
     inputs=[('x', "float32", (None, None)), ('y', "int32", (None,))],
-    shared=[W2, W1, b2, b1],
+    shared=[W1, W2, b2, b1],
     outputs=[('out', "float32", 0)],
     updates=[(W1, "float32", 2), (b1, "float32", 1), (W2, "float32", 2), (b2, "float32", 1)],
     single=True,
@@ -41,8 +41,8 @@ train = _Kernel(
 
     input  x: float32, shape (?, ?)
     input  y: int32, shape (?,)
-    reads  W2: float32, 2-d (shared)
     reads  W1: float32, 2-d (shared)
+    reads  W2: float32, 2-d (shared)
     reads  b2: float32, 1-d (shared)
     reads  b1: float32, 1-d (shared)
     output out: float32, 0-d
@@ -91,4 +91,4 @@ probabilities = _Kernel(
 """,
 )
 
-__all__ = ["train", "predict", "probabilities", "W2", "W1", "b2", "b1", "KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"]
+__all__ = ["train", "predict", "probabilities", "W1", "b1", "W2", "b2", "KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"]

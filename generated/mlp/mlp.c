@@ -1157,7 +1157,7 @@ static inline int kg_team_size(void) {
  */
 static const float train_const[1] = { 0.0002f };
 
-KG_EXPORT int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W2_d0, int64_t W2_d1, int64_t W1_d0, int64_t W1_d1, int64_t b2_d0, int64_t b1_d0, int64_t *out_shape, char *err, size_t errlen)
+KG_EXPORT int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t b2_d0, int64_t b1_d0, int64_t *out_shape, char *err, size_t errlen)
 {
     int rc = 0;
     /* shape phase: every size and check, before any memory is touched */
@@ -1165,12 +1165,12 @@ KG_EXPORT int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W2_
     if (x_d1 < 0) KG_FAIL(KG_ESHAPE, "x: negative dimension %lld", (long long)x_d1);
     const int64_t x_s0 = x_d0 * x_d1;
     if (y_d0 < 0) KG_FAIL(KG_ESHAPE, "y: negative dimension %lld", (long long)y_d0);
-    if (W2_d0 < 0) KG_FAIL(KG_ESHAPE, "W2: negative dimension %lld", (long long)W2_d0);
-    if (W2_d1 < 0) KG_FAIL(KG_ESHAPE, "W2: negative dimension %lld", (long long)W2_d1);
-    const int64_t W2_s0 = W2_d0 * W2_d1;
     if (W1_d0 < 0) KG_FAIL(KG_ESHAPE, "W1: negative dimension %lld", (long long)W1_d0);
     if (W1_d1 < 0) KG_FAIL(KG_ESHAPE, "W1: negative dimension %lld", (long long)W1_d1);
     const int64_t W1_s0 = W1_d0 * W1_d1;
+    if (W2_d0 < 0) KG_FAIL(KG_ESHAPE, "W2: negative dimension %lld", (long long)W2_d0);
+    if (W2_d1 < 0) KG_FAIL(KG_ESHAPE, "W2: negative dimension %lld", (long long)W2_d1);
+    const int64_t W2_s0 = W2_d0 * W2_d1;
     if (b2_d0 < 0) KG_FAIL(KG_ESHAPE, "b2: negative dimension %lld", (long long)b2_d0);
     if (b1_d0 < 0) KG_FAIL(KG_ESHAPE, "b1: negative dimension %lld", (long long)b1_d0);
     if (x_d1 != W1_d0) KG_FAIL(KG_ESHAPE, "matmul: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)x_d0, (long long)x_d1, (long long)W1_d0, (long long)W1_d1);
@@ -1199,10 +1199,10 @@ KG_EXPORT int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W2_
     const int64_t sub_d0_2 = (W2_d0 == 1) ? mul_d1 : W2_d0;
     if (add_d1_2 != b2_d0 && add_d1_2 != 1 && b2_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d1_2, (long long)b2_d0);
     const int64_t st_4 = (add_d1_2 == 1) ? b2_d0 : add_d1_2;
-    const int64_t W2_b0 = (W2_d0 == 1) ? 0 : W2_d1;
-    const int64_t W2_b1 = (W2_d1 == 1) ? 0 : 1;
     const int64_t W1_b0 = (W1_d0 == 1) ? 0 : W1_d1;
     const int64_t W1_b1 = (W1_d1 == 1) ? 0 : 1;
+    const int64_t W2_b0 = (W2_d0 == 1) ? 0 : W2_d1;
+    const int64_t W2_b1 = (W2_d1 == 1) ? 0 : 1;
     const int64_t t_s0 = W1_d1 * x_d0;
     const int64_t tmp2_size = 1 > t_s0 ? 1 : t_s0;
     const int64_t b1_b0 = (b1_d0 == 1) ? 0 : 1;
@@ -1261,9 +1261,9 @@ KG_EXPORT int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W2_
     const int64_t tmp9_size_3 = tmp9_size_2 > add_d1_2 ? tmp9_size_2 : add_d1_2;
     const int64_t tmp5_size_3 = tmp5_size_2 > b2_d0 ? tmp5_size_2 : b2_d0;
     /* not every size is used by both functions */
-(void)x_s0; (void)W2_s0; (void)W1_s0; (void)add_d1; (void)add_d1_2; (void)n_range; (void)gather_d0; (void)st;
-(void)mul_d1; (void)st_2; (void)add_d0; (void)sub_d0; (void)st_3; (void)sub_d0_2; (void)st_4; (void)W2_b0;
-(void)W2_b1; (void)W1_b0; (void)W1_b1; (void)t_s0; (void)tmp2_size; (void)b1_b0; (void)tmp2_b0; (void)t_s0_2;
+(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)n_range; (void)gather_d0; (void)st;
+(void)mul_d1; (void)st_2; (void)add_d0; (void)sub_d0; (void)st_3; (void)sub_d0_2; (void)st_4; (void)W1_b0;
+(void)W1_b1; (void)W2_b0; (void)W2_b1; (void)t_s0; (void)tmp2_size; (void)b1_b0; (void)tmp2_b0; (void)t_s0_2;
 (void)tmp1_size; (void)t_s0_3; (void)b2_b0; (void)tmp7_b0; (void)t_s0_4; (void)tmp8_b0; (void)tmp8_b1; (void)tmp10_b0;
 (void)tmp10_size; (void)tmp8_size; (void)tmp8_size_2; (void)gs; (void)gs_2; (void)tmp13_size; (void)tmp8_b0_2; (void)tmp13_size_2;
 (void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2; (void)tmp5_size_2; (void)tmp9_size; (void)t_s0_5; (void)tmp7_size; (void)tmp7_b0_2;
@@ -1283,7 +1283,7 @@ fail:
     return rc;
 }
 
-KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, const float *KG_RESTRICT W2, const float *KG_RESTRICT W1, const float *KG_RESTRICT b2, const float *KG_RESTRICT b1, int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W2_d0, int64_t W2_d1, int64_t W1_d0, int64_t W1_d1, int64_t b2_d0, int64_t b1_d0, float *KG_RESTRICT out, float *KG_RESTRICT W1_new, float *KG_RESTRICT b1_new, float *KG_RESTRICT W2_new, float *KG_RESTRICT b2_new, char *err, size_t errlen)
+KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, const float *KG_RESTRICT W1, const float *KG_RESTRICT W2, const float *KG_RESTRICT b2, const float *KG_RESTRICT b1, int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t b2_d0, int64_t b1_d0, float *KG_RESTRICT out, float *KG_RESTRICT W1_new, float *KG_RESTRICT b1_new, float *KG_RESTRICT W2_new, float *KG_RESTRICT b2_new, char *err, size_t errlen)
 {
     int rc = 0;
     float *tmp1 = NULL;
@@ -1305,12 +1305,12 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     if (x_d1 < 0) KG_FAIL(KG_ESHAPE, "x: negative dimension %lld", (long long)x_d1);
     const int64_t x_s0 = x_d0 * x_d1;
     if (y_d0 < 0) KG_FAIL(KG_ESHAPE, "y: negative dimension %lld", (long long)y_d0);
-    if (W2_d0 < 0) KG_FAIL(KG_ESHAPE, "W2: negative dimension %lld", (long long)W2_d0);
-    if (W2_d1 < 0) KG_FAIL(KG_ESHAPE, "W2: negative dimension %lld", (long long)W2_d1);
-    const int64_t W2_s0 = W2_d0 * W2_d1;
     if (W1_d0 < 0) KG_FAIL(KG_ESHAPE, "W1: negative dimension %lld", (long long)W1_d0);
     if (W1_d1 < 0) KG_FAIL(KG_ESHAPE, "W1: negative dimension %lld", (long long)W1_d1);
     const int64_t W1_s0 = W1_d0 * W1_d1;
+    if (W2_d0 < 0) KG_FAIL(KG_ESHAPE, "W2: negative dimension %lld", (long long)W2_d0);
+    if (W2_d1 < 0) KG_FAIL(KG_ESHAPE, "W2: negative dimension %lld", (long long)W2_d1);
+    const int64_t W2_s0 = W2_d0 * W2_d1;
     if (b2_d0 < 0) KG_FAIL(KG_ESHAPE, "b2: negative dimension %lld", (long long)b2_d0);
     if (b1_d0 < 0) KG_FAIL(KG_ESHAPE, "b1: negative dimension %lld", (long long)b1_d0);
     if (x_d1 != W1_d0) KG_FAIL(KG_ESHAPE, "matmul: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)x_d0, (long long)x_d1, (long long)W1_d0, (long long)W1_d1);
@@ -1339,10 +1339,10 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     const int64_t sub_d0_2 = (W2_d0 == 1) ? mul_d1 : W2_d0;
     if (add_d1_2 != b2_d0 && add_d1_2 != 1 && b2_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d1_2, (long long)b2_d0);
     const int64_t st_4 = (add_d1_2 == 1) ? b2_d0 : add_d1_2;
-    const int64_t W2_b0 = (W2_d0 == 1) ? 0 : W2_d1;
-    const int64_t W2_b1 = (W2_d1 == 1) ? 0 : 1;
     const int64_t W1_b0 = (W1_d0 == 1) ? 0 : W1_d1;
     const int64_t W1_b1 = (W1_d1 == 1) ? 0 : 1;
+    const int64_t W2_b0 = (W2_d0 == 1) ? 0 : W2_d1;
+    const int64_t W2_b1 = (W2_d1 == 1) ? 0 : 1;
     const int64_t t_s0 = W1_d1 * x_d0;
     const int64_t tmp2_size = 1 > t_s0 ? 1 : t_s0;
     const int64_t b1_b0 = (b1_d0 == 1) ? 0 : 1;
@@ -1401,9 +1401,9 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     const int64_t tmp9_size_3 = tmp9_size_2 > add_d1_2 ? tmp9_size_2 : add_d1_2;
     const int64_t tmp5_size_3 = tmp5_size_2 > b2_d0 ? tmp5_size_2 : b2_d0;
     /* not every size is used by both functions */
-(void)x_s0; (void)W2_s0; (void)W1_s0; (void)add_d1; (void)add_d1_2; (void)n_range; (void)gather_d0; (void)st;
-(void)mul_d1; (void)st_2; (void)add_d0; (void)sub_d0; (void)st_3; (void)sub_d0_2; (void)st_4; (void)W2_b0;
-(void)W2_b1; (void)W1_b0; (void)W1_b1; (void)t_s0; (void)tmp2_size; (void)b1_b0; (void)tmp2_b0; (void)t_s0_2;
+(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)n_range; (void)gather_d0; (void)st;
+(void)mul_d1; (void)st_2; (void)add_d0; (void)sub_d0; (void)st_3; (void)sub_d0_2; (void)st_4; (void)W1_b0;
+(void)W1_b1; (void)W2_b0; (void)W2_b1; (void)t_s0; (void)tmp2_size; (void)b1_b0; (void)tmp2_b0; (void)t_s0_2;
 (void)tmp1_size; (void)t_s0_3; (void)b2_b0; (void)tmp7_b0; (void)t_s0_4; (void)tmp8_b0; (void)tmp8_b1; (void)tmp10_b0;
 (void)tmp10_size; (void)tmp8_size; (void)tmp8_size_2; (void)gs; (void)gs_2; (void)tmp13_size; (void)tmp8_b0_2; (void)tmp13_size_2;
 (void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2; (void)tmp5_size_2; (void)tmp9_size; (void)t_s0_5; (void)tmp7_size; (void)tmp7_b0_2;
@@ -1442,60 +1442,6 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     if (!tmp13) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp14 = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1));
     if (!tmp14) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    /* sum(W2 ** 2, axis=(0, 1), keepdims=False) */
-    {
-
-        const int64_t n = W2_s0;
-        double acc = 0.0;
-        if (W2_s0 == n && 1) {
-#ifdef _OPENMP
-            if (n >= KG_PARALLEL_MIN_N) {
-                double part[KG_MAX_THREADS];
-                int nt = 1;
-                #pragma omp parallel num_threads(kg_team_size())
-                {
-                    const int t = omp_get_thread_num();
-                    #pragma omp single
-                    nt = omp_get_num_threads();
-                    const int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
-                    double a = 0.0;
-                    KG_OMP_SIMD_REDUCTION(+, a)
-                    for (int64_t i = lo; i < hi; i++) {
-                        const float v_W2 = W2[i];
-                        const float t1 = (v_W2 * v_W2);  /* W2 ** 2 */
-
-                        a = a + ((double)t1);
-
-                    }
-                    part[t] = a;
-                }
-                for (int t = 0; t < nt; t++)
-                    acc = acc + part[t];
-            } else
-#endif
-            {
-                KG_OMP_SIMD_REDUCTION(+, acc)
-                for (int64_t i = 0; i < n; i++) {
-                    const float v_W2 = W2[i];
-                    const float t1 = (v_W2 * v_W2);  /* W2 ** 2 */
-
-                    acc = acc + ((double)t1);
-
-                }
-            }
-        } else {
-            for (int64_t i0 = 0; i0 < W2_d0; i0++)
-            for (int64_t i1 = 0; i1 < W2_d1; i1++)
-            {
-                const float v_W2 = W2[i0 * W2_b0 + i1 * W2_b1];
-                const float t1 = (v_W2 * v_W2);  /* W2 ** 2 */
-
-                acc = acc + ((double)t1);
-
-            }
-        }
-        tmp1[0] = (float)acc;
-    }
     /* sum(W1 ** 2, axis=(0, 1), keepdims=False) */
     {
 
@@ -1516,7 +1462,61 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
                     KG_OMP_SIMD_REDUCTION(+, a)
                     for (int64_t i = lo; i < hi; i++) {
                         const float v_W1 = W1[i];
-                        const float t12 = (v_W1 * v_W1);  /* W1 ** 2 */
+                        const float t1 = (v_W1 * v_W1);  /* W1 ** 2 */
+
+                        a = a + ((double)t1);
+
+                    }
+                    part[t] = a;
+                }
+                for (int t = 0; t < nt; t++)
+                    acc = acc + part[t];
+            } else
+#endif
+            {
+                KG_OMP_SIMD_REDUCTION(+, acc)
+                for (int64_t i = 0; i < n; i++) {
+                    const float v_W1 = W1[i];
+                    const float t1 = (v_W1 * v_W1);  /* W1 ** 2 */
+
+                    acc = acc + ((double)t1);
+
+                }
+            }
+        } else {
+            for (int64_t i0 = 0; i0 < W1_d0; i0++)
+            for (int64_t i1 = 0; i1 < W1_d1; i1++)
+            {
+                const float v_W1 = W1[i0 * W1_b0 + i1 * W1_b1];
+                const float t1 = (v_W1 * v_W1);  /* W1 ** 2 */
+
+                acc = acc + ((double)t1);
+
+            }
+        }
+        tmp1[0] = (float)acc;
+    }
+    /* sum(W2 ** 2, axis=(0, 1), keepdims=False) */
+    {
+
+        const int64_t n = W2_s0;
+        double acc = 0.0;
+        if (W2_s0 == n && 1) {
+#ifdef _OPENMP
+            if (n >= KG_PARALLEL_MIN_N) {
+                double part[KG_MAX_THREADS];
+                int nt = 1;
+                #pragma omp parallel num_threads(kg_team_size())
+                {
+                    const int t = omp_get_thread_num();
+                    #pragma omp single
+                    nt = omp_get_num_threads();
+                    const int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+                    double a = 0.0;
+                    KG_OMP_SIMD_REDUCTION(+, a)
+                    for (int64_t i = lo; i < hi; i++) {
+                        const float v_W2 = W2[i];
+                        const float t12 = (v_W2 * v_W2);  /* W2 ** 2 */
 
                         a = a + ((double)t12);
 
@@ -1530,19 +1530,19 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             {
                 KG_OMP_SIMD_REDUCTION(+, acc)
                 for (int64_t i = 0; i < n; i++) {
-                    const float v_W1 = W1[i];
-                    const float t12 = (v_W1 * v_W1);  /* W1 ** 2 */
+                    const float v_W2 = W2[i];
+                    const float t12 = (v_W2 * v_W2);  /* W2 ** 2 */
 
                     acc = acc + ((double)t12);
 
                 }
             }
         } else {
-            for (int64_t i0 = 0; i0 < W1_d0; i0++)
-            for (int64_t i1 = 0; i1 < W1_d1; i1++)
+            for (int64_t i0 = 0; i0 < W2_d0; i0++)
+            for (int64_t i1 = 0; i1 < W2_d1; i1++)
             {
-                const float v_W1 = W1[i0 * W1_b0 + i1 * W1_b1];
-                const float t12 = (v_W1 * v_W1);  /* W1 ** 2 */
+                const float v_W2 = W2[i0 * W2_b0 + i1 * W2_b1];
+                const float t12 = (v_W2 * v_W2);  /* W2 ** 2 */
 
                 acc = acc + ((double)t12);
 
@@ -1550,7 +1550,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         }
         tmp2[0] = (float)acc;
     }
-    /* 9.999999747378752e-05 * (sum(W2 ** 2, axis=(0, 1), keepdi...; t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient...; t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient... */
+    /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdi...; t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient...; t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient... */
     {
         const int64_t n = 1;
         const float v3 = tmp1[0];
@@ -1560,8 +1560,8 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float t13 = (v3 + v4);  /* sum(W2 ** 2, axis=(0, 1), keepdims=False) + sum(W1 ** 2, axis=(0, 1), keepdims=False) */
-                const float t2 = (1e-04f * t13);  /* 9.999999747378752e-05 * (sum(W2 ** 2, axis=(0, 1), keepdims=False) + sum(W1 ** 2, axis=(0, 1), ke... */
+                const float t13 = (v3 + v4);  /* sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), keepdims=False) */
+                const float t2 = (1e-04f * t13);  /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), ke... */
                 const float t3 = ((float)v6);  /* cast */
                 const float t4 = (-1.0f / t3);  /* true_div */
                 tmp3[i] = t2;
@@ -1571,8 +1571,8 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float t13 = (v3 + v4);  /* sum(W2 ** 2, axis=(0, 1), keepdims=False) + sum(W1 ** 2, axis=(0, 1), keepdims=False) */
-                const float t2 = (1e-04f * t13);  /* 9.999999747378752e-05 * (sum(W2 ** 2, axis=(0, 1), keepdims=False) + sum(W1 ** 2, axis=(0, 1), ke... */
+                const float t13 = (v3 + v4);  /* sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), keepdims=False) */
+                const float t2 = (1e-04f * t13);  /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), ke... */
                 const float t3 = ((float)v6);  /* cast */
                 const float t4 = (-1.0f / t3);  /* true_div */
                 tmp3[i] = t2;

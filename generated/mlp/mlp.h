@@ -65,14 +65,14 @@ extern "C" {
  * Arguments of train(), in order:
  *   const float *x: input x, float32, shape (x_d0, x_d1)
  *   const int32_t *y: input y, int32, shape (y_d0)
- *   const float *W2: shared variable W2, float32, shape (W2_d0, W2_d1)
  *   const float *W1: shared variable W1, float32, shape (W1_d0, W1_d1)
+ *   const float *W2: shared variable W2, float32, shape (W2_d0, W2_d1)
  *   const float *b2: shared variable b2, float32, shape (b2_d0)
  *   const float *b1: shared variable b1, float32, shape (b1_d0)
  *   int64_t x_d0, int64_t x_d1: the lengths of x's axes
  *   int64_t y_d0: the length of y
- *   int64_t W2_d0, int64_t W2_d1: the lengths of W2's axes
  *   int64_t W1_d0, int64_t W1_d1: the lengths of W1's axes
+ *   int64_t W2_d0, int64_t W2_d1: the lengths of W2's axes
  *   int64_t b2_d0: the length of b2
  *   int64_t b1_d0: the length of b1
  *   float *out: output out, float32, shape ()
@@ -83,8 +83,8 @@ extern "C" {
  *   char *err, size_t errlen: room for an error message
  */
 #define MLP_TRAIN_OUT_SHAPE_LEN 6
-int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W2_d0, int64_t W2_d1, int64_t W1_d0, int64_t W1_d1, int64_t b2_d0, int64_t b1_d0, int64_t *out_shape, char *err, size_t errlen);
-int train(const float *x, const int32_t *y, const float *W2, const float *W1, const float *b2, const float *b1, int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W2_d0, int64_t W2_d1, int64_t W1_d0, int64_t W1_d1, int64_t b2_d0, int64_t b1_d0, float *out, float *W1_new, float *b1_new, float *W2_new, float *b2_new, char *err, size_t errlen);
+int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t b2_d0, int64_t b1_d0, int64_t *out_shape, char *err, size_t errlen);
+int train(const float *x, const int32_t *y, const float *W1, const float *W2, const float *b2, const float *b1, int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t b2_d0, int64_t b1_d0, float *out, float *W1_new, float *b1_new, float *W2_new, float *b2_new, char *err, size_t errlen);
 
 /* ---- kernel predict -----------------------------------------------------
  *   out = t1 = tanh(x @ W1 + b1) @ W2 + b2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); argmax(t2 / sum(t2, axis=(1,), keepdims=True), axis=(1,), keepdims=False)

@@ -109,8 +109,11 @@ def build_model(name, spec_file, kernels, version, optimize=True, on_kernel=None
         models.append(model)
         if on_kernel:
             on_kernel(kernel.name, time.perf_counter() - start)
-    _check_names(models, list(shared.values()))
-    return PackageModel(name, spec_file, version, models, list(shared.values()))
+    # module attributes in the order the spec created them (not the order some
+    # kernel happens to read them in)
+    ordered = sorted(shared.values(), key=lambda s: s.var.uid)
+    _check_names(models, ordered)
+    return PackageModel(name, spec_file, version, models, ordered)
 
 
 def _kernel_model(kernel, plan):
