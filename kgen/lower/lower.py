@@ -24,7 +24,9 @@ from .plan import Buffer, Leaf, Local, Loop, Param, Plan, Step, View
 C_RESERVED = set("""auto break case char const continue default do double else enum extern
 float for goto if inline int long register restrict return short signed sizeof static struct
 switch typedef union unsigned void volatile while err errlen n i j k d size main
-acc best best_at at part nt lo hi a src dst o q r c t rc bool true false""".split())
+acc best best_at at part nt lo hi a src dst o q r c t rc bool true false
+exp exp2 expm1 log log2 log10 log1p sqrt sin cos tan asin acos atan atan2 sinh cosh tanh erf
+pow floor ceil rint fabs fmod copysign abs malloc free memcpy memset printf snprintf""".split())
 # loop counters and locals the templates declare
 _TEMPLATE_NAMES = re.compile(r"^[ircq]\d+$|^KG_|^kg_")
 
@@ -126,8 +128,10 @@ class _Lowering:
             elif isinstance(node, Constant):
                 self.dims[id(node)] = list(node.type.shape)
         out_params = []
+        originals = self.doc_exprs or exprs  # simplification may drop names
         for k, e in enumerate(self.outputs):
-            label = e.name or f"out{k}" if len(self.outputs) > 1 else e.name or "out"
+            name = originals[k].name or e.name
+            label = name or (f"out{k}" if len(self.outputs) > 1 else "out")
             out_params.append(self._out_param(e, label, "output"))
         for s, e in self.updates:
             out_params.append(self._out_param(e, f"{s.name or 'shared'}_new", "update"))
