@@ -86,9 +86,13 @@ class CFunction:
         plan = kernel.plan(optimize)
         self._source = render_module([plan], "c", __version__)
         cdef = render_cdef([plan])
+        extra = tuple(flags.compile_args())
+        if "gemm" in plan.features:
+            from ..build.blas import gemm_build_args
+            extra += gemm_build_args()
         module, self.from_cache = build_module(
             self._source, cdef, name_hint=plan.name,
-            extra_compile_args=tuple(flags.compile_args()), libraries=tuple(flags.libraries()))
+            extra_compile_args=extra, libraries=tuple(flags.libraries()))
         self._ffi, lib = module.ffi, module.lib
         self._run = getattr(lib, plan.name)
         self._shapes = getattr(lib, plan.name + "_shapes")
