@@ -1,6 +1,7 @@
 /* kg_gemm.h -- matrix multiply for kgen's generated C.
  *
- *   static void kg_gemm_f32(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc)
+ *   static void kg_gemm_f32(M, N, K, alpha, A, rsa, csa, B, rsb, csb,
+ *                           beta, C, ldc)
  *   static void kg_gemm_f64(... the same with double ...)
  *
  * compute C = alpha * A @ B + beta * C, where A is M x K, B is K x N and C is
@@ -19,10 +20,11 @@
  * NR-wide slivers and A by MC x KC blocks into MR-tall slivers, in 64-byte
  * aligned buffers; a register-tiled MR x NR micro-kernel, written with gcc
  * vector extensions (plain C elsewhere), multiplies a sliver pair.  Tiles
- * follow the vector width the compiler targets: 12 x 2 vectors with AVX-512
- * (-march=native on such a CPU), 6 x 2 with AVX/AVX2 or the SSE2/NEON
- * baselines; one vector wide when that pads a narrow N less.  When N spans
- * only a couple of slivers, A is read in place instead of packed.
+ * follow the vector width: 12 x 2 vectors with AVX-512, 6 x 2 with AVX/AVX2
+ * or the SSE2/NEON baselines; one vector wide when that pads a narrow N
+ * less.  When N spans only a couple of slivers, A is read in place instead
+ * of packed.  An x86-64 build for less than AVX-512 (a portable one) also
+ * carries AVX2 and AVX-512 versions and picks one by CPUID at run time.
  * Build with -O3 -ffp-contract=fast, so that a*b+c becomes an FMA where the
  * target has one (-std=c99 alone turns contraction off).
  *
@@ -49,8 +51,10 @@
  * which kgen.build.flags.cblas_flags() returns (None without the wheel).
  *
  * Tunables (define before including): KG_GEMM_KC, KG_GEMM_MC, KG_GEMM_NC,
- * KG_GEMM_PARALLEL_MIN_FLOPS.  For tests: KG_GEMM_NAIVE forces the loop
- * without scratch memory, KG_GEMM_NO_VECTOR_EXT the plain-C micro-kernel.
+ * KG_GEMM_PARALLEL_MIN_FLOPS, KG_GEMM_MAX_ISA / KG_GEMM_NO_DISPATCH (run
+ * time CPU dispatch), KG_GEMM_CACHE_BYTES / KG_GEMM_NO_CACHE (per-thread
+ * buffers).  For tests: KG_GEMM_NAIVE forces the loop without scratch
+ * memory, KG_GEMM_NO_VECTOR_EXT the plain-C micro-kernel.
  */
 #ifndef KG_GEMM_H
 #define KG_GEMM_H
