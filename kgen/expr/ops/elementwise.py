@@ -20,6 +20,9 @@ LN2, LN10 = math.log(2.0), math.log(10.0)
 TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
+_LOOP_CACHE = {}
+
+
 class Elementwise(Op):
     """f applied pointwise over broadcast inputs."""
 
@@ -39,6 +42,8 @@ class Elementwise(Op):
     inverse = None        # name of g with f(g(x)) == x where g(x) is defined
     parity = None         # "even": f(-x) == f(x); "odd": f(-x) == -f(x)
     int_ok = True         # accepts int/bool inputs
+    reads = None          # operand positions the C expression reads (None: all)
+    c_by_literal = {}     # (operand position, literal value) -> C template, float loops only
 
     def prepare(self, inputs, attrs):
         if len(inputs) != self.arity:
@@ -47,20 +52,27 @@ class Elementwise(Op):
 
     def loop_dtypes(self, inputs):
         """(operand dtypes, result dtype) of the NumPy loop this op runs."""
+        operands = tuple(getattr(x, "promote_as", None) or x.dtype for x in inputs)
+        cached = _LOOP_CACHE.get((self.name, operands))
+        if cached is None:  # NumPy's resolution is slow; graphs repeat few dtype combos
+            cached = _LOOP_CACHE[(self.name, operands)] = self._resolve(inputs, operands)
+        for x, dt in zip(inputs, cached[0]):
+            if getattr(x, "weak", False) and x.dtype == "int64" and dt in ("int32", "int64"):
+                info = np.iinfo(dt)
+                if not info.min <= x.value.item() <= info.max:
+                    raise KgenTypeError(f"{self.name}: Python integer {x.value.item()} does not "
+                                        f"fit in {dt}, the other operand's dtype (NEP 50)")
+        return cached
+
+    def _resolve(self, inputs, operands):
         ufunc = self.resolve_with or self.ufunc
-        operands = tuple(getattr(x, "promote_as", np.dtype(x.dtype)) for x in inputs)
+        operands = tuple(np.dtype(o) if isinstance(o, str) else o for o in operands)
         try:
             resolved = ufunc.resolve_dtypes(operands + (None,))
         except TypeError as exc:
             dts = ", ".join(x.dtype for x in inputs)
             raise KgenTypeError(f"{self.name}: not defined for dtype(s) {dts}: {exc}") from None
         names = [d.name for d in resolved]
-        for x, dt in zip(inputs, names):
-            if getattr(x, "weak", False) and x.dtype == "int64" and dt in ("int32", "int64"):
-                info = np.iinfo(dt)
-                if not info.min <= x.value.item() <= info.max:
-                    raise KgenTypeError(f"{self.name}: Python integer {x.value.item()} does not "
-                                        f"fit in {dt}, the other operand's dtype (NEP 50)")
         if names[-1] not in SUPPORTED_DTYPES:
             dts = ", ".join(x.dtype for x in inputs)
             raise KgenTypeError(
@@ -137,7 +149,10 @@ mod = binary("mod", np.remainder, "kg_mod_{s}({0}, {1})",
 power = binary("pow", np.power, "kg_pow_{s}({0}, {1})",
                lambda n, g: [g * n.inputs[1] * n.inputs[0] ** (n.inputs[1] - 1),
                              g * n * log(n.inputs[0])],
-               identity=1, pretty="{0} ** {1}", precedence=40, domain="pow")
+               identity=1, pretty="{0} ** {1}", precedence=40, domain="pow",
+               # small literal float exponents: a multiply or sqrt beats a pow call
+               c_by_literal={(1, 2.0): "({0} * {0})", (1, 3.0): "({0} * {0} * {0})",
+                             (1, 0.5): "sqrt{f}({0})", (1, -1.0): "(1 / {0})"})
 neg = unary("neg", np.negative, "(-{0})", lambda n, g: [-g], involution=True, parity="odd",
             pretty="-{0}", precedence=30)
 maximum = binary("maximum", np.maximum, "kg_max_{s}({0}, {1})",
@@ -205,9 +220,13 @@ relu = unary("relu", _relu, "kg_relu_{s}({0})",
              lambda n, g: [where(n.inputs[0] > 0, g, 0)], resolve_with=np.positive)
 
 # ---- rounding ----------------------------------------------------------------
-floor = unary("floor", np.floor, "floor{f}({0})", "zero", idempotent=True)
-ceil = unary("ceil", np.ceil, "ceil{f}({0})", "zero", idempotent=True)
-round_ = unary("round", np.rint, "rint{f}({0})", "zero")  # half to even, as NumPy
+# (CUDA: C converts an int argument of floor() to double, but C++ would pick
+# <cmath>'s host-only integer template, so CUDA calls kg_cuda.h's typed helpers)
+floor = unary("floor", np.floor, "floor{f}({0})", "zero", idempotent=True,
+              cuda="kg_floor_{s}({0})")
+ceil = unary("ceil", np.ceil, "ceil{f}({0})", "zero", idempotent=True, cuda="kg_ceil_{s}({0})")
+round_ = unary("round", np.rint, "rint{f}({0})", "zero",  # half to even, as NumPy
+               cuda="kg_rint_{s}({0})")
 
 # ---- comparisons and logic (bool results, zero gradient) ---------------------
 lt = binary("lt", np.less, "({0} < {1})", "zero", pretty="{0} < {1}", precedence=2)
@@ -277,7 +296,8 @@ class Second(Elementwise):
         return np.broadcast_to(b, np.broadcast_shapes(a.shape, b.shape)).copy()
 
 
-second = Second("second", arity=2, c="{1}", vjp_rule=lambda n, g: [None, g])
+second = Second("second", arity=2, c="{1}", vjp_rule=lambda n, g: [None, g],
+                reads=(1,))  # operand 0 only lends its shape
 
 
 class StopGradient(Elementwise):
