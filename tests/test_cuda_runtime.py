@@ -7,6 +7,10 @@ compute against the C backend.
 What this cannot check - GPU math accuracy, real PyCUDA, memory traffic - is
 in tests/gpu/, which runs where a GPU and PyCUDA exist.
 """
+import importlib.util
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -527,3 +531,20 @@ def test_zero_size_and_scalar_inputs(emu):
 
 def test_err_record_words():
     assert ERR_WORDS == 5  # kg_cuda.h writes flag, step, axis, index, size
+
+
+@needs_gxx
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("KGEN_EMULATE_ALL_OPS"),
+                    reason="minutes on the CPU emulator; set KGEN_EMULATE_ALL_OPS=1 to run "
+                           "(tests/gpu runs the same cases on a GPU)")
+def test_every_op_table_case_on_the_emulator(emu):
+    """tests/gpu/test_gpu_ops.py's batches - every op, dtype and shape of the op
+    table, CUDA against C and NumPy - with the emulator standing in for the GPU."""
+    path = Path(__file__).resolve().parent / "gpu" / "test_gpu_ops.py"
+    spec = importlib.util.spec_from_file_location("_gpu_ops_on_emulator", path)
+    gpu_ops = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_ops)
+    for b in range(len(gpu_ops.BATCHES)):
+        kernels = {b: gpu_ops._kernel(b)}
+        gpu_ops.test_ops_on_gpu_match_c_and_numpy(kernels, b)

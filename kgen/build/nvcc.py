@@ -108,8 +108,8 @@ def gencode_flags(names):
 
 def output_flags(output, names):
     """The options that choose what nvcc writes."""
-    if output == "fatbin":
-        return ["--fatbin", *gencode_flags(names)]
+    if output == "fatbin":  # --threads: the architectures are compiled in parallel
+        return ["--fatbin", "--threads=0", *gencode_flags(names)]
     if output == "ptx":  # one virtual architecture: the baseline's PTX
         ptx = [t for t in names if t.startswith("compute_")] or ["compute_" + names[0].split("_")[1]]
         return ["--ptx", f"-arch={ptx[0]}"]

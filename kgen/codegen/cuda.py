@@ -177,7 +177,8 @@ def without_blank_lines(text):
 
 def cuda_globals():
     """What the CUDA templates need besides the shared printer globals."""
-    return dict(cuda_kernels=cuda_kernels, without_blank_lines=without_blank_lines,
+    return dict(cuda_kernels=cuda_kernels, reduce_sizes=reduce_sizes,
+                without_blank_lines=without_blank_lines,
                 KG_BLOCK=BLOCK, GEMM_BM=GEMM_BM, GEMM_BN=GEMM_BN, GEMM_BK=GEMM_BK)
 
 

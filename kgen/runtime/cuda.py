@@ -151,7 +151,9 @@ class PyCudaDriver:
         return self.gpuarray.GPUArray(shape, dtype, allocator=self.pool.allocate)
 
     def upload(self, array):
-        return self.gpuarray.to_gpu(np.ascontiguousarray(array), allocator=self.pool.allocate)
+        # np.array, not np.ascontiguousarray: that would make a 0-d array 1-d
+        return self.gpuarray.to_gpu(np.asarray(array, order="C"),
+                                    allocator=self.pool.allocate)
 
     def download(self, array):
         return array.get()
@@ -253,32 +255,41 @@ def coerce_device_array(driver, var, arr, dtype, label):
             raise ShapeError(f"{label}: expected shape {format_shape(var.type.shape)}, "
                              f"got {tuple(arr.shape)} (axis {axis})")
     if arr.dtype != dtype or not driver.is_contiguous(arr):
-        return driver.upload(np.ascontiguousarray(driver.download(arr), dtype=dtype))
+        return driver.upload(np.array(driver.download(arr), dtype=dtype, order="C"))
     return arr
 
 
 # ---- the function ---------------------------------------------------------------------
+def compile_plan(plan, names=None):
+    """Build (or load from the disk cache) a plan's two halves: the host shape phase
+    (C, through cffi) and the kernels (nvcc). Returns (CUDA source, host module,
+    GPU image, from_cache). Needs nvcc and a C compiler, not a GPU."""
+    from ..build import build_module
+    from ..build import nvcc
+    from ..codegen.cuda import render_host, render_host_cdef
+    from ..codegen.render import render_module
+    source = render_module([plan], "cuda", __version__)
+    host, host_cached = build_module(render_host([plan], __version__), render_host_cdef([plan]),
+                                     name_hint=plan.name + "_host")
+    image, image_cached = nvcc.build_cuda(source, plan.name, names=names or nvcc.targets())
+    return source, host, image, host_cached and image_cached
+
+
 class CudaFunction:
     """A kernel compiled for the GPU: kg.function(..., target='cuda')."""
 
     target = "cuda"
 
     def __init__(self, kernel, optimize=True, *, driver=None):
-        from ..build import build_module
         from ..build import nvcc
-        from ..codegen.cuda import render_host, render_host_cdef
-        from ..codegen.render import render_module
         driver = driver or default_driver()  # first: no GPU means no build either
         names = nvcc.targets()
         driver.check_targets(names)
         self.kernel, self._driver = kernel, driver
         plan = self.plan = kernel.plan(optimize)
-        self._source = render_module([plan], "cuda", __version__)
-        host, host_cached = build_module(render_host([plan], __version__),
-                                         render_host_cdef([plan]), name_hint=plan.name + "_host")
-        image, image_cached = nvcc.build_cuda(self._source, plan.name, names=names)
-        self.from_cache = host_cached and image_cached
+        self._source, host, image, self.from_cache = compile_plan(plan, names)
         self._schedule = Schedule(plan)
+        self._calls = {}  # shape-phase integers -> Call (the launches for those shapes)
         try:
             module = driver.load(image)
             self._functions = {k.name: driver.function(module, k.name, k.fmt)
@@ -328,7 +339,12 @@ class CudaFunction:
         held = [(name, s, self._device_value(s)) for name, s in self._shared]
         dims = [d for v in values for d in v.shape]
         dims += [d for _, s, dv in held for d in dv.shape(s)]
-        call = self._schedule.resolve(self.shape_phase(dims))  # every check, before the GPU
+        ints = self.shape_phase(dims)  # every check, before anything touches the GPU
+        call = self._calls.get(tuple(ints))
+        if call is None:  # new shapes: work the launches out (then reuse them)
+            if len(self._calls) >= 64:
+                self._calls.clear()
+            call = self._calls[tuple(ints)] = self._schedule.resolve(ints)
         try:
             buffers = {name: (v if driver.is_device_array(v) else driver.upload(v))
                        for name, v in zip(self._inputs, values)}
@@ -350,7 +366,8 @@ class CudaFunction:
                     raise KgenIndexError(index_error_message(self.plan, record))
             results = outputs[:self._n_outputs]
             if not self.device_outputs:
-                results = [driver.download(o) for o in results]
+                results = [driver.download(o).reshape(shape)
+                           for o, (_, shape, _) in zip(results, call.outputs)]
         except KgenError:
             raise
         except Exception as exc:
