@@ -5,6 +5,8 @@ so a build is the same on every machine and a cached binary never depends on
 the GPU that happened to be there: PTX for a baseline virtual architecture
 (newer GPUs JIT-compile it) plus cubins for the architectures kgen knows.
 `KGEN_CUDA_TARGETS` (e.g. "compute_75,sm_75,sm_90") replaces the list.
+`KGEN_NVCC` names the nvcc to run, with extra options if needed (e.g.
+"nvcc -ccbin g++-12" where the default host compiler is too new for it).
 
 Builds are cached like the C side's (kgen/build/cache.py): the key covers the
 source, nvcc's identity, the flags and the targets; an entry is a directory

@@ -146,7 +146,7 @@ def cuda_kernels(plan):
 
 
 def _err_arg():
-    return KArg("kg_err", "int64_t *", "extra", "err")
+    return KArg("kg_err", "int64_t *__restrict__", "extra", "err")
 
 
 def _reduce_kernels(base, loop, index, args):

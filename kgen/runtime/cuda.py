@@ -160,7 +160,7 @@ class PyCudaDriver:
 
     def zero(self, array):
         if array.nbytes:
-            self.drv.memset_d8(array.gpudata, 0, array.nbytes)
+            self.drv.memset_d8(int(array.gpudata), 0, array.nbytes)
 
     def pointer(self, array):
         return 0 if array.gpudata is None else int(array.gpudata)
@@ -216,7 +216,13 @@ class DeviceValue:
     # Shared's hook protocol (kgen/expr/node.py)
     def get_value(self, shared):
         if not self._host_newer(shared) and self.device_newer:
-            host = self.driver.download(self.array)
+            try:
+                host = self.driver.download(self.array)
+            except Exception as exc:
+                error = self.driver.translate(exc)
+                if error is None:
+                    raise
+                raise error from exc
             shared._value = self.synced = host
             self.device_newer = False
         return shared._value.copy()
