@@ -17,6 +17,29 @@ class IntBuilder:
     def __init__(self):
         self.stmts, self.vars, self._names = [], [], set()
         self._memo = {}
+        self._parent = {}   # union-find over dims related by broadcasting
+        self._covers = {}   # bcast result -> the dims it is known to cover
+
+    def cls(self, v):
+        """The broadcast class of a dim: dims in one class are equal at run time
+        unless one of them is 1 (ints known at generation time are their own)."""
+        if isinstance(v, int):
+            return v
+        root = v
+        while self._parent.get(root, root) != root:
+            root = self._parent[root]
+        return root
+
+    def _union(self, a, b):
+        if isinstance(a, int) or isinstance(b, int):
+            return
+        ra, rb = self.cls(a), self.cls(b)
+        if ra != rb:
+            self._parent[rb] = ra
+
+    def covers(self, a, b):
+        """Whether dim `a` is a broadcast result known to include `b`."""
+        return a == b or b == 1 or b in self._covers.get(a, ())
 
     def fresh(self, hint):
         base = hint if hint and hint[0].isalpha() else "n" + (hint or "")
@@ -86,11 +109,15 @@ class IntBuilder:
 
     def bcast(self, a, b, hint, msg):
         """The broadcast of two dims; the statement fails at run time if neither is 1."""
-        if a == b or b == 1:
+        if self.covers(a, b):
             return a
-        if a == 1:
+        if self.covers(b, a):
             return b
-        return self.emit("bcast", hint, a, b, msg=msg)
+        r = self.emit("bcast", hint, a, b, msg=msg)
+        self._covers[r] = {a, b} | self._covers.get(a, set()) | self._covers.get(b, set())
+        self._union(a, b)
+        self._union(a, r)
+        return r
 
     def bstride(self, dim, stride, hint):
         """0 where a dim of length 1 broadcasts, else the stride."""

@@ -138,7 +138,7 @@ class _Lowering:
         # ---- 3: fusion and the order of the passes
         self.exprs = exprs
         self.sched = Schedule(self.order, {id(e) for e in exprs},
-                              lambda n: tuple(self.dims[id(n)]))
+                              lambda n: tuple(self.ints.cls(d) for d in self.dims[id(n)]))
         # ---- 4-5: storage and steps, stage by stage
         self._free, self._temps, self._last = {}, {}, {}
         claimed = {}
@@ -549,15 +549,44 @@ class _Lowering:
             elif list(leaf.view.dims) != list(loop.dims):
                 checks.append((leaf, self.ints.product(leaf.view.dims, "n")))
                 nd = True
-        for _, view in loop.stores:
-            if not (view.contiguous and view.offset == 0 and list(view.dims) == list(loop.dims)):
+        loop.serial_nd = False
+        for k, (value, view) in enumerate(loop.stores):
+            if not (view.contiguous and view.offset == 0):
                 flat, nd = False, True
+            elif list(view.dims) != list(loop.dims):
+                # a member that may be broadcast at run time: the flat path needs
+                # it full size; the N-d path writes it repeatedly, so one thread
+                checks.append((None, self.ints.product(view.dims, "n")))
+                nd = loop.serial_nd = True
+                if len(view.dims) < len(loop.dims):
+                    pad = len(loop.dims) - len(view.dims)
+                    view = View(view.buf, view.dtype, view.offset, [1] * pad + list(view.dims),
+                                [0] * pad + list(view.strides), view.contiguous)
+                strides = [self.ints.bstride(d, st, f"{view.buf}_b{j}")
+                           for j, (d, st) in enumerate(zip(view.dims, view.strides))]
+                loop.stores[k] = (value, View(view.buf, view.dtype, view.offset, list(loop.dims),
+                                              strides, False))
         loop.flat, loop.nd, loop.flat_ok = flat, nd or not flat, checks
         return loop
 
+    def _group_dims(self, members):
+        """The iteration dims of a map group: per axis, the member dim that
+        covers all the others (else the broadcast of them all)."""
+        out = []
+        for k in range(len(self.dims[id(members[0])])):
+            column = list(dict.fromkeys(self.dims[id(n)][k] for n in members))
+            best = next((c for c in column if all(self.ints.covers(c, d) for d in column)), None)
+            if best is None:
+                best = column[0]
+                for d in column[1:]:
+                    best = self.ints.bcast(best, d, f"loop_d{k}",
+                                           {"op": "fused loop", "shapes": [[best], [d]]})
+            out.append(best)
+        return out
+
     def _map_stage(self, idx, stage, claimed):
         """One loop computing a whole map group; stores what others read."""
-        loop_dims = list(stage.key)
+        loop_dims = self._group_dims(stage.nodes)
         group = {id(n) for n in stage.nodes}
         stored = [n for n in stage.nodes
                   if any(n is e for e in self.exprs)
