@@ -21,6 +21,9 @@ def environment(target):
                        lit=printer.literal, acc_ctype=_acc_ctype(printer),
                        reduce_init=_reduce_init(printer), reduce_combine=_reduce_combine)
     env.filters["lit"] = lambda v, dtype: printer.literal(v, dtype)
+    if target == "cuda":  # the kernel records (kgen/codegen/cuda.py) and launch constants
+        from .cuda import cuda_globals
+        env.globals.update(cuda_globals())
     return env
 
 

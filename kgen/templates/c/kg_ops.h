@@ -10,21 +10,32 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+/* KG_FN declares every helper: `static inline` in C; under nvcc the same
+ * helpers compile for the host and the GPU (the CUDA kernels call them), and
+ * are plain `inline` there, which nvcc does not warn about when unused. */
+#ifndef KG_FN
+#  ifdef __CUDACC__
+#    define KG_FN inline __host__ __device__
+#  else
+#    define KG_FN static inline
+#  endif
+#endif
+
 /* floor division and remainder: the result takes the divisor's sign (Python's
  * and NumPy's rule); integer division by zero gives 0, INT_MIN // -1 wraps. */
 #define KG_INT_DIVMOD(tag, T, TMIN)                                             \
-static inline T kg_floordiv_##tag(T a, T b) {                                   \
+KG_FN T kg_floordiv_##tag(T a, T b) {                                           \
     if (b == 0) return 0;                                                       \
     if (b == -1) return (T)(0 - (uint64_t)a);                                   \
     T q = a / b;                                                                \
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;                    \
 }                                                                               \
-static inline T kg_mod_##tag(T a, T b) {                                        \
+KG_FN T kg_mod_##tag(T a, T b) {                                                \
     if (b == 0 || b == -1) return 0;                                            \
     T r = a % b;                                                                \
     return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;                        \
 }                                                                               \
-static inline T kg_pow_##tag(T a, T b) {                                        \
+KG_FN T kg_pow_##tag(T a, T b) {                                                \
     if (b < 0) return (a == 1) ? 1 : (a == -1) ? ((b & 1) ? -1 : 1) : 0;        \
     uint64_t r = 1, base = (uint64_t)a;                                         \
     for (uint64_t e = (uint64_t)b; e; e >>= 1) {                                \
@@ -33,76 +44,76 @@ static inline T kg_pow_##tag(T a, T b) {                                        
     }                                                                           \
     return (T)r;                                                                \
 }                                                                               \
-static inline T kg_max_##tag(T a, T b) { return a > b ? a : b; }                \
-static inline T kg_min_##tag(T a, T b) { return a < b ? a : b; }                \
-static inline T kg_abs_##tag(T a) { return a < 0 ? (T)(0 - (uint64_t)a) : a; }  \
-static inline T kg_sign_##tag(T a) { return (T)((a > 0) - (a < 0)); }           \
-static inline T kg_recip_##tag(T a) { return a == 0 ? TMIN : (T)(1 / a); }      \
-static inline T kg_relu_##tag(T a) { return a > 0 ? a : 0; }                   \
-static inline T kg_invert_##tag(T a) { return ~a; }                             \
-static inline bool kg_isnan_##tag(T a) { (void)a; return false; }               \
-static inline bool kg_isinf_##tag(T a) { (void)a; return false; }               \
-static inline bool kg_argbetter_max_##tag(T v, T best) { return v > best; }     \
-static inline bool kg_argbetter_min_##tag(T v, T best) { return v < best; }
+KG_FN T kg_max_##tag(T a, T b) { return a > b ? a : b; }                        \
+KG_FN T kg_min_##tag(T a, T b) { return a < b ? a : b; }                        \
+KG_FN T kg_abs_##tag(T a) { return a < 0 ? (T)(0 - (uint64_t)a) : a; }          \
+KG_FN T kg_sign_##tag(T a) { return (T)((a > 0) - (a < 0)); }                   \
+KG_FN T kg_recip_##tag(T a) { return a == 0 ? TMIN : (T)(1 / a); }              \
+KG_FN T kg_relu_##tag(T a) { return a > 0 ? a : 0; }                           \
+KG_FN T kg_invert_##tag(T a) { return ~a; }                                     \
+KG_FN bool kg_isnan_##tag(T a) { (void)a; return false; }                       \
+KG_FN bool kg_isinf_##tag(T a) { (void)a; return false; }                       \
+KG_FN bool kg_argbetter_max_##tag(T v, T best) { return v > best; }             \
+KG_FN bool kg_argbetter_min_##tag(T v, T best) { return v < best; }
 
 KG_INT_DIVMOD(i32, int32_t, INT32_MIN)
 KG_INT_DIVMOD(i64, int64_t, INT64_MIN)
 
 /* floats: Python's floor division and modulo (np.floor_divide, np.remainder) */
 #define KG_FLOAT_OPS(tag, T, F)                                                 \
-static inline T kg_mod_##tag(T a, T b) {                                        \
+KG_FN T kg_mod_##tag(T a, T b) {                                                \
     if (b == 0) return fmod##F(a, b);                                           \
     T r = fmod##F(a, b);                                                        \
     if (r != 0) { if ((b < 0) != (r < 0)) r += b; }                            \
-    else r = copysign##F(0, b);                                                 \
+    else r = copysign##F((T)0, b);                                              \
     return r;                                                                   \
 }                                                                               \
-static inline T kg_floordiv_##tag(T a, T b) {                                   \
+KG_FN T kg_floordiv_##tag(T a, T b) {                                           \
     if (b == 0) return a / b;                                                   \
     T m = fmod##F(a, b);                                                        \
     T d = (a - m) / b;                                                          \
     if (m != 0 && ((b < 0) != (m < 0))) d -= 1;                                 \
-    if (d == 0) return copysign##F(0, a / b);                                   \
+    if (d == 0) return copysign##F((T)0, a / b);                                \
     T f = floor##F(d);                                                          \
     return (d - f > (T)0.5) ? f + 1 : f;                                        \
 }                                                                               \
-static inline T kg_pow_##tag(T a, T b) { return pow##F(a, b); }                 \
+KG_FN T kg_pow_##tag(T a, T b) { return pow##F(a, b); }                         \
 /* NaN propagates through maximum/minimum and max/min, as in NumPy */          \
-static inline T kg_max_##tag(T a, T b) { return (a > b || a != a) ? a : b; }    \
-static inline T kg_min_##tag(T a, T b) { return (a < b || a != a) ? a : b; }    \
-static inline T kg_abs_##tag(T a) { return fabs##F(a); }                        \
-static inline T kg_sign_##tag(T a) { return a > 0 ? 1 : a < 0 ? -1 : a; }       \
-static inline T kg_recip_##tag(T a) { return 1 / a; }                           \
+KG_FN T kg_max_##tag(T a, T b) { return (a > b || a != a) ? a : b; }            \
+KG_FN T kg_min_##tag(T a, T b) { return (a < b || a != a) ? a : b; }            \
+KG_FN T kg_abs_##tag(T a) { return fabs##F(a); }                                \
+KG_FN T kg_sign_##tag(T a) { return a > 0 ? 1 : a < 0 ? -1 : a; }               \
+KG_FN T kg_recip_##tag(T a) { return 1 / a; }                                   \
 /* relu(NaN) is NaN; sigmoid and softplus never exponentiate a positive value */\
-static inline T kg_relu_##tag(T a) { return a > 0 ? a : (a != a ? a : 0); }     \
-static inline T kg_sigmoid_##tag(T a) {                                         \
+KG_FN T kg_relu_##tag(T a) { return a > 0 ? a : (a != a ? a : 0); }             \
+KG_FN T kg_sigmoid_##tag(T a) {                                                 \
     T e = exp##F(-fabs##F(a));                                                  \
     return a >= 0 ? 1 / (1 + e) : e / (1 + e);                                  \
 }                                                                               \
-static inline T kg_softplus_##tag(T a) {                                        \
+KG_FN T kg_softplus_##tag(T a) {                                                \
     return (a > 0 ? a : 0) + log1p##F(exp##F(-fabs##F(a)));                     \
 }                                                                               \
-static inline bool kg_isnan_##tag(T a) { return a != a; }                      \
-static inline bool kg_isinf_##tag(T a) { return a == (T)INFINITY || a == -(T)INFINITY; } \
-static inline bool kg_argbetter_max_##tag(T v, T best) { return v > best || (v != v && best == best); } \
-static inline bool kg_argbetter_min_##tag(T v, T best) { return v < best || (v != v && best == best); }
+KG_FN bool kg_isnan_##tag(T a) { return a != a; }                              \
+KG_FN bool kg_isinf_##tag(T a) { return a == (T)INFINITY || a == -(T)INFINITY; }         \
+KG_FN bool kg_argbetter_max_##tag(T v, T best) { return v > best || (v != v && best == best); }         \
+KG_FN bool kg_argbetter_min_##tag(T v, T best) { return v < best || (v != v && best == best); }
 
 KG_FLOAT_OPS(f32, float, f)
 KG_FLOAT_OPS(f64, double, )
 
 /* bool: NumPy's loops for the ops that accept it */
-static inline bool kg_max_b(bool a, bool b) { return a || b; }
-static inline bool kg_min_b(bool a, bool b) { return a && b; }
-static inline bool kg_invert_b(bool a) { return !a; }
-static inline bool kg_abs_b(bool a) { return a; }
-static inline bool kg_isnan_b(bool a) { (void)a; return false; }
-static inline bool kg_isinf_b(bool a) { (void)a; return false; }
-static inline bool kg_argbetter_max_b(bool v, bool best) { return v > best; }
-static inline bool kg_argbetter_min_b(bool v, bool best) { return v < best; }
+KG_FN bool kg_max_b(bool a, bool b) { return a || b; }
+KG_FN bool kg_min_b(bool a, bool b) { return a && b; }
+KG_FN bool kg_invert_b(bool a) { return !a; }
+KG_FN bool kg_abs_b(bool a) { return a; }
+KG_FN bool kg_isnan_b(bool a) { (void)a; return false; }
+KG_FN bool kg_isinf_b(bool a) { (void)a; return false; }
+KG_FN bool kg_argbetter_max_b(bool v, bool best) { return v > best; }
+KG_FN bool kg_argbetter_min_b(bool v, bool best) { return v < best; }
 
 /* start and length of x[start:stop:step] over an axis of length n (Python's
  * slice.indices); has_* = 0 for an omitted bound */
-static inline int64_t kg_slice_start(int64_t n, int has_start, int64_t start,
+KG_FN int64_t kg_slice_start(int64_t n, int has_start, int64_t start,
                                      int has_stop, int64_t stop, int64_t step) {
     (void)has_stop; (void)stop;
     if (!has_start) return step > 0 ? 0 : n - 1;
@@ -111,7 +122,7 @@ static inline int64_t kg_slice_start(int64_t n, int has_start, int64_t start,
     return start;
 }
 
-static inline int64_t kg_slice_len(int64_t n, int has_start, int64_t start,
+KG_FN int64_t kg_slice_len(int64_t n, int has_start, int64_t start,
                                    int has_stop, int64_t stop, int64_t step) {
     int64_t lo = kg_slice_start(n, has_start, start, has_stop, stop, step), hi;
     if (!has_stop) hi = step > 0 ? n : -1;
@@ -122,7 +133,7 @@ static inline int64_t kg_slice_len(int64_t n, int has_start, int64_t start,
 }
 
 /* length of arange(start, stop, step) as NumPy computes it (ceil of the span) */
-static inline int64_t kg_arange_len(double start, double stop, double step) {
+KG_FN int64_t kg_arange_len(double start, double stop, double step) {
     double n = ceil((stop - start) / step);
     return n > 0 ? (int64_t)n : 0;
 }
