@@ -44,8 +44,8 @@ def _one_line(expr, limit=300):
     if not _graph_at_most(expr, 80):
         return _outline(expr)
     text = pprint(expr)
-    if "\n" in text:  # shared subexpressions print as `t1 = ...` lines first
-        text = "; ".join(text.splitlines())
+    if "\n" in text:  # shared subexpressions print as `t1 = ...` lines: too long here
+        return _outline(expr)
     text = text.replace("*/", "* /")
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
