@@ -247,13 +247,18 @@ KG__STATIC void kg__gemm_scale_##T(ptrdiff_t M, ptrdiff_t N, T beta, T *C,     \
             C[i * ldc + j] = beta == 0 ? (T)0 : beta * C[i * ldc + j];         \
 }
 
+/* ---- one family: packing, micro-kernels, one block ------------------------
+ * Stamped out per type T and family F with vector bytes VB, tile height MR_
+ * and ATTR, the target attribute of a dispatched family (empty for base). */
+
 /* Write the mr x nr corner of tile t (rows tstride apart) into C:
  * C = alpha*t + beta*C, or C += alpha*t for later K blocks (first == 0).
- * The same expressions as the vector path, so every element rounds alike. */
-#define KG__GEMM_STORE(T)                                                      \
-KG__STATIC KG__NOINLINE void kg__gemm_store_##T(const T *t, ptrdiff_t tstride, \
-        ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta, int first, T *C,          \
-        ptrdiff_t ldc)                                                         \
+ * The same expressions as the vector path, so every element rounds alike.
+ * (Compiled per family: with a narrow N every tile goes through here.) */
+#define KG__GEMM_STORE(T, F, ATTR)                                             \
+ATTR KG__STATIC KG__NOINLINE void kg__gemm_store_##T##_##F(const T *t,         \
+        ptrdiff_t tstride, ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta,        \
+        int first, T *C, ptrdiff_t ldc)                                        \
 {                                                                              \
     ptrdiff_t i, j;                                                            \
     for (i = 0; i < mr; i++) {                                                 \
@@ -267,10 +272,6 @@ KG__STATIC KG__NOINLINE void kg__gemm_store_##T(const T *t, ptrdiff_t tstride, \
             for (j = 0; j < nr; j++) c[j] = alpha * ti[j] + beta * c[j];       \
     }                                                                          \
 }
-
-/* ---- one family: packing, micro-kernels, one block ------------------------
- * Stamped out per type T and family F with vector bytes VB, tile height MR_
- * and ATTR, the target attribute of a dispatched family (empty for base). */
 
 /* Pack an mc x kc block of A into MR-tall slivers [s0, s1), each laid out
  * k-major (sliver[k*MR + r]); the last sliver is padded with zeros. */
@@ -378,7 +379,8 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
     } else {                                                                   \
         T tile[(MR_) * (NV) * ((VB) / sizeof(T))];                             \
         memcpy(tile, acc, sizeof tile);                                        \
-        kg__gemm_store_##T(tile, (NV) * VL, mr, nr, alpha, beta, first, C, ldc); \
+        kg__gemm_store_##T##_##F(tile, (NV) * VL, mr, nr, alpha, beta, first,  \
+                                 C, ldc);                                      \
     }                                                                          \
 }
 #else
@@ -400,7 +402,7 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
         for (i = 0; i < MR; i++)                                               \
             for (j = 0; j < NR; j++)                                           \
                 acc[i * NR + j] += a[i * (AROW) + k * (AK)] * pb[k * NR + j];  \
-    kg__gemm_store_##T(acc, NR, mr, nr, alpha, beta, first, C, ldc);           \
+    kg__gemm_store_##T##_##F(acc, NR, mr, nr, alpha, beta, first, C, ldc);     \
 }
 #endif
 
@@ -441,6 +443,7 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_block_##T##_##F(ptrdiff_t mc,       \
 }
 
 #define KG__GEMM_FAMILY(T, F, VB, MR_, ATTR)                                   \
+    KG__GEMM_STORE(T, F, ATTR)                                                 \
     KG__GEMM_PACK_A(T, F, MR_, ATTR)                                           \
     KG__GEMM_PACK_B(T, F, VB, ATTR)                                            \
     KG__GEMM_UKR(T, F, p1, VB, MR_, 1, 1, MR_, ATTR)                           \
@@ -659,8 +662,6 @@ KG__GEMM_NAIVE(float)
 KG__GEMM_NAIVE(double)
 KG__GEMM_SCALE(float)
 KG__GEMM_SCALE(double)
-KG__GEMM_STORE(float)
-KG__GEMM_STORE(double)
 KG__GEMM_FAMILIES(float)
 KG__GEMM_FAMILIES(double)
 KG__GEMM_SERIAL(float)
