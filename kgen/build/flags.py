@@ -23,6 +23,7 @@ import functools
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -114,7 +115,45 @@ int main(void)
 
 @functools.lru_cache(maxsize=None)
 def _probe(cc, source, args):
-    """Compile, link and run `source`; True when all three succeed."""
+    """Compile, link and run `source`; True when all three succeed. Answers
+    are remembered in kgen's cache (per compiler binary, probe and header
+    text), so a new process does not pay for the probe again."""
+    import hashlib
+    import json
+    import os
+    key_parts = [*cc, *args, source, (TEMPLATE_C_DIR / "kg_math.h").read_text(encoding="utf-8")]
+    exe = shutil.which(cc[0]) if cc else None
+    if exe:
+        st = os.stat(os.path.realpath(exe))
+        key_parts += [os.path.realpath(exe), str(st.st_size), str(st.st_mtime_ns)]
+    key = hashlib.sha256("\0".join(key_parts).encode()).hexdigest()
+    try:
+        from .cache import cache_dir
+        memo_path = cache_dir() / "probes.json"
+    except Exception:
+        memo_path = None
+    memo = {}
+    if memo_path is not None and memo_path.is_file():
+        try:
+            memo = json.loads(memo_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            memo = {}
+    if isinstance(memo.get(key), bool):
+        return memo[key]
+    answer = _run_probe(cc, source, args)
+    if memo_path is not None:
+        memo[key] = answer
+        tmp = memo_path.with_name(f".probes.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(memo), encoding="utf-8")
+            os.replace(tmp, memo_path)
+        except OSError:
+            pass
+    return answer
+
+
+def _run_probe(cc, source, args):
+    """Compile, link and run `source` now."""
     with tempfile.TemporaryDirectory(prefix="kgen-probe-") as tmp:
         src = Path(tmp, "probe.c")
         exe = Path(tmp, "probe.exe")

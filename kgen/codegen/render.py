@@ -14,6 +14,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
 def environment(target):
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
         keep_trailing_newline=True, autoescape=False)
     printer = PRINTERS[target]
@@ -25,6 +26,18 @@ def environment(target):
         from .cuda import cuda_globals
         env.globals.update(cuda_globals())
     return env
+
+
+def _bytecode_cache():
+    """Compiled templates kept in kgen's cache (keyed by each template's
+    checksum): a new process renders without recompiling Jinja2 templates."""
+    try:
+        from ..build import cache_dir
+        path = cache_dir() / "jinja"
+        path.mkdir(mode=0o700, exist_ok=True)
+        return jinja2.FileSystemBytecodeCache(str(path))
+    except Exception:  # an unusable cache only costs speed
+        return None
 
 
 def _acc_dtype(loop):
