@@ -158,6 +158,14 @@ static __thread void *kg__gemm_cache_raw[2];
 static __thread size_t kg__gemm_cache_size[2];
 #endif
 
+/* The micro-kernel's small constant loops must unroll fully (so that the
+ * accumulators live in registers) even at -O2, which would not do it alone. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
+#  define KG__UNROLL _Pragma("GCC unroll 32")
+#else
+#  define KG__UNROLL
+#endif
+
 #define KG__ALIGN64(p) ((void *)(((uintptr_t)(p) + 63) & ~(uintptr_t)63))
 #define KG__BYTES64(n) (((size_t)(n) + 63) / 64 * 64)
 
@@ -356,17 +364,23 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
     int i, v;                                                                  \
     (void)ars;                                                                 \
     (void)aks;                                                                 \
+    KG__UNROLL                                                                 \
     for (i = 0; i < MR; i++)                                                   \
+        KG__UNROLL                                                             \
         for (v = 0; v < (NV); v++) acc[i][v] = (vec){0};                       \
     for (k = 0; k < kc; k++) {                                                 \
         const vec *b = (const vec *)(pb + k * (NV) * VL);                      \
         const T *ak = a + k * (AK);                                            \
+        KG__UNROLL                                                             \
         for (i = 0; i < MR; i++)                                               \
+            KG__UNROLL                                                         \
             for (v = 0; v < (NV); v++) acc[i][v] += ak[i * (AROW)] * b[v];     \
     }                                                                          \
     if (mr == MR && nr == (NV) * VL) {                                         \
+        KG__UNROLL                                                             \
         for (i = 0; i < MR; i++) {                                             \
             vecu *c = (vecu *)(C + i * ldc);                                   \
+            KG__UNROLL                                                         \
             for (v = 0; v < (NV); v++) {                                       \
                 if (!first)                                                    \
                     c[v] = c[v] + alpha * acc[i][v];                           \
