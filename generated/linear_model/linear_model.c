@@ -429,10 +429,93 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
 
 #endif /* KG_OPS_H */
 
-/* ---- kg_gemm.h ---- */
+#ifdef KG_BLAS
+/* ---- kg_blas.h: matrix products through an external CBLAS ---- */
+/* kg_blas.h -- kg_gemm_f32 / kg_gemm_f64 on top of an external CBLAS.
+ *
+ * Compiled instead of kg_gemm.h when KG_BLAS is defined, with the same two
+ * functions, so generated sources compile either way. kgen's local builds
+ * use it with NumPy's own OpenBLAS (the scipy-openblas64 library NumPy ships,
+ * already loaded in the process); shipped packages use kg_gemm.h.
+ * No cblas.h is needed: the entry points are declared here.
+ *
+ *   -DKG_BLAS -DKG_BLAS_INT=int64_t
+ *   -DKG_BLAS_SGEMM=scipy_cblas_sgemm64_ -DKG_BLAS_DGEMM=scipy_cblas_dgemm64_
+ *
+ * Operands whose strides no CBLAS layout can express (neither of the two
+ * strides is 1) take a plain loop.
+ */
+#ifndef KG_BLAS_H
+#define KG_BLAS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef KG_BLAS_INT
+#  define KG_BLAS_INT int
+#endif
+/* the CBLAS enumerations' standard values */
+#define KG_CBLAS_ROW_MAJOR 101
+#define KG_CBLAS_NO_TRANS 111
+#define KG_CBLAS_TRANS 112
+
+void KG_BLAS_SGEMM(int order, int trans_a, int trans_b, KG_BLAS_INT m, KG_BLAS_INT n,
+                   KG_BLAS_INT k, float alpha, const float *a, KG_BLAS_INT lda,
+                   const float *b, KG_BLAS_INT ldb, float beta, float *c, KG_BLAS_INT ldc);
+void KG_BLAS_DGEMM(int order, int trans_a, int trans_b, KG_BLAS_INT m, KG_BLAS_INT n,
+                   KG_BLAS_INT k, double alpha, const double *a, KG_BLAS_INT lda,
+                   const double *b, KG_BLAS_INT ldb, double beta, double *c, KG_BLAS_INT ldc);
+
+/* How row-major CBLAS reads a rows x cols operand with element strides
+ * (rs, cs): as stored (cs == 1), transposed (rs == 1), or not at all (0). */
+static inline int kg__blas_layout(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t rs, ptrdiff_t cs,
+                                  int *trans, KG_BLAS_INT *ld)
+{
+    if (cs == 1 && (rows <= 1 || rs >= (cols > 1 ? cols : 1))) {
+        *trans = KG_CBLAS_NO_TRANS;
+        *ld = (KG_BLAS_INT)(rows <= 1 ? (cols > 1 ? cols : 1) : rs);
+        return 1;
+    }
+    if (rs == 1 && (cols <= 1 || cs >= (rows > 1 ? rows : 1))) {
+        *trans = KG_CBLAS_TRANS;
+        *ld = (KG_BLAS_INT)(cols <= 1 ? (rows > 1 ? rows : 1) : cs);
+        return 1;
+    }
+    return 0;
+}
+
+#define KG__BLAS_GEMM(T, SFX, BLAS)                                                 \
+static void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,            \
+        const T *A, ptrdiff_t rsa, ptrdiff_t csa,                                    \
+        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc)       \
+{                                                                                    \
+    int ta, tb;                                                                      \
+    KG_BLAS_INT lda, ldb;                                                            \
+    if (M == 0 || N == 0) return;                                                    \
+    if (K > 0 && kg__blas_layout(M, K, rsa, csa, &ta, &lda)                          \
+            && kg__blas_layout(K, N, rsb, csb, &tb, &ldb)) {                         \
+        BLAS(KG_CBLAS_ROW_MAJOR, ta, tb, (KG_BLAS_INT)M, (KG_BLAS_INT)N,             \
+             (KG_BLAS_INT)K, alpha, A, lda, B, ldb, beta, C,                         \
+             (KG_BLAS_INT)(ldc > 1 ? ldc : 1));                                      \
+        return;                                                                      \
+    }                                                                                \
+    for (ptrdiff_t i = 0; i < M; i++)                                                \
+        for (ptrdiff_t j = 0; j < N; j++) {                                          \
+            T s = 0;                                                                 \
+            for (ptrdiff_t q = 0; q < K; q++)                                        \
+                s += A[i * rsa + q * csa] * B[q * rsb + j * csb];                    \
+            C[i * ldc + j] = alpha * s + (beta == 0 ? (T)0 : beta * C[i * ldc + j]); \
+        }                                                                            \
+}
+KG__BLAS_GEMM(float, f32, KG_BLAS_SGEMM)
+KG__BLAS_GEMM(double, f64, KG_BLAS_DGEMM)
+
+#endif /* KG_BLAS_H */
+#else
+/* ---- kg_gemm.h: matrix products, built in ---- */
 /* kg_gemm.h -- matrix multiply for kgen's generated C.
  *
- *   static void kg_gemm_f32(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc)
+ *   static void kg_gemm_f32(M, N, K, alpha, A, rsa, csa, B, rsb, csb,
+ *                           beta, C, ldc)
  *   static void kg_gemm_f64(... the same with double ...)
  *
  * compute C = alpha * A @ B + beta * C, where A is M x K, B is K x N and C is
@@ -451,10 +534,11 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
  * NR-wide slivers and A by MC x KC blocks into MR-tall slivers, in 64-byte
  * aligned buffers; a register-tiled MR x NR micro-kernel, written with gcc
  * vector extensions (plain C elsewhere), multiplies a sliver pair.  Tiles
- * follow the vector width the compiler targets: 12 x 2 vectors with AVX-512
- * (-march=native on such a CPU), 6 x 2 with AVX/AVX2 or the SSE2/NEON
- * baselines; one vector wide when that pads a narrow N less.  When N spans
- * only a couple of slivers, A is read in place instead of packed.
+ * follow the vector width: 12 x 2 vectors with AVX-512, 6 x 2 with AVX/AVX2
+ * or the SSE2/NEON baselines; one vector wide when that pads a narrow N
+ * less.  When N spans only a couple of slivers, A is read in place instead
+ * of packed.  An x86-64 build for less than AVX-512 (a portable one) also
+ * carries AVX2 and AVX-512 versions and picks one by CPUID at run time.
  * Build with -O3 -ffp-contract=fast, so that a*b+c becomes an FMA where the
  * target has one (-std=c99 alone turns contraction off).
  *
@@ -481,8 +565,10 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
  * which kgen.build.flags.cblas_flags() returns (None without the wheel).
  *
  * Tunables (define before including): KG_GEMM_KC, KG_GEMM_MC, KG_GEMM_NC,
- * KG_GEMM_PARALLEL_MIN_FLOPS.  For tests: KG_GEMM_NAIVE forces the loop
- * without scratch memory, KG_GEMM_NO_VECTOR_EXT the plain-C micro-kernel.
+ * KG_GEMM_PARALLEL_MIN_FLOPS, KG_GEMM_MAX_ISA / KG_GEMM_NO_DISPATCH (run
+ * time CPU dispatch), KG_GEMM_CACHE_BYTES / KG_GEMM_NO_CACHE (per-thread
+ * buffers).  For tests: KG_GEMM_NAIVE forces the loop without scratch
+ * memory, KG_GEMM_NO_VECTOR_EXT the plain-C micro-kernel.
  */
 #ifndef KG_GEMM_H
 #define KG_GEMM_H
@@ -586,6 +672,14 @@ static __thread void *kg__gemm_cache_raw[2];
 static __thread size_t kg__gemm_cache_size[2];
 #endif
 
+/* The micro-kernel's small constant loops must unroll fully (so that the
+ * accumulators live in registers) even at -O2, which would not do it alone. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
+#  define KG__UNROLL _Pragma("GCC unroll 32")
+#else
+#  define KG__UNROLL
+#endif
+
 #define KG__ALIGN64(p) ((void *)(((uintptr_t)(p) + 63) & ~(uintptr_t)63))
 #define KG__BYTES64(n) (((size_t)(n) + 63) / 64 * 64)
 
@@ -675,13 +769,18 @@ KG__STATIC void kg__gemm_scale_##T(ptrdiff_t M, ptrdiff_t N, T beta, T *C,     \
             C[i * ldc + j] = beta == 0 ? (T)0 : beta * C[i * ldc + j];         \
 }
 
+/* ---- one family: packing, micro-kernels, one block ------------------------
+ * Stamped out per type T and family F with vector bytes VB, tile height MR_
+ * and ATTR, the target attribute of a dispatched family (empty for base). */
+
 /* Write the mr x nr corner of tile t (rows tstride apart) into C:
  * C = alpha*t + beta*C, or C += alpha*t for later K blocks (first == 0).
- * The same expressions as the vector path, so every element rounds alike. */
-#define KG__GEMM_STORE(T)                                                      \
-KG__STATIC KG__NOINLINE void kg__gemm_store_##T(const T *t, ptrdiff_t tstride, \
-        ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta, int first, T *C,          \
-        ptrdiff_t ldc)                                                         \
+ * The same expressions as the vector path, so every element rounds alike.
+ * (Compiled per family: with a narrow N every tile goes through here.) */
+#define KG__GEMM_STORE(T, F, ATTR)                                             \
+ATTR KG__STATIC KG__NOINLINE void kg__gemm_store_##T##_##F(const T *t,         \
+        ptrdiff_t tstride, ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta,        \
+        int first, T *C, ptrdiff_t ldc)                                        \
 {                                                                              \
     ptrdiff_t i, j;                                                            \
     for (i = 0; i < mr; i++) {                                                 \
@@ -695,10 +794,6 @@ KG__STATIC KG__NOINLINE void kg__gemm_store_##T(const T *t, ptrdiff_t tstride, \
             for (j = 0; j < nr; j++) c[j] = alpha * ti[j] + beta * c[j];       \
     }                                                                          \
 }
-
-/* ---- one family: packing, micro-kernels, one block ------------------------
- * Stamped out per type T and family F with vector bytes VB, tile height MR_
- * and ATTR, the target attribute of a dispatched family (empty for base). */
 
 /* Pack an mc x kc block of A into MR-tall slivers [s0, s1), each laid out
  * k-major (sliver[k*MR + r]); the last sliver is padded with zeros. */
@@ -783,17 +878,23 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
     int i, v;                                                                  \
     (void)ars;                                                                 \
     (void)aks;                                                                 \
+    KG__UNROLL                                                                 \
     for (i = 0; i < MR; i++)                                                   \
+        KG__UNROLL                                                             \
         for (v = 0; v < (NV); v++) acc[i][v] = (vec){0};                       \
     for (k = 0; k < kc; k++) {                                                 \
         const vec *b = (const vec *)(pb + k * (NV) * VL);                      \
         const T *ak = a + k * (AK);                                            \
+        KG__UNROLL                                                             \
         for (i = 0; i < MR; i++)                                               \
+            KG__UNROLL                                                         \
             for (v = 0; v < (NV); v++) acc[i][v] += ak[i * (AROW)] * b[v];     \
     }                                                                          \
     if (mr == MR && nr == (NV) * VL) {                                         \
+        KG__UNROLL                                                             \
         for (i = 0; i < MR; i++) {                                             \
             vecu *c = (vecu *)(C + i * ldc);                                   \
+            KG__UNROLL                                                         \
             for (v = 0; v < (NV); v++) {                                       \
                 if (!first)                                                    \
                     c[v] = c[v] + alpha * acc[i][v];                           \
@@ -806,7 +907,8 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
     } else {                                                                   \
         T tile[(MR_) * (NV) * ((VB) / sizeof(T))];                             \
         memcpy(tile, acc, sizeof tile);                                        \
-        kg__gemm_store_##T(tile, (NV) * VL, mr, nr, alpha, beta, first, C, ldc); \
+        kg__gemm_store_##T##_##F(tile, (NV) * VL, mr, nr, alpha, beta, first,  \
+                                 C, ldc);                                      \
     }                                                                          \
 }
 #else
@@ -828,7 +930,7 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
         for (i = 0; i < MR; i++)                                               \
             for (j = 0; j < NR; j++)                                           \
                 acc[i * NR + j] += a[i * (AROW) + k * (AK)] * pb[k * NR + j];  \
-    kg__gemm_store_##T(acc, NR, mr, nr, alpha, beta, first, C, ldc);           \
+    kg__gemm_store_##T##_##F(acc, NR, mr, nr, alpha, beta, first, C, ldc);     \
 }
 #endif
 
@@ -869,6 +971,7 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_block_##T##_##F(ptrdiff_t mc,       \
 }
 
 #define KG__GEMM_FAMILY(T, F, VB, MR_, ATTR)                                   \
+    KG__GEMM_STORE(T, F, ATTR)                                                 \
     KG__GEMM_PACK_A(T, F, MR_, ATTR)                                           \
     KG__GEMM_PACK_B(T, F, VB, ATTR)                                            \
     KG__GEMM_UKR(T, F, p1, VB, MR_, 1, 1, MR_, ATTR)                           \
@@ -1087,8 +1190,6 @@ KG__GEMM_NAIVE(float)
 KG__GEMM_NAIVE(double)
 KG__GEMM_SCALE(float)
 KG__GEMM_SCALE(double)
-KG__GEMM_STORE(float)
-KG__GEMM_STORE(double)
 KG__GEMM_FAMILIES(float)
 KG__GEMM_FAMILIES(double)
 KG__GEMM_SERIAL(float)
@@ -1097,6 +1198,7 @@ KG__GEMM_API(float, f32, cblas_sgemm)
 KG__GEMM_API(double, f64, cblas_dgemm)
 
 #endif /* KG_GEMM_H */
+#endif
 
 /* ---- error codes and loop macros shared by the kernels below ---- */
 #define KG_OK 0
@@ -1144,9 +1246,9 @@ static inline int kg_team_size(void) {
 #  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 /* ---- kernel train -------------------------------------------------
- *   out = t1 = W @ x + b - y; t2 = t1 * t1; sum(t2, axis=(0,), keepdims=False) / cast(1 * t2.shape[0], dtype='float64')
- *   W_new = t1 = W @ x; t2 = t1 + b; t3 = t2 - y; t4 = t3 * t3; t5 = second(t4, dimshuffle(1.0 / cast(1 * t4.shape[0], dtype='float64'), pattern=('x',))) * t3; W - 0.1 * (dimshuffle(sum_to(sum_to(t5 + t5, t2), t1), pattern=(0, 'x')) * dimshuffle(x, pattern=('x', 0)))
- *   b_new = t1 = W @ x + b; t2 = t1 - y; t3 = t2 * t2; t4 = second(t3, dimshuffle(1.0 / cast(1 * t3.shape[0], dtype='float64'), pattern=('x',))) * t2; b - 0.1 * sum_to(sum_to(t4 + t4, t1), b)
+ *   out = true_div(sum(...), cast(...))
+ *   W_new = sub(W, mul(...))
+ *   b_new = sub(b, mul(...))
  *
  * Shapes: train_shapes() writes the outputs' shapes, concatenated,
  * into out_shape; train() computes. Both return 0, or an error code
@@ -1168,34 +1270,25 @@ KG_EXPORT int train_shapes(int64_t x_d0, int64_t y_d0, int64_t b_d0, int64_t W_d
     const int64_t add_d0 = (b_d0 == 1) ? W_d0 : b_d0;
     if (add_d0 != y_d0 && add_d0 != 1 && y_d0 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d0, (long long)y_d0);
     const int64_t sub_d0 = (add_d0 == 1) ? y_d0 : add_d0;
-    if (sub_d0 != add_d0 && sub_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)sub_d0, (long long)add_d0);
-    const int64_t st = (sub_d0 == 1) ? add_d0 : sub_d0;
-    if (add_d0 != W_d0 && add_d0 != 1 && W_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d0, (long long)W_d0);
-    const int64_t st_2 = (add_d0 == 1) ? W_d0 : add_d0;
     if (W_d1 != x_d0 && W_d1 != 1 && x_d0 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)W_d0, (long long)W_d1, (long long)W_d0, (long long)x_d0);
     const int64_t sub_d1 = (W_d1 == 1) ? x_d0 : W_d1;
-    if (add_d0 != b_d0 && add_d0 != 1 && b_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d0, (long long)b_d0);
-    const int64_t st_3 = (add_d0 == 1) ? b_d0 : add_d0;
     const int64_t b_b0 = (b_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0 = (W_d0 == 1) ? 0 : 1;
-    const int64_t tmp1_b0 = (add_d0 == 1) ? 0 : 1;
     const int64_t y_b0 = (y_d0 == 1) ? 0 : 1;
+    const int64_t tmp1_b0 = (add_d0 == 1) ? 0 : 1;
     const int64_t tmp2_b0 = (sub_d0 == 1) ? 0 : 1;
     const int64_t tmp3_size = 1 > sub_d0 ? 1 : sub_d0;
     const int64_t tmp4_size = 1 > add_d0 ? 1 : add_d0;
     const int64_t tmp3_size_2 = tmp3_size > W_d0 ? tmp3_size : W_d0;
     const int64_t x_b0 = (x_d0 == 1) ? 0 : 1;
-    const int64_t t_s0 = W_d0 * x_d0;
-    const int64_t tmp0_size = W_d0 > t_s0 ? W_d0 : t_s0;
     const int64_t W_b0 = (W_d0 == 1) ? 0 : W_d1;
     const int64_t W_b1 = (W_d1 == 1) ? 0 : 1;
-    const int64_t tmp0_b0_2 = (W_d0 == 1) ? 0 : x_d0;
-    const int64_t t_s0_2 = W_d0 * sub_d1;
-    const int64_t tmp0_size_2 = tmp0_size > b_d0 ? tmp0_size : b_d0;
+    const int64_t t_s0 = W_d0 * sub_d1;
+    const int64_t tmp3_size_3 = tmp3_size_2 > b_d0 ? tmp3_size_2 : b_d0;
     /* not every size is used by both functions */
-(void)W_s0; (void)add_d0; (void)sub_d0; (void)st; (void)st_2; (void)sub_d1; (void)st_3; (void)b_b0;
-(void)tmp0_b0; (void)tmp1_b0; (void)y_b0; (void)tmp2_b0; (void)tmp3_size; (void)tmp4_size; (void)tmp3_size_2; (void)x_b0;
-(void)t_s0; (void)tmp0_size; (void)W_b0; (void)W_b1; (void)tmp0_b0_2; (void)t_s0_2; (void)tmp0_size_2;
+(void)W_s0; (void)add_d0; (void)sub_d0; (void)sub_d1; (void)b_b0; (void)tmp0_b0; (void)y_b0; (void)tmp1_b0;
+(void)tmp2_b0; (void)tmp3_size; (void)tmp4_size; (void)tmp3_size_2; (void)x_b0; (void)W_b0; (void)W_b1; (void)t_s0;
+(void)tmp3_size_3;
 
     out_shape[0] = W_d0;
     out_shape[1] = sub_d1;
@@ -1225,112 +1318,79 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
     const int64_t add_d0 = (b_d0 == 1) ? W_d0 : b_d0;
     if (add_d0 != y_d0 && add_d0 != 1 && y_d0 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d0, (long long)y_d0);
     const int64_t sub_d0 = (add_d0 == 1) ? y_d0 : add_d0;
-    if (sub_d0 != add_d0 && sub_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)sub_d0, (long long)add_d0);
-    const int64_t st = (sub_d0 == 1) ? add_d0 : sub_d0;
-    if (add_d0 != W_d0 && add_d0 != 1 && W_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d0, (long long)W_d0);
-    const int64_t st_2 = (add_d0 == 1) ? W_d0 : add_d0;
     if (W_d1 != x_d0 && W_d1 != 1 && x_d0 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)W_d0, (long long)W_d1, (long long)W_d0, (long long)x_d0);
     const int64_t sub_d1 = (W_d1 == 1) ? x_d0 : W_d1;
-    if (add_d0 != b_d0 && add_d0 != 1 && b_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d0, (long long)b_d0);
-    const int64_t st_3 = (add_d0 == 1) ? b_d0 : add_d0;
     const int64_t b_b0 = (b_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0 = (W_d0 == 1) ? 0 : 1;
-    const int64_t tmp1_b0 = (add_d0 == 1) ? 0 : 1;
     const int64_t y_b0 = (y_d0 == 1) ? 0 : 1;
+    const int64_t tmp1_b0 = (add_d0 == 1) ? 0 : 1;
     const int64_t tmp2_b0 = (sub_d0 == 1) ? 0 : 1;
     const int64_t tmp3_size = 1 > sub_d0 ? 1 : sub_d0;
     const int64_t tmp4_size = 1 > add_d0 ? 1 : add_d0;
     const int64_t tmp3_size_2 = tmp3_size > W_d0 ? tmp3_size : W_d0;
     const int64_t x_b0 = (x_d0 == 1) ? 0 : 1;
-    const int64_t t_s0 = W_d0 * x_d0;
-    const int64_t tmp0_size = W_d0 > t_s0 ? W_d0 : t_s0;
     const int64_t W_b0 = (W_d0 == 1) ? 0 : W_d1;
     const int64_t W_b1 = (W_d1 == 1) ? 0 : 1;
-    const int64_t tmp0_b0_2 = (W_d0 == 1) ? 0 : x_d0;
-    const int64_t t_s0_2 = W_d0 * sub_d1;
-    const int64_t tmp0_size_2 = tmp0_size > b_d0 ? tmp0_size : b_d0;
+    const int64_t t_s0 = W_d0 * sub_d1;
+    const int64_t tmp3_size_3 = tmp3_size_2 > b_d0 ? tmp3_size_2 : b_d0;
     /* not every size is used by both functions */
-(void)W_s0; (void)add_d0; (void)sub_d0; (void)st; (void)st_2; (void)sub_d1; (void)st_3; (void)b_b0;
-(void)tmp0_b0; (void)tmp1_b0; (void)y_b0; (void)tmp2_b0; (void)tmp3_size; (void)tmp4_size; (void)tmp3_size_2; (void)x_b0;
-(void)t_s0; (void)tmp0_size; (void)W_b0; (void)W_b1; (void)tmp0_b0_2; (void)t_s0_2; (void)tmp0_size_2;
+(void)W_s0; (void)add_d0; (void)sub_d0; (void)sub_d1; (void)b_b0; (void)tmp0_b0; (void)y_b0; (void)tmp1_b0;
+(void)tmp2_b0; (void)tmp3_size; (void)tmp4_size; (void)tmp3_size_2; (void)x_b0; (void)W_b0; (void)W_b1; (void)t_s0;
+(void)tmp3_size_3;
 
 
     /* temporaries, allocated once per call, freed on every exit */
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(tmp0_size_2 > 0 ? tmp0_size_2 : 1));
+    tmp0 = (double *)malloc(sizeof(double) * (size_t)(W_d0 > 0 ? W_d0 : 1));
     if (!tmp0) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp1 = (double *)malloc(sizeof(double) * (size_t)(add_d0 > 0 ? add_d0 : 1));
     if (!tmp1) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp2 = (double *)malloc(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
     if (!tmp2) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp3 = (double *)malloc(sizeof(double) * (size_t)(tmp3_size_2 > 0 ? tmp3_size_2 : 1));
+    tmp3 = (double *)malloc(sizeof(double) * (size_t)(tmp3_size_3 > 0 ? tmp3_size_3 : 1));
     if (!tmp3) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp4 = (double *)malloc(sizeof(double) * (size_t)(tmp4_size > 0 ? tmp4_size : 1));
     if (!tmp4) KG_FAIL(KG_ENOMEM, "train: out of memory");
     /* W @ x */
     kg_gemm_f64(W_d0, 1, W_d1, 1, W + 0, W_d1, 1, x + 0, 1, 0, 0, tmp0 + 0, 1);
 
-    /* b + W @ x */
-    {
-        const int64_t n = add_d0;
-
-        if (b_d0 == n && W_d0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_b = b[i];
-                const double v = tmp0[i];
-                const double t1 = (v_b + v);  /* b + W @ x */
-                tmp1[i] = t1;
-            }
-        } else if (b_d0 == n && W_d0 == n && 1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_b = b[i];
-                const double v = tmp0[i];
-                const double t1 = (v_b + v);  /* b + W @ x */
-                tmp1[i] = t1;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < add_d0; i0++)
-            {
-                const double v_b = b[i0 * b_b0];
-                const double v = tmp0[i0 * tmp0_b0];
-                const double t1 = (v_b + v);  /* b + W @ x */
-                tmp1[i0] = t1;
-            }
-        }
-        (void)n;
-    }
-    /* b + W @ x - y */
+    /* b + W @ x; b + W @ x - y */
     {
         const int64_t n = sub_d0;
 
-        if (add_d0 == n && y_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (b_d0 == n && W_d0 == n && y_d0 == n && add_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v2 = tmp1[i];
+                const double v_b = b[i];
+                const double v = tmp0[i];
                 const double v_y = y[i];
-                const double t12 = (v2 - v_y);  /* b + W @ x - y */
-                tmp2[i] = t12;
+                const double t1 = (v_b + v);  /* b + W @ x */
+                const double t2 = (t1 - v_y);  /* b + W @ x - y */
+                tmp1[i] = t1;
+                tmp2[i] = t2;
             }
-        } else if (add_d0 == n && y_d0 == n && 1) {
+        } else if (b_d0 == n && W_d0 == n && y_d0 == n && add_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v2 = tmp1[i];
+                const double v_b = b[i];
+                const double v = tmp0[i];
                 const double v_y = y[i];
-                const double t12 = (v2 - v_y);  /* b + W @ x - y */
-                tmp2[i] = t12;
+                const double t1 = (v_b + v);  /* b + W @ x */
+                const double t2 = (t1 - v_y);  /* b + W @ x - y */
+                tmp1[i] = t1;
+                tmp2[i] = t2;
             }
         } else
         {
-            KG_OMP_PARALLEL_FOR(n)
+            KG_OMP_SIMD
             for (int64_t i0 = 0; i0 < sub_d0; i0++)
             {
-                const double v2 = tmp1[i0 * tmp1_b0];
+                const double v_b = b[i0 * b_b0];
+                const double v = tmp0[i0 * tmp0_b0];
                 const double v_y = y[i0 * y_b0];
-                const double t12 = (v2 - v_y);  /* b + W @ x - y */
-                tmp2[i0] = t12;
+                const double t1 = (v_b + v);  /* b + W @ x */
+                const double t2 = (t1 - v_y);  /* b + W @ x - y */
+                tmp1[i0 * tmp1_b0] = t1;
+                tmp2[i0] = t2;
             }
         }
         (void)n;
@@ -1354,10 +1414,10 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
                     double a = 0.0;
                     KG_OMP_SIMD_REDUCTION(+, a)
                     for (int64_t i = lo; i < hi; i++) {
-                        const double v3 = tmp2[i];
-                        const double t13 = (v3 * v3);  /* (b + W @ x - y) ** 2 */
+                        const double v2 = tmp2[i];
+                        const double t12 = (v2 * v2);  /* (b + W @ x - y) ** 2 */
 
-                        a = a + ((double)t13);
+                        a = a + ((double)t12);
 
                     }
                     part[t] = a;
@@ -1369,184 +1429,157 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
             {
                 KG_OMP_SIMD_REDUCTION(+, acc)
                 for (int64_t i = 0; i < n; i++) {
-                    const double v3 = tmp2[i];
-                    const double t13 = (v3 * v3);  /* (b + W @ x - y) ** 2 */
+                    const double v2 = tmp2[i];
+                    const double t12 = (v2 * v2);  /* (b + W @ x - y) ** 2 */
 
-                    acc = acc + ((double)t13);
+                    acc = acc + ((double)t12);
 
                 }
             }
         } else {
             for (int64_t i0 = 0; i0 < sub_d0; i0++)
             {
-                const double v3 = tmp2[i0 * tmp2_b0];
-                const double t13 = (v3 * v3);  /* (b + W @ x - y) ** 2 */
+                const double v2 = tmp2[i0 * tmp2_b0];
+                const double t12 = (v2 * v2);  /* (b + W @ x - y) ** 2 */
 
-                acc = acc + ((double)t13);
+                acc = acc + ((double)t12);
 
             }
         }
         tmp3[0] = (double)acc;
     }
-    /* cast((b + W @ x - y).shape[0], dtype='float64'); t1 = b + W @ x - y; sum(t1 ** 2, axis=(0,), keepdims=Fals... */
+    /* cast((b + W @ x - y).shape[0], dtype='float64'); true_div(sum(...), cast(...)) */
     {
         const int64_t n = 1;
-        const int64_t v5 = (int64_t)sub_d0;
-        const double v6 = tmp3[0];
+        const int64_t v4 = (int64_t)sub_d0;
+        const double v5 = tmp3[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double t14 = ((double)v5);  /* cast((b + W @ x - y).shape[0], dtype='float64') */
-                const double t2 = (v6 / t14);  /* t1 = b + W @ x - y; sum(t1 ** 2, axis=(0,), keepdims=False) / cast(t1.shape[0], dtype='float64') */
-                tmp4[i] = t14;
-                out[i] = t2;
+                const double t13 = ((double)v4);  /* cast((b + W @ x - y).shape[0], dtype='float64') */
+                const double t22 = (v5 / t13);  /* true_div(sum(...), cast(...)) */
+                tmp4[i] = t13;
+                out[i] = t22;
             }
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double t14 = ((double)v5);  /* cast((b + W @ x - y).shape[0], dtype='float64') */
-                const double t2 = (v6 / t14);  /* t1 = b + W @ x - y; sum(t1 ** 2, axis=(0,), keepdims=False) / cast(t1.shape[0], dtype='float64') */
-                tmp4[i] = t14;
-                out[i] = t2;
+                const double t13 = ((double)v4);  /* cast((b + W @ x - y).shape[0], dtype='float64') */
+                const double t22 = (v5 / t13);  /* true_div(sum(...), cast(...)) */
+                tmp4[i] = t13;
+                out[i] = t22;
             }
         }
         (void)n;
     }
-    /* t1 = b + W @ x - y; 2.0 * (t1 / cast(t1.shape[0], dtype='float64')) */
+    /* mul(2.0, true_div(...)) */
     {
         const int64_t n = sub_d0;
-        const double v8 = tmp4[0];
+        const double v7 = tmp4[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v7 = tmp2[i];
-                const double t15 = (v7 / v8);  /* t1 = b + W @ x - y; t1 / cast(t1.shape[0], dtype='float64') */
-                const double t22 = (2.0 * t15);  /* t1 = b + W @ x - y; 2.0 * (t1 / cast(t1.shape[0], dtype='float64')) */
-                tmp3[i] = t22;
+                const double v6 = tmp2[i];
+                const double t14 = (v6 / v7);  /* true_div(sub(...), cast(...)) */
+                const double t23 = (2.0 * t14);  /* mul(2.0, true_div(...)) */
+                tmp3[i] = t23;
             }
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v7 = tmp2[i];
-                const double t15 = (v7 / v8);  /* t1 = b + W @ x - y; t1 / cast(t1.shape[0], dtype='float64') */
-                const double t22 = (2.0 * t15);  /* t1 = b + W @ x - y; 2.0 * (t1 / cast(t1.shape[0], dtype='float64')) */
-                tmp3[i] = t22;
+                const double v6 = tmp2[i];
+                const double t14 = (v6 / v7);  /* true_div(sub(...), cast(...)) */
+                const double t23 = (2.0 * t14);  /* mul(2.0, true_div(...)) */
+                tmp3[i] = t23;
             }
         }
         (void)n;
     }
     /* zeros */
     for (int64_t i = 0; i < add_d0; i++) tmp4[i] = 0;
-    /* t1 = b + W @ x; t2 = t1 - y; sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64')), t1) */
+    /* sum_to(mul(...), add(...)) */
     for (int64_t i0 = 0; i0 < sub_d0; i0++)
 
     tmp4[0 + i0 * tmp1_b0] += tmp3[0 + i0];
     /* zeros */
     for (int64_t i = 0; i < W_d0; i++) tmp3[i] = 0;
-    /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], dtype='float64')), t2), t1) */
+    /* sum_to(sum_to(...), matmul(...)) */
     for (int64_t i0 = 0; i0 < add_d0; i0++)
 
     tmp3[0 + i0 * tmp0_b0] += tmp4[0 + i0];
-    /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], dtype='float64')), t2), t1), pattern=(0, 'x'))) */
+    /* sub(W, mul(...)) */
     {
         const int64_t n = t_s0;
 
-        if (x_d0 == n && W_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (x_d0 == n && W_d0 == n && W_s0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const double v_x = x[i];
-                const double v10 = tmp3[i];
-                const double t16 = (v_x * v10);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], ... */
-                const double t23 = (0.1 * t16);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.sha... */
-                tmp0[i] = t23;
+                const double v9 = tmp3[i];
+                const double v_W = W[i];
+                const double t15 = (v_x * v9);  /* mul(x, dimshuffle(...)) */
+                const double t24 = (0.1 * t15);  /* mul(0.1, mul(...)) */
+                const double t3 = (v_W - t24);  /* sub */
+                W_new[i] = t3;
             }
-        } else if (x_d0 == n && W_d0 == n && 1) {
+        } else if (x_d0 == n && W_d0 == n && W_s0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_x = x[i];
-                const double v10 = tmp3[i];
-                const double t16 = (v_x * v10);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], ... */
-                const double t23 = (0.1 * t16);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.sha... */
-                tmp0[i] = t23;
+                const double v9 = tmp3[i];
+                const double v_W = W[i];
+                const double t15 = (v_x * v9);  /* mul(x, dimshuffle(...)) */
+                const double t24 = (0.1 * t15);  /* mul(0.1, mul(...)) */
+                const double t3 = (v_W - t24);  /* sub */
+                W_new[i] = t3;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < W_d0; i0++)
-            for (int64_t i1 = 0; i1 < x_d0; i1++)
-            {
-                const double v_x = x[i1 * x_b0];
-                const double v10 = tmp3[i0 * tmp0_b0];
-                const double t16 = (v_x * v10);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], ... */
-                const double t23 = (0.1 * t16);  /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.sha... */
-                tmp0[i0 * x_d0 + i1] = t23;
-            }
-        }
-        (void)n;
-    }
-    /* t1 = W @ x; t2 = b + t1; t3 = t2 - y; W - 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * (t3 / cast(t3.shape[0], dtype='float64')), t2), t1), pattern=(0, 'x'))) */
-    {
-        const int64_t n = t_s0_2;
-
-        if (W_s0 == n && t_s0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_W = W[i];
-                const double v12 = tmp0[i];
-                const double t17 = (v_W - v12);  /* sub */
-                W_new[i] = t17;
-            }
-        } else if (W_s0 == n && t_s0 == n && 1) {
             KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_W = W[i];
-                const double v12 = tmp0[i];
-                const double t17 = (v_W - v12);  /* sub */
-                W_new[i] = t17;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < W_d0; i0++)
             for (int64_t i1 = 0; i1 < sub_d1; i1++)
             {
+                const double v_x = x[i1 * x_b0];
+                const double v9 = tmp3[i0 * tmp0_b0];
                 const double v_W = W[i0 * W_b0 + i1 * W_b1];
-                const double v12 = tmp0[i0 * tmp0_b0_2 + i1 * x_b0];
-                const double t17 = (v_W - v12);  /* sub */
-                W_new[i0 * sub_d1 + i1] = t17;
+                const double t15 = (v_x * v9);  /* mul(x, dimshuffle(...)) */
+                const double t24 = (0.1 * t15);  /* mul(0.1, mul(...)) */
+                const double t3 = (v_W - t24);  /* sub */
+                W_new[i0 * sub_d1 + i1] = t3;
             }
         }
         (void)n;
     }
     /* zeros */
-    for (int64_t i = 0; i < b_d0; i++) tmp0[i] = 0;
-    /* t1 = b + W @ x; t2 = t1 - y; sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64')), t1), b) */
+    for (int64_t i = 0; i < b_d0; i++) tmp3[i] = 0;
+    /* sum_to(sum_to(...), b) */
     for (int64_t i0 = 0; i0 < add_d0; i0++)
 
-    tmp0[0 + i0 * b_b0] += tmp4[0 + i0];
-    /* t1 = b + W @ x; t2 = t1 - y; b - 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64')), t1), b) */
+    tmp3[0 + i0 * b_b0] += tmp4[0 + i0];
+    /* sub(b, mul(...)) */
     {
         const int64_t n = b_d0;
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v14 = tmp0[i];
+                const double v12 = tmp3[i];
                 const double v_b2 = b[i];
-                const double t18 = (0.1 * v14);  /* t1 = b + W @ x; t2 = t1 - y; 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64')),... */
-                const double t24 = (v_b2 - t18);  /* t1 = b + W @ x; t2 = t1 - y; b - 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64... */
-                b_new[i] = t24;
+                const double t16 = (0.1 * v12);  /* mul(0.1, sum_to(...)) */
+                const double t25 = (v_b2 - t16);  /* sub(b, mul(...)) */
+                b_new[i] = t25;
             }
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v14 = tmp0[i];
+                const double v12 = tmp3[i];
                 const double v_b2 = b[i];
-                const double t18 = (0.1 * v14);  /* t1 = b + W @ x; t2 = t1 - y; 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64')),... */
-                const double t24 = (v_b2 - t18);  /* t1 = b + W @ x; t2 = t1 - y; b - 0.1 * sum_to(sum_to(2.0 * (t2 / cast(t2.shape[0], dtype='float64... */
-                b_new[i] = t24;
+                const double t16 = (0.1 * v12);  /* mul(0.1, sum_to(...)) */
+                const double t25 = (v_b2 - t16);  /* sub(b, mul(...)) */
+                b_new[i] = t25;
             }
         }
         (void)n;
@@ -1651,6 +1684,7 @@ KG_EXPORT int predict(const double *KG_RESTRICT X, const double *KG_RESTRICT b, 
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < X_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1; i1++)
             {
                 const double v_b = b[i1 * b_b0];

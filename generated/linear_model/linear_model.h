@@ -56,9 +56,9 @@ extern "C" {
 #endif
 
 /* ---- kernel train -------------------------------------------------------
- *   out = t1 = W @ x + b - y; t2 = t1 * t1; sum(t2, axis=(0,), keepdims=False) / cast(1 * t2.shape[0], dtype='float64')
- *   W_new = t1 = W @ x; t2 = t1 + b; t3 = t2 - y; t4 = t3 * t3; t5 = second(t4, dimshuffle(1.0 / cast(1 * t4.shape[0], dtype='float64'), pattern=('x',))) * t3; W - 0.1 * (dimshuffle(sum_to(sum_to(t5 + t5, t2), t1), pattern=(0, 'x')) * dimshuffle(x, pattern=('x', 0)))
- *   b_new = t1 = W @ x + b; t2 = t1 - y; t3 = t2 * t2; t4 = second(t3, dimshuffle(1.0 / cast(1 * t3.shape[0], dtype='float64'), pattern=('x',))) * t2; b - 0.1 * sum_to(sum_to(t4 + t4, t1), b)
+ *   out = true_div(sum(...), cast(...))
+ *   W_new = sub(W, mul(...))
+ *   b_new = sub(b, mul(...))
  *
  * Arguments of train(), in order:
  *   const double *x: input x, float64, shape (x_d0)

@@ -429,10 +429,93 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
 
 #endif /* KG_OPS_H */
 
-/* ---- kg_gemm.h ---- */
+#ifdef KG_BLAS
+/* ---- kg_blas.h: matrix products through an external CBLAS ---- */
+/* kg_blas.h -- kg_gemm_f32 / kg_gemm_f64 on top of an external CBLAS.
+ *
+ * Compiled instead of kg_gemm.h when KG_BLAS is defined, with the same two
+ * functions, so generated sources compile either way. kgen's local builds
+ * use it with NumPy's own OpenBLAS (the scipy-openblas64 library NumPy ships,
+ * already loaded in the process); shipped packages use kg_gemm.h.
+ * No cblas.h is needed: the entry points are declared here.
+ *
+ *   -DKG_BLAS -DKG_BLAS_INT=int64_t
+ *   -DKG_BLAS_SGEMM=scipy_cblas_sgemm64_ -DKG_BLAS_DGEMM=scipy_cblas_dgemm64_
+ *
+ * Operands whose strides no CBLAS layout can express (neither of the two
+ * strides is 1) take a plain loop.
+ */
+#ifndef KG_BLAS_H
+#define KG_BLAS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef KG_BLAS_INT
+#  define KG_BLAS_INT int
+#endif
+/* the CBLAS enumerations' standard values */
+#define KG_CBLAS_ROW_MAJOR 101
+#define KG_CBLAS_NO_TRANS 111
+#define KG_CBLAS_TRANS 112
+
+void KG_BLAS_SGEMM(int order, int trans_a, int trans_b, KG_BLAS_INT m, KG_BLAS_INT n,
+                   KG_BLAS_INT k, float alpha, const float *a, KG_BLAS_INT lda,
+                   const float *b, KG_BLAS_INT ldb, float beta, float *c, KG_BLAS_INT ldc);
+void KG_BLAS_DGEMM(int order, int trans_a, int trans_b, KG_BLAS_INT m, KG_BLAS_INT n,
+                   KG_BLAS_INT k, double alpha, const double *a, KG_BLAS_INT lda,
+                   const double *b, KG_BLAS_INT ldb, double beta, double *c, KG_BLAS_INT ldc);
+
+/* How row-major CBLAS reads a rows x cols operand with element strides
+ * (rs, cs): as stored (cs == 1), transposed (rs == 1), or not at all (0). */
+static inline int kg__blas_layout(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t rs, ptrdiff_t cs,
+                                  int *trans, KG_BLAS_INT *ld)
+{
+    if (cs == 1 && (rows <= 1 || rs >= (cols > 1 ? cols : 1))) {
+        *trans = KG_CBLAS_NO_TRANS;
+        *ld = (KG_BLAS_INT)(rows <= 1 ? (cols > 1 ? cols : 1) : rs);
+        return 1;
+    }
+    if (rs == 1 && (cols <= 1 || cs >= (rows > 1 ? rows : 1))) {
+        *trans = KG_CBLAS_TRANS;
+        *ld = (KG_BLAS_INT)(cols <= 1 ? (rows > 1 ? rows : 1) : cs);
+        return 1;
+    }
+    return 0;
+}
+
+#define KG__BLAS_GEMM(T, SFX, BLAS)                                                 \
+static void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,            \
+        const T *A, ptrdiff_t rsa, ptrdiff_t csa,                                    \
+        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc)       \
+{                                                                                    \
+    int ta, tb;                                                                      \
+    KG_BLAS_INT lda, ldb;                                                            \
+    if (M == 0 || N == 0) return;                                                    \
+    if (K > 0 && kg__blas_layout(M, K, rsa, csa, &ta, &lda)                          \
+            && kg__blas_layout(K, N, rsb, csb, &tb, &ldb)) {                         \
+        BLAS(KG_CBLAS_ROW_MAJOR, ta, tb, (KG_BLAS_INT)M, (KG_BLAS_INT)N,             \
+             (KG_BLAS_INT)K, alpha, A, lda, B, ldb, beta, C,                         \
+             (KG_BLAS_INT)(ldc > 1 ? ldc : 1));                                      \
+        return;                                                                      \
+    }                                                                                \
+    for (ptrdiff_t i = 0; i < M; i++)                                                \
+        for (ptrdiff_t j = 0; j < N; j++) {                                          \
+            T s = 0;                                                                 \
+            for (ptrdiff_t q = 0; q < K; q++)                                        \
+                s += A[i * rsa + q * csa] * B[q * rsb + j * csb];                    \
+            C[i * ldc + j] = alpha * s + (beta == 0 ? (T)0 : beta * C[i * ldc + j]); \
+        }                                                                            \
+}
+KG__BLAS_GEMM(float, f32, KG_BLAS_SGEMM)
+KG__BLAS_GEMM(double, f64, KG_BLAS_DGEMM)
+
+#endif /* KG_BLAS_H */
+#else
+/* ---- kg_gemm.h: matrix products, built in ---- */
 /* kg_gemm.h -- matrix multiply for kgen's generated C.
  *
- *   static void kg_gemm_f32(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc)
+ *   static void kg_gemm_f32(M, N, K, alpha, A, rsa, csa, B, rsb, csb,
+ *                           beta, C, ldc)
  *   static void kg_gemm_f64(... the same with double ...)
  *
  * compute C = alpha * A @ B + beta * C, where A is M x K, B is K x N and C is
@@ -451,10 +534,11 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
  * NR-wide slivers and A by MC x KC blocks into MR-tall slivers, in 64-byte
  * aligned buffers; a register-tiled MR x NR micro-kernel, written with gcc
  * vector extensions (plain C elsewhere), multiplies a sliver pair.  Tiles
- * follow the vector width the compiler targets: 12 x 2 vectors with AVX-512
- * (-march=native on such a CPU), 6 x 2 with AVX/AVX2 or the SSE2/NEON
- * baselines; one vector wide when that pads a narrow N less.  When N spans
- * only a couple of slivers, A is read in place instead of packed.
+ * follow the vector width: 12 x 2 vectors with AVX-512, 6 x 2 with AVX/AVX2
+ * or the SSE2/NEON baselines; one vector wide when that pads a narrow N
+ * less.  When N spans only a couple of slivers, A is read in place instead
+ * of packed.  An x86-64 build for less than AVX-512 (a portable one) also
+ * carries AVX2 and AVX-512 versions and picks one by CPUID at run time.
  * Build with -O3 -ffp-contract=fast, so that a*b+c becomes an FMA where the
  * target has one (-std=c99 alone turns contraction off).
  *
@@ -481,8 +565,10 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
  * which kgen.build.flags.cblas_flags() returns (None without the wheel).
  *
  * Tunables (define before including): KG_GEMM_KC, KG_GEMM_MC, KG_GEMM_NC,
- * KG_GEMM_PARALLEL_MIN_FLOPS.  For tests: KG_GEMM_NAIVE forces the loop
- * without scratch memory, KG_GEMM_NO_VECTOR_EXT the plain-C micro-kernel.
+ * KG_GEMM_PARALLEL_MIN_FLOPS, KG_GEMM_MAX_ISA / KG_GEMM_NO_DISPATCH (run
+ * time CPU dispatch), KG_GEMM_CACHE_BYTES / KG_GEMM_NO_CACHE (per-thread
+ * buffers).  For tests: KG_GEMM_NAIVE forces the loop without scratch
+ * memory, KG_GEMM_NO_VECTOR_EXT the plain-C micro-kernel.
  */
 #ifndef KG_GEMM_H
 #define KG_GEMM_H
@@ -586,6 +672,14 @@ static __thread void *kg__gemm_cache_raw[2];
 static __thread size_t kg__gemm_cache_size[2];
 #endif
 
+/* The micro-kernel's small constant loops must unroll fully (so that the
+ * accumulators live in registers) even at -O2, which would not do it alone. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
+#  define KG__UNROLL _Pragma("GCC unroll 32")
+#else
+#  define KG__UNROLL
+#endif
+
 #define KG__ALIGN64(p) ((void *)(((uintptr_t)(p) + 63) & ~(uintptr_t)63))
 #define KG__BYTES64(n) (((size_t)(n) + 63) / 64 * 64)
 
@@ -675,13 +769,18 @@ KG__STATIC void kg__gemm_scale_##T(ptrdiff_t M, ptrdiff_t N, T beta, T *C,     \
             C[i * ldc + j] = beta == 0 ? (T)0 : beta * C[i * ldc + j];         \
 }
 
+/* ---- one family: packing, micro-kernels, one block ------------------------
+ * Stamped out per type T and family F with vector bytes VB, tile height MR_
+ * and ATTR, the target attribute of a dispatched family (empty for base). */
+
 /* Write the mr x nr corner of tile t (rows tstride apart) into C:
  * C = alpha*t + beta*C, or C += alpha*t for later K blocks (first == 0).
- * The same expressions as the vector path, so every element rounds alike. */
-#define KG__GEMM_STORE(T)                                                      \
-KG__STATIC KG__NOINLINE void kg__gemm_store_##T(const T *t, ptrdiff_t tstride, \
-        ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta, int first, T *C,          \
-        ptrdiff_t ldc)                                                         \
+ * The same expressions as the vector path, so every element rounds alike.
+ * (Compiled per family: with a narrow N every tile goes through here.) */
+#define KG__GEMM_STORE(T, F, ATTR)                                             \
+ATTR KG__STATIC KG__NOINLINE void kg__gemm_store_##T##_##F(const T *t,         \
+        ptrdiff_t tstride, ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta,        \
+        int first, T *C, ptrdiff_t ldc)                                        \
 {                                                                              \
     ptrdiff_t i, j;                                                            \
     for (i = 0; i < mr; i++) {                                                 \
@@ -695,10 +794,6 @@ KG__STATIC KG__NOINLINE void kg__gemm_store_##T(const T *t, ptrdiff_t tstride, \
             for (j = 0; j < nr; j++) c[j] = alpha * ti[j] + beta * c[j];       \
     }                                                                          \
 }
-
-/* ---- one family: packing, micro-kernels, one block ------------------------
- * Stamped out per type T and family F with vector bytes VB, tile height MR_
- * and ATTR, the target attribute of a dispatched family (empty for base). */
 
 /* Pack an mc x kc block of A into MR-tall slivers [s0, s1), each laid out
  * k-major (sliver[k*MR + r]); the last sliver is padded with zeros. */
@@ -783,17 +878,23 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
     int i, v;                                                                  \
     (void)ars;                                                                 \
     (void)aks;                                                                 \
+    KG__UNROLL                                                                 \
     for (i = 0; i < MR; i++)                                                   \
+        KG__UNROLL                                                             \
         for (v = 0; v < (NV); v++) acc[i][v] = (vec){0};                       \
     for (k = 0; k < kc; k++) {                                                 \
         const vec *b = (const vec *)(pb + k * (NV) * VL);                      \
         const T *ak = a + k * (AK);                                            \
+        KG__UNROLL                                                             \
         for (i = 0; i < MR; i++)                                               \
+            KG__UNROLL                                                         \
             for (v = 0; v < (NV); v++) acc[i][v] += ak[i * (AROW)] * b[v];     \
     }                                                                          \
     if (mr == MR && nr == (NV) * VL) {                                         \
+        KG__UNROLL                                                             \
         for (i = 0; i < MR; i++) {                                             \
             vecu *c = (vecu *)(C + i * ldc);                                   \
+            KG__UNROLL                                                         \
             for (v = 0; v < (NV); v++) {                                       \
                 if (!first)                                                    \
                     c[v] = c[v] + alpha * acc[i][v];                           \
@@ -806,7 +907,8 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
     } else {                                                                   \
         T tile[(MR_) * (NV) * ((VB) / sizeof(T))];                             \
         memcpy(tile, acc, sizeof tile);                                        \
-        kg__gemm_store_##T(tile, (NV) * VL, mr, nr, alpha, beta, first, C, ldc); \
+        kg__gemm_store_##T##_##F(tile, (NV) * VL, mr, nr, alpha, beta, first,  \
+                                 C, ldc);                                      \
     }                                                                          \
 }
 #else
@@ -828,7 +930,7 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
         for (i = 0; i < MR; i++)                                               \
             for (j = 0; j < NR; j++)                                           \
                 acc[i * NR + j] += a[i * (AROW) + k * (AK)] * pb[k * NR + j];  \
-    kg__gemm_store_##T(acc, NR, mr, nr, alpha, beta, first, C, ldc);           \
+    kg__gemm_store_##T##_##F(acc, NR, mr, nr, alpha, beta, first, C, ldc);     \
 }
 #endif
 
@@ -869,6 +971,7 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_block_##T##_##F(ptrdiff_t mc,       \
 }
 
 #define KG__GEMM_FAMILY(T, F, VB, MR_, ATTR)                                   \
+    KG__GEMM_STORE(T, F, ATTR)                                                 \
     KG__GEMM_PACK_A(T, F, MR_, ATTR)                                           \
     KG__GEMM_PACK_B(T, F, VB, ATTR)                                            \
     KG__GEMM_UKR(T, F, p1, VB, MR_, 1, 1, MR_, ATTR)                           \
@@ -1087,8 +1190,6 @@ KG__GEMM_NAIVE(float)
 KG__GEMM_NAIVE(double)
 KG__GEMM_SCALE(float)
 KG__GEMM_SCALE(double)
-KG__GEMM_STORE(float)
-KG__GEMM_STORE(double)
 KG__GEMM_FAMILIES(float)
 KG__GEMM_FAMILIES(double)
 KG__GEMM_SERIAL(float)
@@ -1097,6 +1198,7 @@ KG__GEMM_API(float, f32, cblas_sgemm)
 KG__GEMM_API(double, f64, cblas_dgemm)
 
 #endif /* KG_GEMM_H */
+#endif
 
 /* ---- error codes and loop macros shared by the kernels below ---- */
 #define KG_OK 0
@@ -1145,9 +1247,9 @@ static inline int kg_team_size(void) {
 #endif
 /* ---- kernel train -------------------------------------------------
  *   out0 = 1 / (1 + exp(-(x @ w) - b)) > 0.5
- *   out1 = t1 = 1 / (1 + exp(-(x @ w) - b)); -y * log(t1) - (1 - y) * log(1 - t1)
- *   w_new = t1 = -y; t2 = exp(-(x @ w) - b); t3 = 1 + t2; t4 = 1 / t3; t5 = log(t4); t6 = t1 * t5; t7 = 1 - y; t8 = 1 - t4; t9 = log(t8); t10 = t7 * t9; t11 = t6 - t10; t12 = second(t11, dimshuffle(1.0 / cast(1 * t11.shape[0], dtype='float64'), pattern=('x',))); w - 0.1 * (second(w ** 2, dimshuffle(1.0 * 0.0...
- *   b_new = t1 = -y; t2 = exp(-(x @ w) - b); t3 = 1 + t2; t4 = 1 / t3; t5 = log(t4); t6 = t1 * t5; t7 = 1 - y; t8 = 1 - t4; t9 = log(t8); t10 = t7 * t9; t11 = t6 - t10; t12 = second(t11, dimshuffle(1.0 / cast(1 * t11.shape[0], dtype='float64'), pattern=('x',))); b - 0.1 * sum(-(-(-(sum_to(sum_to(-t12, t10) *...
+ *   out1 = sub(mul(...), mul(...))
+ *   w_new = sub(w, mul(...))
+ *   b_new = sub(b, mul(...))
  *
  * Shapes: train_shapes() writes the outputs' shapes, concatenated,
  * into out_shape; train() computes. Both return 0, or an error code
@@ -1167,40 +1269,27 @@ KG_EXPORT int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t w_d
     if (x_d1 != w_d0) KG_FAIL(KG_ESHAPE, "matmul: shapes (%lld, %lld) and (%lld,) do not fit together", (long long)x_d0, (long long)x_d1, (long long)w_d0);
     if (x_d0 != y_d0 && x_d0 != 1 && y_d0 != 1) KG_FAIL(KG_ESHAPE, "mul: shapes (%lld,) and (%lld,) do not fit together", (long long)x_d0, (long long)y_d0);
     const int64_t mul_d0 = (x_d0 == 1) ? y_d0 : x_d0;
-    if (y_d0 != mul_d0 && y_d0 != 1 && mul_d0 != 1) KG_FAIL(KG_ESHAPE, "mul: shapes (%lld,) and (%lld,) do not fit together", (long long)y_d0, (long long)mul_d0);
-    const int64_t mul_d0_2 = (y_d0 == 1) ? mul_d0 : y_d0;
-    if (mul_d0_2 != x_d0 && mul_d0_2 != 1 && x_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)mul_d0_2, (long long)x_d0);
-    const int64_t st = (mul_d0_2 == 1) ? x_d0 : mul_d0_2;
     if (x_d1 != w_d0 && x_d1 != 1 && w_d0 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld,) do not fit together", (long long)x_d1, (long long)w_d0);
     const int64_t add_d0 = (x_d1 == 1) ? w_d0 : x_d1;
-    if (w_d0 != add_d0 && w_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld,) and (%lld,) do not fit together", (long long)w_d0, (long long)add_d0);
-    const int64_t sub_d0 = (w_d0 == 1) ? add_d0 : w_d0;
     const int64_t tmp3_b0 = (x_d0 == 1) ? 0 : 1;
     const int64_t y_b0 = (y_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_size = x_d0 > y_d0 ? x_d0 : y_d0;
-    const int64_t tmp1_size = 1 > y_d0 ? 1 : y_d0;
-    const int64_t tmp2_size = 1 > mul_d0 ? 1 : mul_d0;
+    const int64_t tmp3_size = x_d0 > mul_d0 ? x_d0 : mul_d0;
     const int64_t sts = (mul_d0 == 1) ? 0 : 1;
-    const int64_t tmp13_size = mul_d0 > mul_d0_2 ? mul_d0 : mul_d0_2;
-    const int64_t tmp2_size_2 = tmp2_size > x_d0 ? tmp2_size : x_d0;
-    const int64_t tmp13_size_2 = tmp13_size > x_d0 ? tmp13_size : x_d0;
-    const int64_t tmp2_size_3 = tmp2_size_2 > mul_d0 ? tmp2_size_2 : mul_d0;
-    const int64_t tmp2_size_4 = tmp2_size_3 > x_d0 ? tmp2_size_3 : x_d0;
-    const int64_t tmp2_size_5 = tmp2_size_4 > x_d1 ? tmp2_size_4 : x_d1;
+    const int64_t tmp3_size_2 = tmp3_size > x_d0 ? tmp3_size : x_d0;
+    const int64_t tmp14_size = mul_d0 > x_d0 ? mul_d0 : x_d0;
+    const int64_t tmp3_size_3 = tmp3_size_2 > mul_d0 ? tmp3_size_2 : mul_d0;
+    const int64_t tmp3_size_4 = tmp3_size_3 > x_d0 ? tmp3_size_3 : x_d0;
+    const int64_t tmp3_size_5 = tmp3_size_4 > x_d1 ? tmp3_size_4 : x_d1;
     const int64_t w_b0 = (w_d0 == 1) ? 0 : 1;
-    const int64_t tmp13_size_3 = tmp13_size_2 > w_d0 ? tmp13_size_2 : w_d0;
-    const int64_t tmp2_b0 = (x_d1 == 1) ? 0 : 1;
-    const int64_t tmp6_size = x_d0 > add_d0 ? x_d0 : add_d0;
-    const int64_t tmp6_b0 = (add_d0 == 1) ? 0 : 1;
-    const int64_t tmp6_size_2 = tmp6_size > 1 ? tmp6_size : 1;
+    const int64_t tmp3_b0_2 = (x_d1 == 1) ? 0 : 1;
+    const int64_t tmp3_size_6 = tmp3_size_5 > 1 ? tmp3_size_5 : 1;
     /* not every size is used by both functions */
-(void)x_s0; (void)mul_d0; (void)mul_d0_2; (void)st; (void)add_d0; (void)sub_d0; (void)tmp3_b0; (void)y_b0;
-(void)tmp3_size; (void)tmp1_size; (void)tmp2_size; (void)sts; (void)tmp13_size; (void)tmp2_size_2; (void)tmp13_size_2; (void)tmp2_size_3;
-(void)tmp2_size_4; (void)tmp2_size_5; (void)w_b0; (void)tmp13_size_3; (void)tmp2_b0; (void)tmp6_size; (void)tmp6_b0; (void)tmp6_size_2;
+(void)x_s0; (void)mul_d0; (void)add_d0; (void)tmp3_b0; (void)y_b0; (void)tmp3_size; (void)sts; (void)tmp3_size_2;
+(void)tmp14_size; (void)tmp3_size_3; (void)tmp3_size_4; (void)tmp3_size_5; (void)w_b0; (void)tmp3_b0_2; (void)tmp3_size_6;
 
     out_shape[0] = x_d0;
     out_shape[1] = mul_d0;
-    out_shape[2] = sub_d0;
+    out_shape[2] = add_d0;
     return 0;
 fail:
     return rc;
@@ -1222,6 +1311,8 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
     double *tmp11 = NULL;
     double *tmp12 = NULL;
     double *tmp13 = NULL;
+    double *tmp14 = NULL;
+    double *tmp15 = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (x_d0 < 0) KG_FAIL(KG_ESHAPE, "x: negative dimension %lld", (long long)x_d0);
     if (x_d1 < 0) KG_FAIL(KG_ESHAPE, "x: negative dimension %lld", (long long)x_d1);
@@ -1231,66 +1322,57 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
     if (x_d1 != w_d0) KG_FAIL(KG_ESHAPE, "matmul: shapes (%lld, %lld) and (%lld,) do not fit together", (long long)x_d0, (long long)x_d1, (long long)w_d0);
     if (x_d0 != y_d0 && x_d0 != 1 && y_d0 != 1) KG_FAIL(KG_ESHAPE, "mul: shapes (%lld,) and (%lld,) do not fit together", (long long)x_d0, (long long)y_d0);
     const int64_t mul_d0 = (x_d0 == 1) ? y_d0 : x_d0;
-    if (y_d0 != mul_d0 && y_d0 != 1 && mul_d0 != 1) KG_FAIL(KG_ESHAPE, "mul: shapes (%lld,) and (%lld,) do not fit together", (long long)y_d0, (long long)mul_d0);
-    const int64_t mul_d0_2 = (y_d0 == 1) ? mul_d0 : y_d0;
-    if (mul_d0_2 != x_d0 && mul_d0_2 != 1 && x_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)mul_d0_2, (long long)x_d0);
-    const int64_t st = (mul_d0_2 == 1) ? x_d0 : mul_d0_2;
     if (x_d1 != w_d0 && x_d1 != 1 && w_d0 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld,) do not fit together", (long long)x_d1, (long long)w_d0);
     const int64_t add_d0 = (x_d1 == 1) ? w_d0 : x_d1;
-    if (w_d0 != add_d0 && w_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld,) and (%lld,) do not fit together", (long long)w_d0, (long long)add_d0);
-    const int64_t sub_d0 = (w_d0 == 1) ? add_d0 : w_d0;
     const int64_t tmp3_b0 = (x_d0 == 1) ? 0 : 1;
     const int64_t y_b0 = (y_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_size = x_d0 > y_d0 ? x_d0 : y_d0;
-    const int64_t tmp1_size = 1 > y_d0 ? 1 : y_d0;
-    const int64_t tmp2_size = 1 > mul_d0 ? 1 : mul_d0;
+    const int64_t tmp3_size = x_d0 > mul_d0 ? x_d0 : mul_d0;
     const int64_t sts = (mul_d0 == 1) ? 0 : 1;
-    const int64_t tmp13_size = mul_d0 > mul_d0_2 ? mul_d0 : mul_d0_2;
-    const int64_t tmp2_size_2 = tmp2_size > x_d0 ? tmp2_size : x_d0;
-    const int64_t tmp13_size_2 = tmp13_size > x_d0 ? tmp13_size : x_d0;
-    const int64_t tmp2_size_3 = tmp2_size_2 > mul_d0 ? tmp2_size_2 : mul_d0;
-    const int64_t tmp2_size_4 = tmp2_size_3 > x_d0 ? tmp2_size_3 : x_d0;
-    const int64_t tmp2_size_5 = tmp2_size_4 > x_d1 ? tmp2_size_4 : x_d1;
+    const int64_t tmp3_size_2 = tmp3_size > x_d0 ? tmp3_size : x_d0;
+    const int64_t tmp14_size = mul_d0 > x_d0 ? mul_d0 : x_d0;
+    const int64_t tmp3_size_3 = tmp3_size_2 > mul_d0 ? tmp3_size_2 : mul_d0;
+    const int64_t tmp3_size_4 = tmp3_size_3 > x_d0 ? tmp3_size_3 : x_d0;
+    const int64_t tmp3_size_5 = tmp3_size_4 > x_d1 ? tmp3_size_4 : x_d1;
     const int64_t w_b0 = (w_d0 == 1) ? 0 : 1;
-    const int64_t tmp13_size_3 = tmp13_size_2 > w_d0 ? tmp13_size_2 : w_d0;
-    const int64_t tmp2_b0 = (x_d1 == 1) ? 0 : 1;
-    const int64_t tmp6_size = x_d0 > add_d0 ? x_d0 : add_d0;
-    const int64_t tmp6_b0 = (add_d0 == 1) ? 0 : 1;
-    const int64_t tmp6_size_2 = tmp6_size > 1 ? tmp6_size : 1;
+    const int64_t tmp3_b0_2 = (x_d1 == 1) ? 0 : 1;
+    const int64_t tmp3_size_6 = tmp3_size_5 > 1 ? tmp3_size_5 : 1;
     /* not every size is used by both functions */
-(void)x_s0; (void)mul_d0; (void)mul_d0_2; (void)st; (void)add_d0; (void)sub_d0; (void)tmp3_b0; (void)y_b0;
-(void)tmp3_size; (void)tmp1_size; (void)tmp2_size; (void)sts; (void)tmp13_size; (void)tmp2_size_2; (void)tmp13_size_2; (void)tmp2_size_3;
-(void)tmp2_size_4; (void)tmp2_size_5; (void)w_b0; (void)tmp13_size_3; (void)tmp2_b0; (void)tmp6_size; (void)tmp6_b0; (void)tmp6_size_2;
+(void)x_s0; (void)mul_d0; (void)add_d0; (void)tmp3_b0; (void)y_b0; (void)tmp3_size; (void)sts; (void)tmp3_size_2;
+(void)tmp14_size; (void)tmp3_size_3; (void)tmp3_size_4; (void)tmp3_size_5; (void)w_b0; (void)tmp3_b0_2; (void)tmp3_size_6;
 
 
     /* temporaries, allocated once per call, freed on every exit */
-    tmp1 = (double *)malloc(sizeof(double) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
+    tmp1 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
     if (!tmp1) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp2 = (double *)malloc(sizeof(double) * (size_t)(tmp2_size_5 > 0 ? tmp2_size_5 : 1));
+    tmp2 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
     if (!tmp2) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp3 = (double *)malloc(sizeof(double) * (size_t)(tmp3_size > 0 ? tmp3_size : 1));
+    tmp3 = (double *)malloc(sizeof(double) * (size_t)(tmp3_size_6 > 0 ? tmp3_size_6 : 1));
     if (!tmp3) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp4 = (double *)malloc(sizeof(double) * (size_t)(x_d0 > 0 ? x_d0 : 1));
     if (!tmp4) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp5 = (double *)malloc(sizeof(double) * (size_t)(x_d0 > 0 ? x_d0 : 1));
     if (!tmp5) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp6 = (double *)malloc(sizeof(double) * (size_t)(tmp6_size_2 > 0 ? tmp6_size_2 : 1));
+    tmp6 = (double *)malloc(sizeof(double) * (size_t)(x_d0 > 0 ? x_d0 : 1));
     if (!tmp6) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp7 = (double *)malloc(sizeof(double) * (size_t)(x_d0 > 0 ? x_d0 : 1));
     if (!tmp7) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp8 = (double *)malloc(sizeof(double) * (size_t)(x_d0 > 0 ? x_d0 : 1));
+    tmp8 = (double *)malloc(sizeof(double) * (size_t)(y_d0 > 0 ? y_d0 : 1));
     if (!tmp8) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp9 = (double *)malloc(sizeof(double) * (size_t)(x_d0 > 0 ? x_d0 : 1));
+    tmp9 = (double *)malloc(sizeof(double) * (size_t)(mul_d0 > 0 ? mul_d0 : 1));
     if (!tmp9) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp10 = (double *)malloc(sizeof(double) * (size_t)(mul_d0 > 0 ? mul_d0 : 1));
+    tmp10 = (double *)malloc(sizeof(double) * (size_t)(x_d0 > 0 ? x_d0 : 1));
     if (!tmp10) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp11 = (double *)malloc(sizeof(double) * (size_t)(mul_d0 > 0 ? mul_d0 : 1));
+    tmp11 = (double *)malloc(sizeof(double) * (size_t)(y_d0 > 0 ? y_d0 : 1));
     if (!tmp11) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp12 = (double *)malloc(sizeof(double) * (size_t)(tmp13_size_2 > 0 ? tmp13_size_2 : 1));
+    tmp12 = (double *)malloc(sizeof(double) * (size_t)(mul_d0 > 0 ? mul_d0 : 1));
     if (!tmp12) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp13 = (double *)malloc(sizeof(double) * (size_t)(tmp13_size_3 > 0 ? tmp13_size_3 : 1));
+    tmp13 = (double *)malloc(sizeof(double) * (size_t)(tmp14_size > 0 ? tmp14_size : 1));
     if (!tmp13) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    /* -b; t1 = 1.0 / (exp(-b - x @ w) + 1.0); 1.0 / cast((log(t1) *... */
+    tmp14 = (double *)malloc(sizeof(double) * (size_t)(tmp14_size > 0 ? tmp14_size : 1));
+    if (!tmp14) KG_FAIL(KG_ENOMEM, "train: out of memory");
+    tmp15 = (double *)malloc(sizeof(double) * (size_t)(x_d0 > 0 ? x_d0 : 1));
+    if (!tmp15) KG_FAIL(KG_ENOMEM, "train: out of memory");
+    /* -b; true_div(1.0, cast(...)) */
     {
         const int64_t n = 1;
         const double v_b = b[0];
@@ -1320,392 +1402,324 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
     /* x @ w */
     kg_gemm_f64(x_d0, 1, x_d1, 1, x + 0, x_d1, 1, w + 0, 1, 0, 0, tmp3 + 0, 1);
 
-    /* exp(-b - x @ w); exp(-b - x @ w) + 1.0; 1.0 / (exp(-b - x @ w) + 1.0); 1.0 / (exp(-b - x @ w) + 1.0) > 0.5; log(1.0 / (exp(-b - x @ w) + 1.0)); log1p(-(1.0 / (exp(-b - x @ w) + 1.0))); 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-    {
-        const int64_t n = x_d0;
-        const double v3 = tmp1[0];
-
-        if (n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v4 = tmp3[i];
-                const double t12 = (v3 - v4);  /* -b - x @ w */
-                const double t22 = exp(t12);  /* exp(-b - x @ w) */
-                const double t32 = (t22 + 1.0);  /* exp(-b - x @ w) + 1.0 */
-                const double t4 = (1.0 / t32);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
-                const bool t5 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
-                const double t6 = log(t4);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
-                const double t7 = (-t4);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
-                const double t8 = log1p(t7);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
-                const double t9 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                tmp4[i] = t22;
-                tmp5[i] = t32;
-                tmp6[i] = t4;
-                out0[i] = t5;
-                tmp7[i] = t6;
-                tmp8[i] = t8;
-                tmp9[i] = t9;
-            }
-        } else {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v4 = tmp3[i];
-                const double t12 = (v3 - v4);  /* -b - x @ w */
-                const double t22 = exp(t12);  /* exp(-b - x @ w) */
-                const double t32 = (t22 + 1.0);  /* exp(-b - x @ w) + 1.0 */
-                const double t4 = (1.0 / t32);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
-                const bool t5 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
-                const double t6 = log(t4);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
-                const double t7 = (-t4);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
-                const double t8 = log1p(t7);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
-                const double t9 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                tmp4[i] = t22;
-                tmp5[i] = t32;
-                tmp6[i] = t4;
-                out0[i] = t5;
-                tmp7[i] = t6;
-                tmp8[i] = t8;
-                tmp9[i] = t9;
-            }
-        }
-        (void)n;
-    }
-    /* -y; 1.0 - y */
-    {
-        const int64_t n = y_d0;
-
-        if (n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_y = y[i];
-                const double t13 = (-v_y);  /* -y */
-                const double t23 = (1.0 - v_y);  /* 1.0 - y */
-                tmp3[i] = t13;
-                tmp1[i] = t23;
-            }
-        } else {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_y = y[i];
-                const double t13 = (-v_y);  /* -y */
-                const double t23 = (1.0 - v_y);  /* 1.0 - y */
-                tmp3[i] = t13;
-                tmp1[i] = t23;
-            }
-        }
-        (void)n;
-    }
-    /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y; log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y); t1 = 1.0 / (exp(-b - x @ w) + 1.0); log(t1) * -y - log1p(...; t1 = 1.0 / (exp(-b - x @ w) + 1.0); t2 = log(t1) * -y - l...; t1 = 1.0 / (exp(-b - x @ w) + 1.0); t2 = log(t1) * -y - l... */
+    /* exp(-b - x @ w); exp(-b - x @ w) + 1.0; 1.0 / (exp(-b - x @ w) + 1.0); 1.0 / (exp(-b - x @ w) + 1.0) > 0.5; log(1.0 / (exp(-b - x @ w) + 1.0)); -y; log(1.0 / (exp(-b - x @ w) + 1.0)) * -y; log1p(-(1.0 / (exp(-b - x @ w) + 1.0))); 1.0 - y; log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y); sub(mul(...), mul(...)); second(sub(...), dimshuffle(...)); neg(second(...)); 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
     {
         const int64_t n = mul_d0;
-        const double v12 = tmp2[0];
+        const double v3 = tmp1[0];
+        const double v7 = tmp2[0];
 
-        if (x_d0 == n && y_d0 == n && x_d0 == n && y_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (x_d0 == n && y_d0 == n && x_d0 == n && x_d0 == n && x_d0 == n && x_d0 == n && x_d0 == n && y_d0 == n && x_d0 == n && y_d0 == n && x_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v8 = tmp7[i];
-                const double v9 = tmp3[i];
-                const double v10 = tmp8[i];
-                const double v11 = tmp1[i];
-                const double t14 = (v8 * v9);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
-                const double t24 = (v10 * v11);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
-                const double t33 = (t14 - t24);  /* sub */
-                const double t42 = v12;  /* second */
-                const double t52 = (-t42);  /* neg */
-                tmp10[i] = t14;
-                tmp11[i] = t24;
-                out1[i] = t33;
-                tmp12[i] = t42;
-                tmp13[i] = t52;
+                const double v4 = tmp3[i];
+                const double v_y = y[i];
+                const double t12 = (v3 - v4);  /* -b - x @ w */
+                const double t22 = exp(t12);  /* exp(-b - x @ w) */
+                const double t32 = (t22 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t4 = (1.0 / t32);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
+                const bool t5 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                const double t6 = log(t4);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t7 = (-v_y);  /* -y */
+                const double t8 = (t6 * t7);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
+                const double t9 = (-t4);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t10 = log1p(t9);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
+                const double t11 = (1.0 - v_y);  /* 1.0 - y */
+                const double t122 = (t10 * t11);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
+                const double t13 = (t8 - t122);  /* sub */
+                const double t14 = v7;  /* second */
+                const double t15 = (-t14);  /* neg */
+                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                tmp4[i] = t22;
+                tmp5[i] = t32;
+                tmp6[i] = t4;
+                out0[i] = t5;
+                tmp7[i] = t6;
+                tmp8[i] = t7;
+                tmp9[i] = t8;
+                tmp10[i] = t10;
+                tmp11[i] = t11;
+                tmp12[i] = t122;
+                out1[i] = t13;
+                tmp13[i] = t14;
+                tmp14[i] = t15;
+                tmp15[i] = t16;
             }
-        } else if (x_d0 == n && y_d0 == n && x_d0 == n && y_d0 == n && 1) {
+        } else if (x_d0 == n && y_d0 == n && x_d0 == n && x_d0 == n && x_d0 == n && x_d0 == n && x_d0 == n && y_d0 == n && x_d0 == n && y_d0 == n && x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v8 = tmp7[i];
-                const double v9 = tmp3[i];
-                const double v10 = tmp8[i];
-                const double v11 = tmp1[i];
-                const double t14 = (v8 * v9);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
-                const double t24 = (v10 * v11);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
-                const double t33 = (t14 - t24);  /* sub */
-                const double t42 = v12;  /* second */
-                const double t52 = (-t42);  /* neg */
-                tmp10[i] = t14;
-                tmp11[i] = t24;
-                out1[i] = t33;
-                tmp12[i] = t42;
-                tmp13[i] = t52;
+                const double v4 = tmp3[i];
+                const double v_y = y[i];
+                const double t12 = (v3 - v4);  /* -b - x @ w */
+                const double t22 = exp(t12);  /* exp(-b - x @ w) */
+                const double t32 = (t22 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t4 = (1.0 / t32);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
+                const bool t5 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                const double t6 = log(t4);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t7 = (-v_y);  /* -y */
+                const double t8 = (t6 * t7);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
+                const double t9 = (-t4);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t10 = log1p(t9);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
+                const double t11 = (1.0 - v_y);  /* 1.0 - y */
+                const double t122 = (t10 * t11);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
+                const double t13 = (t8 - t122);  /* sub */
+                const double t14 = v7;  /* second */
+                const double t15 = (-t14);  /* neg */
+                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                tmp4[i] = t22;
+                tmp5[i] = t32;
+                tmp6[i] = t4;
+                out0[i] = t5;
+                tmp7[i] = t6;
+                tmp8[i] = t7;
+                tmp9[i] = t8;
+                tmp10[i] = t10;
+                tmp11[i] = t11;
+                tmp12[i] = t122;
+                out1[i] = t13;
+                tmp13[i] = t14;
+                tmp14[i] = t15;
+                tmp15[i] = t16;
             }
         } else
         {
-            KG_OMP_PARALLEL_FOR(n)
+            KG_OMP_SIMD
             for (int64_t i0 = 0; i0 < mul_d0; i0++)
             {
-                const double v8 = tmp7[i0 * tmp3_b0];
-                const double v9 = tmp3[i0 * y_b0];
-                const double v10 = tmp8[i0 * tmp3_b0];
-                const double v11 = tmp1[i0 * y_b0];
-                const double t14 = (v8 * v9);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
-                const double t24 = (v10 * v11);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
-                const double t33 = (t14 - t24);  /* sub */
-                const double t42 = v12;  /* second */
-                const double t52 = (-t42);  /* neg */
-                tmp10[i0] = t14;
-                tmp11[i0] = t24;
-                out1[i0] = t33;
-                tmp12[i0] = t42;
-                tmp13[i0] = t52;
+                const double v4 = tmp3[i0 * tmp3_b0];
+                const double v_y = y[i0 * y_b0];
+                const double t12 = (v3 - v4);  /* -b - x @ w */
+                const double t22 = exp(t12);  /* exp(-b - x @ w) */
+                const double t32 = (t22 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t4 = (1.0 / t32);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
+                const bool t5 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                const double t6 = log(t4);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t7 = (-v_y);  /* -y */
+                const double t8 = (t6 * t7);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
+                const double t9 = (-t4);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t10 = log1p(t9);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
+                const double t11 = (1.0 - v_y);  /* 1.0 - y */
+                const double t122 = (t10 * t11);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
+                const double t13 = (t8 - t122);  /* sub */
+                const double t14 = v7;  /* second */
+                const double t15 = (-t14);  /* neg */
+                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                tmp4[i0 * tmp3_b0] = t22;
+                tmp5[i0 * tmp3_b0] = t32;
+                tmp6[i0 * tmp3_b0] = t4;
+                out0[i0 * tmp3_b0] = t5;
+                tmp7[i0 * tmp3_b0] = t6;
+                tmp8[i0 * y_b0] = t7;
+                tmp9[i0] = t8;
+                tmp10[i0 * tmp3_b0] = t10;
+                tmp11[i0 * y_b0] = t11;
+                tmp12[i0] = t122;
+                out1[i0] = t13;
+                tmp13[i0] = t14;
+                tmp14[i0] = t15;
+                tmp15[i0 * tmp3_b0] = t16;
             }
         }
         (void)n;
     }
     /* zeros */
-    for (int64_t i = 0; i < mul_d0; i++) tmp2[i] = 0;
-    /* t1 = 1.0 / (exp(-b - x @ w) + 1.0); t2 = log1p(-t1) * (1.0 - y); t3 = log(t1) * -y - t2; sum_to(-second(t3, dimshuffle(1.0 / cast(t3.shape[0], dtype='float64... */
+    for (int64_t i = 0; i < mul_d0; i++) tmp3[i] = 0;
+    /* sum_to(neg(...), mul(...)) */
     for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
-    tmp2[0 + i0 * sts] += tmp13[0 + i0];
-    /* t1 = 1.0 - y; t2 = 1.0 / (exp(-b - x @ w) + 1.0); t3 = log1p(-t2) * t1; t4 = log(t2) * -y - t3; t1 * sum_to(-second(t4, dimshuffle(1.0 / cast(t4.shape[0], dt... */
+    tmp3[0 + i0 * sts] += tmp14[0 + i0];
+    /* mul(sub(...), sum_to(...)) */
     {
-        const int64_t n = mul_d0_2;
+        const int64_t n = mul_d0;
 
-        if (y_d0 == n && mul_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (y_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v13 = tmp1[i];
-                const double v14 = tmp2[i];
-                const double t15 = (v13 * v14);  /* mul */
-                tmp13[i] = t15;
+                const double v8 = tmp11[i];
+                const double v9 = tmp3[i];
+                const double t17 = (v8 * v9);  /* mul */
+                tmp14[i] = t17;
             }
-        } else if (y_d0 == n && mul_d0 == n && 1) {
+        } else if (y_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v13 = tmp1[i];
-                const double v14 = tmp2[i];
-                const double t15 = (v13 * v14);  /* mul */
-                tmp13[i] = t15;
+                const double v8 = tmp11[i];
+                const double v9 = tmp3[i];
+                const double t17 = (v8 * v9);  /* mul */
+                tmp14[i] = t17;
             }
         } else
         {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < mul_d0_2; i0++)
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i0 = 0; i0 < mul_d0; i0++)
             {
-                const double v13 = tmp1[i0 * y_b0];
-                const double v14 = tmp2[i0 * sts];
-                const double t15 = (v13 * v14);  /* mul */
-                tmp13[i0] = t15;
+                const double v8 = tmp11[i0 * y_b0];
+                const double v9 = tmp3[i0 * sts];
+                const double t17 = (v8 * v9);  /* mul */
+                tmp14[i0] = t17;
             }
         }
         (void)n;
     }
     /* zeros */
-    for (int64_t i = 0; i < x_d0; i++) tmp2[i] = 0;
-    /* t1 = 1.0 - y; t2 = 1.0 / (exp(-b - x @ w) + 1.0); t3 = log1p(-t2); t4 = t3 * t1; t5 = log(t2) * -y - t4; sum_to(t1 * sum_to(-second(t5, dimshuffle(1.0 / cast... */
-    for (int64_t i0 = 0; i0 < mul_d0_2; i0++)
+    for (int64_t i = 0; i < x_d0; i++) tmp3[i] = 0;
+    /* sum_to(mul(...), log1p(...)) */
+    for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
-    tmp2[0 + i0 * tmp3_b0] += tmp13[0 + i0];
-    /* t1 = 1.0 - y; t2 = 1.0 / (exp(-b - x @ w) + 1.0); t3 = log1p(-t2); t4 = t3 * t1; t5 = log(t2) * -y - t4; sum_to(t1 * sum_to(-second(t5, dimshuffle(1.0 / cast... */
+    tmp3[0 + i0 * tmp3_b0] += tmp14[0 + i0];
+    /* true_div(sum_to(...), sub(...)) */
     {
         const int64_t n = x_d0;
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v15 = tmp2[i];
-                const double v16 = tmp9[i];
-                const double t16 = (v15 / v16);  /* true_div */
-                tmp13[i] = t16;
+                const double v10 = tmp3[i];
+                const double v11 = tmp15[i];
+                const double t18 = (v10 / v11);  /* true_div */
+                tmp14[i] = t18;
             }
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v15 = tmp2[i];
-                const double v16 = tmp9[i];
-                const double t16 = (v15 / v16);  /* true_div */
-                tmp13[i] = t16;
+                const double v10 = tmp3[i];
+                const double v11 = tmp15[i];
+                const double t18 = (v10 / v11);  /* true_div */
+                tmp14[i] = t18;
             }
         }
         (void)n;
     }
     /* zeros */
-    for (int64_t i = 0; i < mul_d0; i++) tmp2[i] = 0;
-    /* t1 = 1.0 / (exp(-b - x @ w) + 1.0); t2 = log(t1) * -y; t3 = t2 - log1p(-t1) * (1.0 - y); sum_to(second(t3, dimshuffle(1.0 / cast(t3.shape[0], dtype='float64'... */
+    for (int64_t i = 0; i < mul_d0; i++) tmp3[i] = 0;
+    /* sum_to(second(...), mul(...)) */
     for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
-    tmp2[0 + i0 * sts] += tmp12[0 + i0];
-    /* t1 = -y; t2 = 1.0 / (exp(-b - x @ w) + 1.0); t3 = log(t2) * t1; t4 = t3 - log1p(-t2) * (1.0 - y); t1 * sum_to(second(t4, dimshuffle(1.0 / cast(t4.shape[0], d... */
+    tmp3[0 + i0 * sts] += tmp13[0 + i0];
+    /* mul(neg(...), sum_to(...)) */
     {
-        const int64_t n = mul_d0_2;
+        const int64_t n = mul_d0;
 
-        if (y_d0 == n && mul_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (y_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v17 = tmp3[i];
-                const double v18 = tmp2[i];
-                const double t17 = (v17 * v18);  /* mul */
-                tmp12[i] = t17;
+                const double v12 = tmp8[i];
+                const double v13 = tmp3[i];
+                const double t19 = (v12 * v13);  /* mul */
+                tmp13[i] = t19;
             }
-        } else if (y_d0 == n && mul_d0 == n && 1) {
+        } else if (y_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v17 = tmp3[i];
-                const double v18 = tmp2[i];
-                const double t17 = (v17 * v18);  /* mul */
-                tmp12[i] = t17;
+                const double v12 = tmp8[i];
+                const double v13 = tmp3[i];
+                const double t19 = (v12 * v13);  /* mul */
+                tmp13[i] = t19;
             }
         } else
         {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < mul_d0_2; i0++)
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i0 = 0; i0 < mul_d0; i0++)
             {
-                const double v17 = tmp3[i0 * y_b0];
-                const double v18 = tmp2[i0 * sts];
-                const double t17 = (v17 * v18);  /* mul */
-                tmp12[i0] = t17;
+                const double v12 = tmp8[i0 * y_b0];
+                const double v13 = tmp3[i0 * sts];
+                const double t19 = (v12 * v13);  /* mul */
+                tmp13[i0] = t19;
             }
         }
         (void)n;
     }
     /* zeros */
-    for (int64_t i = 0; i < x_d0; i++) tmp2[i] = 0;
-    /* t1 = -y; t2 = 1.0 / (exp(-b - x @ w) + 1.0); t3 = log(t2); t4 = t3 * t1; t5 = t4 - log1p(-t2) * (1.0 - y); sum_to(t1 * sum_to(second(t5, dimshuffle(1.0 / cas... */
-    for (int64_t i0 = 0; i0 < mul_d0_2; i0++)
+    for (int64_t i = 0; i < x_d0; i++) tmp3[i] = 0;
+    /* sum_to(mul(...), log(...)) */
+    for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
-    tmp2[0 + i0 * tmp3_b0] += tmp12[0 + i0];
-    /* t1 = exp(-b - x @ w); t2 = 1.0 - y; t3 = t1 + 1.0; t4 = 1.0 / t3; t5 = log(t4); t6 = -y; t7 = t5 * t6; t8 = log1p(-t4); t9 = t8 * t2; t10 = t7 - t9; t11 = se... */
+    tmp3[0 + i0 * tmp3_b0] += tmp13[0 + i0];
+    /* neg(true_div(...)) */
     {
         const int64_t n = x_d0;
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v19 = tmp2[i];
-                const double v20 = tmp6[i];
-                const double v21 = tmp13[i];
-                const double v22 = tmp4[i];
-                const double v23 = tmp5[i];
-                const double t18 = (v19 / v20);  /* true_div */
-                const double t25 = (v21 - t18);  /* sub */
-                const double t34 = (v22 * t25);  /* mul */
-                const double t43 = (t34 * v20);  /* mul */
-                const double t53 = (t43 / v23);  /* true_div */
-                const double t62 = (-t53);  /* neg */
-                tmp12[i] = t62;
+                const double v14 = tmp3[i];
+                const double v15 = tmp6[i];
+                const double v16 = tmp14[i];
+                const double v17 = tmp4[i];
+                const double v18 = tmp5[i];
+                const double t110 = (v14 / v15);  /* true_div */
+                const double t23 = (v16 - t110);  /* sub */
+                const double t33 = (v17 * t23);  /* mul */
+                const double t42 = (t33 * v15);  /* mul */
+                const double t52 = (t42 / v18);  /* true_div */
+                const double t62 = (-t52);  /* neg */
+                tmp13[i] = t62;
             }
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v19 = tmp2[i];
-                const double v20 = tmp6[i];
-                const double v21 = tmp13[i];
-                const double v22 = tmp4[i];
-                const double v23 = tmp5[i];
-                const double t18 = (v19 / v20);  /* true_div */
-                const double t25 = (v21 - t18);  /* sub */
-                const double t34 = (v22 * t25);  /* mul */
-                const double t43 = (t34 * v20);  /* mul */
-                const double t53 = (t43 / v23);  /* true_div */
-                const double t62 = (-t53);  /* neg */
-                tmp12[i] = t62;
+                const double v14 = tmp3[i];
+                const double v15 = tmp6[i];
+                const double v16 = tmp14[i];
+                const double v17 = tmp4[i];
+                const double v18 = tmp5[i];
+                const double t110 = (v14 / v15);  /* true_div */
+                const double t23 = (v16 - t110);  /* sub */
+                const double t33 = (v17 * t23);  /* mul */
+                const double t42 = (t33 * v15);  /* mul */
+                const double t52 = (t42 / v18);  /* true_div */
+                const double t62 = (-t52);  /* neg */
+                tmp13[i] = t62;
             }
         }
         (void)n;
     }
-    /* t1 = exp(-b - x @ w); t2 = 1.0 - y; t3 = t1 + 1.0; t4 = 1.0 / t3; t5 = log(t4); t6 = -y; t7 = t5 * t6; t8 = log1p(-t4); t9 = t8 * t2; t10 = t7 - t9; t11 = se... */
-    kg_gemm_f64(x_d1, 1, x_d0, 1, x + 0, 1, x_d1, tmp12 + 0, 1, 0, 0, tmp2 + 0, 1);
+    /* matmul(dimshuffle(...), neg(...)) */
+    kg_gemm_f64(x_d1, 1, x_d0, 1, x + 0, 1, x_d1, tmp13 + 0, 1, 0, 0, tmp3 + 0, 1);
 
-    /* array([0.02]) * w */
-    {
-        const int64_t n = w_d0;
-        const double v24 = train_const[0];
-
-        if (n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_w = w[i];
-                const double t19 = (v24 * v_w);  /* array([0.02]) * w */
-                tmp13[i] = t19;
-            }
-        } else {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_w = w[i];
-                const double t19 = (v24 * v_w);  /* array([0.02]) * w */
-                tmp13[i] = t19;
-            }
-        }
-        (void)n;
-    }
-    /* t1 = exp(-b - x @ w); t2 = 1.0 - y; t3 = t1 + 1.0; t4 = 1.0 / t3; t5 = log(t4); t6 = -y; t7 = t5 * t6; t8 = log1p(-t4); t9 = t8 * t2; t10 = t7 - t9; t11 = se... */
+    /* sub(w, mul(...)) */
     {
         const int64_t n = add_d0;
+        const double v19 = train_const[0];
 
-        if (x_d1 == n && w_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (w_d0 == n && x_d1 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v25 = tmp2[i];
-                const double v26 = tmp13[i];
-                const double t110 = (v25 + v26);  /* add */
-                const double t26 = (0.1 * t110);  /* mul */
-                tmp6[i] = t26;
+                const double v_w = w[i];
+                const double v20 = tmp3[i];
+                const double t111 = (v19 * v_w);  /* array([0.02]) * w */
+                const double t24 = (v20 + t111);  /* add */
+                const double t34 = (0.1 * t24);  /* mul */
+                const double t43 = (v_w - t34);  /* sub */
+                w_new[i] = t43;
             }
-        } else if (x_d1 == n && w_d0 == n && 1) {
+        } else if (w_d0 == n && x_d1 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v25 = tmp2[i];
-                const double v26 = tmp13[i];
-                const double t110 = (v25 + v26);  /* add */
-                const double t26 = (0.1 * t110);  /* mul */
-                tmp6[i] = t26;
+                const double v_w = w[i];
+                const double v20 = tmp3[i];
+                const double t111 = (v19 * v_w);  /* array([0.02]) * w */
+                const double t24 = (v20 + t111);  /* add */
+                const double t34 = (0.1 * t24);  /* mul */
+                const double t43 = (v_w - t34);  /* sub */
+                w_new[i] = t43;
             }
         } else
         {
-            KG_OMP_PARALLEL_FOR(n)
+            KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i0 = 0; i0 < add_d0; i0++)
             {
-                const double v25 = tmp2[i0 * tmp2_b0];
-                const double v26 = tmp13[i0 * w_b0];
-                const double t110 = (v25 + v26);  /* add */
-                const double t26 = (0.1 * t110);  /* mul */
-                tmp6[i0] = t26;
+                const double v_w = w[i0 * w_b0];
+                const double v20 = tmp3[i0 * tmp3_b0_2];
+                const double t111 = (v19 * v_w);  /* array([0.02]) * w */
+                const double t24 = (v20 + t111);  /* add */
+                const double t34 = (0.1 * t24);  /* mul */
+                const double t43 = (v_w - t34);  /* sub */
+                w_new[i0] = t43;
             }
         }
         (void)n;
     }
-    /* t1 = exp(-b - x @ w); t2 = 1.0 - y; t3 = t1 + 1.0; t4 = 1.0 / t3; t5 = log(t4); t6 = -y; t7 = t5 * t6; t8 = log1p(-t4); t9 = t8 * t2; t10 = t7 - t9; t11 = se... */
-    {
-        const int64_t n = sub_d0;
-
-        if (w_d0 == n && add_d0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_w2 = w[i];
-                const double v28 = tmp6[i];
-                const double t111 = (v_w2 - v28);  /* sub */
-                w_new[i] = t111;
-            }
-        } else if (w_d0 == n && add_d0 == n && 1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_w2 = w[i];
-                const double v28 = tmp6[i];
-                const double t111 = (v_w2 - v28);  /* sub */
-                w_new[i] = t111;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < sub_d0; i0++)
-            {
-                const double v_w2 = w[i0 * w_b0];
-                const double v28 = tmp6[i0 * tmp6_b0];
-                const double t111 = (v_w2 - v28);  /* sub */
-                w_new[i0] = t111;
-            }
-        }
-        (void)n;
-    }
-    /* t1 = exp(-b - x @ w); t2 = 1.0 - y; t3 = t1 + 1.0; t4 = 1.0 / t3; t5 = log(t4); t6 = -y; t7 = t5 * t6; t8 = log1p(-t4); t9 = t8 * t2; t10 = t7 - t9; t11 = se... */
+    /* sum(neg(...)) */
     {
 
         const int64_t n = x_d0;
@@ -1724,9 +1738,9 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
                     double a = 0.0;
                     KG_OMP_SIMD_REDUCTION(+, a)
                     for (int64_t i = lo; i < hi; i++) {
-                        const double v29 = tmp12[i];
+                        const double v22 = tmp13[i];
 
-                        a = a + ((double)v29);
+                        a = a + ((double)v22);
 
                     }
                     part[t] = a;
@@ -1738,42 +1752,42 @@ KG_EXPORT int train(const double *KG_RESTRICT x, const double *KG_RESTRICT y, co
             {
                 KG_OMP_SIMD_REDUCTION(+, acc)
                 for (int64_t i = 0; i < n; i++) {
-                    const double v29 = tmp12[i];
+                    const double v22 = tmp13[i];
 
-                    acc = acc + ((double)v29);
+                    acc = acc + ((double)v22);
 
                 }
             }
         } else {
             for (int64_t i0 = 0; i0 < x_d0; i0++)
             {
-                const double v29 = tmp12[i0 * tmp3_b0];
+                const double v22 = tmp13[i0 * tmp3_b0];
 
-                acc = acc + ((double)v29);
+                acc = acc + ((double)v22);
 
             }
         }
-        tmp6[0] = (double)acc;
+        tmp3[0] = (double)acc;
     }
-    /* t1 = exp(-b - x @ w); t2 = 1.0 - y; t3 = t1 + 1.0; t4 = 1.0 / t3; t5 = log(t4); t6 = -y; t7 = t5 * t6; t8 = log1p(-t4); t9 = t8 * t2; t10 = t7 - t9; t11 = se... */
+    /* sub(b, mul(...)) */
     {
         const int64_t n = 1;
-        const double v31 = tmp6[0];
+        const double v24 = tmp3[0];
         const double v_b2 = b[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double t112 = (0.1 * v31);  /* mul */
-                const double t27 = (v_b2 - t112);  /* sub */
-                b_new[i] = t27;
+                const double t112 = (0.1 * v24);  /* mul */
+                const double t25 = (v_b2 - t112);  /* sub */
+                b_new[i] = t25;
             }
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double t112 = (0.1 * v31);  /* mul */
-                const double t27 = (v_b2 - t112);  /* sub */
-                b_new[i] = t27;
+                const double t112 = (0.1 * v24);  /* mul */
+                const double t25 = (v_b2 - t112);  /* sub */
+                b_new[i] = t25;
             }
         }
         (void)n;
@@ -1793,6 +1807,8 @@ fail:
     free(tmp11);
     free(tmp12);
     free(tmp13);
+    free(tmp14);
+    free(tmp15);
     return rc;
 }
 /* ---- kernel predict -------------------------------------------------

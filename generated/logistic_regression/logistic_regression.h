@@ -57,9 +57,9 @@ extern "C" {
 
 /* ---- kernel train -------------------------------------------------------
  *   out0 = 1 / (1 + exp(-(x @ w) - b)) > 0.5
- *   out1 = t1 = 1 / (1 + exp(-(x @ w) - b)); -y * log(t1) - (1 - y) * log(1 - t1)
- *   w_new = t1 = -y; t2 = exp(-(x @ w) - b); t3 = 1 + t2; t4 = 1 / t3; t5 = log(t4); t6 = t1 * t5; t7 = 1 - y; t8 = 1 - t4; t9 = log(t8); t10 = t7 * t9; t11 = t6 - t10; t12 = second(t11, dimshuffle(1.0 / cast(1 * t11.shape[0], dtype='float64'), pattern=('x',))); w - 0.1 * (second(w ** 2, dimshuffle( ...
- *   b_new = t1 = -y; t2 = exp(-(x @ w) - b); t3 = 1 + t2; t4 = 1 / t3; t5 = log(t4); t6 = t1 * t5; t7 = 1 - y; t8 = 1 - t4; t9 = log(t8); t10 = t7 * t9; t11 = t6 - t10; t12 = second(t11, dimshuffle(1.0 / cast(1 * t11.shape[0], dtype='float64'), pattern=('x',))); b - 0.1 * sum(-(-(-(sum_to(sum_to(-t1 ...
+ *   out1 = sub(mul(...), mul(...))
+ *   w_new = sub(w, mul(...))
+ *   b_new = sub(b, mul(...))
  *
  * Arguments of train(), in order:
  *   const double *x: input x, float64, shape (x_d0, x_d1)

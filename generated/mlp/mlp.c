@@ -430,10 +430,93 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
 
 #endif /* KG_OPS_H */
 
-/* ---- kg_gemm.h ---- */
+#ifdef KG_BLAS
+/* ---- kg_blas.h: matrix products through an external CBLAS ---- */
+/* kg_blas.h -- kg_gemm_f32 / kg_gemm_f64 on top of an external CBLAS.
+ *
+ * Compiled instead of kg_gemm.h when KG_BLAS is defined, with the same two
+ * functions, so generated sources compile either way. kgen's local builds
+ * use it with NumPy's own OpenBLAS (the scipy-openblas64 library NumPy ships,
+ * already loaded in the process); shipped packages use kg_gemm.h.
+ * No cblas.h is needed: the entry points are declared here.
+ *
+ *   -DKG_BLAS -DKG_BLAS_INT=int64_t
+ *   -DKG_BLAS_SGEMM=scipy_cblas_sgemm64_ -DKG_BLAS_DGEMM=scipy_cblas_dgemm64_
+ *
+ * Operands whose strides no CBLAS layout can express (neither of the two
+ * strides is 1) take a plain loop.
+ */
+#ifndef KG_BLAS_H
+#define KG_BLAS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef KG_BLAS_INT
+#  define KG_BLAS_INT int
+#endif
+/* the CBLAS enumerations' standard values */
+#define KG_CBLAS_ROW_MAJOR 101
+#define KG_CBLAS_NO_TRANS 111
+#define KG_CBLAS_TRANS 112
+
+void KG_BLAS_SGEMM(int order, int trans_a, int trans_b, KG_BLAS_INT m, KG_BLAS_INT n,
+                   KG_BLAS_INT k, float alpha, const float *a, KG_BLAS_INT lda,
+                   const float *b, KG_BLAS_INT ldb, float beta, float *c, KG_BLAS_INT ldc);
+void KG_BLAS_DGEMM(int order, int trans_a, int trans_b, KG_BLAS_INT m, KG_BLAS_INT n,
+                   KG_BLAS_INT k, double alpha, const double *a, KG_BLAS_INT lda,
+                   const double *b, KG_BLAS_INT ldb, double beta, double *c, KG_BLAS_INT ldc);
+
+/* How row-major CBLAS reads a rows x cols operand with element strides
+ * (rs, cs): as stored (cs == 1), transposed (rs == 1), or not at all (0). */
+static inline int kg__blas_layout(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t rs, ptrdiff_t cs,
+                                  int *trans, KG_BLAS_INT *ld)
+{
+    if (cs == 1 && (rows <= 1 || rs >= (cols > 1 ? cols : 1))) {
+        *trans = KG_CBLAS_NO_TRANS;
+        *ld = (KG_BLAS_INT)(rows <= 1 ? (cols > 1 ? cols : 1) : rs);
+        return 1;
+    }
+    if (rs == 1 && (cols <= 1 || cs >= (rows > 1 ? rows : 1))) {
+        *trans = KG_CBLAS_TRANS;
+        *ld = (KG_BLAS_INT)(cols <= 1 ? (rows > 1 ? rows : 1) : cs);
+        return 1;
+    }
+    return 0;
+}
+
+#define KG__BLAS_GEMM(T, SFX, BLAS)                                                 \
+static void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,            \
+        const T *A, ptrdiff_t rsa, ptrdiff_t csa,                                    \
+        const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc)       \
+{                                                                                    \
+    int ta, tb;                                                                      \
+    KG_BLAS_INT lda, ldb;                                                            \
+    if (M == 0 || N == 0) return;                                                    \
+    if (K > 0 && kg__blas_layout(M, K, rsa, csa, &ta, &lda)                          \
+            && kg__blas_layout(K, N, rsb, csb, &tb, &ldb)) {                         \
+        BLAS(KG_CBLAS_ROW_MAJOR, ta, tb, (KG_BLAS_INT)M, (KG_BLAS_INT)N,             \
+             (KG_BLAS_INT)K, alpha, A, lda, B, ldb, beta, C,                         \
+             (KG_BLAS_INT)(ldc > 1 ? ldc : 1));                                      \
+        return;                                                                      \
+    }                                                                                \
+    for (ptrdiff_t i = 0; i < M; i++)                                                \
+        for (ptrdiff_t j = 0; j < N; j++) {                                          \
+            T s = 0;                                                                 \
+            for (ptrdiff_t q = 0; q < K; q++)                                        \
+                s += A[i * rsa + q * csa] * B[q * rsb + j * csb];                    \
+            C[i * ldc + j] = alpha * s + (beta == 0 ? (T)0 : beta * C[i * ldc + j]); \
+        }                                                                            \
+}
+KG__BLAS_GEMM(float, f32, KG_BLAS_SGEMM)
+KG__BLAS_GEMM(double, f64, KG_BLAS_DGEMM)
+
+#endif /* KG_BLAS_H */
+#else
+/* ---- kg_gemm.h: matrix products, built in ---- */
 /* kg_gemm.h -- matrix multiply for kgen's generated C.
  *
- *   static void kg_gemm_f32(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc)
+ *   static void kg_gemm_f32(M, N, K, alpha, A, rsa, csa, B, rsb, csb,
+ *                           beta, C, ldc)
  *   static void kg_gemm_f64(... the same with double ...)
  *
  * compute C = alpha * A @ B + beta * C, where A is M x K, B is K x N and C is
@@ -452,10 +535,11 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
  * NR-wide slivers and A by MC x KC blocks into MR-tall slivers, in 64-byte
  * aligned buffers; a register-tiled MR x NR micro-kernel, written with gcc
  * vector extensions (plain C elsewhere), multiplies a sliver pair.  Tiles
- * follow the vector width the compiler targets: 12 x 2 vectors with AVX-512
- * (-march=native on such a CPU), 6 x 2 with AVX/AVX2 or the SSE2/NEON
- * baselines; one vector wide when that pads a narrow N less.  When N spans
- * only a couple of slivers, A is read in place instead of packed.
+ * follow the vector width: 12 x 2 vectors with AVX-512, 6 x 2 with AVX/AVX2
+ * or the SSE2/NEON baselines; one vector wide when that pads a narrow N
+ * less.  When N spans only a couple of slivers, A is read in place instead
+ * of packed.  An x86-64 build for less than AVX-512 (a portable one) also
+ * carries AVX2 and AVX-512 versions and picks one by CPUID at run time.
  * Build with -O3 -ffp-contract=fast, so that a*b+c becomes an FMA where the
  * target has one (-std=c99 alone turns contraction off).
  *
@@ -482,8 +566,10 @@ KG_FN int64_t kg_arange_len(double start, double stop, double step) {
  * which kgen.build.flags.cblas_flags() returns (None without the wheel).
  *
  * Tunables (define before including): KG_GEMM_KC, KG_GEMM_MC, KG_GEMM_NC,
- * KG_GEMM_PARALLEL_MIN_FLOPS.  For tests: KG_GEMM_NAIVE forces the loop
- * without scratch memory, KG_GEMM_NO_VECTOR_EXT the plain-C micro-kernel.
+ * KG_GEMM_PARALLEL_MIN_FLOPS, KG_GEMM_MAX_ISA / KG_GEMM_NO_DISPATCH (run
+ * time CPU dispatch), KG_GEMM_CACHE_BYTES / KG_GEMM_NO_CACHE (per-thread
+ * buffers).  For tests: KG_GEMM_NAIVE forces the loop without scratch
+ * memory, KG_GEMM_NO_VECTOR_EXT the plain-C micro-kernel.
  */
 #ifndef KG_GEMM_H
 #define KG_GEMM_H
@@ -587,6 +673,14 @@ static __thread void *kg__gemm_cache_raw[2];
 static __thread size_t kg__gemm_cache_size[2];
 #endif
 
+/* The micro-kernel's small constant loops must unroll fully (so that the
+ * accumulators live in registers) even at -O2, which would not do it alone. */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 8)
+#  define KG__UNROLL _Pragma("GCC unroll 32")
+#else
+#  define KG__UNROLL
+#endif
+
 #define KG__ALIGN64(p) ((void *)(((uintptr_t)(p) + 63) & ~(uintptr_t)63))
 #define KG__BYTES64(n) (((size_t)(n) + 63) / 64 * 64)
 
@@ -676,13 +770,18 @@ KG__STATIC void kg__gemm_scale_##T(ptrdiff_t M, ptrdiff_t N, T beta, T *C,     \
             C[i * ldc + j] = beta == 0 ? (T)0 : beta * C[i * ldc + j];         \
 }
 
+/* ---- one family: packing, micro-kernels, one block ------------------------
+ * Stamped out per type T and family F with vector bytes VB, tile height MR_
+ * and ATTR, the target attribute of a dispatched family (empty for base). */
+
 /* Write the mr x nr corner of tile t (rows tstride apart) into C:
  * C = alpha*t + beta*C, or C += alpha*t for later K blocks (first == 0).
- * The same expressions as the vector path, so every element rounds alike. */
-#define KG__GEMM_STORE(T)                                                      \
-KG__STATIC KG__NOINLINE void kg__gemm_store_##T(const T *t, ptrdiff_t tstride, \
-        ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta, int first, T *C,          \
-        ptrdiff_t ldc)                                                         \
+ * The same expressions as the vector path, so every element rounds alike.
+ * (Compiled per family: with a narrow N every tile goes through here.) */
+#define KG__GEMM_STORE(T, F, ATTR)                                             \
+ATTR KG__STATIC KG__NOINLINE void kg__gemm_store_##T##_##F(const T *t,         \
+        ptrdiff_t tstride, ptrdiff_t mr, ptrdiff_t nr, T alpha, T beta,        \
+        int first, T *C, ptrdiff_t ldc)                                        \
 {                                                                              \
     ptrdiff_t i, j;                                                            \
     for (i = 0; i < mr; i++) {                                                 \
@@ -696,10 +795,6 @@ KG__STATIC KG__NOINLINE void kg__gemm_store_##T(const T *t, ptrdiff_t tstride, \
             for (j = 0; j < nr; j++) c[j] = alpha * ti[j] + beta * c[j];       \
     }                                                                          \
 }
-
-/* ---- one family: packing, micro-kernels, one block ------------------------
- * Stamped out per type T and family F with vector bytes VB, tile height MR_
- * and ATTR, the target attribute of a dispatched family (empty for base). */
 
 /* Pack an mc x kc block of A into MR-tall slivers [s0, s1), each laid out
  * k-major (sliver[k*MR + r]); the last sliver is padded with zeros. */
@@ -784,17 +879,23 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
     int i, v;                                                                  \
     (void)ars;                                                                 \
     (void)aks;                                                                 \
+    KG__UNROLL                                                                 \
     for (i = 0; i < MR; i++)                                                   \
+        KG__UNROLL                                                             \
         for (v = 0; v < (NV); v++) acc[i][v] = (vec){0};                       \
     for (k = 0; k < kc; k++) {                                                 \
         const vec *b = (const vec *)(pb + k * (NV) * VL);                      \
         const T *ak = a + k * (AK);                                            \
+        KG__UNROLL                                                             \
         for (i = 0; i < MR; i++)                                               \
+            KG__UNROLL                                                         \
             for (v = 0; v < (NV); v++) acc[i][v] += ak[i * (AROW)] * b[v];     \
     }                                                                          \
     if (mr == MR && nr == (NV) * VL) {                                         \
+        KG__UNROLL                                                             \
         for (i = 0; i < MR; i++) {                                             \
             vecu *c = (vecu *)(C + i * ldc);                                   \
+            KG__UNROLL                                                         \
             for (v = 0; v < (NV); v++) {                                       \
                 if (!first)                                                    \
                     c[v] = c[v] + alpha * acc[i][v];                           \
@@ -807,7 +908,8 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
     } else {                                                                   \
         T tile[(MR_) * (NV) * ((VB) / sizeof(T))];                             \
         memcpy(tile, acc, sizeof tile);                                        \
-        kg__gemm_store_##T(tile, (NV) * VL, mr, nr, alpha, beta, first, C, ldc); \
+        kg__gemm_store_##T##_##F(tile, (NV) * VL, mr, nr, alpha, beta, first,  \
+                                 C, ldc);                                      \
     }                                                                          \
 }
 #else
@@ -829,7 +931,7 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_ukr_##V##_##T##_##F(                \
         for (i = 0; i < MR; i++)                                               \
             for (j = 0; j < NR; j++)                                           \
                 acc[i * NR + j] += a[i * (AROW) + k * (AK)] * pb[k * NR + j];  \
-    kg__gemm_store_##T(acc, NR, mr, nr, alpha, beta, first, C, ldc);           \
+    kg__gemm_store_##T##_##F(acc, NR, mr, nr, alpha, beta, first, C, ldc);     \
 }
 #endif
 
@@ -870,6 +972,7 @@ ATTR KG__STATIC KG__NOINLINE void kg__gemm_block_##T##_##F(ptrdiff_t mc,       \
 }
 
 #define KG__GEMM_FAMILY(T, F, VB, MR_, ATTR)                                   \
+    KG__GEMM_STORE(T, F, ATTR)                                                 \
     KG__GEMM_PACK_A(T, F, MR_, ATTR)                                           \
     KG__GEMM_PACK_B(T, F, VB, ATTR)                                            \
     KG__GEMM_UKR(T, F, p1, VB, MR_, 1, 1, MR_, ATTR)                           \
@@ -1088,8 +1191,6 @@ KG__GEMM_NAIVE(float)
 KG__GEMM_NAIVE(double)
 KG__GEMM_SCALE(float)
 KG__GEMM_SCALE(double)
-KG__GEMM_STORE(float)
-KG__GEMM_STORE(double)
 KG__GEMM_FAMILIES(float)
 KG__GEMM_FAMILIES(double)
 KG__GEMM_SERIAL(float)
@@ -1098,6 +1199,7 @@ KG__GEMM_API(float, f32, cblas_sgemm)
 KG__GEMM_API(double, f64, cblas_dgemm)
 
 #endif /* KG_GEMM_H */
+#endif
 
 /* ---- error codes and loop macros shared by the kernels below ---- */
 #define KG_OK 0
@@ -1145,11 +1247,11 @@ static inline int kg_team_size(void) {
 #  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 /* ---- kernel train -------------------------------------------------
- *   out = t1 = tanh(x @ W1 + b1) @ W2 + b2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); t3 = log(t2 / sum(t2, axis=(1,), keepdims=True))[arange(0, y.shape[0], 1), y]; -(sum(t3, axis=(0,), keepdims=False) / cast(1 * t3.shape[0], dtype='float32')) + 0.0001 * (sum(W1 ** 2, axis=(0, 1), ke...
- *   W1_new = t1 = x @ W1; t2 = tanh(t1 + b1); t3 = t2 @ W2; t4 = t3 + b2; t5 = exp(t4 - stop_gradient(max(t4, axis=(1,), keepdims=True))); t6 = sum(t5, axis=(1,), keepdims=True); t7 = t5 / t6; t8 = log(t7); t9 = arange(0, y.shape[0], 1); t10 = t8[t9, y]; t11 = scatter_add(second(t8, float32(0.0)), second(t10,...
- *   b1_new = t1 = tanh(x @ W1 + b1); t2 = t1 @ W2; t3 = t2 + b2; t4 = exp(t3 - stop_gradient(max(t3, axis=(1,), keepdims=True))); t5 = sum(t4, axis=(1,), keepdims=True); t6 = t4 / t5; t7 = log(t6); t8 = arange(0, y.shape[0], 1); t9 = t7[t8, y]; t10 = scatter_add(second(t7, float32(0.0)), second(t9, dimshuffle...
- *   W2_new = t1 = tanh(x @ W1 + b1); t2 = t1 @ W2; t3 = t2 + b2; t4 = exp(t3 - stop_gradient(max(t3, axis=(1,), keepdims=True))); t5 = sum(t4, axis=(1,), keepdims=True); t6 = t4 / t5; t7 = log(t6); t8 = arange(0, y.shape[0], 1); t9 = t7[t8, y]; t10 = scatter_add(second(t7, float32(0.0)), second(t9, dimshuffle...
- *   b2_new = t1 = tanh(x @ W1 + b1) @ W2 + b2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); t3 = sum(t2, axis=(1,), keepdims=True); t4 = t2 / t3; t5 = log(t4); t6 = arange(0, y.shape[0], 1); t7 = t5[t6, y]; t8 = scatter_add(second(t5, float32(0.0)), second(t7, dimshuffle(-float32(1.0) / ca...
+ *   out = add(neg(...), mul(...))
+ *   W1_new = sub(W1, mul(...))
+ *   b1_new = sub(b1, mul(...))
+ *   W2_new = sub(W2, mul(...))
+ *   b2_new = sub(b2, mul(...))
  *
  * Shapes: train_shapes() writes the outputs' shapes, concatenated,
  * into out_shape; train() computes. Both return 0, or an error code
@@ -1183,22 +1285,10 @@ KG_EXPORT int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_
     const int64_t n_range = kg_arange_len((double)0, (double)y_d0, (double)1);
     if (n_range != y_d0 && n_range != 1 && y_d0 != 1) KG_FAIL(KG_ESHAPE, "gather: shapes (%lld,) and (%lld,) do not fit together", (long long)n_range, (long long)y_d0);
     const int64_t gather_d0 = (n_range == 1) ? y_d0 : n_range;
-    if (add_d1_2 != W2_d1 && add_d1_2 != 1 && W2_d1 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)x_d0, (long long)add_d1_2, (long long)x_d0, (long long)W2_d1);
-    const int64_t st = (add_d1_2 == 1) ? W2_d1 : add_d1_2;
     if (W2_d0 != add_d1 && W2_d0 != 1 && add_d1 != 1) KG_FAIL(KG_ESHAPE, "mul: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)x_d0, (long long)W2_d0, (long long)x_d0, (long long)add_d1);
     const int64_t mul_d1 = (W2_d0 == 1) ? add_d1 : W2_d0;
-    if (mul_d1 != W1_d1 && mul_d1 != 1 && W1_d1 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)x_d0, (long long)mul_d1, (long long)x_d0, (long long)W1_d1);
-    const int64_t st_2 = (mul_d1 == 1) ? W1_d1 : mul_d1;
     if (W1_d0 != x_d1 && W1_d0 != 1 && x_d1 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)W1_d0, (long long)W1_d1, (long long)x_d1, (long long)W1_d1);
     const int64_t add_d0 = (W1_d0 == 1) ? x_d1 : W1_d0;
-    if (W1_d0 != add_d0 && W1_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)W1_d0, (long long)W1_d1, (long long)add_d0, (long long)W1_d1);
-    const int64_t sub_d0 = (W1_d0 == 1) ? add_d0 : W1_d0;
-    if (mul_d1 != b1_d0 && mul_d1 != 1 && b1_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)mul_d1, (long long)b1_d0);
-    const int64_t st_3 = (mul_d1 == 1) ? b1_d0 : mul_d1;
-    if (W2_d0 != mul_d1 && W2_d0 != 1 && mul_d1 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)W2_d0, (long long)W2_d1, (long long)mul_d1, (long long)W2_d1);
-    const int64_t sub_d0_2 = (W2_d0 == 1) ? mul_d1 : W2_d0;
-    if (add_d1_2 != b2_d0 && add_d1_2 != 1 && b2_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d1_2, (long long)b2_d0);
-    const int64_t st_4 = (add_d1_2 == 1) ? b2_d0 : add_d1_2;
     const int64_t W1_b0 = (W1_d0 == 1) ? 0 : W1_d1;
     const int64_t W1_b1 = (W1_d1 == 1) ? 0 : 1;
     const int64_t W2_b0 = (W2_d0 == 1) ? 0 : W2_d1;
@@ -1243,39 +1333,31 @@ KG_EXPORT int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_
     const int64_t tmp2_size_2 = tmp2_size > t_s0_7 ? tmp2_size : t_s0_7;
     const int64_t tmp2_b0_2 = (x_d1 == 1) ? 0 : W1_d1;
     const int64_t t_s0_8 = W1_d1 * add_d0;
-    const int64_t tmp7_size_3 = tmp7_size_2 > t_s0_8 ? tmp7_size_2 : t_s0_8;
-    const int64_t tmp7_b0_3 = (add_d0 == 1) ? 0 : W1_d1;
-    const int64_t t_s0_9 = W1_d1 * sub_d0;
-    const int64_t tmp7_size_4 = tmp7_size_3 > mul_d1 ? tmp7_size_3 : mul_d1;
+    const int64_t tmp2_size_3 = tmp2_size_2 > mul_d1 ? tmp2_size_2 : mul_d1;
     const int64_t tmp4_b0 = (x_d0 == 1) ? 0 : mul_d1;
     const int64_t tmp4_b1 = (mul_d1 == 1) ? 0 : 1;
     const int64_t tmp4_size_4 = tmp4_size_3 > b1_d0 ? tmp4_size_3 : b1_d0;
     const int64_t tmp4_size_5 = tmp4_size_4 > W2_s0 ? tmp4_size_4 : W2_s0;
-    const int64_t t_s0_10 = W2_d1 * add_d1;
-    const int64_t tmp7_size_5 = tmp7_size_4 > t_s0_10 ? tmp7_size_4 : t_s0_10;
-    const int64_t tmp7_b0_4 = (add_d1 == 1) ? 0 : W2_d1;
-    const int64_t t_s0_11 = W2_d1 * mul_d1;
-    const int64_t tmp9_size_2 = tmp9_size > t_s0_11 ? tmp9_size : t_s0_11;
-    const int64_t tmp9_b0 = (mul_d1 == 1) ? 0 : W2_d1;
-    const int64_t t_s0_12 = W2_d1 * sub_d0_2;
-    const int64_t tmp9_size_3 = tmp9_size_2 > add_d1_2 ? tmp9_size_2 : add_d1_2;
+    const int64_t t_s0_9 = W2_d1 * add_d1;
+    const int64_t tmp2_size_4 = tmp2_size_3 > t_s0_9 ? tmp2_size_3 : t_s0_9;
+    const int64_t tmp2_b0_3 = (add_d1 == 1) ? 0 : W2_d1;
+    const int64_t t_s0_10 = W2_d1 * mul_d1;
+    const int64_t tmp2_size_5 = tmp2_size_4 > add_d1_2 ? tmp2_size_4 : add_d1_2;
     const int64_t tmp5_size_3 = tmp5_size_2 > b2_d0 ? tmp5_size_2 : b2_d0;
     /* not every size is used by both functions */
-(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)n_range; (void)gather_d0; (void)st;
-(void)mul_d1; (void)st_2; (void)add_d0; (void)sub_d0; (void)st_3; (void)sub_d0_2; (void)st_4; (void)W1_b0;
-(void)W1_b1; (void)W2_b0; (void)W2_b1; (void)t_s0; (void)tmp2_size; (void)b1_b0; (void)tmp2_b0; (void)t_s0_2;
-(void)tmp1_size; (void)t_s0_3; (void)b2_b0; (void)tmp7_b0; (void)t_s0_4; (void)tmp8_b0; (void)tmp8_b1; (void)tmp10_b0;
-(void)tmp10_size; (void)tmp8_size; (void)tmp8_size_2; (void)gs; (void)gs_2; (void)tmp13_size; (void)tmp8_b0_2; (void)tmp13_size_2;
-(void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2; (void)tmp5_size_2; (void)tmp9_size; (void)t_s0_5; (void)tmp7_size; (void)tmp7_b0_2;
-(void)tmp7_b1; (void)tmp6_b0; (void)tmp6_b1; (void)t_s0_6; (void)tmp4_size_3; (void)tmp7_size_2; (void)t_s0_7; (void)tmp2_size_2;
-(void)tmp2_b0_2; (void)t_s0_8; (void)tmp7_size_3; (void)tmp7_b0_3; (void)t_s0_9; (void)tmp7_size_4; (void)tmp4_b0; (void)tmp4_b1;
-(void)tmp4_size_4; (void)tmp4_size_5; (void)t_s0_10; (void)tmp7_size_5; (void)tmp7_b0_4; (void)t_s0_11; (void)tmp9_size_2; (void)tmp9_b0;
-(void)t_s0_12; (void)tmp9_size_3; (void)tmp5_size_3;
+(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)n_range; (void)gather_d0; (void)mul_d1;
+(void)add_d0; (void)W1_b0; (void)W1_b1; (void)W2_b0; (void)W2_b1; (void)t_s0; (void)tmp2_size; (void)b1_b0;
+(void)tmp2_b0; (void)t_s0_2; (void)tmp1_size; (void)t_s0_3; (void)b2_b0; (void)tmp7_b0; (void)t_s0_4; (void)tmp8_b0;
+(void)tmp8_b1; (void)tmp10_b0; (void)tmp10_size; (void)tmp8_size; (void)tmp8_size_2; (void)gs; (void)gs_2; (void)tmp13_size;
+(void)tmp8_b0_2; (void)tmp13_size_2; (void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2; (void)tmp5_size_2; (void)tmp9_size; (void)t_s0_5;
+(void)tmp7_size; (void)tmp7_b0_2; (void)tmp7_b1; (void)tmp6_b0; (void)tmp6_b1; (void)t_s0_6; (void)tmp4_size_3; (void)tmp7_size_2;
+(void)t_s0_7; (void)tmp2_size_2; (void)tmp2_b0_2; (void)t_s0_8; (void)tmp2_size_3; (void)tmp4_b0; (void)tmp4_b1; (void)tmp4_size_4;
+(void)tmp4_size_5; (void)t_s0_9; (void)tmp2_size_4; (void)tmp2_b0_3; (void)t_s0_10; (void)tmp2_size_5; (void)tmp5_size_3;
 
-    out_shape[0] = sub_d0;
+    out_shape[0] = add_d0;
     out_shape[1] = W1_d1;
     out_shape[2] = b1_d0;
-    out_shape[3] = sub_d0_2;
+    out_shape[3] = mul_d1;
     out_shape[4] = W2_d1;
     out_shape[5] = b2_d0;
     return 0;
@@ -1323,22 +1405,10 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     const int64_t n_range = kg_arange_len((double)0, (double)y_d0, (double)1);
     if (n_range != y_d0 && n_range != 1 && y_d0 != 1) KG_FAIL(KG_ESHAPE, "gather: shapes (%lld,) and (%lld,) do not fit together", (long long)n_range, (long long)y_d0);
     const int64_t gather_d0 = (n_range == 1) ? y_d0 : n_range;
-    if (add_d1_2 != W2_d1 && add_d1_2 != 1 && W2_d1 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)x_d0, (long long)add_d1_2, (long long)x_d0, (long long)W2_d1);
-    const int64_t st = (add_d1_2 == 1) ? W2_d1 : add_d1_2;
     if (W2_d0 != add_d1 && W2_d0 != 1 && add_d1 != 1) KG_FAIL(KG_ESHAPE, "mul: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)x_d0, (long long)W2_d0, (long long)x_d0, (long long)add_d1);
     const int64_t mul_d1 = (W2_d0 == 1) ? add_d1 : W2_d0;
-    if (mul_d1 != W1_d1 && mul_d1 != 1 && W1_d1 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)x_d0, (long long)mul_d1, (long long)x_d0, (long long)W1_d1);
-    const int64_t st_2 = (mul_d1 == 1) ? W1_d1 : mul_d1;
     if (W1_d0 != x_d1 && W1_d0 != 1 && x_d1 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)W1_d0, (long long)W1_d1, (long long)x_d1, (long long)W1_d1);
     const int64_t add_d0 = (W1_d0 == 1) ? x_d1 : W1_d0;
-    if (W1_d0 != add_d0 && W1_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)W1_d0, (long long)W1_d1, (long long)add_d0, (long long)W1_d1);
-    const int64_t sub_d0 = (W1_d0 == 1) ? add_d0 : W1_d0;
-    if (mul_d1 != b1_d0 && mul_d1 != 1 && b1_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)mul_d1, (long long)b1_d0);
-    const int64_t st_3 = (mul_d1 == 1) ? b1_d0 : mul_d1;
-    if (W2_d0 != mul_d1 && W2_d0 != 1 && mul_d1 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld, %lld) and (%lld, %lld) do not fit together", (long long)W2_d0, (long long)W2_d1, (long long)mul_d1, (long long)W2_d1);
-    const int64_t sub_d0_2 = (W2_d0 == 1) ? mul_d1 : W2_d0;
-    if (add_d1_2 != b2_d0 && add_d1_2 != 1 && b2_d0 != 1) KG_FAIL(KG_ESHAPE, "sum_to: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d1_2, (long long)b2_d0);
-    const int64_t st_4 = (add_d1_2 == 1) ? b2_d0 : add_d1_2;
     const int64_t W1_b0 = (W1_d0 == 1) ? 0 : W1_d1;
     const int64_t W1_b1 = (W1_d1 == 1) ? 0 : 1;
     const int64_t W2_b0 = (W2_d0 == 1) ? 0 : W2_d1;
@@ -1383,40 +1453,32 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     const int64_t tmp2_size_2 = tmp2_size > t_s0_7 ? tmp2_size : t_s0_7;
     const int64_t tmp2_b0_2 = (x_d1 == 1) ? 0 : W1_d1;
     const int64_t t_s0_8 = W1_d1 * add_d0;
-    const int64_t tmp7_size_3 = tmp7_size_2 > t_s0_8 ? tmp7_size_2 : t_s0_8;
-    const int64_t tmp7_b0_3 = (add_d0 == 1) ? 0 : W1_d1;
-    const int64_t t_s0_9 = W1_d1 * sub_d0;
-    const int64_t tmp7_size_4 = tmp7_size_3 > mul_d1 ? tmp7_size_3 : mul_d1;
+    const int64_t tmp2_size_3 = tmp2_size_2 > mul_d1 ? tmp2_size_2 : mul_d1;
     const int64_t tmp4_b0 = (x_d0 == 1) ? 0 : mul_d1;
     const int64_t tmp4_b1 = (mul_d1 == 1) ? 0 : 1;
     const int64_t tmp4_size_4 = tmp4_size_3 > b1_d0 ? tmp4_size_3 : b1_d0;
     const int64_t tmp4_size_5 = tmp4_size_4 > W2_s0 ? tmp4_size_4 : W2_s0;
-    const int64_t t_s0_10 = W2_d1 * add_d1;
-    const int64_t tmp7_size_5 = tmp7_size_4 > t_s0_10 ? tmp7_size_4 : t_s0_10;
-    const int64_t tmp7_b0_4 = (add_d1 == 1) ? 0 : W2_d1;
-    const int64_t t_s0_11 = W2_d1 * mul_d1;
-    const int64_t tmp9_size_2 = tmp9_size > t_s0_11 ? tmp9_size : t_s0_11;
-    const int64_t tmp9_b0 = (mul_d1 == 1) ? 0 : W2_d1;
-    const int64_t t_s0_12 = W2_d1 * sub_d0_2;
-    const int64_t tmp9_size_3 = tmp9_size_2 > add_d1_2 ? tmp9_size_2 : add_d1_2;
+    const int64_t t_s0_9 = W2_d1 * add_d1;
+    const int64_t tmp2_size_4 = tmp2_size_3 > t_s0_9 ? tmp2_size_3 : t_s0_9;
+    const int64_t tmp2_b0_3 = (add_d1 == 1) ? 0 : W2_d1;
+    const int64_t t_s0_10 = W2_d1 * mul_d1;
+    const int64_t tmp2_size_5 = tmp2_size_4 > add_d1_2 ? tmp2_size_4 : add_d1_2;
     const int64_t tmp5_size_3 = tmp5_size_2 > b2_d0 ? tmp5_size_2 : b2_d0;
     /* not every size is used by both functions */
-(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)n_range; (void)gather_d0; (void)st;
-(void)mul_d1; (void)st_2; (void)add_d0; (void)sub_d0; (void)st_3; (void)sub_d0_2; (void)st_4; (void)W1_b0;
-(void)W1_b1; (void)W2_b0; (void)W2_b1; (void)t_s0; (void)tmp2_size; (void)b1_b0; (void)tmp2_b0; (void)t_s0_2;
-(void)tmp1_size; (void)t_s0_3; (void)b2_b0; (void)tmp7_b0; (void)t_s0_4; (void)tmp8_b0; (void)tmp8_b1; (void)tmp10_b0;
-(void)tmp10_size; (void)tmp8_size; (void)tmp8_size_2; (void)gs; (void)gs_2; (void)tmp13_size; (void)tmp8_b0_2; (void)tmp13_size_2;
-(void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2; (void)tmp5_size_2; (void)tmp9_size; (void)t_s0_5; (void)tmp7_size; (void)tmp7_b0_2;
-(void)tmp7_b1; (void)tmp6_b0; (void)tmp6_b1; (void)t_s0_6; (void)tmp4_size_3; (void)tmp7_size_2; (void)t_s0_7; (void)tmp2_size_2;
-(void)tmp2_b0_2; (void)t_s0_8; (void)tmp7_size_3; (void)tmp7_b0_3; (void)t_s0_9; (void)tmp7_size_4; (void)tmp4_b0; (void)tmp4_b1;
-(void)tmp4_size_4; (void)tmp4_size_5; (void)t_s0_10; (void)tmp7_size_5; (void)tmp7_b0_4; (void)t_s0_11; (void)tmp9_size_2; (void)tmp9_b0;
-(void)t_s0_12; (void)tmp9_size_3; (void)tmp5_size_3;
+(void)x_s0; (void)W1_s0; (void)W2_s0; (void)add_d1; (void)add_d1_2; (void)n_range; (void)gather_d0; (void)mul_d1;
+(void)add_d0; (void)W1_b0; (void)W1_b1; (void)W2_b0; (void)W2_b1; (void)t_s0; (void)tmp2_size; (void)b1_b0;
+(void)tmp2_b0; (void)t_s0_2; (void)tmp1_size; (void)t_s0_3; (void)b2_b0; (void)tmp7_b0; (void)t_s0_4; (void)tmp8_b0;
+(void)tmp8_b1; (void)tmp10_b0; (void)tmp10_size; (void)tmp8_size; (void)tmp8_size_2; (void)gs; (void)gs_2; (void)tmp13_size;
+(void)tmp8_b0_2; (void)tmp13_size_2; (void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2; (void)tmp5_size_2; (void)tmp9_size; (void)t_s0_5;
+(void)tmp7_size; (void)tmp7_b0_2; (void)tmp7_b1; (void)tmp6_b0; (void)tmp6_b1; (void)t_s0_6; (void)tmp4_size_3; (void)tmp7_size_2;
+(void)t_s0_7; (void)tmp2_size_2; (void)tmp2_b0_2; (void)t_s0_8; (void)tmp2_size_3; (void)tmp4_b0; (void)tmp4_b1; (void)tmp4_size_4;
+(void)tmp4_size_5; (void)t_s0_9; (void)tmp2_size_4; (void)tmp2_b0_3; (void)t_s0_10; (void)tmp2_size_5; (void)tmp5_size_3;
 
 
     /* temporaries, allocated once per call, freed on every exit */
     tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
     if (!tmp1) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp2 = (float *)malloc(sizeof(float) * (size_t)(tmp2_size_2 > 0 ? tmp2_size_2 : 1));
+    tmp2 = (float *)malloc(sizeof(float) * (size_t)(tmp2_size_5 > 0 ? tmp2_size_5 : 1));
     if (!tmp2) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp3 = (float *)malloc(sizeof(float) * (size_t)(1 > 0 ? 1 : 1));
     if (!tmp3) KG_FAIL(KG_ENOMEM, "train: out of memory");
@@ -1426,11 +1488,11 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     if (!tmp5) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp6 = (float *)malloc(sizeof(float) * (size_t)(t_s0_2 > 0 ? t_s0_2 : 1));
     if (!tmp6) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp7 = (float *)malloc(sizeof(float) * (size_t)(tmp7_size_5 > 0 ? tmp7_size_5 : 1));
+    tmp7 = (float *)malloc(sizeof(float) * (size_t)(tmp7_size_2 > 0 ? tmp7_size_2 : 1));
     if (!tmp7) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp8 = (float *)malloc(sizeof(float) * (size_t)(tmp8_size_2 > 0 ? tmp8_size_2 : 1));
     if (!tmp8) KG_FAIL(KG_ENOMEM, "train: out of memory");
-    tmp9 = (float *)malloc(sizeof(float) * (size_t)(tmp9_size_3 > 0 ? tmp9_size_3 : 1));
+    tmp9 = (float *)malloc(sizeof(float) * (size_t)(tmp9_size > 0 ? tmp9_size : 1));
     if (!tmp9) KG_FAIL(KG_ENOMEM, "train: out of memory");
     tmp10 = (float *)malloc(sizeof(float) * (size_t)(tmp10_size > 0 ? tmp10_size : 1));
     if (!tmp10) KG_FAIL(KG_ENOMEM, "train: out of memory");
@@ -1550,7 +1612,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         }
         tmp2[0] = (float)acc;
     }
-    /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdi...; t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient...; t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient... */
+    /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdi...; cast(shape_i(...)); true_div(-1.0, cast(...)) */
     {
         const int64_t n = 1;
         const float v3 = tmp1[0];
@@ -1617,6 +1679,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1; i1++)
             {
                 const float v_b1 = b1[i1 * b1_b0];
@@ -1634,7 +1697,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     /* tanh(b1 + x @ W1) @ W2 */
     kg_gemm_f32(x_d0, W2_d1, add_d1, 1, tmp1 + 0, add_d1, 1, W2 + 0, W2_d1, 1, 0, tmp7 + 0, W2_d1);
 
-    /* b2 + tanh(b1 + x @ W1) @ W2; t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient... */
+    /* b2 + tanh(b1 + x @ W1) @ W2; second(sub(...), float32(0.0)) */
     {
         const int64_t n = t_s0_4;
 
@@ -1662,6 +1725,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v_b2 = b2[i1 * b2_b0];
@@ -1713,7 +1777,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(...; t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(... */
+    /* sub(add(...), stop_gradient(...)); exp(sub(...)) */
     {
         const int64_t n = t_s0_4;
 
@@ -1722,8 +1786,8 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             for (int64_t i = 0; i < n; i++) {
                 const float v15 = tmp8[i];
                 const float v16 = tmp11[i];
-                const float t17 = (v15 - v16);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t24 = expf(t17);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                const float t17 = (v15 - v16);  /* sub(add(...), stop_gradient(...)) */
+                const float t24 = expf(t17);  /* exp(sub(...)) */
                 tmp10[i] = t17;
                 tmp12[i] = t24;
             }
@@ -1732,8 +1796,8 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             for (int64_t i = 0; i < n; i++) {
                 const float v15 = tmp8[i];
                 const float v16 = tmp11[i];
-                const float t17 = (v15 - v16);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t24 = expf(t17);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                const float t17 = (v15 - v16);  /* sub(add(...), stop_gradient(...)) */
+                const float t24 = expf(t17);  /* exp(sub(...)) */
                 tmp10[i] = t17;
                 tmp12[i] = t24;
             }
@@ -1741,19 +1805,20 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v15 = tmp8[i0 * tmp8_b0 + i1 * tmp8_b1];
                 const float v16 = tmp11[i0 * tmp10_b0];
-                const float t17 = (v15 - v16);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t24 = expf(t17);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                const float t17 = (v15 - v16);  /* sub(add(...), stop_gradient(...)) */
+                const float t24 = expf(t17);  /* exp(sub(...)) */
                 tmp10[i0 * add_d1_2 + i1] = t17;
                 tmp12[i0 * add_d1_2 + i1] = t24;
             }
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; sum(exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))), axis=(1,), keepdims=True) */
+    /* sum(exp(...)) */
     {
 
         KG_OMP_PARALLEL_FOR(t_s0_4)
@@ -1771,7 +1836,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             tmp11[i0] = (float)acc;
         }
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; log(sum(exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))), axis=(1,), keepdims=True)) */
+    /* log(sum(...)) */
     {
         const int64_t n = x_d0;
 
@@ -1779,20 +1844,20 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const float v18 = tmp11[i];
-                const float t18 = logf(v18);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; log(sum(exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True... */
+                const float t18 = logf(v18);  /* log(sum(...)) */
                 tmp8[i] = t18;
             }
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v18 = tmp11[i];
-                const float t18 = logf(v18);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; log(sum(exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True... */
+                const float t18 = logf(v18);  /* log(sum(...)) */
                 tmp8[i] = t18;
             }
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t2 - log(sum(exp(t2), axis=(1,), keepdims=True)) */
+    /* sub(sub(...), log(...)) */
     {
         const int64_t n = t_s0_4;
 
@@ -1801,7 +1866,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             for (int64_t i = 0; i < n; i++) {
                 const float v19 = tmp10[i];
                 const float v20 = tmp8[i];
-                const float t19 = (v19 - v20);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t2 ... */
+                const float t19 = (v19 - v20);  /* sub(sub(...), log(...)) */
                 tmp13[i] = t19;
             }
         } else if (x_d0 == n && 1) {
@@ -1809,18 +1874,19 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             for (int64_t i = 0; i < n; i++) {
                 const float v19 = tmp10[i];
                 const float v20 = tmp8[i];
-                const float t19 = (v19 - v20);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t2 ... */
+                const float t19 = (v19 - v20);  /* sub(sub(...), log(...)) */
                 tmp13[i] = t19;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v19 = tmp10[i0 * tmp8_b0 + i1 * tmp8_b1];
                 const float v20 = tmp8[i0 * tmp10_b0];
-                const float t19 = (v19 - v20);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t2 ... */
+                const float t19 = (v19 - v20);  /* sub(sub(...), log(...)) */
                 tmp13[i0 * add_d1_2 + i1] = t19;
             }
         }
@@ -1829,7 +1895,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     /* arange(0, y.shape[0], 1) */
     for (int64_t i = 0; i < n_range; i++)
         tmp14[i] = (int64_t)(0 + i * 1);
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); (t2 - log(sum(exp(t2), axis=(1,), keepdims=True)))[arange(0, y.... */
+    /* gather(sub(...), arange(...), y) */
     {
         for (int64_t i0 = 0; i0 < gather_d0; i0++)
 
@@ -1870,7 +1936,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         }
         (void)o;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); sum((t2 - log(sum(exp(t2), axis=(1,), keepdims=True)))[arange(0... */
+    /* sum(gather(...)) */
     {
 
         const int64_t n = gather_d0;
@@ -1920,7 +1986,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         }
         tmp13[0] = (float)acc;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = (t2 - log(sum(exp(t2), axis=(1,), keepdims=True)))[arange(... */
+    /* sub(mul(...), true_div(...)) */
     {
         const int64_t n = 1;
         const float v22 = tmp13[0];
@@ -1972,7 +2038,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = (t2 - log(sum(exp(t2), axis=(1,), keepdims=True)))[arange(... */
+    /* second(gather(...), dimshuffle(...)) */
     {
         const int64_t n = gather_d0;
         const float v27 = tmp5[0];
@@ -1992,7 +2058,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = t2 - log(sum(exp(t2), axis=(1,), keepdims=True)); t4 = ara... */
+    /* scatter_add(second(...), second(...), arange(...), y) */
     {
         for (int64_t i0 = 0; i0 < gather_d0; i0++)
 
@@ -2035,7 +2101,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
 
         tmp5[dst] += tmp4[0 + i0 * tmp8_b0_2];
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = exp(t2); t4 = t2 - log(sum(t3, axis=(1,), keepdims=True));... */
+    /* true_div(scatter_add(...), exp(...)) */
     {
         const int64_t n = t_s0_4;
 
@@ -2058,7 +2124,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = exp(t2); t4 = sum(t3, axis=(1,), keepdims=True); t5 = t2 -... */
+    /* sum(second(...)) */
     {
 
         KG_OMP_PARALLEL_FOR(t_s0_4)
@@ -2079,7 +2145,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             tmp9[i0] = (float)acc;
         }
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = exp(t2); t4 = sum(t3, axis=(1,), keepdims=True); t5 = t2 -... */
+    /* mul(exp(...), sub(...)) */
     {
         const int64_t n = t_s0_4;
 
@@ -2107,6 +2173,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v32 = tmp4[i0 * tmp8_b0 + i1 * tmp8_b1];
@@ -2121,15 +2188,15 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     }
     /* zeros */
     for (int64_t i = 0; i < t_s0_3; i++) tmp9[i] = 0;
-    /* t1 = tanh(b1 + x @ W1) @ W2; t2 = b2 + t1; t3 = t2 - stop_gradient(max(t2, axis=(1,), keepdims=True)); t4 = exp(t3); t5 = sum(t4, axis=(1,), keepdims=True); ... */
+    /* sum_to(mul(...), matmul(...)) */
     for (int64_t i0 = 0; i0 < x_d0; i0++)
     for (int64_t i1 = 0; i1 < add_d1_2; i1++)
 
     tmp9[0 + i0 * tmp7_b0 + i1 * W2_b1] += tmp5[0 + i0 * add_d1_2 + i1];
-    /* t1 = tanh(b1 + x @ W1) @ W2; t2 = b2 + t1; t3 = t2 - stop_gradient(max(t2, axis=(1,), keepdims=True)); t4 = exp(t3); t5 = sum(t4, axis=(1,), keepdims=True); ... */
+    /* matmul(sum_to(...), dimshuffle(...)) */
     kg_gemm_f32(x_d0, W2_d0, W2_d1, 1, tmp9 + 0, W2_d1, 1, W2 + 0, 1, W2_d1, 0, tmp7 + 0, W2_d0);
 
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
+    /* mul(matmul(...), sub(...)) */
     {
         const int64_t n = t_s0_6;
 
@@ -2153,6 +2220,7 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < mul_d1; i1++)
             {
                 const float v35 = tmp7[i0 * tmp7_b0_2 + i1 * tmp7_b1];
@@ -2165,86 +2233,59 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     }
     /* zeros */
     for (int64_t i = 0; i < t_s0; i++) tmp7[i] = 0;
-    /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = t4 - stop_gradient(max(t4, axis=(1,), keepdims=True)); t6 = exp(t5); t7 = sum(t6, axis=(1,)... */
+    /* sum_to(mul(...), matmul(...)) */
     for (int64_t i0 = 0; i0 < x_d0; i0++)
     for (int64_t i1 = 0; i1 < mul_d1; i1++)
 
     tmp7[0 + i0 * tmp2_b0 + i1 * W1_b1] += tmp4[0 + i0 * mul_d1 + i1];
-    /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = t4 - stop_gradient(max(t4, axis=(1,), keepdims=True)); t6 = exp(t5); t7 = sum(t6, axis=(1,)... */
+    /* matmul(dimshuffle(...), sum_to(...)) */
     kg_gemm_f32(x_d1, W1_d1, x_d0, 1, x + 0, 1, x_d1, tmp7 + 0, W1_d1, 1, 0, tmp2 + 0, W1_d1);
 
-    /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = t4 - stop_gradient(max(t4, axis=(1,), keepdims=True)); t6 = exp(t5); t7 = sum(t6, axis=(1,)... */
+    /* sub(W1, mul(...)) */
     {
         const int64_t n = t_s0_8;
 
-        if (W1_s0 == n && t_s0_7 == n && n >= KG_PARALLEL_MIN_N) {
+        if (W1_s0 == n && t_s0_7 == n && W1_s0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const float v37 = tmp13[i];
                 const float v38 = tmp2[i];
+                const float v_W13 = W1[i];
                 const float t117 = (v37 + v38);  /* add */
                 const float t29 = (0.1f * t117);  /* mul */
-                tmp7[i] = t29;
+                const float t34 = (v_W13 - t29);  /* sub */
+                W1_new[i] = t34;
             }
-        } else if (W1_s0 == n && t_s0_7 == n && 1) {
+        } else if (W1_s0 == n && t_s0_7 == n && W1_s0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v37 = tmp13[i];
                 const float v38 = tmp2[i];
+                const float v_W13 = W1[i];
                 const float t117 = (v37 + v38);  /* add */
                 const float t29 = (0.1f * t117);  /* mul */
-                tmp7[i] = t29;
+                const float t34 = (v_W13 - t29);  /* sub */
+                W1_new[i] = t34;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < add_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < W1_d1; i1++)
             {
                 const float v37 = tmp13[i0 * W1_b0 + i1 * W1_b1];
                 const float v38 = tmp2[i0 * tmp2_b0_2 + i1 * W1_b1];
+                const float v_W13 = W1[i0 * W1_b0 + i1 * W1_b1];
                 const float t117 = (v37 + v38);  /* add */
                 const float t29 = (0.1f * t117);  /* mul */
-                tmp7[i0 * W1_d1 + i1] = t29;
+                const float t34 = (v_W13 - t29);  /* sub */
+                W1_new[i0 * W1_d1 + i1] = t34;
             }
         }
         (void)n;
     }
-    /* t1 = x @ W1; t2 = tanh(b1 + t1); t3 = t2 @ W2; t4 = b2 + t3; t5 = t4 - stop_gradient(max(t4, axis=(1,), keepdims=True)); t6 = exp(t5); t7 = sum(t6, axis=(1,)... */
-    {
-        const int64_t n = t_s0_9;
-
-        if (W1_s0 == n && t_s0_8 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const float v_W13 = W1[i];
-                const float v40 = tmp7[i];
-                const float t118 = (v_W13 - v40);  /* sub */
-                W1_new[i] = t118;
-            }
-        } else if (W1_s0 == n && t_s0_8 == n && 1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const float v_W13 = W1[i];
-                const float v40 = tmp7[i];
-                const float t118 = (v_W13 - v40);  /* sub */
-                W1_new[i] = t118;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < sub_d0; i0++)
-            for (int64_t i1 = 0; i1 < W1_d1; i1++)
-            {
-                const float v_W13 = W1[i0 * W1_b0 + i1 * W1_b1];
-                const float v40 = tmp7[i0 * tmp7_b0_3 + i1 * W1_b1];
-                const float t118 = (v_W13 - v40);  /* sub */
-                W1_new[i0 * W1_d1 + i1] = t118;
-            }
-        }
-        (void)n;
-    }
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
+    /* sum(mul(...)) */
     {
 
         KG_OMP_PARALLEL_FOR(t_s0_6)
@@ -2254,40 +2295,40 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             KG_OMP_SIMD_REDUCTION(+, acc)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
             {
-                const float v41 = tmp4[i0 * tmp4_b0 + i1 * tmp4_b1];
+                const float v40 = tmp4[i0 * tmp4_b0 + i1 * tmp4_b1];
 
-                acc = acc + ((double)v41);
+                acc = acc + ((double)v40);
 
             }
-            tmp7[i1] = (float)acc;
+            tmp2[i1] = (float)acc;
         }
     }
     /* zeros */
     for (int64_t i = 0; i < b1_d0; i++) tmp4[i] = 0;
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
+    /* sum_to(sum(...), b1) */
     for (int64_t i0 = 0; i0 < mul_d1; i0++)
 
-    tmp4[0 + i0 * b1_b0] += tmp7[0 + i0];
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
+    tmp4[0 + i0 * b1_b0] += tmp2[0 + i0];
+    /* sub(b1, mul(...)) */
     {
         const int64_t n = b1_d0;
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v43 = tmp4[i];
+                const float v42 = tmp4[i];
                 const float v_b12 = b1[i];
-                const float t119 = (0.1f * v43);  /* mul */
-                const float t210 = (v_b12 - t119);  /* sub */
+                const float t118 = (0.1f * v42);  /* mul */
+                const float t210 = (v_b12 - t118);  /* sub */
                 b1_new[i] = t210;
             }
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v43 = tmp4[i];
+                const float v42 = tmp4[i];
                 const float v_b12 = b1[i];
-                const float t119 = (0.1f * v43);  /* mul */
-                const float t210 = (v_b12 - t119);  /* sub */
+                const float t118 = (0.1f * v42);  /* mul */
+                const float t210 = (v_b12 - t118);  /* sub */
                 b1_new[i] = t210;
             }
         }
@@ -2296,106 +2337,79 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
     /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
     {
         const int64_t n = W2_s0;
-        const float v44 = train_const[0];
+        const float v43 = train_const[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const float v_W22 = W2[i];
-                const float t120 = v44;  /* second(W2 ** 2, array([[0.0002]])) */
+                const float t119 = v43;  /* second(W2 ** 2, array([[0.0002]])) */
                 const double t211 = kg_pow_f64(((double)v_W22), 1.0);  /* W2 ** 1 */
-                const double t34 = (((double)t120) * t211);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
-                const float t44 = ((float)t34);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
+                const double t35 = (((double)t119) * t211);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
+                const float t44 = ((float)t35);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
                 tmp4[i] = t44;
             }
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_W22 = W2[i];
-                const float t120 = v44;  /* second(W2 ** 2, array([[0.0002]])) */
+                const float t119 = v43;  /* second(W2 ** 2, array([[0.0002]])) */
                 const double t211 = kg_pow_f64(((double)v_W22), 1.0);  /* W2 ** 1 */
-                const double t34 = (((double)t120) * t211);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
-                const float t44 = ((float)t34);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
+                const double t35 = (((double)t119) * t211);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
+                const float t44 = ((float)t35);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
                 tmp4[i] = t44;
             }
         }
         (void)n;
     }
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
-    kg_gemm_f32(add_d1, W2_d1, x_d0, 1, tmp1 + 0, 1, add_d1, tmp9 + 0, W2_d1, 1, 0, tmp7 + 0, W2_d1);
+    /* matmul(dimshuffle(...), sum_to(...)) */
+    kg_gemm_f32(add_d1, W2_d1, x_d0, 1, tmp1 + 0, 1, add_d1, tmp9 + 0, W2_d1, 1, 0, tmp2 + 0, W2_d1);
 
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
+    /* sub(W2, mul(...)) */
     {
-        const int64_t n = t_s0_11;
+        const int64_t n = t_s0_10;
 
-        if (W2_s0 == n && t_s0_10 == n && n >= KG_PARALLEL_MIN_N) {
+        if (W2_s0 == n && t_s0_9 == n && W2_s0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v46 = tmp4[i];
-                const float v47 = tmp7[i];
-                const float t121 = (v46 + v47);  /* add */
-                const float t212 = (0.1f * t121);  /* mul */
-                tmp9[i] = t212;
+                const float v45 = tmp4[i];
+                const float v46 = tmp2[i];
+                const float v_W23 = W2[i];
+                const float t120 = (v45 + v46);  /* add */
+                const float t212 = (0.1f * t120);  /* mul */
+                const float t36 = (v_W23 - t212);  /* sub */
+                W2_new[i] = t36;
             }
-        } else if (W2_s0 == n && t_s0_10 == n && 1) {
+        } else if (W2_s0 == n && t_s0_9 == n && W2_s0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v46 = tmp4[i];
-                const float v47 = tmp7[i];
-                const float t121 = (v46 + v47);  /* add */
-                const float t212 = (0.1f * t121);  /* mul */
-                tmp9[i] = t212;
+                const float v45 = tmp4[i];
+                const float v46 = tmp2[i];
+                const float v_W23 = W2[i];
+                const float t120 = (v45 + v46);  /* add */
+                const float t212 = (0.1f * t120);  /* mul */
+                const float t36 = (v_W23 - t212);  /* sub */
+                W2_new[i] = t36;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < mul_d1; i0++)
-            for (int64_t i1 = 0; i1 < W2_d1; i1++)
-            {
-                const float v46 = tmp4[i0 * W2_b0 + i1 * W2_b1];
-                const float v47 = tmp7[i0 * tmp7_b0_4 + i1 * W2_b1];
-                const float t121 = (v46 + v47);  /* add */
-                const float t212 = (0.1f * t121);  /* mul */
-                tmp9[i0 * W2_d1 + i1] = t212;
-            }
-        }
-        (void)n;
-    }
-    /* t1 = tanh(b1 + x @ W1); t2 = t1 @ W2; t3 = b2 + t2; t4 = t3 - stop_gradient(max(t3, axis=(1,), keepdims=True)); t5 = exp(t4); t6 = sum(t5, axis=(1,), keepdim... */
-    {
-        const int64_t n = t_s0_12;
-
-        if (W2_s0 == n && t_s0_11 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const float v_W23 = W2[i];
-                const float v49 = tmp9[i];
-                const float t122 = (v_W23 - v49);  /* sub */
-                W2_new[i] = t122;
-            }
-        } else if (W2_s0 == n && t_s0_11 == n && 1) {
             KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const float v_W23 = W2[i];
-                const float v49 = tmp9[i];
-                const float t122 = (v_W23 - v49);  /* sub */
-                W2_new[i] = t122;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < sub_d0_2; i0++)
             for (int64_t i1 = 0; i1 < W2_d1; i1++)
             {
+                const float v45 = tmp4[i0 * W2_b0 + i1 * W2_b1];
+                const float v46 = tmp2[i0 * tmp2_b0_3 + i1 * W2_b1];
                 const float v_W23 = W2[i0 * W2_b0 + i1 * W2_b1];
-                const float v49 = tmp9[i0 * tmp9_b0 + i1 * W2_b1];
-                const float t122 = (v_W23 - v49);  /* sub */
-                W2_new[i0 * W2_d1 + i1] = t122;
+                const float t120 = (v45 + v46);  /* add */
+                const float t212 = (0.1f * t120);  /* mul */
+                const float t36 = (v_W23 - t212);  /* sub */
+                W2_new[i0 * W2_d1 + i1] = t36;
             }
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = exp(t2); t4 = sum(t3, axis=(1,), keepdims=True); t5 = t2 -... */
+    /* sum(mul(...)) */
     {
 
         KG_OMP_PARALLEL_FOR(t_s0_4)
@@ -2405,40 +2419,40 @@ KG_EXPORT int train(const float *KG_RESTRICT x, const int32_t *KG_RESTRICT y, co
             KG_OMP_SIMD_REDUCTION(+, acc)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
             {
-                const float v50 = tmp5[i0 * tmp8_b0 + i1 * tmp8_b1];
+                const float v48 = tmp5[i0 * tmp8_b0 + i1 * tmp8_b1];
 
-                acc = acc + ((double)v50);
+                acc = acc + ((double)v48);
 
             }
-            tmp9[i1] = (float)acc;
+            tmp2[i1] = (float)acc;
         }
     }
     /* zeros */
     for (int64_t i = 0; i < b2_d0; i++) tmp5[i] = 0;
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = exp(t2); t4 = sum(t3, axis=(1,), keepdims=True); t5 = t2 -... */
+    /* sum_to(sum(...), b2) */
     for (int64_t i0 = 0; i0 < add_d1_2; i0++)
 
-    tmp5[0 + i0 * b2_b0] += tmp9[0 + i0];
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)); t3 = exp(t2); t4 = sum(t3, axis=(1,), keepdims=True); t5 = t2 -... */
+    tmp5[0 + i0 * b2_b0] += tmp2[0 + i0];
+    /* sub(b2, mul(...)) */
     {
         const int64_t n = b2_d0;
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const float v52 = tmp5[i];
+                const float v50 = tmp5[i];
                 const float v_b22 = b2[i];
-                const float t123 = (0.1f * v52);  /* mul */
-                const float t213 = (v_b22 - t123);  /* sub */
+                const float t121 = (0.1f * v50);  /* mul */
+                const float t213 = (v_b22 - t121);  /* sub */
                 b2_new[i] = t213;
             }
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const float v52 = tmp5[i];
+                const float v50 = tmp5[i];
                 const float v_b22 = b2[i];
-                const float t123 = (0.1f * v52);  /* mul */
-                const float t213 = (v_b22 - t123);  /* sub */
+                const float t121 = (0.1f * v50);  /* mul */
+                const float t213 = (v_b22 - t121);  /* sub */
                 b2_new[i] = t213;
             }
         }
@@ -2463,7 +2477,7 @@ fail:
     return rc;
 }
 /* ---- kernel predict -------------------------------------------------
- *   out = t1 = tanh(x @ W1 + b1) @ W2 + b2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); argmax(t2 / sum(t2, axis=(1,), keepdims=True), axis=(1,), keepdims=False)
+ *   out = argmax(true_div(...))
  *
  * Shapes: predict_shapes() writes the outputs' shapes, concatenated,
  * into out_shape; predict() computes. Both return 0, or an error code
@@ -2606,6 +2620,7 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1; i1++)
             {
                 const float v_b1 = b1[i1 * b1_b0];
@@ -2644,6 +2659,7 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v_b2 = b2[i1 * b2_b0];
@@ -2693,7 +2709,7 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+    /* exp(sub(...)) */
     {
         const int64_t n = t_s0_4;
 
@@ -2702,8 +2718,8 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
             for (int64_t i = 0; i < n; i++) {
                 const float v5 = tmp1[i];
                 const float v6 = tmp2[i];
-                const float t14 = (v5 - v6);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t22 = expf(t14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                const float t14 = (v5 - v6);  /* sub(add(...), stop_gradient(...)) */
+                const float t22 = expf(t14);  /* exp(sub(...)) */
                 tmp0[i] = t22;
             }
         } else if (x_d0 == n && 1) {
@@ -2711,26 +2727,27 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
             for (int64_t i = 0; i < n; i++) {
                 const float v5 = tmp1[i];
                 const float v6 = tmp2[i];
-                const float t14 = (v5 - v6);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t22 = expf(t14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                const float t14 = (v5 - v6);  /* sub(add(...), stop_gradient(...)) */
+                const float t22 = expf(t14);  /* exp(sub(...)) */
                 tmp0[i] = t22;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v5 = tmp1[i0 * tmp1_b0 + i1 * tmp1_b1];
                 const float v6 = tmp2[i0 * tmp0_b0_3];
-                const float t14 = (v5 - v6);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t22 = expf(t14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                const float t14 = (v5 - v6);  /* sub(add(...), stop_gradient(...)) */
+                const float t22 = expf(t14);  /* exp(sub(...)) */
                 tmp0[i0 * add_d1_2 + i1] = t22;
             }
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; sum(exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))), axis=(1,), keepdims=True) */
+    /* sum(exp(...)) */
     {
 
         KG_OMP_PARALLEL_FOR(t_s0_4)
@@ -2748,7 +2765,7 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
             tmp2[i0] = (float)acc;
         }
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); argmax(t2 / sum(t2, axis=(1,), keepdims=True), axis=(1,), ... */
+    /* argmax(true_div(...)) */
     {
 
         KG_OMP_PARALLEL_FOR(t_s0_4)
@@ -2761,7 +2778,7 @@ KG_EXPORT int predict(const float *KG_RESTRICT x, const float *KG_RESTRICT b2, c
             {
                 const float v8 = tmp0[i0 * tmp1_b0 + i1 * tmp1_b1];
                 const float v9 = tmp2[i0 * tmp0_b0_3];
-                const float t15 = (v8 / v9);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)))... */
+                const float t15 = (v8 / v9);  /* true_div(exp(...), sum(...)) */
 
                 if (at == 0 || kg_argbetter_max_f32(t15, best)) {
                     best = t15;
@@ -2781,7 +2798,7 @@ fail:
     return rc;
 }
 /* ---- kernel probabilities -------------------------------------------------
- *   out = t1 = tanh(x @ W1 + b1) @ W2 + b2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); t2 / sum(t2, axis=(1,), keepdims=True)
+ *   out = true_div(exp(...), sum(...))
  *
  * Shapes: probabilities_shapes() writes the outputs' shapes, concatenated,
  * into out_shape; probabilities() computes. Both return 0, or an error code
@@ -2923,6 +2940,7 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1; i1++)
             {
                 const float v_b1 = b1[i1 * b1_b0];
@@ -2961,6 +2979,7 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v_b2 = b2[i1 * b2_b0];
@@ -3010,7 +3029,7 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+    /* exp(sub(...)) */
     {
         const int64_t n = t_s0_4;
 
@@ -3019,8 +3038,8 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
             for (int64_t i = 0; i < n; i++) {
                 const float v5 = tmp1[i];
                 const float v6 = tmp2[i];
-                const float t14 = (v5 - v6);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t22 = expf(t14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                const float t14 = (v5 - v6);  /* sub(add(...), stop_gradient(...)) */
+                const float t22 = expf(t14);  /* exp(sub(...)) */
                 tmp0[i] = t22;
             }
         } else if (x_d0 == n && 1) {
@@ -3028,26 +3047,27 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
             for (int64_t i = 0; i < n; i++) {
                 const float v5 = tmp1[i];
                 const float v6 = tmp2[i];
-                const float t14 = (v5 - v6);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t22 = expf(t14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                const float t14 = (v5 - v6);  /* sub(add(...), stop_gradient(...)) */
+                const float t22 = expf(t14);  /* exp(sub(...)) */
                 tmp0[i] = t22;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v5 = tmp1[i0 * tmp1_b0 + i1 * tmp1_b1];
                 const float v6 = tmp2[i0 * tmp0_b0_3];
-                const float t14 = (v5 - v6);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)) */
-                const float t22 = expf(t14);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))) */
+                const float t14 = (v5 - v6);  /* sub(add(...), stop_gradient(...)) */
+                const float t22 = expf(t14);  /* exp(sub(...)) */
                 tmp0[i0 * add_d1_2 + i1] = t22;
             }
         }
         (void)n;
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; sum(exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))), axis=(1,), keepdims=True) */
+    /* sum(exp(...)) */
     {
 
         KG_OMP_PARALLEL_FOR(t_s0_4)
@@ -3065,7 +3085,7 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
             tmp2[i0] = (float)acc;
         }
     }
-    /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); t2 / sum(t2, axis=(1,), keepdims=True) */
+    /* true_div(exp(...), sum(...)) */
     {
         const int64_t n = t_s0_4;
 
@@ -3074,7 +3094,7 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
             for (int64_t i = 0; i < n; i++) {
                 const float v8 = tmp0[i];
                 const float v9 = tmp2[i];
-                const float t15 = (v8 / v9);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)))... */
+                const float t15 = (v8 / v9);  /* true_div(exp(...), sum(...)) */
                 out[i] = t15;
             }
         } else if (x_d0 == n && 1) {
@@ -3082,18 +3102,19 @@ KG_EXPORT int probabilities(const float *KG_RESTRICT x, const float *KG_RESTRICT
             for (int64_t i = 0; i < n; i++) {
                 const float v8 = tmp0[i];
                 const float v9 = tmp2[i];
-                const float t15 = (v8 / v9);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)))... */
+                const float t15 = (v8 / v9);  /* true_div(exp(...), sum(...)) */
                 out[i] = t15;
             }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < x_d0; i0++)
+            KG_OMP_SIMD
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v8 = tmp0[i0 * tmp1_b0 + i1 * tmp1_b1];
                 const float v9 = tmp2[i0 * tmp0_b0_3];
-                const float t15 = (v8 / v9);  /* t1 = b2 + tanh(b1 + x @ W1) @ W2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True)))... */
+                const float t15 = (v8 / v9);  /* true_div(exp(...), sum(...)) */
                 out[i0 * add_d1_2 + i1] = t15;
             }
         }

@@ -56,11 +56,11 @@ extern "C" {
 #endif
 
 /* ---- kernel train -------------------------------------------------------
- *   out = t1 = tanh(x @ W1 + b1) @ W2 + b2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); t3 = log(t2 / sum(t2, axis=(1,), keepdims=True))[arange(0, y.shape[0], 1), y]; -(sum(t3, axis=(0,), keepdims=False) / cast(1 * t3.shape[0], dtype='float32')) + 0.0001 * (sum(W1 ** 2, axis=(0, ...
- *   W1_new = t1 = x @ W1; t2 = tanh(t1 + b1); t3 = t2 @ W2; t4 = t3 + b2; t5 = exp(t4 - stop_gradient(max(t4, axis=(1,), keepdims=True))); t6 = sum(t5, axis=(1,), keepdims=True); t7 = t5 / t6; t8 = log(t7); t9 = arange(0, y.shape[0], 1); t10 = t8[t9, y]; t11 = scatter_add(second(t8, float32(0.0)), s ...
- *   b1_new = t1 = tanh(x @ W1 + b1); t2 = t1 @ W2; t3 = t2 + b2; t4 = exp(t3 - stop_gradient(max(t3, axis=(1,), keepdims=True))); t5 = sum(t4, axis=(1,), keepdims=True); t6 = t4 / t5; t7 = log(t6); t8 = arange(0, y.shape[0], 1); t9 = t7[t8, y]; t10 = scatter_add(second(t7, float32(0.0)), second(t9,  ...
- *   W2_new = t1 = tanh(x @ W1 + b1); t2 = t1 @ W2; t3 = t2 + b2; t4 = exp(t3 - stop_gradient(max(t3, axis=(1,), keepdims=True))); t5 = sum(t4, axis=(1,), keepdims=True); t6 = t4 / t5; t7 = log(t6); t8 = arange(0, y.shape[0], 1); t9 = t7[t8, y]; t10 = scatter_add(second(t7, float32(0.0)), second(t9,  ...
- *   b2_new = t1 = tanh(x @ W1 + b1) @ W2 + b2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); t3 = sum(t2, axis=(1,), keepdims=True); t4 = t2 / t3; t5 = log(t4); t6 = arange(0, y.shape[0], 1); t7 = t5[t6, y]; t8 = scatter_add(second(t5, float32(0.0)), second(t7, dimshuffle(-float32 ...
+ *   out = add(neg(...), mul(...))
+ *   W1_new = sub(W1, mul(...))
+ *   b1_new = sub(b1, mul(...))
+ *   W2_new = sub(W2, mul(...))
+ *   b2_new = sub(b2, mul(...))
  *
  * Arguments of train(), in order:
  *   const float *x: input x, float32, shape (x_d0, x_d1)
@@ -87,7 +87,7 @@ int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_d0, int64_
 int train(const float *x, const int32_t *y, const float *W1, const float *W2, const float *b2, const float *b1, int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t b2_d0, int64_t b1_d0, float *out, float *W1_new, float *b1_new, float *W2_new, float *b2_new, char *err, size_t errlen);
 
 /* ---- kernel predict -----------------------------------------------------
- *   out = t1 = tanh(x @ W1 + b1) @ W2 + b2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); argmax(t2 / sum(t2, axis=(1,), keepdims=True), axis=(1,), keepdims=False)
+ *   out = argmax(true_div(...))
  *
  * Arguments of predict(), in order:
  *   const float *x: input x, float32, shape (x_d0, x_d1)
@@ -108,7 +108,7 @@ int predict_shapes(int64_t x_d0, int64_t x_d1, int64_t b2_d0, int64_t b1_d0, int
 int predict(const float *x, const float *b2, const float *b1, const float *W1, const float *W2, int64_t x_d0, int64_t x_d1, int64_t b2_d0, int64_t b1_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t *out, char *err, size_t errlen);
 
 /* ---- kernel probabilities -----------------------------------------------
- *   out = t1 = tanh(x @ W1 + b1) @ W2 + b2; t2 = exp(t1 - stop_gradient(max(t1, axis=(1,), keepdims=True))); t2 / sum(t2, axis=(1,), keepdims=True)
+ *   out = true_div(exp(...), sum(...))
  *
  * Arguments of probabilities(), in order:
  *   const float *x: input x, float32, shape (x_d0, x_d1)

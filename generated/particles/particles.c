@@ -495,40 +495,27 @@ KG_EXPORT int step_shapes(int64_t x_d0, int64_t y_d0, int64_t vx_d0, int64_t vy_
     if (vy_d0 < 0) KG_FAIL(KG_ESHAPE, "vy: negative dimension %lld", (long long)vy_d0);
     if (vx_d0 != vy_d0 && vx_d0 != 1 && vy_d0 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld,) do not fit together", (long long)vx_d0, (long long)vy_d0);
     const int64_t add_d0 = (vx_d0 == 1) ? vy_d0 : vx_d0;
-    if (vx_d0 != add_d0 && vx_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "mul: shapes (%lld,) and (%lld,) do not fit together", (long long)vx_d0, (long long)add_d0);
-    const int64_t mul_d0 = (vx_d0 == 1) ? add_d0 : vx_d0;
-    if (vx_d0 != mul_d0 && vx_d0 != 1 && mul_d0 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld,) and (%lld,) do not fit together", (long long)vx_d0, (long long)mul_d0);
-    const int64_t sub_d0 = (vx_d0 == 1) ? mul_d0 : vx_d0;
-    if (x_d0 != sub_d0 && x_d0 != 1 && sub_d0 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld,) do not fit together", (long long)x_d0, (long long)sub_d0);
-    const int64_t add_d0_2 = (x_d0 == 1) ? sub_d0 : x_d0;
-    if (vy_d0 != add_d0 && vy_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "mul: shapes (%lld,) and (%lld,) do not fit together", (long long)vy_d0, (long long)add_d0);
-    const int64_t mul_d0_2 = (vy_d0 == 1) ? add_d0 : vy_d0;
-    if (vy_d0 != mul_d0_2 && vy_d0 != 1 && mul_d0_2 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld,) and (%lld,) do not fit together", (long long)vy_d0, (long long)mul_d0_2);
-    const int64_t sub_d0_2 = (vy_d0 == 1) ? mul_d0_2 : vy_d0;
-    if (y_d0 != sub_d0_2 && y_d0 != 1 && sub_d0_2 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld,) do not fit together", (long long)y_d0, (long long)sub_d0_2);
-    const int64_t add_d0_3 = (y_d0 == 1) ? sub_d0_2 : y_d0;
+    if (x_d0 != add_d0 && x_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld,) do not fit together", (long long)x_d0, (long long)add_d0);
+    const int64_t add_d0_2 = (x_d0 == 1) ? add_d0 : x_d0;
+    if (y_d0 != add_d0 && y_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld,) do not fit together", (long long)y_d0, (long long)add_d0);
+    const int64_t add_d0_3 = (y_d0 == 1) ? add_d0 : y_d0;
+    if (add_d0_2 != add_d0_3 && add_d0_2 != 1 && add_d0_3 != 1) KG_FAIL(KG_ESHAPE, "fused loop: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d0_2, (long long)add_d0_3);
+    const int64_t loop_d0 = (add_d0_2 == 1) ? add_d0_3 : add_d0_2;
     const int64_t vx_b0 = (vx_d0 == 1) ? 0 : 1;
     const int64_t vy_b0 = (vy_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_b0 = (add_d0 == 1) ? 0 : 1;
-    const int64_t tmp2_size = vy_d0 > mul_d0 ? vy_d0 : mul_d0;
-    const int64_t tmp2_b0 = (mul_d0 == 1) ? 0 : 1;
-    const int64_t tmp0_size = vx_d0 > sub_d0 ? vx_d0 : sub_d0;
     const int64_t x_b0 = (x_d0 == 1) ? 0 : 1;
-    const int64_t tmp0_b0 = (sub_d0 == 1) ? 0 : 1;
-    const int64_t tmp0_size_2 = tmp0_size > mul_d0_2 ? tmp0_size : mul_d0_2;
-    const int64_t tmp0_b0_2 = (mul_d0_2 == 1) ? 0 : 1;
-    const int64_t tmp3_size = add_d0 > sub_d0_2 ? add_d0 : sub_d0_2;
     const int64_t y_b0 = (y_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_b0_2 = (sub_d0_2 == 1) ? 0 : 1;
+    const int64_t out2_b0 = (add_d0 == 1) ? 0 : 1;
+    const int64_t out0_b0 = (add_d0_2 == 1) ? 0 : 1;
+    const int64_t out1_b0 = (add_d0_3 == 1) ? 0 : 1;
     /* not every size is used by both functions */
-(void)add_d0; (void)mul_d0; (void)sub_d0; (void)add_d0_2; (void)mul_d0_2; (void)sub_d0_2; (void)add_d0_3; (void)vx_b0;
-(void)vy_b0; (void)tmp3_b0; (void)tmp2_size; (void)tmp2_b0; (void)tmp0_size; (void)x_b0; (void)tmp0_b0; (void)tmp0_size_2;
-(void)tmp0_b0_2; (void)tmp3_size; (void)y_b0; (void)tmp3_b0_2;
+(void)add_d0; (void)add_d0_2; (void)add_d0_3; (void)loop_d0; (void)vx_b0; (void)vy_b0; (void)x_b0; (void)y_b0;
+(void)out2_b0; (void)out0_b0; (void)out1_b0;
 
     out_shape[0] = add_d0_2;
     out_shape[1] = add_d0_3;
-    out_shape[2] = sub_d0;
-    out_shape[3] = sub_d0_2;
+    out_shape[2] = add_d0;
+    out_shape[3] = add_d0;
     return 0;
 fail:
     return rc;
@@ -537,10 +524,6 @@ fail:
 KG_EXPORT int step(const double *KG_RESTRICT x, const double *KG_RESTRICT y, const double *KG_RESTRICT vx, const double *KG_RESTRICT vy, const double *KG_RESTRICT dt, int64_t x_d0, int64_t y_d0, int64_t vx_d0, int64_t vy_d0, double *KG_RESTRICT out0, double *KG_RESTRICT out1, double *KG_RESTRICT out2, double *KG_RESTRICT out3, char *err, size_t errlen)
 {
     int rc = 0;
-    double *tmp0 = NULL;
-    double *tmp1 = NULL;
-    double *tmp2 = NULL;
-    double *tmp3 = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (x_d0 < 0) KG_FAIL(KG_ESHAPE, "x: negative dimension %lld", (long long)x_d0);
     if (y_d0 < 0) KG_FAIL(KG_ESHAPE, "y: negative dimension %lld", (long long)y_d0);
@@ -548,360 +531,124 @@ KG_EXPORT int step(const double *KG_RESTRICT x, const double *KG_RESTRICT y, con
     if (vy_d0 < 0) KG_FAIL(KG_ESHAPE, "vy: negative dimension %lld", (long long)vy_d0);
     if (vx_d0 != vy_d0 && vx_d0 != 1 && vy_d0 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld,) do not fit together", (long long)vx_d0, (long long)vy_d0);
     const int64_t add_d0 = (vx_d0 == 1) ? vy_d0 : vx_d0;
-    if (vx_d0 != add_d0 && vx_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "mul: shapes (%lld,) and (%lld,) do not fit together", (long long)vx_d0, (long long)add_d0);
-    const int64_t mul_d0 = (vx_d0 == 1) ? add_d0 : vx_d0;
-    if (vx_d0 != mul_d0 && vx_d0 != 1 && mul_d0 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld,) and (%lld,) do not fit together", (long long)vx_d0, (long long)mul_d0);
-    const int64_t sub_d0 = (vx_d0 == 1) ? mul_d0 : vx_d0;
-    if (x_d0 != sub_d0 && x_d0 != 1 && sub_d0 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld,) do not fit together", (long long)x_d0, (long long)sub_d0);
-    const int64_t add_d0_2 = (x_d0 == 1) ? sub_d0 : x_d0;
-    if (vy_d0 != add_d0 && vy_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "mul: shapes (%lld,) and (%lld,) do not fit together", (long long)vy_d0, (long long)add_d0);
-    const int64_t mul_d0_2 = (vy_d0 == 1) ? add_d0 : vy_d0;
-    if (vy_d0 != mul_d0_2 && vy_d0 != 1 && mul_d0_2 != 1) KG_FAIL(KG_ESHAPE, "sub: shapes (%lld,) and (%lld,) do not fit together", (long long)vy_d0, (long long)mul_d0_2);
-    const int64_t sub_d0_2 = (vy_d0 == 1) ? mul_d0_2 : vy_d0;
-    if (y_d0 != sub_d0_2 && y_d0 != 1 && sub_d0_2 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld,) do not fit together", (long long)y_d0, (long long)sub_d0_2);
-    const int64_t add_d0_3 = (y_d0 == 1) ? sub_d0_2 : y_d0;
+    if (x_d0 != add_d0 && x_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld,) do not fit together", (long long)x_d0, (long long)add_d0);
+    const int64_t add_d0_2 = (x_d0 == 1) ? add_d0 : x_d0;
+    if (y_d0 != add_d0 && y_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "add: shapes (%lld,) and (%lld,) do not fit together", (long long)y_d0, (long long)add_d0);
+    const int64_t add_d0_3 = (y_d0 == 1) ? add_d0 : y_d0;
+    if (add_d0_2 != add_d0_3 && add_d0_2 != 1 && add_d0_3 != 1) KG_FAIL(KG_ESHAPE, "fused loop: shapes (%lld,) and (%lld,) do not fit together", (long long)add_d0_2, (long long)add_d0_3);
+    const int64_t loop_d0 = (add_d0_2 == 1) ? add_d0_3 : add_d0_2;
     const int64_t vx_b0 = (vx_d0 == 1) ? 0 : 1;
     const int64_t vy_b0 = (vy_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_b0 = (add_d0 == 1) ? 0 : 1;
-    const int64_t tmp2_size = vy_d0 > mul_d0 ? vy_d0 : mul_d0;
-    const int64_t tmp2_b0 = (mul_d0 == 1) ? 0 : 1;
-    const int64_t tmp0_size = vx_d0 > sub_d0 ? vx_d0 : sub_d0;
     const int64_t x_b0 = (x_d0 == 1) ? 0 : 1;
-    const int64_t tmp0_b0 = (sub_d0 == 1) ? 0 : 1;
-    const int64_t tmp0_size_2 = tmp0_size > mul_d0_2 ? tmp0_size : mul_d0_2;
-    const int64_t tmp0_b0_2 = (mul_d0_2 == 1) ? 0 : 1;
-    const int64_t tmp3_size = add_d0 > sub_d0_2 ? add_d0 : sub_d0_2;
     const int64_t y_b0 = (y_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_b0_2 = (sub_d0_2 == 1) ? 0 : 1;
+    const int64_t out2_b0 = (add_d0 == 1) ? 0 : 1;
+    const int64_t out0_b0 = (add_d0_2 == 1) ? 0 : 1;
+    const int64_t out1_b0 = (add_d0_3 == 1) ? 0 : 1;
     /* not every size is used by both functions */
-(void)add_d0; (void)mul_d0; (void)sub_d0; (void)add_d0_2; (void)mul_d0_2; (void)sub_d0_2; (void)add_d0_3; (void)vx_b0;
-(void)vy_b0; (void)tmp3_b0; (void)tmp2_size; (void)tmp2_b0; (void)tmp0_size; (void)x_b0; (void)tmp0_b0; (void)tmp0_size_2;
-(void)tmp0_b0_2; (void)tmp3_size; (void)y_b0; (void)tmp3_b0_2;
+(void)add_d0; (void)add_d0_2; (void)add_d0_3; (void)loop_d0; (void)vx_b0; (void)vy_b0; (void)x_b0; (void)y_b0;
+(void)out2_b0; (void)out0_b0; (void)out1_b0;
 
 
     /* temporaries, allocated once per call, freed on every exit */
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(tmp0_size_2 > 0 ? tmp0_size_2 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "step: out of memory");
-    tmp1 = (double *)malloc(sizeof(double) * (size_t)(vx_d0 > 0 ? vx_d0 : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "step: out of memory");
-    tmp2 = (double *)malloc(sizeof(double) * (size_t)(tmp2_size > 0 ? tmp2_size : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "step: out of memory");
-    tmp3 = (double *)malloc(sizeof(double) * (size_t)(tmp3_size > 0 ? tmp3_size : 1));
-    if (!tmp3) KG_FAIL(KG_ENOMEM, "step: out of memory");
-    /* dt * vx; vx ** 2 */
+    /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)); x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))); vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81); y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)... */
     {
-        const int64_t n = vx_d0;
+        const int64_t n = loop_d0;
         const double v_dt = dt[0];
 
-        if (n >= KG_PARALLEL_MIN_N) {
+        if (vx_d0 == n && vy_d0 == n && x_d0 == n && y_d0 == n && add_d0 == n && add_d0_2 == n && add_d0 == n && add_d0_3 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const double v_vx = vx[i];
+                const double v_vy = vy[i];
+                const double v_x = x[i];
+                const double v_y = y[i];
                 const double t1 = (v_dt * v_vx);  /* dt * vx */
                 const double t2 = (v_vx * v_vx);  /* vx ** 2 */
-                tmp0[i] = t1;
-                tmp1[i] = t2;
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = sqrt(t4);  /* sqrt(vx ** 2 + vy ** 2) */
+                const double t6 = (t1 * t5);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
+                const double t7 = (0.05 * t6);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t8 = (v_vx - t7);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t9 = (v_dt * t8);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t10 = (v_x + t9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t11 = (v_vy * t5);  /* vy * sqrt(vx ** 2 + vy ** 2) */
+                const double t12 = (0.05 * t11);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
+                const double t13 = (t12 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
+                const double t14 = (v_dt * t13);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t15 = (v_vy - t14);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t16 = (v_dt * t15);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                const double t17 = (v_y + t16);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out2[i] = t8;
+                out0[i] = t10;
+                out3[i] = t15;
+                out1[i] = t17;
             }
-        } else {
+        } else if (vx_d0 == n && vy_d0 == n && x_d0 == n && y_d0 == n && add_d0 == n && add_d0_2 == n && add_d0 == n && add_d0_3 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_vx = vx[i];
+                const double v_vy = vy[i];
+                const double v_x = x[i];
+                const double v_y = y[i];
                 const double t1 = (v_dt * v_vx);  /* dt * vx */
                 const double t2 = (v_vx * v_vx);  /* vx ** 2 */
-                tmp0[i] = t1;
-                tmp1[i] = t2;
-            }
-        }
-        (void)n;
-    }
-    /* vy ** 2 */
-    {
-        const int64_t n = vy_d0;
-
-        if (n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_vy = vy[i];
-                const double t12 = (v_vy * v_vy);  /* vy ** 2 */
-                tmp2[i] = t12;
-            }
-        } else {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_vy = vy[i];
-                const double t12 = (v_vy * v_vy);  /* vy ** 2 */
-                tmp2[i] = t12;
-            }
-        }
-        (void)n;
-    }
-    /* sqrt(vx ** 2 + vy ** 2) */
-    {
-        const int64_t n = add_d0;
-
-        if (vx_d0 == n && vy_d0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v3 = tmp1[i];
-                const double v4 = tmp2[i];
-                const double t13 = (v3 + v4);  /* vx ** 2 + vy ** 2 */
-                const double t22 = sqrt(t13);  /* sqrt(vx ** 2 + vy ** 2) */
-                tmp3[i] = t22;
-            }
-        } else if (vx_d0 == n && vy_d0 == n && 1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v3 = tmp1[i];
-                const double v4 = tmp2[i];
-                const double t13 = (v3 + v4);  /* vx ** 2 + vy ** 2 */
-                const double t22 = sqrt(t13);  /* sqrt(vx ** 2 + vy ** 2) */
-                tmp3[i] = t22;
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = sqrt(t4);  /* sqrt(vx ** 2 + vy ** 2) */
+                const double t6 = (t1 * t5);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
+                const double t7 = (0.05 * t6);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t8 = (v_vx - t7);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t9 = (v_dt * t8);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t10 = (v_x + t9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t11 = (v_vy * t5);  /* vy * sqrt(vx ** 2 + vy ** 2) */
+                const double t12 = (0.05 * t11);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
+                const double t13 = (t12 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
+                const double t14 = (v_dt * t13);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t15 = (v_vy - t14);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t16 = (v_dt * t15);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                const double t17 = (v_y + t16);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out2[i] = t8;
+                out0[i] = t10;
+                out3[i] = t15;
+                out1[i] = t17;
             }
         } else
         {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < add_d0; i0++)
-            {
-                const double v3 = tmp1[i0 * vx_b0];
-                const double v4 = tmp2[i0 * vy_b0];
-                const double t13 = (v3 + v4);  /* vx ** 2 + vy ** 2 */
-                const double t22 = sqrt(t13);  /* sqrt(vx ** 2 + vy ** 2) */
-                tmp3[i0] = t22;
-            }
-        }
-        (void)n;
-    }
-    /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
-    {
-        const int64_t n = mul_d0;
-
-        if (vx_d0 == n && add_d0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v5 = tmp0[i];
-                const double v6 = tmp3[i];
-                const double t14 = (v5 * v6);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
-                const double t23 = (0.05 * t14);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
-                tmp2[i] = t23;
-            }
-        } else if (vx_d0 == n && add_d0 == n && 1) {
             KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v5 = tmp0[i];
-                const double v6 = tmp3[i];
-                const double t14 = (v5 * v6);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
-                const double t23 = (0.05 * t14);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
-                tmp2[i] = t23;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < mul_d0; i0++)
+            for (int64_t i0 = 0; i0 < loop_d0; i0++)
             {
-                const double v5 = tmp0[i0 * vx_b0];
-                const double v6 = tmp3[i0 * tmp3_b0];
-                const double t14 = (v5 * v6);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
-                const double t23 = (0.05 * t14);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
-                tmp2[i0] = t23;
-            }
-        }
-        (void)n;
-    }
-    /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)); dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-    {
-        const int64_t n = sub_d0;
-        const double v_dt2 = dt[0];
-
-        if (vx_d0 == n && mul_d0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_vx2 = vx[i];
-                const double v8 = tmp2[i];
-                const double t15 = (v_vx2 - v8);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
-                const double t24 = (v_dt2 * t15);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-                out2[i] = t15;
-                tmp0[i] = t24;
-            }
-        } else if (vx_d0 == n && mul_d0 == n && 1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_vx2 = vx[i];
-                const double v8 = tmp2[i];
-                const double t15 = (v_vx2 - v8);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
-                const double t24 = (v_dt2 * t15);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-                out2[i] = t15;
-                tmp0[i] = t24;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < sub_d0; i0++)
-            {
-                const double v_vx2 = vx[i0 * vx_b0];
-                const double v8 = tmp2[i0 * tmp2_b0];
-                const double t15 = (v_vx2 - v8);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
-                const double t24 = (v_dt2 * t15);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-                out2[i0] = t15;
-                tmp0[i0] = t24;
-            }
-        }
-        (void)n;
-    }
-    /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-    {
-        const int64_t n = add_d0_2;
-
-        if (x_d0 == n && sub_d0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_x = x[i];
-                const double v9 = tmp0[i];
-                const double t16 = (v_x + v9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-                out0[i] = t16;
-            }
-        } else if (x_d0 == n && sub_d0 == n && 1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_x = x[i];
-                const double v9 = tmp0[i];
-                const double t16 = (v_x + v9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-                out0[i] = t16;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < add_d0_2; i0++)
-            {
+                const double v_vx = vx[i0 * vx_b0];
+                const double v_vy = vy[i0 * vy_b0];
                 const double v_x = x[i0 * x_b0];
-                const double v9 = tmp0[i0 * tmp0_b0];
-                const double t16 = (v_x + v9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
-                out0[i0] = t16;
-            }
-        }
-        (void)n;
-    }
-    /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
-    {
-        const int64_t n = mul_d0_2;
-        const double v_dt3 = dt[0];
-
-        if (vy_d0 == n && add_d0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_vy2 = vy[i];
-                const double v10 = tmp3[i];
-                const double t17 = (v_vy2 * v10);  /* vy * sqrt(vx ** 2 + vy ** 2) */
-                const double t25 = (0.05 * t17);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
-                const double t3 = (t25 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
-                const double t4 = (v_dt3 * t3);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
-                tmp0[i] = t4;
-            }
-        } else if (vy_d0 == n && add_d0 == n && 1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_vy2 = vy[i];
-                const double v10 = tmp3[i];
-                const double t17 = (v_vy2 * v10);  /* vy * sqrt(vx ** 2 + vy ** 2) */
-                const double t25 = (0.05 * t17);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
-                const double t3 = (t25 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
-                const double t4 = (v_dt3 * t3);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
-                tmp0[i] = t4;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < mul_d0_2; i0++)
-            {
-                const double v_vy2 = vy[i0 * vy_b0];
-                const double v10 = tmp3[i0 * tmp3_b0];
-                const double t17 = (v_vy2 * v10);  /* vy * sqrt(vx ** 2 + vy ** 2) */
-                const double t25 = (0.05 * t17);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
-                const double t3 = (t25 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
-                const double t4 = (v_dt3 * t3);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
-                tmp0[i0] = t4;
-            }
-        }
-        (void)n;
-    }
-    /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81); dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + ... */
-    {
-        const int64_t n = sub_d0_2;
-        const double v_dt4 = dt[0];
-
-        if (vy_d0 == n && mul_d0_2 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_vy3 = vy[i];
-                const double v13 = tmp0[i];
-                const double t18 = (v_vy3 - v13);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
-                const double t26 = (v_dt4 * t18);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-                out3[i] = t18;
-                tmp3[i] = t26;
-            }
-        } else if (vy_d0 == n && mul_d0_2 == n && 1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_vy3 = vy[i];
-                const double v13 = tmp0[i];
-                const double t18 = (v_vy3 - v13);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
-                const double t26 = (v_dt4 * t18);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-                out3[i] = t18;
-                tmp3[i] = t26;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < sub_d0_2; i0++)
-            {
-                const double v_vy3 = vy[i0 * vy_b0];
-                const double v13 = tmp0[i0 * tmp0_b0_2];
-                const double t18 = (v_vy3 - v13);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
-                const double t26 = (v_dt4 * t18);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-                out3[i0] = t18;
-                tmp3[i0] = t26;
-            }
-        }
-        (void)n;
-    }
-    /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-    {
-        const int64_t n = add_d0_3;
-
-        if (y_d0 == n && sub_d0_2 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_y = y[i];
-                const double v14 = tmp3[i];
-                const double t19 = (v_y + v14);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-                out1[i] = t19;
-            }
-        } else if (y_d0 == n && sub_d0_2 == n && 1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_y = y[i];
-                const double v14 = tmp3[i];
-                const double t19 = (v_y + v14);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-                out1[i] = t19;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < add_d0_3; i0++)
-            {
                 const double v_y = y[i0 * y_b0];
-                const double v14 = tmp3[i0 * tmp3_b0_2];
-                const double t19 = (v_y + v14);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
-                out1[i0] = t19;
+                const double t1 = (v_dt * v_vx);  /* dt * vx */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = sqrt(t4);  /* sqrt(vx ** 2 + vy ** 2) */
+                const double t6 = (t1 * t5);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
+                const double t7 = (0.05 * t6);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t8 = (v_vx - t7);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t9 = (v_dt * t8);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t10 = (v_x + t9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t11 = (v_vy * t5);  /* vy * sqrt(vx ** 2 + vy ** 2) */
+                const double t12 = (0.05 * t11);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
+                const double t13 = (t12 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
+                const double t14 = (v_dt * t13);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t15 = (v_vy - t14);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t16 = (v_dt * t15);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                const double t17 = (v_y + t16);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out2[i0 * out2_b0] = t8;
+                out0[i0 * out0_b0] = t10;
+                out3[i0 * out2_b0] = t15;
+                out1[i0 * out1_b0] = t17;
             }
         }
         (void)n;
     }
 
 fail:
-    free(tmp0);
-    free(tmp1);
-    free(tmp2);
-    free(tmp3);
     return rc;
 }
 /* ---- kernel energy -------------------------------------------------
@@ -926,9 +673,8 @@ KG_EXPORT int energy_shapes(int64_t y_d0, int64_t vx_d0, int64_t vy_d0, int64_t 
     const int64_t y_b0 = (y_d0 == 1) ? 0 : 1;
     const int64_t vx_b0 = (vx_d0 == 1) ? 0 : 1;
     const int64_t vy_b0 = (vy_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_b0 = (add_d0 == 1) ? 0 : 1;
     /* not every size is used by both functions */
-(void)add_d0; (void)add_d0_2; (void)y_b0; (void)vx_b0; (void)vy_b0; (void)tmp3_b0;
+(void)add_d0; (void)add_d0_2; (void)y_b0; (void)vx_b0; (void)vy_b0;
 
     out_shape[0] = add_d0_2;
     return 0;
@@ -939,10 +685,6 @@ fail:
 KG_EXPORT int energy(const double *KG_RESTRICT y, const double *KG_RESTRICT vx, const double *KG_RESTRICT vy, int64_t y_d0, int64_t vx_d0, int64_t vy_d0, double *KG_RESTRICT out, char *err, size_t errlen)
 {
     int rc = 0;
-    double *tmp0 = NULL;
-    double *tmp1 = NULL;
-    double *tmp2 = NULL;
-    double *tmp3 = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (y_d0 < 0) KG_FAIL(KG_ESHAPE, "y: negative dimension %lld", (long long)y_d0);
     if (vx_d0 < 0) KG_FAIL(KG_ESHAPE, "vx: negative dimension %lld", (long long)vx_d0);
@@ -954,157 +696,63 @@ KG_EXPORT int energy(const double *KG_RESTRICT y, const double *KG_RESTRICT vx, 
     const int64_t y_b0 = (y_d0 == 1) ? 0 : 1;
     const int64_t vx_b0 = (vx_d0 == 1) ? 0 : 1;
     const int64_t vy_b0 = (vy_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_b0 = (add_d0 == 1) ? 0 : 1;
     /* not every size is used by both functions */
-(void)add_d0; (void)add_d0_2; (void)y_b0; (void)vx_b0; (void)vy_b0; (void)tmp3_b0;
+(void)add_d0; (void)add_d0_2; (void)y_b0; (void)vx_b0; (void)vy_b0;
 
 
     /* temporaries, allocated once per call, freed on every exit */
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(y_d0 > 0 ? y_d0 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "energy: out of memory");
-    tmp1 = (double *)malloc(sizeof(double) * (size_t)(vx_d0 > 0 ? vx_d0 : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "energy: out of memory");
-    tmp2 = (double *)malloc(sizeof(double) * (size_t)(vy_d0 > 0 ? vy_d0 : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "energy: out of memory");
-    tmp3 = (double *)malloc(sizeof(double) * (size_t)(add_d0 > 0 ? add_d0 : 1));
-    if (!tmp3) KG_FAIL(KG_ENOMEM, "energy: out of memory");
-    /* 9.81 * y */
-    {
-        const int64_t n = y_d0;
-
-        if (n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_y = y[i];
-                const double t1 = (9.81 * v_y);  /* 9.81 * y */
-                tmp0[i] = t1;
-            }
-        } else {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_y = y[i];
-                const double t1 = (9.81 * v_y);  /* 9.81 * y */
-                tmp0[i] = t1;
-            }
-        }
-        (void)n;
-    }
-    /* vx ** 2 */
-    {
-        const int64_t n = vx_d0;
-
-        if (n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_vx = vx[i];
-                const double t12 = (v_vx * v_vx);  /* vx ** 2 */
-                tmp1[i] = t12;
-            }
-        } else {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_vx = vx[i];
-                const double t12 = (v_vx * v_vx);  /* vx ** 2 */
-                tmp1[i] = t12;
-            }
-        }
-        (void)n;
-    }
-    /* vy ** 2 */
-    {
-        const int64_t n = vy_d0;
-
-        if (n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_vy = vy[i];
-                const double t13 = (v_vy * v_vy);  /* vy ** 2 */
-                tmp2[i] = t13;
-            }
-        } else {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_vy = vy[i];
-                const double t13 = (v_vy * v_vy);  /* vy ** 2 */
-                tmp2[i] = t13;
-            }
-        }
-        (void)n;
-    }
-    /* 0.5 * (vx ** 2 + vy ** 2) */
-    {
-        const int64_t n = add_d0;
-
-        if (vx_d0 == n && vy_d0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v4 = tmp1[i];
-                const double v5 = tmp2[i];
-                const double t14 = (v4 + v5);  /* vx ** 2 + vy ** 2 */
-                const double t2 = (0.5 * t14);  /* 0.5 * (vx ** 2 + vy ** 2) */
-                tmp3[i] = t2;
-            }
-        } else if (vx_d0 == n && vy_d0 == n && 1) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v4 = tmp1[i];
-                const double v5 = tmp2[i];
-                const double t14 = (v4 + v5);  /* vx ** 2 + vy ** 2 */
-                const double t2 = (0.5 * t14);  /* 0.5 * (vx ** 2 + vy ** 2) */
-                tmp3[i] = t2;
-            }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < add_d0; i0++)
-            {
-                const double v4 = tmp1[i0 * vx_b0];
-                const double v5 = tmp2[i0 * vy_b0];
-                const double t14 = (v4 + v5);  /* vx ** 2 + vy ** 2 */
-                const double t2 = (0.5 * t14);  /* 0.5 * (vx ** 2 + vy ** 2) */
-                tmp3[i0] = t2;
-            }
-        }
-        (void)n;
-    }
     /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
     {
         const int64_t n = add_d0_2;
 
-        if (y_d0 == n && add_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (y_d0 == n && vx_d0 == n && vy_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v7 = tmp0[i];
-                const double v8 = tmp3[i];
-                const double t15 = (v7 + v8);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
-                out[i] = t15;
+                const double v_y = y[i];
+                const double v_vx = vx[i];
+                const double v_vy = vy[i];
+                const double t1 = (9.81 * v_y);  /* 9.81 * y */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = (0.5 * t4);  /* 0.5 * (vx ** 2 + vy ** 2) */
+                const double t6 = (t1 + t5);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
+                out[i] = t6;
             }
-        } else if (y_d0 == n && add_d0 == n && 1) {
+        } else if (y_d0 == n && vx_d0 == n && vy_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v7 = tmp0[i];
-                const double v8 = tmp3[i];
-                const double t15 = (v7 + v8);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
-                out[i] = t15;
+                const double v_y = y[i];
+                const double v_vx = vx[i];
+                const double v_vy = vy[i];
+                const double t1 = (9.81 * v_y);  /* 9.81 * y */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = (0.5 * t4);  /* 0.5 * (vx ** 2 + vy ** 2) */
+                const double t6 = (t1 + t5);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
+                out[i] = t6;
             }
         } else
         {
-            KG_OMP_PARALLEL_FOR(n)
+            KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i0 = 0; i0 < add_d0_2; i0++)
             {
-                const double v7 = tmp0[i0 * y_b0];
-                const double v8 = tmp3[i0 * tmp3_b0];
-                const double t15 = (v7 + v8);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
-                out[i0] = t15;
+                const double v_y = y[i0 * y_b0];
+                const double v_vx = vx[i0 * vx_b0];
+                const double v_vy = vy[i0 * vy_b0];
+                const double t1 = (9.81 * v_y);  /* 9.81 * y */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = (0.5 * t4);  /* 0.5 * (vx ** 2 + vy ** 2) */
+                const double t6 = (t1 + t5);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
+                out[i0] = t6;
             }
         }
         (void)n;
     }
 
 fail:
-    free(tmp0);
-    free(tmp1);
-    free(tmp2);
-    free(tmp3);
     return rc;
 }
