@@ -101,6 +101,10 @@ class CFunction:
         self._run = getattr(lib, plan.name)
         self._shapes = getattr(lib, plan.name + "_shapes")
         self.signature = CallSignature(kernel, plan)
+        sig = self.signature
+        # the per-call fast path applies to inputs without static dims to check
+        self._fast = None if any(sig.static) else [(d, v.ndim) for d, v in
+                                                  zip(sig.dtypes, sig.inputs)]
         outs = [p for p in plan.params if p.role in ("output", "update")]
         self._out_specs = [(p.ndim, np.dtype(p.dtype)) for p in outs]
         self._n_outputs = len(kernel.outputs)
@@ -119,8 +123,23 @@ class CFunction:
             return self.kernel.source(target)
         return self._source
 
+    def _fast_args(self, args):
+        """The arguments themselves when each is already an aligned, contiguous
+        array of its input's exact dtype and ndim (else None: the full checks)."""
+        if len(args) != len(self._fast):
+            return None
+        for value, (dtype, ndim) in zip(args, self._fast):
+            if type(value) is not np.ndarray or value.dtype is not dtype or value.ndim != ndim:
+                return None
+            flags = value.flags
+            if not (flags.c_contiguous and flags.aligned):
+                return None
+        return list(args)
+
     def __call__(self, *args, **kwargs):
-        arrays = self.signature.bind(args, kwargs)
+        arrays = None if kwargs or self._fast is None else self._fast_args(args)
+        if arrays is None:
+            arrays = self.signature.bind(args, kwargs)
         for s in self.signature.shared:
             # a value that lives on the GPU (kgen.runtime.cuda) is read back first
             arrays.append(s._value if s._device is None else s.get_value())
