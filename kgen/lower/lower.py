@@ -506,7 +506,7 @@ class _Lowering:
         index[id(node)] = leaf
         return leaf
 
-    def _body(self, members, loop_dims, local_names=None):
+    def _body(self, members, loop_dims):
         """Leaves and locals computing `members` (fused nodes, producers first)
         inside a loop over `loop_dims`; returns (leaves, locals, index)."""
         leaves, index, locals_ = [], {}, []
@@ -795,8 +795,3 @@ class _Lowering:
         tmp_view = View(out.buf, out.dtype, 0, src, self.ints.contiguous_strides(src, "rc"), True)
         self._copy_view(node.inputs[0], tmp_view, f"{_one_line(node, 160)} (copy)")
         self.value[id(node)] = out
-
-    _step_dimshuffle = _step_subtensor = _step_split_part = None
-
-    def _step_shape_i(self, node, out):
-        raise AssertionError("shape_i has no step")
