@@ -6,20 +6,20 @@ The recipe, in order:
      memory is touched;
   3. fusion: which nodes become loops, which are fused into their consumer;
   4. storage: views for view ops, output buffers, temporaries reused by liveness;
-  5. steps: one fused loop per root, GEMM/gather/scatter/copy steps for the rest.
+  5. steps: one fused loop per group, GEMM/gather/scatter/copy steps for the rest.
+Each op's shape rule lives in shape_rules.py and its non-loop step in steps.py.
 """
 import re
-
-import numpy as np
 
 from ..errors import KgenTypeError
 from ..expr.graph import toposort
 from ..expr.node import Constant, Input, Shared
-from ..expr.printing import pprint
-from ..expr.types import format_shape
-from .fusion import Schedule, is_elementwise, is_reduction, value_reads
+from .comments import _graph_at_most, _one_line
+from .fusion import Schedule, is_reduction, value_reads
 from .ints import IntBuilder
-from .plan import Buffer, Leaf, Local, Loop, Param, Plan, Step, View
+from .plan import Buffer, Leaf, Local, Loop, Param, Plan, View
+from .shape_rules import ShapeRules
+from .steps import StepRules
 
 C_RESERVED = set("""auto break case char const continue default do double else enum extern
 float for goto if inline int long register restrict return short signed sizeof static struct
@@ -36,43 +36,6 @@ def c_identifier(text, fallback):
     if name[0].isdigit():
         name = "v_" + name
     return name + "_" if name in C_RESERVED or _TEMPLATE_NAMES.match(name) else name
-
-
-def _one_line(expr, limit=300):
-    """pprint of an expression on one line, shortened for comments. Large
-    graphs show their top two levels only: comments must stay cheap."""
-    if not _graph_at_most(expr, 80):
-        return _outline(expr)
-    text = pprint(expr)
-    if "\n" in text:  # shared subexpressions print as `t1 = ...` lines: too long here
-        return _outline(expr)
-    text = text.replace("*/", "* /")
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _outline(expr):
-    """`op(op(...), name)`: the top of a large expression."""
-    def name(n):
-        if n.op is None:
-            return pprint(n)
-        return f"{n.op.name}(...)"
-    if expr.op is None:
-        return pprint(expr)
-    return f"{expr.op.name}({', '.join(name(i) for i in expr.inputs)})"
-
-
-def _graph_at_most(expr, limit):
-    """Whether `expr` has at most `limit` op nodes (stops counting early)."""
-    seen, stack = set(), [expr]
-    while stack:
-        n = stack.pop()
-        if n.op is None or id(n) in seen:
-            continue
-        seen.add(id(n))
-        if len(seen) > limit:
-            return False
-        stack.extend(n.inputs)
-    return True
 
 
 class _Names:
@@ -95,7 +58,7 @@ def lower(name, inputs, outputs, updates, doc_exprs=None):
     return _Lowering(name, inputs, outputs, updates, doc_exprs).run()
 
 
-class _Lowering:
+class _Lowering(ShapeRules, StepRules):
     def __init__(self, name, inputs, outputs, updates, doc_exprs=None):
         self.name, self.doc_exprs = name, doc_exprs
         self.inputs, self.outputs, self.updates = list(inputs), list(outputs), list(updates)
@@ -187,188 +150,6 @@ class _Lowering:
         cname = self.names(c_identifier(label, "out"))
         return Param(cname, label, expr.dtype, expr.ndim, expr.type.shape,
                      self.dims[id(expr)], role, None)
-
-    # ---- shape rules, one per op family -------------------------------------------
-    def _node_dims(self, node):
-        op, ins = node.op.name, node.inputs
-        dims = [self.dims[id(i)] for i in ins]
-        if is_elementwise(node):
-            return self._broadcast(node, dims)
-        if is_reduction(node):
-            axis, keep = node.attr("axis"), node.attr("keepdims")
-            return [1 if a in axis else d for a, d in enumerate(dims[0])
-                    if keep or a not in axis]
-        fn = getattr(self, f"_dims_{op}", None)
-        if fn is None:
-            raise KgenTypeError(f"op {op} is not supported by the C backend yet")
-        return fn(node, dims)
-
-    def _shape_msg(self, opname, dims_list):
-        return {"op": opname, "shapes": [list(d) for d in dims_list]}
-
-    def _broadcast(self, node, dims_list):
-        nd = node.ndim
-        out = []
-        for axis in range(nd):
-            acc = 1
-            for d in dims_list:
-                k = axis - nd + len(d)
-                if k >= 0:
-                    acc = self.ints.bcast(acc, d[k], f"{node.op.name}_d{axis}",
-                                          self._shape_msg(node.op.name, dims_list))
-            out.append(acc)
-        return out
-
-    def _dims_matmul(self, node, dims):
-        a, b = dims
-        ka = a[-1]
-        kb = b[0] if len(b) == 1 else b[-2]
-        self.ints.require_eq(ka, kb, self._shape_msg("matmul", dims))
-        batch = self._broadcast_dims("matmul", [a[:-2], b[:-2]], max(len(a), len(b)) - 2)
-        rows = a[-2:-1] if len(a) >= 2 else []
-        cols = b[-1:] if len(b) >= 2 else []
-        return batch + rows + cols
-
-    def _broadcast_dims(self, opname, dims_list, nd):
-        out = []
-        for axis in range(max(nd, 0)):
-            acc = 1
-            for d in dims_list:
-                k = axis - nd + len(d)
-                if k >= 0:
-                    acc = self.ints.bcast(acc, d[k], f"{opname}_d{axis}",
-                                          self._shape_msg(opname, dims_list))
-            out.append(acc)
-        return out
-
-    def _dims_dimshuffle(self, node, dims):
-        (d,) = dims
-        pattern = node.attr("pattern")
-        kept = [p for p in pattern if p != "x"]
-        for a in range(len(d)):
-            if a not in kept:
-                self.ints.require_eq(d[a], 1, self._shape_msg("dimshuffle (dropping an axis)", [d]))
-        return [1 if p == "x" else d[p] for p in pattern]
-
-    def _dims_subtensor(self, node, dims):
-        (d,) = dims
-        out, axis = [], 0
-        self._slices = getattr(self, "_slices", {})
-        starts = []
-        for entry in node.attr("index"):
-            if entry[0] == "n":
-                out.append(1)
-                continue
-            if entry[0] == "i":
-                k = entry[1]
-                if isinstance(d[axis], int):
-                    starts.append(k % d[axis] if d[axis] else 0)
-                else:
-                    starts.append(self.ints.emit("index", f"idx{axis}", d[axis], k,
-                                                 msg=self._shape_msg("subtensor", [d])))
-            else:
-                _, start, stop, step = entry
-                if isinstance(d[axis], int):
-                    rng = range(*slice(start, stop, step).indices(d[axis]))
-                    out.append(len(rng))
-                    starts.append(rng.start if len(rng) else 0)
-                else:
-                    length = self.ints.emit("slice_len", f"len{axis}", d[axis], start, stop, step)
-                    out.append(length)
-                    starts.append(self.ints.emit("slice_start", f"start{axis}", d[axis],
-                                                 start, stop, step))
-            axis += 1
-        self._slices[id(node)] = starts
-        return out + d[axis:]
-
-    def _int_value(self, node):
-        """The run-time value of an int scalar expression built from shapes."""
-        if isinstance(node, Constant):
-            return int(node.value)
-        if node.op is not None and node.op.name == "shape_i":
-            return self.dims[id(node.inputs[0])][node.attr("axis")]
-        if node.op is not None and node.op.name in ("mul", "add", "sub", "cast"):
-            vals = [self._int_value(i) for i in node.inputs]
-            if node.op.name == "cast":
-                return vals[0]
-            return getattr(self.ints, node.op.name)(*vals)
-        what = f"input {node.name!r}" if isinstance(node, Input) else \
-            (node.op.name if node.op else repr(node))
-        raise KgenTypeError(
-            f"kernel {self.name}: a size here depends on the value of {what}; compiled kernels "
-            f"size their arrays from shapes alone (use Python ints, or x.shape[i] and "
-            f"products of them, e.g. arange(x.shape[0]))")
-
-    def _dims_reshape(self, node, dims):
-        src = dims[0]
-        syms = iter(node.inputs[1:])
-        shape = [self._int_value(next(syms)) if d is None else d for d in node.attr("shape")]
-        total = self.ints.product(src, "size")
-        if -1 in shape:
-            known = self.ints.product([d for d in shape if d != -1], "size")
-            rest = total if known == 1 else self.ints.emit(
-                "div_exact", "rest", total, known, msg=self._shape_msg("reshape", [src, shape]))
-            shape = [rest if d == -1 else d for d in shape]
-        else:
-            self.ints.require_eq(total, self.ints.product(shape, "size"),
-                                 self._shape_msg("reshape", [src, shape]))
-        return shape
-
-    def _dims_split_part(self, node, dims):
-        axis = node.attr("axis")
-        return [dims[1 + node.attr("part")][a] if a == axis else d for a, d in enumerate(dims[0])]
-
-    def _dims_concatenate(self, node, dims):
-        axis = node.attr("axis")
-        out = list(dims[0])
-        for d in dims[1:]:
-            for a in range(len(out)):
-                if a == axis:
-                    out[a] = self.ints.add(out[a], d[a], f"cat_d{a}")
-                else:
-                    self.ints.require_eq(out[a], d[a], self._shape_msg("concatenate", dims))
-        return out
-
-    def _dims_gather(self, node, dims):
-        k = len(node.inputs) - 1
-        lead = self._broadcast_dims("gather", dims[1:], max(len(d) for d in dims[1:]))
-        for i in node.inputs[1:]:
-            self.features.add("gather")
-        return lead + dims[0][k:]
-
-    def _dims_scatter_add(self, node, dims):
-        k = len(node.inputs) - 2
-        lead = self._broadcast_dims("scatter_add", dims[2:], max(len(d) for d in dims[2:]))
-        expected = lead + dims[0][k:]
-        g = dims[1]
-        for a, (e, d) in enumerate(zip(expected[-len(g):] if g else [], g)):
-            self.ints.bcast(e, d, "sa", self._shape_msg("scatter_add", [expected, g]))
-        return list(dims[0])
-
-    def _dims_subtensor_grad(self, node, dims):
-        self._dims_subtensor(node, dims[:1])  # records the slice starts
-        return list(dims[0])
-
-    def _dims_sum_to(self, node, dims):
-        g, x = dims
-        for a in range(len(x)):
-            self.ints.bcast(g[len(g) - len(x) + a], x[a], "st",
-                            self._shape_msg("sum_to", [g, x]))
-        return list(x)
-
-    def _dims_arange(self, node, dims):
-        vals = [self._arange_arg(i) for i in node.inputs]
-        if all(isinstance(v, (int, float)) for v in vals):
-            return [len(np.arange(*vals))]
-        return [self.ints.emit("arange_len", "n_range", *vals, msg=self._shape_msg("arange", []))]
-
-    def _arange_arg(self, node):
-        if isinstance(node, Constant):
-            return node.value.item()
-        return self._int_value(node)
-
-    def _dims_shape_i(self, node, dims):
-        return []
 
     # ---- storage -------------------------------------------------------------------
     def _leaf_value(self, node):
@@ -671,127 +452,3 @@ class _Lowering:
         out = View(param.name, expr.dtype, 0, dims, self.ints.contiguous_strides(dims, "t"), True)
         param.var = expr
         self.steps.append(self._copy_loop(expr, out, f"{param.label} = {_one_line(expr, 160)}"))
-
-    def _materialized(self, node):
-        """A View of `node`'s value (steps other than loops need memory)."""
-        val = self._value_of(node)
-        if isinstance(val, View):
-            return val
-        raise KgenTypeError(f"C backend: {node.op.name if node.op else 'value'} needs an array input")
-
-    def _step_matmul(self, node, out):
-        a, b = (self._materialized(i) for i in node.inputs)
-        self.features.add("gemm")
-        if node.dtype not in ("float32", "float64"):
-            self.features.add("int_gemm")
-        dims = self.dims[id(node)]
-        # treat 1-d operands as a row (left) or a column (right)
-        a_rows, a_rs = (a.dims[-2], a.strides[-2]) if len(a.dims) >= 2 else (1, 0)
-        b_cols, b_cs = (b.dims[-1], b.strides[-1]) if len(b.dims) >= 2 else (1, 0)
-        k = a.dims[-1]
-        a_ks = a.strides[-1]
-        b_ks = b.strides[-2] if len(b.dims) >= 2 else b.strides[0]
-        nbatch = len(dims) - (len(a.dims) >= 2) - (len(b.dims) >= 2)
-        batch_dims = dims[:nbatch]
-        a_bs = [self.ints.bstride(d, s, "ab") for d, s in
-                zip(([1] * (nbatch - (len(a.dims) - 2)) + a.dims[:-2]) if nbatch else [],
-                    ([0] * (nbatch - (len(a.dims) - 2)) + a.strides[:-2]) if nbatch else [])]
-        b_bs = [self.ints.bstride(d, s, "bb") for d, s in
-                zip(([1] * (nbatch - (len(b.dims) - 2)) + b.dims[:-2]) if nbatch else [],
-                    ([0] * (nbatch - (len(b.dims) - 2)) + b.strides[:-2]) if nbatch else [])]
-        c_rows = a_rows
-        c_cols = b_cols
-        o_bs = self.ints.contiguous_strides(batch_dims + [self.ints.mul(c_rows, c_cols, "mn")], "ob")[:-1] \
-            if nbatch else []
-        self.steps.append(Step("gemm", f"{_one_line(node, 160)}", dict(
-            dtype=node.dtype, M=c_rows, N=c_cols, K=k, a=a, b=b, out=out,
-            a_rs=a_rs, a_cs=a_ks, b_rs=b_ks, b_cs=b_cs, ldc=c_cols,
-            batch=batch_dims, a_bs=a_bs, b_bs=b_bs, o_bs=o_bs)))
-
-    def _step_gather(self, node, out):
-        x = self._materialized(node.inputs[0])
-        idx = [self._materialized(i) for i in node.inputs[1:]]
-        dims = self.dims[id(node)]
-        nlead = len(dims) - (len(x.dims) - len(idx))
-        lead = dims[:nlead]
-        idx_strides = [[0] * (nlead - len(v.dims)) + [self.ints.bstride(d, s, "gs")
-                                                       for d, s in zip(v.dims, v.strides)]
-                       for v in idx]
-        self.steps.append(Step("gather", _one_line(node, 160), dict(
-            x=x, idx=idx, idx_strides=idx_strides, lead=lead, rest=dims[nlead:],
-            rest_strides=x.strides[len(idx):], out=out,
-            inner=self.ints.product(dims[nlead:], "inner"), label="gather")))
-
-    def _step_scatter_add(self, node, out):
-        x, g = self._materialized(node.inputs[0]), self._materialized(node.inputs[1])
-        idx = [self._materialized(i) for i in node.inputs[2:]]
-        nidx = len(idx)
-        lead = self._broadcast_dims("scatter_add", [v.dims for v in idx], max(len(v.dims) for v in idx))
-        rest = self.dims[id(node)][nidx:]
-        full = lead + rest
-        g_strides = [0] * (len(full) - len(g.dims)) + [self.ints.bstride(d, s, "gs")
-                                                       for d, s in zip(g.dims, g.strides)]
-        idx_strides = [[0] * (len(lead) - len(v.dims)) + [self.ints.bstride(d, s, "is")
-                                                           for d, s in zip(v.dims, v.strides)]
-                       for v in idx]
-        out_strides = out.strides
-        self.steps.append(Step("scatter_add", _one_line(node, 160), dict(
-            x=x, g=g, idx=idx, idx_strides=idx_strides, lead=lead, rest=rest,
-            g_strides=g_strides, out=out, out_strides=out_strides, xdims=self.dims[id(node)],
-            size=self.ints.product(self.dims[id(node)], "n"), label="scatter_add")))
-
-    def _step_concatenate(self, node, out):
-        axis = node.attr("axis")
-        start = 0
-        for part in node.inputs:
-            pd = self.dims[id(part)]
-            offset = self.ints.mul(start, out.strides[axis], "off")
-            dst = View(out.buf, out.dtype, offset, pd, out.strides, False)
-            self._copy_view(part, dst, f"{_one_line(node, 120)} (part)")
-            start = self.ints.add(start, pd[axis], "cat")
-
-    def _copy_view(self, src_node, dst, comment):
-        self.steps.append(self._copy_loop(src_node, dst, comment))
-
-    def _step_subtensor_grad(self, node, out):
-        # zeros, then g written through the same view indexing would take
-        self.steps.append(Step("fill", "zeros", dict(out=out, size=self.ints.product(out.dims, "n"),
-                                                     value=0)))
-        starts = self._slices[id(node)]
-        offset, strides, axis, si = 0, [], 0, 0
-        for entry in node.attr("index"):
-            if entry[0] == "n":
-                strides.append(0)
-                continue
-            offset = self.ints.add(offset, self.ints.mul(starts[si], out.strides[axis], "off"), "off")
-            if entry[0] == "s":
-                strides.append(self.ints.mul(out.strides[axis], entry[3], "st"))
-            si += 1
-            axis += 1
-        strides += out.strides[axis:]
-        g = node.inputs[1]
-        dst = View(out.buf, out.dtype, offset, self.dims[id(g)], strides, False)
-        self._copy_view(g, dst, _one_line(node, 160))
-
-    def _step_sum_to(self, node, out):
-        g = self._materialized(node.inputs[0])
-        gd = self.dims[id(node.inputs[0])]
-        xd = self.dims[id(node)]
-        lead = len(gd) - len(xd)
-        ostr = [0] * lead + [self.ints.bstride(d, s, "sts") for d, s in zip(xd, out.strides)]
-        self.steps.append(Step("fill", "zeros", dict(out=out, size=self.ints.product(xd, "n"),
-                                                     value=0)))
-        self.steps.append(Step("accumulate", _one_line(node, 160), dict(
-            g=g, dims=gd, out=out, out_strides=ostr)))
-
-    def _step_arange(self, node, out):
-        vals = [self._arange_arg(i) for i in node.inputs]
-        self.steps.append(Step("arange", _one_line(node, 160), dict(
-            out=out, start=vals[0], step=vals[2], n=self.dims[id(node)][0])))
-
-    def _step_reshape(self, node, out):
-        # the source is not contiguous: copy it in row-major order
-        src = self.dims[id(node.inputs[0])]
-        tmp_view = View(out.buf, out.dtype, 0, src, self.ints.contiguous_strides(src, "rc"), True)
-        self._copy_view(node.inputs[0], tmp_view, f"{_one_line(node, 160)} (copy)")
-        self.value[id(node)] = out

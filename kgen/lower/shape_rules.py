@@ -1,0 +1,192 @@
+"""The shape rules of the lowering: each op's run-time dims as shape-phase
+Ints (statements with their checks), one method per op family."""
+import numpy as np
+
+from ..errors import KgenTypeError
+from ..expr.node import Constant, Input
+from .fusion import is_elementwise, is_reduction
+
+
+class ShapeRules:
+    """Mixed into the lowering: fills self.dims through self.ints."""
+
+    def _node_dims(self, node):
+        op, ins = node.op.name, node.inputs
+        dims = [self.dims[id(i)] for i in ins]
+        if is_elementwise(node):
+            return self._broadcast(node, dims)
+        if is_reduction(node):
+            axis, keep = node.attr("axis"), node.attr("keepdims")
+            return [1 if a in axis else d for a, d in enumerate(dims[0])
+                    if keep or a not in axis]
+        fn = getattr(self, f"_dims_{op}", None)
+        if fn is None:
+            raise KgenTypeError(f"op {op} is not supported by the C backend yet")
+        return fn(node, dims)
+
+    def _shape_msg(self, opname, dims_list):
+        return {"op": opname, "shapes": [list(d) for d in dims_list]}
+
+    def _broadcast(self, node, dims_list):
+        nd = node.ndim
+        out = []
+        for axis in range(nd):
+            acc = 1
+            for d in dims_list:
+                k = axis - nd + len(d)
+                if k >= 0:
+                    acc = self.ints.bcast(acc, d[k], f"{node.op.name}_d{axis}",
+                                          self._shape_msg(node.op.name, dims_list))
+            out.append(acc)
+        return out
+
+    def _dims_matmul(self, node, dims):
+        a, b = dims
+        ka = a[-1]
+        kb = b[0] if len(b) == 1 else b[-2]
+        self.ints.require_eq(ka, kb, self._shape_msg("matmul", dims))
+        batch = self._broadcast_dims("matmul", [a[:-2], b[:-2]], max(len(a), len(b)) - 2)
+        rows = a[-2:-1] if len(a) >= 2 else []
+        cols = b[-1:] if len(b) >= 2 else []
+        return batch + rows + cols
+
+    def _broadcast_dims(self, opname, dims_list, nd):
+        out = []
+        for axis in range(max(nd, 0)):
+            acc = 1
+            for d in dims_list:
+                k = axis - nd + len(d)
+                if k >= 0:
+                    acc = self.ints.bcast(acc, d[k], f"{opname}_d{axis}",
+                                          self._shape_msg(opname, dims_list))
+            out.append(acc)
+        return out
+
+    def _dims_dimshuffle(self, node, dims):
+        (d,) = dims
+        pattern = node.attr("pattern")
+        kept = [p for p in pattern if p != "x"]
+        for a in range(len(d)):
+            if a not in kept:
+                self.ints.require_eq(d[a], 1, self._shape_msg("dimshuffle (dropping an axis)", [d]))
+        return [1 if p == "x" else d[p] for p in pattern]
+
+    def _dims_subtensor(self, node, dims):
+        (d,) = dims
+        out, axis = [], 0
+        self._slices = getattr(self, "_slices", {})
+        starts = []
+        for entry in node.attr("index"):
+            if entry[0] == "n":
+                out.append(1)
+                continue
+            if entry[0] == "i":
+                k = entry[1]
+                if isinstance(d[axis], int):
+                    starts.append(k % d[axis] if d[axis] else 0)
+                else:
+                    starts.append(self.ints.emit("index", f"idx{axis}", d[axis], k,
+                                                 msg=self._shape_msg("subtensor", [d])))
+            else:
+                _, start, stop, step = entry
+                if isinstance(d[axis], int):
+                    rng = range(*slice(start, stop, step).indices(d[axis]))
+                    out.append(len(rng))
+                    starts.append(rng.start if len(rng) else 0)
+                else:
+                    length = self.ints.emit("slice_len", f"len{axis}", d[axis], start, stop, step)
+                    out.append(length)
+                    starts.append(self.ints.emit("slice_start", f"start{axis}", d[axis],
+                                                 start, stop, step))
+            axis += 1
+        self._slices[id(node)] = starts
+        return out + d[axis:]
+
+    def _int_value(self, node):
+        """The run-time value of an int scalar expression built from shapes."""
+        if isinstance(node, Constant):
+            return int(node.value)
+        if node.op is not None and node.op.name == "shape_i":
+            return self.dims[id(node.inputs[0])][node.attr("axis")]
+        if node.op is not None and node.op.name in ("mul", "add", "sub", "cast"):
+            vals = [self._int_value(i) for i in node.inputs]
+            if node.op.name == "cast":
+                return vals[0]
+            return getattr(self.ints, node.op.name)(*vals)
+        what = f"input {node.name!r}" if isinstance(node, Input) else \
+            (node.op.name if node.op else repr(node))
+        raise KgenTypeError(
+            f"kernel {self.name}: a size here depends on the value of {what}; compiled kernels "
+            f"size their arrays from shapes alone (use Python ints, or x.shape[i] and "
+            f"products of them, e.g. arange(x.shape[0]))")
+
+    def _dims_reshape(self, node, dims):
+        src = dims[0]
+        syms = iter(node.inputs[1:])
+        shape = [self._int_value(next(syms)) if d is None else d for d in node.attr("shape")]
+        total = self.ints.product(src, "size")
+        if -1 in shape:
+            known = self.ints.product([d for d in shape if d != -1], "size")
+            rest = total if known == 1 else self.ints.emit(
+                "div_exact", "rest", total, known, msg=self._shape_msg("reshape", [src, shape]))
+            shape = [rest if d == -1 else d for d in shape]
+        else:
+            self.ints.require_eq(total, self.ints.product(shape, "size"),
+                                 self._shape_msg("reshape", [src, shape]))
+        return shape
+
+    def _dims_split_part(self, node, dims):
+        axis = node.attr("axis")
+        return [dims[1 + node.attr("part")][a] if a == axis else d for a, d in enumerate(dims[0])]
+
+    def _dims_concatenate(self, node, dims):
+        axis = node.attr("axis")
+        out = list(dims[0])
+        for d in dims[1:]:
+            for a in range(len(out)):
+                if a == axis:
+                    out[a] = self.ints.add(out[a], d[a], f"cat_d{a}")
+                else:
+                    self.ints.require_eq(out[a], d[a], self._shape_msg("concatenate", dims))
+        return out
+
+    def _dims_gather(self, node, dims):
+        k = len(node.inputs) - 1
+        lead = self._broadcast_dims("gather", dims[1:], max(len(d) for d in dims[1:]))
+        for i in node.inputs[1:]:
+            self.features.add("gather")
+        return lead + dims[0][k:]
+
+    def _dims_scatter_add(self, node, dims):
+        k = len(node.inputs) - 2
+        lead = self._broadcast_dims("scatter_add", dims[2:], max(len(d) for d in dims[2:]))
+        expected = lead + dims[0][k:]
+        g = dims[1]
+        for a, (e, d) in enumerate(zip(expected[-len(g):] if g else [], g)):
+            self.ints.bcast(e, d, "sa", self._shape_msg("scatter_add", [expected, g]))
+        return list(dims[0])
+
+    def _dims_subtensor_grad(self, node, dims):
+        self._dims_subtensor(node, dims[:1])  # records the slice starts
+        return list(dims[0])
+
+    def _dims_sum_to(self, node, dims):
+        g, x = dims
+        for a in range(len(x)):
+            self.ints.bcast(g[len(g) - len(x) + a], x[a], "st",
+                            self._shape_msg("sum_to", [g, x]))
+        return list(x)
+
+    def _dims_arange(self, node, dims):
+        vals = [self._arange_arg(i) for i in node.inputs]
+        if all(isinstance(v, (int, float)) for v in vals):
+            return [len(np.arange(*vals))]
+        return [self.ints.emit("arange_len", "n_range", *vals, msg=self._shape_msg("arange", []))]
+
+    def _arange_arg(self, node):
+        if isinstance(node, Constant):
+            return node.value.item()
+        return self._int_value(node)
+
+    def _dims_shape_i(self, node, dims):
+        return []

@@ -1,0 +1,133 @@
+"""The non-loop steps of the lowering (GEMM, gather, scatter-add, concatenate,
+fills...): each op's Step record, one method per op."""
+from ..errors import KgenTypeError
+from .comments import _one_line
+from .plan import Step, View
+
+
+class StepRules:
+    """Mixed into the lowering: `_step_<op>(node, out)` appends Steps."""
+
+    def _materialized(self, node):
+        """A View of `node`'s value (steps other than loops need memory)."""
+        val = self._value_of(node)
+        if isinstance(val, View):
+            return val
+        raise KgenTypeError(f"C backend: {node.op.name if node.op else 'value'} needs an array input")
+
+    def _step_matmul(self, node, out):
+        a, b = (self._materialized(i) for i in node.inputs)
+        self.features.add("gemm")
+        if node.dtype not in ("float32", "float64"):
+            self.features.add("int_gemm")
+        dims = self.dims[id(node)]
+        # treat 1-d operands as a row (left) or a column (right)
+        a_rows, a_rs = (a.dims[-2], a.strides[-2]) if len(a.dims) >= 2 else (1, 0)
+        b_cols, b_cs = (b.dims[-1], b.strides[-1]) if len(b.dims) >= 2 else (1, 0)
+        k = a.dims[-1]
+        a_ks = a.strides[-1]
+        b_ks = b.strides[-2] if len(b.dims) >= 2 else b.strides[0]
+        nbatch = len(dims) - (len(a.dims) >= 2) - (len(b.dims) >= 2)
+        batch_dims = dims[:nbatch]
+        a_bs = [self.ints.bstride(d, s, "ab") for d, s in
+                zip(([1] * (nbatch - (len(a.dims) - 2)) + a.dims[:-2]) if nbatch else [],
+                    ([0] * (nbatch - (len(a.dims) - 2)) + a.strides[:-2]) if nbatch else [])]
+        b_bs = [self.ints.bstride(d, s, "bb") for d, s in
+                zip(([1] * (nbatch - (len(b.dims) - 2)) + b.dims[:-2]) if nbatch else [],
+                    ([0] * (nbatch - (len(b.dims) - 2)) + b.strides[:-2]) if nbatch else [])]
+        c_rows = a_rows
+        c_cols = b_cols
+        o_bs = self.ints.contiguous_strides(batch_dims + [self.ints.mul(c_rows, c_cols, "mn")], "ob")[:-1] \
+            if nbatch else []
+        self.steps.append(Step("gemm", f"{_one_line(node, 160)}", dict(
+            dtype=node.dtype, M=c_rows, N=c_cols, K=k, a=a, b=b, out=out,
+            a_rs=a_rs, a_cs=a_ks, b_rs=b_ks, b_cs=b_cs, ldc=c_cols,
+            batch=batch_dims, a_bs=a_bs, b_bs=b_bs, o_bs=o_bs)))
+
+    def _step_gather(self, node, out):
+        x = self._materialized(node.inputs[0])
+        idx = [self._materialized(i) for i in node.inputs[1:]]
+        dims = self.dims[id(node)]
+        nlead = len(dims) - (len(x.dims) - len(idx))
+        lead = dims[:nlead]
+        idx_strides = [[0] * (nlead - len(v.dims)) + [self.ints.bstride(d, s, "gs")
+                                                       for d, s in zip(v.dims, v.strides)]
+                       for v in idx]
+        self.steps.append(Step("gather", _one_line(node, 160), dict(
+            x=x, idx=idx, idx_strides=idx_strides, lead=lead, rest=dims[nlead:],
+            rest_strides=x.strides[len(idx):], out=out,
+            inner=self.ints.product(dims[nlead:], "inner"), label="gather")))
+
+    def _step_scatter_add(self, node, out):
+        x, g = self._materialized(node.inputs[0]), self._materialized(node.inputs[1])
+        idx = [self._materialized(i) for i in node.inputs[2:]]
+        nidx = len(idx)
+        lead = self._broadcast_dims("scatter_add", [v.dims for v in idx], max(len(v.dims) for v in idx))
+        rest = self.dims[id(node)][nidx:]
+        full = lead + rest
+        g_strides = [0] * (len(full) - len(g.dims)) + [self.ints.bstride(d, s, "gs")
+                                                       for d, s in zip(g.dims, g.strides)]
+        idx_strides = [[0] * (len(lead) - len(v.dims)) + [self.ints.bstride(d, s, "is")
+                                                           for d, s in zip(v.dims, v.strides)]
+                       for v in idx]
+        out_strides = out.strides
+        self.steps.append(Step("scatter_add", _one_line(node, 160), dict(
+            x=x, g=g, idx=idx, idx_strides=idx_strides, lead=lead, rest=rest,
+            g_strides=g_strides, out=out, out_strides=out_strides, xdims=self.dims[id(node)],
+            size=self.ints.product(self.dims[id(node)], "n"), label="scatter_add")))
+
+    def _step_concatenate(self, node, out):
+        axis = node.attr("axis")
+        start = 0
+        for part in node.inputs:
+            pd = self.dims[id(part)]
+            offset = self.ints.mul(start, out.strides[axis], "off")
+            dst = View(out.buf, out.dtype, offset, pd, out.strides, False)
+            self._copy_view(part, dst, f"{_one_line(node, 120)} (part)")
+            start = self.ints.add(start, pd[axis], "cat")
+
+    def _copy_view(self, src_node, dst, comment):
+        self.steps.append(self._copy_loop(src_node, dst, comment))
+
+    def _step_subtensor_grad(self, node, out):
+        # zeros, then g written through the same view indexing would take
+        self.steps.append(Step("fill", "zeros", dict(out=out, size=self.ints.product(out.dims, "n"),
+                                                     value=0)))
+        starts = self._slices[id(node)]
+        offset, strides, axis, si = 0, [], 0, 0
+        for entry in node.attr("index"):
+            if entry[0] == "n":
+                strides.append(0)
+                continue
+            offset = self.ints.add(offset, self.ints.mul(starts[si], out.strides[axis], "off"), "off")
+            if entry[0] == "s":
+                strides.append(self.ints.mul(out.strides[axis], entry[3], "st"))
+            si += 1
+            axis += 1
+        strides += out.strides[axis:]
+        g = node.inputs[1]
+        dst = View(out.buf, out.dtype, offset, self.dims[id(g)], strides, False)
+        self._copy_view(g, dst, _one_line(node, 160))
+
+    def _step_sum_to(self, node, out):
+        g = self._materialized(node.inputs[0])
+        gd = self.dims[id(node.inputs[0])]
+        xd = self.dims[id(node)]
+        lead = len(gd) - len(xd)
+        ostr = [0] * lead + [self.ints.bstride(d, s, "sts") for d, s in zip(xd, out.strides)]
+        self.steps.append(Step("fill", "zeros", dict(out=out, size=self.ints.product(xd, "n"),
+                                                     value=0)))
+        self.steps.append(Step("accumulate", _one_line(node, 160), dict(
+            g=g, dims=gd, out=out, out_strides=ostr)))
+
+    def _step_arange(self, node, out):
+        vals = [self._arange_arg(i) for i in node.inputs]
+        self.steps.append(Step("arange", _one_line(node, 160), dict(
+            out=out, start=vals[0], step=vals[2], n=self.dims[id(node)][0])))
+
+    def _step_reshape(self, node, out):
+        # the source is not contiguous: copy it in row-major order
+        src = self.dims[id(node.inputs[0])]
+        tmp_view = View(out.buf, out.dtype, 0, src, self.ints.contiguous_strides(src, "rc"), True)
+        self._copy_view(node.inputs[0], tmp_view, f"{_one_line(node, 160)} (copy)")
+        self.value[id(node)] = out
