@@ -210,6 +210,24 @@ class _Lowering(ShapeRules, StepRules):
                 del self._temps[node_id]
 
     # ---- views -------------------------------------------------------------------
+    def _index_view(self, node, base, dims):
+        """The view of `base` that `node`'s basic index (subtensor or its
+        gradient) selects: offsets from the slice starts, scaled strides."""
+        starts = self._slices[id(node)]
+        offset, strides, axis, si = base.offset, [], 0, 0
+        for entry in node.attr("index"):
+            if entry[0] == "n":
+                strides.append(0)
+                continue
+            offset = self.ints.add(offset, self.ints.mul(starts[si], base.strides[axis], "off"),
+                                   "off")
+            if entry[0] == "s":
+                strides.append(self.ints.mul(base.strides[axis], entry[3], "st"))
+            si += 1
+            axis += 1
+        strides += base.strides[axis:]
+        return View(base.buf, base.dtype, offset, dims, strides, False)
+
     def _value_of(self, node):
         """The storage of a node's value: views are strides over their source's."""
         if id(node) not in self.value:
@@ -231,20 +249,7 @@ class _Lowering(ShapeRules, StepRules):
             return View(src.buf, src.dtype, src.offset, dims, strides,
                         src.contiguous and kept == sorted(kept))
         if op == "subtensor":
-            starts = self._slices[id(node)]
-            offset, strides, axis, si = src.offset, [], 0, 0
-            for entry in node.attr("index"):
-                if entry[0] == "n":
-                    strides.append(0)
-                    continue
-                offset = self.ints.add(offset, self.ints.mul(starts[si], src.strides[axis], "off"),
-                                       "off")
-                if entry[0] == "s":
-                    strides.append(self.ints.mul(src.strides[axis], entry[3], "st"))
-                si += 1
-                axis += 1
-            strides += src.strides[axis:]
-            return View(src.buf, src.dtype, offset, dims, strides, False)
+            return self._index_view(node, src, dims)
         if op == "reshape":
             assert src.contiguous, "the schedule only views contiguous reshapes"
             return View(src.buf, src.dtype, src.offset, dims,

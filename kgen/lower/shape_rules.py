@@ -28,17 +28,7 @@ class ShapeRules:
         return {"op": opname, "shapes": [list(d) for d in dims_list]}
 
     def _broadcast(self, node, dims_list):
-        nd = node.ndim
-        out = []
-        for axis in range(nd):
-            acc = 1
-            for d in dims_list:
-                k = axis - nd + len(d)
-                if k >= 0:
-                    acc = self.ints.bcast(acc, d[k], f"{node.op.name}_d{axis}",
-                                          self._shape_msg(node.op.name, dims_list))
-            out.append(acc)
-        return out
+        return self._broadcast_dims(node.op.name, dims_list, node.ndim)
 
     def _dims_matmul(self, node, dims):
         a, b = dims

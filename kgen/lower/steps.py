@@ -93,20 +93,8 @@ class StepRules:
         # zeros, then g written through the same view indexing would take
         self.steps.append(Step("fill", "zeros", dict(out=out, size=self.ints.product(out.dims, "n"),
                                                      value=0)))
-        starts = self._slices[id(node)]
-        offset, strides, axis, si = 0, [], 0, 0
-        for entry in node.attr("index"):
-            if entry[0] == "n":
-                strides.append(0)
-                continue
-            offset = self.ints.add(offset, self.ints.mul(starts[si], out.strides[axis], "off"), "off")
-            if entry[0] == "s":
-                strides.append(self.ints.mul(out.strides[axis], entry[3], "st"))
-            si += 1
-            axis += 1
-        strides += out.strides[axis:]
         g = node.inputs[1]
-        dst = View(out.buf, out.dtype, offset, self.dims[id(g)], strides, False)
+        dst = self._index_view(node, out, self.dims[id(g)])
         self._copy_view(g, dst, _one_line(node, 160))
 
     def _step_sum_to(self, node, out):
