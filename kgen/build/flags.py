@@ -150,9 +150,11 @@ def _probe(cc, source, args):
     if key is None:
         # no compiler: nothing can be built, but cached modules can still load
         return memo.get(request_key) is True
-    if isinstance(memo.get(key), bool):
-        return memo[key]
-    answer = _run_probe(cc, source, args)
+    answer = memo.get(key)
+    if not isinstance(answer, bool):
+        answer = _run_probe(cc, source, args)
+    elif memo.get(request_key) is answer:
+        return answer
     if memo_path is not None:
         memo[key] = answer
         memo[request_key] = answer
