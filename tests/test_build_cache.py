@@ -238,8 +238,11 @@ def test_cache_info_and_clear(cache_env):
 # ---- faults around the cache ------------------------------------------------------
 
 SLOW_CC = """#!/bin/sh
-# a compiler that takes its time, so that a `cache clear` lands mid-build
-if [ "$1" != "--version" ]; then touch {started}; sleep 2; fi
+# a compiler that waits, mid-build, until the test says go (after its `cache clear`)
+if [ "$1" != "--version" ]; then
+  touch {started}
+  i=0; while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+fi
 exec {real} "$@"
 """
 
@@ -247,9 +250,9 @@ exec {real} "$@"
 def test_cache_clear_leaves_a_build_in_progress_alone(cache_env, tmp_path):
     """Repro: `python -m kgen cache clear` while another process builds made that
     build fail with FileNotFoundError (its .tmp folder was deleted)."""
-    started = tmp_path / "started"
+    started, go = tmp_path / "started", tmp_path / "go"
     slow = tmp_path / "slow-cc"
-    slow.write_text(SLOW_CC.format(started=shlex.quote(str(started)),
+    slow.write_text(SLOW_CC.format(started=shlex.quote(str(started)), go=shlex.quote(str(go)),
                                    real=shlex.join(find_compiler().argv)))
     slow.chmod(0o755)
     build_add(offset=1)  # an entry nobody is building: clear removes it
@@ -267,6 +270,7 @@ def test_cache_clear_leaves_a_build_in_progress_alone(cache_env, tmp_path):
     assert "removed 1 cache entry" in clear.stdout
     assert builder.poll() is None, "the build should still be running"
     assert (cache_env / temps[0]).is_dir()        # the work in progress is still there
+    go.touch()
     got = child_result(builder)
     assert got["from_cache"] is False and got["sum"] == 7
     assert Path(got["file"]).is_file() and entry_is_sealed(Path(got["file"]).parent)
