@@ -129,11 +129,20 @@ def _build(args, parser):
         raise _UsageError(f"{check_package_name(name)}: the package is named after the "
                           f"spec file {spec.filename!r}; pass --name")
     progress(f"{spec.filename}: {len(spec.kernels)} kernel(s)")
+    _check_outdir(args.outdir)
     try:
         result = build_package(spec.kernels, args.outdir, name, spec.path,
                                targets=[t.strip() for t in args.target.split(",") if t.strip()],
                                native=args.native, openmp=args.openmp,
                                compile=not args.sources_only, progress=progress)
+    except OSError as exc:  # unwritable, full, or a file in the way: say where, not a traceback
+        import os
+        where = os.path.join(args.outdir, name)
+        reason = exc.strerror or str(exc)
+        if exc.filename and str(exc.filename) != where:
+            reason += f": {exc.filename}"
+        raise _OutputError(f"cannot write the package {name!r} to {where}: {reason} "
+                           f"(pick another -o OUTDIR)") from exc
     finally:
         progress.close()
     what = "built" if result.compiled else "wrote the sources of"
@@ -142,6 +151,18 @@ def _build(args, parser):
           f"({', '.join(result.kernels)}) in {time.perf_counter() - start:.2f} s "
           f"-> {result.path}")
     return EXIT_CODES["ok"]
+
+
+def _check_outdir(outdir):
+    """-o must be a folder or a path that can become one: no file on the way."""
+    from pathlib import Path
+    path = Path(outdir)
+    for part in [path, *path.parents]:
+        if part.exists() or part.is_symlink():
+            if not part.is_dir():
+                what = "is not a folder" if part.exists() else "is a broken link"
+                raise _OutputError(f"-o {outdir}: {part} {what}; pick another -o OUTDIR")
+            return
 
 
 def _build_each(args):
@@ -217,6 +238,10 @@ class _NoSuchKernel(Exception):
     pass
 
 
+class _OutputError(Exception):
+    """-o names a place the package cannot be written to."""
+
+
 def _fail(exc):
     """Print what went wrong; return the matching exit status."""
     from .errors import CompileError, CompilerNotFoundError, KgenError
@@ -234,7 +259,7 @@ def _fail(exc):
         code = "compile_error"
     elif isinstance(exc, _UsageError):
         code = "usage"
-    elif isinstance(exc, KgenError):
+    elif isinstance(exc, (KgenError, _OutputError)):
         code = "failed"
     else:
         raise exc  # a bug in kgen: let Python print the whole traceback

@@ -233,3 +233,235 @@ def test_cache_info_and_clear(cache_env):
     assert cache_info()["entries"] == 0 and cache_info()["bytes"] == 0
     m, from_cache = build_add(offset=7)
     assert not from_cache and m.lib.add(0, 0) == 7
+
+
+# ---- faults around the cache ------------------------------------------------------
+
+SLOW_CC = """#!/bin/sh
+# a compiler that waits, mid-build, until the test says go (after its `cache clear`)
+if [ "$1" != "--version" ]; then
+  touch {started}
+  i=0; while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+fi
+exec {real} "$@"
+"""
+
+
+def test_cache_clear_leaves_a_build_in_progress_alone(cache_env, tmp_path):
+    """Repro: `python -m kgen cache clear` while another process builds made that
+    build fail with FileNotFoundError (its .tmp folder was deleted)."""
+    started, go = tmp_path / "started", tmp_path / "go"
+    slow = tmp_path / "slow-cc"
+    slow.write_text(SLOW_CC.format(started=shlex.quote(str(started)), go=shlex.quote(str(go)),
+                                   real=shlex.join(find_compiler().argv)))
+    slow.chmod(0o755)
+    build_add(offset=1)  # an entry nobody is building: clear removes it
+    builder = run_child({"CC": str(slow)}, 0, 2)
+    deadline = time.time() + 60
+    while not started.exists():
+        assert time.time() < deadline and builder.poll() is None, builder.communicate()
+        time.sleep(0.05)
+    temps = [p.name for p in cache_env.iterdir() if p.name.startswith(".tmp-")]
+    assert len(temps) == 1
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    clear = subprocess.run([sys.executable, "-m", "kgen", "cache", "clear"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert clear.returncode == 0, clear.stderr
+    assert "removed 1 cache entry" in clear.stdout
+    assert builder.poll() is None, "the build should still be running"
+    assert (cache_env / temps[0]).is_dir()        # the work in progress is still there
+    go.touch()
+    got = child_result(builder)
+    assert got["from_cache"] is False and got["sum"] == 7
+    assert Path(got["file"]).is_file() and entry_is_sealed(Path(got["file"]).parent)
+
+
+def test_cache_clear_mid_build_in_the_same_process(cache_env, monkeypatch):
+    """The same, with clear run from inside the build (it holds the entry's lock)."""
+    real = cache.compiler.compile_extension
+    seen = {}
+
+    def compile_then_clear(c_source, cdef, modname, outdir, **kw):
+        so = real(c_source, cdef, modname, outdir, **kw)
+        seen["removed"] = cache_clear()
+        seen["tmp_kept"] = Path(outdir).is_dir()
+        return so
+
+    monkeypatch.setattr(cache.compiler, "compile_extension", compile_then_clear)
+    m, from_cache = build_add(offset=3)
+    assert not from_cache and m.lib.add(1, 1) == 5
+    assert seen == {"removed": 0, "tmp_kept": True}
+    assert entry_is_sealed(Path(m.__file__).parent)
+
+
+def test_cache_clear_removes_stale_temps_and_leaves_the_folder_empty(cache_env):
+    """Repro: clear left probes.json and the Jinja bytecode cache behind. A stale
+    temp folder (its builder died: nobody holds its lock) goes too."""
+    import numpy as np
+
+    import kgen as kg
+    from kgen.codegen import render
+
+    render.environment.cache_clear()  # its bytecode cache is in this test's cache folder
+    try:
+        x = kg.vector("x")
+        f = kg.function([x], kg.exp(x) * 3.25 + 1)
+        np.testing.assert_allclose(f(np.arange(3.0)), np.exp(np.arange(3.0)) * 3.25 + 1)
+        with pytest.raises(CompileError):
+            build_module("syntax error here", ADD_CDEF, name_hint="bad")
+        (cache_env / f".tmp-{'ab' * 32}-dead").mkdir()
+        (cache_env / ".tmp-legacy").mkdir()
+        names = {p.name for p in cache_env.iterdir()}
+        assert {"probes.json", "jinja", "locks", "failed"} <= names
+        assert cache_clear() >= 1
+        assert list(cache_env.iterdir()) == []
+        # and everything still works after it, in this process too
+        g = kg.function([x], kg.sin(x) * 1.75)
+        np.testing.assert_allclose(g(np.arange(3.0)), np.sin(np.arange(3.0)) * 1.75)
+    finally:
+        render.environment.cache_clear()
+
+
+@pytest.mark.parametrize("what", ["locks", "failed", "entry"])
+def test_a_file_where_the_cache_keeps_a_folder(cache_env, what):
+    """Repro: a regular file named `locks` made every build fail with FileExistsError."""
+    cache_env.mkdir()
+    if what == "entry":
+        m, _ = build_add(offset=4)
+        entry = Path(m.__file__).parent
+        cache._loaded.clear()
+        _discard_dir(entry)
+        entry.write_text("not an entry")
+    else:
+        (cache_env / what).write_text("not a folder")
+    if what == "failed":
+        with pytest.raises(CompileError):
+            build_module("syntax error here", ADD_CDEF, name_hint="bad")
+        assert (cache_env / "failed").is_dir()
+    m, from_cache = build_add(offset=4)
+    assert not from_cache and m.lib.add(1, 2) == 7
+    assert (cache_env / "locks").is_dir()
+    assert entry_is_sealed(Path(m.__file__).parent)
+
+
+def _discard_dir(path):
+    import shutil
+    shutil.rmtree(path)
+
+
+@pytest.mark.parametrize("fault", ["read-only 0500", "no permission 0000", "full disk"])
+def test_unwritable_cache_builds_privately_with_one_warning(cache_env, monkeypatch, fault):
+    """Repro: a read-only cache folder, one without permission, or a full disk made
+    kg.function raise a bare OSError. It builds in a private temporary folder and
+    warns once, naming the folder and KGEN_CACHE_DIR."""
+    import errno
+    import warnings
+
+    import numpy as np
+
+    import _fs_faults
+    import kgen as kg
+
+    cache_env.mkdir(mode=0o700)
+    x = kg.vector("x")
+    offset = {"read-only 0500": 11.5, "no permission 0000": 12.5, "full disk": 13.5}[fault]
+    try:
+        if fault == "full disk":
+            refused = _fs_faults.deny(monkeypatch, cache_env, err=errno.ENOSPC)
+        else:
+            refused = _fs_faults.deny(monkeypatch, cache_env,
+                                      mode=0o500 if "0500" in fault else 0o000)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            f = kg.function([x], x * 2 + offset)
+            m, from_cache = build_add(offset=int(offset))  # a second build: no second warning
+        np.testing.assert_allclose(f(np.arange(4.0)), np.arange(4.0) * 2 + offset)
+        assert not from_cache and m.lib.add(1, 1) == 2 + int(offset)
+        kgen_warnings = [w for w in caught if issubclass(w.category, cache.KgenCacheWarning)]
+        assert len(kgen_warnings) == 1, [str(w.message) for w in caught]
+        text = str(kgen_warnings[0].message)
+        assert str(cache_env) in text and "KGEN_CACHE_DIR" in text
+        assert not Path(m.__file__).is_relative_to(cache_env)
+        if fault == "full disk" or os.geteuid() == 0:  # chmod does not stop root
+            assert refused, "the simulated fault was never hit"
+    finally:
+        monkeypatch.undo()
+        os.chmod(cache_env, 0o700)
+    assert not [p for p in cache_env.iterdir() if p.name.startswith(".tmp-")]  # nothing left over
+
+
+def test_unusable_temp_folder_too_is_a_clear_error(cache_env, monkeypatch):
+    import errno
+    import tempfile
+
+    import _fs_faults
+
+    cache_env.mkdir(mode=0o700)
+    _fs_faults.deny(monkeypatch, cache_env, err=errno.ENOSPC)
+    real = tempfile.mkdtemp
+
+    def mkdtemp(*a, **k):
+        if k.get("dir") is None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*a, **k)
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    with pytest.warns(cache.KgenCacheWarning):
+        with pytest.raises(KgenError) as info:
+            build_add(offset=21)
+    assert str(cache_env) in str(info.value) and "KGEN_CACHE_DIR" in str(info.value)
+
+
+LOAD_CHILD = """
+import json, sys
+import numpy as np
+import kgen as kg
+x = kg.vector('x')
+A = kg.matrix('A')
+f = kg.function([A, x], kg.exp(kg.dot(A, x)) * 0.5 + kg.sum(x * x))
+a = np.arange(6.0).reshape(2, 3) / 10
+v = np.array([1.0, -2.0, 0.5])
+print(json.dumps({"from_cache": f.from_cache, "out": f(a, v).tolist()}))
+"""
+
+
+def test_cached_function_loads_without_a_compiler(cache_env, tmp_path):
+    """Repro: a function already in the cache failed to load, with
+    CompilerNotFoundError, in a process whose PATH has no C compiler (the cache
+    key needed the compiler's identity). It loads, computes, and compiles nothing."""
+    import numpy as np
+
+    env = {k: v for k, v in os.environ.items() if k != "CC"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    env["KGEN_CACHE_DIR"] = str(cache_env)
+
+    def run(env):
+        proc = subprocess.run([sys.executable, "-c", LOAD_CHILD], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    built = run(env)
+    assert built["from_cache"] is False
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    bare = {**env, "PATH": str(empty_bin)}
+    check = subprocess.run([sys.executable, "-c",
+                            "import shutil, sysconfig; from kgen.build import find_compiler\n"
+                            "assert not any(shutil.which(c) for c in ('cc', 'gcc', 'clang'))\n"
+                            "try: find_compiler()\n"
+                            "except Exception as e: print(type(e).__name__)"],
+                           env=bare, capture_output=True, text=True, timeout=60)
+    assert check.stdout.strip() == "CompilerNotFoundError", check.stderr
+    loaded = run(bare)
+    assert loaded["from_cache"] is True
+    a = np.arange(6.0).reshape(2, 3) / 10
+    v = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(loaded["out"], np.exp(a @ v) * 0.5 + np.sum(v * v), rtol=1e-12)
+    assert loaded["out"] == built["out"]
+
+
+def test_entry_records_the_compiler_that_built_it(cache_env):
+    m, _ = build_add(offset=8)
+    meta = json.loads((Path(m.__file__).parent / "meta.json").read_text())
+    assert meta["compiler"] == find_compiler().identity

@@ -353,3 +353,51 @@ def test_cuda_sources(tmp_path, capsys):
     assert "twice" in (tmp_path / "ok" / "ok.cu").read_text()
     manifest = (tmp_path / "ok" / "manifest.json").read_text()
     assert '"targets": ["c", "cuda"]' in manifest and '"ok.cu"' in manifest
+
+
+# ---- an -o that cannot take the package ---------------------------------------------
+
+def assert_one_error_line(err, *needles):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err, err
+    errors = [line for line in lines if line.startswith("kgen: error: ")]
+    assert len(errors) == 1, err
+    for needle in needles:
+        assert needle in errors[0], err
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_outdir_that_is_not_a_folder(tmp_path, where):
+    """Repro: `-o` naming a file printed a kgen traceback."""
+    spec = write(tmp_path / "spec.py", OK_SPEC)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a folder\n")
+    outdir = blocker if where == "a file" else blocker / "deeper"
+    proc = run_kgen("build", spec, "-o", outdir, "--sources-only", cwd=tmp_path)
+    assert proc.returncode == CODES["failed"]
+    assert_one_error_line(proc.stderr, str(blocker), "not a folder")
+    assert blocker.read_text() == "a file, not a folder\n"  # nothing lost
+
+
+@pytest.mark.parametrize("compile_", [False, True], ids=["sources-only", "compiled"])
+def test_outdir_that_cannot_be_written(tmp_path, monkeypatch, capsys, compile_):
+    """Repro: an unwritable `-o` printed a kgen traceback. chmod 0500 where that
+    blocks this process; as root (which chmod does not stop) the OS calls fail
+    as they would (tests/_fs_faults.py)."""
+    import _fs_faults
+
+    spec = write(tmp_path / "spec.py", OK_SPEC)
+    outdir = tmp_path / "readonly"
+    outdir.mkdir()
+    monkeypatch.setattr(cache, "_loaded", {})
+    try:
+        _fs_faults.deny(monkeypatch, outdir, mode=0o500)
+        args = ["build", str(spec), "-o", str(outdir), "-q"]
+        code = cli.main(args if compile_ else args + ["--sources-only"])
+    finally:
+        monkeypatch.undo()
+        _fs_faults.restore(outdir)
+    err = capsys.readouterr().err
+    assert code == CODES["failed"]
+    assert_one_error_line(err, str(outdir / "spec"), "-o")
+    assert list(outdir.iterdir()) == []

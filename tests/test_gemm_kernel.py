@@ -43,7 +43,8 @@ def gemm(request, tmp_path_factory):
     if request.param == "cblas":
         cblas = flags.cblas_flags()
         if cblas is None:
-            pytest.skip("scipy-openblas32 is not installed")
+            pytest.fail("scipy-openblas32 is not installed: it is in the test extra, "
+                        "pip install -e '.[test]'")
     ffi, lib, _ = harness.build(tmp_path_factory.mktemp(request.param), cblas=cblas,
                                 math=False, **VARIANTS[request.param])
     return ffi, lib
@@ -235,7 +236,8 @@ def test_header_compiles_cleanly(tmp_path, extra):
     if extra == "cblas":
         cb = flags.cblas_flags()
         if cb is None:
-            pytest.skip("scipy-openblas32 is not installed")
+            pytest.fail("scipy-openblas32 is not installed: it is in the test extra, "
+                        "pip install -e '.[test]'")
         extra = [f"-I{d}" for d in cb["include_dirs"]]
         extra += [f"-D{k}={v}" for k, v in cb["define_macros"]]
     src = tmp_path / "t.c"

@@ -190,3 +190,38 @@ def test_sources_only_package_explains_the_missing_extension(tmp_path, monkeypat
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ImportError, match="cannot load its compiled kernels _particles_src"):
         importlib.import_module("particles_src")
+
+
+# another cffi release installed: the backend and the package report it alike
+FAKE_CFFI = ("import sys, _cffi_backend, cffi; "
+             "_cffi_backend.__version__ = cffi.__version__ = sys.argv.pop(1); "
+             "from kgen.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def test_manifest_does_not_record_the_installed_cffi(tmp_path):
+    """The main job (build linear_model, train) must leave git status clean on a
+    machine with another cffi release: the manifest records the wrapper's ABI
+    and the cffi range, never the installed version."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    spec = REPO / "examples" / "specs" / "linear_model.py"
+    manifests = []
+    for fake in ("1.15.1", "97.3.0"):
+        out = tmp_path / fake
+        proc = subprocess.run([sys.executable, "-c", FAKE_CFFI, fake, "build", str(spec),
+                               "-o", str(out), "-q"], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        text = (out / "linear_model" / "manifest.json").read_text()
+        assert fake not in text
+        manifests.append(text)
+    assert manifests[0] == manifests[1]
+    build = json.loads(manifests[0])["build"]
+    assert build["cffi"] == {"wrapper_abi": "0x2601", "requires": "cffi>=1.15"}
+    # what the tracked manifest holds: the same build section (the compiler line
+    # is the machine's own, so it is compared only where it is the same compiler)
+    tracked = json.loads((REPO / "generated" / "linear_model" / "manifest.json").read_text())
+    if tracked["build"]["compiler"] == build["compiler"]:
+        assert manifests[0] == (REPO / "generated" / "linear_model" / "manifest.json").read_text()
+    else:
+        assert {**tracked["build"], "compiler": None} == {**build, "compiler": None}

@@ -75,3 +75,30 @@ def test_seed_example_runs():
     assert r.returncode == 0, r.stderr[-2000:]
     costs = [float(line.split("Cost:")[1]) for line in r.stdout.splitlines() if "Cost:" in line]
     assert len(costs) == 10 and all(np.isfinite(costs))
+
+
+def test_main_job_learns_the_signal(tmp_path):
+    """README's main job: build the spec into a package, train with the package
+    alone. The data has a signal, so the printed costs fall to the noise floor
+    and the weights approach the true ones."""
+    import os
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    b = subprocess.run([sys.executable, "-m", "kgen", "build", "examples/specs/linear_model.py",
+                        "-o", str(tmp_path), "-q"], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert b.returncode == 0, b.stderr
+    r = subprocess.run([sys.executable, str(REPO / "examples" / "train_linear_model.py"),
+                        str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stdout.splitlines()
+    costs = [float(line.split("Cost:")[1]) for line in lines if "Cost:" in line]
+    assert len(costs) == 10
+    # falls, epoch after epoch, from O(10) to the noise floor (noise 0.01: 1e-4)
+    assert all(later < earlier for earlier, later in zip(costs, costs[1:])), costs
+    assert costs[0] > 1 and costs[-1] < 1e-3, costs
+    w_err, b_err = (float(part.split(":")[1]) for part in
+                    next(line for line in lines if line.startswith("max |W - W_true|")).split(","))
+    assert w_err < 0.02 and b_err < 0.02, lines[-1]
+    pred_err = float(next(line for line in lines if line.startswith("Prediction error")).split(":")[1])
+    assert pred_err < 0.1

@@ -191,6 +191,27 @@ def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_
     return outdir / so_name
 
 
+# The cffi releases kgen's extensions load with: the range pyproject.toml declares.
+CFFI_REQUIRES = "cffi>=1.15"
+
+
+def cffi_wrapper_abi(cdef, modname):
+    """The ABI version (e.g. '0x2601') that cffi's wrapper for `cdef` passes to
+    `_cffi_init`: what the extension requires of the `_cffi_backend` it loads
+    with. It depends on the C types used, not on the installed cffi release."""
+    import re
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kgen-cffi-") as tmp:
+        path = Path(tmp, f"{modname}.c")
+        _emit_wrapper(cdef, modname, "kernel.c", path, path)
+        text = path.read_text(encoding="utf-8")
+    found = re.search(r'_cffi_init\("[^"]*", (0x[0-9a-fA-F]+),', text)
+    if not found:
+        raise CompileError(f"cffi's wrapper for {modname} has no _cffi_init call", output="")
+    return found.group(1).lower()
+
+
 def _emit_wrapper(cdef, modname, kernel_filename, path, kernel_path):
     import cffi  # deferred: importing cffi and pycparser is only needed to build
 

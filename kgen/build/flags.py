@@ -117,38 +117,56 @@ int main(void)
 def _probe(cc, source, args):
     """Compile, link and run `source`; True when all three succeed. Answers
     are remembered in kgen's cache (per compiler binary, probe and header
-    text), so a new process does not pay for the probe again."""
+    text), so a new process does not pay for the probe again.
+
+    Each answer is also remembered under the compiler *request* alone (`cc`
+    as given, without the binary it resolves to): a process with no compiler
+    on its PATH gets the answer the last build had, so it computes the same
+    flags, hence the same cache keys, and loads cached modules."""
     import hashlib
     import json
     import os
-    key_parts = [*cc, *args, source, (TEMPLATE_C_DIR / "kg_math.h").read_text(encoding="utf-8")]
+    request_parts = [*cc, *args, source, (TEMPLATE_C_DIR / "kg_math.h").read_text(encoding="utf-8")]
+    request_key = "request:" + hashlib.sha256("\0".join(request_parts).encode()).hexdigest()
     exe = shutil.which(cc[0]) if cc else None
+    key = None
     if exe:
         st = os.stat(os.path.realpath(exe))
-        key_parts += [os.path.realpath(exe), str(st.st_size), str(st.st_mtime_ns)]
-    key = hashlib.sha256("\0".join(key_parts).encode()).hexdigest()
+        key_parts = request_parts + [os.path.realpath(exe), str(st.st_size), str(st.st_mtime_ns)]
+        key = hashlib.sha256("\0".join(key_parts).encode()).hexdigest()
     try:
         from .cache import cache_dir
         memo_path = cache_dir() / "probes.json"
     except Exception:
         memo_path = None
     memo = {}
-    if memo_path is not None and memo_path.is_file():
+    if memo_path is not None:
         try:
             memo = json.loads(memo_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # none yet, unreadable, corrupt: probe again
             memo = {}
-    if isinstance(memo.get(key), bool):
-        return memo[key]
-    answer = _run_probe(cc, source, args)
+        if not isinstance(memo, dict):
+            memo = {}
+    if key is None:
+        # no compiler: nothing can be built, but cached modules can still load
+        return memo.get(request_key) is True
+    answer = memo.get(key)
+    if not isinstance(answer, bool):
+        answer = _run_probe(cc, source, args)
+    elif memo.get(request_key) is answer:
+        return answer
     if memo_path is not None:
         memo[key] = answer
+        memo[request_key] = answer
         tmp = memo_path.with_name(f".probes.{os.getpid()}.tmp")
         try:
             tmp.write_text(json.dumps(memo), encoding="utf-8")
             os.replace(tmp, memo_path)
-        except OSError:
-            pass
+        except OSError:  # an unwritable cache only costs the probe next time
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
     return answer
 
 

@@ -21,7 +21,6 @@ import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from kgen.build import cache
@@ -173,10 +172,7 @@ def build_cuda(source, name_hint, *, output="fatbin", names=None, extra_flags=()
     data = _load_entry(entry)
     from_cache = data is not None
     if not from_cache:
-        from filelock import FileLock  # deferred: only builders need it
-
-        (root / "locks").mkdir(mode=0o700, exist_ok=True)
-        with FileLock(str(root / "locks" / f"{key}.lock")):
+        with cache.entry_lock(root, key):  # `cache clear` leaves a locked build alone
             data = _load_entry(entry)  # another process may have built it meanwhile
             from_cache = data is not None
             if not from_cache:
@@ -195,16 +191,11 @@ def _stem(name_hint):
 
 
 def _build_entry(root, key, source, stem, output, names, extra_flags):
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    tmp = cache.new_temp_dir(root, key)
     try:
         path = compile_cuda(source, stem, tmp, output=output, names=names, extra_flags=extra_flags)
     except CompileError as exc:
-        failed = root / "failed" / key
-        failed.parent.mkdir(mode=0o700, exist_ok=True)
-        cache._discard(failed)
-        os.replace(tmp, failed)
-        if exc.source_path:
-            exc.source_path = str(failed / Path(exc.source_path).name)
+        cache._keep_failed(root, key, tmp, exc)
         raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,6 +1,7 @@
 """Rendering Plans into source text with Jinja2 (one cached environment,
 StrictUndefined, as SymForce does)."""
 import functools
+import os
 from pathlib import Path
 
 import jinja2
@@ -28,14 +29,31 @@ def environment(target):
     return env
 
 
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja2's file cache, made harmless: a cache folder that is read-only,
+    full, or removed by `python -m kgen cache clear` meanwhile only costs
+    speed, never a render."""
+
+    def load_bytecode(self, bucket):
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, ValueError, EOFError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket):
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
 def _bytecode_cache():
     """Compiled templates kept in kgen's cache (keyed by each template's
     checksum): a new process renders without recompiling Jinja2 templates."""
     try:
         from ..build import cache_dir
-        path = cache_dir() / "jinja"
-        path.mkdir(mode=0o700, exist_ok=True)
-        return jinja2.FileSystemBytecodeCache(str(path))
+        return _BytecodeCache(str(cache_dir() / "jinja"))
     except Exception:  # an unusable cache only costs speed
         return None
 

@@ -76,6 +76,10 @@ class Variable:
     def __ne__(self, other):
         return self is not other
 
+    # ---- pickling: see _graph_records ------------------------------------
+    def __reduce__(self):
+        return (_rebuild_graph, (_graph_records(self),))
+
     # ---- NumPy reference evaluation -------------------------------------
     def eval(self, values=None):
         """Compute this expression with the NumPy reference evaluator."""
@@ -92,6 +96,9 @@ class Input(Variable):
         self.type, self.op, self.inputs, self.attrs = type, None, (), ()
         self.name, self.uid = name, next(_leaf_ids)
 
+    def __reduce__(self):
+        return (Input, (self.type, self.name))
+
 
 class Shared(Variable):
     """A variable whose value persists between calls (model parameters)."""
@@ -106,6 +113,10 @@ class Shared(Variable):
         self.op, self.inputs, self.attrs = None, (), ()
         self.name, self.uid = name, next(_leaf_ids)
         self._value, self._device = value, None
+
+    def __reduce__(self):
+        # the value as get_value() gives it (copied back from a GPU); a new identity
+        return (_unpickle_shared, (self.get_value(), self.name, self.dtype))
 
     def get_value(self):
         """A copy of the current value (copied back from the GPU if it lives there)."""
@@ -148,6 +159,9 @@ class Constant(Variable):
         self.type = TensorType(value.dtype.name, value.shape)
         self.op, self.inputs, self.attrs, self.name = None, (), (), None
 
+    def __reduce__(self):  # re-interned by value: `x + 1` still meets its twin
+        return (_intern_constant, (self.value, self.weak))
+
     @property
     def promote_as(self):
         """What NumPy's dtype resolution should see for this operand."""
@@ -185,6 +199,11 @@ def constant(value, dtype=None, *, weak=False):
         if arr.dtype.name not in ("bool", "int32", "int64", "float32", "float64"):
             # NumPy picked a dtype kgen does not compile (int8, float16...): widen it
             arr = arr.astype({"b": "bool", "i": "int64", "u": "int64", "f": "float64"}[arr.dtype.kind])
+    return _intern_constant(arr, weak)
+
+
+def _intern_constant(arr, weak):
+    """The interned Constant holding (a read-only C-ordered copy of) `arr`."""
     arr = np.array(arr, order="C", copy=True)
     arr.flags.writeable = False
     key = ("const", arr.dtype.name, arr.shape, arr.tobytes(), weak)
@@ -213,3 +232,43 @@ def make_apply(op, inputs, attrs, type_):
         node.type, node.op, node.inputs, node.attrs, node.name = type_, op, tuple(inputs), attrs, None
         _interned[key] = node
     return node
+
+
+# ---- pickling -------------------------------------------------------------------
+# pickle recurses into the objects it meets, so a graph pickled node by node
+# would overflow the stack on a deep chain. An expression pickles instead as one
+# flat list, in topological order: each leaf as itself (so the pickler's memo keeps
+# one object per leaf across everything in the same pickle) and each op node as
+# a record (op, input positions, attrs, type, name). Unpickling rebuilds the op
+# nodes through make_apply, so they are interned again: `(x + y) is (x + y)`
+# holds between unpickled nodes and new ones built on the unpickled leaves.
+
+def _graph_records(root):
+    from .graph import toposort
+    position, records = {}, []
+    for node in toposort([root]):
+        position[id(node)] = len(records)
+        if node.op is None:
+            records.append(node)
+        else:
+            records.append((node.op, tuple(position[id(i)] for i in node.inputs), node.attrs,
+                            node.type, node.name))
+    return records
+
+
+def _rebuild_graph(records):
+    built = []
+    for record in records:
+        if isinstance(record, Variable):
+            built.append(record)
+            continue
+        op, inputs, attrs, type_, name = record
+        node = make_apply(op, [built[i] for i in inputs], attrs, type_)
+        if name is not None and node.name is None:
+            node.name = name
+        built.append(node)
+    return built[-1]
+
+
+def _unpickle_shared(value, name, dtype):
+    return Shared(np.asarray(value, dtype=dtype), name)

@@ -14,6 +14,16 @@ from .node import make_apply, as_variable
 REGISTRY = {}
 
 
+def op_by_name(name):
+    """The registered primitive called `name` (what an unpickled op becomes)."""
+    from . import ops  # noqa: F401  (registers every primitive)
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"kgen has no primitive op named {name!r} (pickled by another "
+                         f"kgen version?)") from None
+
+
 class Op:
     """Base primitive. `name` is unique; instances are registered on creation."""
 
@@ -41,7 +51,7 @@ class Op:
         return f"<op {self.name}>"
 
     def __reduce__(self):  # ops pickle by name (they are singletons)
-        return (REGISTRY.__getitem__, (self.name,))
+        return (op_by_name, (self.name,))
 
     def __call__(self, *inputs, **attrs):
         inputs = [as_variable(x) for x in inputs]

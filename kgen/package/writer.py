@@ -64,7 +64,7 @@ def build_package(kernels, outdir, name, spec_path, *, targets=("c",), native=Fa
              "__init__.py": render.py_init(model), "_runtime.py": render.py_runtime(model)}
     if "cuda" in targets:
         files[f"{name}.cu"] = cuda.cuda_source(model.plans, model.version)
-    build = _build_section(name, c_options) if compile else None
+    build = _build_section(name, c_options, render.c_cdef(model)) if compile else None
     if build and "cuda" in targets:
         build["cuda"] = cuda.build_section()
     manifest = render.manifest(model, files, render.sha256(spec_path.read_bytes()), targets, build)
@@ -121,11 +121,16 @@ def _c_options(native, openmp):
             "libraries": tuple(flags.libraries(cc=cc.argv))}
 
 
-def _build_section(name, options):
-    """The manifest's machine-dependent part: compiler, flags (no -I paths), ABI."""
-    import _cffi_backend
+def _build_section(name, options, cdef):
+    """The manifest's machine-dependent part: compiler, flags (no -I paths), ABI.
 
-    from ..build.compiler import abi3_available, compile_flags, extension_suffix, link_flags
+    Nothing here depends on what is installed in the Python environment: for cffi
+    it records the ABI version the extension asks of cffi's backend (a property
+    of the generated wrapper) and the cffi releases that provide it, never the
+    cffi version that happens to be installed, so rebuilding with another cffi
+    release writes the same manifest."""
+    from ..build.compiler import (CFFI_REQUIRES, abi3_available, cffi_wrapper_abi, compile_flags,
+                                  extension_suffix, link_flags)
     cc = options["cc"]
     flags = compile_flags(native=options["native"], limited_api=True,
                           extra_compile_args=options["extra_compile_args"])
@@ -137,7 +142,7 @@ def _build_section(name, options):
         "flags": [f for f in flags if not f.startswith("-I")],
         "link": link_flags(options["libraries"]),
         "native": options["native"],
-        "cffi": _cffi_backend.__version__,
+        "cffi": {"wrapper_abi": cffi_wrapper_abi(cdef, f"_{name}"), "requires": CFFI_REQUIRES},
     }
 
 
