@@ -5,7 +5,10 @@ identities, constants, exp/log pairs, sigmoid/softplus, reductions, shape ops,
 zeros_like/ones_like) over inputs of different ranks and dtypes, so the rules
 fire often and in combination. Constant arrays also come first in ops that are
 not elementwise (dot, concatenate, stack, a constant table indexed by an int
-expression), where the simplifier once crashed on facts those ops lacked. Values are kept in a moderate range so that a
+expression), where the simplifier once crashed on facts those ops lacked.
+And where(c, x, x), whose bool condition c (comparisons of other inputs, of
+another shape) only lends its shape once simplified: the lowering once
+crashed on such a map group, whose values nothing stores. Values are kept in a moderate range so that a
 finite original stays finite under reassociation.
 """
 import numpy as np
@@ -21,7 +24,7 @@ INT_BINARY = ["add", "sub", "mul", "add", "sub", "maximum"]
 
 
 class Gen:
-    def __init__(self, seed, dtype="float64"):
+    def __init__(self, seed, dtype="float64", inputs=None):
         self.rng = np.random.default_rng(seed)
         # constant-first wrappers draw from their own stream, so the rest of
         # each seed's expression is what it was before they were added
@@ -29,9 +32,10 @@ class Gen:
         self.dtype = dtype
         self.is_float = dtype.startswith("float")
         d = dtype
-        self.inputs = [T.tensor("a", d, ()), T.tensor("b", d, ()),
-                       T.tensor("u", d, (None,)), T.tensor("v", d, (None,)),
-                       T.tensor("M", d, (None, None))]
+        # `inputs`: another Gen's, so several expressions share one function
+        self.inputs = inputs or [T.tensor("a", d, ()), T.tensor("b", d, ()),
+                                 T.tensor("u", d, (None,)), T.tensor("v", d, (None,)),
+                                 T.tensor("M", d, (None, None))]
         self.shapes = {"a": (), "b": (), "u": (4,), "v": (4,), "M": (3, 4)}
 
     def values(self):
@@ -70,7 +74,26 @@ class Gen:
             out = self.binary(self.expr(depth - 1), self.expr(depth - 1))
         else:
             out = self.special(self.expr(depth - 1), depth)
-        return self.constant_first(out) if self.side.random() < 0.12 else out
+        r = self.side.random()
+        if r < 0.12:
+            return self.constant_first(out)
+        if r < 0.2:
+            return self.shape_lender(out)
+        return out
+
+    def shape_lender(self, x):
+        """where(c, x, x): c a bool expression of other inputs, broadcast with x."""
+        terms = []
+        for _ in range(self.side.integers(1, 4)):
+            y = self.inputs[self.side.integers(len(self.inputs))]
+            k = [0, 1, -1, 0.5][self.side.integers(4)] if self.is_float else \
+                [0, 1, -1, 2][self.side.integers(4)]
+            t = y > k if self.side.random() < 0.5 else y < k
+            terms.append(~t if self.side.random() < 0.3 else t)
+        c = terms[0]
+        for t in terms[1:]:
+            c = c & t if self.side.random() < 0.5 else c | t
+        return kg.where(c, x, x)
 
     def unary(self, x):
         ops = FLOAT_UNARY if self.is_float else INT_UNARY

@@ -39,6 +39,10 @@ class Op:
     idempotent = False    # f(f(x)) == f(x) (unary), f(x, x) == x (binary)
     inverse = None        # name of g with f(g(x)) == x where g(x) is defined
     parity = None         # "even": f(-x) == f(x); "odd": f(-x) == -f(x)
+    # for the lowering: operand positions whose values the op's code reads
+    # (None: all). The others only lend their shape, or are sizes the shape
+    # phase computes; a value that nothing reads is never computed.
+    reads = None
 
     def __init__(self, name, **fields):
         self.name = name

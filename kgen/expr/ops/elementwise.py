@@ -35,7 +35,7 @@ class Elementwise(Op):
     # algebraic facts (commutative, identity, absorbing...): declared per op
     # below, defaults on the base Op (kgen/expr/op.py)
     int_ok = True         # accepts int/bool inputs
-    reads = None          # operand positions the C expression reads (None: all)
+    # reads (operand positions the C expression reads): on the base Op
     c_by_literal = {}     # (operand position, literal value) -> C template, float loops only
 
     def prepare(self, inputs, attrs):

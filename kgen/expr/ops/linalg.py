@@ -8,6 +8,16 @@ from ..types import TensorType, broadcast_shapes, format_shape
 
 
 class MatMul(Op):
+    def prepare(self, inputs, attrs):
+        """Operands of different dtypes are cast to the result's (NumPy's
+        promotion), so every backend multiplies one dtype: the GEMM step reads
+        both operands as the output's type."""
+        from .elementwise import cast, mul
+        if len(inputs) == 2 and inputs[0].dtype != inputs[1].dtype:
+            _, dtype = mul.loop_dtypes(inputs)
+            inputs = [x if x.dtype == dtype else cast(x, dtype=dtype) for x in inputs]
+        return inputs, attrs
+
     def infer(self, inputs, attrs):
         a, b = inputs
         sa, sb = a.type.shape, b.type.shape

@@ -61,7 +61,8 @@ def _reshape_grad(n, g):
     return [reshape(g, x.shape)] + [None] * (len(n.inputs) - 1)
 
 
-reshape = Reshape("reshape", vjp_rule=_reshape_grad)
+reshape = Reshape("reshape", vjp_rule=_reshape_grad,
+                  reads=(0,))  # the symbolic sizes are shape-phase ints
 
 
 class DimShuffle(Op):
@@ -248,7 +249,8 @@ def _split_part_grad(n, g):
     return [concatenate(*pieces, axis=axis)] + [None] * len(parts)
 
 
-split_part = SplitPart("split_part", vjp_rule=_split_part_grad)
+split_part = SplitPart("split_part", vjp_rule=_split_part_grad,
+                       reads=(0,))  # the parts lend their sizes only
 
 
 class ARange(Op):
@@ -279,7 +281,8 @@ class ARange(Op):
         return np.arange(start, stop, step)
 
 
-arange = ARange("arange", vjp_rule="zero")
+arange = ARange("arange", vjp_rule="zero",
+                reads=())  # start, stop and step are shape-phase ints
 
 
 class ShapeI(Op):
@@ -292,7 +295,7 @@ class ShapeI(Op):
         return np.asarray(np.shape(arrays[0])[attrs["axis"]], dtype="int64")
 
 
-shape_i = ShapeI("shape_i", vjp_rule="zero",
+shape_i = ShapeI("shape_i", vjp_rule="zero", reads=(),  # x's shape, not its values
                  pretty=lambda n: "{0}.shape[%d]" % n.attr("axis"), precedence=50)
 
 
@@ -320,7 +323,8 @@ def sum_to_shape(g, shape):
     return g
 
 
-sum_to = SumTo("sum_to", vjp_rule=lambda n, g: [second(n.inputs[0], g), None])
+sum_to = SumTo("sum_to", vjp_rule=lambda n, g: [second(n.inputs[0], g), None],
+               reads=(0,))  # x lends its shape only
 
 from .elementwise import second  # noqa: E402  (used by the rule above)
 from ..printing import index_format  # noqa: E402
