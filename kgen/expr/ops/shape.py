@@ -5,7 +5,7 @@ Most of these are views in the generated C (strides only, no copy).
 """
 import numpy as np
 
-from ...errors import KgenTypeError, ShapeError
+from ...errors import KgenIndexError, KgenTypeError, ShapeError
 from ..op import Op
 from ..types import TensorType, broadcast_shapes, format_shape
 
@@ -130,11 +130,11 @@ class Subtensor(Op):
                 shape.append(1)
                 continue
             if axis >= x.ndim:
-                raise ShapeError(f"subtensor: too many indices for a {x.ndim}-d input")
+                raise KgenIndexError(f"subtensor: too many indices for a {x.ndim}-d input")
             d = x.type.shape[axis]
             if entry[0] == "i":
                 if d is not None and not -d <= entry[1] < d:
-                    raise ShapeError(f"subtensor: index {entry[1]} is out of bounds for axis "
+                    raise KgenIndexError(f"subtensor: index {entry[1]} is out of bounds for axis "
                                      f"{axis} with size {d} (shape {format_shape(x.type.shape)})")
             else:
                 if entry[3] == 0:
@@ -148,8 +148,8 @@ class Subtensor(Op):
         x = np.asarray(arrays[0])
         try:
             return np.asarray(x[to_numpy_index(attrs["index"])]).copy()
-        except IndexError as exc:
-            raise ShapeError(f"subtensor: {exc} (shape {x.shape})") from None
+        except IndexError as exc:  # an integer index out of range, as NumPy says
+            raise KgenIndexError(f"subtensor: {exc} (shape {x.shape})") from None
 
 
 def to_numpy_index(index):
