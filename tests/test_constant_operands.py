@@ -130,3 +130,39 @@ def test_gradient_with_broadcast_constant_weight():
                                rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(got_b, numeric_grad(lambda v: float(cost.eval(v)), vals, b),
                                rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("da, db", [("float32", "float64"), ("float64", "float32"),
+                                    ("int32", "int64"), ("int32", "float32"),
+                                    ("int64", "float64"), ("float32", "int32")])
+@pytest.mark.parametrize("shapes", [((3, 4), (4,)), ((4,), (4, 2)), ((3, 4), (4, 2)), ((4,), (4,))])
+def test_matmul_of_mixed_dtypes(da, db, shapes):
+    """NumPy promotes; the GEMM once read the narrower operand as the wider
+    type (out of bounds). Found with a float32 constant first, as above."""
+    sa, sb = shapes
+    a = T.tensor("a", da, (None,) * len(sa))
+    b = T.tensor("b", db, (None,) * len(sb))
+    rng = np.random.default_rng(4)
+    A = (rng.uniform(-2, 2, sa) * 3).astype(da)
+    B = (rng.uniform(-2, 2, sb) * 3).astype(db)
+    want = A @ B
+    for expr in (kg.dot(a, b), kg.dot(kg.constant(A), b), kg.dot(a, kg.constant(B))):
+        f = kg.function([a, b], expr)
+        got = f(A, B)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_gradient_of_a_mixed_dtype_matmul():
+    w = T.tensor("w", "float32", (None, None))
+    x = T.tensor("x", "float64", (None,))
+    cost = kg.sum(kg.dot(w, x) ** 2)
+    gw, gx = kg.grad(cost, [w, x])
+    f = kg.function([w, x], [gw, gx])
+    W = np.random.default_rng(5).uniform(-1, 1, (3, 4)).astype(np.float32)
+    X = np.random.default_rng(6).uniform(-1, 1, 4)
+    got_w, got_x = f(W, X)
+    r = W.astype(np.float64) @ X
+    assert got_w.dtype == np.float32 and got_x.dtype == np.float64
+    np.testing.assert_allclose(got_w, 2 * np.outer(r, X), rtol=1e-5)
+    np.testing.assert_allclose(got_x, 2 * W.astype(np.float64).T @ r, rtol=1e-6)
