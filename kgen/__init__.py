@@ -16,7 +16,8 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .config import config  # noqa: F401
 from .errors import (BackendUnavailableError, CompileError, CompilerNotFoundError,  # noqa: F401
-                     DisconnectedInputError, KgenError, KgenTypeError, ShapeError)
+                     DisconnectedInputError, KgenError, KgenIndexError, KgenTypeError,
+                     ShapeError)
 from .expr import methods as _methods  # noqa: F401  (installs operators on Variable)
 from .expr.graph import check_graph, graph_inputs, graph_size, toposort  # noqa: F401
 from .expr.node import Constant, Input, Shared, Variable, constant  # noqa: F401

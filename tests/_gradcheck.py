@@ -47,19 +47,33 @@ def scalarize(expr, values, rng):
     return kg.sum(expr * kg.constant(rng.uniform(-1.0, 1.0, shape)))
 
 
-def check_grad(expr, values, wrt, rtol=1e-5, atol=1e-6, rng=None):
-    """Assert grad(sum(expr * w), wrt) matches finite differences; returns the cost."""
+def check_grad(expr, values, wrt, rtol=1e-5, atol=1e-6, rng=None, simplified=False,
+               compiled=False):
+    """Assert grad(sum(expr * w), wrt) matches finite differences; returns the cost.
+    With `simplified`, the simplified gradient must match them too; with
+    `compiled`, so must kg.function's (built from every input in `values`).
+    The cost's weights w are a constant array, so these see sum_to(w, x)."""
     rng = rng or np.random.default_rng(0)
     cost = scalarize(expr, values, rng)
     grads = kg.grad(cost, list(wrt), disconnected_inputs="ignore")
     kg.check_graph(grads)
-    got = evaluate(grads, values)
-    for w, g, gv in zip(wrt, grads, got):
+    versions = [("reference", evaluate(grads, values))]
+    if simplified:
+        simple = kg.simplify(grads)
+        kg.check_graph(simple)
+        versions.append(("simplified", evaluate(simple, values)))
+    if compiled:
+        inputs = list(values)
+        f = kg.function(inputs, list(grads))
+        versions.append(("compiled", f(*[values[x] for x in inputs])))
+    for i, w in enumerate(wrt):
         want = numeric_grad(lambda v: float(cost.eval(v)), values, w)
-        assert gv.shape == np.shape(values[w]), (w, gv.shape)
-        assert gv.dtype == np.dtype(w.dtype), (w, gv.dtype)
-        np.testing.assert_allclose(gv, want, rtol=rtol, atol=atol,
-                                   err_msg=f"d/d{w.name} of {kg.pprint(cost)}")
+        for how, got in versions:
+            gv = np.asarray(got[i])
+            assert gv.shape == np.shape(values[w]), (how, w, gv.shape)
+            assert gv.dtype == np.dtype(w.dtype), (how, w, gv.dtype)
+            np.testing.assert_allclose(gv, want, rtol=rtol, atol=atol,
+                                       err_msg=f"{how} d/d{w.name} of {kg.pprint(cost)}")
     return cost
 
 

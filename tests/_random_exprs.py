@@ -3,7 +3,12 @@
 Expressions mix the ops the rules look at (sums, products, powers, negation,
 identities, constants, exp/log pairs, sigmoid/softplus, reductions, shape ops,
 zeros_like/ones_like) over inputs of different ranks and dtypes, so the rules
-fire often and in combination. Values are kept in a moderate range so that a
+fire often and in combination. Constant arrays also come first in ops that are
+not elementwise (dot, concatenate, stack, a constant table indexed by an int
+expression), where the simplifier once crashed on facts those ops lacked.
+And where(c, x, x), whose bool condition c (comparisons of other inputs, of
+another shape) only lends its shape once simplified: the lowering once
+crashed on such a map group, whose values nothing stores. Values are kept in a moderate range so that a
 finite original stays finite under reassociation.
 """
 import numpy as np
@@ -19,14 +24,18 @@ INT_BINARY = ["add", "sub", "mul", "add", "sub", "maximum"]
 
 
 class Gen:
-    def __init__(self, seed, dtype="float64"):
+    def __init__(self, seed, dtype="float64", inputs=None):
         self.rng = np.random.default_rng(seed)
+        # constant-first wrappers draw from their own stream, so the rest of
+        # each seed's expression is what it was before they were added
+        self.side = np.random.default_rng([seed, 1])
         self.dtype = dtype
         self.is_float = dtype.startswith("float")
         d = dtype
-        self.inputs = [T.tensor("a", d, ()), T.tensor("b", d, ()),
-                       T.tensor("u", d, (None,)), T.tensor("v", d, (None,)),
-                       T.tensor("M", d, (None, None))]
+        # `inputs`: another Gen's, so several expressions share one function
+        self.inputs = inputs or [T.tensor("a", d, ()), T.tensor("b", d, ()),
+                                 T.tensor("u", d, (None,)), T.tensor("v", d, (None,)),
+                                 T.tensor("M", d, (None, None))]
         self.shapes = {"a": (), "b": (), "u": (4,), "v": (4,), "M": (3, 4)}
 
     def values(self):
@@ -60,10 +69,31 @@ class Gen:
             return self.leaf()
         r = self.rng.random()
         if r < 0.3:
-            return self.unary(self.expr(depth - 1))
-        if r < 0.85:
-            return self.binary(self.expr(depth - 1), self.expr(depth - 1))
-        return self.special(self.expr(depth - 1), depth)
+            out = self.unary(self.expr(depth - 1))
+        elif r < 0.85:
+            out = self.binary(self.expr(depth - 1), self.expr(depth - 1))
+        else:
+            out = self.special(self.expr(depth - 1), depth)
+        r = self.side.random()
+        if r < 0.12:
+            return self.constant_first(out)
+        if r < 0.2:
+            return self.shape_lender(out)
+        return out
+
+    def shape_lender(self, x):
+        """where(c, x, x): c a bool expression of other inputs, broadcast with x."""
+        terms = []
+        for _ in range(self.side.integers(1, 4)):
+            y = self.inputs[self.side.integers(len(self.inputs))]
+            k = [0, 1, -1, 0.5][self.side.integers(4)] if self.is_float else \
+                [0, 1, -1, 2][self.side.integers(4)]
+            t = y > k if self.side.random() < 0.5 else y < k
+            terms.append(~t if self.side.random() < 0.3 else t)
+        c = terms[0]
+        for t in terms[1:]:
+            c = c & t if self.side.random() < 0.5 else c | t
+        return kg.where(c, x, x)
 
     def unary(self, x):
         ops = FLOAT_UNARY if self.is_float else INT_UNARY
@@ -104,6 +134,38 @@ class Gen:
         if op == "where":
             return kg.where(x > y, x, y * 2)
         return getattr(kg, op)(x, y)
+
+    def const_array(self, shape):
+        """A strong constant array of the gen's dtype, of a shape the inputs have."""
+        if self.is_float:
+            return kg.constant(self.side.uniform(-1, 1, shape).astype(self.dtype))
+        return kg.constant(self.side.integers(-3, 4, shape).astype(self.dtype))
+
+    def constant_first(self, x):
+        """A non-elementwise op whose first operand is a constant array; the
+        result has x's run-time shape (u, v: (4,), M: (3, 4)) or is 0-d."""
+        r = self.side.integers(4)
+        if x.ndim == 0:  # a constant table indexed by an int scalar
+            return self.table_lookup(x)
+        rows = 4 if x.ndim == 1 else 3
+        if r == 0:
+            return kg.dot(self.const_array((rows, rows)), x)
+        if r == 1:
+            return kg.stack([self.const_array((4,) if x.ndim == 1 else (3, 4)), x]).sum(axis=0)
+        if r == 2:
+            both = kg.concatenate([self.const_array((4,) if x.ndim == 1 else (3, 4)), x],
+                                  axis=x.ndim - 1)
+            return both[1:5] if x.ndim == 1 else both[:, 1:5]
+        return self.table_lookup(x)
+
+    def table_lookup(self, x):
+        """table[index(x)]: a constant table gathered by an int expression of x."""
+        table = self.const_array((5,))
+        if self.is_float:
+            index = kg.cast(x > 0, "int64") + 2 * kg.cast(x > 1, "int64")
+        else:
+            index = abs(x) % 5
+        return table[index]
 
     def special(self, x, depth):
         r = self.rng.integers(14)

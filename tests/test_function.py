@@ -115,7 +115,7 @@ def test_shape_mismatch_is_value_error_with_shapes():
         f(np.ones(3), np.ones(4))
     a, v = kg.matrix("a"), kg.vector("v")
     g = kg.function([a, v], kg.dot(a, v))
-    with pytest.raises(ValueError, match=r"matmul.*\(3, 4\).*\(5,\)"):
+    with pytest.raises(ValueError, match=r"^dot: .*\(3, 4\).*\(5,\)"):  # the op written
         g(np.ones((3, 4)), np.ones(5))
     s = kg.tensor.tensor("s", shape=(2, None))
     h = kg.function([s], s * 2)

@@ -4,8 +4,11 @@ The generator grows a DAG over a few inputs whose shapes broadcast together
 ((3, 4), (4,), (3, 1), (1, 4) and scalars), reusing earlier values freely, with
 elementwise ops (inside their domains), reductions with and without keepdims,
 matmul, softmax, reshapes, transposes, slicing, integer-array indexing with
-repeated indices and concatenation. Inputs are declared with their static
-shape or with every axis unknown, so length-1 axes also broadcast at run time.
+repeated indices and concatenation, and those ops with a constant array
+first (dot, concatenate, stack, a constant table indexed by an int
+expression). Inputs are declared with their static shape or with every axis
+unknown, so length-1 axes also broadcast at run time. Each gradient is
+checked as built, simplified, and (every fourth seed) compiled.
 """
 import numpy as np
 import pytest
@@ -63,7 +66,8 @@ class RandomExpr:
         for _ in range(steps):
             made = getattr(self, "_" + self.rng.choice(
                 ["unary"] * 3 + ["binary"] * 3 + ["reduce", "matmul", "softmax", "reshape",
-                                                  "index", "gather", "concat"]))()
+                                                  "index", "gather", "concat",
+                                                  "constant_first"]))()
             if made is not None:
                 self.pool.append(made)
         # the result: the newest value times an older one, plus the two before
@@ -147,12 +151,32 @@ class RandomExpr:
             return kg.concatenate([x[:1] * 2.0, x[1:]], axis=0), (3, 4)
         return kg.stack([x[0], kg.sin(x[2]), x[1]]), (3, 4)
 
+    def _constant_first(self):
+        """A non-elementwise op with a constant array as its first operand."""
+        entry = self.pick((3, 4))
+        if entry is None:
+            return None
+        x = entry[0]
+        k = kg.constant(self.rng.uniform(-1, 1, (3, 3)))
+        choice = self.rng.integers(4)
+        if choice == 0:
+            return kg.dot(k, x) * 0.5, (3, 4)
+        if choice == 1:
+            return kg.concatenate([kg.constant(self.rng.uniform(-1, 1, (1, 4))), x[1:]]), (3, 4)
+        if choice == 2:
+            return kg.stack([kg.constant(self.rng.uniform(-1, 1, 4)), x[2], kg.sin(x[0])]), (3, 4)
+        # a constant table gathered by an int expression of x (no gradient to x
+        # through the index), times x so the value still depends on x smoothly
+        table = kg.constant(self.rng.uniform(0.5, 1.5, (3, 4)))
+        return table[kg.cast(x[:, 0] > 0, "int64") + 1] * x, (3, 4)
+
 
 @pytest.mark.parametrize("seed", range(100))
 def test_random_expression_gradient(seed):
     gen = RandomExpr(seed)
     expr, shape = gen.grow(steps=10)
     assert np.shape(expr.eval(gen.values)) == shape
-    check_grad(expr, gen.values, gen.inputs, rtol=1e-4, atol=1e-6, rng=gen.rng)
+    check_grad(expr, gen.values, gen.inputs, rtol=1e-4, atol=1e-6, rng=gen.rng,
+               simplified=True, compiled=seed % 4 == 0)
     if seed % 5 == 0:
         check_second_order(expr, gen.values, gen.inputs[:2], rtol=1e-3, atol=1e-4, rng=gen.rng)

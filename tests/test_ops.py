@@ -344,10 +344,12 @@ def test_dot_shape_error_names_op_and_shapes():
     with pytest.raises(kg.ShapeError, match=r"\(3, 4\).*\(3, 4\)"):
         kg.dot(a, a)
     assert kg.dot(a, a.T).type.shape == (3, 3)
-    # unknown sizes are checked at run time
+    # unknown sizes are checked at run time, naming the operation written
     m, w = kg.matrix("m"), kg.vector("w")
-    with pytest.raises(ValueError, match=r"matmul.*\(3, 4\).*\(5,\)"):
+    with pytest.raises(ValueError, match=r"^dot: .*\(3, 4\).*\(5,\)"):
         ev(kg.dot(m, w), {m: np.ones((3, 4)), w: np.ones(5)})
+    with pytest.raises(ValueError, match=r"^matmul: .*\(3, 4\).*\(5,\)"):
+        ev(m @ w, {m: np.ones((3, 4)), w: np.ones(5)})
 
 
 def test_matmul_argument_errors():
@@ -379,8 +381,6 @@ def test_shape_errors_name_op_and_shapes():
         (lambda: m34.dimshuffle(0, 0), "dimshuffle"),
         (lambda: kg.squeeze(m34, 0), r"squeeze.*\(3, 4\)"),
         (lambda: kg.transpose(m34, (0, 0)), "transpose"),
-        (lambda: m34[3], r"subtensor.*index 3.*size 3.*\(3, 4\)"),
-        (lambda: m34[0, 0, 0], "too many indices"),
         (lambda: m34[:, ::0], "step"),
         (lambda: kg.arange(0, 5, 0), "arange.*step"),
         (lambda: kg.matmul(m34, kg.matrix(shape=(3, 4))), r"matmul.*\(3, 4\)"),
@@ -388,6 +388,12 @@ def test_shape_errors_name_op_and_shapes():
     ]
     for build, pattern in cases:
         with pytest.raises(kg.ShapeError, match=pattern):
+            build()
+    # an integer index out of range is an IndexError, as in NumPy
+    for build, pattern in [(lambda: m34[3], r"subtensor.*index 3.*size 3.*\(3, 4\)"),
+                           (lambda: m34[0, -5], r"index -5.*axis 1 with size 4"),
+                           (lambda: m34[0, 0, 0], "too many indices")]:
+        with pytest.raises(kg.KgenIndexError, match=pattern):
             build()
 
 
@@ -398,11 +404,17 @@ def test_run_time_shape_errors_name_op_and_shapes():
         (m.reshape((5, -1)), {m: np.ones((3, 4))}, r"reshape.*\(3, 4\)"),
         (kg.concatenate([m, m.T]), {m: np.ones((3, 4))}, r"concatenate.*\(3, 4\).*\(4, 3\)"),
         (m.dimshuffle(0), {m: np.ones((3, 2))}, r"dimshuffle.*\(3, 2\)"),
-        (x[5], {x: np.ones(3)}, r"subtensor.*\(3,\)"),
-        (x[i], {x: np.ones(3), i: np.array([0, 3])}, r"gather.*\(3,\)"),
+        (kg.dot(m, x), {m: np.ones((3, 4)), x: np.ones(5)}, r"^dot:.*\(3, 4\).*\(5,\)"),
     ]
     for expr, values, pattern in cases:
         with pytest.raises(ValueError, match=pattern):
+            ev(expr, values)
+    # integer indices out of range: IndexError, as NumPy (and the compiled code)
+    for expr, values, pattern in [
+            (x[5], {x: np.ones(3)}, r"subtensor.*\(3,\)"),
+            (x[-4], {x: np.ones(3)}, r"subtensor.*index -4.*\(3,\)"),
+            (x[i], {x: np.ones(3), i: np.array([0, 3])}, r"gather.*\(3,\)")]:
+        with pytest.raises(kg.KgenIndexError, match=pattern):
             ev(expr, values)
 
 

@@ -139,6 +139,10 @@ def compile_flags(*, native, limited_api, extra_compile_args=(), define_macros=(
     for inc in dict.fromkeys([paths["include"], paths["platinclude"]]):
         flags.append(f"-I{inc}")
     flags += list(extra_compile_args)
+    if "-fwrapv" not in flags:
+        # every module kgen builds (kernels get it from flags.C_FLAGS; the CUDA
+        # host shape phase from here): signed overflow wraps, as in NumPy
+        flags.append("-fwrapv")
     return flags
 
 

@@ -11,6 +11,9 @@ a build, after checking once per compiler that libmvec links and runs here
 Why each flag (never -ffast-math: it breaks NaN/inf handling and isnan):
   -fno-math-errno     lets gcc call exp's SIMD variant instead of exp, and
                       turn sqrt into one instruction; errno is never read.
+  -fwrapv             signed integer overflow wraps (two's complement), as
+                      NumPy's int32/int64 arithmetic does; without it the
+                      overflow is undefined and gcc folds (x + 1 > x) to 1.
   -ffp-contract=fast  a*b+c may become one FMA (gcc's GNU-mode default, but
                       -std=c99 would turn it off; the GEMM kernel needs it).
   -fopenmp-simd       honour `#pragma omp simd` without the OpenMP runtime;
@@ -35,7 +38,7 @@ TEMPLATE_C_DIR = Path(__file__).resolve().parent.parent / "templates" / "c"
 # Optimisation level for stand-alone builds (kgen.build.compiler adds its own -O3).
 OPT_FLAGS = ["-O3"]
 # Flags every kgen C kernel is compiled with.
-C_FLAGS = ["-fno-math-errno", "-ffp-contract=fast", "-fopenmp-simd", "-DKG_OPENMP_SIMD"]
+C_FLAGS = ["-fno-math-errno", "-fwrapv", "-ffp-contract=fast", "-fopenmp-simd", "-DKG_OPENMP_SIMD"]
 # Tuned for the build machine (JIT builds); shipped packages use the baseline
 # (x86-64 = SSE2), where libmvec's SSE variants still vectorize the math.
 NATIVE_FLAGS = ["-march=native"]

@@ -38,6 +38,21 @@ class Op:
     # node -> such a string (indexing), or None for call syntax `name(args, attrs)`
     pretty = None
     precedence = 100  # binding strength for infix printing; 100 = atom/call
+    # algebraic facts the simplifier (kgen/simplify/algebra.py) reads off any
+    # node's op; every op has them, so a rule may ask any node. The defaults
+    # claim nothing; op families and single ops declare what holds for them.
+    commutative = associative = False
+    identity = None       # neutral element of a binary op (right-hand only unless
+                          # commutative); a reduction's: the value of an empty one
+    absorbing = None      # x op a == a for every x (IEEE aside: x * 0 -> 0)
+    involution = False    # f(f(x)) == x
+    idempotent = False    # f(f(x)) == f(x) (unary), f(x, x) == x (binary)
+    inverse = None        # name of g with f(g(x)) == x where g(x) is defined
+    parity = None         # "even": f(-x) == f(x); "odd": f(-x) == -f(x)
+    # for the lowering: operand positions whose values the op's code reads
+    # (None: all). The others only lend their shape, or are sizes the shape
+    # phase computes; a value that nothing reads is never computed.
+    reads = None
 
     def __init__(self, name, **fields):
         self.name = name

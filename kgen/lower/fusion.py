@@ -11,6 +11,12 @@ Everything else (reductions, GEMMs, gathers...) is a stage of its own. A node
 joins the earliest map group of its shape that runs after all of its inputs
 are available, which keeps the number of passes low without reordering
 anything a later stage depends on.
+
+An elementwise or view node whose value nothing reads (the condition of
+where(c, x, x), which only lends its shape to second(c, x)) gets no stage:
+such nodes cannot fail at run time, and their shape checks are in the shape
+phase, which covers every node. Other nodes always run, since a gather may
+still have an index to refuse.
 """
 from dataclasses import dataclass, field
 
@@ -45,14 +51,32 @@ class Schedule:
     """stages in run order; where each node is computed."""
 
     def __init__(self, order, roots, dims_key):
+        self.live = self._live(order, roots)
         self.users = {}
         for n in order:
+            if id(n) not in self.live:
+                continue
             for i in value_reads(n) if n.op is not None else ():
                 self.users.setdefault(id(i), []).append(n)
         self.private = self._private_producers(order, roots, dims_key)
         self.stages, self.stage_of, self.views = [], {}, set()
         for node in order:
             self._place(node, dims_key)
+
+    @staticmethod
+    def _live(order, roots):
+        """ids of the nodes that run: roots, nodes that may fail at run time,
+        and whatever a live node reads the value of."""
+        readers = {}
+        for n in order:
+            for i in value_reads(n) if n.op is not None else ():
+                readers.setdefault(id(i), []).append(n)
+        live = set()
+        for n in reversed(order):
+            pure = n.op is None or is_elementwise(n) or n.op.name in VIEW_OPS
+            if id(n) in roots or not pure or any(id(c) in live for c in readers.get(id(n), [])):
+                live.add(id(n))
+        return live
 
     def _private_producers(self, order, roots, dims_key):
         """id(node) -> the reduction node whose loop computes it."""
@@ -80,7 +104,8 @@ class Schedule:
         return self.stage_of[id(node)]
 
     def _place(self, node, dims_key):
-        if node.op is None or node.op.name == "shape_i" or id(node) in self.private:
+        if node.op is None or node.op.name == "shape_i" or id(node) in self.private \
+                or id(node) not in self.live:
             return
         if node.op.name in VIEW_OPS and self._viewable(node):
             self.views.add(id(node))

@@ -3,11 +3,18 @@
 Every run-time dimension, stride and offset is an Int: a Python int when it is
 known while generating code, else the name of an int64_t variable set by one
 Stmt. Folding keeps the generated shape phase short.
+
+Sizes never wrap: a product, sum or difference outside int64 is a ShapeError,
+at generation time when both operands are known, else at run time (the
+statement checks, as NumPy refuses an array too big for its index type).
+The message names `where`, the op whose shape is being computed.
 """
+import re
+
+from ..errors import ShapeError
 from .plan import Stmt
 
-
-import re
+INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
 
 # names the templates use for loop counters and locals
 _RESERVED = re.compile(r"^([ircq]\d*|n|k|o|s|at|acc|best|best_at|src|dst|rc|err|errlen|size)$")
@@ -17,6 +24,7 @@ class IntBuilder:
     def __init__(self):
         self.stmts, self.vars, self._names = [], [], set()
         self._memo = {}
+        self.where = None   # the op whose shape the next statements compute
         self._parent = {}   # union-find over dims related by broadcasting
         self._covers = {}   # bcast result -> the dims it is known to cover
 
@@ -69,30 +77,51 @@ class IntBuilder:
     def load(self, param, k, hint):
         return self.emit("load", hint, param, k)
 
+    def _fits(self, value, text):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ShapeError(f"{self.where or 'shape'}: the size {text} = {value} does not "
+                             f"fit in int64")
+        return value
+
+    def _arith(self, kind, hint, a, b):
+        """A checked statement: fails at run time where the result leaves int64."""
+        return self.emit(kind, hint, a, b, msg=self.where or "shape")
+
     def mul(self, a, b, hint="n"):
         if isinstance(a, int) and isinstance(b, int):
-            return a * b
+            return self._fits(a * b, f"{a} * {b}")
         if a == 1 or b == 0:
             return b
         if b == 1 or a == 0:
             return a
-        return self.emit("mul", hint, *sorted((a, b), key=str))
+        return self._arith("mul", hint, *sorted((a, b), key=str))
 
     def add(self, a, b, hint="n"):
         if isinstance(a, int) and isinstance(b, int):
-            return a + b
+            return self._fits(a + b, f"{a} + {b}")
         if a == 0:
             return b
         if b == 0:
             return a
-        return self.emit("add", hint, a, b)
+        return self._arith("add", hint, a, b)
 
     def sub(self, a, b, hint="n"):
         if isinstance(a, int) and isinstance(b, int):
-            return a - b
+            return self._fits(a - b, f"{a} - {b}")
         if b == 0:
             return a
-        return self.emit("sub", hint, a, b)
+        return self._arith("sub", hint, a, b)
+
+    def pow(self, a, k, hint="n"):
+        """a ** k for a constant int k >= 0, by squaring (each step checked)."""
+        out, base = 1, a
+        while k:
+            if k & 1:
+                out = self.mul(out, base, hint)
+            k >>= 1
+            if k:
+                base = self.mul(base, base, hint)
+        return out
 
     def product(self, values, hint="size"):
         out = 1

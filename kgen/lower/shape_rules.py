@@ -11,6 +11,17 @@ class ShapeRules:
     """Mixed into the lowering: fills self.dims through self.ints."""
 
     def _node_dims(self, node):
+        """The node's run-time dims; size arithmetic that overflows names the op,
+        and so does a node whose element count does not fit in int64."""
+        self.ints.where = node.op.name
+        try:
+            out = self._op_dims(node)
+            self.ints.product(out, "size")
+        finally:
+            self.ints.where = None
+        return out
+
+    def _op_dims(self, node):
         op, ins = node.op.name, node.inputs
         dims = [self.dims[id(i)] for i in ins]
         if is_elementwise(node):
@@ -34,8 +45,9 @@ class ShapeRules:
         a, b = dims
         ka = a[-1]
         kb = b[0] if len(b) == 1 else b[-2]
-        self.ints.require_eq(ka, kb, self._shape_msg("matmul", dims))
-        batch = self._broadcast_dims("matmul", [a[:-2], b[:-2]], max(len(a), len(b)) - 2)
+        label = node.attr("label", "matmul")  # the operation the user wrote (dot)
+        self.ints.require_eq(ka, kb, self._shape_msg(label, dims))
+        batch = self._broadcast_dims(label, [a[:-2], b[:-2]], max(len(a), len(b)) - 2)
         rows = a[-2:-1] if len(a) >= 2 else []
         cols = b[-1:] if len(b) >= 2 else []
         return batch + rows + cols
@@ -75,8 +87,9 @@ class ShapeRules:
                 if isinstance(d[axis], int):
                     starts.append(k % d[axis] if d[axis] else 0)
                 else:
-                    starts.append(self.ints.emit("index", f"idx{axis}", d[axis], k,
-                                                 msg=self._shape_msg("subtensor", [d])))
+                    starts.append(self.ints.emit(
+                        "index", f"idx{axis}", d[axis], k,
+                        msg=f"subtensor: index {k} is out of bounds for axis {axis} with size"))
             else:
                 _, start, stop, step = entry
                 if isinstance(d[axis], int):
@@ -103,6 +116,14 @@ class ShapeRules:
             if node.op.name == "cast":
                 return vals[0]
             return getattr(self.ints, node.op.name)(*vals)
+        if node.op is not None and node.op.name == "neg":
+            return self.ints.sub(0, self._int_value(node.inputs[0]))
+        if node.op is not None and node.op.name == "pow" and node.dtype.startswith("int"):
+            # the simplifier's form of x.shape[0] * x.shape[0]: a constant exponent
+            k = node.inputs[1]
+            if isinstance(k, Constant) and k.ndim == 0 and k.dtype.startswith("int") \
+                    and int(k.value) >= 0:
+                return self.ints.pow(self._int_value(node.inputs[0]), int(k.value))
         what = f"input {node.name!r}" if isinstance(node, Input) else \
             (node.op.name if node.op else repr(node))
         raise KgenTypeError(

@@ -149,8 +149,9 @@ class CFunction:
         key = tuple(dims)
         out_shapes = self._shape_memo.get(key)
         if out_shapes is None:
-            if self._shapes(*dims, self._out_shape, err, ERRLEN):
-                raise_for(1, ffi.string(err).decode())
+            rc = self._shapes(*dims, self._out_shape, err, ERRLEN)
+            if rc:  # KG_ESHAPE, or KG_EINDEX for an index out of range
+                raise_for(rc, ffi.string(err).decode())
             flat, k, out_shapes = ffi.unpack(self._out_shape, self._n_out_dims), 0, []
             for ndim, _ in self._out_specs:
                 out_shapes.append(tuple(flat[k:k + ndim]))

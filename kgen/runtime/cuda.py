@@ -335,8 +335,9 @@ class CudaFunction:
     def shape_phase(self, dims):
         """The shape-phase integers (plan.int_vars order) for these input dims, or the error."""
         ffi = self._ffi
-        if self._ints_fn(*dims, self._ints, self._err, ERRLEN):
-            raise_for(1, ffi.string(self._err).decode())
+        rc = self._ints_fn(*dims, self._ints, self._err, ERRLEN)
+        if rc:  # KG_ESHAPE, or KG_EINDEX for an index out of range
+            raise_for(rc, ffi.string(self._err).decode())
         return ffi.unpack(self._ints, self._n_ints)
 
     def __call__(self, *args, **kwargs):

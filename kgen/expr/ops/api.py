@@ -165,7 +165,7 @@ def dot(a, b):
     if ka is not None and kb is not None and ka != kb:
         raise ShapeError(f"dot: shapes {format_shape(a.type.shape)} and {format_shape(b.type.shape)} "
                          f"are not aligned: {ka} (dim {a.ndim - 1}) != {kb} (dim 0)")
-    return la.matmul(a, b)
+    return la.matmul(a, b, label="dot")
 
 
 def outer(a, b):

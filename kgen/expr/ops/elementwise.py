@@ -32,17 +32,10 @@ class Elementwise(Op):
     c = None
     cuda = None
     domain = "any"        # input sampler for tests: any, positive, unit, nonzero...
-    commutative = associative = False
-    identity = None       # neutral element, for the simplifier (right-hand only
-                          # unless commutative)
-    # more facts for the simplifier (kgen/simplify/algebra.py reads them):
-    absorbing = None      # x op a == a for every x (IEEE aside: x * 0 -> 0)
-    involution = False    # f(f(x)) == x
-    idempotent = False    # f(f(x)) == f(x) (unary), f(x, x) == x (binary)
-    inverse = None        # name of g with f(g(x)) == x where g(x) is defined
-    parity = None         # "even": f(-x) == f(x); "odd": f(-x) == -f(x)
+    # algebraic facts (commutative, identity, absorbing...): declared per op
+    # below, defaults on the base Op (kgen/expr/op.py)
     int_ok = True         # accepts int/bool inputs
-    reads = None          # operand positions the C expression reads (None: all)
+    # reads (operand positions the C expression reads): on the base Op
     c_by_literal = {}     # (operand position, literal value) -> C template, float loops only
 
     def prepare(self, inputs, attrs):

@@ -2,37 +2,53 @@
 indexing with its scatter-add gradient. dot and outer are compositions (api.py)."""
 import numpy as np
 
-from ...errors import KgenTypeError, ShapeError
+from ...errors import KgenIndexError, KgenTypeError, ShapeError
 from ..op import Op
 from ..types import TensorType, broadcast_shapes, format_shape
 
 
 class MatMul(Op):
+    """a @ b. The attr `label` (absent: "matmul") is the operation the user
+    wrote, e.g. "dot": every shape message, at build and at run time, names it."""
+
+    def prepare(self, inputs, attrs):
+        """Operands of different dtypes are cast to the result's (NumPy's
+        promotion), so every backend multiplies one dtype: the GEMM step reads
+        both operands as the output's type."""
+        from .elementwise import cast, mul
+        if len(inputs) == 2 and inputs[0].dtype != inputs[1].dtype:
+            _, dtype = mul.loop_dtypes(inputs)
+            inputs = [x if x.dtype == dtype else cast(x, dtype=dtype) for x in inputs]
+        if attrs.get("label") == "matmul":
+            attrs = {k: v for k, v in attrs.items() if k != "label"}
+        return inputs, attrs
+
     def infer(self, inputs, attrs):
         a, b = inputs
+        label = attrs.get("label", "matmul")
         sa, sb = a.type.shape, b.type.shape
         if a.ndim == 0 or b.ndim == 0:
-            raise ShapeError(f"matmul: operands must be at least 1-d, got shapes "
+            raise ShapeError(f"{label}: operands must be at least 1-d, got shapes "
                              f"{format_shape(sa)} and {format_shape(sb)}")
         if (a.ndim == 1 and b.ndim > 2) or (b.ndim == 1 and a.ndim > 2):
-            raise KgenTypeError("matmul: a 1-d operand with a batched (>2-d) one is not "
+            raise KgenTypeError(f"{label}: a 1-d operand with a batched (>2-d) one is not "
                                 "supported; add an axis with dimshuffle")
         from .elementwise import mul
         _, dtype = mul.loop_dtypes(inputs)
         if dtype == "bool":
-            raise KgenTypeError("matmul: bool operands are not supported; cast them first")
+            raise KgenTypeError(f"{label}: bool operands are not supported; cast them first")
         ka = sa[-1]
         kb = sb[0] if b.ndim == 1 else sb[-2]
         if ka is not None and kb is not None and ka != kb:
-            raise ShapeError(f"matmul: shapes {format_shape(sa)} and {format_shape(sb)} are "
+            raise ShapeError(f"{label}: shapes {format_shape(sa)} and {format_shape(sb)} are "
                              f"not aligned: {ka} (dim {a.ndim - 1}) != {kb} "
                              f"(dim {0 if b.ndim == 1 else b.ndim - 2})")
         rows = sa[-2:-1] if a.ndim >= 2 else ()
         cols = sb[-1:] if b.ndim >= 2 else ()
         try:
-            batch = broadcast_shapes("matmul", sa[:-2], sb[:-2])
+            batch = broadcast_shapes(label, sa[:-2], sb[:-2])
         except ShapeError:
-            raise ShapeError(f"matmul: the batch axes of shapes {format_shape(sa)} and "
+            raise ShapeError(f"{label}: the batch axes of shapes {format_shape(sa)} and "
                              f"{format_shape(sb)} cannot be broadcast together") from None
         return TensorType(dtype, batch + rows + cols)
 
@@ -41,7 +57,8 @@ class MatMul(Op):
         try:
             return np.matmul(a, b)
         except ValueError as exc:
-            raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} are not aligned") from exc
+            raise ShapeError(f"{attrs.get('label', 'matmul')}: shapes {a.shape} and {b.shape} "
+                             f"are not aligned") from exc
 
 
 def _matmul_grad(n, g):
@@ -70,7 +87,8 @@ class Gather(Op):
     def infer(self, inputs, attrs):
         x, idx = inputs[0], inputs[1:]
         if len(idx) > x.ndim:
-            raise ShapeError(f"gather: {len(idx)} index arrays for a {x.ndim}-d input")
+            raise KgenIndexError(f"gather: {len(idx)} index arrays for a {x.ndim}-d input "
+                                 f"(too many indices)")
         for i in idx:
             if i.dtype not in ("int32", "int64"):
                 raise KgenTypeError(f"gather: index arrays must be int32/int64, got {i.dtype}")
@@ -81,8 +99,8 @@ class Gather(Op):
         x = np.asarray(arrays[0])
         try:
             return x[tuple(np.asarray(i) for i in arrays[1:])]
-        except IndexError as exc:
-            raise ShapeError(f"gather: {exc} (shape {x.shape})") from None
+        except IndexError as exc:  # as the compiled gather: an IndexError
+            raise KgenIndexError(f"gather: {exc} (shape {x.shape})") from None
 
 
 class ScatterAdd(Op):

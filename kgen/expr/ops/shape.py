@@ -5,7 +5,7 @@ Most of these are views in the generated C (strides only, no copy).
 """
 import numpy as np
 
-from ...errors import KgenTypeError, ShapeError
+from ...errors import KgenIndexError, KgenTypeError, ShapeError
 from ..op import Op
 from ..types import TensorType, broadcast_shapes, format_shape
 
@@ -61,7 +61,8 @@ def _reshape_grad(n, g):
     return [reshape(g, x.shape)] + [None] * (len(n.inputs) - 1)
 
 
-reshape = Reshape("reshape", vjp_rule=_reshape_grad)
+reshape = Reshape("reshape", vjp_rule=_reshape_grad,
+                  reads=(0,))  # the symbolic sizes are shape-phase ints
 
 
 class DimShuffle(Op):
@@ -129,11 +130,11 @@ class Subtensor(Op):
                 shape.append(1)
                 continue
             if axis >= x.ndim:
-                raise ShapeError(f"subtensor: too many indices for a {x.ndim}-d input")
+                raise KgenIndexError(f"subtensor: too many indices for a {x.ndim}-d input")
             d = x.type.shape[axis]
             if entry[0] == "i":
                 if d is not None and not -d <= entry[1] < d:
-                    raise ShapeError(f"subtensor: index {entry[1]} is out of bounds for axis "
+                    raise KgenIndexError(f"subtensor: index {entry[1]} is out of bounds for axis "
                                      f"{axis} with size {d} (shape {format_shape(x.type.shape)})")
             else:
                 if entry[3] == 0:
@@ -147,8 +148,8 @@ class Subtensor(Op):
         x = np.asarray(arrays[0])
         try:
             return np.asarray(x[to_numpy_index(attrs["index"])]).copy()
-        except IndexError as exc:
-            raise ShapeError(f"subtensor: {exc} (shape {x.shape})") from None
+        except IndexError as exc:  # an integer index out of range, as NumPy says
+            raise KgenIndexError(f"subtensor: {exc} (shape {x.shape})") from None
 
 
 def to_numpy_index(index):
@@ -248,7 +249,8 @@ def _split_part_grad(n, g):
     return [concatenate(*pieces, axis=axis)] + [None] * len(parts)
 
 
-split_part = SplitPart("split_part", vjp_rule=_split_part_grad)
+split_part = SplitPart("split_part", vjp_rule=_split_part_grad,
+                       reads=(0,))  # the parts lend their sizes only
 
 
 class ARange(Op):
@@ -279,7 +281,8 @@ class ARange(Op):
         return np.arange(start, stop, step)
 
 
-arange = ARange("arange", vjp_rule="zero")
+arange = ARange("arange", vjp_rule="zero",
+                reads=())  # start, stop and step are shape-phase ints
 
 
 class ShapeI(Op):
@@ -292,7 +295,7 @@ class ShapeI(Op):
         return np.asarray(np.shape(arrays[0])[attrs["axis"]], dtype="int64")
 
 
-shape_i = ShapeI("shape_i", vjp_rule="zero",
+shape_i = ShapeI("shape_i", vjp_rule="zero", reads=(),  # x's shape, not its values
                  pretty=lambda n: "{0}.shape[%d]" % n.attr("axis"), precedence=50)
 
 
@@ -320,7 +323,8 @@ def sum_to_shape(g, shape):
     return g
 
 
-sum_to = SumTo("sum_to", vjp_rule=lambda n, g: [second(n.inputs[0], g), None])
+sum_to = SumTo("sum_to", vjp_rule=lambda n, g: [second(n.inputs[0], g), None],
+               reads=(0,))  # x lends its shape only
 
 from .elementwise import second  # noqa: E402  (used by the rule above)
 from ..printing import index_format  # noqa: E402

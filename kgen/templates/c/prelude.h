@@ -8,6 +8,35 @@
 #define KG_FAIL(code, ...) \
     do { if (err && errlen) snprintf(err, errlen, __VA_ARGS__); rc = (code); goto fail; } while (0)
 
+/* shape-phase size arithmetic: 1 (and *r unset) where a op b leaves int64,
+ * else 0 with the result in *r; sizes never wrap (gcc/clang builtins, or
+ * the same checks spelled out for other C99 compilers) */
+#if defined(__GNUC__) && (__GNUC__ >= 5 || defined(__clang__))
+#  define kg_mul_overflows(a, b, r) __builtin_mul_overflow((int64_t)(a), (int64_t)(b), (r))
+#  define kg_add_overflows(a, b, r) __builtin_add_overflow((int64_t)(a), (int64_t)(b), (r))
+#  define kg_sub_overflows(a, b, r) __builtin_sub_overflow((int64_t)(a), (int64_t)(b), (r))
+#else
+static int kg_mul_overflows(int64_t a, int64_t b, int64_t *r)
+{
+    if (a > 0 ? (b > 0 ? a > INT64_MAX / b : b < INT64_MIN / a)
+              : (b > 0 ? a < INT64_MIN / b : (a != 0 && b < INT64_MAX / a))) return 1;
+    *r = a * b;
+    return 0;
+}
+static int kg_add_overflows(int64_t a, int64_t b, int64_t *r)
+{
+    if (b > 0 ? a > INT64_MAX - b : a < INT64_MIN - b) return 1;
+    *r = a + b;
+    return 0;
+}
+static int kg_sub_overflows(int64_t a, int64_t b, int64_t *r)
+{
+    if (b < 0 ? a > INT64_MAX + b : a < INT64_MIN + b) return 1;
+    *r = a - b;
+    return 0;
+}
+#endif
+
 #ifndef KG_EXPORT
 #  define KG_EXPORT
 #endif
