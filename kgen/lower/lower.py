@@ -378,6 +378,8 @@ class _Lowering(ShapeRules, StepRules):
                   if any(n is e for e in self.exprs)
                   or any(self.sched.stage_index(c) != idx or id(c) in self.sched.views
                          for c in self.sched.users.get(id(n), []))]
+        if not stored:  # values nobody reads (alloc's shape model): no loop at all
+            return
         # only what a store needs is computed
         needed, stack = set(), list(stored)
         while stack:

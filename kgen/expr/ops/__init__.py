@@ -2,3 +2,5 @@
 from . import elementwise, linalg, reduce, shape  # noqa: F401  (registers the ops)
 from .api import *  # noqa: F401,F403
 from .api import sum, max, min, abs, round  # noqa: F401  (shadowed builtins, exported explicitly)
+from .everyday import *  # noqa: F401,F403
+from .everyday import all, any, pow  # noqa: F401  (shadowed builtins, exported explicitly)
