@@ -604,6 +604,35 @@ spec("batched_dot", T.batched_dot,
      2, [((2, 3, 4), (2, 4, 5)), ((2, 4), (2, 4)), ((2, 3, 4), (2, 4)), ((2, 4), (2, 4, 3)),
          ((2, 3, 2, 4), (2, 4, 5))], **LINALG)
 
+spec("specify_shape(x, (3, None))", lambda x: T.specify_shape(x, (3, None)), lambda x: x, 1,
+     [((3, 4),), ((3, 0),)], api="specify_shape")
+spec("specify_shape(x, x.shape)", lambda x: T.specify_shape(x, (2,)) * 2, lambda x: x * 2, 1,
+     [((2,),)], dtypes=NUMERIC, api="specify_shape")
+AXIS_SHAPES = [((5,),), ((3, 4),), ((2, 3, 4),), ((0, 3),), ((3, 0),)]
+for _name, _ref in (("cumsum", np.cumsum), ("cumprod", np.cumprod)):
+    spec(f"{_name}(axis=None)", getattr(T, _name), _ref, 1, [((),), ((5,),), ((3, 4),), ((0,),)],
+         api=_name, domain=("unit",) if _name == "cumprod" else ())
+    for _ax in (0, -1, 1):
+        spec(f"{_name}(axis={_ax})", lambda x, f=getattr(T, _name), a=_ax: f(x, axis=a),
+             lambda x, r=_ref, a=_ax: r(x, axis=a), 1,
+             [s for s in AXIS_SHAPES if len(s[0]) > (_ax if _ax >= 0 else 0)], api=_name,
+             domain=("unit",) if _name == "cumprod" else ())
+spec("cumsum(x.T, axis=0)", lambda x: T.cumsum(x.T, axis=0), lambda x: np.cumsum(x.T, axis=0), 1,
+     [((3, 4),)], api="cumsum")
+with_ties = lambda rng, shape, dtype: (rng.integers(-2, 3, shape) *  # noqa: E731
+                                       (1 if np.dtype(dtype).kind != "f" else 0.5)).astype(dtype)
+with_nans = lambda rng, shape, dtype: np.where(rng.random(shape) < 0.2, np.nan,  # noqa: E731
+                                               rng.uniform(-3, 3, shape)).astype(dtype)
+for _name, _ref in (("sort", np.sort), ("argsort", np.argsort)):
+    for _kw in ({}, {"axis": 0}, {"axis": None}):
+        spec(_label(_name, _kw), lambda x, f=getattr(T, _name), kw=_kw: f(x, **kw),
+             lambda x, r=_ref, kw=_kw: r(x, kind="stable", **kw), 1,
+             [((6,),), ((3, 4),), ((2, 3, 5),), ((0, 3),)] if _kw.get("axis", 1) is not None
+             else [((),), ((3, 4),), ((0,),)], api=_name, domain=(with_ties,))
+    spec(f"{_name}(nan)", getattr(T, _name), lambda x, r=_ref: r(x, kind="stable"), 1,
+         [((7,),), ((3, 5),)], dtypes=FLOATS, api=_name, domain=(with_nans,))
+spec("sort(x.T)", lambda x: T.sort(x.T), lambda x: np.sort(x.T), 1, [((3, 4),)], api="sort")
+
 
 def _updated(x, key, y, how):
     out = x.copy()

@@ -211,6 +211,14 @@ TABLE = {
                           [(3, 4), (2, 4)]),
     "set_subtensor_idx_repeated": (lambda x, y: T.set_subtensor(x[np.array([1, 1])], y),
                                    [(3, 2), (2,)]),
+    "specify_shape": (lambda x: T.specify_shape(x, (2, None)) * x, [(2, 3)]),
+    "cumsum_axis1": (lambda x: T.cumsum(x, axis=1), [(2, 3, 4)]),
+    "cumsum_flat": (T.cumsum, [(3, 4)]),
+    "cumprod_axis0": (lambda x: T.cumprod(x, axis=0), [(4, 3)]),
+    "cumprod_flat": (T.cumprod, [(2, 3)]),
+    "sort_last": (T.sort, [(3, 5)]),
+    "sort_axis0": (lambda x: T.sort(x, axis=0) * x, [(4, 2)]),
+    "sort_flat": (lambda x: T.sort(x, axis=None), [(2, 3)]),
 }
 NOT_SMOOTH_TABLE = {"clip", "xlogx", "xlogy0", "sqr_pow_true_div"}
 

@@ -254,6 +254,8 @@ class _Lowering(ShapeRules, StepRules):
             assert src.contiguous, "the schedule only views contiguous reshapes"
             return View(src.buf, src.dtype, src.offset, dims,
                         self.ints.contiguous_strides(dims, "rs"), True)
+        if op == "specify_shape":  # the same memory; the shape phase checked the dims
+            return View(src.buf, src.dtype, src.offset, dims, list(src.strides), src.contiguous)
         if op == "split_part":
             axis, part = node.attr("axis"), node.attr("part")
             start = 0

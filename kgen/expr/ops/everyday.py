@@ -17,12 +17,14 @@ from . import api
 from . import elementwise as ew
 from . import linalg as la
 from . import reduce as rd
+from . import sequence as sq
 from . import shape as sh
 
 # xlogx and xlogy0 are reached as Theano has them, kgen.tensor.xlogx.xlogy0
 __all__ = ["add", "mul", "sub", "true_div", "int_div", "neg", "pow", "sqr", "alloc", "zeros",
            "ones", "fill", "any", "all", "tile", "repeat", "join", "tensordot", "batched_dot",
-           "inc_subtensor", "set_subtensor"]
+           "inc_subtensor", "set_subtensor", "cumsum", "cumprod", "sort", "argsort",
+           "specify_shape"]
 
 
 # ---- named arithmetic (Theano's scalar-op names) -------------------------------------
@@ -190,6 +192,58 @@ def join(axis, *tensors):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     return api.concatenate(list(tensors), axis=axis)
+
+
+def specify_shape(x, shape):
+    """x, known to have `shape` (ints; None leaves an axis unknown): later ops
+    see the static shape, and the compiled code checks it at run time."""
+    x = as_variable(x)
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    dims = []
+    for d in shape:
+        if isinstance(d, Constant):
+            d = int(d.value)
+        if d is not None and (not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 0):
+            raise KgenTypeError(f"specify_shape: sizes must be non-negative ints or None, got {d!r}")
+        dims.append(None if d is None else int(d))
+    return sh.specify_shape(x, shape=tuple(dims))
+
+
+# ---- along one axis ------------------------------------------------------------------
+def _along(op, x, axis):
+    x = as_variable(x)
+    if axis is None:
+        x, axis = api.flatten(x), 0
+    if x.ndim == 0:
+        x = api.flatten(x)
+    return op(x, axis=axis)
+
+
+def cumsum(x, axis=None):
+    """Cumulative sum along axis (of the flattened array if None), as NumPy."""
+    return _along(sq.cumsum, x, axis)
+
+
+def cumprod(x, axis=None):
+    """Cumulative product along axis (of the flattened array if None), as NumPy."""
+    return _along(sq.cumprod, x, axis)
+
+
+def sort(a, axis=-1, kind=None, order=None):
+    """Sorted along axis (flattened if None); stable, NaN last. `kind` is
+    accepted for Theano's signature: kgen always sorts stably."""
+    if order is not None:
+        raise KgenTypeError("sort: order= (structured arrays) is not supported")
+    return _along(sq.sort, a, axis)
+
+
+def argsort(a, axis=-1, kind=None, order=None):
+    """The int64 positions that sort `a` along axis. Always stable (equal
+    values keep their order, which NumPy's default quicksort does not promise)."""
+    if order is not None:
+        raise KgenTypeError("argsort: order= (structured arrays) is not supported")
+    return _along(sq.argsort, a, axis)
 
 
 # ---- products ---------------------------------------------------------------------------
