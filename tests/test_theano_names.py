@@ -94,3 +94,49 @@ def test_shape_errors_name_the_function():
         T.batched_dot(T.tensor("a", shape=(2, 3, 4)), T.tensor("b", shape=(3, 4, 5)))
     with pytest.raises(kg.ShapeError, match="alloc"):
         T.alloc(T.matrix(), 3)
+
+
+def test_specify_shape_refines_and_checks():
+    x = T.dmatrix("x")
+    y = T.specify_shape(x, (3, None))
+    assert y.type.shape == (3, None)
+    assert T.specify_shape(T.tensor("z", shape=(None, 4)), (2, None)).type.shape == (2, 4)
+    with pytest.raises(kg.ShapeError, match="specify_shape"):
+        T.specify_shape(T.tensor("z", shape=(None, 4)), (2, 5))  # static conflict: at once
+    with pytest.raises(kg.ShapeError, match="specify_shape"):
+        (y * 2).eval({x: np.ones((2, 4))})
+    f = kg.function([x], y * 2)
+    np.testing.assert_allclose(f(np.ones((3, 1))), 2 * np.ones((3, 1)))
+    with pytest.raises(kg.ShapeError, match=r"specify_shape.*\(2, 4\).*\(3, 4\)"):
+        f(np.ones((2, 4)))
+
+
+def test_sort_is_stable_and_routes_gradients_to_sorted_positions():
+    x = T.dvector("x")
+    value = np.array([2.0, 1.0, 2.0, np.nan, 1.0, 0.0])
+    f = kg.function([x], [T.sort(x), T.argsort(x)])
+    s, order = f(value)
+    np.testing.assert_array_equal(order, [5, 1, 4, 0, 2, 3])  # ties keep their order, NaN last
+    np.testing.assert_array_equal(s, value[order])
+    w = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    g = kg.grad(kg.sum(T.sort(x) * w), x)
+    np.testing.assert_allclose(kg.function([x], g)(np.array([3.0, 1.0, 2.0, 0.5, 4.0, 5.0])),
+                               [4.0, 2.0, 3.0, 1.0, 5.0, 6.0])
+    with pytest.raises(kg.ShapeError, match="sort"):
+        T.sort(T.dscalar(), axis=-1)
+
+
+def test_cumulative_ops_follow_numpy():
+    x = T.dmatrix("x")
+    value = np.arange(1.0, 7.0).reshape(2, 3)
+    f = kg.function([x], [T.cumsum(x), T.cumsum(x, axis=0), T.cumprod(x, axis=-1)])
+    for got, want in zip(f(value), [np.cumsum(value), np.cumsum(value, 0), np.cumprod(value, -1)]):
+        np.testing.assert_allclose(got, want)
+    assert T.cumsum(T.bvector()).dtype == "int64" and T.cumsum(T.ivector()).dtype == "int64"
+    assert T.cumsum(T.fvector()).dtype == "float32"
+
+
+def test_theano_keywords_of_subtensor_updates():
+    x = T.dvector("x")
+    y = T.inc_subtensor(x[1:], 5.0, set_instead_of_inc=True, inplace=True)
+    np.testing.assert_allclose(y.eval({x: np.zeros(3)}), [0, 5, 5])

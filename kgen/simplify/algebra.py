@@ -61,7 +61,7 @@ def neutral_element(node, x, e, **_):
 
 def neutral_element_left(node, e, x, **_):
     """0 + x, 1 * x -> x (commutative ops)."""
-    if node.op.commutative:
+    if getattr(node.op, "commutative", False):  # only elementwise records have the fact
         return neutral_element(node, x, e)
     return None
 
@@ -76,7 +76,7 @@ def absorbing_element(node, x, a, ctx, **_):
 
 
 def absorbing_element_left(node, a, x, ctx, **_):
-    if node.op.commutative:
+    if getattr(node.op, "commutative", False):  # only elementwise records have the fact
         return absorbing_element(node, x, a, ctx)
     return None
 

@@ -215,8 +215,6 @@ def _along(op, x, axis):
     x = as_variable(x)
     if axis is None:
         x, axis = api.flatten(x), 0
-    if x.ndim == 0:
-        x = api.flatten(x)
     return op(x, axis=axis)
 
 
@@ -334,9 +332,13 @@ def _as_array(target, y):
     return ew.second(target, y) if y.ndim == 0 else y
 
 
-def inc_subtensor(target, y):
+def inc_subtensor(target, y, inplace=False, set_instead_of_inc=False,
+                  tolerate_inplace_aliasing=False):
     """x with y added at the indexed positions, for target = x[index]. Repeated
-    integer indices accumulate, as Theano's default. A new array: x is unchanged."""
+    integer indices accumulate, as Theano's default. A new array: x is unchanged
+    (`inplace` and `tolerate_inplace_aliasing` are accepted for Theano's signature)."""
+    if set_instead_of_inc:
+        return set_subtensor(target, y)
     x, kind, index = _index_of(target, "inc_subtensor")
     y = api.cast(y, x.dtype)
     if kind == "array":
@@ -344,7 +346,7 @@ def inc_subtensor(target, y):
     return x + sh.subtensor_grad(x, ew.second(target, y), index=index)
 
 
-def set_subtensor(target, y):
+def set_subtensor(target, y, inplace=False, tolerate_inplace_aliasing=False):
     """x with y written at the indexed positions, for target = x[index]. Where
     integer indices repeat, kgen writes the mean of the values given for that
     position (NumPy keeps the last; both agree when the values are equal)."""
