@@ -537,8 +537,9 @@ spec("neg(a)", T.neg, np.negative, 1, UNARY_SHAPES[:3], dtypes=NUMERIC, api="neg
 spec("pow(a, b)", T.pow, np.power, 2, BINARY_SHAPES[:3], dtypes=FLOATS,
      domain=("base", "exponent"), api="pow")
 spec("sqr", T.sqr, np.square, 1, UNARY_SHAPES, dtypes=NUMERIC)
-spec("xlogx.xlogx", T.xlogx.xlogx, lambda x: np.where(x == 0, 0, x * np.log(np.where(x == 0, 1, x))),
-     1, UNARY_SHAPES[:4], dtypes=FLOATS, domain=(with_zeros,), api="xlogx")
+spec("xlogx.xlogx", T.xlogx.xlogx,
+     lambda x: np.where(x == 0, 0, x * np.log(np.where(x == 0, 1, x))), 1, UNARY_SHAPES[:4],
+     dtypes=FLOATS, domain=(with_zeros,), api="xlogx")
 spec("xlogx.xlogy0", T.xlogx.xlogy0,
      lambda x, y: np.where(x == 0, 0, x * np.log(np.where(x == 0, 1, y))), 2,
      [((5,), (5,)), ((3, 4), (4,))], dtypes=FLOATS, domain=(with_zeros, "positive"),

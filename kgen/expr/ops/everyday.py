@@ -205,7 +205,8 @@ def specify_shape(x, shape):
         if isinstance(d, Constant):
             d = int(d.value)
         if d is not None and (not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 0):
-            raise KgenTypeError(f"specify_shape: sizes must be non-negative ints or None, got {d!r}")
+            raise KgenTypeError(f"specify_shape: sizes must be non-negative ints or None, "
+                                f"got {d!r}")
         dims.append(None if d is None else int(d))
     return sh.specify_shape(x, shape=tuple(dims))
 

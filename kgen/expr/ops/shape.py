@@ -187,7 +187,8 @@ class SpecifyShape(Op):
                 d is not None and k is not None and d != k for d, k in zip(shape, x.type.shape)):
             raise ShapeError(f"specify_shape: shape {format_shape(shape)} does not fit an input "
                              f"of shape {format_shape(x.type.shape)}")
-        return TensorType(x.dtype, tuple(k if d is None else d for d, k in zip(shape, x.type.shape)))
+        return TensorType(x.dtype, tuple(k if d is None else d
+                                         for d, k in zip(shape, x.type.shape)))
 
     def impl(self, arrays, attrs):
         x = np.asarray(arrays[0])
