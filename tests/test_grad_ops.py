@@ -124,6 +124,20 @@ def test_prod_with_zeros():
     assert np.all(np.isfinite(h.eval({x: value})))
 
 
+def test_cumprod_with_zeros():
+    # exact where a line has one or more zeros (Theano's out / x is NaN there);
+    # the gradient stays finite, as prod's (its second derivative there is not checked)
+    x = T.dmatrix("x")
+    value = np.array([[1.5, 0.0, 2.0, -1.0, 0.0, 3.0], [0.0, 2.0, 0.5, 1.0, 1.0, 2.0],
+                      [1.0, 2.0, 3.0, 0.5, -2.0, 0.0], [1.0, 2.0, 3.0, 0.5, -2.0, 1.2]])
+    check_grad(T.cumprod(x, axis=1), {x: value}, [x])
+    check_grad(T.cumprod(x.T, axis=0), {x: value}, [x])
+    g = kg.grad(kg.sum(T.cumprod(x, axis=1)), x)
+    h = kg.grad(kg.sum(g * g), x)
+    assert np.all(np.isfinite(kg.function([x], h)(value)))
+    np.testing.assert_allclose(kg.function([x], g)(value), g.eval({x: value}))
+
+
 def test_max_ties_split_the_gradient_evenly():
     x = T.dmatrix("x")
     value = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])

@@ -56,10 +56,24 @@ def _cumsum_grad(n, g):
 
 
 def _cumprod_grad(n, g):
-    # d out_k / d x_i = out_k / x_i for k >= i: Theano's rule, which divides by x
-    # (so it is not finite where x has zeros; neither is Theano's)
-    axis = n.attr("axis")
-    return [_reverse(cumsum(_reverse(g * n, axis), axis=axis), axis) / n.inputs[0]]
+    # d out_k / d x_i is the product of x_j, j <= k, j != i. Theano divides out_k
+    # by x_i, which is 0/0 at zeros; here no division is by a zero. Per line, with
+    # z the first zero: before z it is out_k / x_i (x_i != 0, and out_k = 0 for
+    # k >= z); at z it is prod(x before z) * prod(x_j, z < j <= k); after z, 0.
+    from .elementwise import and_, eq, where
+    x, axis = n.inputs[0], n.attr("axis")
+
+    def rcumsum(v):  # sum over k >= i
+        return _reverse(cumsum(_reverse(v, axis), axis=axis), axis)
+
+    zeros_so_far = cumsum(eq(x, 0), axis=axis)
+    before = eq(zeros_so_far, 0)
+    first_zero = and_(eq(x, 0), eq(zeros_so_far, 1))
+    part_before = rcumsum(g * n) / where(before, x, 1)
+    head = cumprod(where(before, x, 1), axis=axis)  # prod(x before z), from z on
+    tail = cumprod(where(before | first_zero, 1, x), axis=axis)  # prod(x_j, z < j <= k)
+    part_zero = rcumsum(where(before, 0, g * head * tail))
+    return [where(before, part_before, where(first_zero, part_zero, 0))]
 
 
 cumsum = Cumulative("cumsum", numpy=np.cumsum, vjp_rule=_cumsum_grad,
