@@ -75,10 +75,12 @@ def test_updated_arrays_do_not_alias_their_input():
     assert not np.shares_memory(s, value) and not np.shares_memory(inc, value)
 
 
-def test_subtensor_updates_need_an_indexed_tensor():
-    x = T.dmatrix("x")
-    with pytest.raises(TypeError, match="set_subtensor"):
-        T.set_subtensor(x, 1.0)
+def test_subtensor_updates_of_the_whole_array():
+    x, y = T.dmatrix("x"), T.dvector("y")
+    f = kg.function([x, y], [T.set_subtensor(x[:], y), T.inc_subtensor(x[...], y)])
+    s, inc = f(np.ones((2, 3)), np.arange(3.0))
+    np.testing.assert_allclose(s, [[0, 1, 2], [0, 1, 2]])
+    np.testing.assert_allclose(inc, [[1, 2, 3], [1, 2, 3]])
 
 
 def test_sizes_from_input_values_are_refused_clearly():

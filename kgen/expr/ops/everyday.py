@@ -315,7 +315,7 @@ def batched_dot(a, b):
 
 
 # ---- updating part of an array -------------------------------------------------------
-def _index_of(target, what):
+def _index_of(target):
     """(base, kind, index): what `target` (x[...]) indexes, and how."""
     target = as_variable(target)
     op = target.op.name if target.op is not None else None
@@ -323,8 +323,8 @@ def _index_of(target, what):
         return target.inputs[0], "basic", target.attr("index")
     if op == "gather":
         return target.inputs[0], "array", target.inputs[1:]
-    raise KgenTypeError(f"{what}: the first argument must be an indexed tensor such as "
-                        f"x[1:3] or x[idx], got {target!r}")
+    # x[:] and x[...] are x itself once indexed: the update covers all of it
+    return target, "all", None
 
 
 def _as_array(target, y):
@@ -340,8 +340,10 @@ def inc_subtensor(target, y, inplace=False, set_instead_of_inc=False,
     (`inplace` and `tolerate_inplace_aliasing` are accepted for Theano's signature)."""
     if set_instead_of_inc:
         return set_subtensor(target, y)
-    x, kind, index = _index_of(target, "inc_subtensor")
+    x, kind, index = _index_of(target)
     y = api.cast(y, x.dtype)
+    if kind == "all":
+        return x + ew.second(x, y)
     if kind == "array":
         return la.scatter_add(x, _as_array(target, y), *index)
     return x + sh.subtensor_grad(x, ew.second(target, y), index=index)
@@ -351,8 +353,10 @@ def set_subtensor(target, y, inplace=False, tolerate_inplace_aliasing=False):
     """x with y written at the indexed positions, for target = x[index]. Where
     integer indices repeat, kgen writes the mean of the values given for that
     position (NumPy keeps the last; both agree when the values are equal)."""
-    x, kind, index = _index_of(target, "set_subtensor")
+    x, kind, index = _index_of(target)
     y = api.cast(y, x.dtype)
+    if kind == "all":
+        return ew.second(x, y)
     if kind == "basic":
         mask = sh.subtensor_grad(x, ew.second(target, True), index=index)
         return ew.where(mask, sh.subtensor_grad(x, ew.second(target, y), index=index), x)
