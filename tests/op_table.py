@@ -639,7 +639,7 @@ def _updated(x, key, y, how):
     out = x.copy()
     if how == "set":
         out[key] = y
-    elif isinstance(key, np.ndarray):
+    elif isinstance(key, np.ndarray) or isinstance(key[0], np.ndarray):
         np.add.at(out, key, y)  # repeated indices accumulate
     else:
         out[key] += y
@@ -663,6 +663,15 @@ spec("inc_subtensor(x[i], y)", lambda x, i, y: T.inc_subtensor(x[i], y),
 spec("set_subtensor(x[i], 7)", lambda x, i: T.set_subtensor(x[i], 7),
      lambda x, i: _updated(x, i, 7, "set"), 2, [((4, 3), (5,)), ((4,), (0,))],
      domain=("any", index(4)), arg_dtypes=(None, "int64"), dtypes=NUMERIC, api="set_subtensor")
+spec("inc_subtensor(x[i, 1:], y)", lambda x, i, y: T.inc_subtensor(x[i, 1:], y),
+     lambda x, i, y: _updated(x, (i, slice(1, None)), y, "inc"), 3,
+     [((4, 3), (5,), (2,)), ((4, 3), (2,), (2, 2))], domain=("any", index(4)),
+     arg_dtypes=(None, "int64"), dtypes=NUMERIC, api="inc_subtensor")
+spec("set_subtensor(x[i, ::2], y)", lambda x, i, y: T.set_subtensor(x[i, ::2], y),
+     lambda x, i, y: _updated(x, (i, slice(None, None, 2)), y, "set"), 3,
+     [((5, 3), (3,), (3, 2)), ((5, 4), (2,), ())],
+     domain=("any", lambda rng, shape, dtype: rng.permutation(5)[:shape[0]].astype(dtype)),
+     arg_dtypes=(None, "int64"), dtypes=NUMERIC, api="set_subtensor")
 spec("set_subtensor(x[i], y)", lambda x, i, y: T.set_subtensor(x[i], y),
      lambda x, i, y: _updated(x, i, y, "set"), 3, [((5, 3), (3,), (3, 3)), ((5,), (2,), (2,))],
      domain=("any", lambda rng, shape, dtype: rng.permutation(5)[:shape[0]].astype(dtype)),

@@ -316,21 +316,31 @@ def batched_dot(a, b):
 
 # ---- updating part of an array -------------------------------------------------------
 def _index_of(target):
-    """(base, kind, index): what `target` (x[...]) indexes, and how."""
+    """(x, kind, index arrays, basic index) for target = x[...]: kind "basic"
+    (ints and slices), "array" (integer arrays on the leading axes, maybe then
+    slices: x[i, 1:] is gather then subtensor), or "all" (x[:] is x itself)."""
     target = as_variable(target)
     op = target.op.name if target.op is not None else None
     if op == "subtensor":
-        return target.inputs[0], "basic", target.attr("index")
+        src, index = target.inputs[0], target.attr("index")
+        lead = src.ndim - (src.inputs[0].ndim - (len(src.inputs) - 1)) \
+            if src.op is not None and src.op.name == "gather" else None
+        if lead is not None and index[:lead] == (("s", None, None, 1),) * lead:
+            return src.inputs[0], "array", src.inputs[1:], (src, index)  # x[i, 1:]
+        return src, "basic", None, index
     if op == "gather":
-        return target.inputs[0], "array", target.inputs[1:]
+        return target.inputs[0], "array", target.inputs[1:], None
     # x[:] and x[...] are x itself once indexed: the update covers all of it
-    return target, "all", None
+    return target, "all", None, None
 
 
-def _as_array(target, y):
-    """A scalar y broadcast to target's shape: scatter_add reads arrays, and a
-    scalar may fold to a literal, which has no storage in the generated code."""
-    return ew.second(target, y) if y.ndim == 0 else y
+def _placed(target, y, then):
+    """y written where target (of shape taken by the gather's output, for
+    x[i, 1:]) sits inside the gather's output, zeros elsewhere."""
+    y = ew.second(target, y)
+    if then is None:
+        return y
+    return sh.subtensor_grad(then[0], y, index=then[1])
 
 
 def inc_subtensor(target, y, inplace=False, set_instead_of_inc=False,
@@ -340,12 +350,12 @@ def inc_subtensor(target, y, inplace=False, set_instead_of_inc=False,
     (`inplace` and `tolerate_inplace_aliasing` are accepted for Theano's signature)."""
     if set_instead_of_inc:
         return set_subtensor(target, y)
-    x, kind, index = _index_of(target)
+    x, kind, arrays, index = _index_of(target)
     y = api.cast(y, x.dtype)
     if kind == "all":
         return x + ew.second(x, y)
     if kind == "array":
-        return la.scatter_add(x, _as_array(target, y), *index)
+        return la.scatter_add(x, _placed(target, y, index), *arrays)
     return x + sh.subtensor_grad(x, ew.second(target, y), index=index)
 
 
@@ -353,7 +363,7 @@ def set_subtensor(target, y, inplace=False, tolerate_inplace_aliasing=False):
     """x with y written at the indexed positions, for target = x[index]. Where
     integer indices repeat, kgen writes the mean of the values given for that
     position (NumPy keeps the last; both agree when the values are equal)."""
-    x, kind, index = _index_of(target)
+    x, kind, arrays, index = _index_of(target)
     y = api.cast(y, x.dtype)
     if kind == "all":
         return ew.second(x, y)
@@ -361,8 +371,9 @@ def set_subtensor(target, y, inplace=False, tolerate_inplace_aliasing=False):
         mask = sh.subtensor_grad(x, ew.second(target, True), index=index)
         return ew.where(mask, sh.subtensor_grad(x, ew.second(target, y), index=index), x)
     acc = x.dtype if x.dtype in ("float32", "float64") else "int64"
-    sums = la.scatter_add(api.zeros_like(x, acc), _as_array(target, api.cast(y, acc)), *index)
-    hits = la.scatter_add(api.zeros_like(x, acc), api.ones_like(target, acc), *index)
+    zeros = api.zeros_like(x, acc)
+    sums = la.scatter_add(zeros, _placed(target, api.cast(y, acc), index), *arrays)
+    hits = la.scatter_add(zeros, _placed(target, constant(np.ones((), acc)), index), *arrays)
     safe = ew.maximum(hits, 1)  # no 0/0 off the indexed positions, in values or gradients
     mean = sums / safe if acc == x.dtype else ew.floor_div(sums, safe)
     return ew.where(ew.gt(hits, 0), api.cast(mean, x.dtype), x)
