@@ -1,8 +1,10 @@
-"""Theano's everyday tensor names that need no primitive of their own:
-named arithmetic (add, mul, sqr...), xlogx/xlogy0, zeros/ones/alloc/fill,
-any/all, tile/repeat/join, N-d dot, batched_dot, tensordot, and
-set_subtensor/inc_subtensor. Each is a composition of existing primitives,
-so it compiles, differentiates and renders for CUDA like everything else.
+"""Theano's everyday tensor names: named arithmetic (add, mul, sqr...),
+xlogx/xlogy0, zeros/ones/alloc/fill, any/all, tile/repeat/join, tensordot,
+batched_dot (N-d dot is api.dot), set_subtensor/inc_subtensor, and the
+argument handling of specify_shape, cumsum/cumprod and sort/argsort, whose
+primitives live in shape.py and sequence.py. The rest are compositions of
+existing primitives, so they compile, differentiate and render for CUDA like
+everything else.
 """
 import builtins
 import functools
