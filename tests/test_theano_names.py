@@ -142,3 +142,25 @@ def test_theano_keywords_of_subtensor_updates():
     x = T.dvector("x")
     y = T.inc_subtensor(x[1:], 5.0, set_instead_of_inc=True, inplace=True)
     np.testing.assert_allclose(y.eval({x: np.zeros(3)}), [0, 5, 5])
+
+
+def test_theano_tutorial_examples_give_theanos_answers():
+    """Examples from Theano's tutorial, with only the imports changed."""
+    import kgen as theano
+    a, b = T.dmatrices("a", "b")
+    diff = a - b
+    f = theano.function([a, b], [diff, abs(diff), diff ** 2])
+    d, ad, d2 = f([[1, 1], [1, 1]], [[0, 1], [2, 3]])
+    np.testing.assert_array_equal(d, [[1.0, 0.0], [-1.0, -2.0]])
+    np.testing.assert_array_equal(ad, [[1.0, 0.0], [1.0, 2.0]])
+    np.testing.assert_array_equal(d2, [[1.0, 0.0], [1.0, 4.0]])
+    # the everyday names in one training-style graph: one row of W per index
+    W = theano.shared(np.zeros((4, 2)), name="W")
+    idx, g = T.lvector("idx"), T.dmatrix("g")
+    step = theano.function([idx, g], T.sum(W[idx]), updates=[(W, T.inc_subtensor(W[idx], -g))])
+    step(np.array([1, 1, 3]), np.ones((3, 2)))
+    np.testing.assert_array_equal(W.get_value(), [[0, 0], [-2, -2], [0, 0], [-1, -1]])
+    x = T.TensorType("float64", (False, True))("x")
+    y = T.tile(x, (1, 3)) + T.alloc(T.cast(T.arange(3), "float64"), x.shape[0], 3)
+    np.testing.assert_array_equal(theano.function([x], y)(np.array([[10.0], [20.0]])),
+                                  [[10, 11, 12], [20, 21, 22]])
