@@ -521,6 +521,162 @@ for _name in ("sigmoid", "softmax", "relu", "softplus", "categorical_crossentrop
               "binary_crossentropy"):
     assert getattr(kg.tensor.nnet, _name) is getattr(kg, _name)
 
+# ---- Theano's everyday names (kgen/expr/ops/everyday.py) ---------------------------------
+T = kg.tensor
+with_zeros = lambda rng, shape, dtype: np.where(rng.random(shape) < 0.3, 0,  # noqa: E731
+                                                rng.uniform(0.1, 3.0, shape)).astype(dtype)
+spec("add(a, b, c)", T.add, lambda a, b, c: a + b + c, 3, TERNARY_SHAPES, dtypes=NUMERIC)
+spec("mul(a, b, c)", T.mul, lambda a, b, c: a * b * c, 3, TERNARY_SHAPES, dtypes=NUMERIC)
+spec("add(a)", T.add, lambda a: a, 1, [((3,),)], api="add")
+spec("sub(a, b)", T.sub, np.subtract, 2, BINARY_SHAPES[:3], dtypes=NUMERIC, api="sub")
+spec("true_div(a, b)", T.true_div, np.true_divide, 2, BINARY_SHAPES[:3], dtypes=FLOATS,
+     domain=("any", "nonzero"), api="true_div")
+spec("int_div(a, b)", T.int_div, np.floor_divide, 2, BINARY_SHAPES[:3], dtypes=NUMERIC,
+     domain=("any", "nonzero"), api="int_div")
+spec("neg(a)", T.neg, np.negative, 1, UNARY_SHAPES[:3], dtypes=NUMERIC, api="neg")
+spec("pow(a, b)", T.pow, np.power, 2, BINARY_SHAPES[:3], dtypes=FLOATS,
+     domain=("base", "exponent"), api="pow")
+spec("sqr", T.sqr, np.square, 1, UNARY_SHAPES, dtypes=NUMERIC)
+spec("xlogx.xlogx", T.xlogx.xlogx,
+     lambda x: np.where(x == 0, 0, x * np.log(np.where(x == 0, 1, x))), 1, UNARY_SHAPES[:4],
+     dtypes=FLOATS, domain=(with_zeros,), api="xlogx")
+spec("xlogx.xlogy0", T.xlogx.xlogy0,
+     lambda x, y: np.where(x == 0, 0, x * np.log(np.where(x == 0, 1, y))), 2,
+     [((5,), (5,)), ((3, 4), (4,))], dtypes=FLOATS, domain=(with_zeros, "positive"),
+     api="xlogy0")
+spec("zeros((x.shape[0], 3))", lambda x: T.zeros((x.shape[0], 3), x.dtype) + x[:, :1],
+     lambda x: np.zeros((x.shape[0], 3), x.dtype) + x[:, :1], 1, [((2, 4),), ((0, 1),)],
+     dtypes=FLOATS, api="zeros")
+spec("zeros(3, dtype='int32')", lambda x: T.zeros(3, dtype="int32"),
+     lambda x: np.zeros(3, "int32"), 1, [((),)], dtypes=("float64",), api="zeros")
+spec("ones(x.shape)", lambda x: T.ones(x.shape, dtype=x.dtype),
+     lambda x: np.ones(x.shape, x.dtype), 1, UNARY_SHAPES, api="ones")
+spec("alloc(v, 2, v.shape[0])", lambda v: T.alloc(v, 2, v.shape[0]),
+     lambda v: np.broadcast_to(v, (2, v.shape[0])).copy(), 1, [((3,),), ((0,),)], api="alloc")
+spec("alloc(s, 2, 3)", lambda v: T.alloc(v, 2, 3), lambda v: np.broadcast_to(v, (2, 3)).copy(),
+     1, [((),)], api="alloc")
+spec("fill(x, v)", T.fill, lambda x, v: np.broadcast_to(v, np.broadcast_shapes(x.shape, v.shape))
+     .copy(), 2, [((3, 4), ()), ((3, 4), (4,))], api="fill")
+for _kw in ({}, {"axis": 1}, {"axis": -1, "keepdims": True}):
+    for _name, _ref in (("any", np.any), ("all", np.all)):
+        spec(_label(_name, _kw), lambda x, n=_name, kw=_kw: getattr(T, n)(x, **kw),
+             lambda x, r=_ref, kw=_kw: r(x, **kw), 1,
+             [((3, 4),), ((2, 3, 4),), ((0, 3),), ((3, 0),)] if _kw else UNARY_SHAPES,
+             kind="reduce", domain=(count(0, 2),))
+spec("sum(dtype='float64')", lambda x: T.sum(x, dtype="float64"),
+     lambda x: np.sum(x, dtype="float64"), 1, [((3, 4),), ((0,),)], kind="reduce", api="sum")
+spec("sum(axis=0, acc_dtype='float64')", lambda x: T.sum(x, axis=0, acc_dtype="float64"),
+     lambda x: np.sum(x.astype("float64"), axis=0).astype(np.sum(x[:0]).dtype), 1,
+     [((3, 4),), ((5,),)], kind="reduce", api="sum")
+spec("sum(x, 1, 'int32')", lambda x: T.sum(x, 1, "int32"),
+     lambda x: np.sum(x, 1, dtype="int32"), 1, [((3, 4),)], dtypes=("int32", "int64", "bool"),
+     kind="reduce", api="sum")
+spec("prod(dtype='float64')", lambda x: T.prod(x, dtype="float64"),
+     lambda x: np.prod(x, dtype="float64"), 1, [((3, 4),), ((0,),)], kind="reduce", api="prod")
+spec("mean(dtype='float32')", lambda x: T.mean(x, axis=0, dtype="float32"),
+     lambda x: np.mean(x, axis=0, dtype="float32"), 1, [((3, 4),), ((5,),)], kind="reduce",
+     api="mean")
+spec("tile(x, (2, 3))", lambda x: T.tile(x, (2, 3)), lambda x: np.tile(x, (2, 3)), 1,
+     [((3,),), ((2, 4),), ((0, 2),), ((),)], api="tile")
+spec("tile(x, 2)", lambda x: T.tile(x, 2), lambda x: np.tile(x, 2), 1,
+     [((3,),), ((2, 3, 2),)], api="tile")
+spec("repeat(x, 2, axis=1)", lambda x: T.repeat(x, 2, axis=1), lambda x: np.repeat(x, 2, axis=1),
+     1, [((2, 3),), ((2, 3, 4),), ((2, 0),)], api="repeat")
+spec("repeat(x, 3)", lambda x: T.repeat(x, 3), lambda x: np.repeat(x, 3), 1,
+     [((),), ((2, 3),), ((4,),)], api="repeat")
+spec("join(0, a, b)", lambda a, b: T.join(0, a, b), lambda a, b: np.concatenate([a, b], 0), 2,
+     [((2, 3), (1, 3)), ((3,), (0,))], api="join")
+spec("join(-1, a, b, c)", lambda a, b, c: T.join(-1, a, b, c),
+     lambda a, b, c: np.concatenate([a, b, c], -1), 3, [((2, 3), (2, 1), (2, 2))], api="join")
+ND_DOT = [((2, 3, 4), (4, 5)), ((2, 3, 4), (4,)), ((3, 4), (2, 4, 5)), ((2, 3, 4), (3, 4, 2)),
+          ((4,), (2, 4, 3)), ((2, 0, 4), (4, 5))]
+spec("dot(3-d, 2-d)", T.dot, np.dot, 2, ND_DOT, api="dot", **LINALG)
+spec("tensordot(2)", lambda a, b: T.tensordot(a, b), lambda a, b: np.tensordot(a, b), 2,
+     [((2, 3, 4), (3, 4, 5)), ((3, 4), (3, 4)), ((2, 3), (2, 3, 2))], api="tensordot", **LINALG)
+spec("tensordot(1)", lambda a, b: T.tensordot(a, b, 1), lambda a, b: np.tensordot(a, b, 1), 2,
+     [((2, 3), (3, 4)), ((3,), (3,))], api="tensordot", **LINALG)
+spec("tensordot([[0, 2], [2, 0]])", lambda a, b: T.tensordot(a, b, [[0, 2], [2, 0]]),
+     lambda a, b: np.tensordot(a, b, [[0, 2], [2, 0]]), 2, [((2, 3, 4), (4, 5, 2))],
+     api="tensordot", **LINALG)
+spec("tensordot(0)", lambda a, b: T.tensordot(a, b, 0), lambda a, b: np.tensordot(a, b, 0), 2,
+     [((2, 3), (4,)), ((), (3,))], api="tensordot", **LINALG)
+spec("batched_dot", T.batched_dot,
+     lambda a, b: np.stack([np.dot(x, y) for x, y in zip(a, b)]),  # dot of each pair
+     2, [((2, 3, 4), (2, 4, 5)), ((2, 4), (2, 4)), ((2, 3, 4), (2, 4)), ((2, 4), (2, 4, 3)),
+         ((2, 3, 2, 4), (2, 4, 5))], **LINALG)
+
+spec("specify_shape(x, (3, None))", lambda x: T.specify_shape(x, (3, None)), lambda x: x, 1,
+     [((3, 4),), ((3, 0),)], api="specify_shape")
+spec("specify_shape(x, x.shape)", lambda x: T.specify_shape(x, (2,)) * 2, lambda x: x * 2, 1,
+     [((2,),)], dtypes=NUMERIC, api="specify_shape")
+AXIS_SHAPES = [((5,),), ((3, 4),), ((2, 3, 4),), ((0, 3),), ((3, 0),)]
+for _name, _ref in (("cumsum", np.cumsum), ("cumprod", np.cumprod)):
+    spec(f"{_name}(axis=None)", getattr(T, _name), _ref, 1, [((),), ((5,),), ((3, 4),), ((0,),)],
+         api=_name, domain=("unit",) if _name == "cumprod" else ())
+    for _ax in (0, -1, 1):
+        spec(f"{_name}(axis={_ax})", lambda x, f=getattr(T, _name), a=_ax: f(x, axis=a),
+             lambda x, r=_ref, a=_ax: r(x, axis=a), 1,
+             [s for s in AXIS_SHAPES if len(s[0]) > (_ax if _ax >= 0 else 0)], api=_name,
+             domain=("unit",) if _name == "cumprod" else ())
+spec("cumsum(x.T, axis=0)", lambda x: T.cumsum(x.T, axis=0), lambda x: np.cumsum(x.T, axis=0), 1,
+     [((3, 4),)], api="cumsum")
+with_ties = lambda rng, shape, dtype: (rng.integers(-2, 3, shape) *  # noqa: E731
+                                       (1 if np.dtype(dtype).kind != "f" else 0.5)).astype(dtype)
+with_nans = lambda rng, shape, dtype: np.where(rng.random(shape) < 0.2, np.nan,  # noqa: E731
+                                               rng.uniform(-3, 3, shape)).astype(dtype)
+for _name, _ref in (("sort", np.sort), ("argsort", np.argsort)):
+    for _kw in ({}, {"axis": 0}, {"axis": None}):
+        spec(_label(_name, _kw), lambda x, f=getattr(T, _name), kw=_kw: f(x, **kw),
+             lambda x, r=_ref, kw=_kw: r(x, kind="stable", **kw), 1,
+             [((6,),), ((3, 4),), ((2, 3, 5),), ((0, 3),)] if _kw.get("axis", 1) is not None
+             else [((),), ((3, 4),), ((0,),)], api=_name, domain=(with_ties,))
+    spec(f"{_name}(nan)", getattr(T, _name), lambda x, r=_ref: r(x, kind="stable"), 1,
+         [((7,),), ((3, 5),)], dtypes=FLOATS, api=_name, domain=(with_nans,))
+spec("sort(x.T)", lambda x: T.sort(x.T), lambda x: np.sort(x.T), 1, [((3, 4),)], api="sort")
+
+
+def _updated(x, key, y, how):
+    out = x.copy()
+    if how == "set":
+        out[key] = y
+    elif isinstance(key, np.ndarray) or isinstance(key[0], np.ndarray):
+        np.add.at(out, key, y)  # repeated indices accumulate
+    else:
+        out[key] += y
+    return out
+
+
+spec("set_subtensor(x[1:3], y)", lambda x, y: T.set_subtensor(x[1:3], y),
+     lambda x, y: _updated(x, slice(1, 3), y, "set"), 2, [((4, 3), (3,)), ((4, 3), (2, 3)),
+                                                          ((5,), ())], api="set_subtensor")
+spec("set_subtensor(x[:, 0], 0)", lambda x: T.set_subtensor(x[:, 0], 0),
+     lambda x: _updated(x, (slice(None), 0), 0, "set"), 1, [((4, 3),), ((0, 2),)],
+     api="set_subtensor")
+spec("inc_subtensor(x[::-2, 1], y)", lambda x, y: T.inc_subtensor(x[::-2, 1], y),
+     lambda x, y: _updated(x, (slice(None, None, -2), 1), y, "inc"), 2,
+     [((5, 3), (3,)), ((4, 2), ())], dtypes=NUMERIC, api="inc_subtensor")
+spec("inc_subtensor(x[i], y)", lambda x, i, y: T.inc_subtensor(x[i], y),
+     lambda x, i, y: _updated(x, i, y, "inc"), 3, [((4, 3), (5,), (5, 3)), ((4, 3), (5,), (3,)),
+                                                   ((4,), (6,), ())],
+     domain=("any", lambda rng, shape, dtype: rng.integers(-2, 2, shape).astype(dtype)),
+     arg_dtypes=(None, "int64"), dtypes=NUMERIC, api="inc_subtensor")
+spec("set_subtensor(x[i], 7)", lambda x, i: T.set_subtensor(x[i], 7),
+     lambda x, i: _updated(x, i, 7, "set"), 2, [((4, 3), (5,)), ((4,), (0,))],
+     domain=("any", index(4)), arg_dtypes=(None, "int64"), dtypes=NUMERIC, api="set_subtensor")
+spec("inc_subtensor(x[i, 1:], y)", lambda x, i, y: T.inc_subtensor(x[i, 1:], y),
+     lambda x, i, y: _updated(x, (i, slice(1, None)), y, "inc"), 3,
+     [((4, 3), (5,), (2,)), ((4, 3), (2,), (2, 2))], domain=("any", index(4)),
+     arg_dtypes=(None, "int64"), dtypes=NUMERIC, api="inc_subtensor")
+spec("set_subtensor(x[i, ::2], y)", lambda x, i, y: T.set_subtensor(x[i, ::2], y),
+     lambda x, i, y: _updated(x, (i, slice(None, None, 2)), y, "set"), 3,
+     [((5, 3), (3,), (3, 2)), ((5, 4), (2,), ())],
+     domain=("any", lambda rng, shape, dtype: rng.permutation(5)[:shape[0]].astype(dtype)),
+     arg_dtypes=(None, "int64"), dtypes=NUMERIC, api="set_subtensor")
+spec("set_subtensor(x[i], y)", lambda x, i, y: T.set_subtensor(x[i], y),
+     lambda x, i, y: _updated(x, i, y, "set"), 3, [((5, 3), (3,), (3, 3)), ((5,), (2,), (2,))],
+     domain=("any", lambda rng, shape, dtype: rng.permutation(5)[:shape[0]].astype(dtype)),
+     arg_dtypes=(None, "int64"), dtypes=NUMERIC, api="set_subtensor")
+
 # public functions of kgen.expr.ops.api that are internal helpers, not user ops
 HELPERS = {
     "as_variable": "wraps arguments; exercised by every weak-scalar test",

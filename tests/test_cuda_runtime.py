@@ -548,3 +548,19 @@ def test_every_op_table_case_on_the_emulator(emu):
     for b in range(len(gpu_ops.BATCHES)):
         kernels = {b: gpu_ops._kernel(b)}
         gpu_ops.test_ops_on_gpu_match_c_and_numpy(kernels, b)
+
+
+@needs_gxx
+def test_scans_sorts_and_specify_shape_match_c(emu):
+    x, i = kg.dmatrix("x"), kg.ivector("i")
+    outs = [kg.cumsum(x, axis=1), kg.cumprod(x.T, axis=0), kg.cumsum(i), kg.sort(x),
+            kg.argsort(x, axis=0), kg.sort(x, axis=None), kg.argsort(i),
+            kg.specify_shape(x, (3, None)) * 2]
+    c_fn, cuda_fn = both([x, i], outs)
+    value = np.random.default_rng(5).uniform(-1, 1, (3, 4))
+    value[1, 2], value[0, :2] = np.nan, 0.5
+    ints = np.array([3, 1, 3, 2, 1], "int32")
+    for a, b in zip(c_fn(value, ints), cuda_fn(value, ints)):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(kg.ShapeError, match="specify_shape"):
+        cuda_fn(np.ones((2, 4)), ints)

@@ -124,6 +124,20 @@ def test_prod_with_zeros():
     assert np.all(np.isfinite(h.eval({x: value})))
 
 
+def test_cumprod_with_zeros():
+    # exact where a line has one or more zeros (Theano's out / x is NaN there);
+    # the gradient stays finite, as prod's (its second derivative there is not checked)
+    x = T.dmatrix("x")
+    value = np.array([[1.5, 0.0, 2.0, -1.0, 0.0, 3.0], [0.0, 2.0, 0.5, 1.0, 1.0, 2.0],
+                      [1.0, 2.0, 3.0, 0.5, -2.0, 0.0], [1.0, 2.0, 3.0, 0.5, -2.0, 1.2]])
+    check_grad(T.cumprod(x, axis=1), {x: value}, [x])
+    check_grad(T.cumprod(x.T, axis=0), {x: value}, [x])
+    g = kg.grad(kg.sum(T.cumprod(x, axis=1)), x)
+    h = kg.grad(kg.sum(g * g), x)
+    assert np.all(np.isfinite(kg.function([x], h)(value)))
+    np.testing.assert_allclose(kg.function([x], g)(value), g.eval({x: value}))
+
+
 def test_max_ties_split_the_gradient_evenly():
     x = T.dmatrix("x")
     value = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
@@ -182,8 +196,49 @@ TABLE = {
     "where_cond": (lambda a, b: kg.where(a > 0, a * b, -b), [(3, 1), (1, 4)]),
     "second": (lambda x, v: kg.second(x, v) * x, [(3, 4), (1, 4)]),
     "clip": (lambda x: kg.clip(x, -1.0, 1.0), [(6,)]),
+    # Theano's everyday names (compositions in kgen/expr/ops/everyday.py)
+    "add_mul_n": (lambda a, b: T.add(a, b, a * b) * T.mul(a, b, 2.0), [(3, 4), (4,)]),
+    "sqr_pow_true_div": (lambda a, b: T.sqr(a) + T.pow(abs(a), b) + T.true_div(a, b),
+                         [(3,), (3,)]),
+    "xlogx": (lambda x: T.xlogx.xlogx(abs(x)), [(5,)]),
+    "xlogy0": (lambda x, y: T.xlogx.xlogy0(x, abs(y)), [(3, 4), (4,)]),
+    "alloc": (lambda v, x: T.alloc(v, x.shape[0], 4) * x, [(4,), (3, 4)]),
+    "fill": (lambda x, v: T.fill(x, v) * x, [(3, 4), ()]),
+    "tile": (lambda x: T.tile(x, (2, 3)), [(2, 3)]),
+    "repeat": (lambda x: T.repeat(x, 2, axis=0), [(2, 3)]),
+    "repeat_flat": (lambda x: T.repeat(x, 3), [(2, 2)]),
+    "join": (lambda a, b: T.join(1, a, b, a), [(2, 3), (2, 1)]),
+    "dot_3_2": (T.dot, [(2, 3, 4), (4, 5)]),
+    "dot_2_3": (T.dot, [(3, 4), (2, 4, 5)]),
+    "dot_3_1": (T.dot, [(2, 3, 4), (4,)]),
+    "tensordot_pairs": (lambda a, b: T.tensordot(a, b, [[0, 2], [2, 0]]), [(2, 3, 4), (4, 5, 2)]),
+    "tensordot_2": (T.tensordot, [(2, 3, 4), (3, 4, 2)]),
+    "batched_dot_3_3": (T.batched_dot, [(2, 3, 4), (2, 4, 5)]),
+    "batched_dot_2_2": (T.batched_dot, [(3, 4), (3, 4)]),
+    "batched_dot_3_2": (T.batched_dot, [(2, 3, 4), (2, 4)]),
+    "sum_acc_dtype": (lambda x: T.sum(x, axis=0, acc_dtype="float64", dtype="float64"), [(3, 4)]),
+    "mean_dtype": (lambda x: T.mean(x, axis=1, dtype="float64"), [(3, 4)]),
+    "set_subtensor_slice": (lambda x, y: T.set_subtensor(x[1:3, ::2], y), [(4, 3), (2,)]),
+    "inc_subtensor_int": (lambda x, y: T.inc_subtensor(x[:, -1], y), [(4, 3), (4,)]),
+    "inc_subtensor_idx": (lambda x, y: T.inc_subtensor(x[np.array([0, 2, 0])], y), [(3, 4), (4,)]),
+    "set_subtensor_idx": (lambda x, y: T.set_subtensor(x[np.array([2, 0])], y),
+                          [(3, 4), (2, 4)]),
+    "inc_subtensor_idx_slice": (lambda x, y: T.inc_subtensor(x[np.array([0, 2, 0]), 1:], y),
+                                [(3, 4), (3,)]),
+    "set_subtensor_idx_slice": (lambda x, y: T.set_subtensor(x[np.array([2, 0]), ::2], y),
+                                [(3, 4), (2, 2)]),
+    "set_subtensor_idx_repeated": (lambda x, y: T.set_subtensor(x[np.array([1, 1])], y),
+                                   [(3, 2), (2,)]),
+    "specify_shape": (lambda x: T.specify_shape(x, (2, None)) * x, [(2, 3)]),
+    "cumsum_axis1": (lambda x: T.cumsum(x, axis=1), [(2, 3, 4)]),
+    "cumsum_flat": (T.cumsum, [(3, 4)]),
+    "cumprod_axis0": (lambda x: T.cumprod(x, axis=0), [(4, 3)]),
+    "cumprod_flat": (T.cumprod, [(2, 3)]),
+    "sort_last": (T.sort, [(3, 5)]),
+    "sort_axis0": (lambda x: T.sort(x, axis=0) * x, [(4, 2)]),
+    "sort_flat": (lambda x: T.sort(x, axis=None), [(2, 3)]),
 }
-NOT_SMOOTH_TABLE = {"clip"}
+NOT_SMOOTH_TABLE = {"clip", "xlogx", "xlogy0", "sqr_pow_true_div"}
 
 
 @pytest.mark.parametrize("case", sorted(TABLE))

@@ -39,6 +39,11 @@ class Variable:
         return len(self.type.shape)
 
     @property
+    def broadcastable(self):
+        """Theano's pattern: True on the axes whose static length is 1."""
+        return self.type.broadcastable
+
+    @property
     def shape(self):
         from .shape_vector import ShapeVector
         return ShapeVector(self)

@@ -35,14 +35,37 @@ def is_int(dtype):
     return dtype in INT_DTYPES
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TensorType:
+    """A dtype and a static shape. Theano's spelling works too:
+    `TensorType('float64', (False, True))` takes a broadcastable pattern
+    (True = length 1, False = unknown), and calling a type makes an input of
+    it: `TensorType('float64', (False, True))('x')`."""
     dtype: str
     shape: tuple
+
+    def __init__(self, dtype, shape=None, broadcastable=None):
+        if broadcastable is not None:
+            if shape is not None:
+                raise KgenTypeError("TensorType: give shape or broadcastable, not both")
+            shape = broadcastable
+        shape = tuple(shape or ())
+        if shape and all(isinstance(d, (bool, np.bool_)) for d in shape):
+            shape = tuple(1 if d else None for d in shape)  # a broadcastable pattern
+        object.__setattr__(self, "dtype", dtype)
+        object.__setattr__(self, "shape", shape)
 
     @property
     def ndim(self):
         return len(self.shape)
+
+    @property
+    def broadcastable(self):
+        return tuple(d == 1 for d in self.shape)
+
+    def __call__(self, name=None):
+        from .variables import tensor
+        return tensor(name, self.dtype, self.shape)
 
     def __str__(self):
         dims = ", ".join("?" if d is None else str(d) for d in self.shape)

@@ -27,16 +27,50 @@ def _maker(ndim, dtype=None):
     return make
 
 
+def _broadcastable_maker(pattern, dtype=None):
+    """row (1, n) and col (n, 1): Theano's types with one broadcastable axis."""
+    def make(name=None, dtype=dtype):
+        return tensor(name, dtype, tuple(1 if b else None for b in pattern))
+    return make
+
+
+def _plural(make):
+    """Theano's plural constructors: `dmatrices('a', 'b')` is one variable per
+    name, `dmatrices(3)` three unnamed ones; one name (or 1) gives the variable
+    itself, not a list, as in Theano."""
+    def many(*names, dtype=None):
+        kw = {} if dtype is None else {"dtype": dtype}
+        if len(names) == 1 and isinstance(names[0], int) and not isinstance(names[0], bool):
+            n = names[0]
+            return make(**kw) if n == 1 else [make(**kw) for _ in range(n)]
+        if len(names) == 1 and isinstance(names[0], (list, tuple)):
+            names = tuple(names[0])
+        if not names:
+            raise KgenTypeError(f"{many.__name__}: give names or a count")
+        return make(names[0], **kw) if len(names) == 1 else [make(n, **kw) for n in names]
+    return many
+
+
 scalar, vector, matrix = _maker(0), _maker(1), _maker(2)
 tensor3, tensor4 = _maker(3), _maker(4)
+row, col = _broadcastable_maker((True, False)), _broadcastable_maker((False, True))
 
 _PREFIX = {"d": "float64", "f": "float32", "i": "int32", "l": "int64", "b": "bool"}
 _KINDS = {"scalar": 0, "vector": 1, "matrix": 2, "tensor3": 3, "tensor4": 4}
-theano_names = {}
+_PLURALS = {"scalar": "scalars", "vector": "vectors", "matrix": "matrices", "row": "rows",
+            "col": "cols", "tensor3": "tensor3s", "tensor4": "tensor4s"}
+theano_names = {"row": row, "col": col}
 for _p, _dt in _PREFIX.items():
     for _k, _nd in _KINDS.items():
         theano_names[_p + _k] = _maker(_nd, _dt)
-        theano_names[_p + _k].__name__ = _p + _k
+    theano_names[_p + "row"] = _broadcastable_maker((True, False), _dt)
+    theano_names[_p + "col"] = _broadcastable_maker((False, True), _dt)
+for _p in ("",) + tuple(_PREFIX):
+    for _k, _many in _PLURALS.items():
+        one = theano_names.get(_p + _k) or globals()[_k]
+        theano_names[_p + _many] = _plural(one)
+for _name, _fn in theano_names.items():
+    _fn.__name__ = _fn.__qualname__ = _name
 
 
 def shared(value, name=None, **_ignored):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from ..expr.ops.elementwise import Elementwise
 from ..expr.ops.reduce import Reduce
 
-VIEW_OPS = ("dimshuffle", "subtensor", "reshape", "split_part")
+VIEW_OPS = ("dimshuffle", "subtensor", "reshape", "split_part", "specify_shape")
 
 
 def is_elementwise(node):
@@ -139,7 +139,7 @@ class Schedule:
 
     def _contiguous(self, node):
         while id(node) in self.views:
-            if node.op.name == "reshape":
+            if node.op.name in ("reshape", "specify_shape"):
                 pass
             elif node.op.name == "dimshuffle":
                 kept = [p for p in node.attr("pattern") if p != "x"]

@@ -254,6 +254,8 @@ class _Lowering(ShapeRules, StepRules):
             assert src.contiguous, "the schedule only views contiguous reshapes"
             return View(src.buf, src.dtype, src.offset, dims,
                         self.ints.contiguous_strides(dims, "rs"), True)
+        if op == "specify_shape":  # the same memory; the shape phase checked the dims
+            return View(src.buf, src.dtype, src.offset, dims, list(src.strides), src.contiguous)
         if op == "split_part":
             axis, part = node.attr("axis"), node.attr("part")
             start = 0
@@ -378,6 +380,8 @@ class _Lowering(ShapeRules, StepRules):
                   if any(n is e for e in self.exprs)
                   or any(self.sched.stage_index(c) != idx or id(c) in self.sched.views
                          for c in self.sched.users.get(id(n), []))]
+        if not stored:  # values nobody reads (alloc's shape model): no loop at all
+            return
         # only what a store needs is computed
         needed, stack = set(), list(stored)
         while stack:

@@ -201,3 +201,19 @@ class ShapeRules:
 
     def _dims_shape_i(self, node, dims):
         return []
+
+    def _dims_specify_shape(self, node, dims):
+        (d,) = dims
+        want = node.attr("shape")
+        msg = self._shape_msg("specify_shape",
+                              [d, [k if w is None else w for k, w in zip(d, want)]])
+        for k, w in zip(d, want):
+            if w is not None:
+                self.ints.require_eq(k, w, msg)
+        return [k if w is None else w for k, w in zip(d, want)]
+
+    def _dims_along_axis(self, node, dims):
+        """cumsum, cumprod, sort, argsort: the input's dims."""
+        return list(dims[0])
+
+    _dims_cumsum = _dims_cumprod = _dims_sort = _dims_argsort = _dims_along_axis

@@ -1,8 +1,8 @@
 """The non-loop steps of the lowering (GEMM, gather, scatter-add, concatenate,
-fills...): each op's Step record, one method per op."""
+fills, scans and sorts along an axis...): each op's Step record, one method per op."""
 from ..errors import KgenTypeError
 from .comments import _one_line
-from .plan import Step, View
+from .plan import Buffer, Step, View
 
 
 class StepRules:
@@ -119,3 +119,36 @@ class StepRules:
         tmp_view = View(out.buf, out.dtype, 0, src, self.ints.contiguous_strides(src, "rc"), True)
         self._copy_view(node.inputs[0], tmp_view, f"{_one_line(node, 160)} (copy)")
         self.value[id(node)] = out
+
+    def _lines(self, node, out):
+        """The args of a step that walks each line of `node`'s input along its
+        axis: the other axes' dims and strides, and the axis' length and steps."""
+        x = self._materialized(node.inputs[0])
+        axis, dims = node.attr("axis"), self.dims[id(node)]
+        others = [a for a in range(len(dims)) if a != axis]
+        return dict(x=x, out=out, n=dims[axis], x_step=x.strides[axis],
+                    out_step=out.strides[axis], dims=[dims[a] for a in others],
+                    x_strides=[x.strides[a] for a in others],
+                    out_strides=[out.strides[a] for a in others],
+                    lines=self.ints.product([dims[a] for a in others], "lines"))
+
+    def _step_cumsum(self, node, out):
+        args = self._lines(node, out)
+        args.update(init=node.op.c_init, combine=node.op.c_combine.format(acc="kg_acc", x="kg_v"))
+        self.steps.append(Step("cumulate", _one_line(node, 160), args))
+
+    _step_cumprod = _step_cumsum
+
+    def _step_sort(self, node, out):
+        # a stable merge sort of each line's positions, in two int64 scratch rows
+        # per line (one thread per line on CUDA)
+        args = self._lines(node, out)
+        size = self.ints.mul(self.ints.product(self.dims[id(node)], "n"), 2, "sort_n")
+        scratch = Buffer(self.names("kg_sort"), "int64", size, "temp")
+        self.buffers.append(scratch)
+        args.update(scratch=View(scratch.name, "int64", 0, [size], [1], True),
+                    positions=node.op.name == "argsort",
+                    floating=node.inputs[0].dtype in ("float32", "float64"))
+        self.steps.append(Step("sort", _one_line(node, 160), args))
+
+    _step_argsort = _step_sort

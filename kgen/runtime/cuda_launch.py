@@ -183,6 +183,8 @@ class Schedule:
             return grid_1d(p(a["out"].dims)), {}
         if k.role == "arange":
             return grid_1d(self.value(a["n"], ints)), {}
+        if k.role in ("cumulate", "sort"):  # one thread per line
+            return grid_1d(self.value(a["lines"], ints)), {}
         raise AssertionError(f"no launch geometry for kernel role {k.role!r}")
 
 

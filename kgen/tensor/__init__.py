@@ -8,7 +8,8 @@ from ..expr.ops import abs, max, min, round, sum  # noqa: F401
 from ..expr.variables import (matrix, scalar, shared, tensor, tensor3, tensor4,  # noqa: F401
                              theano_names as _theano_names, vector)
 from ..expr.node import constant  # noqa: F401
-from . import nnet  # noqa: F401
+from ..expr.types import TensorType  # noqa: F401
+from . import nnet, xlogx  # noqa: F401
 
 globals().update(_theano_names)
 

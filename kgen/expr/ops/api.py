@@ -61,12 +61,24 @@ def ones_like(x, dtype=None):
 
 
 # ---- reductions -------------------------------------------------------------
-def sum(x, axis=None, keepdims=False):  # noqa: A001
-    return rd.sum_(x, axis=axis, keepdims=keepdims)
+def _accumulated(reduce, x, axis, dtype, keepdims, acc_dtype):
+    """Theano's dtype arguments: the input is reduced in `acc_dtype` (default:
+    the usual widening), and the result cast to `dtype` (default: the dtype
+    the reduction gives without acc_dtype)."""
+    x = as_variable(x)
+    if acc_dtype is None and dtype is not None and check_dtype(dtype) != x.dtype:
+        acc_dtype = dtype  # NumPy's sum(dtype=) accumulates in that dtype
+    out = reduce(cast(x, acc_dtype) if acc_dtype else x, axis=axis, keepdims=keepdims)
+    return cast(out, dtype or reduce.out_dtype(x.dtype))
 
 
-def prod(x, axis=None, keepdims=False):
-    return rd.prod(x, axis=axis, keepdims=keepdims)
+def sum(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):  # noqa: A001
+    """Theano's signature (dtype third): sum(x, 0, 'float64')."""
+    return _accumulated(rd.sum_, x, axis, dtype, keepdims, acc_dtype)
+
+
+def prod(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+    return _accumulated(rd.prod, x, axis, dtype, keepdims, acc_dtype)
 
 
 def max(x, axis=None, keepdims=False):  # noqa: A001
@@ -94,12 +106,16 @@ def count(x, axis):
     return n
 
 
-def mean(x, axis=None, keepdims=False):
-    """sum / count; ints and bools average in float64, as NumPy."""
+def mean(x, axis=None, dtype=None, keepdims=False, acc_dtype=None):
+    """sum / count; ints and bools average in float64, as NumPy. `dtype`
+    (Theano's, third) is the result's, `acc_dtype` the one summed in."""
     x = as_variable(x)
-    dtype = x.dtype if x.dtype in ("float32", "float64") else "float64"
-    total = sum(cast(x, dtype), axis=axis, keepdims=keepdims)
-    return total / cast(count(x, axis), dtype)
+    ftype = x.dtype if x.dtype in ("float32", "float64") else "float64"
+    acc = check_dtype(acc_dtype or dtype or ftype)
+    if acc not in ("float32", "float64"):
+        raise KgenTypeError(f"mean: cannot average in {acc}; use a float dtype")
+    total = sum(cast(x, acc), axis=axis, keepdims=keepdims)
+    return cast(total / cast(count(x, axis), acc), dtype or ftype)
 
 
 def var(x, axis=None, keepdims=False, ddof=0):
@@ -155,16 +171,19 @@ def log_softmax(x, axis=-1):
 
 # ---- linear algebra -----------------------------------------------------------
 def dot(a, b):
-    """NumPy's dot for 0-d, 1-d and 2-d operands."""
+    """NumPy's (and Theano's) dot: 0-d operands multiply, 1-d and 2-d ones are
+    matrix products, N-d ones contract a's last axis with b's second-to-last."""
     a, b = as_variable(a), as_variable(b)
     if a.ndim == 0 or b.ndim == 0:
         return a * b
-    if a.ndim > 2 or b.ndim > 2:
-        raise KgenTypeError(f"dot: operands of {a.ndim} and {b.ndim} dims; use matmul for batches")
-    ka, kb = a.type.shape[-1], b.type.shape[0]
+    ka, kb = a.type.shape[-1], b.type.shape[-2 if b.ndim >= 2 else 0]
     if ka is not None and kb is not None and ka != kb:
         raise ShapeError(f"dot: shapes {format_shape(a.type.shape)} and {format_shape(b.type.shape)} "
-                         f"are not aligned: {ka} (dim {a.ndim - 1}) != {kb} (dim 0)")
+                         f"are not aligned: {ka} (dim {a.ndim - 1}) != {kb} "
+                         f"(dim {b.ndim - 2 if b.ndim >= 2 else 0})")
+    if a.ndim > 2 or b.ndim > 2:  # a's last axis with b's second-to-last, as one GEMM
+        from .everyday import tensordot
+        return tensordot(a, b, [[a.ndim - 1], [b.ndim - 2 if b.ndim >= 2 else 0]])
     return la.matmul(a, b, label="dot")
 
 

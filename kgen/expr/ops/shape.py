@@ -177,6 +177,32 @@ subtensor = Subtensor("subtensor", vjp_rule=lambda n, g: [
     pretty=lambda n: index_format(n), precedence=50)  # binds like Python's x[...]
 
 
+class SpecifyShape(Op):
+    """x, with its static shape refined to `shape` (ints, None = unknown); the
+    compiled code checks the run-time shape before computing anything."""
+
+    def infer(self, inputs, attrs):
+        (x,) = inputs
+        shape = attrs["shape"]
+        if len(shape) != x.ndim or any(
+                d is not None and k is not None and d != k for d, k in zip(shape, x.type.shape)):
+            raise ShapeError(f"specify_shape: shape {format_shape(shape)} does not fit an input "
+                             f"of shape {format_shape(x.type.shape)}")
+        return TensorType(x.dtype, tuple(k if d is None else d
+                                         for d, k in zip(shape, x.type.shape)))
+
+    def impl(self, arrays, attrs):
+        x = np.asarray(arrays[0])
+        shape = attrs["shape"]
+        if x.ndim != len(shape) or any(d is not None and d != k for d, k in zip(shape, x.shape)):
+            raise ShapeError(f"specify_shape: input of shape {x.shape} does not have "
+                             f"shape {format_shape(shape)}")
+        return x.copy()
+
+
+specify_shape = SpecifyShape("specify_shape", vjp_rule=lambda n, g: [g])
+
+
 class Concatenate(Op):
     def infer(self, inputs, attrs):
         axis = attrs["axis"]
