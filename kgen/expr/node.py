@@ -134,6 +134,18 @@ class Shared(Variable):
         """Backends write update results here (already the right dtype/ndim)."""
         self._value = value
 
+    def __getstate__(self):
+        # a lock does not pickle, and a GPU copy belongs to this process: pickle the
+        # host value (copied back first) and give the new object a lock of its own
+        state = {k: getattr(self, k) for k in ("type", "op", "inputs", "attrs", "name", "uid")}
+        state["_value"] = self._value if self._device is None else self.get_value()
+        return state
+
+    def __setstate__(self, state):
+        for key, value in state.items():
+            setattr(self, key, value)
+        self._device, self._lock = None, core.new_lock()
+
 
 class Constant(Variable):
     """A literal array. `weak` marks a Python scalar (NEP 50: it adapts to the

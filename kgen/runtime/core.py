@@ -140,16 +140,18 @@ def weak_scalar(value, dtype, label):
         info = np.iinfo(dtype)
         if not info.min <= value <= info.max:
             raise KgenTypeError(f"{label}: {_show(value)} does not fit in {dtype.name}")
-    if dtype.kind == "f":
+    if dtype.kind == "f" and not (kind == "f" and not math.isfinite(value)):
         try:
-            arr = np.array(float(value), dtype=dtype)
+            number = abs(float(value))
         except OverflowError:
-            raise KgenTypeError(f"{label}: {_show(value)} does not fit in {dtype.name}") \
-                from None
-        if math.isinf(arr) and not math.isinf(value):
+            number = math.inf
+        if number >= _ROUNDS_TO_INF.get(dtype.name, math.inf):
             raise KgenTypeError(f"{label}: {_show(value)} does not fit in {dtype.name}")
-        return arr
     return np.array(value, dtype=dtype)
+
+
+# the smallest magnitude that rounds to inf in float32 (max + half an ulp)
+_ROUNDS_TO_INF = {"float32": 2.0 ** 128 - 2.0 ** 103}
 
 
 def _weak_sequence(arr, dtype, label):
@@ -293,7 +295,7 @@ class SharedVariable:
             raise ImportError(f"{path}: cannot read the initial value of shared variable "
                               f"{name!r} ({type(exc).__name__}: {exc}); the file is damaged "
                               f"or missing: rebuild the package from its spec") from None
-        if value.dtype != np.dtype(dtype) or value.ndim != ndim:
+        if value.dtype.name != dtype or value.ndim != ndim:  # any byte order: it is converted
             raise ImportError(f"{path}: expected a {ndim}-d {dtype} array for shared variable "
                               f"{name!r}, found {value.ndim}-d {value.dtype}")
         self._value = stored_value(value, np.dtype(dtype), ndim, name)
