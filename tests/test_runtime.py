@@ -188,6 +188,9 @@ def test_big_endian_shared_value_is_read_right():
     s.set_value(np.array([1.5, -2.0], dtype='>f8'))
     np.testing.assert_array_equal(f(), [3.0, -4.0])
     assert s.get_value().dtype.isnative
+    x = kg.vector('x')
+    g = kg.function([x], x * s)                            # and big-endian inputs
+    np.testing.assert_array_equal(g(np.array([2.0, 3.0], dtype='>f8')), [3.0, -6.0])
 
 
 @pytest.mark.parametrize("layout", ["fortran", "transposed", "strided", "misaligned"])
