@@ -59,6 +59,8 @@ def test_runtime_file_is_kgens_own_byte_for_byte(package):
         ours = f.read()
     assert (package / "rtpkg" / "_runtime.py").read_bytes() == ours
     assert b"import kgen" not in ours and b"from kgen" not in ours and b"from ." not in ours
+    from kgen.runtime.c import CFunction
+    assert issubclass(CFunction, core.Kernel)   # kg.function calls through the same class
 
 
 def test_float32_input_takes_a_list_of_python_floats(pkg):
