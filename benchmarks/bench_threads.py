@@ -5,8 +5,9 @@ The kernel itself is single-threaded (OMP_NUM_THREADS=1, set before anything
 imports OpenMP), so any speed-up comes from the runtime releasing the GIL while
 the C code runs and from calls not sharing buffers. Prints the median time per
 round (each thread making `--calls` calls), the calls per second and the ratio
-of 2-thread to 1-thread throughput (2.0 is perfect scaling). Also times one
-call on 10 floats, the runtime's per-call overhead. Run it on an idle machine
+of 2-thread to 1-thread throughput (2.0 is perfect scaling); how fast Python
+code runs on one thread while another calls the kernel (near 0 would mean the
+kernel holds the GIL); and one call on 10 floats, the per-call overhead. Run it on an idle machine
 with at least two cores:
 
     python benchmarks/bench_threads.py [--n 4000000] [--calls 20] [--repeat 7]
@@ -48,6 +49,28 @@ def round_time(f, arrays, calls):
     return time.perf_counter() - t0
 
 
+def spin_rate(seconds=None, busy=None):
+    """Python loop iterations per second on this thread, for `seconds` or until the
+    thread `busy` ends."""
+    n, t0 = 0, time.perf_counter()
+    while (busy.is_alive() if busy else time.perf_counter() - t0 < seconds):
+        for _ in range(1000):
+            n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def gil_check(f, a, calls):
+    """How fast Python runs on this thread while another thread makes kernel calls,
+    relative to its speed alone: near 0 if the kernel held the GIL, near 1 if not
+    (given a free core)."""
+    alone = spin_rate(seconds=0.5)
+    worker = threading.Thread(target=lambda: [f(a) for _ in range(calls)])
+    worker.start()
+    during = spin_rate(busy=worker)
+    worker.join()
+    return during / alone
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=4_000_000)
@@ -70,6 +93,8 @@ def main():
         print(f"  {n_threads} thread{'s' if n_threads > 1 else ' '}: {med * 1e3:8.1f} ms per round, "
               f"{rates[n_threads]:7.1f} calls/s")
     print(f"  throughput ratio 2 threads / 1 thread: {rates[2] / rates[1]:.2f}")
+    print(f"  Python on the main thread while another calls the kernel: "
+          f"{gil_check(f, data[0], args.calls):.2f} of its speed alone (0 = GIL held)")
     small = np.ones(10)
     per_call = min(timeit.repeat(lambda: f(small), number=20000, repeat=7)) / 20000
     print(f"per-call overhead, f(x) for 10 floats: {per_call * 1e6:.2f} us (best of 7)")
