@@ -93,20 +93,39 @@ def test_shared_values_in_other_layouts(pkg):
         assert pkg.w.get_value().flags.c_contiguous and pkg.w.get_value().dtype.isnative
 
 
-def test_updates_from_eight_threads_are_atomic(pkg):
+def _on_threads(work, n=8):
     import threading
-    pkg.c.set_value(0.0)
+    errors = []
 
-    def work():
-        for _ in range(2000):
-            pkg.count()
+    def body(k):
+        try:
+            work(k)
+        except BaseException as exc:  # noqa: BLE001  (re-raised below)
+            errors.append(exc)
 
-    threads = [threading.Thread(target=work) for _ in range(8)]
+    threads = [threading.Thread(target=body, args=(k,)) for k in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise errors[0]
+
+
+def test_updates_from_eight_threads_are_atomic(pkg):
+    pkg.c.set_value(0.0)
+    _on_threads(lambda k: [pkg.count() for _ in range(2000)])
     assert pkg.c.get_value() == 16000
+
+
+def test_calls_with_changing_shapes_from_eight_threads(pkg):
+    def work(k):
+        rng = np.random.default_rng(k)
+        for _ in range(1000):
+            v = rng.standard_normal(int(rng.integers(1, 4000))).astype(np.float32)
+            np.testing.assert_array_equal(pkg.scale(v, 0.5), v * np.float32(0.5))
+
+    _on_threads(work)
 
 
 def test_manifest_records_the_extension_hash(package):
