@@ -1,20 +1,9 @@
 """kgen's exception classes: one base, so callers can catch everything kgen raises."""
 
 
-class KgenError(Exception):
-    """Base class of kgen's own errors."""
-
-
-class ShapeError(KgenError, ValueError):
-    """Shapes that cannot work together (broadcast, dot, reshape...)."""
-
-
-class KgenIndexError(KgenError, IndexError):
-    """An integer index out of range at run time."""
-
-
-class KgenTypeError(KgenError, TypeError):
-    """Wrong dtype, ndim or argument kind."""
+# The four a call can raise are defined by the runtime, the module that packages carry
+# verbatim, so that kg.function and the runtime's own checks raise one set of classes.
+from .runtime.core import KgenError, KgenIndexError, KgenTypeError, ShapeError  # noqa: F401
 
 
 class DisconnectedInputError(KgenError, ValueError):

@@ -149,6 +149,9 @@ def check_mlp(mlp):
     assert costs[-1] < 0.5 * costs[0], costs[::10]
     pred = mlp.predict(x)
     assert pred.dtype == np.int64
+    # nested Python floats are weak: they go into a float32 input as kg.function takes them
+    np.testing.assert_array_equal(mlp.probabilities(x.tolist()), mlp.probabilities(x))
+    expect(TypeError, mlp.probabilities, [[1e300] * 4], match="input 'x'")  # does not fit
     assert np.mean(pred == y) > 0.9
     before = [s.get_value() for s in shared]
     expect(IndexError, mlp.train, x, np.full(60, 5, np.int32))   # a label out of range

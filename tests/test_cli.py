@@ -174,7 +174,7 @@ def test_name_option(tmp_path, capsys):
     assert cli.main(["build", str(spec), "-o", str(tmp_path), "--name", "renamed",
                      "--sources-only", "-q"]) == 0
     assert (tmp_path / "renamed" / "renamed.c").is_file()
-    assert '_load_extension(__name__, "_renamed")' in (tmp_path / "renamed" / "__init__.py").read_text()
+    assert '_load_extension(__name__, __file__, "_renamed")' in (tmp_path / "renamed" / "__init__.py").read_text()
 
 
 # ---- failures: exit status and message --------------------------------------------

@@ -13,6 +13,7 @@ import weakref
 import numpy as np
 
 from ..errors import KgenTypeError
+from ..runtime import core
 from .types import TensorType, check_dtype
 
 _interned = weakref.WeakValueDictionary()
@@ -106,18 +107,25 @@ class Input(Variable):
 
 
 class Shared(Variable):
-    """A variable whose value persists between calls (model parameters)."""
+    """A variable whose value persists between calls (model parameters).
 
-    __slots__ = ("uid", "_value", "_device")
+    The value is kept native-endian, aligned and C-contiguous (what C reads), and is
+    never written in place: set_value and updates replace it under `_lock`, the
+    lock every call touching it takes (kgen/runtime/core.py).
+    """
+
+    __slots__ = ("uid", "_value", "_device", "_lock")
 
     def __init__(self, value, name=None):
-        value = np.array(value)
+        value = np.asarray(value)
         dtype = check_dtype(value.dtype, f"shared {name or ''}".strip())
         # the shape may change through set_value, so only ndim is static
         self.type = TensorType(dtype, (None,) * value.ndim)
         self.op, self.inputs, self.attrs = None, (), ()
         self.name, self.uid = name, next(_leaf_ids)
-        self._value, self._device = value, None
+        self._value = core.stored_value(value, np.dtype(dtype), value.ndim,
+                                        f"shared {name or ''}".strip())
+        self._device, self._lock = None, core.new_lock()
 
     def __reduce__(self):
         # the value as get_value() gives it (copied back from a GPU); a new identity
@@ -131,22 +139,12 @@ class Shared(Variable):
 
     def set_value(self, value):
         """Replace the value: same ndim, a dtype that casts safely to ours."""
-        label = self.name or "shared variable"
-        if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
-            from .arguments import _weak_scalar
-            value = _weak_scalar(value, np.dtype(self.dtype), f"set_value({label})")
-        arr = np.asarray(value)
-        if arr.ndim != self.ndim:
-            raise KgenTypeError(
-                f"set_value({label}): expected a {self.ndim}-d array, got {arr.ndim}-d "
-                f"with shape {arr.shape}")
-        if not np.can_cast(arr.dtype, self.dtype, "safe"):
-            raise KgenTypeError(
-                f"set_value({label}): cannot safely cast {arr.dtype} to {self.dtype}")
-        new = np.array(arr, dtype=self.dtype, copy=True)
-        if self._device is not None:
-            self._device.set_value(self, new)
-        self._value = new
+        label = f"set_value({self.name or 'shared variable'})"
+        new = core.stored_value(value, np.dtype(self.dtype), self.ndim, label)
+        with self._lock:  # never between another call's read and its write
+            if self._device is not None:
+                self._device.set_value(self, new)
+            self._value = new
 
     def _set_value_unchecked(self, value):
         """Backends write update results here (already the right dtype/ndim)."""

@@ -68,8 +68,12 @@ def py_init(model):
     return environment().get_template("py/__init__.py.jinja").render(**_context(model))
 
 
-def py_runtime(model):
-    return environment().get_template("py/runtime.py.jinja").render(version=model.version)
+def py_runtime():
+    """The package's _runtime.py: kgen's own runtime module, byte for byte (so a package
+    checks and calls exactly as kg.function does)."""
+    from ..runtime import core
+    with open(core.__file__, "rb") as f:
+        return f.read().decode("utf-8")
 
 
 def sha256(data):

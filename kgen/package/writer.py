@@ -1,7 +1,7 @@
 """Writing OUTDIR/NAME/: the package's files, then its compiled extension.
 
     NAME/__init__.py     the kernels as callables, the shared variables as attributes
-    NAME/_runtime.py     argument checking and calls (NumPy + cffi, never kgen)
+    NAME/_runtime.py     kgen/runtime/core.py verbatim: checks and calls (NumPy + cffi)
     NAME/NAME.c, NAME.h  standalone C99 and its documented header
     NAME/_NAME.abi3.so   the cffi extension (limited API: CPython 3.10 and newer)
     NAME/shared/*.npy    the shared variables' initial values
@@ -61,13 +61,14 @@ def build_package(kernels, outdir, name, spec_path, *, targets=("c",), native=Fa
     model = build_model(name, spec_path.name, kernels, __version__, optimize,
                         on_kernel=lambda k, s: say(f"kernel {k}: lowered in {s:.2f} s"))
     files = {f"{name}.c": render.c_source(model), f"{name}.h": render.c_header(model),
-             "__init__.py": render.py_init(model), "_runtime.py": render.py_runtime(model)}
+             "__init__.py": render.py_init(model), "_runtime.py": render.py_runtime()}
     if "cuda" in targets:
         files[f"{name}.cu"] = cuda.cuda_source(model.plans, model.version)
     build = _build_section(name, c_options, render.c_cdef(model)) if compile else None
     if build and "cuda" in targets:
         build["cuda"] = cuda.build_section()
-    manifest = render.manifest(model, files, render.sha256(spec_path.read_bytes()), targets, build)
+    spec_sha256 = render.sha256(spec_path.read_bytes())
+    manifest = render.manifest(model, files, spec_sha256, targets, build)
 
     pkg = _fresh_package_dir(Path(outdir) / name)
     for filename, text in files.items():
@@ -88,6 +89,10 @@ def build_package(kernels, outdir, name, spec_path, *, targets=("c",), native=Fa
         so = _compile_c(model, files[f"{name}.c"], pkg, c_options)
         say(f"compiled {name}.c -> {so.name} in {time.perf_counter() - t:.2f} s")
         result.files.append(so.name)
+        # the package checks its extension against this before loading it
+        build["extension_sha256"] = render.sha256(so.read_bytes())
+        _write_text(pkg / "manifest.json",
+                    render.manifest(model, files, spec_sha256, targets, build))
         if "cuda" in targets:
             t = time.perf_counter()
             say(f"compiling {name}.cu")
@@ -136,6 +141,7 @@ def _build_section(name, options, cdef):
                           extra_compile_args=options["extra_compile_args"])
     return {
         "extension": f"_{name}{extension_suffix(True)}",
+        "extension_sha256": None,   # filled in once it is compiled
         "abi": "abi3 (CPython 3.10 and newer)" if abi3_available() else sys.implementation.cache_tag,
         "platform": f"{sys.platform}-{platform.machine()}",
         "compiler": cc.identity.split(" | ", 1)[-1],

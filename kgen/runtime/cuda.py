@@ -28,6 +28,7 @@ from .. import __version__
 from ..codegen.cuda import ERR_WORDS
 from ..errors import BackendUnavailableError, KgenError, KgenIndexError, KgenTypeError, ShapeError
 from ..expr.types import format_shape
+from . import core
 from .c import ERRLEN, CallSignature, raise_for
 from .cuda_launch import Schedule, index_error_message
 
@@ -239,10 +240,11 @@ class CudaSignature(CallSignature):
         super().__init__(kernel, plan)
         self.driver = driver
 
-    def coerce(self, var, value, dtype, label, static):
+    def coerce(self, k, value):
         if not self.driver.is_device_array(value):
-            return super().coerce(var, value, dtype, label, static)
-        return coerce_device_array(self.driver, var, value, dtype, label)
+            return super().coerce(k, value)
+        return coerce_device_array(self.driver, self.inputs[k], value, self.dtypes[k],
+                                   self.labels[k])
 
 
 def coerce_device_array(driver, var, arr, dtype, label):
@@ -308,15 +310,15 @@ class CudaFunction:
                                f"({error})"]) from exc
         self._ffi, self._ints_fn = host.ffi, getattr(host.lib, plan.name + "_ints")
         self._n_ints = len(plan.int_vars)
-        self._ints = self._ffi.new("int64_t[]", max(1, self._n_ints))
-        self._err = self._ffi.new("char[]", ERRLEN)
         self.signature = CudaSignature(kernel, plan, driver)
         self._inputs = [p.name for p in plan.params if p.role == "input"]
         self._shared = [(p.name, p.var) for p in plan.params if p.role == "shared"]
         self._n_outputs = len(kernel.outputs)
         self._updated = [s for s, _ in kernel.updates]
         self._single = kernel.single
-        self._err_record = driver.empty((ERR_WORDS,), np.int64) if self._schedule.has_err else None
+        # a call that reads or updates shared variables holds their locks throughout
+        # (their device copies move too), as the C runtime's updating calls do
+        self._locks = core.lock_order([s for _, s in self._shared] + self._updated)
         self.device_outputs = False  # True: return GPUArrays instead of copying back
 
     def source(self, target=None):
@@ -335,14 +337,23 @@ class CudaFunction:
     def shape_phase(self, dims):
         """The shape-phase integers (plan.int_vars order) for these input dims, or the error."""
         ffi = self._ffi
-        rc = self._ints_fn(*dims, self._ints, self._err, ERRLEN)
+        # buffers of this call's own: calls from other threads run at the same time
+        ints, err = ffi.new("int64_t[]", max(1, self._n_ints)), ffi.new("char[]", ERRLEN)
+        rc = self._ints_fn(*dims, ints, err, ERRLEN)
         if rc:  # KG_ESHAPE, or KG_EINDEX for an index out of range
-            raise_for(rc, ffi.string(self._err).decode())
-        return ffi.unpack(self._ints, self._n_ints)
+            raise_for(rc, ffi.string(err).decode())
+        return ffi.unpack(ints, self._n_ints)
 
     def __call__(self, *args, **kwargs):
-        driver = self._driver
         values = self.signature.bind(args, kwargs)
+        core.acquire(self._locks)
+        try:
+            return self._call(values)
+        finally:
+            core.release(self._locks)
+
+    def _call(self, values):
+        driver = self._driver
         held = [(name, s, self._device_value(s)) for name, s in self._shared]
         dims = [d for v in values for d in v.shape]
         dims += [d for _, s, dv in held for d in dv.shape(s)]
@@ -359,16 +370,17 @@ class CudaFunction:
             outputs = [driver.empty(shape, dtype) for _, shape, dtype in call.outputs]
             buffers.update((name, o) for (name, _, _), o in zip(call.outputs, outputs))
             buffers.update((name, driver.empty(shape, dtype)) for name, shape, dtype in call.temps)
-            if call.err:
-                driver.zero(self._err_record)
-                buffers["kg_err"] = self._err_record
+            if call.err:  # a record of this call's own
+                err_record = driver.empty((ERR_WORDS,), np.int64)
+                driver.zero(err_record)
+                buffers["kg_err"] = err_record
             for launch in call.launches:
                 packed = [driver.pointer(buffers[v]) if kind == "buffer" else v
                           for kind, v in launch.args]
                 driver.launch(self._functions[launch.kernel.name], launch.grid, launch.block,
                               packed)
             if call.err:
-                record = driver.download(self._err_record)
+                record = driver.download(err_record)
                 if record[0]:
                     raise KgenIndexError(index_error_message(self.plan, record))
             results = outputs[:self._n_outputs]

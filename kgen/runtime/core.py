@@ -1,0 +1,475 @@
+"""Calling compiled kgen kernels from Python: one runtime for kg.function and packages.
+
+kgen imports this module as `kgen.runtime.core`; every package built by
+`python -m kgen build` carries this very file, byte for byte, as `_runtime.py`.
+So it imports NumPy and the standard library only (never kgen), and one code
+path decides, for both:
+
+- argument binding and checking: by position or by name; array-likes are
+  accepted; a dtype is cast only when NumPy's 'safe' rule allows it; Python
+  scalars and nested lists of them are weak (NEP 50) but must fit;
+- the errors: wrong argument count, ndim or dtype is a KgenTypeError
+  (a TypeError), shapes that do not fit a ShapeError (a ValueError), an index
+  out of range a KgenIndexError; each message names the input or the operation;
+- a call: `NAME_shapes` computes the output shapes (or reports a shape error
+  before anything is allocated), then `NAME` fills fresh outputs; updates are
+  written only after both succeeded, so a call that raises changes nothing;
+- threads: every call has its own error and shape buffers, and a call that
+  updates shared variables holds their locks from reading to writing, so it is
+  atomic; other calls run in parallel, with the GIL released in the kernel;
+- shared values: stored native-endian, aligned and C-contiguous;
+- loading a package: its extension is checked against the manifest's sha256
+  before it is loaded, and a broken shared/*.npy is named.
+"""
+import hashlib
+import importlib
+import json
+import math
+import os
+import threading
+
+import numpy as np
+
+ERRLEN = 512
+_CTYPES = {"bool": "_Bool[]", "int32": "int32_t[]", "int64": "int64_t[]",
+           "float32": "float[]", "float64": "double[]"}
+
+
+class KgenError(Exception):
+    """Base class of kgen's own errors."""
+
+
+class ShapeError(KgenError, ValueError):
+    """Shapes that cannot work together (a static shape, a broadcast, a dot...)."""
+
+
+class KgenIndexError(KgenError, IndexError):
+    """An integer index out of range at run time."""
+
+
+class KgenTypeError(KgenError, TypeError):
+    """Wrong argument count, dtype, ndim or argument kind."""
+
+
+def raise_for(rc, message):
+    """Turn a kernel's return code (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) into an exception."""
+    text = message or "kernel failed"
+    if rc == 1:
+        raise ShapeError(text)
+    if rc == 2:
+        raise KgenIndexError(text)
+    if rc == 3:
+        raise MemoryError(text)
+    raise RuntimeError(f"kernel returned {rc}: {text}")
+
+
+def format_shape(shape):
+    """A shape as NumPy prints it, with `?` for unknown axes."""
+    dims = ["?" if d is None else str(d) for d in shape]
+    return "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+# ---- one argument ---------------------------------------------------------------------
+def coerce_value(dtype, static_shape, value, label):
+    """`value` as an array of `dtype` (a np.dtype) and the static shape's ndim, or an
+    error naming `label`. Not necessarily contiguous: see `contiguous`."""
+    if _is_python_scalar(value):
+        arr = weak_scalar(value, dtype, label)
+    else:
+        arr = _as_array(value, dtype, label)
+        if arr.dtype.kind not in "biuf":
+            raise KgenTypeError(f"{label}: expected {dtype.name} data, got {arr.dtype}")
+        if arr.dtype != dtype and isinstance(value, (list, tuple)) and arr.size:
+            arr = _weak_sequence(arr, dtype, label)
+        if arr.dtype != dtype:
+            if not np.can_cast(arr.dtype, dtype, "safe"):
+                raise KgenTypeError(
+                    f"{label}: expected dtype {dtype.name}, got {arr.dtype} "
+                    f"(which does not cast safely; use .astype)")
+            arr = arr.astype(dtype)
+    ndim = len(static_shape)
+    if arr.ndim != ndim:
+        raise KgenTypeError(
+            f"{label}: expected a {ndim}-d array of {dtype.name} with shape "
+            f"{format_shape(static_shape)}, got {arr.ndim}-d with shape {arr.shape}")
+    for axis, (want, got) in enumerate(zip(static_shape, arr.shape)):
+        if want is not None and want != got:
+            raise ShapeError(f"{label}: expected shape {format_shape(static_shape)}, "
+                             f"got {arr.shape} (axis {axis})")
+    return arr
+
+
+def contiguous(arr):
+    """`arr` itself when C code can read it (aligned, C-contiguous, native byte
+    order), else such a copy. (np.ascontiguousarray would make a 0-d array 1-d.)"""
+    flags = arr.flags
+    if flags.c_contiguous and flags.aligned and arr.dtype.isnative:
+        return arr
+    return np.array(arr, dtype=arr.dtype.newbyteorder("="), order="C", copy=True)
+
+
+def _is_python_scalar(value):
+    return isinstance(value, (bool, int, float)) and not isinstance(value, np.generic)
+
+
+def _as_array(value, dtype, label):
+    """np.asarray, with an error naming the input for what NumPy cannot read
+    (a ragged nested list, an int too large for any dtype...)."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise KgenTypeError(f"{label}: expected {dtype.name} data, got a "
+                            f"{type(value).__name__} that is not one array ({exc})") from None
+
+
+def _show(value):
+    """A Python number for a message (a huge int would be hundreds of digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an int of {value.bit_length()} bits"
+    return repr(value)
+
+
+def weak_scalar(value, dtype, label):
+    """A Python scalar adapts to the input's dtype when it fits (NEP 50): an int in
+    range, a float whose magnitude the dtype can hold (inf and nan stay allowed)."""
+    kind = "b" if isinstance(value, bool) else "i" if isinstance(value, int) else "f"
+    if kind == "f" and dtype.kind in "biu" or kind == "i" and dtype.kind == "b":
+        raise KgenTypeError(f"{label}: expected {dtype.name}, got Python "
+                            f"{type(value).__name__} {_show(value)}")
+    if kind == "i" and dtype.kind == "i":
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max:
+            raise KgenTypeError(f"{label}: {_show(value)} does not fit in {dtype.name}")
+    if dtype.kind == "f" and not (kind == "f" and not math.isfinite(value)):
+        try:
+            number = abs(float(value))
+        except OverflowError:
+            number = math.inf
+        if number >= _ROUNDS_TO_INF.get(dtype.name, math.inf):
+            raise KgenTypeError(f"{label}: {_show(value)} does not fit in {dtype.name}")
+    return np.array(value, dtype=dtype)
+
+
+# the smallest magnitude that rounds to inf in float32 (max + half an ulp)
+_ROUNDS_TO_INF = {"float32": 2.0 ** 128 - 2.0 ** 103}
+
+
+def _weak_sequence(arr, dtype, label):
+    """Nested Python numbers are weak like a Python scalar: they take the input's
+    dtype when of a compatible kind and in range."""
+    if arr.dtype.kind == "i" and dtype.kind == "i":
+        info = np.iinfo(dtype)
+        if arr.min() < info.min or arr.max() > info.max:
+            raise KgenTypeError(f"{label}: values do not fit in {dtype.name}")
+        return arr.astype(dtype)
+    if arr.dtype.kind in "if" and dtype.kind == "f":
+        with np.errstate(over="ignore"):
+            cast = arr.astype(dtype)
+        if arr.dtype.kind == "f" and np.any(np.isinf(cast) & np.isfinite(arr)):
+            raise KgenTypeError(f"{label}: values do not fit in {dtype.name} "
+                                f"(largest {np.finfo(dtype).max:g})")
+        return cast
+    return arr
+
+
+# ---- binding a call's arguments ---------------------------------------------------------
+class Signature:
+    """A kernel's inputs: binds a call's arguments to them and checks each.
+
+    `inputs` holds (name, dtype, static shape) per input, None for an unknown axis.
+    """
+
+    def __init__(self, label, inputs):
+        self.label = label
+        self.names = [name for name, _, _ in inputs]
+        self.labels = [f"input {name!r}" if name else f"input {k}"
+                       for k, name in enumerate(self.names)]
+        self.dtypes = [np.dtype(dtype) for _, dtype, _ in inputs]
+        self.shapes = [tuple(shape) for _, _, shape in inputs]
+        self.static = [any(d is not None for d in shape) for shape in self.shapes]
+        # the per-call fast path: inputs without static dims to check
+        self._fast = None if any(self.static) else [(d, len(s)) for d, s in
+                                                    zip(self.dtypes, self.shapes)]
+
+    def bind(self, args, kwargs):
+        """The arguments as arrays the kernel can read, in input order."""
+        fast = self._fast
+        if fast is not None and not kwargs and len(args) == len(fast):
+            # each already an aligned, contiguous array of its input's exact kind?
+            for value, (dtype, ndim) in zip(args, fast):
+                if type(value) is not np.ndarray or value.dtype is not dtype \
+                        or value.ndim != ndim:
+                    break
+                flags = value.flags
+                if not (flags.c_contiguous and flags.aligned):
+                    break
+            else:
+                return list(args)
+        return [self.coerce(k, value) for k, value in enumerate(self._order(args, kwargs))]
+
+    def _order(self, args, kwargs):
+        n, names = len(self.names), self.names
+        if kwargs:
+            args = list(args) + [None] * (n - len(args))
+            for key, value in kwargs.items():
+                if key not in names:
+                    raise KgenTypeError(f"{self.label}() got an unexpected argument {key!r}; "
+                                        f"inputs are {names}")
+                pos = names.index(key)
+                if pos < len(args) and args[pos] is not None and pos < n - len(kwargs):
+                    raise KgenTypeError(f"{self.label}() got two values for {key!r}")
+                args[pos] = value
+            if any(a is None for a in args):
+                missing = [names[k] for k, a in enumerate(args) if a is None]
+                raise KgenTypeError(f"{self.label}() is missing inputs {missing}")
+        if len(args) != n:
+            raise KgenTypeError(f"{self.label}() takes {n} argument(s) "
+                                f"({', '.join(map(str, names))}), got {len(args)}")
+        return args
+
+    def coerce(self, k, value):
+        """Argument `k` as an aligned, C-contiguous array of its input's dtype (the
+        CUDA runtime overrides this to accept device arrays too)."""
+        dtype = self.dtypes[k]
+        if (type(value) is np.ndarray and value.dtype is dtype and value.ndim == len(self.shapes[k])
+                and value.flags.c_contiguous and value.flags.aligned and not self.static[k]):
+            return value
+        return contiguous(coerce_value(dtype, self.shapes[k], value, self.labels[k]))
+
+
+# ---- shared variables ---------------------------------------------------------------------
+def stored_value(value, dtype, ndim, label):
+    """A shared variable's new value as it is kept: a fresh native-endian, aligned,
+    C-contiguous array of `dtype`; the same ndim and a safe cast, else KgenTypeError."""
+    if _is_python_scalar(value):
+        value = weak_scalar(value, dtype, label)
+    arr = _as_array(value, dtype, label)
+    if arr.ndim != ndim:
+        raise KgenTypeError(f"{label}: expected a {ndim}-d array, got {arr.ndim}-d "
+                            f"with shape {arr.shape}")
+    if not np.can_cast(arr.dtype, dtype, "safe"):
+        raise KgenTypeError(f"{label}: cannot safely cast {arr.dtype} to {dtype.name}")
+    return np.array(arr, dtype=dtype, order="C", copy=True)
+
+
+def new_lock():
+    """The lock a shared variable's readers-and-writers take (see Kernel.__call__)."""
+    return threading.Lock()
+
+
+def lock_order(shared):
+    """The distinct locks of `shared`, in the one global order every call takes them
+    in (so two calls can never each hold a lock the other waits for)."""
+    locks = {id(s._lock): s._lock for s in shared}
+    return [locks[k] for k in sorted(locks)]
+
+
+def acquire(locks):
+    for lock in locks:
+        lock.acquire()
+
+
+def release(locks):
+    for lock in reversed(locks):
+        lock.release()
+
+
+def host_value(shared):
+    """The array a C kernel reads (a value living on the GPU is copied back first)."""
+    return shared._value if shared._device is None else shared.get_value()
+
+
+class SharedVariable:
+    """A package's shared variable: a value that persists between calls; kernels read
+    it and their updates replace it. (kg.shared variables follow the same protocol:
+    `_value`, `_device`, `_lock`.)"""
+
+    def __init__(self, name, dtype, ndim, path):
+        self.name, self.dtype, self.ndim = name, dtype, ndim
+        self._device, self._lock = None, new_lock()
+        try:
+            value = np.load(path, allow_pickle=False)
+            if not isinstance(value, np.ndarray):
+                raise ValueError("it holds several arrays, not one")
+        except (OSError, ValueError, EOFError) as exc:
+            raise ImportError(f"{path}: cannot read the initial value of shared variable "
+                              f"{name!r} ({type(exc).__name__}: {exc}); the file is damaged "
+                              f"or missing: rebuild the package from its spec") from None
+        if value.dtype.name != dtype or value.ndim != ndim:  # any byte order: it is converted
+            raise ImportError(f"{path}: expected a {ndim}-d {dtype} array for shared variable "
+                              f"{name!r}, found {value.ndim}-d {value.dtype}")
+        self._value = stored_value(value, np.dtype(dtype), ndim, name)
+
+    def __repr__(self):
+        return f"<shared {self.name}: {self.dtype}{list(self._value.shape)}>"
+
+    def get_value(self):
+        """A copy of the current value."""
+        return self._value.copy()
+
+    def set_value(self, value):
+        """Replace the value: same ndim, a dtype that casts safely; the shape may change."""
+        new = stored_value(value, np.dtype(self.dtype), self.ndim, f"set_value({self.name})")
+        with self._lock:
+            self._value = new
+
+
+# ---- a compiled kernel ------------------------------------------------------------------------
+class Kernel:
+    """One compiled kernel as a Python callable.
+
+    ext:     the cffi extension (`.ffi`, `.lib`); `c_name` names its entry points
+             c_name() and c_name_shapes()
+    name:    the kernel's name as the user wrote it (for messages and __name__)
+    inputs:  (name, dtype, static shape) per input, None for an unknown axis
+    shared:  the shared variables it reads, in its C argument order
+    outputs: (name, dtype, ndim) per output
+    updates: (shared variable, dtype, ndim) per update, in its C argument order
+    """
+
+    def __init__(self, ext, c_name, name, inputs, shared, outputs, updates, single, doc=None):
+        self.__name__ = self.name = name
+        if doc is not None:
+            self.__doc__ = doc
+        self._ffi = ext.ffi
+        self._run = getattr(ext.lib, c_name)
+        self._shapes = getattr(ext.lib, c_name + "_shapes")
+        self.signature = Signature(name, inputs)
+        self.names = self.signature.names
+        self.shared = list(shared)
+        self._in_ctypes = [_CTYPES[np.dtype(d).name] for _, d, _ in inputs]
+        self._in_ctypes += [_CTYPES[s.dtype] for s in self.shared]
+        specs = [(ndim, np.dtype(d)) for _, d, ndim in outputs]
+        specs += [(ndim, np.dtype(d)) for _, d, ndim in updates]
+        self._out_specs = specs
+        self._out_ctypes = [_CTYPES[d.name] for _, d in specs]
+        self._n_out_dims = sum(ndim for ndim, _ in specs)
+        self._n_outputs = len(outputs)
+        self._updated = [s for s, _, _ in updates]
+        self._single = single
+        self._shape_memo = {}   # input dims -> output shapes (they depend on nothing else)
+        self._err_pool = []     # error buffers not in use by a call right now
+        # A call with updates holds the locks of every shared variable it touches from
+        # reading to writing; one that only reads takes them just to read a consistent
+        # set of values (one reference alone is read atomically anyway).
+        touched = self.shared + self._updated
+        self._locks = lock_order(touched) if self._updated or len(self.shared) > 1 else []
+
+    def __repr__(self):
+        return f"<kernel {self.name}({', '.join(map(str, self.names))})>"
+
+    def __call__(self, *args, **kwargs):
+        arrays = self.signature.bind(args, kwargs)
+        locks = self._locks
+        if not locks:
+            for s in self.shared:
+                arrays.append(s._value if s._device is None else s.get_value())
+            outs = self._compute(arrays)
+        elif not self._updated:
+            acquire(locks)
+            try:
+                arrays += [host_value(s) for s in self.shared]
+            finally:
+                release(locks)
+            outs = self._compute(arrays)
+        else:  # (inlined: this is most of a small training step's overhead)
+            for lock in locks:
+                lock.acquire()
+            try:
+                for s in self.shared:
+                    arrays.append(s._value if s._device is None else s.get_value())
+                outs = self._compute(arrays)
+                for s, value in zip(self._updated, outs[self._n_outputs:]):
+                    s._value = value
+            finally:
+                for lock in locks:
+                    lock.release()
+        if self._single:
+            return outs[0]
+        return outs[:self._n_outputs]
+
+    def _compute(self, arrays):
+        """Run the kernel on its input and shared arrays; returns outputs and updates."""
+        dims = [d for a in arrays for d in a.shape]
+        ffi = self._ffi
+        pool = self._err_pool
+        try:
+            err = pool.pop()
+        except IndexError:
+            err = ffi.new("char[]", ERRLEN)
+        try:
+            key = tuple(dims)
+            out_shapes = self._shape_memo.get(key)
+            if out_shapes is None:
+                out_shapes = self._out_shapes(dims, err)
+            outs = [np.empty(shape, dtype) for shape, (_, dtype) in
+                    zip(out_shapes, self._out_specs)]
+            from_buffer = ffi.from_buffer
+            ptrs = [from_buffer(c, a) for c, a in zip(self._in_ctypes, arrays)]
+            ptrs += dims
+            ptrs += [from_buffer(c, o, True) for c, o in zip(self._out_ctypes, outs)]
+            rc = self._run(*ptrs, err, ERRLEN)
+            if rc:
+                raise_for(rc, ffi.string(err).decode())
+        finally:
+            pool.append(err)
+        return outs
+
+    def _out_shapes(self, dims, err):
+        """The output shapes for these input dims (computed by the C shape phase into a
+        buffer of this call's own), or the shape error."""
+        ffi = self._ffi
+        buf = ffi.new("int64_t[]", max(1, self._n_out_dims))
+        rc = self._shapes(*dims, buf, err, ERRLEN)
+        if rc:  # KG_ESHAPE, or KG_EINDEX for an index out of range
+            raise_for(rc, ffi.string(err).decode())
+        flat, k, shapes = ffi.unpack(buf, self._n_out_dims), 0, []
+        for ndim, _ in self._out_specs:
+            shapes.append(tuple(flat[k:k + ndim]))
+            k += ndim
+        if len(self._shape_memo) < 64:
+            self._shape_memo[tuple(dims)] = shapes
+        return shapes
+
+
+# ---- loading a package ----------------------------------------------------------------------
+def here(init_file, *parts):
+    """A path inside the package, wherever it was copied to."""
+    return os.path.join(os.path.dirname(os.path.abspath(init_file)), *parts)
+
+
+def load_extension(package, init_file, modname):
+    """The package's compiled kernels (a cffi extension), after checking the file
+    against the sha256 that manifest.json records (loading a damaged shared library
+    can kill the process); an ImportError that says why otherwise."""
+    manifest_path = here(init_file, "manifest.json")
+    try:
+        with open(manifest_path, encoding="utf-8") as f:
+            build = json.load(f).get("build") or {}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ImportError(f"{package}: cannot read {manifest_path} ({exc}); the package needs "
+                          f"the manifest kgen wrote; rebuild it from its spec") from None
+    filename = build.get("extension")
+    if not filename:
+        raise ImportError(
+            f"{package}: cannot load its compiled kernels {modname} (manifest.json records "
+            f"no extension). The package needs the extension that `python -m kgen build` "
+            f"compiled next to its sources (a build with --sources-only has none); rebuild "
+            f"it from its spec.")
+    path = here(init_file, filename)
+    try:
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    except OSError as exc:
+        raise ImportError(f"{package}: cannot read its compiled kernels {path} ({exc}); "
+                          f"rebuild the package from its spec") from None
+    if digest != build.get("extension_sha256"):
+        raise ImportError(f"{package}: {path} is damaged or not the one this package was "
+                          f"built with (its sha256 is not the one in manifest.json); not "
+                          f"loading it: rebuild the package from its spec")
+    try:
+        return importlib.import_module(f".{modname}", package)
+    except ImportError as exc:
+        raise ImportError(
+            f"{package}: cannot load its compiled kernels {modname} ({exc}); rebuild it "
+            f"from its spec on this kind of machine.") from exc
