@@ -255,7 +255,7 @@ def test_compiled_function_pickles_and_reloads_from_the_cache():
     f(np.ones(2))
     g, w2 = pickle.loads(pickle.dumps((f, w)))
     assert g.from_cache and g.__name__ == f.__name__
-    assert g(np.array([1.0, 2.0])) == 2.0       # w was [1, 1] when pickled
+    assert g(np.array([1.0, 2.0])) == 3.0       # w was [1, 1] when pickled: 1*1 + 1*2
     np.testing.assert_array_equal(w2.get_value(), [2.0, 3.0])
     np.testing.assert_array_equal(w.get_value(), [1.0, 1.0])  # the original is its own
     h = pickle.loads(pickle.dumps(kg.function([x], x * 3, optimize=False)))
