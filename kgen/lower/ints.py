@@ -4,18 +4,14 @@ Every run-time dimension, stride and offset is an Int: a Python int when it is
 known while generating code, else the name of an int64_t variable set by one
 Stmt. Folding keeps the generated shape phase short.
 """
+from .names import Names
 from .plan import Stmt
 
 
-import re
-
-# names the templates use for loop counters and locals
-_RESERVED = re.compile(r"^([ircq]\d*|n|k|o|s|at|acc|best|best_at|src|dst|rc|err|errlen|size)$")
-
-
 class IntBuilder:
-    def __init__(self):
-        self.stmts, self.vars, self._names = [], [], set()
+    def __init__(self, names=None):
+        self.stmts, self.vars = [], []
+        self._names = names or Names()  # the kernel's table of C identifiers
         self._memo = {}
         self._parent = {}   # union-find over dims related by broadcasting
         self._covers = {}   # bcast result -> the dims it is known to cover
@@ -43,13 +39,7 @@ class IntBuilder:
 
     def fresh(self, hint):
         base = hint if hint and hint[0].isalpha() else "n" + (hint or "")
-        if _RESERVED.match(base):
-            base += "_"
-        name, k = base, 1
-        while name in self._names:
-            k += 1
-            name = f"{base}_{k}"
-        self._names.add(name)
+        name = self._names.fresh(base)
         self.vars.append(name)
         return name
 
