@@ -34,7 +34,8 @@ TEMPLATE_LOCALS = frozenset("""
     i j k n o q r s c t a d at acc best best_at part nt lo hi src dst rc err errlen
     out_shape ints fail size main
 """.split())
-_TEMPLATE_PATTERN = re.compile(r"^(?:[ircq]\d+|kg_.*|KG_.*|_.*)$")
+_TEMPLATE_PATTERN = re.compile(r"^[ircq]\d+$")   # loop counters i0, i1, r0, c0...
+_NOT_OURS = re.compile(r"^(?:kg_|KG_|_)")            # kgen's headers, the C implementation
 
 # the suffixes the templates and the CUDA backend append to a kernel symbol
 DERIVED_SUFFIX = re.compile(r"^(?:shapes|ints|const\d*|const_\d+|s\d+_\w+)$")
@@ -67,7 +68,7 @@ class Names:
     def fresh(self, hint):
         """`hint` itself (an identifier kgen chose), or `hint_2`, `hint_3`...
         when it is taken."""
-        assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", hint), hint
+        assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", hint) and not _NOT_OURS.match(hint), hint
         name, k = hint, 1
         while self.taken(name):
             k += 1
@@ -152,8 +153,8 @@ def c_string(text):
 def comment(text, limit=None):
     """Text that is safe inside a /* */ or // comment and stays on its line:
     no `*/` or `/*`, no line breaks or other control characters (shown as \\n,
-    \\x07...), no backslash at the end, no `??` (trigraphs), no unpaired
-    surrogates. Printable Unicode stays readable."""
+    \\x07...), no backslash (or space) at the end, no `??` (trigraphs), no
+    unpaired surrogates. Printable Unicode stays readable."""
     out = []
     for ch in str(text):
         cat = unicodedata.category(ch)
@@ -168,6 +169,7 @@ def comment(text, limit=None):
         s = s.replace("*/", "* /").replace("/*", "/ *").replace("??", "? ?")
     if limit is not None and len(s) > limit:
         s = s[:limit - 3] + "..."
-    if s.endswith("\\"):
-        s += " "
+    s = s.rstrip()
+    if s.endswith("\\"):  # would continue a // comment onto the next line
+        s = s[:-1] + "\\x5c"
     return s
