@@ -377,3 +377,52 @@ def test_random_names_through_kgen_build(tmp_path_factory, kernels, shared):
     c_names = [k["c_name"] for k in manifest["kernels"]]
     assert len(set(n.lower() for n in c_names)) == len(c_names)
     assert all(re.fullmatch(r"pkg_[A-Za-z]\w*", n) for n in c_names)
+
+
+# ---- CUDA: the same scheme ------------------------------------------------------------
+
+def _cuda_kernel():
+    """Inputs and shared variables named like CUDA's and C++'s own words too."""
+    names = NASTY + ["threadIdx", "blockIdx", "__syncthreads", "warpSize", "atomicAdd",
+                     "operator", "this", "nullptr", "kg_err", "kg_part"]
+    xs = [kg.vector(n) for n in names]
+    W = kg.shared(np.arange(4.0), name="blockDim")
+    total = sum((k + 1) * x for k, x in enumerate(xs)) * W
+    return names, xs, W, total
+
+
+def test_cuda_source_uses_the_scheme():
+    names, xs, W, total = _cuda_kernel()
+    src = kg.kernel("threadIdx", xs, [total, total.sum()], updates=[(W, W + xs[0])]) \
+        .source("cuda")
+    assert "kgen_threadIdx_s0_" in src and "in_errno" in src and "sh_blockDim" in src
+    assert "%n" not in re.sub(r"/\*.*?\*/", "", src, flags=re.S)   # only in comments
+
+
+def test_cuda_runs_with_nasty_names_on_the_emulator(monkeypatch):
+    import _cuda_emu
+    if shutil.which("g++") is None:
+        pytest.skip("the CUDA emulator needs g++")
+    _cuda_emu.emulate(monkeypatch)
+    names, xs, W, total = _cuda_kernel()
+    f = kg.function(xs, [total, total.sum()], updates=[(W, W + xs[0])], target="cuda",
+                    name="threadIdx")
+    args = [np.arange(4.0) * (k % 5) for k in range(len(xs))]
+    want = sum((k + 1) * a for k, a in enumerate(args)) * np.arange(4.0)
+    got, got_sum = f(*args)
+    np.testing.assert_allclose(got, want)
+    np.testing.assert_allclose(got_sum, want.sum())
+    np.testing.assert_array_equal(W.get_value(), np.arange(4.0) + args[0])
+
+
+def test_cuda_nasty_names_compile_with_nvcc(tmp_path):
+    from kgen.build import nvcc
+    try:
+        nvcc.find_nvcc()
+    except kg.CompilerNotFoundError:
+        pytest.skip("nvcc (the CUDA toolkit) not found")
+    names, xs, W, total = _cuda_kernel()
+    k = kg.kernel("threadIdx", xs, [total, total.sum(), kg.softmax(xs[1])],
+                  updates=[(W, W + xs[0])])
+    nvcc.compile_cuda(k.source("cuda"), "nasty", tmp_path, output="ptx",
+                      extra_flags=["-Xcompiler", "-Wall", "-Werror", "all-warnings"])
