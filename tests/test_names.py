@@ -426,3 +426,38 @@ def test_cuda_nasty_names_compile_with_nvcc(tmp_path):
                   updates=[(W, W + xs[0])])
     nvcc.compile_cuda(k.source("cuda"), "nasty", tmp_path, output="ptx",
                       extra_flags=["-Xcompiler", "-Wall", "-Werror", "all-warnings"])
+
+
+@needs_cc
+def test_a_shipped_package_reports_static_shapes_by_name(tmp_path):
+    """The repro: `%s%n` in a name, and the static-shape check failing, in the
+    Python layer and in the extension's own C shape phase."""
+    text = textwrap.dedent("""
+        import kgen as kg
+        x = kg.tensor.tensor('%s%n', shape=(3,))
+        k = kg.kernel('%s%n', [x], x * 2.0)
+        """)
+    r = _build(tmp_path, text, stem="shp")
+    assert r.returncode == 0, r.stderr
+    check = textwrap.dedent(f"""
+        import importlib, sys
+        import numpy as np
+        sys.path.insert(0, {str(tmp_path / 'out')!r})
+        import shp
+        assert np.array_equal(shp.k_s_n(np.ones(3)), 2 * np.ones(3))
+        try:
+            shp.k_s_n(np.ones(4))
+        except ValueError as exc:
+            assert "'%s%n'" in str(exc), exc
+        else:
+            raise AssertionError("no error")
+        ext = importlib.import_module("shp._shp")
+        err = ext.ffi.new("char[]", 256)
+        out = ext.ffi.new("int64_t[]", 1)
+        rc = ext.lib.shp_k_s_n_shapes(4, out, err, 256)
+        print(rc, ext.ffi.string(err).decode())
+        """)
+    run = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip() == "1 %s%n: expected axis 0 of length 3, got 4"
