@@ -185,20 +185,26 @@ def _build_each(args):
 def _show(args, parser):
     from . import __version__
     from .codegen.render import render_module
-    from .package import load_spec
+    from .lower.names import KernelNames
+    from .package import check_package_name, load_spec
+    from .package.model import RESERVED
     spec = load_spec(args.spec)
-    kernels = spec.kernels
+    # the C symbols `build` gives them: <package>_<kernel>
+    names = KernelNames(spec.stem if not check_package_name(spec.stem) else "kgen",
+                        reserved=sorted(RESERVED))
+    kernels = [(k, *names.claim(k.label)) for k in spec.kernels]
     if args.kernel is not None:
-        kernels = [k for k in kernels if k.name == args.kernel]
+        kernels = [(k, a, sym) for k, a, sym in kernels if args.kernel in (k.label, a)]
         if not kernels:
-            names = ", ".join(k.name for k in spec.kernels)
+            listed = ", ".join(repr(k.label) for k in spec.kernels)
             raise _NoSuchKernel(f"no kernel named {args.kernel!r} in {spec.filename!r}; "
-                                f"its kernels: {names}")
+                                f"its kernels: {listed}")
+    plans = [k.plan(symbol=sym) for k, _, sym in kernels]
     if args.target == "cuda":
         from .package import cuda
-        source = cuda.cuda_source([k.plan() for k in kernels], __version__)
+        source = cuda.cuda_source(plans, __version__)
     else:
-        source = render_module([k.plan() for k in kernels], "c", __version__)
+        source = render_module(plans, "c", __version__)
     sys.stdout.write(source)
     return EXIT_CODES["ok"]
 

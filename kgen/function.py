@@ -18,10 +18,11 @@ class Kernel:
     """A named computation: `kg.kernel(name, inputs, outputs, updates)`."""
 
     def __init__(self, name, inputs, outputs=None, updates=None):
-        from .lower.lower import c_identifier
         if not isinstance(name, str) or not name:
             raise KgenTypeError("kernel: name must be a non-empty string")
-        self.name = c_identifier(name, "kernel")
+        # the user's text, for messages and comments; the C symbols derived
+        # from it come from kgen.lower.names (plan().name)
+        self.name = self.label = name
         self.inputs = _check_inputs(inputs)
         self.single = outputs is not None and not isinstance(outputs, (list, tuple))
         outs = [] if outputs is None else [outputs] if self.single else list(outputs)
@@ -30,7 +31,7 @@ class Kernel:
         self._plans = {}
 
     def __repr__(self):
-        return f"<kgen.Kernel {self.name}: {len(self.inputs)} inputs, " \
+        return f"<kgen.Kernel {self.label!r}: {len(self.inputs)} inputs, " \
                f"{len(self.outputs)} outputs, {len(self.updates)} updates>"
 
     @property
@@ -45,15 +46,20 @@ class Kernel:
             exprs = _simplify(exprs)
         return exprs[:len(self.outputs)], exprs[len(self.outputs):]
 
-    def plan(self, optimize=True):
-        if optimize not in self._plans:
+    def plan(self, optimize=True, symbol=None):
+        """The lowered kernel. Its C functions are `symbol` and `symbol_shapes`:
+        by default `kgen_<name>` (kg.function); a package passes `<package>_<name>`."""
+        from .lower.names import function_symbol
+        symbol = symbol or function_symbol(self.label)
+        key = (optimize, symbol)
+        if key not in self._plans:
             from .lower.lower import lower
             outs, upd = self.graphs(optimize)
             originals = self.outputs + [e for _, e in self.updates]
-            self._plans[optimize] = lower(self.name, self.inputs, outs,
-                                          [(s, e) for (s, _), e in zip(self.updates, upd)],
-                                          doc_exprs=originals)
-        return self._plans[optimize]
+            self._plans[key] = lower(symbol, self.inputs, outs,
+                                     [(s, e) for (s, _), e in zip(self.updates, upd)],
+                                     doc_exprs=originals, label=self.label)
+        return self._plans[key]
 
     def source(self, target="c", optimize=True):
         """The generated source text; needs no compiler, GPU or PyCUDA."""

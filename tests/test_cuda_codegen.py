@@ -184,7 +184,7 @@ def test_host_shape_phase_is_the_c_one():
     for line in host.splitlines():
         if "KG_FAIL" in line:
             assert line in c  # the same checks and messages
-    assert "int hs_ints(int64_t x_d0, int64_t y_d0, int64_t *ints" in render_host_cdef([plan])
+    assert "int kgen_hs_ints(int64_t in_x_d0, int64_t in_y_d0, int64_t *ints" in render_host_cdef([plan])
 
 
 # ---- nvcc --------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def test_disk_cache_and_integrity(tmp_path, monkeypatch):
     source = kg.kernel("cache_probe", [x], x * 3).source("cuda")
     names = ("compute_90",)
     image, hit = nvcc.build_cuda(source, "probe", output="ptx", names=names)
-    assert not hit and b".entry cache_probe_s0_map" in image
+    assert not hit and b".entry kgen_cache_probe_s0_map" in image
     monkeypatch.setattr(nvcc, "_built", {})  # a new process: from the disk
     assert nvcc.build_cuda(source, "probe", output="ptx", names=names) == (image, True)
     entry = next(p for p in (tmp_path / "cache").iterdir() if len(p.name) == 64)

@@ -93,7 +93,7 @@ def test_kernel_records_match_their_format():
     assert roles == ["gemm", "reduce", "reduce_final", "reduce", "reduce_final", "gather", "map"]
     for k in kernels:
         assert len(k.fmt) == len(k.args) and set(k.fmt) <= {"P", "q"}
-        assert k.name.startswith("rec_s")
+        assert k.name.startswith("kgen_rec_s")
         names = [a.name for a in k.args]
         assert len(names) == len(set(names))
         written = [a for a in k.args if a.kind == "buffer" and "const" not in a.ctype]

@@ -168,7 +168,7 @@ def test_source_and_from_cache():
     x = kg.vector("speed")
     f = kg.function([x], kg.sqrt(x) * 2, name="kinetic")
     src = f.source()
-    assert "int kinetic(" in src and "speed" in src and "sqrt(" in src
+    assert "int kgen_kinetic(" in src and "in_speed" in src and "sqrt(" in src
     assert "Python.h" not in src
     g = kg.function([x], kg.sqrt(x) * 2, name="kinetic")
     assert g.from_cache and g.source() == src

@@ -95,9 +95,11 @@ def test_manifest_lists_kernels_and_shared(built):
     manifest = json.loads((out / "linear_model" / "manifest.json").read_text())
     train, predict = manifest["kernels"]
     assert train["name"] == "train" and predict["name"] == "predict"
+    assert train["python_name"] == "train" and train["c_name"] == "linear_model_train"
+    assert train["c_functions"]["run"].startswith("int linear_model_train(")
     assert [i["name"] for i in train["inputs"]] == ["x", "y"]
-    assert train["inputs"][0] == {"name": "x", "c_name": "x", "dtype": "float64",
-                                  "shape": [None], "c_dims": ["x_d0"]}
+    assert train["inputs"][0] == {"name": "x", "c_name": "in_x", "dtype": "float64",
+                                  "shape": [None], "c_dims": ["in_x_d0"]}
     assert {u["shared"] for u in train["updates"]} == {"W", "b"}
     assert train["outputs"] == [{"name": "out", "c_name": "out", "dtype": "float64", "ndim": 0}]
     assert sorted(s["name"] for s in manifest["shared"]) == ["W", "b"]

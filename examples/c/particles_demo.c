@@ -41,8 +41,8 @@ int main(int argc, char **argv)
     double *state[4], *next[4], *e;
 
     /* 1. ask the kernel for its output shapes: it also checks ours */
-    if (step_shapes(n, n, n, n, shape, err, sizeof err) != KG_OK) {
-        fprintf(stderr, "step_shapes: %s\n", err);
+    if (particles_step_shapes(n, n, n, n, shape, err, sizeof err) != KG_OK) {
+        fprintf(stderr, "particles_step_shapes: %s\n", err);
         return 1;
     }
     /* 2. state = (x, y, vx, vy); the kernel writes the next state to separate buffers */
@@ -59,10 +59,10 @@ int main(int argc, char **argv)
     }
     /* 3. run; then swap the buffers, as a caller does with shared variables' updates */
     for (long s = 0; s < steps; s++) {
-        int rc = step(state[0], state[1], state[2], state[3], &dt, n, n, n, n,
+        int rc = particles_step(state[0], state[1], state[2], state[3], &dt, n, n, n, n,
                       next[0], next[1], next[2], next[3], err, sizeof err);
         if (rc != KG_OK) {
-            fprintf(stderr, "step: error %d: %s\n", rc, err);
+            fprintf(stderr, "particles_step: error %d: %s\n", rc, err);
             return 1;
         }
         for (int k = 0; k < 4; k++) {
@@ -72,8 +72,8 @@ int main(int argc, char **argv)
         }
     }
     e = alloc_doubles(n);
-    if (energy(state[1], state[2], state[3], n, n, n, e, err, sizeof err) != KG_OK) {
-        fprintf(stderr, "energy: %s\n", err);
+    if (particles_energy(state[1], state[2], state[3], n, n, n, e, err, sizeof err) != KG_OK) {
+        fprintf(stderr, "particles_energy: %s\n", err);
         return 1;
     }
     for (int64_t i = 0; i < n; i++)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import jinja2
 
+from ..lower.names import c_string, comment
 from .printer import PRINTERS, TAGS
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -23,6 +24,8 @@ def environment(target):
                        lit=printer.literal, acc_ctype=_acc_ctype(printer),
                        reduce_init=_reduce_init(printer), reduce_combine=_reduce_combine)
     env.filters["lit"] = lambda v, dtype: printer.literal(v, dtype)
+    # the only ways user text enters C: a string literal, a comment
+    env.filters.update(cstr=c_string, ccomment=comment)
     if target == "cuda":  # the kernel records (kgen/codegen/cuda.py) and launch constants
         from .cuda import cuda_globals
         env.globals.update(cuda_globals())

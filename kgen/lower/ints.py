@@ -9,20 +9,17 @@ at generation time when both operands are known, else at run time (the
 statement checks, as NumPy refuses an array too big for its index type).
 The message names `where`, the op whose shape is being computed.
 """
-import re
-
 from ..errors import ShapeError
+from .names import Names
 from .plan import Stmt
 
 INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
 
-# names the templates use for loop counters and locals
-_RESERVED = re.compile(r"^([ircq]\d*|n|k|o|s|at|acc|best|best_at|src|dst|rc|err|errlen|size)$")
-
 
 class IntBuilder:
-    def __init__(self):
-        self.stmts, self.vars, self._names = [], [], set()
+    def __init__(self, names=None):
+        self.stmts, self.vars = [], []
+        self._names = names or Names()  # the kernel's table of C identifiers
         self._memo = {}
         self.where = None   # the op whose shape the next statements compute
         self._parent = {}   # union-find over dims related by broadcasting
@@ -51,13 +48,7 @@ class IntBuilder:
 
     def fresh(self, hint):
         base = hint if hint and hint[0].isalpha() else "n" + (hint or "")
-        if _RESERVED.match(base):
-            base += "_"
-        name, k = base, 1
-        while name in self._names:
-            k += 1
-            name = f"{base}_{k}"
-        self._names.add(name)
+        name = self._names.fresh(base)
         self.vars.append(name)
         return name
 

@@ -9,61 +9,33 @@ The recipe, in order:
   5. steps: one fused loop per group, GEMM/gather/scatter/copy steps for the rest.
 Each op's shape rule lives in shape_rules.py and its non-loop step in steps.py.
 """
-import re
-
 from ..errors import KgenTypeError
 from ..expr.graph import toposort
 from ..expr.node import Constant, Input, Shared
 from .comments import _graph_at_most, _one_line
 from .fusion import Schedule, is_reduction, value_reads
 from .ints import IntBuilder
+from .names import Names
 from .plan import Buffer, Leaf, Local, Loop, Param, Plan, View
 from .shape_rules import ShapeRules
 from .steps import StepRules
 
-C_RESERVED = set("""auto break case char const continue default do double else enum extern
-float for goto if inline int long register restrict return short signed sizeof static struct
-switch typedef union unsigned void volatile while err errlen n i j k d size main
-acc best best_at at part nt lo hi a src dst o q r c t rc bool true false
-exp exp2 expm1 log log2 log10 log1p sqrt sin cos tan asin acos atan atan2 sinh cosh tanh erf
-pow floor ceil rint fabs fmod copysign abs malloc free memcpy memset printf snprintf""".split())
-# loop counters and locals the templates declare
-_TEMPLATE_NAMES = re.compile(r"^[ircq]\d+$|^KG_|^kg_")
-
-
-def c_identifier(text, fallback):
-    name = re.sub(r"\W", "_", text or "") or fallback
-    if name[0].isdigit():
-        name = "v_" + name
-    return name + "_" if name in C_RESERVED or _TEMPLATE_NAMES.match(name) else name
-
-
-class _Names:
-    def __init__(self):
-        self.used = set()
-
-    def __call__(self, hint):
-        base, k = hint, 1
-        while hint in self.used:
-            k += 1
-            hint = f"{base}{k}"
-        self.used.add(hint)
-        return hint
-
-
-def lower(name, inputs, outputs, updates, doc_exprs=None):
+def lower(name, inputs, outputs, updates, doc_exprs=None, label=None):
     """inputs: Input variables; outputs: expressions; updates: [(Shared, expr)].
-    `doc_exprs` (the user's expressions before simplification, outputs then
-    updates) are what the generated header comment shows."""
-    return _Lowering(name, inputs, outputs, updates, doc_exprs).run()
+    `name` is the kernel's C symbol (kgen.lower.names), `label` what the user
+    called it (messages, comments). `doc_exprs` (the user's expressions before
+    simplification, outputs then updates) are what the generated header comment
+    shows."""
+    return _Lowering(name, inputs, outputs, updates, doc_exprs, label).run()
 
 
 class _Lowering(ShapeRules, StepRules):
-    def __init__(self, name, inputs, outputs, updates, doc_exprs=None):
+    def __init__(self, name, inputs, outputs, updates, doc_exprs=None, label=None):
         self.name, self.doc_exprs = name, doc_exprs
+        self.label = name if label is None else label
         self.inputs, self.outputs, self.updates = list(inputs), list(outputs), list(updates)
-        self.ints = IntBuilder()
-        self.names = _Names()
+        self.names = Names()  # every C identifier of this kernel
+        self.ints = IntBuilder(self.names)
         self.dims = {}      # id(node) -> [Int]
         self.value = {}     # id(node) -> View | ("literal", scalar) | ("int", Int)
         self.params, self.buffers, self.steps = [], [], []
@@ -79,7 +51,7 @@ class _Lowering(ShapeRules, StepRules):
                 shared.append(s)
         for n in self.order:
             if isinstance(n, Input) and n not in self.inputs:
-                raise KgenTypeError(f"kernel {self.name}: the outputs depend on input "
+                raise KgenTypeError(f"kernel {self.label!r}: the outputs depend on input "
                                     f"{n.name or n!r}, which is not in the inputs list")
         for v in self.inputs:
             self._param(v, "input")
@@ -95,9 +67,11 @@ class _Lowering(ShapeRules, StepRules):
         for k, e in enumerate(self.outputs):
             name = originals[k].name or e.name
             label = name or (f"out{k}" if len(self.outputs) > 1 else "out")
-            out_params.append(self._out_param(e, label, "output"))
-        for s, e in self.updates:
-            out_params.append(self._out_param(e, f"{s.name or 'shared'}_new", "update"))
+            cname = self.names.user("output", name, k if len(self.outputs) > 1 else "")
+            out_params.append(self._out_param(e, label, cname, "output"))
+        for k, (s, e) in enumerate(self.updates):
+            cname = self.names.user("update", s.name, k)
+            out_params.append(self._out_param(e, s.name or f"shared {k}", cname, "update"))
         # ---- 3: fusion and the order of the passes
         self.exprs = exprs
         self.sched = Schedule(self.order, {id(e) for e in exprs},
@@ -123,14 +97,15 @@ class _Lowering(ShapeRules, StepRules):
         for p, e in zip(out_params, exprs):
             if p.var is None:  # the output is a leaf, a view or already written elsewhere
                 self._copy_into(e, p)
-        doc = [f"{p.label} = {_one_line(e)}"
-               for p, e in zip(out_params, self.doc_exprs or exprs)]
+        # what the kernel computes, by C argument name, in the user's expressions
+        doc = [f"{p.name} = {_one_line(e)}" for p, e in zip(out_params, self.doc_exprs or exprs)]
         return Plan(self.name, doc, self.params + out_params, self.ints.stmts,
-                    self.buffers, self.steps, self.ints.vars, self.features)
+                    self.buffers, self.steps, self.ints.vars, self.features, label=self.label)
 
     def _param(self, var, role):
-        label = var.name or f"arg{len(self.params)}"
-        cname = self.names(c_identifier(var.name, f"arg{len(self.params)}"))
+        count = sum(p.role == role for p in self.params)
+        label = var.name or f"{role} {count}"
+        cname = self.names.user(role, var.name, count)
         dims, dim_args = [], []
         for k, d in enumerate(var.type.shape):
             loaded = self.ints.load(label, k, f"{cname}_d{k}")
@@ -146,8 +121,7 @@ class _Lowering(ShapeRules, StepRules):
         self.value[id(var)] = View(cname, var.dtype, 0, dims, strides, True)
         return p
 
-    def _out_param(self, expr, label, role):
-        cname = self.names(c_identifier(label, "out"))
+    def _out_param(self, expr, label, cname, role):
         return Param(cname, label, expr.dtype, expr.ndim, expr.type.shape,
                      self.dims[id(expr)], role, None)
 
@@ -159,7 +133,7 @@ class _Lowering(ShapeRules, StepRules):
             if node.value.size == 1 and node.ndim == 0:
                 self.value[id(node)] = ("literal", node.value.item() if node.weak else node.value[()])
             else:
-                cname = self.names(f"{self.name}_const")
+                cname = self.names.fresh(f"{self.name}_const")
                 vals = tuple(node.value.reshape(-1).tolist())
                 self.buffers.append(Buffer(cname, node.dtype, len(vals), "const", vals))
                 dims = list(node.type.shape)
@@ -195,7 +169,7 @@ class _Lowering(ShapeRules, StepRules):
                 buf = pool.pop()
                 buf.size = self.ints.maximum(buf.size, size, f"{buf.name}_size")
             else:
-                buf = Buffer(self.names(f"tmp{len(self.buffers)}"), node.dtype, size, "temp")
+                buf = Buffer(self.names.fresh(f"tmp{len(self.buffers)}"), node.dtype, size, "temp")
                 self.buffers.append(buf)
             self._temps[id(node)] = (node, buf)
             view = View(buf.name, node.dtype, 0, dims, strides, True)
@@ -277,8 +251,8 @@ class _Lowering(ShapeRules, StepRules):
         if id(node) in index:
             return index[id(node)]
         val = self._value_of(node)
-        var = self.names("v_" + c_identifier(node.name, "") if node.op is None and node.name
-                         else "v")
+        var = (self.names.user("leaf", node.name) if node.op is None and node.name
+               else self.names.fresh("v"))
         if isinstance(val, tuple) and val[0] == "literal":
             leaf = Leaf(var, node.dtype, "literal", value=val[1])
         elif isinstance(val, tuple) and val[0] == "int":
@@ -310,7 +284,7 @@ class _Lowering(ShapeRules, StepRules):
                 else:
                     leaf = self._leaf(i, loop_dims, leaves, index)
                     operands.append(leaf if leaf.kind == "literal" else leaf.var)
-            var = self.names(f"t{len(locals_) + 1}")
+            var = self.names.fresh(f"t{len(locals_) + 1}")
             # comment each local with its expression while that stays short
             # (bounded work: deep chains would make this quadratic)
             comment = _one_line(n, 100) if _graph_at_most(n, 12) else n.op.name

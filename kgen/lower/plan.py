@@ -116,7 +116,7 @@ class Step:
 
 @dataclass
 class Plan:
-    name: str
+    name: str                 # the kernel's C symbol (NAME, NAME_shapes): kgen.lower.names
     doc: list                 # comment lines: what the kernel computes
     params: list              # inputs then outputs (Param)
     stmts: list               # shape phase
@@ -124,3 +124,4 @@ class Plan:
     steps: list               # Loop | Step, in order
     int_vars: list            # every int64_t shape variable, declared up front
     features: set = field(default_factory=set)
+    label: str = None         # what the user named the kernel: messages and comments

@@ -127,7 +127,7 @@ class ShapeRules:
         what = f"input {node.name!r}" if isinstance(node, Input) else \
             (node.op.name if node.op else repr(node))
         raise KgenTypeError(
-            f"kernel {self.name}: a size here depends on the value of {what}; compiled kernels "
+            f"kernel {self.label!r}: a size here depends on the value of {what}; compiled kernels "
             f"size their arrays from shapes alone (use Python ints, or x.shape[i] and "
             f"products of them, e.g. arange(x.shape[0]))")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import KgenError
+from ..lower.names import KernelNames
 
 # Names the package's __init__.py defines itself (internals start with "_").
 RESERVED = {"KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"}
@@ -19,7 +20,7 @@ class PackageError(KgenError):
 
 @dataclass
 class KernelModel:
-    name: str
+    name: str                 # the module attribute: the user's name folded (kgen.lower.names)
     kernel: object            # kg.Kernel
     plan: object              # kgen.lower.plan.Plan
     inputs: list              # Params, role input
@@ -31,6 +32,16 @@ class KernelModel:
     @property
     def single(self):
         return self.kernel.single
+
+    @property
+    def label(self):
+        """What the user named the kernel."""
+        return self.kernel.label
+
+    @property
+    def symbol(self):
+        """The C function's name: `<package>_<name>` (and `<symbol>_shapes`)."""
+        return self.plan.name
 
     @property
     def out_shape_len(self):
@@ -73,9 +84,15 @@ class PackageModel:
 
 
 def check_package_name(name):
-    """A package name must be importable; returns the message, or None when it is fine."""
-    if not name.isidentifier() or keyword.iskeyword(name):
-        return f"{name!r} is not a valid Python package name (use letters, digits and _)"
+    """A package name must be importable and is the C namespace of its kernels
+    (`NAME_kernel`); returns the message, or None when it is fine."""
+    if not (name.isascii() and name.isidentifier()) or keyword.iskeyword(name):
+        return (f"{name!r} is not a valid package name (use ASCII letters, digits and _, "
+                f"starting with a letter)")
+    if name.startswith("_") or name.lower() == "kg" or name.startswith(("Py", "PY")):
+        return (f"{name!r} cannot be a package name: its kernels' C functions are named "
+                f"{name}_KERNEL, and names starting with _, kg_/KG_ or Py/PY belong to the C "
+                f"implementation, kgen and Python's C API")
     return None
 
 
@@ -88,16 +105,21 @@ def build_model(name, spec_file, kernels, version, optimize=True, on_kernel=None
     problem = check_package_name(name)
     if problem:
         raise PackageError(problem)
-    models, shared, by_name = [], {}, {}
+    models, shared, by_name, labels = [], {}, {}, {}
+    names = KernelNames(name, reserved=sorted(RESERVED))
     for kernel in kernels:
+        if kernel.label in labels:
+            raise PackageError(f"two kernels are named {kernel.label!r}; rename one of them")
+        labels[kernel.label] = kernel
         start = time.perf_counter()
-        plan = kernel.plan(optimize)
-        model = _kernel_model(kernel, plan)
+        attr, symbol = names.claim(kernel.label)
+        plan = kernel.plan(optimize, symbol=symbol)
+        model = _kernel_model(attr, kernel, plan)
         for p in model.shared:
             var = p.var
             if not var.name:
                 raise PackageError(
-                    f"kernel {kernel.name}: it uses an unnamed shared variable ({var.ndim}-d "
+                    f"kernel {kernel.label!r}: it uses an unnamed shared variable ({var.ndim}-d "
                     f"{var.dtype}); a package exposes shared variables by name, so give it one: "
                     f"kg.shared(value, name='...')")
             other = by_name.setdefault(var.name, var)
@@ -108,7 +130,7 @@ def build_model(name, spec_file, kernels, version, optimize=True, on_kernel=None
                 shared[id(var)] = SharedModel(var.name, var, np.asarray(var.get_value()))
         models.append(model)
         if on_kernel:
-            on_kernel(kernel.name, time.perf_counter() - start)
+            on_kernel(kernel.label, time.perf_counter() - start)
     # module attributes in the order the spec created them (not the order some
     # kernel happens to read them in)
     ordered = sorted(shared.values(), key=lambda s: s.var.uid)
@@ -116,37 +138,25 @@ def build_model(name, spec_file, kernels, version, optimize=True, on_kernel=None
     return PackageModel(name, spec_file, version, models, ordered)
 
 
-def _kernel_model(kernel, plan):
+def _kernel_model(attr, kernel, plan):
     params = {role: [p for p in plan.params if p.role == role]
               for role in ("input", "shared", "output", "update")}
     targets = [s.name for s, _ in kernel.updates]
-    return KernelModel(kernel.name, kernel, plan, params["input"], params["shared"],
+    return KernelModel(attr, kernel, plan, params["input"], params["shared"],
                        params["output"], params["update"], targets)
 
 
 def _check_names(kernels, shared):
-    """Module attributes (kernels, shared variables) and C symbols (NAME, NAME_shapes)
-    must not collide."""
-    attrs, symbols = {}, {}
-
-    def claim(table, name, what):
-        if name in table:
-            raise PackageError(f"{what} is named {name!r}, like {table[name]}; rename one of them")
-        table[name] = what
-
-    for k in kernels:
-        if keyword.iskeyword(k.name) or k.name in RESERVED or k.name.startswith("_"):
-            raise PackageError(f"kernel {k.name!r}: the name cannot be a module attribute; "
-                               f"pick another (no leading _, no Python keyword, not one of "
-                               f"{sorted(RESERVED)})")
-        claim(attrs, k.name, f"kernel {k.name!r}")
-        claim(symbols, k.name, f"the C function of kernel {k.name!r}")
-    for k in kernels:
-        claim(symbols, f"{k.name}_shapes", f"the C function {k.name}_shapes of kernel {k.name!r}")
+    """Module attributes (kernels, shared variables) must not collide. Kernel
+    names are already apart (KernelNames), and so are their C symbols."""
+    attrs = {k.name: f"kernel {k.label!r}" for k in kernels}
     for s in shared:
         if not s.name.isidentifier() or keyword.iskeyword(s.name) or s.name.startswith("_") \
                 or s.name in RESERVED:
             raise PackageError(f"shared variable {s.name!r}: the name cannot be a module "
                                f"attribute; use a Python identifier without a leading _ "
                                f"(and not one of {sorted(RESERVED)})")
-        claim(attrs, s.name, f"shared variable {s.name!r}")
+        if s.name in attrs:
+            raise PackageError(f"shared variable {s.name!r} and {attrs[s.name]} would both be "
+                               f"the package's attribute {s.name!r}; rename one of them")
+        attrs[s.name] = f"shared variable {s.name!r}"

@@ -13,6 +13,7 @@ import jinja2
 
 from ..codegen.render import TEMPLATE_DIR, render_cdef, render_module
 from ..codegen.render import environment as codegen_environment
+from ..lower.names import comment
 
 FORMAT = "kgen-package/1"
 
@@ -28,18 +29,22 @@ def environment():
         keep_trailing_newline=True, autoescape=False)
     env.globals.update(base.globals)
     env.filters.update(base.filters)
-    env.filters.update(pyrepr=repr, docsafe=_docsafe, ccomment=_ccomment, clip=_clip)
+    env.filters.update(pyrepr=repr, docsafe=_docsafe, ccomment=comment, clip=_clip)
     return env
 
 
 def _docsafe(text):
-    """Text that cannot end a triple-quoted docstring or start an escape."""
-    return str(text).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-
-
-def _ccomment(text):
-    """Text that cannot end a C comment."""
-    return str(text).replace("*/", "* /")
+    """Text for inside a triple-quoted docstring: no quote, backslash or
+    unprintable character (a line break, a lone surrogate) passes as itself."""
+    out = []
+    for ch in str(text):
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif not ch.isprintable():
+            out.append(ascii(ch)[1:-1].replace("\\", "\\\\"))
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _clip(text, n):
@@ -91,7 +96,9 @@ def manifest(model, files, spec_sha256, targets, build):
     kernels = []
     for k in model.kernels:
         kernels.append({
-            "name": k.name,
+            "name": k.label,            # as the spec named it
+            "python_name": k.name,      # the package's attribute
+            "c_name": k.symbol,         # the C functions: c_name and c_name_shapes
             "c_functions": {"shapes": _signature(k, "shapes"), "run": _signature(k, "run")},
             "inputs": [{"name": p.var.name, "c_name": p.name, "dtype": p.dtype,
                         "shape": list(p.static_shape), "c_dims": list(p.dim_args)}

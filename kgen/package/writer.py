@@ -59,7 +59,7 @@ def build_package(kernels, outdir, name, spec_path, *, targets=("c",), native=Fa
     c_options = _c_options(native, openmp) if compile else None  # no compiler: fail now
 
     model = build_model(name, spec_path.name, kernels, __version__, optimize,
-                        on_kernel=lambda k, s: say(f"kernel {k}: lowered in {s:.2f} s"))
+                        on_kernel=lambda k, s: say(f"kernel {_one_line(k)}: lowered in {s:.2f} s"))
     files = {f"{name}.c": render.c_source(model), f"{name}.h": render.c_header(model),
              "__init__.py": render.py_init(model), "_runtime.py": render.py_runtime()}
     if "cuda" in targets:
@@ -102,6 +102,12 @@ def build_package(kernels, outdir, name, spec_path, *, targets=("c",), native=Fa
         result.compiled = True
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _one_line(name):
+    """A kernel's name for a progress line: as written, or its repr when that
+    would break the line (a newline, a control character)."""
+    return name if name.isprintable() else repr(name)
 
 
 def _check_targets(targets):

@@ -247,7 +247,8 @@ def _key_of(node, child_digests):
         kind = "s" if isinstance(node, Shared) else "i"
         # no creation counter: the key must not depend on what else a process
         # built first; equal keys keep their order (the sorts are stable)
-        h.update(f"{kind}|{node.name}|{node.dtype}|{node.type.shape!r}".encode())
+        h.update(f"{kind}|{node.name}|{node.dtype}|{node.type.shape!r}".encode(
+            "utf-8", "surrogatepass"))  # any str is a name, a lone surrogate too
         return (0, node.name or "", h.digest())
     h.update(f"{node.op.name}|{node.attrs!r}|{node.dtype}|{node.type.shape!r}|".encode())
     for d in child_digests:
