@@ -18,15 +18,15 @@ from ._runtime import SharedVariable as _SharedVariable
 from ._runtime import here as _here
 from ._runtime import load_extension as _load_extension
 
-_ext = _load_extension(__name__, "_linear_model")
+_ext = _load_extension(__name__, __file__, "_linear_model")
 
 # ---- shared variables: module attributes the kernels read and update
-W = _SharedVariable("W", "float64", 2, _here(__file__, "shared", "W.npy"))
-b = _SharedVariable("b", "float64", 1, _here(__file__, "shared", "b.npy"))
+W = _SharedVariable('W', "float64", 2, _here(__file__, 'shared/W.npy'))
+b = _SharedVariable('b', "float64", 1, _here(__file__, 'shared/b.npy'))
 
-# ---- kernel train: C functions train_shapes() and train() in linear_model.c
+# ---- kernel 'train': C functions linear_model_train_shapes() and linear_model_train() in linear_model.c
 train = _Kernel(
-    _ext, "train",
+    _ext, 'linear_model_train', 'train',
     inputs=[('x', "float64", (None,)), ('y', "float64", (None,))],
     shared=[b, W],
     outputs=[('out', "float64", 0)],
@@ -44,9 +44,9 @@ train = _Kernel(
 """,
 )
 
-# ---- kernel predict: C functions predict_shapes() and predict() in linear_model.c
+# ---- kernel 'predict': C functions linear_model_predict_shapes() and linear_model_predict() in linear_model.c
 predict = _Kernel(
-    _ext, "predict",
+    _ext, 'linear_model_predict', 'predict',
     inputs=[('X', "float64", (None, None))],
     shared=[b, W],
     outputs=[('out', "float64", 2)],

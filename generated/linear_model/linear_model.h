@@ -5,7 +5,8 @@
  * Building
  * --------
  * linear_model.c is standalone C99 (no Python headers, no global state):
- *     cc -std=c99 -O2 -c linear_model.c && cc -std=c99 -O2 main.c linear_model.o -lm
+ *     cc -std=c99 -O2 -fwrapv -c linear_model.c && cc -std=c99 -O2 main.c linear_model.o -lm
+ * (-fwrapv: integer overflow wraps, as in NumPy; C leaves it undefined.)
  * Faster, as kgen builds it: add -O3 -fno-math-errno -fopenmp-simd
  * -DKG_OPENMP_SIMD; on x86-64 Linux with gcc the math then runs on glibc's
  * vector library, so link with -lmvec -lm (or define KG_NO_LIBMVEC to
@@ -55,45 +56,47 @@ extern "C" {
 #define KG_ENOMEM 3
 #endif
 
-/* ---- kernel train -------------------------------------------------------
+/* ---- kernel linear_model_train ------------------------------------------
+ *   linear_model.train in Python
  *   out = true_div(sum(...), cast(...))
- *   W_new = sub(W, mul(...))
- *   b_new = sub(b, mul(...))
+ *   upd_W = sub(W, mul(...))
+ *   upd_b = sub(b, mul(...))
  *
- * Arguments of train(), in order:
- *   const double *x: input x, float64, shape (x_d0)
- *   const double *y: input y, float64, shape (y_d0)
- *   const double *b: shared variable b, float64, shape (b_d0)
- *   const double *W: shared variable W, float64, shape (W_d0, W_d1)
- *   int64_t x_d0: the length of x
- *   int64_t y_d0: the length of y
- *   int64_t b_d0: the length of b
- *   int64_t W_d0, int64_t W_d1: the lengths of W's axes
+ * Arguments of linear_model_train(), in order:
+ *   const double *in_x: input x, float64, shape (in_x_d0)
+ *   const double *in_y: input y, float64, shape (in_y_d0)
+ *   const double *sh_b: shared variable b, float64, shape (sh_b_d0)
+ *   const double *sh_W: shared variable W, float64, shape (sh_W_d0, sh_W_d1)
+ *   int64_t in_x_d0: the length of in_x
+ *   int64_t in_y_d0: the length of in_y
+ *   int64_t sh_b_d0: the length of sh_b
+ *   int64_t sh_W_d0, int64_t sh_W_d1: the lengths of sh_W's axes
  *   double *out: output out, float64, shape ()
- *   double *W_new: the new value of W, float64, shape (?, ?) = (out_shape[0], out_shape[1])
- *   double *b_new: the new value of b, float64, shape (?,) = (out_shape[2],)
+ *   double *upd_W: the new value of W, float64, shape (?, ?) = (out_shape[0], out_shape[1])
+ *   double *upd_b: the new value of b, float64, shape (?,) = (out_shape[2],)
  *   char *err, size_t errlen: room for an error message
  */
 #define LINEAR_MODEL_TRAIN_OUT_SHAPE_LEN 3
-int train_shapes(int64_t x_d0, int64_t y_d0, int64_t b_d0, int64_t W_d0, int64_t W_d1, int64_t *out_shape, char *err, size_t errlen);
-int train(const double *x, const double *y, const double *b, const double *W, int64_t x_d0, int64_t y_d0, int64_t b_d0, int64_t W_d0, int64_t W_d1, double *out, double *W_new, double *b_new, char *err, size_t errlen);
+int linear_model_train_shapes(int64_t in_x_d0, int64_t in_y_d0, int64_t sh_b_d0, int64_t sh_W_d0, int64_t sh_W_d1, int64_t *out_shape, char *err, size_t errlen);
+int linear_model_train(const double *in_x, const double *in_y, const double *sh_b, const double *sh_W, int64_t in_x_d0, int64_t in_y_d0, int64_t sh_b_d0, int64_t sh_W_d0, int64_t sh_W_d1, double *out, double *upd_W, double *upd_b, char *err, size_t errlen);
 
-/* ---- kernel predict -----------------------------------------------------
+/* ---- kernel linear_model_predict ----------------------------------------
+ *   linear_model.predict in Python
  *   out = X @ dimshuffle(W, pattern=(1, 0)) + b
  *
- * Arguments of predict(), in order:
- *   const double *X: input X, float64, shape (X_d0, X_d1)
- *   const double *b: shared variable b, float64, shape (b_d0)
- *   const double *W: shared variable W, float64, shape (W_d0, W_d1)
- *   int64_t X_d0, int64_t X_d1: the lengths of X's axes
- *   int64_t b_d0: the length of b
- *   int64_t W_d0, int64_t W_d1: the lengths of W's axes
+ * Arguments of linear_model_predict(), in order:
+ *   const double *in_X: input X, float64, shape (in_X_d0, in_X_d1)
+ *   const double *sh_b: shared variable b, float64, shape (sh_b_d0)
+ *   const double *sh_W: shared variable W, float64, shape (sh_W_d0, sh_W_d1)
+ *   int64_t in_X_d0, int64_t in_X_d1: the lengths of in_X's axes
+ *   int64_t sh_b_d0: the length of sh_b
+ *   int64_t sh_W_d0, int64_t sh_W_d1: the lengths of sh_W's axes
  *   double *out: output out, float64, shape (?, ?) = (out_shape[0], out_shape[1])
  *   char *err, size_t errlen: room for an error message
  */
 #define LINEAR_MODEL_PREDICT_OUT_SHAPE_LEN 2
-int predict_shapes(int64_t X_d0, int64_t X_d1, int64_t b_d0, int64_t W_d0, int64_t W_d1, int64_t *out_shape, char *err, size_t errlen);
-int predict(const double *X, const double *b, const double *W, int64_t X_d0, int64_t X_d1, int64_t b_d0, int64_t W_d0, int64_t W_d1, double *out, char *err, size_t errlen);
+int linear_model_predict_shapes(int64_t in_X_d0, int64_t in_X_d1, int64_t sh_b_d0, int64_t sh_W_d0, int64_t sh_W_d1, int64_t *out_shape, char *err, size_t errlen);
+int linear_model_predict(const double *in_X, const double *sh_b, const double *sh_W, int64_t in_X_d0, int64_t in_X_d1, int64_t sh_b_d0, int64_t sh_W_d0, int64_t sh_W_d1, double *out, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -18,15 +18,15 @@ from ._runtime import SharedVariable as _SharedVariable
 from ._runtime import here as _here
 from ._runtime import load_extension as _load_extension
 
-_ext = _load_extension(__name__, "_logistic_regression")
+_ext = _load_extension(__name__, __file__, "_logistic_regression")
 
 # ---- shared variables: module attributes the kernels read and update
-w = _SharedVariable("w", "float64", 1, _here(__file__, "shared", "w.npy"))
-b = _SharedVariable("b", "float64", 0, _here(__file__, "shared", "b.npy"))
+w = _SharedVariable('w', "float64", 1, _here(__file__, 'shared/w.npy'))
+b = _SharedVariable('b', "float64", 0, _here(__file__, 'shared/b.npy'))
 
-# ---- kernel train: C functions train_shapes() and train() in logistic_regression.c
+# ---- kernel 'train': C functions logistic_regression_train_shapes() and logistic_regression_train() in logistic_regression.c
 train = _Kernel(
-    _ext, "train",
+    _ext, 'logistic_regression_train', 'train',
     inputs=[('x', "float64", (None, None)), ('y', "float64", (None,))],
     shared=[b, w],
     outputs=[('out0', "bool", 1), ('out1', "float64", 1)],
@@ -45,9 +45,9 @@ train = _Kernel(
 """,
 )
 
-# ---- kernel predict: C functions predict_shapes() and predict() in logistic_regression.c
+# ---- kernel 'predict': C functions logistic_regression_predict_shapes() and logistic_regression_predict() in logistic_regression.c
 predict = _Kernel(
-    _ext, "predict",
+    _ext, 'logistic_regression_predict', 'predict',
     inputs=[('x', "float64", (None, None))],
     shared=[b, w],
     outputs=[('out', "bool", 1)],

@@ -5,7 +5,8 @@
  * Building
  * --------
  * logistic_regression.c is standalone C99 (no Python headers, no global state):
- *     cc -std=c99 -O2 -c logistic_regression.c && cc -std=c99 -O2 main.c logistic_regression.o -lm
+ *     cc -std=c99 -O2 -fwrapv -c logistic_regression.c && cc -std=c99 -O2 main.c logistic_regression.o -lm
+ * (-fwrapv: integer overflow wraps, as in NumPy; C leaves it undefined.)
  * Faster, as kgen builds it: add -O3 -fno-math-errno -fopenmp-simd
  * -DKG_OPENMP_SIMD; on x86-64 Linux with gcc the math then runs on glibc's
  * vector library, so link with -lmvec -lm (or define KG_NO_LIBMVEC to
@@ -55,45 +56,47 @@ extern "C" {
 #define KG_ENOMEM 3
 #endif
 
-/* ---- kernel train -------------------------------------------------------
+/* ---- kernel logistic_regression_train -----------------------------------
+ *   logistic_regression.train in Python
  *   out0 = 1 / (1 + exp(-(x @ w) - b)) > 0.5
  *   out1 = sub(mul(...), mul(...))
- *   w_new = sub(w, mul(...))
- *   b_new = sub(b, mul(...))
+ *   upd_w = sub(w, mul(...))
+ *   upd_b = sub(b, mul(...))
  *
- * Arguments of train(), in order:
- *   const double *x: input x, float64, shape (x_d0, x_d1)
- *   const double *y: input y, float64, shape (y_d0)
- *   const double *b: shared variable b, float64, shape ()
- *   const double *w: shared variable w, float64, shape (w_d0)
- *   int64_t x_d0, int64_t x_d1: the lengths of x's axes
- *   int64_t y_d0: the length of y
- *   int64_t w_d0: the length of w
+ * Arguments of logistic_regression_train(), in order:
+ *   const double *in_x: input x, float64, shape (in_x_d0, in_x_d1)
+ *   const double *in_y: input y, float64, shape (in_y_d0)
+ *   const double *sh_b: shared variable b, float64, shape ()
+ *   const double *sh_w: shared variable w, float64, shape (sh_w_d0)
+ *   int64_t in_x_d0, int64_t in_x_d1: the lengths of in_x's axes
+ *   int64_t in_y_d0: the length of in_y
+ *   int64_t sh_w_d0: the length of sh_w
  *   bool *out0: output out0, bool, shape (?,) = (out_shape[0],)
  *   double *out1: output out1, float64, shape (?,) = (out_shape[1],)
- *   double *w_new: the new value of w, float64, shape (?,) = (out_shape[2],)
- *   double *b_new: the new value of b, float64, shape ()
+ *   double *upd_w: the new value of w, float64, shape (?,) = (out_shape[2],)
+ *   double *upd_b: the new value of b, float64, shape ()
  *   char *err, size_t errlen: room for an error message
  */
 #define LOGISTIC_REGRESSION_TRAIN_OUT_SHAPE_LEN 3
-int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t w_d0, int64_t *out_shape, char *err, size_t errlen);
-int train(const double *x, const double *y, const double *b, const double *w, int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t w_d0, bool *out0, double *out1, double *w_new, double *b_new, char *err, size_t errlen);
+int logistic_regression_train_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t sh_w_d0, int64_t *out_shape, char *err, size_t errlen);
+int logistic_regression_train(const double *in_x, const double *in_y, const double *sh_b, const double *sh_w, int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t sh_w_d0, bool *out0, double *out1, double *upd_w, double *upd_b, char *err, size_t errlen);
 
-/* ---- kernel predict -----------------------------------------------------
+/* ---- kernel logistic_regression_predict ---------------------------------
+ *   logistic_regression.predict in Python
  *   out = 1 / (1 + exp(-(x @ w) - b)) > 0.5
  *
- * Arguments of predict(), in order:
- *   const double *x: input x, float64, shape (x_d0, x_d1)
- *   const double *b: shared variable b, float64, shape ()
- *   const double *w: shared variable w, float64, shape (w_d0)
- *   int64_t x_d0, int64_t x_d1: the lengths of x's axes
- *   int64_t w_d0: the length of w
+ * Arguments of logistic_regression_predict(), in order:
+ *   const double *in_x: input x, float64, shape (in_x_d0, in_x_d1)
+ *   const double *sh_b: shared variable b, float64, shape ()
+ *   const double *sh_w: shared variable w, float64, shape (sh_w_d0)
+ *   int64_t in_x_d0, int64_t in_x_d1: the lengths of in_x's axes
+ *   int64_t sh_w_d0: the length of sh_w
  *   bool *out: output out, bool, shape (?,) = (out_shape[0],)
  *   char *err, size_t errlen: room for an error message
  */
 #define LOGISTIC_REGRESSION_PREDICT_OUT_SHAPE_LEN 1
-int predict_shapes(int64_t x_d0, int64_t x_d1, int64_t w_d0, int64_t *out_shape, char *err, size_t errlen);
-int predict(const double *x, const double *b, const double *w, int64_t x_d0, int64_t x_d1, int64_t w_d0, bool *out, char *err, size_t errlen);
+int logistic_regression_predict_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t sh_w_d0, int64_t *out_shape, char *err, size_t errlen);
+int logistic_regression_predict(const double *in_x, const double *sh_b, const double *sh_w, int64_t in_x_d0, int64_t in_x_d1, int64_t sh_w_d0, bool *out, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -21,17 +21,17 @@ from ._runtime import SharedVariable as _SharedVariable
 from ._runtime import here as _here
 from ._runtime import load_extension as _load_extension
 
-_ext = _load_extension(__name__, "_mlp")
+_ext = _load_extension(__name__, __file__, "_mlp")
 
 # ---- shared variables: module attributes the kernels read and update
-W1 = _SharedVariable("W1", "float32", 2, _here(__file__, "shared", "W1.npy"))
-b1 = _SharedVariable("b1", "float32", 1, _here(__file__, "shared", "b1.npy"))
-W2 = _SharedVariable("W2", "float32", 2, _here(__file__, "shared", "W2.npy"))
-b2 = _SharedVariable("b2", "float32", 1, _here(__file__, "shared", "b2.npy"))
+W1 = _SharedVariable('W1', "float32", 2, _here(__file__, 'shared/W1.npy'))
+b1 = _SharedVariable('b1', "float32", 1, _here(__file__, 'shared/b1.npy'))
+W2 = _SharedVariable('W2', "float32", 2, _here(__file__, 'shared/W2.npy'))
+b2 = _SharedVariable('b2', "float32", 1, _here(__file__, 'shared/b2.npy'))
 
-# ---- kernel train: C functions train_shapes() and train() in mlp.c
+# ---- kernel 'train': C functions mlp_train_shapes() and mlp_train() in mlp.c
 train = _Kernel(
-    _ext, "train",
+    _ext, 'mlp_train', 'train',
     inputs=[('x', "float32", (None, None)), ('y', "int32", (None,))],
     shared=[W1, W2, b2, b1],
     outputs=[('out', "float32", 0)],
@@ -53,9 +53,9 @@ train = _Kernel(
 """,
 )
 
-# ---- kernel predict: C functions predict_shapes() and predict() in mlp.c
+# ---- kernel 'predict': C functions mlp_predict_shapes() and mlp_predict() in mlp.c
 predict = _Kernel(
-    _ext, "predict",
+    _ext, 'mlp_predict', 'predict',
     inputs=[('x', "float32", (None, None))],
     shared=[b2, b1, W1, W2],
     outputs=[('out', "int64", 1)],
@@ -72,9 +72,9 @@ predict = _Kernel(
 """,
 )
 
-# ---- kernel probabilities: C functions probabilities_shapes() and probabilities() in mlp.c
+# ---- kernel 'probabilities': C functions mlp_probabilities_shapes() and mlp_probabilities() in mlp.c
 probabilities = _Kernel(
-    _ext, "probabilities",
+    _ext, 'mlp_probabilities', 'probabilities',
     inputs=[('x', "float32", (None, None))],
     shared=[b2, b1, W1, W2],
     outputs=[('out', "float32", 2)],

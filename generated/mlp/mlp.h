@@ -5,7 +5,8 @@
  * Building
  * --------
  * mlp.c is standalone C99 (no Python headers, no global state):
- *     cc -std=c99 -O2 -c mlp.c && cc -std=c99 -O2 main.c mlp.o -lm
+ *     cc -std=c99 -O2 -fwrapv -c mlp.c && cc -std=c99 -O2 main.c mlp.o -lm
+ * (-fwrapv: integer overflow wraps, as in NumPy; C leaves it undefined.)
  * Faster, as kgen builds it: add -O3 -fno-math-errno -fopenmp-simd
  * -DKG_OPENMP_SIMD; on x86-64 Linux with gcc the math then runs on glibc's
  * vector library, so link with -lmvec -lm (or define KG_NO_LIBMVEC to
@@ -55,78 +56,81 @@ extern "C" {
 #define KG_ENOMEM 3
 #endif
 
-/* ---- kernel train -------------------------------------------------------
+/* ---- kernel mlp_train ---------------------------------------------------
+ *   mlp.train in Python
  *   out = add(neg(...), mul(...))
- *   W1_new = sub(W1, mul(...))
- *   b1_new = sub(b1, mul(...))
- *   W2_new = sub(W2, mul(...))
- *   b2_new = sub(b2, mul(...))
+ *   upd_W1 = sub(W1, mul(...))
+ *   upd_b1 = sub(b1, mul(...))
+ *   upd_W2 = sub(W2, mul(...))
+ *   upd_b2 = sub(b2, mul(...))
  *
- * Arguments of train(), in order:
- *   const float *x: input x, float32, shape (x_d0, x_d1)
- *   const int32_t *y: input y, int32, shape (y_d0)
- *   const float *W1: shared variable W1, float32, shape (W1_d0, W1_d1)
- *   const float *W2: shared variable W2, float32, shape (W2_d0, W2_d1)
- *   const float *b2: shared variable b2, float32, shape (b2_d0)
- *   const float *b1: shared variable b1, float32, shape (b1_d0)
- *   int64_t x_d0, int64_t x_d1: the lengths of x's axes
- *   int64_t y_d0: the length of y
- *   int64_t W1_d0, int64_t W1_d1: the lengths of W1's axes
- *   int64_t W2_d0, int64_t W2_d1: the lengths of W2's axes
- *   int64_t b2_d0: the length of b2
- *   int64_t b1_d0: the length of b1
+ * Arguments of mlp_train(), in order:
+ *   const float *in_x: input x, float32, shape (in_x_d0, in_x_d1)
+ *   const int32_t *in_y: input y, int32, shape (in_y_d0)
+ *   const float *sh_W1: shared variable W1, float32, shape (sh_W1_d0, sh_W1_d1)
+ *   const float *sh_W2: shared variable W2, float32, shape (sh_W2_d0, sh_W2_d1)
+ *   const float *sh_b2: shared variable b2, float32, shape (sh_b2_d0)
+ *   const float *sh_b1: shared variable b1, float32, shape (sh_b1_d0)
+ *   int64_t in_x_d0, int64_t in_x_d1: the lengths of in_x's axes
+ *   int64_t in_y_d0: the length of in_y
+ *   int64_t sh_W1_d0, int64_t sh_W1_d1: the lengths of sh_W1's axes
+ *   int64_t sh_W2_d0, int64_t sh_W2_d1: the lengths of sh_W2's axes
+ *   int64_t sh_b2_d0: the length of sh_b2
+ *   int64_t sh_b1_d0: the length of sh_b1
  *   float *out: output out, float32, shape ()
- *   float *W1_new: the new value of W1, float32, shape (?, ?) = (out_shape[0], out_shape[1])
- *   float *b1_new: the new value of b1, float32, shape (?,) = (out_shape[2],)
- *   float *W2_new: the new value of W2, float32, shape (?, ?) = (out_shape[3], out_shape[4])
- *   float *b2_new: the new value of b2, float32, shape (?,) = (out_shape[5],)
+ *   float *upd_W1: the new value of W1, float32, shape (?, ?) = (out_shape[0], out_shape[1])
+ *   float *upd_b1: the new value of b1, float32, shape (?,) = (out_shape[2],)
+ *   float *upd_W2: the new value of W2, float32, shape (?, ?) = (out_shape[3], out_shape[4])
+ *   float *upd_b2: the new value of b2, float32, shape (?,) = (out_shape[5],)
  *   char *err, size_t errlen: room for an error message
  */
 #define MLP_TRAIN_OUT_SHAPE_LEN 6
-int train_shapes(int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t b2_d0, int64_t b1_d0, int64_t *out_shape, char *err, size_t errlen);
-int train(const float *x, const int32_t *y, const float *W1, const float *W2, const float *b2, const float *b1, int64_t x_d0, int64_t x_d1, int64_t y_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t b2_d0, int64_t b1_d0, float *out, float *W1_new, float *b1_new, float *W2_new, float *b2_new, char *err, size_t errlen);
+int mlp_train_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t sh_W1_d0, int64_t sh_W1_d1, int64_t sh_W2_d0, int64_t sh_W2_d1, int64_t sh_b2_d0, int64_t sh_b1_d0, int64_t *out_shape, char *err, size_t errlen);
+int mlp_train(const float *in_x, const int32_t *in_y, const float *sh_W1, const float *sh_W2, const float *sh_b2, const float *sh_b1, int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t sh_W1_d0, int64_t sh_W1_d1, int64_t sh_W2_d0, int64_t sh_W2_d1, int64_t sh_b2_d0, int64_t sh_b1_d0, float *out, float *upd_W1, float *upd_b1, float *upd_W2, float *upd_b2, char *err, size_t errlen);
 
-/* ---- kernel predict -----------------------------------------------------
+/* ---- kernel mlp_predict -------------------------------------------------
+ *   mlp.predict in Python
  *   out = argmax(true_div(...))
  *
- * Arguments of predict(), in order:
- *   const float *x: input x, float32, shape (x_d0, x_d1)
- *   const float *b2: shared variable b2, float32, shape (b2_d0)
- *   const float *b1: shared variable b1, float32, shape (b1_d0)
- *   const float *W1: shared variable W1, float32, shape (W1_d0, W1_d1)
- *   const float *W2: shared variable W2, float32, shape (W2_d0, W2_d1)
- *   int64_t x_d0, int64_t x_d1: the lengths of x's axes
- *   int64_t b2_d0: the length of b2
- *   int64_t b1_d0: the length of b1
- *   int64_t W1_d0, int64_t W1_d1: the lengths of W1's axes
- *   int64_t W2_d0, int64_t W2_d1: the lengths of W2's axes
+ * Arguments of mlp_predict(), in order:
+ *   const float *in_x: input x, float32, shape (in_x_d0, in_x_d1)
+ *   const float *sh_b2: shared variable b2, float32, shape (sh_b2_d0)
+ *   const float *sh_b1: shared variable b1, float32, shape (sh_b1_d0)
+ *   const float *sh_W1: shared variable W1, float32, shape (sh_W1_d0, sh_W1_d1)
+ *   const float *sh_W2: shared variable W2, float32, shape (sh_W2_d0, sh_W2_d1)
+ *   int64_t in_x_d0, int64_t in_x_d1: the lengths of in_x's axes
+ *   int64_t sh_b2_d0: the length of sh_b2
+ *   int64_t sh_b1_d0: the length of sh_b1
+ *   int64_t sh_W1_d0, int64_t sh_W1_d1: the lengths of sh_W1's axes
+ *   int64_t sh_W2_d0, int64_t sh_W2_d1: the lengths of sh_W2's axes
  *   int64_t *out: output out, int64, shape (?,) = (out_shape[0],)
  *   char *err, size_t errlen: room for an error message
  */
 #define MLP_PREDICT_OUT_SHAPE_LEN 1
-int predict_shapes(int64_t x_d0, int64_t x_d1, int64_t b2_d0, int64_t b1_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t *out_shape, char *err, size_t errlen);
-int predict(const float *x, const float *b2, const float *b1, const float *W1, const float *W2, int64_t x_d0, int64_t x_d1, int64_t b2_d0, int64_t b1_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t *out, char *err, size_t errlen);
+int mlp_predict_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t sh_b2_d0, int64_t sh_b1_d0, int64_t sh_W1_d0, int64_t sh_W1_d1, int64_t sh_W2_d0, int64_t sh_W2_d1, int64_t *out_shape, char *err, size_t errlen);
+int mlp_predict(const float *in_x, const float *sh_b2, const float *sh_b1, const float *sh_W1, const float *sh_W2, int64_t in_x_d0, int64_t in_x_d1, int64_t sh_b2_d0, int64_t sh_b1_d0, int64_t sh_W1_d0, int64_t sh_W1_d1, int64_t sh_W2_d0, int64_t sh_W2_d1, int64_t *out, char *err, size_t errlen);
 
-/* ---- kernel probabilities -----------------------------------------------
+/* ---- kernel mlp_probabilities -------------------------------------------
+ *   mlp.probabilities in Python
  *   out = true_div(exp(...), sum(...))
  *
- * Arguments of probabilities(), in order:
- *   const float *x: input x, float32, shape (x_d0, x_d1)
- *   const float *b2: shared variable b2, float32, shape (b2_d0)
- *   const float *b1: shared variable b1, float32, shape (b1_d0)
- *   const float *W1: shared variable W1, float32, shape (W1_d0, W1_d1)
- *   const float *W2: shared variable W2, float32, shape (W2_d0, W2_d1)
- *   int64_t x_d0, int64_t x_d1: the lengths of x's axes
- *   int64_t b2_d0: the length of b2
- *   int64_t b1_d0: the length of b1
- *   int64_t W1_d0, int64_t W1_d1: the lengths of W1's axes
- *   int64_t W2_d0, int64_t W2_d1: the lengths of W2's axes
+ * Arguments of mlp_probabilities(), in order:
+ *   const float *in_x: input x, float32, shape (in_x_d0, in_x_d1)
+ *   const float *sh_b2: shared variable b2, float32, shape (sh_b2_d0)
+ *   const float *sh_b1: shared variable b1, float32, shape (sh_b1_d0)
+ *   const float *sh_W1: shared variable W1, float32, shape (sh_W1_d0, sh_W1_d1)
+ *   const float *sh_W2: shared variable W2, float32, shape (sh_W2_d0, sh_W2_d1)
+ *   int64_t in_x_d0, int64_t in_x_d1: the lengths of in_x's axes
+ *   int64_t sh_b2_d0: the length of sh_b2
+ *   int64_t sh_b1_d0: the length of sh_b1
+ *   int64_t sh_W1_d0, int64_t sh_W1_d1: the lengths of sh_W1's axes
+ *   int64_t sh_W2_d0, int64_t sh_W2_d1: the lengths of sh_W2's axes
  *   float *out: output out, float32, shape (?, ?) = (out_shape[0], out_shape[1])
  *   char *err, size_t errlen: room for an error message
  */
 #define MLP_PROBABILITIES_OUT_SHAPE_LEN 2
-int probabilities_shapes(int64_t x_d0, int64_t x_d1, int64_t b2_d0, int64_t b1_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, int64_t *out_shape, char *err, size_t errlen);
-int probabilities(const float *x, const float *b2, const float *b1, const float *W1, const float *W2, int64_t x_d0, int64_t x_d1, int64_t b2_d0, int64_t b1_d0, int64_t W1_d0, int64_t W1_d1, int64_t W2_d0, int64_t W2_d1, float *out, char *err, size_t errlen);
+int mlp_probabilities_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t sh_b2_d0, int64_t sh_b1_d0, int64_t sh_W1_d0, int64_t sh_W1_d1, int64_t sh_W2_d0, int64_t sh_W2_d1, int64_t *out_shape, char *err, size_t errlen);
+int mlp_probabilities(const float *in_x, const float *sh_b2, const float *sh_b1, const float *sh_W1, const float *sh_W2, int64_t in_x_d0, int64_t in_x_d1, int64_t sh_b2_d0, int64_t sh_b1_d0, int64_t sh_W1_d0, int64_t sh_W1_d1, int64_t sh_W2_d0, int64_t sh_W2_d1, float *out, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

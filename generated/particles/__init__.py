@@ -14,11 +14,11 @@ from ._runtime import SharedVariable as _SharedVariable
 from ._runtime import here as _here
 from ._runtime import load_extension as _load_extension
 
-_ext = _load_extension(__name__, "_particles")
+_ext = _load_extension(__name__, __file__, "_particles")
 
-# ---- kernel step: C functions step_shapes() and step() in particles.c
+# ---- kernel 'step': C functions particles_step_shapes() and particles_step() in particles.c
 step = _Kernel(
-    _ext, "step",
+    _ext, 'particles_step', 'step',
     inputs=[('x', "float64", (None,)), ('y', "float64", (None,)), ('vx', "float64", (None,)), ('vy', "float64", (None,)), ('dt', "float64", ())],
     shared=[],
     outputs=[('out0', "float64", 1), ('out1', "float64", 1), ('out2', "float64", 1), ('out3', "float64", 1)],
@@ -38,9 +38,9 @@ step = _Kernel(
 """,
 )
 
-# ---- kernel energy: C functions energy_shapes() and energy() in particles.c
+# ---- kernel 'energy': C functions particles_energy_shapes() and particles_energy() in particles.c
 energy = _Kernel(
-    _ext, "energy",
+    _ext, 'particles_energy', 'energy',
     inputs=[('y', "float64", (None,)), ('vx', "float64", (None,)), ('vy', "float64", (None,))],
     shared=[],
     outputs=[('out', "float64", 1)],

@@ -5,7 +5,8 @@
  * Building
  * --------
  * particles.c is standalone C99 (no Python headers, no global state):
- *     cc -std=c99 -O2 -c particles.c && cc -std=c99 -O2 main.c particles.o -lm
+ *     cc -std=c99 -O2 -fwrapv -c particles.c && cc -std=c99 -O2 main.c particles.o -lm
+ * (-fwrapv: integer overflow wraps, as in NumPy; C leaves it undefined.)
  * Faster, as kgen builds it: add -O3 -fno-math-errno -fopenmp-simd
  * -DKG_OPENMP_SIMD; on x86-64 Linux with gcc the math then runs on glibc's
  * vector library, so link with -lmvec -lm (or define KG_NO_LIBMVEC to
@@ -55,22 +56,23 @@ extern "C" {
 #define KG_ENOMEM 3
 #endif
 
-/* ---- kernel step --------------------------------------------------------
+/* ---- kernel particles_step ----------------------------------------------
+ *   particles.step in Python
  *   out0 = x + dt * (vx - dt * 0.05 * sqrt(vx ** 2 + vy ** 2) * vx)
  *   out1 = y + dt * (vy - dt * (9.81 + 0.05 * sqrt(vx ** 2 + vy ** 2) * vy))
  *   out2 = vx - dt * 0.05 * sqrt(vx ** 2 + vy ** 2) * vx
  *   out3 = vy - dt * (9.81 + 0.05 * sqrt(vx ** 2 + vy ** 2) * vy)
  *
- * Arguments of step(), in order:
- *   const double *x: input x, float64, shape (x_d0)
- *   const double *y: input y, float64, shape (y_d0)
- *   const double *vx: input vx, float64, shape (vx_d0)
- *   const double *vy: input vy, float64, shape (vy_d0)
- *   const double *dt: input dt, float64, shape ()
- *   int64_t x_d0: the length of x
- *   int64_t y_d0: the length of y
- *   int64_t vx_d0: the length of vx
- *   int64_t vy_d0: the length of vy
+ * Arguments of particles_step(), in order:
+ *   const double *in_x: input x, float64, shape (in_x_d0)
+ *   const double *in_y: input y, float64, shape (in_y_d0)
+ *   const double *in_vx: input vx, float64, shape (in_vx_d0)
+ *   const double *in_vy: input vy, float64, shape (in_vy_d0)
+ *   const double *in_dt: input dt, float64, shape ()
+ *   int64_t in_x_d0: the length of in_x
+ *   int64_t in_y_d0: the length of in_y
+ *   int64_t in_vx_d0: the length of in_vx
+ *   int64_t in_vy_d0: the length of in_vy
  *   double *out0: output out0, float64, shape (?,) = (out_shape[0],)
  *   double *out1: output out1, float64, shape (?,) = (out_shape[1],)
  *   double *out2: output out2, float64, shape (?,) = (out_shape[2],)
@@ -78,25 +80,26 @@ extern "C" {
  *   char *err, size_t errlen: room for an error message
  */
 #define PARTICLES_STEP_OUT_SHAPE_LEN 4
-int step_shapes(int64_t x_d0, int64_t y_d0, int64_t vx_d0, int64_t vy_d0, int64_t *out_shape, char *err, size_t errlen);
-int step(const double *x, const double *y, const double *vx, const double *vy, const double *dt, int64_t x_d0, int64_t y_d0, int64_t vx_d0, int64_t vy_d0, double *out0, double *out1, double *out2, double *out3, char *err, size_t errlen);
+int particles_step_shapes(int64_t in_x_d0, int64_t in_y_d0, int64_t in_vx_d0, int64_t in_vy_d0, int64_t *out_shape, char *err, size_t errlen);
+int particles_step(const double *in_x, const double *in_y, const double *in_vx, const double *in_vy, const double *in_dt, int64_t in_x_d0, int64_t in_y_d0, int64_t in_vx_d0, int64_t in_vy_d0, double *out0, double *out1, double *out2, double *out3, char *err, size_t errlen);
 
-/* ---- kernel energy ------------------------------------------------------
+/* ---- kernel particles_energy --------------------------------------------
+ *   particles.energy in Python
  *   out = 0.5 * (vx ** 2 + vy ** 2) + 9.81 * y
  *
- * Arguments of energy(), in order:
- *   const double *y: input y, float64, shape (y_d0)
- *   const double *vx: input vx, float64, shape (vx_d0)
- *   const double *vy: input vy, float64, shape (vy_d0)
- *   int64_t y_d0: the length of y
- *   int64_t vx_d0: the length of vx
- *   int64_t vy_d0: the length of vy
+ * Arguments of particles_energy(), in order:
+ *   const double *in_y: input y, float64, shape (in_y_d0)
+ *   const double *in_vx: input vx, float64, shape (in_vx_d0)
+ *   const double *in_vy: input vy, float64, shape (in_vy_d0)
+ *   int64_t in_y_d0: the length of in_y
+ *   int64_t in_vx_d0: the length of in_vx
+ *   int64_t in_vy_d0: the length of in_vy
  *   double *out: output out, float64, shape (?,) = (out_shape[0],)
  *   char *err, size_t errlen: room for an error message
  */
 #define PARTICLES_ENERGY_OUT_SHAPE_LEN 1
-int energy_shapes(int64_t y_d0, int64_t vx_d0, int64_t vy_d0, int64_t *out_shape, char *err, size_t errlen);
-int energy(const double *y, const double *vx, const double *vy, int64_t y_d0, int64_t vx_d0, int64_t vy_d0, double *out, char *err, size_t errlen);
+int particles_energy_shapes(int64_t in_y_d0, int64_t in_vx_d0, int64_t in_vy_d0, int64_t *out_shape, char *err, size_t errlen);
+int particles_energy(const double *in_y, const double *in_vx, const double *in_vy, int64_t in_y_d0, int64_t in_vx_d0, int64_t in_vy_d0, double *out, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

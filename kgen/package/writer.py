@@ -4,6 +4,8 @@
     NAME/_runtime.py     kgen/runtime/core.py verbatim: checks and calls (NumPy + cffi)
     NAME/NAME.c, NAME.h  standalone C99 and its documented header
     NAME/_NAME.abi3.so   the cffi extension (limited API: CPython 3.10 and newer)
+    NAME/_NAME.abi3.so.sha256  its checksum, checked on import (beside it, not in the
+                         manifest, so the manifest does not depend on the binary)
     NAME/shared/*.npy    the shared variables' initial values
     NAME/manifest.json   kernels, signatures, dtypes, hashes, versions, flags
     NAME/NAME.cu         with the cuda target, and its NAME.ptx and NAME.sm_NN.cubin
@@ -89,10 +91,10 @@ def build_package(kernels, outdir, name, spec_path, *, targets=("c",), native=Fa
         so = _compile_c(model, files[f"{name}.c"], pkg, c_options)
         say(f"compiled {name}.c -> {so.name} in {time.perf_counter() - t:.2f} s")
         result.files.append(so.name)
-        # the package checks its extension against this before loading it
-        build["extension_sha256"] = render.sha256(so.read_bytes())
-        _write_text(pkg / "manifest.json",
-                    render.manifest(model, files, spec_sha256, targets, build))
+        # the package checks its extension against this before loading it; a file of
+        # its own, beside the binary, so the manifest stays the same on every machine
+        _write_text(pkg / f"{so.name}.sha256", render.sha256(so.read_bytes()) + "\n")
+        result.files.append(f"{so.name}.sha256")
         if "cuda" in targets:
             t = time.perf_counter()
             say(f"compiling {name}.cu")
@@ -147,7 +149,6 @@ def _build_section(name, options, cdef):
                           extra_compile_args=options["extra_compile_args"])
     return {
         "extension": f"_{name}{extension_suffix(True)}",
-        "extension_sha256": None,   # filled in once it is compiled
         "abi": "abi3 (CPython 3.10 and newer)" if abi3_available() else sys.implementation.cache_tag,
         "platform": f"{sys.platform}-{platform.machine()}",
         "compiler": cc.identity.split(" | ", 1)[-1],

@@ -440,8 +440,8 @@ def here(init_file, *parts):
 
 def load_extension(package, init_file, modname):
     """The package's compiled kernels (a cffi extension), after checking the file
-    against the sha256 that manifest.json records (loading a damaged shared library
-    can kill the process); an ImportError that says why otherwise."""
+    against the sha256 recorded beside it at build time (loading a damaged shared
+    library can kill the process); an ImportError that says why otherwise."""
     manifest_path = here(init_file, "manifest.json")
     try:
         with open(manifest_path, encoding="utf-8") as f:
@@ -460,12 +460,14 @@ def load_extension(package, init_file, modname):
     try:
         with open(path, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-    except OSError as exc:
-        raise ImportError(f"{package}: cannot read its compiled kernels {path} ({exc}); "
-                          f"rebuild the package from its spec") from None
-    if digest != build.get("extension_sha256"):
+        with open(path + ".sha256", encoding="ascii") as f:
+            recorded = f.read().strip()
+    except (OSError, ValueError) as exc:
+        raise ImportError(f"{package}: cannot read its compiled kernels {path} or the "
+                          f"checksum beside it ({exc}); rebuild the package from its spec") from None
+    if digest != recorded:
         raise ImportError(f"{package}: {path} is damaged or not the one this package was "
-                          f"built with (its sha256 is not the one in manifest.json); not "
+                          f"built with (its sha256 is not the one in {filename}.sha256); not "
                           f"loading it: rebuild the package from its spec")
     try:
         return importlib.import_module(f".{modname}", package)
