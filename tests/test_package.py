@@ -61,7 +61,8 @@ def test_layout(built, name):
     pkg = out / name
     manifest = json.loads((pkg / "manifest.json").read_text())
     ext = manifest["build"]["extension"]
-    expected = {"__init__.py", "_runtime.py", f"{name}.c", f"{name}.h", "manifest.json", ext}
+    expected = {"__init__.py", "_runtime.py", f"{name}.c", f"{name}.h", "manifest.json", ext,
+                f"{ext}.sha256"}
     expected |= {s["file"] for s in manifest["shared"]}
     assert set(files_of(pkg)) == expected       # cffi's wrapper is not left behind
     assert ext.startswith(f"_{name}.") and ext.endswith((".abi3.so", ".pyd"))
