@@ -71,8 +71,9 @@ class Variable:
         raise TypeError("len() of a kgen variable is not static; use x.shape[0]")
 
     def __bool__(self):
-        raise TypeError("the truth value of a kgen variable is symbolic; "
-                        "use kg.eq / kg.where instead of `if`")
+        # As in Theano, a variable is an object and so truthy (`if not W:` tests
+        # whether W was given); its *value* is symbolic: use kg.where / ifelse.
+        return True
 
     __hash__ = object.__hash__
 

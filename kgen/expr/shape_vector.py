@@ -26,6 +26,9 @@ class ShapeVector:
         from .ops import shape
         return shape.shape_i(self.var, axis=i)
 
+    def __bool__(self):  # Theano's x.shape is a variable, so truthy even for a scalar
+        return True
+
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
