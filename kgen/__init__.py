@@ -32,4 +32,6 @@ globals().update(_theano_names)
 from . import tensor  # noqa: E402,F401
 from .derive import grad, hessian, jacobian, jvp  # noqa: E402,F401
 from .function import Kernel, function, kernel  # noqa: E402,F401
+from .function_io import In, UnusedInputError  # noqa: E402,F401
+from .function_modes import DebugModeError, Mode  # noqa: E402,F401
 from .simplify import simplify  # noqa: E402,F401
