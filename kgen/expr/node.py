@@ -224,6 +224,9 @@ def as_variable(x):
         return x
     if isinstance(x, (bool, int, float, np.ndarray, np.generic, list, tuple)):
         return constant(x)
+    from .shape_vector import ShapeVector
+    if isinstance(x, ShapeVector):  # x.shape used as a value: Theano's int64 vector
+        return x.as_vector()
     raise KgenTypeError(f"cannot use a {type(x).__name__} in a kgen expression: {x!r}")
 
 
