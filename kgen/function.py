@@ -149,20 +149,21 @@ def function(inputs, outputs=None, updates=None, name=None, target="c", optimize
         on_unused_input = config.on_unused_input
     if on_unused_input is not None:
         check_unused(k.inputs, k.outputs, k.updates, on_unused_input)
-    f = _build(k, target, optimize)
+    profile = config.profile if profile is None else bool(profile)
+    f = _build(k, target, optimize, profile)
     f.no_default_updates, f._spec = no_default_updates, spec  # (wrappers forward them)
     if mode == "DebugMode":
         f = DebugFunction(f)
-    if config.profile if profile is None else profile:
+    if profile:
         from .profiling import ProfiledFunction
         f = ProfiledFunction(f)
     return f
 
 
-def _build(k, target, optimize):
+def _build(k, target, optimize, profile=False):
     if target == "c":
         from .runtime.c import CFunction
-        return CFunction(k, optimize)
+        return CFunction(k, optimize, profile=profile)
     if target == "cuda":
         from .runtime.cuda import CudaFunction
         return CudaFunction(k, optimize)

@@ -243,6 +243,28 @@ def test_profile_reports_the_phases():
     assert not hasattr(kg.function([x], x), "profile")
 
 
+def test_profile_times_each_kernel_step():
+    X = T.dmatrix("X")
+    w = kg.shared(np.zeros(4), "w")
+    cost = ((T.nnet.sigmoid(T.dot(X, w)) - 1) ** 2).mean()
+    f = kg.function([X], cost, updates=[(w, w - 0.1 * T.grad(cost, w))], profile=True)
+    plain = kg.function([X], cost)
+    a = np.random.default_rng(1).random((300, 4))
+    want = plain(a)
+    assert np.isclose(f(a), want, rtol=1e-14)  # the timed build computes the same
+    f(a)
+    p = f.profile
+    steps = p.step_seconds()
+    assert len(steps) == len(p.steps) >= 3 and all(t >= 0 for t in steps)
+    assert any(label.startswith("gemm: X @ w") for label in p.steps)
+    assert 0 < sum(steps) <= p.seconds["kernel"]  # the steps run inside the kernel call
+    out = io.StringIO()
+    p.summary(file=out)
+    assert "kernel steps:" in out.getvalue() and "gemm: X @ w" in out.getvalue()
+    # the timers are in the profiled build only; the default build is unchanged
+    assert "_step_seconds" in f.source() and "_step_seconds" not in plain.source()
+
+
 # ---- copy ------------------------------------------------------------------------------
 def test_copy_as_in_theanos_tutorial():
     state = kg.shared(0, "state")

@@ -59,14 +59,15 @@ class CFunction(core.Kernel):
 
     target = "c"
 
-    def __init__(self, kernel, optimize=True):
+    def __init__(self, kernel, optimize=True, profile=False):
         from ..build import build_module
         from ..build import flags
         from ..codegen.render import render_cdef, render_module
         self.kernel, self._optimize = kernel, optimize
         plan = kernel.plan(optimize)
-        self._source = render_module([plan], "c", __version__)
-        cdef = render_cdef([plan])
+        # profile: a build with a timer around each step (kgen/profiling.py reads them)
+        self._source = render_module([plan], "c", __version__, profile=profile)
+        cdef = render_cdef([plan], profile=profile)
         # -O2: every hot loop carries `omp simd`, so it vectorizes anyway, and
         # compiles take half the time of -O3
         extra = tuple(flags.compile_args()) + tuple(os.environ.get("KGEN_OPT", "-O2").split())
@@ -89,6 +90,9 @@ class CFunction(core.Kernel):
             single=kernel.single)
         self.signature = CallSignature(kernel, plan)
         self.names = self.signature.names
+        if profile:
+            self.steps = list(plan.steps)
+            self._step_seconds = getattr(module.lib, plan.name + "_step_seconds")
 
     def copy(self, *args, **kwargs):
         """Theano's f.copy(share_memory=False, swap=None, delete_updates=False, ...)."""
