@@ -58,6 +58,7 @@ class CFunction(core.Kernel):
     """A kernel compiled for the CPU."""
 
     target = "c"
+    profile = None  # Theano's attribute: a ProfileStats on profile=True functions
 
     def __init__(self, kernel, optimize=True, profile=False):
         from ..build import build_module
