@@ -291,6 +291,8 @@ def test_copy_keeps_in_defaults_and_mode():
     g = f.copy(name="g")
     assert g(2.0) == 6.0 and g.__name__ == "g"
     assert isinstance(g, type(f))
+    h = pickle.loads(pickle.dumps(f))  # unpickled, still DebugMode with its default
+    assert isinstance(h, type(f)) and h(4.0) == 12.0
 
 
 # ---- everything else -------------------------------------------------------------------
