@@ -133,11 +133,14 @@ def function(inputs, outputs=None, updates=None, name=None, target="c", optimize
     from .config import config
     from .function_io import MISSING, check_unused, unpack_inputs
     from .function_modes import DebugFunction, resolve_mode
-    spec = dict(inputs=inputs, outputs=outputs, updates=updates, name=name, target=target,
+    spec = dict(inputs=_copied(inputs), outputs=_copied(outputs), updates=_copied(updates),
+                name=name, target=target,
                 optimize=optimize, mode=mode, allow_input_downcast=allow_input_downcast,
                 on_unused_input=on_unused_input, profile=profile,
                 no_default_updates=no_default_updates)
     mode = resolve_mode(mode)
+    if mode == "DebugMode" and target != "c":
+        raise KgenTypeError(f"mode='DebugMode' runs on target 'c' only, not {target!r}")
     optimize = optimize and mode != "FAST_COMPILE"
     variables, options = unpack_inputs(inputs, allow_input_downcast)
     k = Kernel(name or "kgen_fn", variables, outputs, updates)
@@ -158,6 +161,11 @@ def function(inputs, outputs=None, updates=None, name=None, target="c", optimize
         from .profiling import ProfiledFunction
         f = ProfiledFunction(f)
     return f
+
+
+def _copied(arg):
+    """A list or dict argument as it is now (the caller may change theirs later)."""
+    return type(arg)(arg) if isinstance(arg, (list, tuple, dict)) else arg
 
 
 def _build(k, target, optimize, profile=False):
