@@ -333,3 +333,12 @@ def test_config_flags_programs_set_are_accepted():
         assert getattr(cfg, flag) == value
         setattr(cfg, flag, old)
     assert T.config is kg.config
+
+
+def test_theano_compile_names():
+    from kgen.compile.io import In
+    assert In is kg.In and theano.compile.io.In is kg.In and theano.compile.mode.Mode is kg.Mode
+    assert theano.compile.function is kg.function
+    assert theano.compile.mode.get_mode("FAST_COMPILE") == "FAST_COMPILE"
+    with pytest.raises(TypeError, match="not known"):
+        theano.compile.mode.get_mode("NOPE")
