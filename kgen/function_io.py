@@ -83,10 +83,12 @@ def unpack_inputs(inputs, allow_input_downcast=None):
         defaults.append(MISSING)
         if spec is not None and spec.value is not None:
             defaults[-1] = _default_value(var, spec.value, casts[-1], names[-1])
-    for k, name in enumerate(names):
-        if name is not None and name in names[:k]:
-            raise KgenTypeError(f"inputs: two inputs are named {name!r}; give one In(..., "
-                                f"name=...) another name")
+    # a name given by In(name=...) must be unambiguous (two variables may share one)
+    for k, item in enumerate(items):
+        name = names[k]
+        if isinstance(item, In) and item.name is not None and names.count(name) > 1:
+            raise KgenTypeError(f"inputs: In(..., name={name!r}) is the name of another "
+                                f"input too; give it another name")
     return variables, CallOptions(names, defaults, casts)
 
 

@@ -55,7 +55,7 @@ def test_in_errors_name_the_problem():
         kg.function([kg.In(x, value=y)], x)
     with pytest.raises(TypeError, match="does not fit|expected int32"):
         kg.function([kg.In(T.iscalar("i"), value=0.5)], x)
-    with pytest.raises(TypeError, match="two inputs are named 'x'"):
+    with pytest.raises(TypeError, match="name='x'.* another input too"):
         kg.function([x, kg.In(y, name="x")], x + y)
     with pytest.raises(TypeError, match="symbolic input"):
         kg.In(kg.shared(1.0))
