@@ -30,6 +30,10 @@ from .expr.variables import (matrix, scalar, shared, tensor3, tensor4,  # noqa: 
 
 globals().update(_theano_names)
 from . import tensor  # noqa: E402,F401
-from .derive import grad, hessian, jacobian, jvp  # noqa: E402,F401
+from .derive import Lop, Rop, grad, hessian, jacobian, jvp  # noqa: E402,F401
 from .function import Kernel, function, kernel  # noqa: E402,F401
+from .function_io import In, UnusedInputError  # noqa: E402,F401
+from .function_modes import DebugModeError, Mode  # noqa: E402,F401
+from . import compile, printing  # noqa: E402,F401  (theano.compile, theano.printing)
+from .printing import pp  # noqa: E402,F401
 from .simplify import simplify  # noqa: E402,F401

@@ -123,13 +123,115 @@ def kernel(name, inputs, outputs=None, updates=None):
     return Kernel(name, inputs, outputs, updates)
 
 
-def function(inputs, outputs=None, updates=None, name=None, target="c", optimize=True):
-    """Build (or load from the disk cache) a callable computing `outputs`."""
-    k = Kernel(name or "kgen_fn", inputs, outputs, updates)
+def function(inputs, outputs=None, updates=None, name=None, target="c", optimize=True,
+             mode=None, allow_input_downcast=None, on_unused_input=None, profile=None,
+             no_default_updates=False):
+    """Build (or load from the disk cache) a callable computing `outputs`.
+
+    Theano's keywords: `inputs` may hold `kg.In(x, value=..., name=...)`;
+    `allow_input_downcast=True` casts arguments even when precision is lost;
+    `on_unused_input` ('raise', 'warn', 'ignore'; default: config.on_unused_input,
+    else accept); `mode` ('FAST_RUN', 'FAST_COMPILE' = optimize=False,
+    'DebugMode', a kg.Mode; default config.mode); `profile=True` times each
+    call's phases into `f.profile`; `no_default_updates` is stored on the
+    kernel and the function for default updates to consult.
+    """
+    from .config import config
+    from .function_io import MISSING, check_unused, unpack_inputs
+    from .function_modes import DebugFunction, resolve_mode
+    spec = dict(inputs=_copied(inputs), outputs=_copied(outputs), updates=_copied(updates),
+                name=name, target=target,
+                optimize=optimize, mode=mode, allow_input_downcast=allow_input_downcast,
+                on_unused_input=on_unused_input, profile=profile,
+                no_default_updates=no_default_updates)
+    mode = resolve_mode(mode)
+    if mode == "DebugMode" and target != "c":
+        raise KgenTypeError(f"mode='DebugMode' runs on target 'c' only, not {target!r}")
+    optimize = optimize and mode != "FAST_COMPILE"
+    variables, options = unpack_inputs(inputs, allow_input_downcast)
+    k = Kernel(name or "kgen_fn", variables, outputs, updates)
+    k.no_default_updates = no_default_updates
+    if any(options.casts[i] != "safe" or options.names[i] != v.name for i, v in
+           enumerate(k.inputs)) or any(d is not MISSING for d in options.defaults):
+        k.call_options = options
+    if on_unused_input is None:
+        on_unused_input = config.on_unused_input
+    if on_unused_input is not None:
+        check_unused(k.inputs, k.outputs, k.updates, on_unused_input)
+    profile = config.profile if profile is None else bool(profile)
+    f = _build(k, target, optimize, profile)
+    f.no_default_updates, f._spec = no_default_updates, spec  # (wrappers forward them)
+    if mode == "DebugMode":
+        f = DebugFunction(f)
+    if profile:
+        from .profiling import ProfiledFunction
+        f = ProfiledFunction(f)
+    return f
+
+
+def _copied(arg):
+    """A list or dict argument as it is now (the caller may change theirs later)."""
+    return type(arg)(arg) if isinstance(arg, (list, tuple, dict)) else arg
+
+
+def _build(k, target, optimize, profile=False):
     if target == "c":
         from .runtime.c import CFunction
-        return CFunction(k, optimize)
+        return CFunction(k, optimize, profile=profile)
     if target == "cuda":
         from .runtime.cuda import CudaFunction
         return CudaFunction(k, optimize)
     raise KgenTypeError(f"unknown target {target!r}; use one of {TARGETS}")
+
+
+def from_spec(spec):
+    """The function `function(**spec)` builds (unpickling, copy)."""
+    return function(**spec)
+
+
+def copy_function(f, share_memory=False, swap=None, delete_updates=False, name=None,
+                  profile=None):
+    """Theano's `f.copy()`: a new function built from the same declaration (it loads
+    from the disk cache). kgen keeps no storage between calls other than shared
+    variables, so `share_memory` changes nothing: shared variables are shared by
+    both functions unless `swap` ({old shared: new shared}) replaces some in the
+    copy. `delete_updates=True` drops the updates; `name`, `profile` override."""
+    spec = dict(getattr(f, "_spec", None) or _spec_of(f))
+    if swap:
+        spec = _swapped(spec, swap)
+    if delete_updates:
+        spec["updates"] = None
+    if name is not None:
+        spec["name"] = name
+    if profile is not None:
+        spec["profile"] = profile
+    return from_spec(spec)
+
+
+def _spec_of(f):
+    k = f.kernel
+    return dict(inputs=list(k.inputs), outputs=k.outputs[0] if k.single else list(k.outputs),
+                updates=list(k.updates), name=k.name, target=f.target,
+                optimize=getattr(f, "_optimize", True))
+
+
+def _swapped(spec, swap):
+    from .derive.forward import replace
+    for old, new in dict(swap).items():
+        if not isinstance(old, Shared) or not isinstance(new, Shared):
+            raise KgenTypeError(f"copy: swap maps shared variables to shared variables, got "
+                                f"{old!r}: {new!r}")
+        if old.dtype != new.dtype or old.ndim != new.ndim:
+            raise KgenTypeError(f"copy: cannot swap {old.name or old!r} ({old.ndim}-d "
+                                f"{old.dtype}) for {new.name or new!r} ({new.ndim}-d "
+                                f"{new.dtype}): the types differ")
+    swap = dict(swap)
+    outputs = spec["outputs"]
+    single = outputs is not None and not isinstance(outputs, (list, tuple))
+    outs = [] if outputs is None else [outputs] if single else list(outputs)
+    pairs = _check_updates(spec["updates"])
+    exprs = replace([as_variable(o) for o in outs] + [e for _, e in pairs], swap)
+    spec["outputs"] = (exprs[0] if single else exprs[:len(outs)]) if outputs is not None \
+        else None
+    spec["updates"] = [(swap.get(s, s), e) for (s, _), e in zip(pairs, exprs[len(outs):])]
+    return spec

@@ -98,13 +98,14 @@ def _reduce_combine(loop, acc, x):
     return f"kg_{name}_{TAGS[_acc_dtype(loop)]}({acc}, {x})"
 
 
-def render_module(plans, target="c", version="0"):
-    """The whole source file for a list of lowered kernels."""
+def render_module(plans, target="c", version="0", profile=False):
+    """The whole source file for a list of lowered kernels (with per-step timers
+    and NAME_step_seconds() when `profile`, C only)."""
     features = set().union(*(p.features for p in plans)) if plans else set()
     template = environment(target).get_template(f"{target}/module.{'c' if target == 'c' else 'cu'}.jinja")
-    return template.render(plans=plans, features=features, version=version)
+    return template.render(plans=plans, features=features, version=version, profile=profile)
 
 
-def render_cdef(plans):
+def render_cdef(plans, profile=False):
     """The cffi declarations of the kernels (the same signatures as the header)."""
-    return environment("c").get_template("c/cdef.h.jinja").render(plans=plans)
+    return environment("c").get_template("c/cdef.h.jinja").render(plans=plans, profile=profile)

@@ -19,6 +19,8 @@ Only the part of the graph between `wrt` and the outputs is walked:
     (or only through `consider_constant`), or an int/bool `wrt`, is
     disconnected.
 """
+import warnings
+
 import numpy as np
 
 from ..config import config
@@ -31,39 +33,67 @@ from ..expr.types import is_float
 from .broadcast import unbroadcast
 
 
-def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise"):
+def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_grads=None,
+         add_names=True, return_disconnected="zero", null_gradients="raise"):
     """d cost / d wrt for a 0-d float `cost`; `wrt` is a variable or a list.
 
     Returns one gradient (shaped and typed like its `wrt`), or a list when
     `wrt` is a list. See the module docstring for what counts as disconnected;
     `disconnected_inputs='ignore'` gives those a zero gradient instead of
-    raising `DisconnectedInputError`.
+    raising `DisconnectedInputError`. `known_grads` ({variable: gradient}, as
+    Theano) seeds the walk with gradients already known for some variables,
+    which then replace whatever flows into them from above; `cost` may be None
+    when it is given. (add_names, return_disconnected='zero' and
+    null_gradients are Theano's and accepted.)
     """
-    cost = require_variable(cost, "grad: cost")
-    if cost.ndim != 0 or not is_float(cost.dtype):
-        raise KgenTypeError(f"grad: cost must be a 0-d float expression, got {cost.type} "
-                            f"(reduce it with .sum() or .mean(), or cast it)")
-    seed = constant(np.ones((), cost.dtype))
-    return vjp([(cost, seed)], wrt, consider_constant, disconnected_inputs, "grad")
+    if return_disconnected not in ("zero", "None", None):
+        raise ValueError(f"grad: return_disconnected must be 'zero', got {return_disconnected!r}")
+    seeds = []
+    if cost is not None:
+        cost = require_variable(cost, "grad: cost")
+        if cost.ndim != 0 or not is_float(cost.dtype):
+            raise KgenTypeError(f"grad: cost must be a 0-d float expression, got {cost.type} "
+                                f"(reduce it with .sum() or .mean(), or cast it)")
+        seeds.append((cost, constant(np.ones((), cost.dtype))))
+    known = []
+    for var, g in (known_grads or {}).items():
+        var = require_variable(var, "grad: a known_grads key")
+        g = as_variable(g)
+        if g.ndim != var.ndim:
+            raise KgenTypeError(f"grad: known_grads gives a {g.ndim}-d gradient for the "
+                                f"{var.ndim}-d {_label(var)}")
+        known.append((var, g))
+    if not seeds and not known:
+        raise KgenTypeError("grad: cost is None and no known_grads are given")
+    return vjp(seeds + known, wrt, consider_constant, disconnected_inputs, "grad",
+               fixed=[v for v, _ in known])
 
 
-def vjp(seeds, wrt, consider_constant=None, disconnected_inputs="raise", who="vjp"):
+def vjp(seeds, wrt, consider_constant=None, disconnected_inputs="raise", who="vjp", fixed=()):
     """The sum over `seeds` (output, cotangent) of cotangent-weighted gradients
     of the outputs with respect to `wrt`: grad's engine, also used by jvp.
 
-    Each cotangent has its output's shape. Returns like `grad`.
+    Each cotangent has its output's shape. The outputs listed in `fixed` get
+    their seed as their whole gradient (grad's known_grads). Returns like `grad`.
     """
-    if disconnected_inputs not in ("raise", "ignore"):
-        raise ValueError(f"{who}: disconnected_inputs must be 'raise' or 'ignore', "
+    if disconnected_inputs not in ("raise", "ignore", "warn"):
+        raise ValueError(f"{who}: disconnected_inputs must be 'raise', 'warn' or 'ignore', "
                          f"got {disconnected_inputs!r}")
     many = isinstance(wrt, (list, tuple))
     targets = [require_variable(w, f"{who}: wrt") for w in (wrt if many else [wrt])]
     cut = set(require_variable(v, f"{who}: consider_constant") for v in consider_constant or ())
     outputs = [out for out, _ in seeds]
     order = toposort(outputs)
-    connected = check_connected(order, outputs, targets, cut, disconnected_inputs, who)
+    connected = check_connected(order, outputs, targets, cut,
+                                "ignore" if disconnected_inputs == "warn" else disconnected_inputs,
+                                who)
+    if disconnected_inputs == "warn":
+        for w, ok in zip(targets, connected):
+            if not ok:
+                warnings.warn(f"{who}: {_label(w)} is disconnected from the output; its "
+                              f"gradient is zero", UserWarning, stacklevel=3)
     live = _live_nodes(order, set(targets), cut)
-    grads = backward(order, seeds, live, cut)
+    grads = backward(order, seeds, live, cut, set(fixed))
     results = []
     for w, ok in zip(targets, connected):
         if not ok:
@@ -75,21 +105,26 @@ def vjp(seeds, wrt, consider_constant=None, disconnected_inputs="raise", who="vj
     return results if many else results[0]
 
 
-def backward(order, seeds, live, cut=frozenset()):
-    """The reverse walk: {node: total gradient} for every live node reached."""
-    pending = {}  # node -> gradients received so far
+def backward(order, seeds, live, cut=frozenset(), fixed=frozenset()):
+    """The reverse walk: {node: total gradient} for every live node reached
+    (a node in `fixed` keeps its seed, whatever reaches it from above)."""
+    pending, seeded = {}, {}  # node -> gradients received so far; fixed node -> its seed
     for out, cotangent in seeds:
         if out in live:
             cotangent = api.cast(as_variable(cotangent), out.dtype)
             pending.setdefault(out, []).append(cotangent)
+            if out in fixed:
+                seeded[out] = cotangent
     done, memo = {}, {}
     for node in reversed(order):
         parts = pending.pop(node, None)
         if parts is None:
             continue
-        g = parts[0]
-        for part in parts[1:]:
-            g = g + part
+        g = seeded.get(node)
+        if g is None:
+            g = parts[0]
+            for part in parts[1:]:
+                g = g + part
         done[node] = g
         if node.op is None or node in cut:
             continue

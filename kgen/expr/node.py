@@ -71,8 +71,9 @@ class Variable:
         raise TypeError("len() of a kgen variable is not static; use x.shape[0]")
 
     def __bool__(self):
-        raise TypeError("the truth value of a kgen variable is symbolic; "
-                        "use kg.eq / kg.where instead of `if`")
+        # As in Theano, a variable is an object and so truthy (`if not W:` tests
+        # whether W was given); its *value* is symbolic: use kg.where / ifelse.
+        return True
 
     __hash__ = object.__hash__
 
@@ -223,6 +224,9 @@ def as_variable(x):
         return x
     if isinstance(x, (bool, int, float, np.ndarray, np.generic, list, tuple)):
         return constant(x)
+    from .shape_vector import ShapeVector
+    if isinstance(x, ShapeVector):  # x.shape used as a value: Theano's int64 vector
+        return x.as_vector()
     raise KgenTypeError(f"cannot use a {type(x).__name__} in a kgen expression: {x!r}")
 
 

@@ -15,23 +15,60 @@ class CallSignature(core.Signature):
     def __init__(self, kernel, plan):
         self.kernel = kernel
         self.inputs = list(kernel.inputs)
-        super().__init__(kernel.name, [(v.name, v.dtype, v.type.shape) for v in self.inputs])
+        # function's In(...) and allow_input_downcast (kgen/function_io.py), if any
+        self.options = options = getattr(kernel, "call_options", None)
+        names = options.names if options else [v.name for v in self.inputs]
+        super().__init__(kernel.name, [(name, v.dtype, v.type.shape)
+                                       for name, v in zip(names, self.inputs)])
         self.shared = [p.var for p in plan.params if p.role == "shared"]
+
+    def _order(self, args, kwargs):
+        if self.options is None:
+            return super()._order(args, kwargs)
+        from ..function_io import MISSING
+        n, names = len(self.names), self.names
+        if len(args) > n:
+            raise core.KgenTypeError(f"{self.label}() takes {n} argument(s) "
+                                     f"({', '.join(map(str, names))}), got {len(args)}")
+        slots = list(args) + [MISSING] * (n - len(args))
+        for key, value in kwargs.items():
+            if key not in names:
+                raise core.KgenTypeError(f"{self.label}() got an unexpected argument {key!r}; "
+                                         f"inputs are {names}")
+            pos = names.index(key)
+            if slots[pos] is not MISSING:
+                raise core.KgenTypeError(f"{self.label}() got two values for {key!r}")
+            slots[pos] = value
+        defaults = self.options.defaults
+        missing = [k for k, a in enumerate(slots) if a is MISSING and defaults[k] is MISSING]
+        if missing:
+            raise core.KgenTypeError(f"{self.label}() is missing inputs "
+                                     f"{[names[k] or k for k in missing]}")
+        return [defaults[k] if a is MISSING else a for k, a in enumerate(slots)]
+
+    def coerce(self, k, value):
+        if self.options is None or self.options.casts[k] == "safe":
+            return super().coerce(k, value)
+        from ..function_io import coerce_argument
+        return core.contiguous(coerce_argument(self.inputs[k], value, self.labels[k],
+                                               self.options.casts[k]))
 
 
 class CFunction(core.Kernel):
     """A kernel compiled for the CPU."""
 
     target = "c"
+    profile = None  # Theano's attribute: a ProfileStats on profile=True functions
 
-    def __init__(self, kernel, optimize=True):
+    def __init__(self, kernel, optimize=True, profile=False):
         from ..build import build_module
         from ..build import flags
         from ..codegen.render import render_cdef, render_module
         self.kernel, self._optimize = kernel, optimize
         plan = kernel.plan(optimize)
-        self._source = render_module([plan], "c", __version__)
-        cdef = render_cdef([plan])
+        # profile: a build with a timer around each step (kgen/profiling.py reads them)
+        self._source = render_module([plan], "c", __version__, profile=profile)
+        cdef = render_cdef([plan], profile=profile)
         # -O2: every hot loop carries `omp simd`, so it vectorizes anyway, and
         # compiles take half the time of -O3
         extra = tuple(flags.compile_args()) + tuple(os.environ.get("KGEN_OPT", "-O2").split())
@@ -53,6 +90,15 @@ class CFunction(core.Kernel):
             updates=[(s, p.dtype, p.ndim) for s, p in zip(updated, roles["update"])],
             single=kernel.single)
         self.signature = CallSignature(kernel, plan)
+        self.names = self.signature.names
+        if profile:
+            self.steps = list(plan.steps)
+            self._step_seconds = getattr(module.lib, plan.name + "_step_seconds")
+
+    def copy(self, *args, **kwargs):
+        """Theano's f.copy(share_memory=False, swap=None, delete_updates=False, ...)."""
+        from ..function import copy_function
+        return copy_function(self, *args, **kwargs)
 
     def source(self, target=None):
         if target not in (None, "c"):
@@ -63,6 +109,10 @@ class CFunction(core.Kernel):
         """Pickles as the kernel's declaration; unpickling loads the build from the disk
         cache, or builds it again. Shared variables pickled in the same pickle come
         back as the same objects (pickle's memo)."""
+        spec = getattr(self, "_spec", None)
+        if spec is not None:  # built by kg.function: build it again the same way
+            from ..function import from_spec
+            return from_spec, (spec,)
         k = self.kernel
         outputs = k.outputs[0] if k.single else list(k.outputs)
         return _rebuild, (k.name, list(k.inputs), outputs, list(k.updates), self._optimize)

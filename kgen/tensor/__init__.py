@@ -18,6 +18,6 @@ def __getattr__(name):
     # grad and friends live in kgen.derive, imported lazily to avoid a cycle
     import kgen
     if name in ("grad", "jacobian", "hessian", "jvp", "function", "simplify", "pprint",
-                "graph_size", "config", "shared"):
+                "graph_size", "config", "shared", "Rop", "Lop"):
         return getattr(kgen, name)
     raise AttributeError(f"module 'kgen.tensor' has no attribute {name!r}")

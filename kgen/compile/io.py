@@ -1,0 +1,2 @@
+"""`theano.compile.io`: In."""
+from ..function_io import In  # noqa: F401
