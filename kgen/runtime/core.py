@@ -325,9 +325,13 @@ class Kernel:
     shared:  the shared variables it reads, in its C argument order
     outputs: (name, dtype, ndim) per output
     updates: (shared variable, dtype, ndim) per update, in its C argument order
+    values:  positions, among the inputs then the shared variables, of the 0-d int
+             arrays whose values decide sizes (x[i * bs:(i + 1) * bs]): each value
+             is passed to both C functions as an int64_t after the lengths
     """
 
-    def __init__(self, ext, c_name, name, inputs, shared, outputs, updates, single, doc=None):
+    def __init__(self, ext, c_name, name, inputs, shared, outputs, updates, single, doc=None,
+                 values=()):
         self.__name__ = self.name = name
         if doc is not None:
             self.__doc__ = doc
@@ -347,7 +351,9 @@ class Kernel:
         self._n_outputs = len(outputs)
         self._updated = [s for s, _, _ in updates]
         self._single = single
-        self._shape_memo = {}   # input dims -> output shapes (they depend on nothing else)
+        self._values = tuple(values)
+        self._shape_memo = {}   # input dims (and values) -> output shapes (they depend on
+                                # nothing else)
         self._err_pool = []     # error buffers not in use by a call right now
         # A call with updates holds the locks of every shared variable it touches from
         # reading to writing; one that only reads takes them just to read a consistent
@@ -391,6 +397,8 @@ class Kernel:
     def _compute(self, arrays):
         """Run the kernel on its input and shared arrays; returns outputs and updates."""
         dims = [d for a in arrays for d in a.shape]
+        if self._values:  # 0-d int arrays (bound and checked): their values decide sizes
+            dims += [int(arrays[k]) for k in self._values]
         ffi = self._ffi
         pool = self._err_pool
         try:
@@ -416,7 +424,7 @@ class Kernel:
         return outs
 
     def _out_shapes(self, dims, err):
-        """The output shapes for these input dims (computed by the C shape phase into a
+        """The output shapes for these input dims and values (computed by the C shape phase into a
         buffer of this call's own), or the shape error."""
         ffi = self._ffi
         buf = ffi.new("int64_t[]", max(1, self._n_out_dims))
