@@ -221,6 +221,9 @@ class ShapeRules:
 
     def _dims_arange(self, node, dims):
         vals = [self._arange_arg(i) for i in node.inputs]
+        if node.attr("size", None) and not isinstance(vals[1], (int, float)):
+            self.ints.check("nonneg", vals[1], msg=f"{node.attr('size')}: negative dimensions "
+                                                   f"are not allowed, got")
         if all(isinstance(v, (int, float)) for v in vals):
             return [len(np.arange(*vals))]
         return [self.ints.emit("arange_len", "n_range", *vals, msg=self._shape_msg("arange", []))]

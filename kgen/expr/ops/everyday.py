@@ -95,7 +95,8 @@ def _model(sizes):
     model = None
     for a, d in enumerate(sizes):
         pattern = tuple(0 if k == a else "x" for k in range(len(sizes)))
-        axis = sh.dimshuffle(api.arange(d), pattern=pattern)
+        rng = sh.arange(0, d, 1, size="alloc") if isinstance(d, Variable) else api.arange(d)
+        axis = sh.dimshuffle(rng, pattern=pattern)
         model = axis if model is None else model + axis
     return model
 

@@ -321,7 +321,9 @@ split_part = SplitPart("split_part", vjp_rule=_split_part_grad,
 
 
 class ARange(Op):
-    """arange(start, stop, step) over int or float scalars, NumPy's dtype."""
+    """arange(start, stop, step) over int or float scalars, NumPy's dtype. With
+    size="alloc" (zeros, ones, alloc: a model of the size `stop`), a negative
+    stop is NumPy's "negative dimensions" error rather than an empty range."""
 
     def infer(self, inputs, attrs):
         for v in inputs:
@@ -343,6 +345,9 @@ class ARange(Op):
 
     def impl(self, arrays, attrs):
         start, stop, step = (np.asarray(a).item() for a in arrays)
+        if attrs.get("size") and stop < 0:  # alloc's model of a size: NumPy's error
+            raise ShapeError(f"{attrs['size']}: negative dimensions are not allowed "
+                             f"(got {stop})")
         if step == 0:
             raise ShapeError("arange: step must not be zero")
         return np.arange(start, stop, step)
