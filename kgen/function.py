@@ -123,8 +123,13 @@ def kernel(name, inputs, outputs=None, updates=None):
     return Kernel(name, inputs, outputs, updates)
 
 
-def function(inputs, outputs=None, updates=None, name=None, target="c", optimize=True):
-    """Build (or load from the disk cache) a callable computing `outputs`."""
+def function(inputs, outputs=None, updates=None, name=None, target="c", optimize=True,
+             givens=None):
+    """Build (or load from the disk cache) a callable computing `outputs`.
+    givens: (variable, expression) pairs or a dict, substituted in the outputs
+    and the update expressions before anything else (Theano's givens)."""
+    if givens is not None:
+        outputs, updates = _apply_givens(inputs, outputs, updates, givens)
     k = Kernel(name or "kgen_fn", inputs, outputs, updates)
     if target == "c":
         from .runtime.c import CFunction
@@ -133,3 +138,28 @@ def function(inputs, outputs=None, updates=None, name=None, target="c", optimize
         from .runtime.cuda import CudaFunction
         return CudaFunction(k, optimize)
     raise KgenTypeError(f"unknown target {target!r}; use one of {TARGETS}")
+
+
+def _apply_givens(inputs, outputs, updates, givens):
+    """Theano's givens: the outputs and update values with each given variable
+    (an input or a shared variable) replaced, checked as updates are (same
+    dtype and ndim). A replaced input need not, and must not, be an input."""
+    from .expr.clone import replacement_pairs, substitute
+    pairs = replacement_pairs(givens, "givens")
+    listed = {id(v) for v in (inputs if isinstance(inputs, (list, tuple)) else [inputs])}
+    for var, _ in pairs:
+        if id(var) in listed:
+            raise KgenTypeError(f"givens: {var.name or repr(var)} is replaced by givens but is also "
+                                f"in the inputs list; remove it from the inputs")
+    single = outputs is not None and not isinstance(outputs, (list, tuple))
+    outs = [] if outputs is None else [outputs] if single else list(outputs)
+    if updates is None:
+        ups = []
+    else:
+        ups = list(updates.items()) if isinstance(updates, dict) else list(updates)
+        if not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in ups):
+            return outputs, updates  # _check_updates says what is wrong
+    exprs = substitute([as_variable(o) for o in outs] + [as_variable(e) for _, e in ups], pairs)
+    new_outs = exprs[:len(outs)]
+    new_ups = [(s, e) for (s, _), e in zip(ups, exprs[len(outs):])]
+    return (new_outs[0] if single else None if outputs is None else new_outs), new_ups

@@ -238,9 +238,14 @@ class Signature:
 
 
 # ---- shared variables ---------------------------------------------------------------------
-def stored_value(value, dtype, ndim, label):
+def stored_value(value, dtype, ndim, label, borrow=False):
     """A shared variable's new value as it is kept: a fresh native-endian, aligned,
-    C-contiguous array of `dtype`; the same ndim and a safe cast, else KgenTypeError."""
+    C-contiguous array of `dtype`; the same ndim and a safe cast, else KgenTypeError.
+    borrow=True: `value` itself when it is already such an array (no copy)."""
+    if borrow and type(value) is np.ndarray and value.dtype == dtype and value.ndim == ndim:
+        flags = value.flags
+        if flags.c_contiguous and flags.aligned and value.dtype.isnative:
+            return value
     if _is_python_scalar(value):
         value = weak_scalar(value, dtype, label)
     arr = _as_array(value, dtype, label)
@@ -303,13 +308,17 @@ class SharedVariable:
     def __repr__(self):
         return f"<shared {self.name}: {self.dtype}{list(self._value.shape)}>"
 
-    def get_value(self):
-        """A copy of the current value."""
-        return self._value.copy()
+    def get_value(self, borrow=False, return_internal_type=False):
+        """A copy of the current value; borrow=True: the array held itself (never
+        written in place by kernels, whose updates replace it)."""
+        return self._value if borrow else self._value.copy()
 
-    def set_value(self, value):
-        """Replace the value: same ndim, a dtype that casts safely; the shape may change."""
-        new = stored_value(value, np.dtype(self.dtype), self.ndim, f"set_value({self.name})")
+    def set_value(self, value, borrow=False):
+        """Replace the value: same ndim, a dtype that casts safely; the shape may change.
+        borrow=True keeps `value` itself when it is already a native-endian,
+        aligned, C-contiguous array of the dtype (else a copy)."""
+        new = stored_value(value, np.dtype(self.dtype), self.ndim, f"set_value({self.name})",
+                           borrow=borrow)
         with self._lock:
             self._value = new
 
