@@ -118,8 +118,10 @@ def _check_updates(updates):
     return out
 
 
-def kernel(name, inputs, outputs=None, updates=None):
-    """Declare a kernel without building anything."""
+def kernel(name, inputs, outputs=None, updates=None, givens=None):
+    """Declare a kernel without building anything (givens: as kg.function's)."""
+    if givens is not None:
+        outputs, updates = _apply_givens(inputs, outputs, updates, givens)
     return Kernel(name, inputs, outputs, updates)
 
 

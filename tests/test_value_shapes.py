@@ -145,3 +145,82 @@ def test_sizes_from_float_values_are_refused_with_a_message():
         X[:t]
     with pytest.raises(TypeError, match="depends on"):
         kg.function([t], T.arange(T.floor(t).astype("int64")))
+
+
+SPEC = '''
+import numpy as np
+import kgen as theano
+import kgen.tensor as T
+
+x = T.dmatrix("x")
+index = T.lscalar("index")
+bs = 4
+data = theano.shared(np.arange(40.0).reshape(10, 4), name="data")
+w = theano.shared(np.full(4, 0.1), name="w")
+cost = (T.dot(x, w) ** 2).mean()
+train = theano.kernel("train", [index], cost, updates=[(w, w - 0.001 * T.grad(cost, w))],
+                      givens={x: data[index * bs:(index + 1) * bs]})
+rows = theano.kernel("rows", [index], data[index:] * 1.0)
+'''
+
+
+def test_package_passes_input_values_to_its_shape_phase(tmp_path, monkeypatch):
+    import importlib
+    import json
+
+    from kgen.package import build_package, load_spec
+    spec_file = tmp_path / "minibatch_spec.py"
+    spec_file.write_text(SPEC)
+    spec = load_spec(spec_file)
+    out = tmp_path / "out"
+    build_package(spec.kernels, out, "minibatch_pkg", spec.path)
+    header = (out / "minibatch_pkg" / "minibatch_pkg.h").read_text()
+    assert "int64_t in_index_value: the value of in_index" in header
+    assert "K_shapes(lengths..., values..., out_shape, err, errlen)" in header
+    manifest = json.loads((out / "minibatch_pkg" / "manifest.json").read_text())
+    assert manifest["kernels"][0]["inputs"][0]["c_value"] == "in_index_value"
+    monkeypatch.syspath_prepend(str(out))
+    pkg = importlib.import_module("minibatch_pkg")
+    data, w = np.arange(40.0).reshape(10, 4), np.full(4, 0.1)
+    for i in [0, 1, 2, 0]:
+        xb = data[i * 4:(i + 1) * 4]  # the last batch has 2 rows
+        r = xb @ w
+        assert pkg.train(i) == pytest.approx((r ** 2).mean(), rel=1e-12)
+        w = w - 0.001 * 2 * xb.T @ r / len(xb)
+        np.testing.assert_allclose(pkg.w.get_value(), w, rtol=1e-12)
+    for i in [0, 7, 10, -3, 20]:
+        np.testing.assert_array_equal(pkg.rows(i), data[i:])
+
+
+def test_cuda_source_takes_values_and_runs_on_the_emulator(monkeypatch):
+    """The CUDA module's NAME_ints() takes the same value arguments; run through
+    the CPU emulator, the results are NumPy's (and the C backend's)."""
+    import _cuda_emu
+    if not _cuda_emu.have_compiler():
+        pytest.skip("the CUDA emulator needs g++ (no GPU needed)")
+    _cuda_emu.emulate(monkeypatch)
+    X, W, i, n = T.dmatrix("X"), T.dmatrix("W"), T.lscalar("i"), T.iscalar("n")
+    bs = 3
+    xb = X[i * bs:(i + 1) * bs]
+    cost = (T.dot(xb, W) ** 2).sum()
+    outs = [xb, X[n], X[::n, 1:], T.arange(i, n) * 2, cost, kg.grad(cost, W),
+            kg.grad(cost, X), T.zeros((n, i + 1)) + 1.5]
+    from kgen.codegen.cuda import render_host
+    host = render_host([kg.kernel("k", [X, W, i, n], outs).plan()])
+    assert "int64_t in_i_value, int64_t in_n_value, int64_t *ints" in host
+    f = kg.function([X, W, i, n], outs, target="cuda")
+    rng = np.random.default_rng(1)
+    x, w = rng.normal(size=(10, 4)), rng.normal(size=(4, 2))
+    for iv, nv in [(0, 2), (1, 3), (3, 1), (2, 5)]:
+        got = f(x, w, iv, nv)
+        b = x[iv * bs:(iv + 1) * bs]
+        gx = np.zeros_like(x)
+        gx[iv * bs:(iv + 1) * bs] = 2 * (b @ w) @ w.T
+        want = [b, x[nv], x[::nv, 1:], np.arange(iv, nv) * 2, ((b @ w) ** 2).sum(),
+                2 * b.T @ (b @ w), gx, np.zeros((max(nv, 0), iv + 1)) + 1.5]
+        for g, wv in zip(got, want):
+            np.testing.assert_allclose(g, wv, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ShapeError, match="negative dimensions"):
+        f(x, w, 3, -1)
+    with pytest.raises(IndexError, match="the index is 10"):
+        f(x, w, 0, 10)
