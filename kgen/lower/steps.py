@@ -144,7 +144,7 @@ class StepRules:
         # per line (one thread per line on CUDA)
         args = self._lines(node, out)
         size = self.ints.mul(self.ints.product(self.dims[id(node)], "n"), 2, "sort_n")
-        scratch = Buffer(self.names.fresh("kg_sort"), "int64", size, "temp")
+        scratch = Buffer(self.names.fresh("sort_scratch"), "int64", size, "temp")
         self.buffers.append(scratch)
         args.update(scratch=View(scratch.name, "int64", 0, [size], [1], True),
                     positions=node.op.name == "argsort",
