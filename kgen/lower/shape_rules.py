@@ -133,9 +133,8 @@ class ShapeRules:
             a, b = (self._int_value(i) for i in node.inputs)
             fn = {"floor_div": "floordiv"}.get(name, name)
             return getattr(self.ints, fn)(a, b)
-        if name == "cast" and node.dtype.startswith(("int", "uint")) \
-                and node.inputs[0].dtype.startswith(("int", "uint")):
-            return self._int_value(node.inputs[0])  # sizes are int64: no wrapping
+        if name == "cast":  # of a whole number; sizes are int64: no wrapping
+            return self._int_value(node.inputs[0])
         if name == "neg":
             return self.ints.sub(0, self._int_value(node.inputs[0]))
         if name == "pow" and node.dtype.startswith("int"):
@@ -147,7 +146,8 @@ class ShapeRules:
         what = f"input {node.name!r}" if isinstance(node, Input) else \
             (node.op.name if node.op else repr(node))
         raise KgenTypeError(
-            f"kernel {self.label!r}: a size here depends on {what}; compiled kernels size "
+            f"kernel {self.label!r}: a size here depends on the value of {what}; compiled "
+            f"kernels size "
             f"their arrays from shapes and from the values of 0-d int inputs, combined by "
             f"+, -, *, //, %, neg, maximum, minimum and int casts (e.g. X[i * bs:(i + 1) * bs] "
             f"with i an iscalar, or arange(x.shape[0]))")

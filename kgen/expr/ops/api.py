@@ -366,7 +366,8 @@ def getitem(x, key):
         if _int_scalar_var(p):
             syms.append(p)
             return sh.SYM
-        raise KgenTypeError(f"slice bounds must be ints or int scalar variables, got {p!r}")
+        raise KgenTypeError(f"slice bounds must be ints, or int scalars computed from 0-d int "
+                            f"inputs and shapes (+, -, *, //, %, maximum, minimum), got {p!r}")
 
     for k in key:
         if k is None:
@@ -387,8 +388,11 @@ def getitem(x, key):
 
 
 def _int_scalar_var(k):
-    """A 0-d integer variable: a basic index (as NumPy treats a 0-d int array)."""
-    return isinstance(k, Variable) and k.ndim == 0 and k.dtype.startswith(("int", "uint"))
+    """A 0-d integer variable that the shape phase can evaluate (from shapes and
+    the values of 0-d int inputs): a basic index, a view. Other 0-d int indices
+    (read from array values) are gathers."""
+    return isinstance(k, Variable) and k.ndim == 0 and k.dtype.startswith(("int", "uint")) \
+        and sh.shape_computable(k)
 
 
 def _basic_int(k):

@@ -118,6 +118,37 @@ dimshuffle = DimShuffle("dimshuffle", vjp_rule=_dimshuffle_grad)
 SYM = "$"  # an index entry's bound that is the value of the next symbolic input
 
 
+# the ops of the int expressions a shape phase evaluates (kgen/lower/shape_rules.py)
+SIZE_OPS = ("shape_i", "add", "sub", "mul", "floor_div", "mod", "maximum", "minimum", "neg",
+            "cast", "pow")
+
+
+def shape_computable(v):
+    """Whether the 0-d int `v` is known before any array is read: built from
+    constants, 0-d int inputs (their values), shapes and SIZE_OPS (an integer
+    exponent of pow must be a constant)."""
+    from ..node import Constant
+    stack, seen = [v], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.op is None:
+            if not isinstance(n, Constant) and not (
+                    n.ndim == 0 and n.dtype in ("int32", "int64")):
+                return False
+            continue
+        if n.ndim != 0 or n.op.name not in SIZE_OPS:
+            return False
+        if n.op.name == "shape_i":
+            continue  # a shape, whatever its array holds
+        if n.op.name == "pow" and not isinstance(n.inputs[1], Constant):
+            return False
+        stack.extend(n.inputs)
+    return True
+
+
 def _is_int_scalar(v):
     return v.ndim == 0 and (v.dtype.startswith("int") or v.dtype.startswith("uint"))
 
