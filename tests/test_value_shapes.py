@@ -224,3 +224,45 @@ def test_cuda_source_takes_values_and_runs_on_the_emulator(monkeypatch):
         f(x, w, 3, -1)
     with pytest.raises(IndexError, match="the index is 10"):
         f(x, w, 0, 10)
+
+
+def test_value_shaped_cuda_source_compiles_with_nvcc(tmp_path):
+    """Slices, indices, arange and alloc sized by input values, and the gradient of
+    a symbolic minibatch slice: nvcc compiles the CUDA module (no GPU needed) and
+    the host shape phase is warning-free C."""
+    import subprocess
+
+    from kgen.build import nvcc
+    from kgen.codegen.cuda import render_host
+    from kgen.codegen.render import render_module
+    try:
+        nvcc.find_nvcc()
+    except Exception:
+        pytest.skip("nvcc (the CUDA toolkit) not found")
+    X, W, a, b = T.dmatrix("X"), T.dmatrix("W"), T.lscalar("a"), T.iscalar("b")
+    cost = (T.dot(X[a * 3:(a + 1) * 3], W) ** 2).sum()
+    outs = [X[a // 2:b % 3:b], X[T.minimum(a, b)], T.zeros((T.maximum(a, 1), b)) + 1,
+            T.arange(a, b, 2), kg.grad(cost, W), kg.grad(cost, X)]
+    plan = kg.kernel("vs", [X, W, a, b], outs).plan()
+    cubin = nvcc.compile_cuda(render_module([plan], "cuda", "0"), "vs", tmp_path / "vs",
+                              output="cubin", names=("sm_90",))
+    assert open(cubin, "rb").read(4) == b"\x7fELF"
+    host = tmp_path / "host.c"
+    host.write_text(render_host([plan]))
+    proc = subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", "-c", str(host), "-o",
+                           str(tmp_path / "host.o")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_value_shaped_c_compiles_warning_free(tmp_path):
+    import subprocess
+    X, a, b = T.dmatrix("X"), T.lscalar("a"), T.iscalar("b")
+    outs = [X[a // 2:b % 3:b], X[T.minimum(a, b)], T.zeros((T.maximum(a, 1), b)) + 1,
+            X.reshape((a, -1)), T.arange(a, b, 2)]
+    src = tmp_path / "vs.c"
+    src.write_text(kg.kernel("vs", [X, a, b], outs).source())
+    for extra in ([], ["-fopenmp"]):
+        proc = subprocess.run(["cc", "-std=c99", "-Wall", "-Werror", "-O2", *extra, "-c",
+                               str(src), "-o", str(tmp_path / "vs.o")],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
