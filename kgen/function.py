@@ -151,8 +151,8 @@ def _apply_givens(inputs, outputs, updates, givens):
     listed = {id(v) for v in (inputs if isinstance(inputs, (list, tuple)) else [inputs])}
     for var, _ in pairs:
         if id(var) in listed:
-            raise KgenTypeError(f"givens: {var.name or repr(var)} is replaced by givens but is also "
-                                f"in the inputs list; remove it from the inputs")
+            raise KgenTypeError(f"givens: {var.name or repr(var)} is replaced by givens but is "
+                                f"also in the inputs list; remove it from the inputs")
     single = outputs is not None and not isinstance(outputs, (list, tuple))
     outs = [] if outputs is None else [outputs] if single else list(outputs)
     if updates is None:

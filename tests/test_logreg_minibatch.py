@@ -19,7 +19,8 @@ def numpy_sgd(train, valid, n_in, n_out, batch_size, n_epochs, lr):
     costs, errors = [], []
     for _ in range(n_epochs):
         for i in range(len(x) // batch_size):
-            xb, yb = x[i * batch_size:(i + 1) * batch_size], y[i * batch_size:(i + 1) * batch_size]
+            rows = slice(i * batch_size, (i + 1) * batch_size)
+            xb, yb = x[rows], y[rows]
             z = xb @ W + b
             z = z - z.max(axis=1, keepdims=True)
             p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
@@ -31,13 +32,14 @@ def numpy_sgd(train, valid, n_in, n_out, batch_size, n_epochs, lr):
             W, b = W - lr * (xb.T @ d), b - lr * d.sum(axis=0)
         errs = []
         for i in range(len(vx) // batch_size):
-            xb, yb = vx[i * batch_size:(i + 1) * batch_size], vy[i * batch_size:(i + 1) * batch_size]
+            rows = slice(i * batch_size, (i + 1) * batch_size)
+            xb, yb = vx[rows], vy[rows]
             errs.append(np.mean(np.argmax(xb @ W + b, axis=1) != yb))
         errors.append(np.mean(errs))
     return W, b, costs, errors
 
 
-@pytest.mark.parametrize("n_train,batch_size", [(120, 20), (130, 20)])  # 130: a partial batch unused
+@pytest.mark.parametrize("n_train,batch_size", [(120, 20), (130, 20)])  # 130: 10 rows unused
 def test_example_matches_numpy_sgd(monkeypatch, n_train, batch_size):
     monkeypatch.setattr(kg.config, "floatX", "float64")
     args = dict(n_train=n_train, n_valid=60, n_in=30, n_out=4, batch_size=batch_size,

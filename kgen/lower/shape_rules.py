@@ -76,9 +76,7 @@ class ShapeRules:
 
     def _dims_subtensor(self, node, dims):
         d = dims[0]
-        out, axis = [], 0
-        self._slices = getattr(self, "_slices", {})
-        starts = []
+        out, axis, starts = [], 0, []
         first = 2 if node.op.name == "subtensor_grad" else 1
         syms = iter(node.inputs[first:])
 
@@ -112,7 +110,6 @@ class ShapeRules:
                     out.append(length)
                     starts.append(self.ints.emit("slice_start", f"start{axis}", d[axis],
                                                  start, stop, step))
-                self._steps = getattr(self, "_steps", {})
                 self._steps.setdefault(id(node), []).append(step)
             axis += 1
         self._slices[id(node)] = starts
@@ -147,8 +144,7 @@ class ShapeRules:
             (node.op.name if node.op else repr(node))
         raise KgenTypeError(
             f"kernel {self.label!r}: a size here depends on the value of {what}; compiled "
-            f"kernels size "
-            f"their arrays from shapes and from the values of 0-d int inputs, combined by "
+            f"kernels size their arrays from shapes and the values of 0-d int inputs, combined by "
             f"+, -, *, //, %, neg, maximum, minimum and int casts (e.g. X[i * bs:(i + 1) * bs] "
             f"with i an iscalar, or arange(x.shape[0]))")
 
