@@ -266,3 +266,15 @@ def test_value_shaped_c_compiles_warning_free(tmp_path):
                                str(src), "-o", str(tmp_path / "vs.o")],
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
+
+
+def test_a_failed_value_check_changes_no_state():
+    X, i = T.dmatrix("X"), T.lscalar("i")
+    w = kg.shared(np.ones(3), name="w")
+    f = kg.function([X, i], X[i].sum(), updates=[(w, w + X[i])])
+    x = np.arange(6.0).reshape(2, 3)
+    assert f(x, 1) == 12.0
+    np.testing.assert_array_equal(w.get_value(), 1 + x[1])
+    with pytest.raises(IndexError):
+        f(x, 2)
+    np.testing.assert_array_equal(w.get_value(), 1 + x[1])
