@@ -20,6 +20,7 @@ from .errors import (BackendUnavailableError, CompileError, CompilerNotFoundErro
                      ShapeError)
 from .expr import methods as _methods  # noqa: F401  (installs operators on Variable)
 from .expr.graph import check_graph, graph_inputs, graph_size, toposort  # noqa: F401
+from .expr.clone import clone  # noqa: F401
 from .expr.node import Constant, Input, Shared, Variable, constant  # noqa: F401
 from .expr.ops import *  # noqa: F401,F403
 from .expr.ops import abs, max, min, round, sum  # noqa: F401

@@ -118,14 +118,16 @@ def _check_updates(updates):
     return out
 
 
-def kernel(name, inputs, outputs=None, updates=None):
-    """Declare a kernel without building anything."""
+def kernel(name, inputs, outputs=None, updates=None, givens=None):
+    """Declare a kernel without building anything (givens: as kg.function's)."""
+    if givens is not None:
+        outputs, updates = _apply_givens(inputs, outputs, updates, givens)
     return Kernel(name, inputs, outputs, updates)
 
 
 def function(inputs, outputs=None, updates=None, name=None, target="c", optimize=True,
              mode=None, allow_input_downcast=None, on_unused_input=None, profile=None,
-             no_default_updates=False):
+             no_default_updates=False, givens=None):
     """Build (or load from the disk cache) a callable computing `outputs`.
 
     Theano's keywords: `inputs` may hold `kg.In(x, value=..., name=...)`;
@@ -134,7 +136,9 @@ def function(inputs, outputs=None, updates=None, name=None, target="c", optimize
     else accept); `mode` ('FAST_RUN', 'FAST_COMPILE' = optimize=False,
     'DebugMode', a kg.Mode; default config.mode); `profile=True` times each
     call's phases into `f.profile`; `no_default_updates` is stored on the
-    kernel and the function for default updates to consult.
+    kernel and the function for default updates to consult. `givens`:
+    (variable, expression) pairs or a dict, substituted in the outputs and the
+    update expressions before anything else (Theano's givens).
     """
     from .config import config
     from .function_io import MISSING, check_unused, unpack_inputs
@@ -143,12 +147,14 @@ def function(inputs, outputs=None, updates=None, name=None, target="c", optimize
                 name=name, target=target,
                 optimize=optimize, mode=mode, allow_input_downcast=allow_input_downcast,
                 on_unused_input=on_unused_input, profile=profile,
-                no_default_updates=no_default_updates)
+                no_default_updates=no_default_updates, givens=_copied(givens))
     mode = resolve_mode(mode)
     if mode == "DebugMode" and target != "c":
         raise KgenTypeError(f"mode='DebugMode' runs on target 'c' only, not {target!r}")
     optimize = optimize and mode != "FAST_COMPILE"
     variables, options = unpack_inputs(inputs, allow_input_downcast)
+    if givens is not None:
+        outputs, updates = _apply_givens(variables, outputs, updates, givens)
     k = Kernel(name or "kgen_fn", variables, outputs, updates)
     k.no_default_updates = no_default_updates
     if any(options.casts[i] != "safe" or options.names[i] != v.name for i, v in
@@ -235,3 +241,28 @@ def _swapped(spec, swap):
         else None
     spec["updates"] = [(swap.get(s, s), e) for (s, _), e in zip(pairs, exprs[len(outs):])]
     return spec
+
+
+def _apply_givens(inputs, outputs, updates, givens):
+    """Theano's givens: the outputs and update values with each given variable
+    (an input or a shared variable) replaced, checked as updates are (same
+    dtype and ndim). A replaced input need not, and must not, be an input."""
+    from .expr.clone import replacement_pairs, substitute
+    pairs = replacement_pairs(givens, "givens")
+    listed = {id(v) for v in (inputs if isinstance(inputs, (list, tuple)) else [inputs])}
+    for var, _ in pairs:
+        if id(var) in listed:
+            raise KgenTypeError(f"givens: {var.name or repr(var)} is replaced by givens but is "
+                                f"also in the inputs list; remove it from the inputs")
+    single = outputs is not None and not isinstance(outputs, (list, tuple))
+    outs = [] if outputs is None else [outputs] if single else list(outputs)
+    if updates is None:
+        ups = []
+    else:
+        ups = list(updates.items()) if isinstance(updates, dict) else list(updates)
+        if not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in ups):
+            return outputs, updates  # _check_updates says what is wrong
+    exprs = substitute([as_variable(o) for o in outs] + [as_variable(e) for _, e in ups], pairs)
+    new_outs = exprs[:len(outs)]
+    new_ups = [(s, e) for (s, _), e in zip(ups, exprs[len(outs):])]
+    return (new_outs[0] if single else None if outputs is None else new_outs), new_ups

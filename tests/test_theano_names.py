@@ -83,10 +83,13 @@ def test_subtensor_updates_of_the_whole_array():
     np.testing.assert_allclose(inc, [[1, 2, 3], [1, 2, 3]])
 
 
-def test_sizes_from_input_values_are_refused_clearly():
-    n = T.lscalar("n")
+def test_sizes_from_input_values():
+    """The value of an int scalar input may decide a size; a float one may not."""
+    n, t = T.lscalar("n"), T.dscalar("t")
+    f = kg.function([n], T.zeros((n, 2)))
+    np.testing.assert_array_equal(f(3), np.zeros((3, 2)))
     with pytest.raises(TypeError, match="depends on the value of input"):
-        kg.function([n], T.zeros((n, 2)))
+        kg.function([t], T.arange(t))
 
 
 def test_shape_errors_name_the_function():

@@ -117,7 +117,7 @@ class Shared(Variable):
 
     __slots__ = ("uid", "_value", "_device", "_lock")
 
-    def __init__(self, value, name=None):
+    def __init__(self, value, name=None, borrow=False):
         value = np.asarray(value)
         dtype = check_dtype(value.dtype, f"shared {name or ''}".strip())
         # the shape may change through set_value, so only ndim is static
@@ -125,23 +125,30 @@ class Shared(Variable):
         self.op, self.inputs, self.attrs = None, (), ()
         self.name, self.uid = name, next(_leaf_ids)
         self._value = core.stored_value(value, np.dtype(dtype), value.ndim,
-                                        f"shared {name or ''}".strip())
+                                        f"shared {name or ''}".strip(), borrow=borrow)
         self._device, self._lock = None, core.new_lock()
 
     def __reduce__(self):
         # the value as get_value() gives it (copied back from a GPU); a new identity
         return (_unpickle_shared, (self.get_value(), self.name, self.dtype))
 
-    def get_value(self):
-        """A copy of the current value (copied back from the GPU if it lives there)."""
+    def get_value(self, borrow=False, return_internal_type=False):
+        """A copy of the current value (copied back from the GPU if it lives there).
+        borrow=True returns the array kgen holds, without a copy (as Theano does):
+        kgen never writes it in place, later updates replace it, so it keeps the
+        value of this moment unless the caller changes it. (A value living on the
+        GPU is copied back either way.) return_internal_type is accepted: the
+        internal type is a NumPy array."""
         if self._device is not None:
             return self._device.get_value(self)
-        return self._value.copy()
+        return self._value if borrow else self._value.copy()
 
-    def set_value(self, value):
-        """Replace the value: same ndim, a dtype that casts safely to ours."""
+    def set_value(self, value, borrow=False):
+        """Replace the value: same ndim, a dtype that casts safely to ours.
+        borrow=True keeps `value` itself when it is already an aligned,
+        C-contiguous, native-endian ndarray of our dtype (else a copy)."""
         label = f"set_value({self.name or 'shared variable'})"
-        new = core.stored_value(value, np.dtype(self.dtype), self.ndim, label)
+        new = core.stored_value(value, np.dtype(self.dtype), self.ndim, label, borrow=borrow)
         with self._lock:  # never between another call's read and its write
             if self._device is not None:
                 self._device.set_value(self, new)

@@ -42,16 +42,20 @@ def index_format(node):
     """`{0}[1:3, ::-1, None]` for subtensor, `{0}[{1}, {2}]` for gather."""
     if node.op.name == "gather":
         return "{0}[" + ", ".join("{%d}" % i for i in range(1, len(node.inputs))) + "]"
-    items = []
+    items, syms = [], iter(range(1, len(node.inputs)))
+
+    def part(p):  # a symbolic bound is the next input, inlined by the printer
+        return "" if p is None else "{%d}" % next(syms) if p == "$" else str(p)
+
     for entry in node.attr("index"):
         if entry[0] == "n":
             items.append("None")
         elif entry[0] == "i":
-            items.append(str(entry[1]))
+            items.append(part(entry[1]))
         else:
-            start, stop, step = ("" if p is None else str(p) for p in entry[1:])
+            start, stop, step = (part(p) for p in entry[1:])
             items.append(f"{start}:{stop}" + ("" if step == "1" else f":{step}"))
-    return "{0}[" + _escape(", ".join(items) or "()") + "]"
+    return "{0}[" + (", ".join(items) or "()") + "]"
 
 
 def _escape(text):

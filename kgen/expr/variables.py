@@ -73,8 +73,13 @@ for _name, _fn in theano_names.items():
     _fn.__name__ = _fn.__qualname__ = _name
 
 
-def shared(value, name=None, **_ignored):
-    """A variable whose value persists between calls; `get_value`/`set_value`."""
+def shared(value, name=None, borrow=False, **_ignored):
+    """A variable whose value persists between calls; `get_value`/`set_value`.
+    borrow=True keeps `value` itself, without a copy, when it is already an
+    aligned, C-contiguous, native-endian ndarray of a kgen dtype (otherwise a
+    copy is kept, as without borrow): changing that array later changes the
+    shared value, as in Theano. kgen itself never writes a shared value in
+    place (updates replace it)."""
     if isinstance(value, Shared):
         raise KgenTypeError("shared: value is already a shared variable")
-    return Shared(value, name)
+    return Shared(value, name, borrow=borrow)

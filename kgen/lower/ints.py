@@ -120,6 +120,33 @@ class IntBuilder:
             out = self.mul(out, v, hint)
         return out
 
+    def floordiv(self, a, b, hint="n"):
+        """a // b rounded toward -inf (Python, NumPy); b == 0 fails the shape phase."""
+        if isinstance(b, int) and b == 0:
+            raise ShapeError(f"{self.where or 'shape'}: integer division by zero in a size")
+        if isinstance(a, int) and isinstance(b, int):
+            return self._fits(a // b, f"{a} // {b}")
+        if b == 1:
+            return a
+        return self.emit("floordiv", hint, a, b, msg=self.where or "shape")
+
+    def mod(self, a, b, hint="n"):
+        """a % b with the sign of b (Python, NumPy); b == 0 fails the shape phase."""
+        if isinstance(b, int) and b == 0:
+            raise ShapeError(f"{self.where or 'shape'}: integer modulo by zero in a size")
+        if isinstance(a, int) and isinstance(b, int):
+            return a % b
+        if b == 1 or b == -1:
+            return 0
+        return self.emit("mod", hint, a, b, msg=self.where or "shape")
+
+    def minimum(self, a, b, hint="n"):
+        if isinstance(a, int) and isinstance(b, int):
+            return min(a, b)
+        if a == b:
+            return a
+        return self.emit("min", hint, a, b)
+
     def maximum(self, a, b, hint="n"):
         if isinstance(a, int) and isinstance(b, int):
             return max(a, b)

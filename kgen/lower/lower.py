@@ -39,6 +39,7 @@ class _Lowering(ShapeRules, StepRules):
         self.dims = {}      # id(node) -> [Int]
         self.value = {}     # id(node) -> View | ("literal", scalar) | ("int", Int)
         self.params, self.buffers, self.steps = [], [], []
+        self._slices, self._steps = {}, {}  # per basic index: slice starts and steps (Ints)
         self.features = set()
 
     # ---- 1-2: graph and shape phase --------------------------------------------
@@ -187,7 +188,7 @@ class _Lowering(ShapeRules, StepRules):
     def _index_view(self, node, base, dims):
         """The view of `base` that `node`'s basic index (subtensor or its
         gradient) selects: offsets from the slice starts, scaled strides."""
-        starts = self._slices[id(node)]
+        starts, steps = self._slices[id(node)], iter(self._steps.get(id(node), []))
         offset, strides, axis, si = base.offset, [], 0, 0
         for entry in node.attr("index"):
             if entry[0] == "n":
@@ -196,7 +197,7 @@ class _Lowering(ShapeRules, StepRules):
             offset = self.ints.add(offset, self.ints.mul(starts[si], base.strides[axis], "off"),
                                    "off")
             if entry[0] == "s":
-                strides.append(self.ints.mul(base.strides[axis], entry[3], "st"))
+                strides.append(self.ints.mul(base.strides[axis], next(steps), "st"))
             si += 1
             axis += 1
         strides += base.strides[axis:]

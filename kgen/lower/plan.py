@@ -19,6 +19,8 @@ class Stmt:
     bcast  dst = broadcast(a, b) or fail  eq    fail unless a == b
     bstride dst = (dim == 1 ? 0 : stride)  slice dst/dst2 = length/start of a slice
     min/max dst = min/max(a, b)            nonneg fail unless a >= 0
+    floordiv/mod dst = a // b, a % b (Python's rounding; fail if b == 0)
+    nonzero fail unless a != 0 (a slice step)
     """
     kind: str
     dst: object = None
@@ -38,6 +40,8 @@ class Param:
     role: str          # input | shared | output | update
     var: object = None
     dim_args: list = None  # C argument names of its run-time dims (inputs)
+    value_arg: str = None  # a 0-d int input whose value decides sizes: the int64_t
+                           # argument carrying that value (to NAME_shapes and NAME)
 
 
 @dataclass

@@ -4,6 +4,7 @@ import numpy as np
 
 from ..errors import KgenTypeError
 from ..expr.node import Constant, Input
+from ..expr.ops.shape import SYM
 from .fusion import is_elementwise, is_reduction
 
 
@@ -74,51 +75,66 @@ class ShapeRules:
         return [1 if p == "x" else d[p] for p in pattern]
 
     def _dims_subtensor(self, node, dims):
-        (d,) = dims
-        out, axis = [], 0
-        self._slices = getattr(self, "_slices", {})
-        starts = []
+        d = dims[0]
+        out, axis, starts = [], 0, []
+        first = 2 if node.op.name == "subtensor_grad" else 1
+        syms = iter(node.inputs[first:])
+
+        def bound(p):  # an int, None, or the shape-phase value of the next symbolic input
+            return self._int_value(next(syms)) if p == SYM else p
+
         for entry in node.attr("index"):
             if entry[0] == "n":
                 out.append(1)
                 continue
             if entry[0] == "i":
-                k = entry[1]
-                if isinstance(d[axis], int):
+                k = bound(entry[1])
+                if isinstance(d[axis], int) and isinstance(k, int):
                     starts.append(k % d[axis] if d[axis] else 0)
                 else:
                     starts.append(self.ints.emit(
                         "index", f"idx{axis}", d[axis], k,
-                        msg=f"subtensor: index {k} is out of bounds for axis {axis} with size"))
+                        msg=f"subtensor: index {k} is out of bounds for axis {axis} with size"
+                        if isinstance(k, int) else
+                        f"subtensor: an index is out of bounds for axis {axis} with size"))
             else:
-                _, start, stop, step = entry
-                if isinstance(d[axis], int):
+                start, stop, step = (bound(p) for p in entry[1:])
+                if all(v is None or isinstance(v, int) for v in (d[axis], start, stop, step)):
                     rng = range(*slice(start, stop, step).indices(d[axis]))
                     out.append(len(rng))
                     starts.append(rng.start if len(rng) else 0)
                 else:
+                    if not isinstance(step, int):
+                        self.ints.check("nonzero", step, msg="subtensor: slice step cannot be zero")
                     length = self.ints.emit("slice_len", f"len{axis}", d[axis], start, stop, step)
                     out.append(length)
                     starts.append(self.ints.emit("slice_start", f"start{axis}", d[axis],
                                                  start, stop, step))
+                self._steps.setdefault(id(node), []).append(step)
             axis += 1
         self._slices[id(node)] = starts
         return out + d[axis:]
 
     def _int_value(self, node):
-        """The run-time value of an int scalar expression built from shapes."""
+        """The run-time value of an int scalar expression of shapes and of the
+        values of 0-d int inputs (an Int of the shape phase)."""
         if isinstance(node, Constant):
             return int(node.value)
-        if node.op is not None and node.op.name == "shape_i":
+        if node.op is None and node.ndim == 0 and node.dtype.startswith(("int", "uint")):
+            return self._value_arg(node)
+        name = node.op.name if node.op is not None else None
+        if name == "shape_i":
             return self.dims[id(node.inputs[0])][node.attr("axis")]
-        if node.op is not None and node.op.name in ("mul", "add", "sub", "cast"):
-            vals = [self._int_value(i) for i in node.inputs]
-            if node.op.name == "cast":
-                return vals[0]
-            return getattr(self.ints, node.op.name)(*vals)
-        if node.op is not None and node.op.name == "neg":
+        if name in ("mul", "add", "sub", "floor_div", "mod", "maximum", "minimum") \
+                and node.dtype.startswith(("int", "uint")):
+            a, b = (self._int_value(i) for i in node.inputs)
+            fn = {"floor_div": "floordiv"}.get(name, name)
+            return getattr(self.ints, fn)(a, b)
+        if name == "cast":  # of a whole number; sizes are int64: no wrapping
+            return self._int_value(node.inputs[0])
+        if name == "neg":
             return self.ints.sub(0, self._int_value(node.inputs[0]))
-        if node.op is not None and node.op.name == "pow" and node.dtype.startswith("int"):
+        if name == "pow" and node.dtype.startswith("int"):
             # the simplifier's form of x.shape[0] * x.shape[0]: a constant exponent
             k = node.inputs[1]
             if isinstance(k, Constant) and k.ndim == 0 and k.dtype.startswith("int") \
@@ -127,9 +143,20 @@ class ShapeRules:
         what = f"input {node.name!r}" if isinstance(node, Input) else \
             (node.op.name if node.op else repr(node))
         raise KgenTypeError(
-            f"kernel {self.label!r}: a size here depends on the value of {what}; compiled kernels "
-            f"size their arrays from shapes alone (use Python ints, or x.shape[i] and "
-            f"products of them, e.g. arange(x.shape[0]))")
+            f"kernel {self.label!r}: a size here depends on the value of {what}; compiled "
+            f"kernels size their arrays from shapes and the values of 0-d int inputs, combined by "
+            f"+, -, *, //, %, neg, maximum, minimum and int casts (e.g. X[i * bs:(i + 1) * bs] "
+            f"with i an iscalar, or arange(x.shape[0]))")
+
+    def _value_arg(self, var):
+        """The shape-phase Int holding the value of the 0-d int input or shared
+        variable `var`: an int64_t argument of NAME_shapes and NAME."""
+        for p in self.params:
+            if p.var is var:
+                if p.value_arg is None:
+                    p.value_arg = self.ints.fresh(f"{p.name}_value")
+                return p.value_arg
+        raise AssertionError(f"{var!r} is not a parameter")
 
     def _dims_reshape(self, node, dims):
         src = dims[0]
@@ -178,7 +205,7 @@ class ShapeRules:
         return list(dims[0])
 
     def _dims_subtensor_grad(self, node, dims):
-        self._dims_subtensor(node, dims[:1])  # records the slice starts
+        self._dims_subtensor(node, dims[:1])  # records the slice starts (and checks)
         return list(dims[0])
 
     def _dims_sum_to(self, node, dims):
@@ -190,6 +217,9 @@ class ShapeRules:
 
     def _dims_arange(self, node, dims):
         vals = [self._arange_arg(i) for i in node.inputs]
+        if node.attr("size", None) and not isinstance(vals[1], (int, float)):
+            self.ints.check("nonneg", vals[1], msg=f"{node.attr('size')}: negative dimensions "
+                                                   f"are not allowed, got")
         if all(isinstance(v, (int, float)) for v in vals):
             return [len(np.arange(*vals))]
         return [self.ints.emit("arange_len", "n_range", *vals, msg=self._shape_msg("arange", []))]

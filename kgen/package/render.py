@@ -87,6 +87,11 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def _value_arg(p):
+    """The int64_t argument carrying a 0-d int input's value, where sizes depend on it."""
+    return {"c_value": p.value_arg} if p.value_arg else {}
+
+
 def manifest(model, files, spec_sha256, targets, build):
     """manifest.json: what the package holds, for people and tools.
 
@@ -100,11 +105,12 @@ def manifest(model, files, spec_sha256, targets, build):
             "python_name": k.name,      # the package's attribute
             "c_name": k.symbol,         # the C functions: c_name and c_name_shapes
             "c_functions": {"shapes": _signature(k, "shapes"), "run": _signature(k, "run")},
-            "inputs": [{"name": p.var.name, "c_name": p.name, "dtype": p.dtype,
-                        "shape": list(p.static_shape), "c_dims": list(p.dim_args)}
-                       for p in k.inputs],
-            "shared": [{"name": p.var.name, "c_name": p.name, "dtype": p.dtype,
-                        "ndim": p.ndim, "c_dims": list(p.dim_args)} for p in k.shared],
+            "inputs": [dict({"name": p.var.name, "c_name": p.name, "dtype": p.dtype,
+                             "shape": list(p.static_shape), "c_dims": list(p.dim_args)},
+                            **_value_arg(p)) for p in k.inputs],
+            "shared": [dict({"name": p.var.name, "c_name": p.name, "dtype": p.dtype,
+                             "ndim": p.ndim, "c_dims": list(p.dim_args)}, **_value_arg(p))
+                       for p in k.shared],
             "outputs": [{"name": p.label, "c_name": p.name, "dtype": p.dtype, "ndim": p.ndim}
                         for p in k.outputs],
             "updates": [{"shared": target, "c_name": p.name, "dtype": p.dtype, "ndim": p.ndim}

@@ -88,7 +88,7 @@ class CFunction(core.Kernel):
             shared=[p.var for p in roles["shared"]],
             outputs=[(p.name, p.dtype, p.ndim) for p in roles["output"]],
             updates=[(s, p.dtype, p.ndim) for s, p in zip(updated, roles["update"])],
-            single=kernel.single)
+            single=kernel.single, values=value_positions(plan))
         self.signature = CallSignature(kernel, plan)
         self.names = self.signature.names
         if profile:
@@ -116,6 +116,13 @@ class CFunction(core.Kernel):
         k = self.kernel
         outputs = k.outputs[0] if k.single else list(k.outputs)
         return _rebuild, (k.name, list(k.inputs), outputs, list(k.updates), self._optimize)
+
+
+def value_positions(plan):
+    """Positions among the inputs then the shared variables of those whose values
+    the shape phase reads (passed as int64_t after the lengths)."""
+    params = [p for p in plan.params if p.role in ("input", "shared")]
+    return [k for k, p in enumerate(params) if p.value_arg]
 
 
 def _rebuild(name, inputs, outputs, updates, optimize):

@@ -310,6 +310,8 @@ class CudaFunction:
                                f"({error})"]) from exc
         self._ffi, self._ints_fn = host.ffi, getattr(host.lib, plan.name + "_ints")
         self._n_ints = len(plan.int_vars)
+        from .c import value_positions
+        self._values = value_positions(plan)
         self.signature = CudaSignature(kernel, plan, driver)
         self._inputs = [p.name for p in plan.params if p.role == "input"]
         self._shared = [(p.name, p.var) for p in plan.params if p.role == "shared"]
@@ -334,6 +336,14 @@ class CudaFunction:
             dv = shared._device = DeviceValue(self._driver)
         return dv
 
+    def _int_value(self, v):
+        """The value of a 0-d int input (a host or device array) or shared variable."""
+        if isinstance(v, core.SharedVariable) or hasattr(v, "_lock"):
+            v = v.get_value()
+        elif self._driver.is_device_array(v):
+            v = self._driver.download(v)
+        return int(np.asarray(v))
+
     def shape_phase(self, dims):
         """The shape-phase integers (plan.int_vars order) for these input dims, or the error."""
         ffi = self._ffi
@@ -357,6 +367,9 @@ class CudaFunction:
         held = [(name, s, self._device_value(s)) for name, s in self._shared]
         dims = [d for v in values for d in v.shape]
         dims += [d for _, s, dv in held for d in dv.shape(s)]
+        if self._values:  # 0-d int arguments whose values decide sizes (int64_t, after dims)
+            arrays = list(values) + [s for _, s, _ in held]
+            dims += [self._int_value(arrays[k]) for k in self._values]
         ints = self.shape_phase(dims)  # every check, before anything touches the GPU
         call = self._calls.get(tuple(ints))
         if call is None:  # new shapes: work the launches out (then reuse them)

@@ -105,7 +105,7 @@ def log_of_picked_softmax(node, picked, **_):
         return None
     if picked.op is la.gather:
         return la.gather(log_p, *picked.inputs[1:])
-    return sh.subtensor(log_p, index=picked.attr("index"))
+    return sh.subtensor(log_p, *picked.inputs[1:], index=picked.attr("index"))
 
 
 STABILITY = [

@@ -6,7 +6,7 @@ import builtins
 import numpy as np
 
 from ...errors import KgenTypeError, ShapeError
-from ..node import Variable, as_variable, constant
+from ..node import Constant, Variable, as_variable, constant
 from ..types import check_dtype, format_shape, normalize_axis
 from . import elementwise as ew
 from . import linalg as la
@@ -336,9 +336,10 @@ def getitem(x, key):
         pos = [i for i, k in enumerate(key) if k is Ellipsis][0]
         used = builtins.sum(1 for k in key if k is not None and k is not Ellipsis)
         key = key[:pos] + (slice(None),) * (x.ndim - used) + key[pos + 1:]
+    key = tuple(_basic_int(k) for k in key)
     advanced = []
     for k in key:
-        if isinstance(k, (Variable, np.ndarray, list)):
+        if isinstance(k, (Variable, np.ndarray, list)) and not _int_scalar_var(k):
             advanced.append(k)
         else:
             break
@@ -349,24 +350,33 @@ def getitem(x, key):
                 raise KgenTypeError(f"index arrays must be integers, got {k.dtype}")
         x = la.gather(x, *idx)
         rest = key[len(advanced):]
-        if any(isinstance(k, (Variable, np.ndarray, list)) for k in rest):
+        if any(isinstance(k, (Variable, np.ndarray, list)) and not _int_scalar_var(k)
+               for k in rest):
             raise KgenTypeError("integer-array indices must come first (leading axes only)")
         lead = builtins.max(i.ndim for i in idx)
         key = (slice(None),) * lead + tuple(rest)
         if all(k == slice(None) for k in key):
             return x
-    entries = []
+    entries, syms = [], []
+
+    def bound(p):  # an int, None, or "$" for a symbolic int scalar (in syms)
+        p = _basic_int(p)
+        if p is None or isinstance(p, (int, np.integer)) and not isinstance(p, bool):
+            return None if p is None else int(p)
+        if _int_scalar_var(p):
+            syms.append(p)
+            return sh.SYM
+        raise KgenTypeError(f"slice bounds must be ints, or int scalars computed from 0-d int "
+                            f"inputs and shapes (+, -, *, //, %, maximum, minimum), got {p!r}")
+
     for k in key:
         if k is None:
             entries.append(("n",))
         elif isinstance(k, slice):
             parts = (k.start, k.stop, 1 if k.step is None else k.step)
-            for p in parts:
-                if p is not None and not isinstance(p, (int, np.integer)):
-                    raise KgenTypeError(f"slice bounds must be Python ints, got {p!r}")
-            entries.append(("s",) + tuple(None if p is None else int(p) for p in parts))
-        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool):
-            entries.append(("i", int(k)))
+            entries.append(("s",) + tuple(bound(p) for p in parts))
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, bool) or _int_scalar_var(k):
+            entries.append(("i", bound(k)))
         else:
             raise KgenTypeError(f"unsupported index {k!r}: use ints, slices, None, "
                                 f"or integer arrays on the leading axes")
@@ -374,7 +384,22 @@ def getitem(x, key):
         entries.pop()
     if not entries:
         return x
-    return sh.subtensor(x, index=tuple(entries))
+    return sh.subtensor(x, *syms, index=tuple(entries))
+
+
+def _int_scalar_var(k):
+    """A 0-d integer variable that the shape phase can evaluate (from shapes and
+    the values of 0-d int inputs): a basic index, a view. Other 0-d int indices
+    (read from array values) are gathers."""
+    return isinstance(k, Variable) and k.ndim == 0 and k.dtype.startswith(("int", "uint")) \
+        and sh.shape_computable(k)
+
+
+def _basic_int(k):
+    """A 0-d integer constant as a Python int; anything else unchanged."""
+    if isinstance(k, Constant) and k.ndim == 0 and k.dtype.startswith(("int", "uint")):
+        return int(k.value)
+    return k
 
 
 # ---- neural-net helpers (Theano's nnet) -------------------------------------------

@@ -95,7 +95,8 @@ def _model(sizes):
     model = None
     for a, d in enumerate(sizes):
         pattern = tuple(0 if k == a else "x" for k in range(len(sizes)))
-        axis = sh.dimshuffle(api.arange(d), pattern=pattern)
+        rng = sh.arange(0, d, 1, size="alloc") if isinstance(d, Variable) else api.arange(d)
+        axis = sh.dimshuffle(rng, pattern=pattern)
         model = axis if model is None else model + axis
     return model
 
@@ -324,10 +325,11 @@ def _index_of(target):
     target = as_variable(target)
     op = target.op.name if target.op is not None else None
     if op == "subtensor":
-        src, index = target.inputs[0], target.attr("index")
+        # the index: its entries and their symbolic bounds (subtensor's inputs after x)
+        src, index = target.inputs[0], (target.attr("index"), tuple(target.inputs[1:]))
         lead = src.ndim - (src.inputs[0].ndim - (len(src.inputs) - 1)) \
             if src.op is not None and src.op.name == "gather" else None
-        if lead is not None and index[:lead] == (("s", None, None, 1),) * lead:
+        if lead is not None and index[0][:lead] == (("s", None, None, 1),) * lead:
             return src.inputs[0], "array", src.inputs[1:], (src, index)  # x[i, 1:]
         return src, "basic", None, index
     if op == "gather":
@@ -342,7 +344,7 @@ def _placed(target, y, then):
     y = ew.second(target, y)
     if then is None:
         return y
-    return sh.subtensor_grad(then[0], y, index=then[1])
+    return sh.subtensor_grad(then[0], y, *then[1][1], index=then[1][0])
 
 
 def inc_subtensor(target, y, inplace=False, set_instead_of_inc=False,
@@ -358,7 +360,7 @@ def inc_subtensor(target, y, inplace=False, set_instead_of_inc=False,
         return x + ew.second(x, y)
     if kind == "array":
         return la.scatter_add(x, _placed(target, y, index), *arrays)
-    return x + sh.subtensor_grad(x, ew.second(target, y), index=index)
+    return x + sh.subtensor_grad(x, ew.second(target, y), *index[1], index=index[0])
 
 
 def set_subtensor(target, y, inplace=False, tolerate_inplace_aliasing=False):
@@ -370,8 +372,9 @@ def set_subtensor(target, y, inplace=False, tolerate_inplace_aliasing=False):
     if kind == "all":
         return ew.second(x, y)
     if kind == "basic":
-        mask = sh.subtensor_grad(x, ew.second(target, True), index=index)
-        return ew.where(mask, sh.subtensor_grad(x, ew.second(target, y), index=index), x)
+        mask = sh.subtensor_grad(x, ew.second(target, True), *index[1], index=index[0])
+        return ew.where(mask, sh.subtensor_grad(x, ew.second(target, y), *index[1],
+                                                index=index[0]), x)
     acc = x.dtype if x.dtype in ("float32", "float64") else "int64"
     zeros = api.zeros_like(x, acc)
     sums = la.scatter_add(zeros, _placed(target, api.cast(y, acc), index), *arrays)

@@ -115,15 +115,62 @@ def _dimshuffle_grad(n, g):
 dimshuffle = DimShuffle("dimshuffle", vjp_rule=_dimshuffle_grad)
 
 
+SYM = "$"  # an index entry's bound that is the value of the next symbolic input
+
+
+# the ops of the int expressions a shape phase evaluates (kgen/lower/shape_rules.py)
+SIZE_OPS = ("shape_i", "add", "sub", "mul", "floor_div", "mod", "maximum", "minimum", "neg",
+            "cast", "pow")
+
+
+def shape_computable(v):
+    """Whether the 0-d int `v` is known before any array is read: built from
+    constants, 0-d int inputs (their values), shapes and SIZE_OPS (an integer
+    exponent of pow must be a constant)."""
+    from ..node import Constant
+    stack, seen = [v], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.op is None:
+            if not isinstance(n, Constant) and not (
+                    n.ndim == 0 and n.dtype in ("int32", "int64")):
+                return False
+            continue
+        if n.ndim != 0 or n.op.name not in SIZE_OPS:
+            return False
+        if n.op.name == "shape_i":
+            continue  # a shape, whatever its array holds
+        if n.op.name == "pow" and not isinstance(n.inputs[1], Constant):
+            return False
+        stack.extend(n.inputs)
+    return True
+
+
+def _is_int_scalar(v):
+    return v.ndim == 0 and (v.dtype.startswith("int") or v.dtype.startswith("uint"))
+
+
 class Subtensor(Op):
-    """Basic indexing with static ints, slices and newaxis.
+    """Basic indexing with ints, slices and newaxis.
 
     `index` entries: ('i', k) an integer, ('s', start, stop, step) a slice,
-    ('n',) a new axis. Missing trailing axes are full slices.
+    ('n',) a new axis. Missing trailing axes are full slices. A bound or an
+    integer k may be SYM ("$"): the value of the next symbolic input (a 0-d
+    int expression, e.g. i * bs with i an iscalar), read in the shape phase.
     """
 
     def infer(self, inputs, attrs):
-        x = inputs[0]
+        x, syms = inputs[0], inputs[1:]
+        wanted = sum(p == SYM for e in attrs["index"] for p in e[1:])
+        if wanted != len(syms):
+            raise KgenTypeError("subtensor: symbolic bounds and inputs disagree")
+        for v in syms:
+            if not _is_int_scalar(v):
+                raise KgenTypeError(f"subtensor: symbolic indices and slice bounds must be int "
+                                    f"scalars, got {v.type}")
         shape, axis = [], 0
         for entry in attrs["index"]:
             if entry[0] == "n":
@@ -133,47 +180,72 @@ class Subtensor(Op):
                 raise KgenIndexError(f"subtensor: too many indices for a {x.ndim}-d input")
             d = x.type.shape[axis]
             if entry[0] == "i":
-                if d is not None and not -d <= entry[1] < d:
+                if entry[1] != SYM and d is not None and not -d <= entry[1] < d:
                     raise KgenIndexError(f"subtensor: index {entry[1]} is out of bounds for axis "
                                      f"{axis} with size {d} (shape {format_shape(x.type.shape)})")
             else:
                 if entry[3] == 0:
                     raise ShapeError("subtensor: slice step cannot be zero")
-                shape.append(None if d is None else len(range(*slice(*entry[1:]).indices(d))))
+                if d is None or SYM in entry[1:]:
+                    shape.append(None)
+                else:
+                    shape.append(len(range(*slice(*entry[1:]).indices(d))))
             axis += 1
         shape.extend(x.type.shape[axis:])
         return TensorType(x.dtype, tuple(shape))
 
     def impl(self, arrays, attrs):
         x = np.asarray(arrays[0])
+        index = to_numpy_index(attrs["index"], arrays[1:])
         try:
-            return np.asarray(x[to_numpy_index(attrs["index"])]).copy()
+            return np.asarray(x[index]).copy()
         except IndexError as exc:  # an integer index out of range, as NumPy says
             raise KgenIndexError(f"subtensor: {exc} (shape {x.shape})") from None
 
 
-def to_numpy_index(index):
-    return tuple(e[1] if e[0] == "i" else slice(*e[1:]) if e[0] == "s" else None for e in index)
+def to_numpy_index(index, values=()):
+    """The NumPy index of `index` entries, SYM bounds taken from `values`."""
+    vals = iter(values)
+
+    def get(p):
+        return int(np.asarray(next(vals))) if p == SYM else p
+
+    out = []
+    for e in index:
+        if e[0] == "i":
+            out.append(get(e[1]))
+        elif e[0] == "s":
+            start, stop, step = (get(p) for p in e[1:])
+            if step == 0:
+                raise ShapeError("subtensor: slice step cannot be zero")
+            out.append(slice(start, stop, step))
+        else:
+            out.append(None)
+    return tuple(out)
 
 
 class SubtensorGrad(Op):
-    """zeros shaped like x, with g written at x[index] (the gradient of indexing)."""
+    """zeros shaped like x, with g written at x[index] (the gradient of indexing);
+    inputs x, g, then the symbolic bounds of `index` (as subtensor's)."""
 
     def infer(self, inputs, attrs):
-        x, g = inputs
+        x, g = inputs[:2]
         return TensorType(g.dtype, x.type.shape)
 
     def impl(self, arrays, attrs):
         x, g = np.asarray(arrays[0]), np.asarray(arrays[1])
         out = np.zeros(x.shape, g.dtype)
-        out[to_numpy_index(attrs["index"])] = g
+        out[to_numpy_index(attrs["index"], arrays[2:])] = g
         return out
 
 
 subtensor_grad = SubtensorGrad("subtensor_grad", vjp_rule=lambda n, g: [
-    None, subtensor(g, index=n.attr("index"))])
+    None, subtensor(g, *n.inputs[2:], index=n.attr("index"))] + [None] * (len(n.inputs) - 2),
+    reads=(0, 1))  # the bounds are shape-phase ints
 subtensor = Subtensor("subtensor", vjp_rule=lambda n, g: [
-    subtensor_grad(n.inputs[0], g, index=n.attr("index"))],
+    subtensor_grad(n.inputs[0], g, *n.inputs[1:], index=n.attr("index"))]
+    + [None] * (len(n.inputs) - 1),
+    reads=(0,),  # the bounds are shape-phase ints
     pretty=lambda n: index_format(n), precedence=50)  # binds like Python's x[...]
 
 
@@ -280,7 +352,9 @@ split_part = SplitPart("split_part", vjp_rule=_split_part_grad,
 
 
 class ARange(Op):
-    """arange(start, stop, step) over int or float scalars, NumPy's dtype."""
+    """arange(start, stop, step) over int or float scalars, NumPy's dtype. With
+    size="alloc" (zeros, ones, alloc: a model of the size `stop`), a negative
+    stop is NumPy's "negative dimensions" error rather than an empty range."""
 
     def infer(self, inputs, attrs):
         for v in inputs:
@@ -302,6 +376,9 @@ class ARange(Op):
 
     def impl(self, arrays, attrs):
         start, stop, step = (np.asarray(a).item() for a in arrays)
+        if attrs.get("size") and stop < 0:  # alloc's model of a size: NumPy's error
+            raise ShapeError(f"{attrs['size']}: negative dimensions are not allowed "
+                             f"(got {stop})")
         if step == 0:
             raise ShapeError("arange: step must not be zero")
         return np.arange(start, stop, step)
