@@ -238,9 +238,14 @@ class Signature:
 
 
 # ---- shared variables ---------------------------------------------------------------------
-def stored_value(value, dtype, ndim, label):
+def stored_value(value, dtype, ndim, label, borrow=False):
     """A shared variable's new value as it is kept: a fresh native-endian, aligned,
-    C-contiguous array of `dtype`; the same ndim and a safe cast, else KgenTypeError."""
+    C-contiguous array of `dtype`; the same ndim and a safe cast, else KgenTypeError.
+    borrow=True: `value` itself when it is already such an array (no copy)."""
+    if borrow and type(value) is np.ndarray and value.dtype == dtype and value.ndim == ndim:
+        flags = value.flags
+        if flags.c_contiguous and flags.aligned and value.dtype.isnative:
+            return value
     if _is_python_scalar(value):
         value = weak_scalar(value, dtype, label)
     arr = _as_array(value, dtype, label)
@@ -303,13 +308,17 @@ class SharedVariable:
     def __repr__(self):
         return f"<shared {self.name}: {self.dtype}{list(self._value.shape)}>"
 
-    def get_value(self):
-        """A copy of the current value."""
-        return self._value.copy()
+    def get_value(self, borrow=False, return_internal_type=False):
+        """A copy of the current value; borrow=True: the array held itself (never
+        written in place by kernels, whose updates replace it)."""
+        return self._value if borrow else self._value.copy()
 
-    def set_value(self, value):
-        """Replace the value: same ndim, a dtype that casts safely; the shape may change."""
-        new = stored_value(value, np.dtype(self.dtype), self.ndim, f"set_value({self.name})")
+    def set_value(self, value, borrow=False):
+        """Replace the value: same ndim, a dtype that casts safely; the shape may change.
+        borrow=True keeps `value` itself when it is already a native-endian,
+        aligned, C-contiguous array of the dtype (else a copy)."""
+        new = stored_value(value, np.dtype(self.dtype), self.ndim, f"set_value({self.name})",
+                           borrow=borrow)
         with self._lock:
             self._value = new
 
@@ -325,9 +334,13 @@ class Kernel:
     shared:  the shared variables it reads, in its C argument order
     outputs: (name, dtype, ndim) per output
     updates: (shared variable, dtype, ndim) per update, in its C argument order
+    values:  positions, among the inputs then the shared variables, of the 0-d int
+             arrays whose values decide sizes (x[i * bs:(i + 1) * bs]): each value
+             is passed to both C functions as an int64_t after the lengths
     """
 
-    def __init__(self, ext, c_name, name, inputs, shared, outputs, updates, single, doc=None):
+    def __init__(self, ext, c_name, name, inputs, shared, outputs, updates, single, doc=None,
+                 values=()):
         self.__name__ = self.name = name
         if doc is not None:
             self.__doc__ = doc
@@ -347,7 +360,9 @@ class Kernel:
         self._n_outputs = len(outputs)
         self._updated = [s for s, _, _ in updates]
         self._single = single
-        self._shape_memo = {}   # input dims -> output shapes (they depend on nothing else)
+        self._values = tuple(values)
+        self._shape_memo = {}   # input dims (and values) -> output shapes (they depend on
+                                # nothing else)
         self._err_pool = []     # error buffers not in use by a call right now
         # A call with updates holds the locks of every shared variable it touches from
         # reading to writing; one that only reads takes them just to read a consistent
@@ -391,6 +406,8 @@ class Kernel:
     def _compute(self, arrays):
         """Run the kernel on its input and shared arrays; returns outputs and updates."""
         dims = [d for a in arrays for d in a.shape]
+        if self._values:  # 0-d int arrays (bound and checked): their values decide sizes
+            dims += [int(arrays[k]) for k in self._values]
         ffi = self._ffi
         pool = self._err_pool
         try:
@@ -416,7 +433,7 @@ class Kernel:
         return outs
 
     def _out_shapes(self, dims, err):
-        """The output shapes for these input dims (computed by the C shape phase into a
+        """The output shapes for these input dims and values (computed by the C shape phase into a
         buffer of this call's own), or the shape error."""
         ffi = self._ffi
         buf = ffi.new("int64_t[]", max(1, self._n_out_dims))

@@ -417,8 +417,10 @@ KG_FN int64_t kg_slice_len(int64_t n, int has_start, int64_t start,
     if (!has_stop) hi = step > 0 ? n : -1;
     else if (stop < 0) { hi = stop + n; if (hi < 0) hi = step > 0 ? 0 : -1; }
     else hi = stop >= n ? (step > 0 ? n : n - 1) : stop;
-    if (step > 0) return hi > lo ? (hi - lo + step - 1) / step : 0;
-    return lo > hi ? (lo - hi - step - 1) / (-step) : 0;
+    /* ceil(span / |step|) without overflow, whatever the step */
+    if (step > 0) return hi > lo ? (hi - lo - 1) / step + 1 : 0;
+    if (lo <= hi) return 0;
+    return step == INT64_MIN ? 1 : (lo - hi - 1) / (-step) + 1;
 }
 
 /* length of arange(start, stop, step) as NumPy computes it (ceil of the span) */

@@ -18,16 +18,20 @@
  * K's arguments are, in order: its inputs, then the shared variables it
  * reads (model parameters: buffers the caller owns and keeps between calls),
  * then the length of every axis of those arrays (int64_t, in the same
- * order), then one buffer per output and per update, then err and errlen.
+ * order), then the value of each 0-d integer input (or shared variable)
+ * whose value decides a size - a slice bound x[i * bs:(i + 1) * bs], an
+ * index, an arange or reshape size - as an int64_t, in argument order
+ * (listed per kernel below; most kernels have none), then one buffer per
+ * output and per update, then err and errlen.
  *
- *   1. K_shapes(lengths..., out_shape, err, errlen) checks the shapes and
+ *   1. K_shapes(lengths..., values..., out_shape, err, errlen) checks the shapes and
  *      writes every output's and update's shape, concatenated, into
  *      out_shape (K's *_OUT_SHAPE_LEN int64_t values; a 0-d result takes
  *      none and is one element).
  *   2. The caller allocates each output and update buffer: the product of
  *      its shape entries, in elements.
- *   3. K(inputs..., shared..., lengths..., outputs..., updates..., err,
- *      errlen) computes. An update buffer receives the shared variable's
+ *   3. K(inputs..., shared..., lengths..., values..., outputs..., updates...,
+ *      err, errlen) computes (with the same lengths and values). An update buffer receives the shared variable's
  *      new value, computed from the old values of everything; it must not
  *      alias any argument. To apply it, swap it in for the shared buffer.
  *
