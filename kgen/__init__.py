@@ -33,3 +33,5 @@ from . import tensor  # noqa: E402,F401
 from .derive import grad, hessian, jacobian, jvp  # noqa: E402,F401
 from .function import Kernel, function, kernel  # noqa: E402,F401
 from .simplify import simplify  # noqa: E402,F401
+from .tensor.shared_randomstreams import RandomStreams  # noqa: E402,F401
+from . import sandbox  # noqa: E402,F401

@@ -17,7 +17,7 @@ TARGETS = ("c", "cuda")
 class Kernel:
     """A named computation: `kg.kernel(name, inputs, outputs, updates)`."""
 
-    def __init__(self, name, inputs, outputs=None, updates=None):
+    def __init__(self, name, inputs, outputs=None, updates=None, no_default_updates=False):
         if not isinstance(name, str) or not name:
             raise KgenTypeError("kernel: name must be a non-empty string")
         # the user's text, for messages and comments; the C symbols derived
@@ -28,6 +28,7 @@ class Kernel:
         outs = [] if outputs is None else [outputs] if self.single else list(outputs)
         self.outputs = [as_variable(o) for o in outs]
         self.updates = _check_updates(updates)
+        self.updates += _default_updates(self.outputs, self.updates, no_default_updates)
         self._plans = {}
 
     def __repr__(self):
@@ -118,14 +119,28 @@ def _check_updates(updates):
     return out
 
 
-def kernel(name, inputs, outputs=None, updates=None):
+def _default_updates(outputs, updates, no_default_updates):
+    """Theano's default updates: each shared variable the graph reads that has
+    a `default_update` (random stream states) gets it, unless the user updates
+    it, `no_default_updates` is True, or it lists that variable."""
+    if no_default_updates is True:
+        return []
+    skip = {id(s) for s in (no_default_updates or ())} | {id(s) for s, _ in updates}
+    from .expr.graph import toposort
+    found = [n for n in toposort(list(outputs) + [e for _, e in updates])
+             if isinstance(n, Shared) and n.default_update is not None and id(n) not in skip]
+    return _check_updates([(s, s.default_update) for s in found])
+
+
+def kernel(name, inputs, outputs=None, updates=None, no_default_updates=False):
     """Declare a kernel without building anything."""
-    return Kernel(name, inputs, outputs, updates)
+    return Kernel(name, inputs, outputs, updates, no_default_updates)
 
 
-def function(inputs, outputs=None, updates=None, name=None, target="c", optimize=True):
+def function(inputs, outputs=None, updates=None, name=None, target="c", optimize=True,
+             no_default_updates=False):
     """Build (or load from the disk cache) a callable computing `outputs`."""
-    k = Kernel(name or "kgen_fn", inputs, outputs, updates)
+    k = Kernel(name or "kgen_fn", inputs, outputs, updates, no_default_updates)
     if target == "c":
         from .runtime.c import CFunction
         return CFunction(k, optimize)

@@ -82,7 +82,8 @@ class Schedule:
         """id(node) -> the reduction node whose loop computes it."""
         private = {}
         for node in reversed(order):
-            if not is_elementwise(node) or id(node) in roots:
+            if not is_elementwise(node) or id(node) in roots \
+                    or getattr(node.op, "indexed", False):  # map loops give draws their index
                 continue
             owners = {}
             for c in self.users.get(id(node), []):
