@@ -282,3 +282,34 @@ def test_cuda_source_gives_the_same_numbers(monkeypatch):
     for cc, gg in zip(numbers("c"), numbers("cuda")):
         for c, g in zip(cc, gg):
             np.testing.assert_array_equal(np.asarray(g), c)
+
+
+# ---- packages ------------------------------------------------------------------------------
+_SPEC = '''
+import kgen as kg
+import kgen.tensor as T
+rng = kg.RandomStreams(2024)
+x = T.dmatrix("x")
+mask = rng.binomial(size=x.shape, p=0.5, dtype="float64")
+noise = rng.normal(size=(x.shape[0],), dtype="float64")
+corrupt = kg.kernel("corrupt", [x], [x * mask, noise])
+'''
+
+
+def test_package_state_is_a_shared_variable_and_gives_the_same_numbers(tmp_path, monkeypatch):
+    from kgen.package import build_package, load_spec
+    spec_path = tmp_path / "randspec.py"
+    spec_path.write_text(_SPEC)
+    spec = load_spec(spec_path)
+    build_package(spec.kernels, tmp_path / "out", "rand_pkg", spec.path)
+    monkeypatch.syspath_prepend(str(tmp_path / "out"))
+    pkg = importlib.import_module("rand_pkg")
+    # the same spec, loaded again: fresh states with the same seed, through kg.function
+    ref = load_spec(spec_path).kernels[0]
+    f = kg.function(ref.inputs, ref.outputs, updates=ref.updates)
+    x = np.ones((30, 20))
+    for _ in range(3):
+        for got, want in zip(pkg.corrupt(x), f(x)):
+            np.testing.assert_allclose(got, want, rtol=1e-15)
+    a, b = pkg.corrupt(x)[0], pkg.corrupt(x)[0]
+    assert not np.array_equal(a, b)
