@@ -162,6 +162,19 @@ def _int_param(value, what):
     return v
 
 
+def _shape_owner(size, sizes):
+    """The variable v when the sizes are v.shape[0], ..., v.shape[-1], else None."""
+    if isinstance(size, ShapeVector):
+        return size.var
+    owner = None
+    for a, d in enumerate(sizes):
+        if not (isinstance(d, Variable) and d.op is not None and d.op.name == "shape_i"
+                and d.attr("axis") == a and (owner is None or d.inputs[0] is owner)):
+            return None
+        owner = d.inputs[0]
+    return owner if owner is not None and owner.ndim == len(sizes) else None
+
+
 def _shape(size, ndim, what, *params):
     """The draw's shape model: `size` (ints, int scalars, x.shape) broadcast
     with the tensor parameters, as Theano's draws broadcast them."""
@@ -171,7 +184,11 @@ def _shape(size, ndim, what, *params):
         raise KgenTypeError(f"{what}: size as a symbolic vector is not supported; pass a tuple "
                             f"(x.shape works)")
     sizes = _sizes(size, what)
-    model = _model(sizes) if sizes else constant(np.int64(0))
+    owner = _shape_owner(size, sizes)
+    # size=x.shape: x itself lends the shape (its values are never read), so the
+    # simplifier knows that the draw has x's shape (x * mask needs no sum_to in
+    # its gradient); other sizes get alloc's model of aranges
+    model = owner if owner is not None else _model(sizes) if sizes else constant(np.int64(0))
     for p in params:
         p = as_variable(p)
         if p.ndim:
