@@ -313,3 +313,20 @@ def test_package_state_is_a_shared_variable_and_gives_the_same_numbers(tmp_path,
             np.testing.assert_allclose(got, want, rtol=1e-15)
     a, b = pkg.corrupt(x)[0], pkg.corrupt(x)[0]
     assert not np.array_equal(a, b)
+
+
+def test_small_shapes_and_theano_forms():
+    rng = RandomStreams(3)
+    m = rng.multinomial(size=(5,), n=3, pvals=[0.2, 0.8])   # 1-d pvals broadcast to size
+    s = rng.uniform()                                         # size=(): one number
+    i = rng.random_integers(size=4, low=2, high=2)
+    e = rng.uniform((0, 3), dtype="float64")                  # empty
+    mv, sv, iv, ev = kg.function([], [m, s, i, e])()
+    assert mv.shape == (5, 2) and (mv.sum(axis=1) == 3).all()
+    assert sv.shape == () and 0 <= sv < 1
+    assert (iv == 2).all() and ev.shape == (0, 3)
+    with pytest.raises(kg.KgenTypeError):
+        rng.random_integers((3,), low=4, high=1)
+    import kgen.sandbox
+    assert kgen.sandbox.rng_mrg.MRG_RandomStreams is MRG_RandomStreams
+    assert T.shared_randomstreams.RandomStreams is RandomStreams
