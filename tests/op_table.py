@@ -487,7 +487,6 @@ shape_spec("scatter_add", lambda x, g, i: REGISTRY["scatter_add"](x, g, i),
 # Philox4x32-10 in NumPy uint32 arithmetic (tests/test_random.py checks it
 # against Random123's known-answer vectors)
 def _draw_ref(name, dtype, *params):
-    from kgen.expr.ops import random as rnd
     op = REGISTRY[name]
 
     def ref(m, key, ctr, *ps):

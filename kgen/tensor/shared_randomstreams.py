@@ -12,6 +12,7 @@ kg.kernel add it to the updates unless `no_default_updates=True` (or a list
 naming the states to leave alone), or the user updates that state himself.
 `expr.eval()` (the NumPy reference) reads the state and does not advance it.
 """
+import itertools
 import numbers
 
 import numpy as np
@@ -27,6 +28,7 @@ from ..expr.shape_vector import ShapeVector
 from ..expr.types import check_dtype
 
 _STEP = constant(np.array([0, 1], dtype="int64"))
+_STREAMS = itertools.count()  # numbers the streams of a process: unique state names
 
 
 def draw_key(seed, number):
@@ -45,7 +47,7 @@ class RandomStreams:
     def __init__(self, seed=None):
         self.default_instance_seed = 12345 if seed is None else int(seed)
         self.state_updates = []   # (state shared variable, its default update), Theano's name
-        self._count = 0
+        self._count, self._id = 0, next(_STREAMS)
 
     # ---- state ---------------------------------------------------------------------
     def seed(self, seed=None):
@@ -64,7 +66,7 @@ class RandomStreams:
         number = self._count
         self._count += 1
         state = Shared(np.array([draw_key(self.default_instance_seed, number), 0], "int64"),
-                       name=f"rstate{number}")
+                       name=f"rng{self._id}_state{number}")
         state.default_update = state + _STEP
         self.state_updates.append((state, state.default_update))
         return state

@@ -62,7 +62,6 @@ class RandomOp(Elementwise):
     int_ok = True
     params = ()
     vjp_rule = "zero"     # draws are constants to grad
-    domain = "random"
 
     def prepare(self, inputs, attrs):
         if len(inputs) != 3 + len(self.params):
