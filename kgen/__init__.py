@@ -38,3 +38,5 @@ from .function_modes import DebugModeError, Mode  # noqa: E402,F401
 from . import compile, printing  # noqa: E402,F401  (theano.compile, theano.printing)
 from .printing import pp  # noqa: E402,F401
 from .simplify import simplify  # noqa: E402,F401
+from .tensor.shared_randomstreams import RandomStreams  # noqa: E402,F401
+from . import sandbox  # noqa: E402,F401

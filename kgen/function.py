@@ -17,7 +17,7 @@ TARGETS = ("c", "cuda")
 class Kernel:
     """A named computation: `kg.kernel(name, inputs, outputs, updates)`."""
 
-    def __init__(self, name, inputs, outputs=None, updates=None):
+    def __init__(self, name, inputs, outputs=None, updates=None, no_default_updates=False):
         if not isinstance(name, str) or not name:
             raise KgenTypeError("kernel: name must be a non-empty string")
         # the user's text, for messages and comments; the C symbols derived
@@ -28,6 +28,7 @@ class Kernel:
         outs = [] if outputs is None else [outputs] if self.single else list(outputs)
         self.outputs = [as_variable(o) for o in outs]
         self.updates = _check_updates(updates)
+        self.updates += _default_updates(self.outputs, self.updates, no_default_updates)
         self._plans = {}
 
     def __repr__(self):
@@ -118,11 +119,25 @@ def _check_updates(updates):
     return out
 
 
-def kernel(name, inputs, outputs=None, updates=None, givens=None):
-    """Declare a kernel without building anything (givens: as kg.function's)."""
+def _default_updates(outputs, updates, no_default_updates):
+    """Theano's default updates: each shared variable the graph reads that has
+    a `default_update` (random stream states) gets it, unless the user updates
+    it, `no_default_updates` is True, or it lists that variable."""
+    if no_default_updates is True:
+        return []
+    skip = {id(s) for s in (no_default_updates or ())} | {id(s) for s, _ in updates}
+    from .expr.graph import toposort
+    found = [n for n in toposort(list(outputs) + [e for _, e in updates])
+             if isinstance(n, Shared) and n.default_update is not None and id(n) not in skip]
+    return _check_updates([(s, s.default_update) for s in found])
+
+
+def kernel(name, inputs, outputs=None, updates=None, givens=None, no_default_updates=False):
+    """Declare a kernel without building anything (givens, no_default_updates:
+    as kg.function's)."""
     if givens is not None:
         outputs, updates = _apply_givens(inputs, outputs, updates, givens)
-    return Kernel(name, inputs, outputs, updates)
+    return Kernel(name, inputs, outputs, updates, no_default_updates)
 
 
 def function(inputs, outputs=None, updates=None, name=None, target="c", optimize=True,
@@ -135,8 +150,9 @@ def function(inputs, outputs=None, updates=None, name=None, target="c", optimize
     `on_unused_input` ('raise', 'warn', 'ignore'; default: config.on_unused_input,
     else accept); `mode` ('FAST_RUN', 'FAST_COMPILE' = optimize=False,
     'DebugMode', a kg.Mode; default config.mode); `profile=True` times each
-    call's phases into `f.profile`; `no_default_updates` is stored on the
-    kernel and the function for default updates to consult. `givens`:
+    call's phases into `f.profile`; `no_default_updates=True` (or a list of
+    random states) turns off the default updates that advance random
+    streams. `givens`:
     (variable, expression) pairs or a dict, substituted in the outputs and the
     update expressions before anything else (Theano's givens).
     """
@@ -155,7 +171,7 @@ def function(inputs, outputs=None, updates=None, name=None, target="c", optimize
     variables, options = unpack_inputs(inputs, allow_input_downcast)
     if givens is not None:
         outputs, updates = _apply_givens(variables, outputs, updates, givens)
-    k = Kernel(name or "kgen_fn", variables, outputs, updates)
+    k = Kernel(name or "kgen_fn", variables, outputs, updates, no_default_updates)
     k.no_default_updates = no_default_updates
     if any(options.casts[i] != "safe" or options.names[i] != v.name for i, v in
            enumerate(k.inputs)) or any(d is not MISSING for d in options.defaults):

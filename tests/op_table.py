@@ -483,6 +483,44 @@ shape_spec("scatter_add", lambda x, g, i: REGISTRY["scatter_add"](x, g, i),
            dtypes=NUMERIC)
 
 
+# random draws: model (lends the shape), key, ctr, parameters; the reference is
+# Philox4x32-10 in NumPy uint32 arithmetic (tests/test_random.py checks it
+# against Random123's known-answer vectors)
+def _draw_ref(name, dtype, *params):
+    op = REGISTRY[name]
+
+    def ref(m, key, ctr, *ps):
+        return op.impl([m, key, ctr, *ps], {"dtype": dtype})
+    return ref
+
+
+_KEY = count(-2 ** 62, 2 ** 62)
+_RANDOM_SHAPES = [((3, 4), (), ()), ((5,), (), ()), ((), (), ()), ((0, 3), (), ())]
+for _dt in FLOATS:
+    shape_spec(f"random_uniform[{_dt}]",
+               lambda m, k, c, _dt=_dt: REGISTRY["random_uniform"](m, k, c, dtype=_dt),
+               _draw_ref("random_uniform", _dt), _RANDOM_SHAPES, arity=3,
+               domain=("any", _KEY, _KEY), arg_dtypes=(None, "int64", "int64"),
+               dtypes=("int64",), api="random_uniform")
+    # Box-Muller calls log and cos: libm's last bits, not NumPy's
+    shape_spec(f"random_normal[{_dt}]",
+               lambda m, k, c, _dt=_dt: REGISTRY["random_normal"](m, k, c, dtype=_dt),
+               _draw_ref("random_normal", _dt), _RANDOM_SHAPES, arity=3,
+               domain=("any", _KEY, _KEY), arg_dtypes=(None, "int64", "int64"),
+               dtypes=("int64",), api="random_normal")
+shape_spec("random_binomial", lambda m, k, c, n, p: REGISTRY["random_binomial"](
+           m, k, c, n, p, dtype="int64"), _draw_ref("random_binomial", "int64"),
+           [((3, 4), (), (), (), ()), ((2, 3), (), (), (3,), (2, 1))], arity=5,
+           domain=("any", _KEY, _KEY, count(0, 5), "prob"),
+           arg_dtypes=(None, "int64", "int64", "int64", "float64"), dtypes=("int64",))
+shape_spec("random_integers", lambda m, k, c, lo, hi: REGISTRY["random_integers"](
+           m, k, c, lo, lo + hi, dtype="int64"),
+           lambda m, k, c, lo, hi: _draw_ref("random_integers", "int64")(m, k, c, lo, lo + hi),
+           [((3, 4), (), (), (), ()), ((7,), (), (), (7,), ())], arity=5,
+           domain=("any", _KEY, _KEY, "any", count(0, 6)),
+           arg_dtypes=(None, "int64", "int64", "int64", "int64"), dtypes=("int64",))
+
+
 def _sum_to_ref(g, shape):
     out = g.sum(axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
     axes = tuple(a for a, d in enumerate(shape) if d == 1 and out.shape[a] != 1)

@@ -62,7 +62,9 @@ class CPrinter:
     def template(self, op):
         return op.c
 
-    def expr(self, local):
+    def expr(self, local, at=None):
+        """The local's expression; `at` is the element's flat index (C text),
+        which indexed ops (random draws) read as `{k}`."""
         node = local.node
         op = node.op
         in_dtypes, _ = op.loop_dtypes(list(node.inputs))
@@ -77,7 +79,7 @@ class CPrinter:
                     fmt = special
                     break
         return fmt.format(*args, f="f" if key == "float32" else "", t=self.ctype(node.dtype),
-                          s=TAGS[key])
+                          s=TAGS[key], k=at)
 
 
 class CudaPrinter(CPrinter):

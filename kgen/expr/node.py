@@ -115,7 +115,9 @@ class Shared(Variable):
     lock every call touching it takes (kgen/runtime/core.py).
     """
 
-    __slots__ = ("uid", "_value", "_device", "_lock")
+    # default_update: an expression kg.function adds to the updates of any
+    # function using this variable (Theano's; random streams set it)
+    __slots__ = ("uid", "_value", "_device", "_lock", "default_update")
 
     def __init__(self, value, name=None, borrow=False):
         value = np.asarray(value)
@@ -127,6 +129,7 @@ class Shared(Variable):
         self._value = core.stored_value(value, np.dtype(dtype), value.ndim,
                                         f"shared {name or ''}".strip(), borrow=borrow)
         self._device, self._lock = None, core.new_lock()
+        self.default_update = None
 
     def __reduce__(self):
         # the value as get_value() gives it (copied back from a GPU); a new identity

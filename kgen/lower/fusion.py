@@ -73,7 +73,10 @@ class Schedule:
                 readers.setdefault(id(i), []).append(n)
         live = set()
         for n in reversed(order):
-            pure = n.op is None or is_elementwise(n) or n.op.name in VIEW_OPS
+            # arange cannot fail once the shape phase has checked its step: when
+            # nothing reads it (alloc's and the random draws' shape models) it
+            # need not run
+            pure = n.op is None or is_elementwise(n) or n.op.name in VIEW_OPS + ("arange",)
             if id(n) in roots or not pure or any(id(c) in live for c in readers.get(id(n), [])):
                 live.add(id(n))
         return live
@@ -82,7 +85,8 @@ class Schedule:
         """id(node) -> the reduction node whose loop computes it."""
         private = {}
         for node in reversed(order):
-            if not is_elementwise(node) or id(node) in roots:
+            if not is_elementwise(node) or id(node) in roots \
+                    or getattr(node.op, "indexed", False):  # map loops give draws their index
                 continue
             owners = {}
             for c in self.users.get(id(node), []):

@@ -289,9 +289,22 @@ class _Lowering(ShapeRules, StepRules):
             # comment each local with its expression while that stays short
             # (bounded work: deep chains would make this quadratic)
             comment = _one_line(n, 100) if _graph_at_most(n, 12) else n.op.name
-            locals_.append(Local(var, n, operands, comment))
+            locals_.append(Local(var, n, operands, comment, self._flat_index(n, loop_dims)))
             index[id(n)] = var
         return leaves, locals_, index
+
+    def _flat_index(self, node, loop_dims):
+        """An indexed op (a random draw) reads its element's flat index in its
+        own row-major shape: the flat loop's `i` where the node has the loop's
+        size, else these strides over the loop indices (None: not indexed)."""
+        if not getattr(node.op, "indexed", False):
+            return None
+        self.features.add("random")
+        dims = self.dims[id(node)]
+        strides = self.ints.contiguous_strides(dims, "k")
+        pad = len(loop_dims) - len(dims)
+        return [0] * pad + [self.ints.bstride(d, s, f"k_b{j}")
+                            for j, (d, s) in enumerate(zip(dims, strides))]
 
     def _value_in(self, node, loop_dims, leaves, index):
         """What a loop stores for `node`: a local, a leaf's var, or a literal Leaf."""
@@ -311,6 +324,12 @@ class _Lowering(ShapeRules, StepRules):
                 flat, nd = False, True
             elif list(leaf.view.dims) != list(loop.dims):
                 checks.append((leaf, self.ints.product(leaf.view.dims, "n")))
+                nd = True
+        for local in loop.locals:
+            if local.index is not None and list(self.dims[id(local.node)]) != list(loop.dims):
+                # a draw that may be broadcast at run time: the flat `i` is its
+                # index only when it has the loop's size
+                checks.append((None, self.ints.product(self.dims[id(local.node)], "n")))
                 nd = True
         loop.serial_nd = False
         for k, (value, view) in enumerate(loop.stores):

@@ -85,6 +85,8 @@ class Local:
     node: object
     operands: list
     comment: str
+    index: list = None        # indexed ops (random draws): per loop dim, the stride of
+                              # the node's own row-major flat index (0 where it broadcasts)
 
 
 @dataclass

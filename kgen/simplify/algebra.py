@@ -284,7 +284,8 @@ def sink_second(node, ctx, **_):
     """f(second(a, b), y) -> second(a, f(b, y)): compute f on the small operand,
     broadcast once at the end, and not at all where y already has a's shape."""
     op = node.op
-    if not isinstance(op, Elementwise) or op.name in _COLLECTED:
+    if not isinstance(op, Elementwise) or op.name in _COLLECTED \
+            or getattr(op, "indexed", False):  # a draw's numbers depend on its own shape
         return None
     if not any(i.op is ew.second for i in node.inputs):
         return None

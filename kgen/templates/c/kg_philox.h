@@ -1,0 +1,135 @@
+/* kg_philox.h -- Philox4x32-10 and the per-element draws of kgen's random ops.
+ *
+ * Philox4x32-10 (Salmon, Moraes, Dror, Shaw, "Parallel Random Numbers: As
+ * Easy as 1, 2, 3", SC11) is a keyed bijection of a 4 x 32-bit counter: ten
+ * rounds, each two 32 x 32 -> 64-bit products, with a Weyl key schedule. It is
+ * written here from the published algorithm; tests/test_random.py checks it
+ * against Random123's known-answer vectors.
+ *
+ * A random op's element with flat index k (row-major in the op's own shape)
+ * is a function of (key, ctr, k) only, so the numbers do not depend on the
+ * thread count, the schedule, or the target:
+ *   key words  = (low 32 bits of key, high 32 bits of key)
+ *   counter    = (low 32 bits of k, high 32 bits of k, low 32 bits of ctr,
+ *                 bits 32..47 of ctr | sub-block j << 16)
+ * `ctr` is the stream's call counter (it advances by one per call), `j` the
+ * block number within one element (binomial with n > 2 takes several).
+ *
+ * Conversions (all exact, no rounding anywhere):
+ *   float32 uniform  (w0 >> 8) * 2^-24             in [0, 1), 24 bits of w0
+ *   float64 uniform  ((w0 << 21) | (w1 >> 11)) * 2^-53   in [0, 1), 53 bits
+ *   normal           Box-Muller in double: u1 = (53 bits of w0, w1 + 1) * 2^-53
+ *                    in (0, 1], u2 = 53 bits of w2, w3; sqrt(-2 log u1) cos(2 pi u2)
+ *                    (libm/CUDA log and cos: the last bits may differ by target)
+ *   binomial(n, p)   n trials, trial t compares a float64 uniform with p: words
+ *                    (w0, w1) for even t, (w2, w3) for odd t, of block j = t / 2
+ *   integers         low + ((w0 << 32 | w1) mod (high - low + 1)), in uint64
+ * Plain C99; under nvcc KG_FN (kg_ops.h) makes every helper host + device.
+ */
+#ifndef KG_PHILOX_H
+#define KG_PHILOX_H
+#include <stdint.h>
+
+#ifndef KG_FN
+#  ifdef __CUDACC__
+#    define KG_FN inline __host__ __device__
+#  else
+#    define KG_FN static inline
+#  endif
+#endif
+
+typedef struct { uint32_t w[4]; } kg_u32x4;
+
+/* the multipliers and the key schedule's Weyl increments of the paper */
+#define KG_PHILOX_M0 UINT32_C(0xD2511F53)
+#define KG_PHILOX_M1 UINT32_C(0xCD9E8D57)
+#define KG_PHILOX_W0 UINT32_C(0x9E3779B9)
+#define KG_PHILOX_W1 UINT32_C(0xBB67AE85)
+
+/* Philox4x32 with 10 rounds of counter c under key (k0, k1). */
+KG_FN kg_u32x4 kg_philox4x32_10(kg_u32x4 c, uint32_t k0, uint32_t k1)
+{
+    uint32_t x0 = c.w[0], x1 = c.w[1], x2 = c.w[2], x3 = c.w[3];
+    for (int r = 0; r < 10; r++) {
+        const uint64_t p0 = (uint64_t)KG_PHILOX_M0 * x0;
+        const uint64_t p1 = (uint64_t)KG_PHILOX_M1 * x2;
+        const uint32_t y0 = (uint32_t)(p1 >> 32) ^ x1 ^ k0;
+        const uint32_t y2 = (uint32_t)(p0 >> 32) ^ x3 ^ k1;
+        x1 = (uint32_t)p1;
+        x3 = (uint32_t)p0;
+        x0 = y0;
+        x2 = y2;
+        k0 += KG_PHILOX_W0;
+        k1 += KG_PHILOX_W1;
+    }
+    kg_u32x4 out;   /* (no brace initializers: this file is included by Jinja2) */
+    out.w[0] = x0; out.w[1] = x1; out.w[2] = x2; out.w[3] = x3;
+    return out;
+}
+
+/* block j of element k of a draw with state (key, ctr) */
+KG_FN kg_u32x4 kg_philox_block(int64_t key, int64_t ctr, int64_t k, uint32_t j)
+{
+    const uint64_t uk = (uint64_t)k, uc = (uint64_t)ctr, ukey = (uint64_t)key;
+    kg_u32x4 c;
+    c.w[0] = (uint32_t)uk;
+    c.w[1] = (uint32_t)(uk >> 32);
+    c.w[2] = (uint32_t)uc;
+    c.w[3] = (uint32_t)((uc >> 32) & 0xFFFFu) | (j << 16);
+    return kg_philox4x32_10(c, (uint32_t)ukey, (uint32_t)(ukey >> 32));
+}
+
+/* 53 bits of (hi, lo) as a double in [0, 1) */
+KG_FN double kg_philox_53(uint32_t hi, uint32_t lo)
+{
+    return (double)(((uint64_t)hi << 21) | (lo >> 11)) * 0x1p-53;
+}
+
+KG_FN float kg_philox_uniform_float(int64_t key, int64_t ctr, int64_t k)
+{
+    const kg_u32x4 b = kg_philox_block(key, ctr, k, 0);
+    return (float)(b.w[0] >> 8) * 0x1p-24f;
+}
+
+KG_FN double kg_philox_uniform_double(int64_t key, int64_t ctr, int64_t k)
+{
+    const kg_u32x4 b = kg_philox_block(key, ctr, k, 0);
+    return kg_philox_53(b.w[0], b.w[1]);
+}
+
+KG_FN double kg_philox_normal_double(int64_t key, int64_t ctr, int64_t k)
+{
+    const kg_u32x4 b = kg_philox_block(key, ctr, k, 0);
+    const double u1 = kg_philox_53(b.w[0], b.w[1]) + 0x1p-53;   /* (0, 1]: log finite */
+    const double u2 = kg_philox_53(b.w[2], b.w[3]);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+KG_FN float kg_philox_normal_float(int64_t key, int64_t ctr, int64_t k)
+{
+    return (float)kg_philox_normal_double(key, ctr, k);
+}
+
+/* the number of successes in n trials of probability p (n < 2^17) */
+KG_FN int64_t kg_philox_binomial(int64_t key, int64_t ctr, int64_t k, int64_t n, double p)
+{
+    int64_t count = 0;
+    for (int64_t t = 0; t < n; t += 2) {
+        const kg_u32x4 b = kg_philox_block(key, ctr, k, (uint32_t)(t >> 1));
+        count += kg_philox_53(b.w[0], b.w[1]) < p;
+        if (t + 1 < n)
+            count += kg_philox_53(b.w[2], b.w[3]) < p;
+    }
+    return count;
+}
+
+/* an integer in [low, high], both included (high >= low) */
+KG_FN int64_t kg_philox_integers(int64_t key, int64_t ctr, int64_t k, int64_t low, int64_t high)
+{
+    const kg_u32x4 b = kg_philox_block(key, ctr, k, 0);
+    const uint64_t range = (uint64_t)high - (uint64_t)low + 1u;   /* 0: all of uint64 */
+    const uint64_t bits = ((uint64_t)b.w[0] << 32) | b.w[1];
+    return (int64_t)((uint64_t)low + (range ? bits % range : bits));
+}
+
+#endif /* KG_PHILOX_H */
