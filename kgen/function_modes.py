@@ -69,7 +69,9 @@ class DebugChecker:
         self.compiled = outs + upds
         self.originals = kernel.outputs + [e for _, e in kernel.updates]
         self.nodes = [n for n in toposort(self.compiled) if n.op is not None]
-        probe = Kernel(kernel.name + "_debug", kernel.inputs, list(self.nodes))
+        # the probe only reads: it must not advance random streams (default updates)
+        probe = Kernel(kernel.name + "_debug", kernel.inputs, list(self.nodes),
+                       no_default_updates=True)
         probe.call_options = getattr(kernel, "call_options", None)
         self.probe = CFunction(probe, optimize=False)  # already simplified
 

@@ -330,3 +330,16 @@ def test_small_shapes_and_theano_forms():
     import kgen.sandbox
     assert kgen.sandbox.rng_mrg.MRG_RandomStreams is MRG_RandomStreams
     assert T.shared_randomstreams.RandomStreams is RandomStreams
+
+
+def test_debug_mode_checks_draws_without_advancing_the_stream_twice():
+    """DebugMode's probe kernel reads the stream state; only the real call may
+    advance it, so the compiled draws equal the reference and each call moves
+    the state exactly as a FAST_RUN call does."""
+    x = T.dmatrix('x')
+    fast_rng, debug_rng = MRG_RandomStreams(99), MRG_RandomStreams(99)
+    fast = kg.function([x], x * fast_rng.uniform(size=x.shape))
+    debug = kg.function([x], x * debug_rng.uniform(size=x.shape), mode='DebugMode')
+    data = np.arange(6.0).reshape(2, 3)
+    for _ in range(3):
+        np.testing.assert_array_equal(debug(data), fast(data))
