@@ -43,6 +43,14 @@
 #  endif
 #endif
 
+/* always inlined (GCC, clang): inside a large kernel the inliner's budget may
+ * run out, and a call in the loop body stops its vectorization */
+#if defined(__GNUC__) && !defined(__CUDACC__)
+#  define KG_PHILOX_FN KG_FN __attribute__((always_inline))
+#else
+#  define KG_PHILOX_FN KG_FN
+#endif
+
 typedef struct { uint32_t w[4]; } kg_u32x4;
 
 /* the multipliers and the key schedule's Weyl increments of the paper */
@@ -52,7 +60,7 @@ typedef struct { uint32_t w[4]; } kg_u32x4;
 #define KG_PHILOX_W1 UINT32_C(0xBB67AE85)
 
 /* Philox4x32 with 10 rounds of counter c under key (k0, k1). */
-KG_FN kg_u32x4 kg_philox4x32_10(kg_u32x4 c, uint32_t k0, uint32_t k1)
+KG_PHILOX_FN kg_u32x4 kg_philox4x32_10(kg_u32x4 c, uint32_t k0, uint32_t k1)
 {
     uint32_t x0 = c.w[0], x1 = c.w[1], x2 = c.w[2], x3 = c.w[3];
     /* unrolled: a straight-line body lets the compiler vectorize the element loop */
@@ -81,7 +89,7 @@ KG_FN kg_u32x4 kg_philox4x32_10(kg_u32x4 c, uint32_t k0, uint32_t k1)
 }
 
 /* sub-block j of block g of a draw with state (key, ctr) */
-KG_FN kg_u32x4 kg_philox_block(int64_t key, int64_t ctr, int64_t g, uint32_t j)
+KG_PHILOX_FN kg_u32x4 kg_philox_block(int64_t key, int64_t ctr, int64_t g, uint32_t j)
 {
     const uint64_t ug = (uint64_t)g, uc = (uint64_t)ctr, ukey = (uint64_t)key;
     kg_u32x4 c;
@@ -93,24 +101,24 @@ KG_FN kg_u32x4 kg_philox_block(int64_t key, int64_t ctr, int64_t g, uint32_t j)
 }
 
 /* 53 bits of (hi, lo) as a double in [0, 1) */
-KG_FN double kg_philox_53(uint32_t hi, uint32_t lo)
+KG_PHILOX_FN double kg_philox_53(uint32_t hi, uint32_t lo)
 {
     return (double)(((uint64_t)hi << 21) | (lo >> 11)) * 0x1p-53;
 }
 
 /* the value of an element from its block b and its first word o (0..3) */
-KG_FN float kg_philox_uniform_float_w(kg_u32x4 b, int o)
+KG_PHILOX_FN float kg_philox_uniform_float_w(kg_u32x4 b, int o)
 {
     return (float)(b.w[o] >> 8) * 0x1p-24f;
 }
 
-KG_FN double kg_philox_uniform_double_w(kg_u32x4 b, int o)
+KG_PHILOX_FN double kg_philox_uniform_double_w(kg_u32x4 b, int o)
 {
     return kg_philox_53(b.w[o], b.w[o + 1]);
 }
 
 /* the number of successes in n trials of probability p (n < 2^16); b: trial 0's block */
-KG_FN int64_t kg_philox_binomial_w(kg_u32x4 b, int o, int64_t key, int64_t ctr, int64_t k,
+KG_PHILOX_FN int64_t kg_philox_binomial_w(kg_u32x4 b, int o, int64_t key, int64_t ctr, int64_t k,
                                    int64_t n, double p)
 {
     int64_t count = n > 0 && kg_philox_53(b.w[o], b.w[o + 1]) < p;
@@ -122,7 +130,7 @@ KG_FN int64_t kg_philox_binomial_w(kg_u32x4 b, int o, int64_t key, int64_t ctr, 
 }
 
 /* an integer in [low, high], both included (high >= low) */
-KG_FN int64_t kg_philox_integers_w(kg_u32x4 b, int o, int64_t low, int64_t high)
+KG_PHILOX_FN int64_t kg_philox_integers_w(kg_u32x4 b, int o, int64_t low, int64_t high)
 {
     const uint64_t range = (uint64_t)high - (uint64_t)low + 1u;   /* 0: all of uint64 */
     const uint64_t bits = ((uint64_t)b.w[o] << 32) | b.w[o + 1];
@@ -130,17 +138,17 @@ KG_FN int64_t kg_philox_integers_w(kg_u32x4 b, int o, int64_t low, int64_t high)
 }
 
 /* the same from the element's flat index k alone */
-KG_FN float kg_philox_uniform_float(int64_t key, int64_t ctr, int64_t k)
+KG_PHILOX_FN float kg_philox_uniform_float(int64_t key, int64_t ctr, int64_t k)
 {
     return kg_philox_uniform_float_w(kg_philox_block(key, ctr, k >> 2, 0), (int)(k & 3));
 }
 
-KG_FN double kg_philox_uniform_double(int64_t key, int64_t ctr, int64_t k)
+KG_PHILOX_FN double kg_philox_uniform_double(int64_t key, int64_t ctr, int64_t k)
 {
     return kg_philox_uniform_double_w(kg_philox_block(key, ctr, k >> 1, 0), 2 * (int)(k & 1));
 }
 
-KG_FN double kg_philox_normal_double(int64_t key, int64_t ctr, int64_t k)
+KG_PHILOX_FN double kg_philox_normal_double(int64_t key, int64_t ctr, int64_t k)
 {
     const kg_u32x4 b = kg_philox_block(key, ctr, k, 0);
     const double u1 = kg_philox_53(b.w[0], b.w[1]) + 0x1p-53;   /* (0, 1]: log finite */
@@ -148,18 +156,18 @@ KG_FN double kg_philox_normal_double(int64_t key, int64_t ctr, int64_t k)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-KG_FN float kg_philox_normal_float(int64_t key, int64_t ctr, int64_t k)
+KG_PHILOX_FN float kg_philox_normal_float(int64_t key, int64_t ctr, int64_t k)
 {
     return (float)kg_philox_normal_double(key, ctr, k);
 }
 
-KG_FN int64_t kg_philox_binomial(int64_t key, int64_t ctr, int64_t k, int64_t n, double p)
+KG_PHILOX_FN int64_t kg_philox_binomial(int64_t key, int64_t ctr, int64_t k, int64_t n, double p)
 {
     return kg_philox_binomial_w(kg_philox_block(key, ctr, k >> 1, 0), 2 * (int)(k & 1),
                                 key, ctr, k, n, p);
 }
 
-KG_FN int64_t kg_philox_integers(int64_t key, int64_t ctr, int64_t k, int64_t low, int64_t high)
+KG_PHILOX_FN int64_t kg_philox_integers(int64_t key, int64_t ctr, int64_t k, int64_t low, int64_t high)
 {
     return kg_philox_integers_w(kg_philox_block(key, ctr, k >> 1, 0), 2 * (int)(k & 1), low, high);
 }
