@@ -110,6 +110,39 @@ def test_broadcast_and_strided_paths_give_the_same_numbers():
     np.testing.assert_array_equal(f(np.zeros((4, 5)))[0], a)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 9, 37, 40003])
+def test_grouped_loops_match_reference_for_every_tail(n):
+    # flat loops step over groups of 4 elements (one Philox block per draw and
+    # group) and finish the n % 4 last ones per element; 40003: the threaded path
+    rng = RandomStreams(99)
+    x = kg.vector("x")
+    draws = _draws(rng, (n,))
+    fused = [draws[0] + x, draws[2] * x]      # draws fused with a streamed operand
+    f = kg.function([x], draws + fused, no_default_updates=True)
+    xv = np.linspace(-1, 1, n)
+    got = f(xv)
+    for want, g in zip([d.eval() for d in draws], got):
+        np.testing.assert_array_equal(g, want)
+    np.testing.assert_array_equal(got[5], got[0] + xv)
+    np.testing.assert_array_equal(got[6], got[2] * xv)
+
+
+def test_one_block_serves_several_elements():
+    # kg_philox.h's numbering: float32 uniform takes word k % 4 of block k // 4,
+    # float64 uniform words 2 (k % 2), 2 (k % 2) + 1 of block k // 2
+    from kgen.expr.ops.random import philox_block
+    rng = RandomStreams(3)
+    u32, u64 = rng.uniform((8,), dtype="float32"), rng.uniform((4,), dtype="float64")
+    a, b = kg.function([], [u32, u64], no_default_updates=True)()
+    key, ctr = (int(v) for v in rng.state_updates[0][0].get_value())
+    w = np.stack(philox_block(key, ctr, np.arange(2)), axis=1).ravel()   # blocks 0, 1
+    np.testing.assert_array_equal(a, (w >> 8).astype(np.float32) * np.float32(2.0 ** -24))
+    key, ctr = (int(v) for v in rng.state_updates[1][0].get_value())
+    w = np.stack(philox_block(key, ctr, np.arange(2)), axis=1).ravel().astype(np.uint64)
+    want = ((w[0::2] << np.uint64(21)) | (w[1::2] >> np.uint64(11))).astype(np.float64) * 2.0 ** -53
+    np.testing.assert_array_equal(b, want)
+
+
 # ---- statistics ------------------------------------------------------------------------
 N = 10 ** 6
 

@@ -62,10 +62,22 @@ class CPrinter:
     def template(self, op):
         return op.c
 
-    def expr(self, local, at=None):
+    def expr(self, local, at=None, group=None):
         """The local's expression; `at` is the element's flat index (C text),
-        which indexed ops (random draws) read as `{k}`."""
+        which indexed ops (random draws) read as `{k}`. `group`: in a loop over
+        groups of GROUP elements, this element's place j in its group; a draw
+        whose blocks serve several elements then reads the block computed once
+        per group (`blocks`) as `{b}`, from its first word `{o}`."""
         node = local.node
+        per = self.per_block(local) if group is not None else 1
+        if per > 1:
+            op = node.op
+            in_dtypes, _ = op.loop_dtypes(list(node.inputs))
+            args = [self.operand(o, i.dtype, want)
+                    for o, i, want in zip(local.operands, node.inputs, in_dtypes)]
+            return op.c_w.format(*args, t=self.ctype(node.dtype), k=at,
+                                 b=f"{local.var}_b{group // per}",
+                                 o=(group % per) * (4 // per))
         op = node.op
         in_dtypes, _ = op.loop_dtypes(list(node.inputs))
         args = [self.operand(o, i.dtype, want)
@@ -80,6 +92,32 @@ class CPrinter:
                     break
         return fmt.format(*args, f="f" if key == "float32" else "", t=self.ctype(node.dtype),
                           s=TAGS[key], k=at)
+
+
+    def per_block(self, local):
+        """How many consecutive elements one Philox block of this local's draw
+        serves (1: not a draw, or one block per element)."""
+        if local.index is None:
+            return 1
+        per = getattr(local.node.op, "per_block", None)
+        return per(local.node.dtype) if per else 1
+
+    def grouped(self, locals_):
+        """The locals of a flat loop whose blocks serve several elements."""
+        return [l for l in locals_ if self.per_block(l) > 1]
+
+    def blocks(self, local, g):
+        """(var, C expression) of each block a group of GROUP elements starting
+        at element GROUP * g reads for this draw (`g`: C text)."""
+        per = self.per_block(local)
+        key, ctr = (self.operand(o, "int64", "int64") for o in local.operands[1:3])
+        n = GROUP // per
+        return [(f"{local.var}_b{q}",
+                 f"kg_philox_block({key}, {ctr}, {g if n == 1 else f'{n} * {g} + {q}'}, 0)")
+                for q in range(n)]
+
+
+GROUP = 4   # elements per iteration of a flat loop with such draws (one block: 4 words)
 
 
 class CudaPrinter(CPrinter):

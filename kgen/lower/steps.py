@@ -5,6 +5,10 @@ from .comments import _one_line
 from .plan import Buffer, Step, View
 
 
+def _zero(offset):
+    return isinstance(offset, int) and offset == 0
+
+
 class StepRules:
     """Mixed into the lowering: `_step_<op>(node, out)` appends Steps."""
 
@@ -103,10 +107,16 @@ class StepRules:
         xd = self.dims[id(node)]
         lead = len(gd) - len(xd)
         ostr = [0] * lead + [self.ints.bstride(d, s, "sts") for d, s in zip(xd, out.strides)]
-        self.steps.append(Step("fill", "zeros", dict(out=out, size=self.ints.product(xd, "n"),
-                                                     value=0)))
+        size = self.ints.product(xd, "n")
+        # where no axis turns out broadcast at run time (the sizes pairs all
+        # equal), the sum is a copy: the C steps test `same` and copy, in one
+        # parallel pass, instead of filling with zeros and accumulating
+        same = None
+        if lead == 0 and g.contiguous and out.contiguous and _zero(g.offset) and _zero(out.offset):
+            same = [(a, b) for a, b in zip(gd, xd) if a is not b]
+        self.steps.append(Step("fill", "zeros", dict(out=out, size=size, value=0, unless=same)))
         self.steps.append(Step("accumulate", _one_line(node, 160), dict(
-            g=g, dims=gd, out=out, out_strides=ostr)))
+            g=g, dims=gd, out=out, out_strides=ostr, same=same, size=size)))
 
     def _step_arange(self, node, out):
         vals = [self._arange_arg(i) for i in node.inputs]

@@ -38,14 +38,25 @@ def philox4x32_10(counter, key):
     return x0, x1, x2, x3
 
 
-def philox_block(key, ctr, k, j=0):
-    """Block j of the elements k (an int array) of a draw with state (key, ctr)."""
-    uk = np.asarray(k).astype(np.int64).view(np.uint64)
+def philox_block(key, ctr, g, j=0):
+    """Sub-block j of the blocks g (an int array) of a draw with state (key, ctr)."""
+    uk = np.asarray(g).astype(np.int64).view(np.uint64)
     uc = np.uint64(np.int64(ctr).view(np.uint64))
     ukey = np.uint64(np.int64(key).view(np.uint64))
     c = (uk & MASK32, uk >> np.uint64(32), np.full(uk.shape, uc & MASK32),
          np.full(uk.shape, ((uc >> np.uint64(32)) & np.uint64(0xFFFF)) | np.uint64(j << 16)))
     return philox4x32_10(c, (ukey & MASK32, ukey >> np.uint64(32)))
+
+
+def element_words(key, ctr, k, per, j=0):
+    """The words of the elements k when one block serves `per` consecutive
+    elements: element k reads 4 // per words of block k // per from word
+    (k % per) * (4 // per) on (kg_philox.h's numbering)."""
+    k = np.asarray(k, dtype=np.int64)
+    w = np.stack(philox_block(key, ctr, k // per, j))   # (4, *k.shape)
+    size = 4 // per
+    first = (k % per) * size
+    return [np.take_along_axis(w, (first + i)[None], 0)[0] for i in range(size)]
 
 
 def bits53(hi, lo):
@@ -62,6 +73,11 @@ class RandomOp(Elementwise):
     int_ok = True
     params = ()
     vjp_rule = "zero"     # draws are constants to grad
+    per = 1               # consecutive elements one Philox block serves
+    c_w = None            # per > 1: the value from the element's block {b}, first word {o}
+
+    def per_block(self, dtype):
+        return self.per
 
     def prepare(self, inputs, attrs):
         if len(inputs) != 3 + len(self.params):
@@ -89,11 +105,14 @@ class RandomOp(Elementwise):
 
 
 class _Uniform(RandomOp):
+    def per_block(self, dtype):
+        return 4 if dtype == "float32" else 2
+
     def draw(self, key, ctr, k, dtype):
-        w = philox_block(key, ctr, k)
         if dtype == "float32":
-            return (w[0] >> np.uint32(8)).astype(np.float32) * np.float32(2.0 ** -24)
-        return bits53(w[0], w[1])
+            (w,) = element_words(key, ctr, k, 4)
+            return (w >> np.uint32(8)).astype(np.float32) * np.float32(2.0 ** -24)
+        return bits53(*element_words(key, ctr, k, 2))
 
 
 class _Normal(RandomOp):
@@ -105,19 +124,19 @@ class _Normal(RandomOp):
 
 
 class _Binomial(RandomOp):
+    per = 2
     def draw(self, key, ctr, k, n, p, dtype):
         n, p = n.astype(np.int64), p.astype(np.float64)
         count = np.zeros(k.shape, np.int64)
-        for t in range(0, int(n.max(initial=0)), 2):
-            w = philox_block(key, ctr, k, t >> 1)
-            count += (t < n) & (bits53(w[0], w[1]) < p)
-            count += (t + 1 < n) & (bits53(w[2], w[3]) < p)
+        for t in range(int(n.max(initial=0))):
+            count += (t < n) & (bits53(*element_words(key, ctr, k, 2, t)) < p)
         return count
 
 
 class _Integers(RandomOp):
+    per = 2
     def draw(self, key, ctr, k, low, high, dtype):
-        w = philox_block(key, ctr, k)
+        w = element_words(key, ctr, k, 2)
         low, high = low.astype(np.int64).view(np.uint64), high.astype(np.int64).view(np.uint64)
         with np.errstate(over="ignore"):
             rng = high - low + np.uint64(1)
@@ -127,18 +146,22 @@ class _Integers(RandomOp):
             return (low + v).view(np.int64)
 
 
-def _record(cls, name, c, params=(), param_dtypes=()):
-    return cls(name, arity=3 + len(params), c=c, params=params, param_dtypes=param_dtypes,
+def _record(cls, name, c, params=(), param_dtypes=(), c_w=None):
+    return cls(name, arity=3 + len(params), c=c, params=params, param_dtypes=param_dtypes, c_w=c_w,
                reads=tuple(range(1, 3 + len(params))), pretty=None)
 
 
 # {t}: the C type of the result (float/double); {1}, {2}: key, ctr; {k}: flat index
-random_uniform = _record(_Uniform, "random_uniform", "kg_philox_uniform_{t}({1}, {2}, {k})")
+# (c_w: the same from the element's block {b} and first word {o}, kg_philox.h's _w helpers)
+random_uniform = _record(_Uniform, "random_uniform", "kg_philox_uniform_{t}({1}, {2}, {k})",
+                         c_w="kg_philox_uniform_{t}_w({b}, {o})")
 random_normal = _record(_Normal, "random_normal",
                         "(({t})kg_philox_normal_double({1}, {2}, {k}))")
 random_binomial = _record(_Binomial, "random_binomial",
                           "(({t})kg_philox_binomial({1}, {2}, {k}, {3}, {4}))",
-                          ("n", "p"), ("int64", "float64"))
+                          ("n", "p"), ("int64", "float64"),
+                          "(({t})kg_philox_binomial_w({b}, {o}, {1}, {2}, {k}, {3}, {4}))")
 random_integers = _record(_Integers, "random_integers",
                           "(({t})kg_philox_integers({1}, {2}, {k}, {3}, {4}))",
-                          ("low", "high"), ("int64", "int64"))
+                          ("low", "high"), ("int64", "int64"),
+                          "(({t})kg_philox_integers_w({b}, {o}, {3}, {4}))")

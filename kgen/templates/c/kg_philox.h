@@ -8,22 +8,27 @@
  *
  * A random op's element with flat index k (row-major in the op's own shape)
  * is a function of (key, ctr, k) only, so the numbers do not depend on the
- * thread count, the schedule, or the target:
+ * thread count, the schedule, or the target. One block serves `per` consecutive
+ * elements (per = 4 / the words an element takes): element k reads words
+ * (k % per) * (4 / per) ... of block g = k / per, counter
  *   key words  = (low 32 bits of key, high 32 bits of key)
- *   counter    = (low 32 bits of k, high 32 bits of k, low 32 bits of ctr,
+ *   counter    = (low 32 bits of g, high 32 bits of g, low 32 bits of ctr,
  *                 bits 32..47 of ctr | sub-block j << 16)
  * `ctr` is the stream's call counter (it advances by one per call), `j` the
- * block number within one element (binomial with n > 2 takes several).
+ * block number within one element (binomial: trial j, n < 2^16).
  *
  * Conversions (all exact, no rounding anywhere):
- *   float32 uniform  (w0 >> 8) * 2^-24             in [0, 1), 24 bits of w0
- *   float64 uniform  ((w0 << 21) | (w1 >> 11)) * 2^-53   in [0, 1), 53 bits
- *   normal           Box-Muller in double: u1 = (53 bits of w0, w1 + 1) * 2^-53
+ *   float32 uniform  per 4: (w >> 8) * 2^-24 in [0, 1), 24 bits of its word w
+ *   float64 uniform  per 2: ((w0 << 21) | (w1 >> 11)) * 2^-53 in [0, 1), 53 bits
+ *                    of its two words (w0, w1)
+ *   normal           per 1: Box-Muller in double: u1 = (53 bits of w0, w1 + 1) * 2^-53
  *                    in (0, 1], u2 = 53 bits of w2, w3; sqrt(-2 log u1) cos(2 pi u2)
  *                    (libm/CUDA log and cos: the last bits may differ by target)
- *   binomial(n, p)   n trials, trial t compares a float64 uniform with p: words
- *                    (w0, w1) for even t, (w2, w3) for odd t, of block j = t / 2
- *   integers         low + ((w0 << 32 | w1) mod (high - low + 1)), in uint64
+ *   binomial(n, p)   per 2: n trials, trial t compares the float64 uniform of
+ *                    the element's two words of sub-block t with p
+ *   integers         per 2: low + ((w0 << 32 | w1) mod (high - low + 1)), in uint64
+ * The generated flat loops compute one block per group of 4 elements (the
+ * `_w` helpers: the element's value from its block and first word `o`).
  * Plain C99; under nvcc KG_FN (kg_ops.h) makes every helper host + device.
  */
 #ifndef KG_PHILOX_H
@@ -38,6 +43,14 @@
 #  endif
 #endif
 
+/* always inlined (GCC, clang): inside a large kernel the inliner's budget may
+ * run out, and a call in the loop body stops its vectorization */
+#if defined(__GNUC__) && !defined(__CUDACC__)
+#  define KG_PHILOX_FN KG_FN __attribute__((always_inline))
+#else
+#  define KG_PHILOX_FN KG_FN
+#endif
+
 typedef struct { uint32_t w[4]; } kg_u32x4;
 
 /* the multipliers and the key schedule's Weyl increments of the paper */
@@ -47,9 +60,17 @@ typedef struct { uint32_t w[4]; } kg_u32x4;
 #define KG_PHILOX_W1 UINT32_C(0xBB67AE85)
 
 /* Philox4x32 with 10 rounds of counter c under key (k0, k1). */
-KG_FN kg_u32x4 kg_philox4x32_10(kg_u32x4 c, uint32_t k0, uint32_t k1)
+KG_PHILOX_FN kg_u32x4 kg_philox4x32_10(kg_u32x4 c, uint32_t k0, uint32_t k1)
 {
     uint32_t x0 = c.w[0], x1 = c.w[1], x2 = c.w[2], x3 = c.w[3];
+    /* unrolled: a straight-line body lets the compiler vectorize the element loop */
+#if defined(__CUDACC__)
+#  pragma unroll
+#elif defined(__clang__)
+#  pragma clang loop unroll(full)
+#elif defined(__GNUC__)
+#  pragma GCC unroll 10
+#endif
     for (int r = 0; r < 10; r++) {
         const uint64_t p0 = (uint64_t)KG_PHILOX_M0 * x0;
         const uint64_t p1 = (uint64_t)KG_PHILOX_M1 * x2;
@@ -67,37 +88,67 @@ KG_FN kg_u32x4 kg_philox4x32_10(kg_u32x4 c, uint32_t k0, uint32_t k1)
     return out;
 }
 
-/* block j of element k of a draw with state (key, ctr) */
-KG_FN kg_u32x4 kg_philox_block(int64_t key, int64_t ctr, int64_t k, uint32_t j)
+/* sub-block j of block g of a draw with state (key, ctr) */
+KG_PHILOX_FN kg_u32x4 kg_philox_block(int64_t key, int64_t ctr, int64_t g, uint32_t j)
 {
-    const uint64_t uk = (uint64_t)k, uc = (uint64_t)ctr, ukey = (uint64_t)key;
+    const uint64_t ug = (uint64_t)g, uc = (uint64_t)ctr, ukey = (uint64_t)key;
     kg_u32x4 c;
-    c.w[0] = (uint32_t)uk;
-    c.w[1] = (uint32_t)(uk >> 32);
+    c.w[0] = (uint32_t)ug;
+    c.w[1] = (uint32_t)(ug >> 32);
     c.w[2] = (uint32_t)uc;
     c.w[3] = (uint32_t)((uc >> 32) & 0xFFFFu) | (j << 16);
     return kg_philox4x32_10(c, (uint32_t)ukey, (uint32_t)(ukey >> 32));
 }
 
 /* 53 bits of (hi, lo) as a double in [0, 1) */
-KG_FN double kg_philox_53(uint32_t hi, uint32_t lo)
+KG_PHILOX_FN double kg_philox_53(uint32_t hi, uint32_t lo)
 {
     return (double)(((uint64_t)hi << 21) | (lo >> 11)) * 0x1p-53;
 }
 
-KG_FN float kg_philox_uniform_float(int64_t key, int64_t ctr, int64_t k)
+/* the value of an element from its block b and its first word o (0..3) */
+KG_PHILOX_FN float kg_philox_uniform_float_w(kg_u32x4 b, int o)
 {
-    const kg_u32x4 b = kg_philox_block(key, ctr, k, 0);
-    return (float)(b.w[0] >> 8) * 0x1p-24f;
+    return (float)(b.w[o] >> 8) * 0x1p-24f;
 }
 
-KG_FN double kg_philox_uniform_double(int64_t key, int64_t ctr, int64_t k)
+KG_PHILOX_FN double kg_philox_uniform_double_w(kg_u32x4 b, int o)
 {
-    const kg_u32x4 b = kg_philox_block(key, ctr, k, 0);
-    return kg_philox_53(b.w[0], b.w[1]);
+    return kg_philox_53(b.w[o], b.w[o + 1]);
 }
 
-KG_FN double kg_philox_normal_double(int64_t key, int64_t ctr, int64_t k)
+/* the number of successes in n trials of probability p (n < 2^16); b: trial 0's block */
+KG_PHILOX_FN int64_t kg_philox_binomial_w(kg_u32x4 b, int o, int64_t key, int64_t ctr, int64_t k,
+                                   int64_t n, double p)
+{
+    int64_t count = n > 0 && kg_philox_53(b.w[o], b.w[o + 1]) < p;
+    for (int64_t t = 1; t < n; t++) {
+        const kg_u32x4 bt = kg_philox_block(key, ctr, k >> 1, (uint32_t)t);
+        count += kg_philox_53(bt.w[o], bt.w[o + 1]) < p;
+    }
+    return count;
+}
+
+/* an integer in [low, high], both included (high >= low) */
+KG_PHILOX_FN int64_t kg_philox_integers_w(kg_u32x4 b, int o, int64_t low, int64_t high)
+{
+    const uint64_t range = (uint64_t)high - (uint64_t)low + 1u;   /* 0: all of uint64 */
+    const uint64_t bits = ((uint64_t)b.w[o] << 32) | b.w[o + 1];
+    return (int64_t)((uint64_t)low + (range ? bits % range : bits));
+}
+
+/* the same from the element's flat index k alone */
+KG_PHILOX_FN float kg_philox_uniform_float(int64_t key, int64_t ctr, int64_t k)
+{
+    return kg_philox_uniform_float_w(kg_philox_block(key, ctr, k >> 2, 0), (int)(k & 3));
+}
+
+KG_PHILOX_FN double kg_philox_uniform_double(int64_t key, int64_t ctr, int64_t k)
+{
+    return kg_philox_uniform_double_w(kg_philox_block(key, ctr, k >> 1, 0), 2 * (int)(k & 1));
+}
+
+KG_PHILOX_FN double kg_philox_normal_double(int64_t key, int64_t ctr, int64_t k)
 {
     const kg_u32x4 b = kg_philox_block(key, ctr, k, 0);
     const double u1 = kg_philox_53(b.w[0], b.w[1]) + 0x1p-53;   /* (0, 1]: log finite */
@@ -105,31 +156,20 @@ KG_FN double kg_philox_normal_double(int64_t key, int64_t ctr, int64_t k)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-KG_FN float kg_philox_normal_float(int64_t key, int64_t ctr, int64_t k)
+KG_PHILOX_FN float kg_philox_normal_float(int64_t key, int64_t ctr, int64_t k)
 {
     return (float)kg_philox_normal_double(key, ctr, k);
 }
 
-/* the number of successes in n trials of probability p (n < 2^17) */
-KG_FN int64_t kg_philox_binomial(int64_t key, int64_t ctr, int64_t k, int64_t n, double p)
+KG_PHILOX_FN int64_t kg_philox_binomial(int64_t key, int64_t ctr, int64_t k, int64_t n, double p)
 {
-    int64_t count = 0;
-    for (int64_t t = 0; t < n; t += 2) {
-        const kg_u32x4 b = kg_philox_block(key, ctr, k, (uint32_t)(t >> 1));
-        count += kg_philox_53(b.w[0], b.w[1]) < p;
-        if (t + 1 < n)
-            count += kg_philox_53(b.w[2], b.w[3]) < p;
-    }
-    return count;
+    return kg_philox_binomial_w(kg_philox_block(key, ctr, k >> 1, 0), 2 * (int)(k & 1),
+                                key, ctr, k, n, p);
 }
 
-/* an integer in [low, high], both included (high >= low) */
-KG_FN int64_t kg_philox_integers(int64_t key, int64_t ctr, int64_t k, int64_t low, int64_t high)
+KG_PHILOX_FN int64_t kg_philox_integers(int64_t key, int64_t ctr, int64_t k, int64_t low, int64_t high)
 {
-    const kg_u32x4 b = kg_philox_block(key, ctr, k, 0);
-    const uint64_t range = (uint64_t)high - (uint64_t)low + 1u;   /* 0: all of uint64 */
-    const uint64_t bits = ((uint64_t)b.w[0] << 32) | b.w[1];
-    return (int64_t)((uint64_t)low + (range ? bits % range : bits));
+    return kg_philox_integers_w(kg_philox_block(key, ctr, k >> 1, 0), 2 * (int)(k & 1), low, high);
 }
 
 #endif /* KG_PHILOX_H */
