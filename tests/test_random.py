@@ -376,3 +376,10 @@ def test_debug_mode_checks_draws_without_advancing_the_stream_twice():
     data = np.arange(6.0).reshape(2, 3)
     for _ in range(3):
         np.testing.assert_array_equal(debug(data), fast(data))
+
+
+def test_binomial_trials_beyond_the_counter_space_are_refused():
+    rng = RandomStreams(3)
+    with pytest.raises(TypeError, match=r"binomial: n must be in \[0, 65536\), got 65536"):
+        rng.binomial((3,), n=2 ** 16, p=0.5)
+    assert rng.binomial((3,), n=2 ** 16 - 1, p=0.5).ndim == 1

@@ -98,6 +98,9 @@ class RandomStreams:
             p = prob
         dtype = check_dtype(dtype, "binomial")
         n, p = _int_param(n, "binomial: n"), as_variable(p)
+        # trial t of an element reads Philox sub-block t, which has 16 bits
+        if isinstance(n, Constant) and not 0 <= int(n.value) < 2 ** 16:
+            raise KgenTypeError(f"binomial: n must be in [0, 65536), got {int(n.value)}")
         return self._draw(rnd.random_binomial, _shape(size, ndim, "binomial", n, p), n, p,
                           dtype=dtype)
 
