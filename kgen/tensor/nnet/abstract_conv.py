@@ -127,8 +127,10 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
         raise KgenTypeError(f"conv2d: {out_c} output channels do not split into {groups} groups")
     ph, pw = _padding(border_mode, kh, kw, dh, dw)
     if input_shape is not None:
-        x = _checked(x, input_shape, f"conv2d: input of shape {input_shape} (input_shape hint)")
-    w = _checked(w, tuple(known), f"conv2d: filters of shape {tuple(known)} (filter_shape)")
+        x = _checked(x, input_shape, f"conv2d: the input does not have the input_shape hint "
+                                         f"{input_shape}: input and hint")
+    w = _checked(w, tuple(known), f"conv2d: the filters do not have the filter_shape "
+                                          f"{tuple(known)}: filters and expected")
     if in_cg is not None:
         x = _checked(x, (None, in_cg * groups, None, None),
                      f"conv2d: the input's channels do not fit filters of shape "
