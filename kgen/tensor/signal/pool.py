@@ -97,8 +97,9 @@ def pool_2d(input, ws=(2, 2), ignore_border=True, stride=None, pad=(0, 0), mode=
         m = ew.stop_gradient(api.max(t, axis=-1))
         mk = api.expand_dims(m, -1)
         zero = constant(np.zeros((), x.dtype))
-        return m + api.sum(ew.where(ew.eq(t, mk), t - mk, zero), axis=-1)
-    total = api.sum(_stacked(_taps(_padded(x, pad, extra, 0), ws, st, out_r, out_c)), axis=-1)
+        return m + api.sum(ew.where(ew.eq(t, mk), t - mk, zero), axis=-1, dtype=x.dtype)
+    total = api.sum(_stacked(_taps(_padded(x, pad, extra, 0), ws, st, out_r, out_c)), axis=-1,
+                    dtype=x.dtype)  # Theano's pooling keeps the input's dtype
     if mode == "sum":
         return total
     if not x.dtype.startswith("float"):
