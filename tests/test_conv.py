@@ -92,11 +92,14 @@ CONV_CASES = list(itertools.product(BORDERS, [(1, 1), (2, 1)], [(1, 1), (2, 2)],
                                     [1, 2]))
 
 
-def test_conv2d_every_form_matches_the_definition():
+@pytest.mark.parametrize("static", [False, True])
+def test_conv2d_every_form_matches_the_definition(static):
     """Every border_mode x subsample x dilation x flip x groups, compiled (one
-    kernel with all of them as outputs) and in the NumPy reference evaluator."""
+    kernel with all of them as outputs) and in the NumPy reference evaluator;
+    with unknown spatial sizes (strided tap views) and known ones (one gather)."""
     rng = np.random.default_rng(0)
-    x, w = T.tensor4("x"), T.tensor4("w")
+    x = T.tensor("x", "float64", shape=(None, 4, 7, 6) if static else (None,) * 4)
+    w = T.tensor4("w")
     xv = rng.standard_normal((2, 4, 7, 6))
     wv = rng.standard_normal((6, 2, 3, 2))
     outs, wants = [], []
@@ -184,6 +187,9 @@ def test_conv2d_gradients_match_finite_differences(border, sub, dil, flip, group
                       filter_flip=flip, filter_dilation=dil, num_groups=groups)
     values = {x: rng.standard_normal((1, 2, 5, 4)), w: rng.standard_normal(filt)}
     check_grad(y, values, [x, w], compiled=groups == 1 and border in ("valid", "half"))
+    ys = T.nnet.conv2d(x, w, input_shape=(1, 2, 5, 4), filter_shape=filt, border_mode=border,
+                       subsample=sub, filter_flip=flip, filter_dilation=dil, num_groups=groups)
+    check_grad(ys, values, [x, w], compiled=groups == 2)     # the gather form
 
 
 def test_conv2d_second_derivatives():

@@ -18,8 +18,8 @@ The filter rows and columns must be known when the graph is built: from
 """
 import numpy as np
 
-from ...errors import KgenTypeError
-from ...expr.node import Shared, as_variable
+from ...errors import KgenTypeError, ShapeError
+from ...expr.node import Shared, as_variable, constant
 from ...expr.ops import api
 from ...expr.ops import everyday as ev
 from ...expr.ops import linalg as la
@@ -91,6 +91,36 @@ def zero_pad(x, before, after, axis, value=0):
     return api.concatenate(parts, axis=axis)
 
 
+def _im2col_views(xp, kernel, dil, stride):
+    """(B, OH, OW, C, K): each of the K = kh*kw taps a strided, dilated view of xp."""
+    (kh, kw), (dh, dw), (sh_, sw) = kernel, dil, stride
+    taps = []
+    for p in range(kh):
+        for q in range(kw):
+            stop_r, stop_c = -(kh - 1 - p) * dh or None, -(kw - 1 - q) * dw or None
+            taps.append(api.getitem(xp, (slice(None), slice(None),
+                                         slice(p * dh, stop_r, sh_), slice(q * dw, stop_c, sw))))
+    cols = api.expand_dims(taps[0], 4) if len(taps) == 1 else api.stack(taps, axis=4)
+    return api.dimshuffle(cols, 0, 2, 3, 1, 4)
+
+
+def _im2col_gather(xp, padded, kernel, dil, stride):
+    """(B, OH, OW, C, K) as one gather of xp's (row, col) positions, for static
+    spatial sizes: its gradient is one scatter-add, not K strided writes."""
+    (hp, wp), (kh, kw), (dh, dw), (sh_, sw) = padded, kernel, dil, stride
+    oh, ow = (hp - (kh - 1) * dh - 1) // sh_ + 1, (wp - (kw - 1) * dw - 1) // sw + 1
+    if oh <= 0 or ow <= 0:
+        raise ShapeError(f"conv2d: filters of {kh}x{kw} (dilation {dil}) do not fit a padded "
+                         f"input of {hp}x{wp}")
+    i = (np.arange(oh) * sh_)[:, None, None, None] + (np.arange(kh) * dh)[None, None, :, None]
+    j = (np.arange(ow) * sw)[None, :, None, None] + (np.arange(kw) * dw)[None, None, None, :]
+    idx = (i * wp + j).reshape(oh, ow, kh * kw).astype(np.int64)
+    b, c = xp.shape[0], xp.shape[1]
+    flat = api.reshape(api.dimshuffle(xp, 2, 3, 0, 1), (hp * wp, b, c))
+    g = la.gather(flat, constant(idx))                         # (OH, OW, K, B, C)
+    return api.dimshuffle(g, 3, 0, 1, 4, 2)
+
+
 def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="valid",
            subsample=(1, 1), filter_flip=True, filter_dilation=(1, 1), num_groups=1):
     """Theano's `T.nnet.conv2d` (input NCHW, filters (out, in/groups, rows, cols))."""
@@ -139,18 +169,16 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
         w = api.getitem(w, (slice(None), slice(None), slice(None, None, -1),
                             slice(None, None, -1)))
     xp = zero_pad(zero_pad(x, ph, ph, 2), pw, pw, 3)
-    taps = []
-    for p in range(kh):
-        for q in range(kw):
-            stop_r, stop_c = -(kh - 1 - p) * dh or None, -(kw - 1 - q) * dw or None
-            taps.append(api.getitem(xp, (slice(None), slice(None),
-                                         slice(p * dh, stop_r, sh_), slice(q * dw, stop_c, sw))))
     k = kh * kw
-    cols = taps[0] if k == 1 else api.stack(taps, axis=4)        # (B, C, OH, OW, K)
-    if k == 1:
-        cols = api.expand_dims(cols, 4)
-    cols = api.dimshuffle(cols, 0, 2, 3, 1, 4)                   # (B, OH, OW, C, K)
-    b, oh, ow = xp.shape[0], cols.shape[1], cols.shape[2]
+    rows, cols_ = x.type.shape[2], x.type.shape[3]
+    if input_shape is not None:
+        rows, cols_ = input_shape[2] or rows, input_shape[3] or cols_
+    if rows is not None and cols_ is not None:
+        cols = _im2col_gather(xp, (rows + 2 * ph, cols_ + 2 * pw), (kh, kw), (dh, dw), (sh_, sw))
+    else:
+        cols = _im2col_views(xp, (kh, kw), (dh, dw), (sh_, sw))
+    b = xp.shape[0]
+    oh, ow = (cols.type.shape[1] or cols.shape[1]), (cols.type.shape[2] or cols.shape[2])
     if groups == 1:
         ck = in_cg * k if in_cg is not None else x.shape[1] * k
         a = api.reshape(cols, (-1, ck))                          # (N, C*K)
