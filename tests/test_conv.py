@@ -400,10 +400,12 @@ def test_conv_and_pool_through_the_cuda_emulator(monkeypatch):
     x, w = T.tensor4("x"), T.tensor4("w")
     y = pool.pool_2d(T.tanh(T.nnet.conv2d(x, w, filter_shape=(3, 2, 2, 2), border_mode="half",
                                           subsample=(1, 2))), (2, 2), ignore_border=False)
-    g = T.grad(y.sum(), [x, w])
+    y2 = T.nnet.conv2d(x, w, input_shape=(2, 2, 5, 6), filter_shape=(3, 2, 2, 2),
+                       border_mode="full", filter_dilation=(2, 1))    # the gather form
+    g = T.grad(y.sum() + (y2 ** 2).sum(), [x, w])
     xv, wv = rng.standard_normal((2, 2, 5, 6)), rng.standard_normal((3, 2, 2, 2))
-    want = kg.function([x, w], [y] + g)(xv, wv)
-    got = kg.function([x, w], [y] + g, target="cuda")(xv, wv)
+    want = kg.function([x, w], [y, y2] + g)(xv, wv)
+    got = kg.function([x, w], [y, y2] + g, target="cuda")(xv, wv)
     for a, b in zip(want, got):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
     assert emu.launches
