@@ -68,6 +68,36 @@ def _padded(x, pad, extra, value):
     return zero_pad(x, pad[1], pad[1] + extra[1], x.ndim - 1, value)
 
 
+def _theano_max(t, axis):
+    """max over `axis` (kept), its gradient in full to every position equal to it."""
+    m = ew.stop_gradient(api.max(t, axis=axis, keepdims=True))
+    zero = constant(np.zeros((), t.dtype))
+    return m + api.sum(ew.where(ew.eq(t, m), t - m, zero), axis=axis, keepdims=True,
+                       dtype=t.dtype)
+
+
+def _tiled(x, ws, out_r, out_c, mode):
+    """Non-overlapping windows (stride = ws, no padding, ignore_border): the input
+    cut to whole windows and reshaped to (..., out_r, ws0, out_c, ws1)."""
+    lead = x.ndim - 2
+    whole = isinstance(out_r, int) and isinstance(out_c, int) \
+        and x.type.shape[-2:] == (out_r * ws[0], out_c * ws[1])
+    if not whole:
+        x = api.getitem(x, (slice(None),) * lead + (slice(0, out_r * ws[0]),
+                                                    slice(0, out_c * ws[1])))
+    r = api.reshape(x, tuple(x.shape[a] for a in range(lead)) + (out_r, ws[0], out_c, ws[1]))
+    axis = (lead + 1, lead + 3)
+    if mode == "max":
+        out = _theano_max(r, axis)
+    else:
+        out = api.sum(r, axis=axis, keepdims=True, dtype=x.dtype)
+        if mode != "sum":
+            if not x.dtype.startswith("float"):
+                raise KgenTypeError(f"pool_2d: mode {mode!r} needs float input, got {x.dtype}")
+            out = out / constant(np.asarray(ws[0] * ws[1], x.dtype))
+    return api.drop_axes(out, axis)
+
+
 def pool_2d(input, ws=(2, 2), ignore_border=True, stride=None, pad=(0, 0), mode="max"):
     """Theano's pool_2d over the last two axes of `input` (any leading axes)."""
     x = as_variable(input)
@@ -91,6 +121,8 @@ def pool_2d(input, ws=(2, 2), ignore_border=True, stride=None, pad=(0, 0), mode=
     out_c = _out_len(cols, ws[1], st[1], pad[1], ignore_border)
     # ignore_border=False: windows may run past the edge, by less than ws
     extra = (0, 0) if ignore_border else (ws[0] - 1, ws[1] - 1)
+    if ignore_border and st == ws and pad == (0, 0):
+        return _tiled(x, ws, out_r, out_c, mode)
     if mode == "max":
         low = -np.inf if x.dtype.startswith("float") else np.iinfo(x.dtype).min
         t = _stacked(_taps(_padded(x, pad, extra, low), ws, st, out_r, out_c))
