@@ -105,8 +105,10 @@ def _im2col_views(xp, kernel, dil, stride):
 
 
 def _im2col_gather(xp, padded, kernel, dil, stride):
-    """(B, OH, OW, C, K) as one gather of xp's (row, col) positions, for static
-    spatial sizes: its gradient is one scatter-add, not K strided writes."""
+    """(B, OH, OW, K, C) as one gather of rows of xp in NHWC order, for static
+    spatial sizes: the rows of the GEMM's left operand come out contiguous (no
+    transpose of the im2col matrix), and the gradient is one scatter-add, not
+    K strided writes. The indices are b*Hp*Wp + a constant (OH, OW, K) table."""
     (hp, wp), (kh, kw), (dh, dw), (sh_, sw) = padded, kernel, dil, stride
     oh, ow = (hp - (kh - 1) * dh - 1) // sh_ + 1, (wp - (kw - 1) * dw - 1) // sw + 1
     if oh <= 0 or ow <= 0:
@@ -114,11 +116,12 @@ def _im2col_gather(xp, padded, kernel, dil, stride):
                          f"input of {hp}x{wp}")
     i = (np.arange(oh) * sh_)[:, None, None, None] + (np.arange(kh) * dh)[None, None, :, None]
     j = (np.arange(ow) * sw)[None, :, None, None] + (np.arange(kw) * dw)[None, None, None, :]
-    idx = (i * wp + j).reshape(oh, ow, kh * kw).astype(np.int64)
+    table = (i * wp + j).reshape(oh, ow, kh * kw).astype(np.int64)
     b, c = xp.shape[0], xp.shape[1]
-    flat = api.reshape(api.dimshuffle(xp, 2, 3, 0, 1), (hp * wp, b, c))
-    g = la.gather(flat, constant(idx))                         # (OH, OW, K, B, C)
-    return api.dimshuffle(g, 3, 0, 1, 4, 2)
+    base = api.cast(api.arange(b), "int64") * constant(np.int64(hp * wp))
+    idx = api.dimshuffle(base, 0, "x", "x", "x") + constant(table)    # (B, OH, OW, K)
+    flat = api.reshape(api.dimshuffle(xp, 0, 2, 3, 1), (-1, c))       # (B*Hp*Wp, C)
+    return la.gather(flat, idx)                                      # (B, OH, OW, K, C)
 
 
 def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="valid",
@@ -173,10 +176,12 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
     rows, cols_ = x.type.shape[2], x.type.shape[3]
     if input_shape is not None:
         rows, cols_ = input_shape[2] or rows, input_shape[3] or cols_
-    if rows is not None and cols_ is not None:
+    if rows is not None and cols_ is not None:   # (B, OH, OW, K, C)
         cols = _im2col_gather(xp, (rows + 2 * ph, cols_ + 2 * pw), (kh, kw), (dh, dw), (sh_, sw))
-    else:
+        w = api.dimshuffle(w, 0, 2, 3, 1)                         # filters (O, kh, kw, Cg)
+    else:                                        # (B, OH, OW, C, K)
         cols = _im2col_views(xp, (kh, kw), (dh, dw), (sh_, sw))
+    kc = rows is not None and cols_ is not None
     b = xp.shape[0]
     oh, ow = (cols.type.shape[1] or cols.shape[1]), (cols.type.shape[2] or cols.shape[2])
     if groups == 1:
@@ -186,9 +191,12 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
         out = la.matmul(a, api.swap_last(wm), label="conv2d")   # (N, O)
         o = out_c if out_c is not None else w.shape[0]
     else:
-        a = api.reshape(cols, (-1, groups, in_cg * k))            # (N, G, Cg*K)
-        a = api.dimshuffle(a, 1, 0, 2)                           # (G, N, Cg*K)
-        wm = api.reshape(w, (groups, out_c // groups, in_cg * k))  # (G, Og, Cg*K)
+        if kc:   # (N, K, G, Cg) -> (G, N, K*Cg)
+            a = api.reshape(cols, (-1, k, groups, in_cg))
+            a = api.reshape(api.dimshuffle(a, 2, 0, 1, 3), (groups, -1, k * in_cg))
+        else:    # (N, G, Cg*K) -> (G, N, Cg*K)
+            a = api.dimshuffle(api.reshape(cols, (-1, groups, in_cg * k)), 1, 0, 2)
+        wm = api.reshape(w, (groups, out_c // groups, in_cg * k))  # (G, Og, Cg*K or K*Cg)
         out = la.matmul(a, api.swap_last(wm), label="conv2d")   # (G, N, Og)
         out = api.reshape(api.dimshuffle(out, 1, 0, 2), (-1, out_c))
         o = out_c
