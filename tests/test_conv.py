@@ -282,7 +282,9 @@ def test_old_aliases():
     p = downsample.max_pool_2d(x, (2, 2))            # ignore_border=None: partial windows kept
     p2 = T.signal.downsample.max_pool_2d(x, ds=(3, 2), ignore_border=True, st=(1, 1),
                                          mode="average_exc_pad")
-    got = kg.function([x, w], [y, p, p2])(xv, wv)
+    p3 = pool.pool_2d(x, ds=(3, 2), st=(1, 1), mode="average_exc_pad")   # the older names
+    got = kg.function([x, w], [y, p, p2, p3])(xv, wv)
+    np.testing.assert_array_equal(got[3], got[2])
     np.testing.assert_allclose(got[0], conv_ref(xv, wv, (1, 2), (1, 2)), rtol=1e-12)
     np.testing.assert_allclose(got[1], pool_ref(xv, (2, 2), False, None, (0, 0), "max"))
     np.testing.assert_allclose(got[2], pool_ref(xv, (3, 2), True, (1, 1), (0, 0),

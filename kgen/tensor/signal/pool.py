@@ -98,8 +98,13 @@ def _tiled(x, ws, out_r, out_c, mode):
     return api.drop_axes(out, axis)
 
 
-def pool_2d(input, ws=(2, 2), ignore_border=True, stride=None, pad=(0, 0), mode="max"):
-    """Theano's pool_2d over the last two axes of `input` (any leading axes)."""
+def pool_2d(input, ws=(2, 2), ignore_border=True, stride=None, pad=(0, 0), mode="max",
+            ds=None, st=None, padding=None):
+    """Theano's pool_2d over the last two axes of `input` (any leading axes);
+    ds/st/padding are Theano's older names for ws/stride/pad."""
+    ws = ws if ds is None else ds
+    stride = stride if st is None else st
+    pad = pad if padding is None else padding
     x = as_variable(input)
     if x.ndim < 2:
         raise KgenTypeError(f"pool_2d: input must be at least 2-d, got {x.ndim}-d")
