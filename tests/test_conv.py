@@ -438,11 +438,20 @@ CONV_SPEC = textwrap.dedent("""
 
 
 def test_a_shipped_package_runs_a_conv_net(tmp_path):
-    from kgen.package import build_package, load_spec
+    """`python -m kgen build convnet.py -o build`, then the package imported and run."""
+    import os
+    import subprocess
+    from pathlib import Path
     spec_path = tmp_path / "convnet.py"
     spec_path.write_text(CONV_SPEC)
-    spec = load_spec(spec_path)
-    build_package(spec.kernels, tmp_path / "build", "convnet", spec.path)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                         env.get("PYTHONPATH", "")])
+    proc = subprocess.run([sys.executable, "-m", "kgen", "build", str(spec_path), "-o",
+                           str(tmp_path / "build")], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "kgen: built convnet: 2 kernels" in proc.stdout
     namespace = {}
     exec(compile(CONV_SPEC, "convnet", "exec"), namespace)   # the same graph, as kg.function
     predict = kg.function([namespace["x"]], namespace["prob"])
@@ -460,3 +469,16 @@ def test_a_shipped_package_runs_a_conv_net(tmp_path):
     finally:
         sys.path.remove(str(tmp_path / "build"))
         sys.modules.pop("convnet", None)
+
+
+def test_get_conv_output_shape_agrees_with_conv2d():
+    from kgen.tensor.nnet.abstract_conv import get_conv_output_shape
+    rng = np.random.default_rng(11)
+    x, w = T.tensor4("x"), T.tensor4("w")
+    xv, wv = rng.standard_normal((2, 3, 9, 8)), rng.standard_normal((4, 3, 3, 2))
+    for border, sub, dil in [("valid", (1, 1), (1, 1)), ("full", (2, 3), (1, 2)),
+                             ("half", (1, 2), (2, 1)), ((1, 2), (3, 1), (1, 1))]:
+        y = T.nnet.conv2d(x, w, filter_shape=wv.shape, border_mode=border, subsample=sub,
+                          filter_dilation=dil)
+        assert y.eval({x: xv, w: wv}).shape == get_conv_output_shape(xv.shape, wv.shape, border,
+                                                                     sub, dil)
