@@ -482,3 +482,11 @@ def test_get_conv_output_shape_agrees_with_conv2d():
                           filter_dilation=dil)
         assert y.eval({x: xv, w: wv}).shape == get_conv_output_shape(xv.shape, wv.shape, border,
                                                                      sub, dil)
+
+
+@pytest.mark.parametrize("mode", ["max", "average_exc_pad"])
+def test_pool_2d_second_derivatives(mode):
+    rng = np.random.default_rng(12)
+    x = T.tensor4("x")
+    y = T.tanh(pool.pool_2d(x, (2, 2), ignore_border=False, stride=(1, 2), mode=mode))
+    check_second_order(y, {x: rng.standard_normal((1, 1, 3, 5))}, [x])
