@@ -118,6 +118,18 @@ def test_conv2d_every_form_matches_the_definition(static):
                                    err_msg=str(case))
 
 
+@pytest.mark.parametrize("sub,flip", [((1, 1), True), ((2, 3), False)])
+def test_conv2d_pointwise_filters(sub, flip):
+    """1x1 filters are one GEMM batched over the images (no im2col)."""
+    rng = np.random.default_rng(13)
+    x, w = T.tensor4("x"), T.tensor4("w")
+    xv, wv = rng.standard_normal((2, 3, 5, 7)), rng.standard_normal((4, 3, 1, 1))
+    y = T.nnet.conv2d(x, w, filter_shape=(4, 3, 1, 1), subsample=sub, filter_flip=flip)
+    want = conv_ref(xv, wv, stride=sub, flip=flip)
+    np.testing.assert_allclose(kg.function([x, w], y)(xv, wv), want, rtol=1e-12)
+    check_grad(y, {x: xv[:1, :, :3, :4], w: wv}, [x, w])
+
+
 def test_conv2d_float32_hints_and_shared_filters():
     rng = np.random.default_rng(1)
     x = T.ftensor4("x")

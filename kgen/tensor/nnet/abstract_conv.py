@@ -124,6 +124,18 @@ def _im2col_gather(xp, padded, kernel, dil, stride):
     return la.gather(flat, idx)                                      # (B, OH, OW, K, C)
 
 
+def _pointwise(x, w, stride, out_c):
+    """A 1x1 convolution without padding or groups: no im2col, one GEMM batched
+    over the images, (O, C) @ (B, C, OH*OW), straight into NCHW."""
+    if stride != (1, 1):
+        x = api.getitem(x, (slice(None), slice(None), slice(None, None, stride[0]),
+                            slice(None, None, stride[1])))
+    b, c, oh, ow = (x.type.shape[a] or x.shape[a] for a in range(4))
+    wm = api.reshape(w, (out_c if out_c is not None else w.shape[0], c))
+    out = la.matmul(wm, api.reshape(x, (b, c, -1)), label="conv2d")   # (B, O, OH*OW)
+    return api.reshape(out, (b, out.shape[1], oh, ow))
+
+
 def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="valid",
            subsample=(1, 1), filter_flip=True, filter_dilation=(1, 1), num_groups=1):
     """Theano's `T.nnet.conv2d` (input NCHW, filters (out, in/groups, rows, cols))."""
@@ -171,6 +183,8 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
     if filter_flip:
         w = api.getitem(w, (slice(None), slice(None), slice(None, None, -1),
                             slice(None, None, -1)))
+    if (kh, kw, ph, pw, groups) == (1, 1, 0, 0, 1):
+        return _pointwise(x, w, (sh_, sw), out_c)
     xp = zero_pad(zero_pad(x, ph, ph, 2), pw, pw, 3)
     k = kh * kw
     rows, cols_ = x.type.shape[2], x.type.shape[3]
