@@ -715,6 +715,48 @@ spec("set_subtensor(x[i], y)", lambda x, i, y: T.set_subtensor(x[i], y),
      domain=("any", lambda rng, shape, dtype: rng.permutation(5)[:shape[0]].astype(dtype)),
      arg_dtypes=(None, "int64"), dtypes=NUMERIC, api="set_subtensor")
 
+# ---- convolution and pooling (compositions in kgen.tensor.nnet / kgen.tensor.signal) ------
+def _conv_ref(x, w, pad=(0, 0), stride=(1, 1), flip=True):
+    """sum over channels and taps of the zero-padded input's windows times the
+    (flipped, for a true convolution) filters."""
+    w = w[:, :, ::-1, ::-1] if flip else w
+    xp = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    win = np.lib.stride_tricks.sliding_window_view(xp, w.shape[2:], axis=(2, 3))
+    win = win[:, :, ::stride[0], ::stride[1]]
+    return np.einsum("bcijpq,ocpq->boij", win, w).astype(x.dtype)
+
+
+def _pool_ref(x, ws, ignore_border, reduce):
+    h, w = x.shape[-2:]
+    oh, ow = (h // ws[0], w // ws[1]) if ignore_border else (-(-h // ws[0]), -(-w // ws[1]))
+    out = np.zeros(x.shape[:-2] + (oh, ow), x.dtype)
+    for i in range(oh):
+        for j in range(ow):
+            out[..., i, j] = reduce(x[..., i * ws[0]:(i + 1) * ws[0], j * ws[1]:(j + 1) * ws[1]],
+                                    axis=(-2, -1))
+    return out
+
+
+CONV = dict(kind="conv", dtypes=FLOATS, rejects=("int32", "int64"), tol32=1e-4)
+spec("conv2d(valid)", lambda x, w: T.nnet.conv2d(x, w, filter_shape=(3, 2, 2, 3)), _conv_ref, 2,
+     [((2, 2, 5, 6), (3, 2, 2, 3))], api="conv2d", **CONV)
+spec("conv2d(full, subsample=(2, 1), filter_flip=False)",
+     lambda x, w: T.nnet.conv2d(x, w, filter_shape=(2, 1, 3, 2), border_mode="full",
+                                subsample=(2, 1), filter_flip=False),
+     lambda x, w: _conv_ref(x, w, (2, 1), (2, 1), False), 2, [((1, 1, 4, 5), (2, 1, 3, 2))],
+     api="conv2d", **CONV)
+spec("pool_2d(max)", lambda x: T.signal.pool.pool_2d(x, (2, 2)),
+     lambda x: _pool_ref(x, (2, 2), True, np.max), 1, [((2, 3, 5, 4),), ((4, 6),)],
+     kind="conv", dtypes=NUMERIC, api="pool_2d")
+spec("pool_2d(sum, ignore_border=False)",
+     lambda x: T.signal.pool.pool_2d(x, (2, 3), ignore_border=False, mode="sum"),
+     lambda x: _pool_ref(x, (2, 3), False, np.sum), 1, [((3, 5, 4),)], kind="conv",
+     dtypes=NUMERIC, api="pool_2d")
+spec("pool_2d(average_exc_pad)",
+     lambda x: T.signal.pool.pool_2d(x, (2, 2), ignore_border=False, mode="average_exc_pad"),
+     lambda x: _pool_ref(x, (2, 2), False, np.mean), 1, [((2, 5, 3),)], kind="conv",
+     dtypes=FLOATS, rejects=("int32", "int64"), api="pool_2d")
+
 # public functions of kgen.expr.ops.api that are internal helpers, not user ops
 HELPERS = {
     "as_variable": "wraps arguments; exercised by every weak-scalar test",

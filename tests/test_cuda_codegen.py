@@ -87,12 +87,36 @@ def model_kernels():
     M = kg.fmatrix("M")
     kernels.append(kg.kernel("softmax_rows", [M], kg.softmax(M)))
     kernels.append(mlp_step_kernel())
+    kernels.append(lenet_step_kernel())
     for path in sorted((REPO / "examples" / "specs").glob("*.py")):
         for k in runpy.run_path(str(path)).values():
             if isinstance(k, kg.Kernel):
                 kernels.append(kg.kernel(f"{path.stem}_{k.name}", k.inputs,
                                          k.outputs[0] if k.single else k.outputs, k.updates))
     return kernels
+
+
+def lenet_step_kernel():
+    """A small LeNet step: conv (the gather form), tanh, max-pool, conv (strided
+    views), overlapping average pool, dense softmax, SGD."""
+    import kgen.tensor as T
+    from kgen.tensor.signal import pool
+    rng = np.random.default_rng(2)
+    shapes = [("w1", (4, 1, 3, 3)), ("b1", (4,)), ("w2", (6, 2, 2, 2)), ("W", (24, 3))]
+    params = [kg.shared((rng.standard_normal(s) * 0.1).astype("float32"), name=n)
+              for n, s in shapes]
+    w1, b1, w2, W = params
+    x, y = T.tensor("x", "float32", shape=(None, 1, 10, 10)), kg.ivector("y")
+    a1 = T.tanh(T.nnet.conv2d(x, w1, filter_shape=(4, 1, 3, 3)) + b1.dimshuffle("x", 0, "x", "x"))
+    p1 = T.specify_shape(pool.pool_2d(a1, (2, 2)), (None, 4, None, None))
+    a2 = T.nnet.conv2d(p1, w2, filter_shape=(6, 2, 2, 2), border_mode="half", subsample=(2, 2),
+                       num_groups=2, filter_flip=False)
+    p2 = pool.pool_2d(a2, (2, 2), stride=(1, 1), ignore_border=False, mode="average_exc_pad")
+    prob = kg.softmax(T.dot(p2.flatten(2), W))
+    cost = -kg.mean(kg.log(prob[kg.arange(y.shape[0]), y]))
+    grads = kg.grad(cost, params)
+    return kg.kernel("lenet_step", [x, y], cost,
+                     updates=[(q, q - np.float32(0.1) * g) for q, g in zip(params, grads)])
 
 
 def mlp_step_kernel(batch=None, sizes=(784, 512, 10)):

@@ -235,7 +235,7 @@ class ShapeRules:
     def _dims_specify_shape(self, node, dims):
         (d,) = dims
         want = node.attr("shape")
-        msg = self._shape_msg("specify_shape",
+        msg = self._shape_msg(node.attr("label", "specify_shape"),
                               [d, [k if w is None else w for k, w in zip(d, want)]])
         for k, w in zip(d, want):
             if w is not None:

@@ -9,7 +9,7 @@ from ..expr.variables import (matrix, scalar, shared, tensor, tensor3, tensor4, 
                              theano_names as _theano_names, vector)
 from ..expr.node import constant  # noqa: F401
 from ..expr.types import TensorType  # noqa: F401
-from . import nnet, xlogx  # noqa: F401
+from . import nnet, signal, xlogx  # noqa: F401
 
 globals().update(_theano_names)
 

@@ -172,3 +172,36 @@ def test_errors_come_before_any_launch(gpu):
     with pytest.raises(ValueError, match="do not fit"):
         f(np.ones(3), np.ones(4))
     np.testing.assert_array_equal(s.get_value(), np.zeros(2))
+
+
+def test_lenet_step(gpu):
+    """A LeNet-5 training step (conv, tanh, max-pool twice, dense, softmax) on
+    both backends: the same cost and parameters after three steps."""
+    import kgen.tensor as T
+    from kgen.tensor.signal import pool
+    rng = np.random.default_rng(3)
+    shapes = [(20, 1, 5, 5), (20,), (50, 20, 5, 5), (50,), (800, 500), (500,), (500, 10), (10,)]
+    start = [(rng.standard_normal(s) * 0.1).astype(np.float32) for s in shapes]
+    params = [kg.shared(v.copy(), name=f"p{i}") for i, v in enumerate(start)]
+    w1, b1, w2, b2, w3, b3, w4, b4 = params
+    x, y = T.ftensor4("x"), T.ivector("y")
+    a1 = T.tanh(T.nnet.conv2d(x, w1, input_shape=(None, 1, 28, 28), filter_shape=shapes[0])
+                + b1.dimshuffle("x", 0, "x", "x"))
+    a2 = T.tanh(T.nnet.conv2d(pool.pool_2d(a1, (2, 2)), w2, filter_shape=shapes[2])
+                + b2.dimshuffle("x", 0, "x", "x"))
+    h = T.tanh(T.dot(pool.pool_2d(a2, (2, 2)).flatten(2), w3) + b3)
+    prob = T.nnet.softmax(T.dot(h, w4) + b4)
+    cost = -T.mean(T.log(prob)[T.arange(y.shape[0]), y])
+    updates = [(p, p - 0.01 * g) for p, g in zip(params, T.grad(cost, params))]
+    xv = rng.standard_normal((128, 1, 28, 28)).astype(np.float32)
+    yv = rng.integers(0, 10, size=128).astype(np.int32)
+    results = []
+    for target in ("c", "cuda"):
+        for p, v in zip(params, start):
+            p.set_value(v.copy())
+        step = kg.function([x, y], cost, updates=updates, target=target)
+        costs = [float(step(xv, yv)) for _ in range(3)]
+        results.append((costs, [np.asarray(p.get_value()) for p in params]))
+    np.testing.assert_allclose(results[1][0], results[0][0], rtol=1e-4)
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-5)

@@ -256,9 +256,10 @@ class SpecifyShape(Op):
     def infer(self, inputs, attrs):
         (x,) = inputs
         shape = attrs["shape"]
+        label = attrs.get("label", "specify_shape")  # the operation the user wrote (conv2d)
         if len(shape) != x.ndim or any(
                 d is not None and k is not None and d != k for d, k in zip(shape, x.type.shape)):
-            raise ShapeError(f"specify_shape: shape {format_shape(shape)} does not fit an input "
+            raise ShapeError(f"{label}: shape {format_shape(shape)} does not fit an input "
                              f"of shape {format_shape(x.type.shape)}")
         return TensorType(x.dtype, tuple(k if d is None else d
                                          for d, k in zip(shape, x.type.shape)))
@@ -267,7 +268,7 @@ class SpecifyShape(Op):
         x = np.asarray(arrays[0])
         shape = attrs["shape"]
         if x.ndim != len(shape) or any(d is not None and d != k for d, k in zip(shape, x.shape)):
-            raise ShapeError(f"specify_shape: input of shape {x.shape} does not have "
+            raise ShapeError(f"{attrs.get('label', 'specify_shape')}: input of shape {x.shape} does not have "
                              f"shape {format_shape(shape)}")
         return x.copy()
 
