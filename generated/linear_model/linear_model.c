@@ -1406,6 +1406,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 const double t2 = (t1 - v_y);  /* b + W @ x - y */
                 tmp1[i] = t2;
             }
+
         } else if (sh_b_d0 == n && sh_W_d0 == n && in_y_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1416,6 +1417,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 const double t2 = (t1 - v_y);  /* b + W @ x - y */
                 tmp1[i] = t2;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR_SIMD(n)
@@ -1498,6 +1500,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 tmp2[i] = t1_3;
                 out[i] = t2_2;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1506,6 +1509,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 tmp2[i] = t1_3;
                 out[i] = t2_2;
             }
+
         }
         (void)n;
     }
@@ -1522,6 +1526,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 const double t2_3 = (2.0 * t1_4);  /* mul(2.0, true_div(...)) */
                 tmp0[i] = t2_3;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1530,21 +1535,40 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 const double t2_3 = (2.0 * t1_4);  /* mul(2.0, true_div(...)) */
                 tmp0[i] = t2_3;
             }
+
         }
         (void)n;
     }
     /* zeros */
+    if (!(sub_d0 == add_d0 && 1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < add_d0; i++) tmp2[i] = 0;
     /* sum_to(mul(...), add(...)) */
+    if (sub_d0 == add_d0 && 1) {
+        const int64_t n = add_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp0[i];
+        (void)n;
+    } else {
     for (int64_t i0 = 0; i0 < sub_d0; i0++)
 
     tmp2[0 + i0 * sts] += tmp0[0 + i0];
+    }
+
     /* zeros */
+    if (!(add_d0 == sh_W_d0 && 1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < sh_W_d0; i++) tmp0[i] = 0;
     /* sum_to(sum_to(...), matmul(...)) */
+    if (add_d0 == sh_W_d0 && 1) {
+        const int64_t n = sh_W_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp0[i] = tmp2[i];
+        (void)n;
+    } else {
     for (int64_t i0 = 0; i0 < add_d0; i0++)
 
     tmp0[0 + i0 * tmp0_b0] += tmp2[0 + i0];
+    }
+
     /* sub(W, mul(...)) */
     {
         const int64_t n = size_3;
@@ -1560,6 +1584,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 const double t3 = (v_W - t2_4);  /* sub */
                 upd_W[i] = t3;
             }
+
         } else if (in_x_d0 == n && sh_W_d0 == n && sh_W_s0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1571,6 +1596,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 const double t3 = (v_W - t2_4);  /* sub */
                 upd_W[i] = t3;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -1590,11 +1616,20 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
         (void)n;
     }
     /* zeros */
+    if (!(add_d0 == sh_b_d0 && 1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < sh_b_d0; i++) tmp0[i] = 0;
     /* sum_to(sum_to(...), b) */
+    if (add_d0 == sh_b_d0 && 1) {
+        const int64_t n = sh_b_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp0[i] = tmp2[i];
+        (void)n;
+    } else {
     for (int64_t i0 = 0; i0 < add_d0; i0++)
 
     tmp0[0 + i0 * sh_b_b0] += tmp2[0 + i0];
+    }
+
     /* sub(b, mul(...)) */
     {
         const int64_t n = sh_b_d0;
@@ -1608,6 +1643,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 const double t2_5 = (v_b_2 - t1_6);  /* sub(b, mul(...)) */
                 upd_b[i] = t2_5;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1617,6 +1653,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 const double t2_5 = (v_b_2 - t1_6);  /* sub(b, mul(...)) */
                 upd_b[i] = t2_5;
             }
+
         }
         (void)n;
     }
@@ -1716,6 +1753,7 @@ KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double 
                 const double t1 = (v_b + v);  /* b + X @ dimshuffle(W, pattern=(1, 0)) */
                 out[i] = t1;
             }
+
         } else if (sh_b_d0 == n && size_2 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1724,6 +1762,7 @@ KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double 
                 const double t1 = (v_b + v);  /* b + X @ dimshuffle(W, pattern=(1, 0)) */
                 out[i] = t1;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)

@@ -1418,6 +1418,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 tmp1[i] = t1;
                 tmp2[i] = t3;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1427,6 +1428,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 tmp1[i] = t1;
                 tmp2[i] = t3;
             }
+
         }
         (void)n;
     }
@@ -1471,6 +1473,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 tmp10[i] = t15;
                 tmp11[i] = t16;
             }
+
         } else if (in_x_d0 == n && in_y_d0 == n && in_x_d0 == n && in_x_d0 == n && in_x_d0 == n && in_x_d0 == n && in_y_d0 == n && in_y_d0 == n && in_x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1503,6 +1506,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 tmp10[i] = t15;
                 tmp11[i] = t16;
             }
+
         } else
         {
             KG_OMP_SIMD
@@ -1541,11 +1545,20 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
         (void)n;
     }
     /* zeros */
+    if (!(1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < mul_d0; i++) tmp3[i] = 0;
     /* sum_to(neg(...), mul(...)) */
+    if (1) {
+        const int64_t n = mul_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp3[i] = tmp10[i];
+        (void)n;
+    } else {
     for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
     tmp3[0 + i0 * sts] += tmp10[0 + i0];
+    }
+
     /* mul(sub(...), sum_to(...)) */
     {
         const int64_t n = mul_d0;
@@ -1558,6 +1571,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 const double t1_3 = (v_8 * v_9);  /* mul */
                 tmp10[i] = t1_3;
             }
+
         } else if (in_y_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1566,6 +1580,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 const double t1_3 = (v_8 * v_9);  /* mul */
                 tmp10[i] = t1_3;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR_SIMD(n)
@@ -1580,11 +1595,20 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
         (void)n;
     }
     /* zeros */
+    if (!(mul_d0 == in_x_d0 && 1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < in_x_d0; i++) tmp3[i] = 0;
     /* sum_to(mul(...), log1p(...)) */
+    if (mul_d0 == in_x_d0 && 1) {
+        const int64_t n = in_x_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp3[i] = tmp10[i];
+        (void)n;
+    } else {
     for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
     tmp3[0 + i0 * tmp3_b0] += tmp10[0 + i0];
+    }
+
     /* true_div(sum_to(...), sub(...)) */
     {
         const int64_t n = in_x_d0;
@@ -1597,6 +1621,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 const double t1_4 = (v_10 / v_11);  /* true_div */
                 tmp10[i] = t1_4;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1605,15 +1630,25 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 const double t1_4 = (v_10 / v_11);  /* true_div */
                 tmp10[i] = t1_4;
             }
+
         }
         (void)n;
     }
     /* zeros */
+    if (!(1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < mul_d0; i++) tmp3[i] = 0;
     /* sum_to(second(...), mul(...)) */
+    if (1) {
+        const int64_t n = mul_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp3[i] = tmp9[i];
+        (void)n;
+    } else {
     for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
     tmp3[0 + i0 * sts] += tmp9[0 + i0];
+    }
+
     /* mul(neg(...), sum_to(...)) */
     {
         const int64_t n = mul_d0;
@@ -1626,6 +1661,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 const double t1_5 = (v_12 * v_13);  /* mul */
                 tmp9[i] = t1_5;
             }
+
         } else if (in_y_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1634,6 +1670,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 const double t1_5 = (v_12 * v_13);  /* mul */
                 tmp9[i] = t1_5;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR_SIMD(n)
@@ -1648,11 +1685,20 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
         (void)n;
     }
     /* zeros */
+    if (!(mul_d0 == in_x_d0 && 1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < in_x_d0; i++) tmp3[i] = 0;
     /* sum_to(mul(...), log(...)) */
+    if (mul_d0 == in_x_d0 && 1) {
+        const int64_t n = in_x_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp3[i] = tmp9[i];
+        (void)n;
+    } else {
     for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
     tmp3[0 + i0 * tmp3_b0] += tmp9[0 + i0];
+    }
+
     /* neg(true_div(...)) */
     {
         const int64_t n = in_x_d0;
@@ -1673,6 +1719,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 const double t6_2 = (-t5_2);  /* neg */
                 tmp9[i] = t6_2;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1689,6 +1736,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 const double t6_2 = (-t5_2);  /* neg */
                 tmp9[i] = t6_2;
             }
+
         }
         (void)n;
     }
@@ -1711,6 +1759,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 const double t4_3 = (v_w - t3_4);  /* sub */
                 upd_w[i] = t4_3;
             }
+
         } else if (sh_w_d0 == n && in_x_d1 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1722,6 +1771,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 const double t4_3 = (v_w - t3_4);  /* sub */
                 upd_w[i] = t4_3;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR_SIMD(n)
@@ -1801,6 +1851,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 const double t2_5 = (v_b_2 - t1_8);  /* sub */
                 upd_b[i] = t2_5;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1808,6 +1859,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 const double t2_5 = (v_b_2 - t1_8);  /* sub */
                 upd_b[i] = t2_5;
             }
+
         }
         (void)n;
     }
@@ -1889,12 +1941,14 @@ KG_EXPORT int logistic_regression_predict(const double *KG_RESTRICT in_x, const 
                 const double t1 = (-v_b);  /* -b */
                 tmp0[i] = t1;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double t1 = (-v_b);  /* -b */
                 tmp0[i] = t1;
             }
+
         }
         (void)n;
     }
@@ -1917,6 +1971,7 @@ KG_EXPORT int logistic_regression_predict(const double *KG_RESTRICT in_x, const 
                 const bool t5 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
                 out[i] = t5;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1928,6 +1983,7 @@ KG_EXPORT int logistic_regression_predict(const double *KG_RESTRICT in_x, const 
                 const bool t5 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
                 out[i] = t5;
             }
+
         }
         (void)n;
     }

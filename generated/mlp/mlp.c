@@ -1699,6 +1699,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp4[i] = t3;
                 tmp5[i] = t4;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1710,6 +1711,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp4[i] = t3;
                 tmp5[i] = t4;
             }
+
         }
         (void)n;
     }
@@ -1732,6 +1734,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp1[i] = t2_2;
                 tmp6[i] = t4_2;
             }
+
         } else if (sh_b1_d0 == n && size_2 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1744,6 +1747,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp1[i] = t2_2;
                 tmp6[i] = t4_2;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -1780,6 +1784,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp7[i] = t1_5;
                 tmp8[i] = t2_3;
             }
+
         } else if (sh_b2_d0 == n && size_4 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1790,6 +1795,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp7[i] = t1_5;
                 tmp8[i] = t2_3;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -1836,6 +1842,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t1_6 = v_14;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
                 tmp9[i] = t1_6;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1843,6 +1850,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t1_6 = v_14;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
                 tmp9[i] = t1_6;
             }
+
         }
         (void)n;
     }
@@ -1860,6 +1868,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp2[i] = t1_7;
                 tmp10[i] = t2_4;
             }
+
         } else if (in_x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1870,6 +1879,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp2[i] = t1_7;
                 tmp10[i] = t2_4;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -1916,6 +1926,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t1_8 = logf(v_18);  /* log(sum(...)) */
                 tmp7[i] = t1_8;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1923,6 +1934,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t1_8 = logf(v_18);  /* log(sum(...)) */
                 tmp7[i] = t1_8;
             }
+
         }
         (void)n;
     }
@@ -1938,6 +1950,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t1_9 = (v_19 - v_20);  /* sub(sub(...), log(...)) */
                 tmp11[i] = t1_9;
             }
+
         } else if (in_x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -1946,6 +1959,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t1_9 = (v_19 - v_20);  /* sub(sub(...), log(...)) */
                 tmp11[i] = t1_9;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -2069,6 +2083,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t2_5 = (v_24 - t1_10);  /* sub */
                 out[i] = t2_5;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2076,6 +2091,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t2_5 = (v_24 - t1_10);  /* sub */
                 out[i] = t2_5;
             }
+
         }
         (void)n;
     }
@@ -2094,6 +2110,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t4_3 = ((float)t3_3);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
                 tmp11[i] = t4_3;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2104,6 +2121,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t4_3 = ((float)t3_3);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
                 tmp11[i] = t4_3;
             }
+
         }
         (void)n;
     }
@@ -2118,12 +2136,14 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t1_12 = v_27;  /* second */
                 tmp4[i] = t1_12;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float t1_12 = v_27;  /* second */
                 tmp4[i] = t1_12;
             }
+
         }
         (void)n;
     }
@@ -2182,6 +2202,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t1_13 = (v_28 / v_29);  /* true_div */
                 tmp4[i] = t1_13;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2190,6 +2211,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t1_13 = (v_28 / v_29);  /* true_div */
                 tmp4[i] = t1_13;
             }
+
         }
         (void)n;
     }
@@ -2228,6 +2250,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t2_8 = (v_34 * t1_15);  /* mul */
                 tmp5[i] = t2_8;
             }
+
         } else if (in_x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2238,6 +2261,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t2_8 = (v_34 * t1_15);  /* mul */
                 tmp5[i] = t2_8;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -2256,12 +2280,21 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
         (void)n;
     }
     /* zeros */
+    if (!(add_d1_2 == sh_W2_d1 && 1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < size_4; i++) tmp8[i] = 0;
     /* sum_to(mul(...), matmul(...)) */
+    if (add_d1_2 == sh_W2_d1 && 1) {
+        const int64_t n = size_4;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp8[i] = tmp5[i];
+        (void)n;
+    } else {
     for (int64_t i0 = 0; i0 < in_x_d0; i0++)
     for (int64_t i1 = 0; i1 < add_d1_2; i1++)
 
     tmp8[0 + i0 * tmp2_b0_2 + i1 * sh_W2_b1] += tmp5[0 + i0 * add_d1_2 + i1];
+    }
+
     /* matmul(sum_to(...), dimshuffle(...)) */
     kg_gemm_f32(in_x_d0, sh_W2_d0, sh_W2_d1, 1, tmp8 + 0, sh_W2_d1, 1, sh_W2 + 0, 1, sh_W2_d1, 0, tmp4 + 0, sh_W2_d0);
 
@@ -2277,6 +2310,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t1_16 = (v_35 * v_36);  /* mul */
                 tmp10[i] = t1_16;
             }
+
         } else if (size_6 == n && size_3 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2285,6 +2319,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t1_16 = (v_35 * v_36);  /* mul */
                 tmp10[i] = t1_16;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -2301,12 +2336,21 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
         (void)n;
     }
     /* zeros */
+    if (!(mul_d1 == sh_W1_d1 && 1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < size_2; i++) tmp4[i] = 0;
     /* sum_to(mul(...), matmul(...)) */
+    if (mul_d1 == sh_W1_d1 && 1) {
+        const int64_t n = size_2;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp4[i] = tmp10[i];
+        (void)n;
+    } else {
     for (int64_t i0 = 0; i0 < in_x_d0; i0++)
     for (int64_t i1 = 0; i1 < mul_d1; i1++)
 
     tmp4[0 + i0 * tmp2_b0 + i1 * sh_W1_b1] += tmp10[0 + i0 * mul_d1 + i1];
+    }
+
     /* matmul(dimshuffle(...), sum_to(...)) */
     kg_gemm_f32(in_x_d1, sh_W1_d1, in_x_d0, 1, in_x + 0, 1, in_x_d1, tmp4 + 0, sh_W1_d1, 1, 0, tmp6 + 0, sh_W1_d1);
 
@@ -2325,6 +2369,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t3_4 = (v_W1_3 - t2_9);  /* sub */
                 upd_W1[i] = t3_4;
             }
+
         } else if (sh_W1_s0 == n && size_8 == n && sh_W1_s0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2336,6 +2381,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t3_4 = (v_W1_3 - t2_9);  /* sub */
                 upd_W1[i] = t3_4;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -2373,11 +2419,20 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
         }
     }
     /* zeros */
+    if (!(mul_d1 == sh_b1_d0 && 1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < sh_b1_d0; i++) tmp10[i] = 0;
     /* sum_to(sum(...), b1) */
+    if (mul_d1 == sh_b1_d0 && 1) {
+        const int64_t n = sh_b1_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp10[i] = tmp6[i];
+        (void)n;
+    } else {
     for (int64_t i0 = 0; i0 < mul_d1; i0++)
 
     tmp10[0 + i0 * sh_b1_b0] += tmp6[0 + i0];
+    }
+
     /* sub(b1, mul(...)) */
     {
         const int64_t n = sh_b1_d0;
@@ -2391,6 +2446,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t2_10 = (v_b1_2 - t1_18);  /* sub */
                 upd_b1[i] = t2_10;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2400,6 +2456,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t2_10 = (v_b1_2 - t1_18);  /* sub */
                 upd_b1[i] = t2_10;
             }
+
         }
         (void)n;
     }
@@ -2418,6 +2475,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t4_4 = ((float)t3_5);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
                 tmp10[i] = t4_4;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2428,6 +2486,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t4_4 = ((float)t3_5);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
                 tmp10[i] = t4_4;
             }
+
         }
         (void)n;
     }
@@ -2449,6 +2508,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t3_6 = (v_W2_3 - t2_12);  /* sub */
                 upd_W2[i] = t3_6;
             }
+
         } else if (sh_W2_s0 == n && size_10 == n && sh_W2_s0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2460,6 +2520,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t3_6 = (v_W2_3 - t2_12);  /* sub */
                 upd_W2[i] = t3_6;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -2497,11 +2558,20 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
         }
     }
     /* zeros */
+    if (!(add_d1_2 == sh_b2_d0 && 1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < sh_b2_d0; i++) tmp5[i] = 0;
     /* sum_to(sum(...), b2) */
+    if (add_d1_2 == sh_b2_d0 && 1) {
+        const int64_t n = sh_b2_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp5[i] = tmp6[i];
+        (void)n;
+    } else {
     for (int64_t i0 = 0; i0 < add_d1_2; i0++)
 
     tmp5[0 + i0 * sh_b2_b0] += tmp6[0 + i0];
+    }
+
     /* sub(b2, mul(...)) */
     {
         const int64_t n = sh_b2_d0;
@@ -2515,6 +2585,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t2_13 = (v_b2_2 - t1_21);  /* sub */
                 upd_b2[i] = t2_13;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2524,6 +2595,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float t2_13 = (v_b2_2 - t1_21);  /* sub */
                 upd_b2[i] = t2_13;
             }
+
         }
         (void)n;
     }
@@ -2692,6 +2764,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i] = t2;
             }
+
         } else if (sh_b1_d0 == n && size_2 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2701,6 +2774,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i] = t2;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -2732,6 +2806,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
                 tmp1[i] = t1_2;
             }
+
         } else if (sh_b2_d0 == n && size_4 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2740,6 +2815,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
                 tmp1[i] = t1_2;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -2784,6 +2860,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 const float t1_3 = v_4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
                 tmp2[i] = t1_3;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2791,6 +2868,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 const float t1_3 = v_4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
                 tmp2[i] = t1_3;
             }
+
         }
         (void)n;
     }
@@ -2807,6 +2885,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
                 tmp0[i] = t2_2;
             }
+
         } else if (in_x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -2816,6 +2895,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
                 tmp0[i] = t2_2;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -3030,6 +3110,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i] = t2;
             }
+
         } else if (sh_b1_d0 == n && size_2 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -3039,6 +3120,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i] = t2;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -3070,6 +3152,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
                 tmp1[i] = t1_2;
             }
+
         } else if (sh_b2_d0 == n && size_4 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -3078,6 +3161,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
                 tmp1[i] = t1_2;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -3122,6 +3206,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float t1_3 = v_4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
                 tmp2[i] = t1_3;
             }
+
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -3129,6 +3214,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float t1_3 = v_4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
                 tmp2[i] = t1_3;
             }
+
         }
         (void)n;
     }
@@ -3145,6 +3231,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
                 tmp0[i] = t2_2;
             }
+
         } else if (in_x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -3154,6 +3241,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
                 tmp0[i] = t2_2;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -3200,6 +3288,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float t1_5 = (v_8 / v_9);  /* true_div(exp(...), sum(...)) */
                 out[i] = t1_5;
             }
+
         } else if (in_x_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -3208,6 +3297,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float t1_5 = (v_8 / v_9);  /* true_div(exp(...), sum(...)) */
                 out[i] = t1_5;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR(n)

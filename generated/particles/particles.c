@@ -616,6 +616,7 @@ KG_EXPORT int particles_step(const double *KG_RESTRICT in_x, const double *KG_RE
                 out3[i] = t15;
                 out1[i] = t17;
             }
+
         } else if (in_vx_d0 == n && in_vy_d0 == n && in_x_d0 == n && in_y_d0 == n && add_d0 == n && add_d0_2 == n && add_d0 == n && add_d0_3 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -645,6 +646,7 @@ KG_EXPORT int particles_step(const double *KG_RESTRICT in_x, const double *KG_RE
                 out3[i] = t15;
                 out1[i] = t17;
             }
+
         } else
         {
             KG_OMP_SIMD
@@ -752,6 +754,7 @@ KG_EXPORT int particles_energy(const double *KG_RESTRICT in_y, const double *KG_
                 const double t6 = (t1 + t5);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
                 out[i] = t6;
             }
+
         } else if (in_y_d0 == n && in_vx_d0 == n && in_vy_d0 == n && 1) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
@@ -766,6 +769,7 @@ KG_EXPORT int particles_energy(const double *KG_RESTRICT in_y, const double *KG_
                 const double t6 = (t1 + t5);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
                 out[i] = t6;
             }
+
         } else
         {
             KG_OMP_PARALLEL_FOR_SIMD(n)
