@@ -1,0 +1,463 @@
+"""Theano tutorial programs, written here in the tutorials' own idioms, with
+only the imports changed (`import kgen as theano`, `import kgen.tensor as T`,
+`from kgen.tensor.shared_randomstreams import RandomStreams`), run at small
+sizes on synthetic data and checked against NumPy reimplementations (float64:
+1e-9; float32: ~1e-5) or against the answers Theano's documentation prints.
+
+The programs follow the structure of deeplearning.net's logistic_sgd.py,
+mlp.py, dA.py, SdA.py and cA.py (classes holding shared parameters,
+`theano.function(inputs=[index], outputs=cost, updates=updates, givens={...})`,
+the early-stopping loop, pickling the best model) and of Theano's tutorial
+documentation (baby steps, more examples, derivatives). They are not copies.
+"""
+import pickle
+
+import numpy
+import numpy as np
+import pytest
+
+import kgen as theano
+import kgen.tensor as T
+from kgen import In, function, pp, shared
+from kgen.tensor.shared_randomstreams import RandomStreams
+
+
+# =====================================================================================
+# the tutorial programs' building blocks, in their idioms
+# =====================================================================================
+
+class LogisticRegression(object):
+    def __init__(self, input, n_in, n_out):
+        self.W = theano.shared(value=numpy.zeros((n_in, n_out), dtype=theano.config.floatX),
+                               name='W', borrow=True)
+        self.b = theano.shared(value=numpy.zeros((n_out,), dtype=theano.config.floatX),
+                               name='b', borrow=True)
+        self.p_y_given_x = T.nnet.softmax(T.dot(input, self.W) + self.b)
+        self.y_pred = T.argmax(self.p_y_given_x, axis=1)
+        self.params = [self.W, self.b]
+        self.input = input
+
+    def negative_log_likelihood(self, y):
+        return -T.mean(T.log(self.p_y_given_x)[T.arange(y.shape[0]), y])
+
+    def errors(self, y):
+        if y.ndim != self.y_pred.ndim:
+            raise TypeError('y should have the same shape as self.y_pred',
+                            ('y', y.type, 'y_pred', self.y_pred.type))
+        if y.dtype.startswith('int'):
+            return T.mean(T.neq(self.y_pred, y))
+        else:
+            raise NotImplementedError()
+
+
+class HiddenLayer(object):
+    def __init__(self, rng, input, n_in, n_out, W=None, b=None, activation=T.tanh):
+        self.input = input
+        if W is None:
+            W_values = numpy.asarray(
+                rng.uniform(low=-numpy.sqrt(6. / (n_in + n_out)),
+                            high=numpy.sqrt(6. / (n_in + n_out)),
+                            size=(n_in, n_out)),
+                dtype=theano.config.floatX)
+            if activation == theano.tensor.nnet.sigmoid:
+                W_values *= 4
+            W = theano.shared(value=W_values, name='W', borrow=True)
+        if b is None:
+            b_values = numpy.zeros((n_out,), dtype=theano.config.floatX)
+            b = theano.shared(value=b_values, name='b', borrow=True)
+        self.W = W
+        self.b = b
+        lin_output = T.dot(input, self.W) + self.b
+        self.output = (lin_output if activation is None else activation(lin_output))
+        self.params = [self.W, self.b]
+
+
+class MLP(object):
+    def __init__(self, rng, input, n_in, n_hidden, n_out):
+        self.hiddenLayer = HiddenLayer(rng=rng, input=input, n_in=n_in, n_out=n_hidden,
+                                       activation=T.tanh)
+        self.logRegressionLayer = LogisticRegression(input=self.hiddenLayer.output,
+                                                     n_in=n_hidden, n_out=n_out)
+        self.L1 = (abs(self.hiddenLayer.W).sum() + abs(self.logRegressionLayer.W).sum())
+        self.L2_sqr = ((self.hiddenLayer.W ** 2).sum() + (self.logRegressionLayer.W ** 2).sum())
+        self.negative_log_likelihood = self.logRegressionLayer.negative_log_likelihood
+        self.errors = self.logRegressionLayer.errors
+        self.params = self.hiddenLayer.params + self.logRegressionLayer.params
+        self.input = input
+
+
+class dA(object):
+    def __init__(self, numpy_rng, theano_rng=None, input=None, n_visible=784, n_hidden=500,
+                 W=None, bhid=None, bvis=None):
+        self.n_visible = n_visible
+        self.n_hidden = n_hidden
+        if not theano_rng:
+            theano_rng = RandomStreams(numpy_rng.randint(2 ** 30))
+        if not W:
+            initial_W = numpy.asarray(
+                numpy_rng.uniform(low=-4 * numpy.sqrt(6. / (n_hidden + n_visible)),
+                                  high=4 * numpy.sqrt(6. / (n_hidden + n_visible)),
+                                  size=(n_visible, n_hidden)),
+                dtype=theano.config.floatX)
+            W = theano.shared(value=initial_W, name='W', borrow=True)
+        if not bvis:
+            bvis = theano.shared(value=numpy.zeros(n_visible, dtype=theano.config.floatX),
+                                 borrow=True)
+        if not bhid:
+            bhid = theano.shared(value=numpy.zeros(n_hidden, dtype=theano.config.floatX),
+                                 name='b', borrow=True)
+        self.W = W
+        self.b = bhid
+        self.b_prime = bvis
+        self.W_prime = self.W.T
+        self.theano_rng = theano_rng
+        if input is None:
+            self.x = T.dmatrix(name='input')
+        else:
+            self.x = input
+        self.params = [self.W, self.b, self.b_prime]
+
+    def get_corrupted_input(self, input, corruption_level):
+        return self.theano_rng.binomial(size=input.shape, n=1, p=1 - corruption_level,
+                                        dtype=theano.config.floatX) * input
+
+    def get_hidden_values(self, input):
+        return T.nnet.sigmoid(T.dot(input, self.W) + self.b)
+
+    def get_reconstructed_input(self, hidden):
+        return T.nnet.sigmoid(T.dot(hidden, self.W_prime) + self.b_prime)
+
+    def get_cost_updates(self, corruption_level, learning_rate):
+        tilde_x = self.get_corrupted_input(self.x, corruption_level)
+        y = self.get_hidden_values(tilde_x)
+        z = self.get_reconstructed_input(y)
+        L = - T.sum(self.x * T.log(z) + (1 - self.x) * T.log(1 - z), axis=1)
+        cost = T.mean(L)
+        gparams = T.grad(cost, self.params)
+        updates = [(param, param - learning_rate * gparam)
+                   for param, gparam in zip(self.params, gparams)]
+        return (cost, updates)
+
+
+class SdA(object):
+    def __init__(self, numpy_rng, theano_rng=None, n_ins=784, hidden_layers_sizes=[500, 500],
+                 n_outs=10, corruption_levels=[0.1, 0.1]):
+        self.sigmoid_layers = []
+        self.dA_layers = []
+        self.params = []
+        self.n_layers = len(hidden_layers_sizes)
+        assert self.n_layers > 0
+        if not theano_rng:
+            theano_rng = RandomStreams(numpy_rng.randint(2 ** 30))
+        self.x = T.matrix('x')
+        self.y = T.ivector('y')
+        for i in range(self.n_layers):
+            input_size = n_ins if i == 0 else hidden_layers_sizes[i - 1]
+            layer_input = self.x if i == 0 else self.sigmoid_layers[-1].output
+            sigmoid_layer = HiddenLayer(rng=numpy_rng, input=layer_input, n_in=input_size,
+                                        n_out=hidden_layers_sizes[i],
+                                        activation=T.nnet.sigmoid)
+            self.sigmoid_layers.append(sigmoid_layer)
+            self.params.extend(sigmoid_layer.params)
+            dA_layer = dA(numpy_rng=numpy_rng, theano_rng=theano_rng, input=layer_input,
+                          n_visible=input_size, n_hidden=hidden_layers_sizes[i],
+                          W=sigmoid_layer.W, bhid=sigmoid_layer.b)
+            self.dA_layers.append(dA_layer)
+        self.logLayer = LogisticRegression(input=self.sigmoid_layers[-1].output,
+                                           n_in=hidden_layers_sizes[-1], n_out=n_outs)
+        self.params.extend(self.logLayer.params)
+        self.finetune_cost = self.logLayer.negative_log_likelihood(self.y)
+        self.errors = self.logLayer.errors(self.y)
+
+    def pretraining_functions(self, train_set_x, batch_size):
+        index = T.lscalar('index')
+        corruption_level = T.scalar('corruption')
+        learning_rate = T.scalar('lr')
+        batch_begin = index * batch_size
+        batch_end = batch_begin + batch_size
+        pretrain_fns = []
+        for dA_layer in self.dA_layers:
+            cost, updates = dA_layer.get_cost_updates(corruption_level, learning_rate)
+            fn = theano.function(
+                inputs=[index, theano.In(corruption_level, value=0.2),
+                        theano.In(learning_rate, value=0.1)],
+                outputs=cost, updates=updates,
+                givens={self.x: train_set_x[batch_begin: batch_end]})
+            pretrain_fns.append(fn)
+        return pretrain_fns
+
+    def build_finetune_functions(self, datasets, batch_size, learning_rate):
+        (train_set_x, train_set_y) = datasets[0]
+        (valid_set_x, valid_set_y) = datasets[1]
+        n_valid_batches = valid_set_x.get_value(borrow=True).shape[0]
+        n_valid_batches //= batch_size
+        index = T.lscalar('index')
+        gparams = T.grad(self.finetune_cost, self.params)
+        updates = [(param, param - gparam * learning_rate)
+                   for param, gparam in zip(self.params, gparams)]
+        train_fn = theano.function(
+            inputs=[index], outputs=self.finetune_cost, updates=updates,
+            givens={self.x: train_set_x[index * batch_size: (index + 1) * batch_size],
+                    self.y: train_set_y[index * batch_size: (index + 1) * batch_size]},
+            name='train')
+        valid_score_i = theano.function(
+            [index], self.errors,
+            givens={self.x: valid_set_x[index * batch_size: (index + 1) * batch_size],
+                    self.y: valid_set_y[index * batch_size: (index + 1) * batch_size]},
+            name='valid')
+
+        def valid_score():
+            return [valid_score_i(i) for i in range(n_valid_batches)]
+        return train_fn, valid_score
+
+
+def shared_dataset(data_xy, borrow=True):
+    data_x, data_y = data_xy
+    shared_x = theano.shared(numpy.asarray(data_x, dtype=theano.config.floatX), borrow=borrow)
+    shared_y = theano.shared(numpy.asarray(data_y, dtype=theano.config.floatX), borrow=borrow)
+    return shared_x, T.cast(shared_y, 'int32')
+
+
+def make_sets(sizes, n_in, n_out, seed):
+    """MNIST-like synthetic sets: pixels in [0, 1), mostly 0; labels from a
+    random linear model plus noise."""
+    rng = np.random.default_rng(seed)
+    w_true = rng.standard_normal((n_in, n_out))
+    sets = []
+    for n in sizes:
+        x = rng.random((n, n_in)) * (rng.random((n, n_in)) < 0.3)
+        y = np.argmax(x @ w_true + 0.3 * rng.standard_normal((n, n_out)), axis=1)
+        sets.append((x, y))
+    return sets
+
+
+def early_stopping(train_model, validate_model, n_train_batches, n_valid_batches, n_epochs,
+                   on_best=None):
+    """logistic_sgd.py's training loop: patience, validation_frequency,
+    improvement_threshold; returns (costs, validation losses, best loss)."""
+    patience = 5000
+    patience_increase = 2
+    improvement_threshold = 0.995
+    validation_frequency = min(n_train_batches, patience // 2)
+    best_validation_loss = numpy.inf
+    costs, losses = [], []
+    done_looping = False
+    epoch = 0
+    while (epoch < n_epochs) and (not done_looping):
+        epoch = epoch + 1
+        for minibatch_index in range(n_train_batches):
+            minibatch_avg_cost = train_model(minibatch_index)
+            costs.append(float(minibatch_avg_cost))
+            iter = (epoch - 1) * n_train_batches + minibatch_index
+            if (iter + 1) % validation_frequency == 0:
+                validation_losses = [validate_model(i) for i in range(n_valid_batches)]
+                this_validation_loss = numpy.mean(validation_losses)
+                losses.append(this_validation_loss)
+                if this_validation_loss < best_validation_loss:
+                    if this_validation_loss < best_validation_loss * improvement_threshold:
+                        patience = max(patience, iter * patience_increase)
+                    best_validation_loss = this_validation_loss
+                    if on_best is not None:
+                        on_best()
+            if patience <= iter:
+                done_looping = True
+                break
+    return costs, losses, best_validation_loss
+
+
+# ---- NumPy references -----------------------------------------------------------------
+
+def np_softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def np_sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def np_nll_grad(p, y):
+    """-mean(log p[range, y]) and its gradient with respect to the logits."""
+    n = len(y)
+    d = p.copy()
+    d[np.arange(n), y] -= 1
+    return -np.mean(np.log(p[np.arange(n), y])), d / n
+
+
+def np_da_step(x, mask, W, b, bp, lr):
+    """dA.get_cost_updates in NumPy: tied weights, cross-entropy; returns cost, new params."""
+    tx = mask * x
+    h = np_sigmoid(tx @ W + b)
+    z = np_sigmoid(h @ W.T + bp)
+    cost = np.mean(-np.sum(x * np.log(z) + (1 - x) * np.log(1 - z), axis=1))
+    dz = (z - x) / len(x)                 # d cost / d (pre-sigmoid of z)
+    dh = (dz @ W) * h * (1 - h)
+    gW = tx.T @ dh + dz.T @ h
+    return cost, W - lr * gW, b - lr * dh.sum(0), bp - lr * dz.sum(0)
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.max(np.abs(a - b) / (np.abs(b) + 1e-6))) if a.size else 0.0
+
+
+@pytest.fixture
+def floatX(request, monkeypatch):
+    monkeypatch.setattr(theano.config, 'floatX', request.param)
+    return request.param
+
+
+TOL = {'float64': 1e-9, 'float32': 2e-5}
+
+
+# =====================================================================================
+# logistic_sgd.py
+# =====================================================================================
+
+@pytest.mark.parametrize('floatX', ['float64', 'float32'], indirect=True)
+def test_logistic_sgd_givens_early_stopping_pickle(floatX, tmp_path):
+    n_in, n_out, batch_size, learning_rate, n_epochs = 20, 4, 10, 0.13, 4
+    train, valid, test = make_sets((80, 30, 30), n_in, n_out, seed=3)
+    train_set_x, train_set_y = shared_dataset(train)
+    valid_set_x, valid_set_y = shared_dataset(valid)
+    test_set_x, test_set_y = shared_dataset(test)
+    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
+    n_valid_batches = valid_set_x.get_value(borrow=True).shape[0] // batch_size
+
+    index = T.lscalar()
+    x = T.matrix('x')
+    y = T.ivector('y')
+    classifier = LogisticRegression(input=x, n_in=n_in, n_out=n_out)
+    cost = classifier.negative_log_likelihood(y)
+    test_model = theano.function(
+        inputs=[index], outputs=classifier.errors(y),
+        givens={x: test_set_x[index * batch_size: (index + 1) * batch_size],
+                y: test_set_y[index * batch_size: (index + 1) * batch_size]})
+    validate_model = theano.function(
+        inputs=[index], outputs=classifier.errors(y),
+        givens={x: valid_set_x[index * batch_size: (index + 1) * batch_size],
+                y: valid_set_y[index * batch_size: (index + 1) * batch_size]})
+    g_W = T.grad(cost=cost, wrt=classifier.W)
+    g_b = T.grad(cost=cost, wrt=classifier.b)
+    updates = [(classifier.W, classifier.W - learning_rate * g_W),
+               (classifier.b, classifier.b - learning_rate * g_b)]
+    train_model = theano.function(
+        inputs=[index], outputs=cost, updates=updates,
+        givens={x: train_set_x[index * batch_size: (index + 1) * batch_size],
+                y: train_set_y[index * batch_size: (index + 1) * batch_size]})
+
+    path = tmp_path / 'best_model.pkl'
+    saved = {}
+
+    def save_best():
+        with open(path, 'wb') as f:
+            pickle.dump(classifier, f)
+        saved['W'] = classifier.W.get_value()
+
+    costs, losses, best = early_stopping(train_model, validate_model, n_train_batches,
+                                         n_valid_batches, n_epochs, on_best=save_best)
+    test_losses = [test_model(i) for i in range(n_valid_batches)]
+
+    # the same program in NumPy, through the same loop
+    X = {k: np.asarray(s[0], floatX) for k, s in zip('tv', (train, valid))}
+    Y = {k: s[1] for k, s in zip('tv', (train, valid))}
+    P = {'W': np.zeros((n_in, n_out), floatX), 'b': np.zeros(n_out, floatX)}
+
+    def np_train(i):
+        r = slice(i * batch_size, (i + 1) * batch_size)
+        c, d = np_nll_grad(np_softmax(X['t'][r] @ P['W'] + P['b']), Y['t'][r])
+        P['W'] = P['W'] - learning_rate * (X['t'][r].T @ d)
+        P['b'] = P['b'] - learning_rate * d.sum(0)
+        return c
+
+    def np_valid(i):
+        r = slice(i * batch_size, (i + 1) * batch_size)
+        return np.mean(np.argmax(X['v'][r] @ P['W'] + P['b'], axis=1) != Y['v'][r])
+
+    costs0, losses0, best0 = early_stopping(np_train, np_valid, n_train_batches,
+                                            n_valid_batches, n_epochs)
+    assert len(costs) == len(costs0) == n_epochs * n_train_batches
+    assert rel(costs, costs0) < TOL[floatX]
+    assert rel(classifier.W.get_value(), P['W']) < 10 * TOL[floatX]
+    np.testing.assert_array_equal(losses, losses0)
+    assert best == best0 and costs[-1] < costs[0]
+    assert all(np.asarray(t).dtype == np.float64 for t in test_losses)  # mean of bools
+
+    # predict(): load the pickled classifier and compile on its own input
+    with open(path, 'rb') as f:
+        classifier = pickle.load(f)
+    predict_model = theano.function(inputs=[classifier.input], outputs=classifier.y_pred)
+    test_x = test_set_x.get_value()
+    predicted_values = predict_model(test_x[:10])
+    np.testing.assert_array_equal(classifier.W.get_value(), saved['W'])
+    want = np.argmax(test_x[:10] @ saved['W'] + classifier.b.get_value(), axis=1)
+    np.testing.assert_array_equal(predicted_values, want)
+
+
+# =====================================================================================
+# mlp.py
+# =====================================================================================
+
+@pytest.mark.parametrize('floatX', ['float64', 'float32'], indirect=True)
+def test_mlp_tanh_l1_l2(floatX):
+    n_in, n_hidden, n_out, batch_size = 12, 8, 3, 10
+    learning_rate, L1_reg, L2_reg, n_epochs = 0.05, 0.001, 0.0001, 3
+    train, valid = make_sets((60, 20), n_in, n_out, seed=7)
+    train_set_x, train_set_y = shared_dataset(train)
+    valid_set_x, valid_set_y = shared_dataset(valid)
+    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
+    n_valid_batches = valid_set_x.get_value(borrow=True).shape[0] // batch_size
+
+    index = T.lscalar()
+    x = T.matrix('x')
+    y = T.ivector('y')
+    rng = numpy.random.RandomState(1234)
+    classifier = MLP(rng=rng, input=x, n_in=n_in, n_hidden=n_hidden, n_out=n_out)
+    cost = (classifier.negative_log_likelihood(y) + L1_reg * classifier.L1
+            + L2_reg * classifier.L2_sqr)
+    validate_model = theano.function(
+        inputs=[index], outputs=classifier.errors(y),
+        givens={x: valid_set_x[index * batch_size:(index + 1) * batch_size],
+                y: valid_set_y[index * batch_size:(index + 1) * batch_size]})
+    gparams = [T.grad(cost, param) for param in classifier.params]
+    updates = [(param, param - learning_rate * gparam)
+               for param, gparam in zip(classifier.params, gparams)]
+    train_model = theano.function(
+        inputs=[index], outputs=cost, updates=updates,
+        givens={x: train_set_x[index * batch_size: (index + 1) * batch_size],
+                y: train_set_y[index * batch_size: (index + 1) * batch_size]})
+    W1_0 = classifier.hiddenLayer.W.get_value()
+    costs, losses, _ = early_stopping(train_model, validate_model, n_train_batches,
+                                      n_valid_batches, n_epochs)
+
+    X, Y = np.asarray(train[0], floatX), train[1]
+    VX, VY = np.asarray(valid[0], floatX), valid[1]
+    P = [W1_0, np.zeros(n_hidden, floatX), np.zeros((n_hidden, n_out), floatX),
+         np.zeros(n_out, floatX)]
+
+    def np_train(i):
+        W1, b1, W2, b2 = P
+        r = slice(i * batch_size, (i + 1) * batch_size)
+        h = np.tanh(X[r] @ W1 + b1)
+        nll, d = np_nll_grad(np_softmax(h @ W2 + b2), Y[r])
+        c = (nll + L1_reg * (np.abs(W1).sum() + np.abs(W2).sum())
+             + L2_reg * ((W1 ** 2).sum() + (W2 ** 2).sum()))
+        dh = (d @ W2.T) * (1 - h ** 2)
+        g = [X[r].T @ dh + L1_reg * np.sign(W1) + 2 * L2_reg * W1, dh.sum(0),
+             h.T @ d + L1_reg * np.sign(W2) + 2 * L2_reg * W2, d.sum(0)]
+        P[:] = [p - learning_rate * gp for p, gp in zip(P, g)]
+        return c
+
+    def np_valid(i):
+        W1, b1, W2, b2 = P
+        r = slice(i * batch_size, (i + 1) * batch_size)
+        return np.mean(np.argmax(np.tanh(VX[r] @ W1 + b1) @ W2 + b2, axis=1) != VY[r])
+
+    costs0, losses0, _ = early_stopping(np_train, np_valid, n_train_batches,
+                                        n_valid_batches, n_epochs)
+    assert rel(costs, costs0) < 10 * TOL[floatX]
+    for p, p0 in zip(classifier.params, P):
+        assert p.get_value().dtype == floatX
+        assert rel(p.get_value(), p0) < 10 * TOL[floatX]
+    np.testing.assert_array_equal(losses, losses0)
+    assert costs[-1] < costs[0]
