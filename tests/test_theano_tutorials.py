@@ -461,3 +461,262 @@ def test_mlp_tanh_l1_l2(floatX):
         assert rel(p.get_value(), p0) < 10 * TOL[floatX]
     np.testing.assert_array_equal(losses, losses0)
     assert costs[-1] < costs[0]
+
+
+# =====================================================================================
+# dA.py
+# =====================================================================================
+
+def _da_program(corruption_level, n_visible=16, n_hidden=6, batch_size=10, n_rows=40,
+                training_epochs=3, learning_rate=0.1):
+    (train,) = make_sets((n_rows,), n_visible, 2, seed=11)
+    train_set_x, _ = shared_dataset(train)
+    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
+    index = T.lscalar()
+    x = T.matrix('x')
+    rng = numpy.random.RandomState(123)
+    theano_rng = RandomStreams(rng.randint(2 ** 30))
+    da = dA(numpy_rng=rng, theano_rng=theano_rng, input=x, n_visible=n_visible,
+            n_hidden=n_hidden)
+    W0 = da.W.get_value()
+    cost, updates = da.get_cost_updates(corruption_level=corruption_level,
+                                        learning_rate=learning_rate)
+    train_da = theano.function(
+        [index], cost, updates=updates,
+        givens={x: train_set_x[index * batch_size: (index + 1) * batch_size]})
+    # the same draw from a twin stream (same seed, same draw number): the masks
+    # the training function uses, for the NumPy reference
+    twin = RandomStreams(theano_rng.default_instance_seed)
+    mask_fn = theano.function(
+        [index], twin.binomial(size=x.shape, n=1, p=1 - corruption_level,
+                               dtype=theano.config.floatX),
+        givens={x: train_set_x[index * batch_size: (index + 1) * batch_size]})
+    curve, masks = [], []
+    for epoch in range(training_epochs):
+        c = []
+        for batch_index in range(n_train_batches):
+            masks.append(mask_fn(batch_index))
+            c.append(train_da(batch_index))
+        curve.append(numpy.mean(c, dtype='float64'))
+    X = train_set_x.get_value()
+    W, b, bp = W0, np.zeros(n_hidden, X.dtype), np.zeros(n_visible, X.dtype)
+    curve0, k = [], 0
+    for epoch in range(training_epochs):
+        c = []
+        for i in range(n_train_batches):
+            ci, W, b, bp = np_da_step(X[i * batch_size:(i + 1) * batch_size], masks[k], W, b,
+                                      bp, learning_rate)
+            c.append(ci)
+            k += 1
+        curve0.append(np.mean(c))
+    return da, curve, curve0, masks, (W, b, bp)
+
+
+@pytest.mark.parametrize('floatX', ['float64', 'float32'], indirect=True)
+@pytest.mark.parametrize('corruption_level', [0., 0.3])
+def test_dA_tied_weights_binomial_corruption(floatX, corruption_level):
+    da, curve, curve0, masks, params0 = _da_program(corruption_level)
+    assert da.W_prime.ndim == 2 and [p.name for p in da.params] == ['W', 'b', None]
+    for m in masks:
+        assert m.dtype == floatX and set(np.unique(m)) <= {0, 1}
+    zeros = np.mean([1 - m.mean() for m in masks])
+    if corruption_level == 0:
+        assert zeros == 0
+    else:
+        assert abs(zeros - corruption_level) < 0.08
+        assert not all((m == masks[0]).all() for m in masks[1:])   # the stream advances
+    assert rel(curve, curve0) < 10 * TOL[floatX]
+    for p, p0 in zip(da.params, params0):
+        assert rel(p.get_value(), p0) < 100 * TOL[floatX]
+    assert curve[-1] < curve[0]
+
+
+# =====================================================================================
+# SdA.py: greedy layer-wise pretraining, then finetuning
+# =====================================================================================
+
+@pytest.mark.parametrize('floatX', ['float64', 'float32'], indirect=True)
+def test_SdA_pretraining_and_finetuning(floatX):
+    n_ins, sizes, n_outs, batch_size = 12, [8, 6], 3, 10
+    pretraining_epochs, pretrain_lr, finetune_lr, training_epochs = 2, 0.1, 0.5, 10
+    train, valid = make_sets((40, 20), n_ins, n_outs, seed=5)
+    datasets = [shared_dataset(train), shared_dataset(valid)]
+    train_set_x = datasets[0][0]
+    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
+    numpy_rng = numpy.random.RandomState(89677)
+    sda = SdA(numpy_rng=numpy_rng, n_ins=n_ins, hidden_layers_sizes=sizes, n_outs=n_outs)
+    init = [p.get_value() for p in sda.params]
+    assert sda.dA_layers[1].W is sda.sigmoid_layers[1].W      # shared weights
+    pretraining_fns = sda.pretraining_functions(train_set_x=train_set_x,
+                                                batch_size=batch_size)
+
+    # deterministic run (corruption 0: p = 1 - 0 is symbolic) against NumPy
+    curves = []
+    for i in range(sda.n_layers):
+        for epoch in range(pretraining_epochs):
+            c = [pretraining_fns[i](index=batch_index, corruption=0., lr=pretrain_lr)
+                 for batch_index in range(n_train_batches)]
+            curves.append(numpy.mean(c, dtype='float64'))
+    X = np.asarray(train[0], floatX)
+    P = [np.array(v) for v in init]
+    P.insert(2, np.zeros(n_ins, floatX))                  # the dA layers' b_prime
+    P.insert(5, np.zeros(sizes[0], floatX))
+    curves0 = []
+    for i in range(2):
+        W, b, bp = P[3 * i: 3 * i + 3]
+        for epoch in range(pretraining_epochs):
+            c = []
+            for j in range(n_train_batches):
+                xb = X[j * batch_size:(j + 1) * batch_size]
+                for k in range(i):
+                    xb = np_sigmoid(xb @ P[3 * k] + P[3 * k + 1])
+                cj, W, b, bp = np_da_step(xb, np.ones_like(xb), W, b, bp, pretrain_lr)
+                c.append(cj)
+            curves0.append(np.mean(c))
+        P[3 * i: 3 * i + 3] = [W, b, bp]
+    assert rel(curves, curves0) < 10 * TOL[floatX]
+    assert rel(sda.params[0].get_value(), P[0]) < 100 * TOL[floatX]
+    assert rel(sda.dA_layers[1].b_prime.get_value(), P[5]) < 100 * TOL[floatX]
+
+    # the defaults (In(value=0.2), In(value=0.1)) corrupt: the cost differs
+    before = [p.get_value() for p in sda.params]
+    c_default = pretraining_fns[0](0)
+    for p, v in zip(sda.params, before):
+        p.set_value(v)
+    assert c_default != pretraining_fns[0](index=0, corruption=0., lr=0.1)
+
+    # finetuning: train_fn / valid_score through the early-stopping loop
+    train_fn, validate_model = sda.build_finetune_functions(datasets=datasets,
+                                                            batch_size=batch_size,
+                                                            learning_rate=finetune_lr)
+    assert train_fn.name == 'train'
+    costs = []
+    for epoch in range(training_epochs):
+        for minibatch_index in range(n_train_batches):
+            costs.append(float(train_fn(minibatch_index)))
+        this_validation_loss = numpy.mean(validate_model())
+        assert 0 <= this_validation_loss <= 1
+    assert costs[-1] < costs[0]
+
+
+# =====================================================================================
+# cA.py: the contractive penalty in closed form, J = h * (1 - h) times W
+# =====================================================================================
+
+class cA(object):
+    def __init__(self, numpy_rng, input=None, n_visible=784, n_hidden=100, n_batchsize=1,
+                 W=None, bhid=None, bvis=None):
+        self.n_visible = n_visible
+        self.n_hidden = n_hidden
+        self.n_batchsize = n_batchsize
+        if not W:
+            initial_W = numpy.asarray(
+                numpy_rng.uniform(low=-4 * numpy.sqrt(6. / (n_hidden + n_visible)),
+                                  high=4 * numpy.sqrt(6. / (n_hidden + n_visible)),
+                                  size=(n_visible, n_hidden)),
+                dtype=theano.config.floatX)
+            W = theano.shared(value=initial_W, name='W', borrow=True)
+        if not bvis:
+            bvis = theano.shared(value=numpy.zeros(n_visible, dtype=theano.config.floatX),
+                                 borrow=True)
+        if not bhid:
+            bhid = theano.shared(value=numpy.zeros(n_hidden, dtype=theano.config.floatX),
+                                 name='b', borrow=True)
+        self.W = W
+        self.b = bhid
+        self.b_prime = bvis
+        self.W_prime = self.W.T
+        if input is None:
+            self.x = T.dmatrix(name='input')
+        else:
+            self.x = input
+        self.params = [self.W, self.b, self.b_prime]
+
+    def get_hidden_values(self, input):
+        return T.nnet.sigmoid(T.dot(input, self.W) + self.b)
+
+    def get_jacobian(self, hidden, W):
+        return T.reshape(hidden * (1 - hidden), (self.n_batchsize, 1, self.n_hidden)) * \
+            T.reshape(W, (1, self.n_visible, self.n_hidden))
+
+    def get_reconstructed_input(self, hidden):
+        return T.nnet.sigmoid(T.dot(hidden, self.W_prime) + self.b_prime)
+
+    def get_cost_updates(self, contraction_level, learning_rate, floor_div=True):
+        y = self.get_hidden_values(self.x)
+        z = self.get_reconstructed_input(y)
+        J = self.get_jacobian(y, self.W)
+        self.L_rec = - T.sum(self.x * T.log(z) + (1 - self.x) * T.log(1 - z), axis=1)
+        if floor_div:       # the tutorial's own line: a floor, whose gradient is 0
+            self.L_jacob = T.sum(J ** 2) // self.n_batchsize
+        else:
+            self.L_jacob = T.sum(J ** 2) / self.n_batchsize
+        cost = T.mean(self.L_rec) + contraction_level * T.mean(self.L_jacob)
+        gparams = T.grad(cost, self.params)
+        updates = [(param, param - learning_rate * gparam)
+                   for param, gparam in zip(self.params, gparams)]
+        return (cost, updates)
+
+
+def np_ca_step(x, W, b, bp, lr, lam, floor_div):
+    n = len(x)
+    h = np_sigmoid(x @ W + b)
+    z = np_sigmoid(h @ W.T + bp)
+    L_rec = -np.sum(x * np.log(z) + (1 - x) * np.log(1 - z), axis=1)
+    s = h * (1 - h)
+    sumJ2 = np.sum((s[:, None, :] * W[None, :, :]) ** 2)
+    L_jacob = np.floor(sumJ2 / n) if floor_div else sumJ2 / n
+    dz = (z - x) / n
+    dh = (dz @ W) * h * (1 - h)
+    gW, gb, gbp = x.T @ dh + dz.T @ h, dh.sum(0), dz.sum(0)
+    if not floor_div:   # d/dW of lam/n * sum_nj s_nj^2 * sum_i W_ij^2
+        colsq = (W ** 2).sum(0)
+        ds = (lam / n) * 2 * s * colsq                       # d pen / d s
+        da = ds * (1 - 2 * h) * s                            # d pen / d pre-activation
+        gW = gW + (lam / n) * 2 * W * (s ** 2).sum(0) + x.T @ da
+        gb = gb + da.sum(0)
+    return L_rec, L_jacob, W - lr * gW, b - lr * gb, bp - lr * gbp
+
+
+@pytest.mark.parametrize('floatX', ['float64', 'float32'], indirect=True)
+@pytest.mark.parametrize('floor_div', [True, False])
+def test_cA_contractive_penalty(floatX, floor_div):
+    n_visible, n_hidden, batch_size, learning_rate, contraction_level = 10, 5, 8, 0.05, 0.1
+    (train,) = make_sets((32,), n_visible, 2, seed=2)
+    train_set_x, _ = shared_dataset(train)
+    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
+    index = T.lscalar()
+    x = T.matrix('x')
+    rng = numpy.random.RandomState(123)
+    ca = cA(numpy_rng=rng, input=x, n_visible=n_visible, n_hidden=n_hidden,
+            n_batchsize=batch_size)
+    W0 = ca.W.get_value()
+    cost, updates = ca.get_cost_updates(contraction_level=contraction_level,
+                                        learning_rate=learning_rate, floor_div=floor_div)
+    train_ca = theano.function(
+        [index], [T.mean(ca.L_rec), ca.L_jacob], updates=updates,
+        givens={x: train_set_x[index * batch_size: (index + 1) * batch_size]})
+    c = []
+    for epoch in range(2):
+        for batch_index in range(n_train_batches):
+            c.append(train_ca(batch_index))
+    c_array = numpy.vstack(c)
+    assert c_array.shape == (2 * n_train_batches, 2)
+    X = train_set_x.get_value()
+    W, b, bp = W0, np.zeros(n_hidden, floatX), np.zeros(n_visible, floatX)
+    c0 = []
+    for epoch in range(2):
+        for i in range(n_train_batches):
+            L_rec, L_jacob, W, b, bp = np_ca_step(X[i * batch_size:(i + 1) * batch_size], W,
+                                                  b, bp, learning_rate, contraction_level,
+                                                  floor_div)
+            c0.append([np.mean(L_rec), L_jacob])
+    c0 = np.array(c0)
+    assert rel(c_array[:, 0], c0[:, 0]) < 10 * TOL[floatX]
+    if floor_div:
+        assert (c_array[:, 1] == np.floor(c_array[:, 1])).all()
+        np.testing.assert_allclose(c_array[:, 1], c0[:, 1], atol=1.0)   # a floor may tip
+    else:
+        assert rel(c_array[:, 1], c0[:, 1]) < 10 * TOL[floatX]
+    assert rel(ca.W.get_value(), W) < 100 * TOL[floatX]
+    assert rel(ca.b.get_value(), b) < 100 * TOL[floatX]
