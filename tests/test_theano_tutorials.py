@@ -720,3 +720,190 @@ def test_cA_contractive_penalty(floatX, floor_div):
         assert rel(c_array[:, 1], c0[:, 1]) < 10 * TOL[floatX]
     assert rel(ca.W.get_value(), W) < 100 * TOL[floatX]
     assert rel(ca.b.get_value(), b) < 100 * TOL[floatX]
+
+
+# =====================================================================================
+# Theano's tutorial documentation: the answers it prints
+# =====================================================================================
+
+def test_doc_baby_steps_algebra():
+    x = T.dscalar('x')
+    y = T.dscalar('y')
+    z = x + y
+    f = function([x, y], z)
+    assert f(2, 3) == 5.0 and isinstance(f(2, 3), numpy.ndarray) and f(2, 3).dtype == 'float64'
+    assert numpy.allclose(f(16.3, 12.1), 28.4)
+    assert numpy.allclose(z.eval({x: 16.3, y: 12.1}), 28.4)
+    assert x.type == T.dscalar('other').type and x.type.dtype == 'float64' and x.ndim == 0
+    assert pp(z) == 'x + y'                       # Theano: '(x + y)'
+    x = T.dmatrix('x')
+    y = T.dmatrix('y')
+    z = x + y
+    f = function([x, y], z)
+    np.testing.assert_array_equal(f([[1, 2], [3, 4]], [[10, 20], [30, 40]]),
+                                  [[11., 22.], [33., 44.]])
+    np.testing.assert_array_equal(f(numpy.array([[1, 2], [3, 4]]),
+                                    numpy.array([[10, 20], [30, 40]])), [[11., 22.], [33., 44.]])
+    a = theano.tensor.vector()
+    out = a + a ** 10
+    f = theano.function([a], out)
+    np.testing.assert_array_equal(f([0, 1, 2]), [0., 2., 1026.])
+
+
+def test_doc_more_examples_logistic_and_multiple_outputs():
+    x = T.dmatrix('x')
+    s = 1 / (1 + T.exp(-x))
+    logistic = theano.function([x], s)
+    want = [[0.5, 0.73105858], [0.26894142, 0.11920292]]
+    np.testing.assert_allclose(logistic([[0, 1], [-1, -2]]), want, atol=5e-9)  # printed digits
+    s2 = (1 + T.tanh(x / 2)) / 2
+    logistic2 = theano.function([x], s2)
+    np.testing.assert_allclose(logistic2([[0, 1], [-1, -2]]), want, atol=5e-9)
+    a, b = T.dmatrices('a', 'b')
+    diff = a - b
+    abs_diff = abs(diff)
+    diff_squared = diff ** 2
+    f = theano.function([a, b], [diff, abs_diff, diff_squared])
+    got = f([[1, 1], [1, 1]], [[0, 1], [2, 3]])
+    assert isinstance(got, list) and len(got) == 3
+    for g, w in zip(got, ([[1., 0.], [-1., -2.]], [[1., 0.], [1., 2.]], [[1., 0.], [1., 4.]])):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_doc_default_values_and_names():
+    x, y = T.dscalars('x', 'y')
+    z = x + y
+    f = function([x, In(y, value=1)], z)
+    assert f(33) == 34.0 and f(33, 2) == 35.0
+    x, y, w = T.dscalars('x', 'y', 'w')
+    z = (x + y) * w
+    f = function([x, In(y, value=1), In(w, value=2, name='w_by_name')], z)
+    assert (f(33), f(33, 2), f(33, 0, 1)) == (68.0, 70.0, 33.0)
+    assert f(33, w_by_name=1) == 34.0 and f(33, w_by_name=1, y=0) == 33.0
+
+
+def test_doc_shared_accumulator_givens_copy():
+    state = shared(0)
+    inc = T.iscalar('inc')
+    accumulator = function([inc], state, updates=[(state, state + inc)])
+    assert state.get_value() == 0
+    assert accumulator(1) == 0 and state.get_value() == 1
+    assert accumulator(300) == 1 and state.get_value() == 301
+    state.set_value(-1)
+    assert accumulator(3) == -1 and state.get_value() == 2
+    decrementor = function([inc], state, updates=[(state, state - inc)])
+    assert decrementor(2) == 2 and state.get_value() == 0
+    fn_of_state = state * 2 + inc
+    foo = T.scalar(dtype=state.dtype)
+    skip_shared = function([inc, foo], fn_of_state, givens=[(state, foo)])
+    assert skip_shared(1, 3) == 7 and state.get_value() == 0
+    accumulator(10)
+    assert state.get_value() == 10
+    new_state = theano.shared(0)
+    new_accumulator = accumulator.copy(swap={state: new_state})
+    assert new_accumulator(100) == 0                          # Theano: [array(0)]
+    assert new_state.get_value() == 100 and state.get_value() == 10
+    null_accumulator = accumulator.copy(delete_updates=True)
+    assert null_accumulator(9000) == 10 and state.get_value() == 10
+
+
+def test_doc_random_numbers():
+    srng = RandomStreams(seed=234)
+    rv_u = srng.uniform((2, 2))
+    rv_n = srng.normal((2, 2))
+    f = function([], rv_u)
+    g = function([], rv_n, no_default_updates=True)
+    nearly_zeros = function([], rv_u + rv_u - 2 * rv_u)
+    f_val0, f_val1 = f(), f()
+    assert f_val0.shape == (2, 2) and (f_val0 != f_val1).all()
+    assert ((0 <= f_val0) & (f_val0 < 1)).all()
+    g_val0, g_val1 = g(), g()
+    np.testing.assert_array_equal(g_val0, g_val1)              # no_default_updates
+    np.testing.assert_allclose(nearly_zeros(), np.zeros((2, 2)), atol=1e-15)
+    # seeding streams: srng.seed reseeds every draw; the same seed replays
+    srng.seed(902340)
+    v1 = f()
+    srng.seed(902340)
+    np.testing.assert_array_equal(f(), v1)
+    # copying random state: a state's value, saved and put back, replays the draw
+    state = srng.state_updates[0][0]
+    saved = state.get_value()
+    v2 = f()
+    state.set_value(saved)
+    np.testing.assert_array_equal(f(), v2)
+    # the logistic-regression example's binomial/tensor-p idiom
+    from kgen.sandbox.rng_mrg import MRG_RandomStreams
+    mrg = MRG_RandomStreams(seed=234)
+    p = T.dvector('p')
+    draw = function([p], mrg.binomial(size=p.shape, n=1, p=p, dtype=theano.config.floatX))
+    d = draw(np.array([0., 1., 0., 1.]))
+    np.testing.assert_array_equal(d, [0., 1., 0., 1.])
+
+
+@pytest.mark.parametrize('floatX', ['float64'], indirect=True)
+def test_doc_real_example_logistic_regression(floatX):
+    rng = numpy.random.RandomState(0)
+    N, feats, training_steps = 40, 7, 200
+    D = (rng.randn(N, feats), rng.randint(size=N, low=0, high=2))
+    x = T.dmatrix("x")
+    y = T.dvector("y")
+    w = theano.shared(rng.randn(feats), name="w")
+    b = theano.shared(0., name="b")
+    w0 = w.get_value()
+    p_1 = 1 / (1 + T.exp(-T.dot(x, w) - b))
+    prediction = p_1 > 0.5
+    xent = -y * T.log(p_1) - (1 - y) * T.log(1 - p_1)
+    cost = xent.mean() + 0.01 * (w ** 2).sum()
+    gw, gb = T.grad(cost, [w, b])
+    train = theano.function(inputs=[x, y], outputs=[prediction, xent],
+                            updates=((w, w - 0.1 * gw), (b, b - 0.1 * gb)))
+    predict = theano.function(inputs=[x], outputs=prediction)
+    for i in range(training_steps):
+        pred, err = train(D[0], D[1])            # int64 labels into a dvector: accepted
+    W, B, yv = w0, 0.0, D[1].astype(float)
+    for i in range(training_steps):
+        p = np_sigmoid(D[0] @ W + B)
+        W, B = W - 0.1 * (D[0].T @ (p - yv) / N + 0.02 * W), B - 0.1 * np.mean(p - yv)
+    assert rel(w.get_value(), W) < 1e-9 and abs(float(b.get_value()) - B) < 1e-9
+    np.testing.assert_array_equal(predict(D[0]), np_sigmoid(D[0] @ W + B) > 0.5)
+    assert np.mean(predict(D[0]) == D[1]) > 0.6      # random labels, 200 steps
+
+
+def test_doc_derivatives():
+    x = T.dscalar('x')
+    y = x ** 2
+    gy = T.grad(y, x)
+    f = theano.function([x], gy)
+    assert f(4) == 8.0 and numpy.allclose(f(94.2), 188.4)
+    assert pp(theano.simplify(gy)) == '2.0 * x'   # Theano's optimized graph: (TensorConstant{2.0} * x)
+    x = T.dmatrix('x')
+    s = T.sum(1 / (1 + T.exp(-x)))
+    gs = T.grad(s, x)
+    dlogistic = theano.function([x], gs)
+    np.testing.assert_allclose(dlogistic([[0, 1], [-1, -2]]),
+                               [[0.25, 0.19661193], [0.19661193, 0.10499359]], atol=5e-9)
+    # Jacobian and Hessian (Theano builds them with scan; kgen unrolls a static size)
+    x = T.tensor(dtype='float64', shape=(2,))
+    J = theano.gradient.jacobian(x ** 2, x)
+    np.testing.assert_array_equal(theano.function([x], J)([4, 4]), [[8., 0.], [0., 8.]])
+    H = theano.gradient.hessian(T.sum(x ** 2), x)
+    np.testing.assert_array_equal(theano.function([x], H)([4, 4]), [[2., 0.], [0., 2.]])
+    # R-operator, L-operator, Hessian times a vector
+    W = T.dmatrix('W')
+    V = T.dmatrix('V')
+    x = T.dvector('x')
+    y = T.dot(x, W)
+    JV = T.Rop(y, W, V)
+    f = theano.function([W, V, x], JV)
+    np.testing.assert_array_equal(f([[1, 1], [1, 1]], [[2, 2], [2, 2]], [0, 1]), [2., 2.])
+    v = T.dvector('v')
+    VJ = T.Lop(y, W, v)
+    f = theano.function([v, x], VJ)
+    np.testing.assert_array_equal(f([2, 2], [0, 1]), [[0., 0.], [2., 2.]])
+    x = T.dvector('x')
+    y = T.sum(x ** 2)
+    gy = T.grad(y, x)
+    vH = T.grad(T.sum(gy * v), x)
+    np.testing.assert_array_equal(theano.function([x, v], vH)([4, 4], [2, 2]), [4., 4.])
+    Hv = T.Rop(gy, x, v)
+    np.testing.assert_array_equal(theano.function([x, v], Hv)([4, 4], [2, 2]), [4., 4.])
