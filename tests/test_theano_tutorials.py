@@ -826,11 +826,13 @@ def test_doc_random_numbers():
     srng.seed(902340)
     np.testing.assert_array_equal(f(), v1)
     # copying random state: a state's value, saved and put back, replays the draw
-    state = srng.state_updates[0][0]
-    saved = state.get_value()
+    # (Theano's rv_u.rng holds a RandomState; kgen's the int64 state [key, ctr])
+    assert rv_u.rng is srng.state_updates[0][0] and rv_n.rng is srng.state_updates[1][0]
+    saved = rv_u.rng.get_value(borrow=True).copy()
     v2 = f()
-    state.set_value(saved)
+    rv_u.rng.set_value(saved, borrow=True)
     np.testing.assert_array_equal(f(), v2)
+    assert not hasattr(rv_u + 1, 'rng')
     # the logistic-regression example's binomial/tensor-p idiom
     from kgen.sandbox.rng_mrg import MRG_RandomStreams
     mrg = MRG_RandomStreams(seed=234)
@@ -907,3 +909,23 @@ def test_doc_derivatives():
     np.testing.assert_array_equal(theano.function([x, v], vH)([4, 4], [2, 2]), [4., 4.])
     Hv = T.Rop(gy, x, v)
     np.testing.assert_array_equal(theano.function([x, v], Hv)([4, 4], [2, 2]), [4., 4.])
+
+
+# =====================================================================================
+# gaps the programs found, fixed: regression tests
+# =====================================================================================
+
+def test_out_wrapper_and_gradient_module():
+    """theano.Out(expr, borrow=True) as an output (also theano.compile.io.Out);
+    theano.gradient.grad/jacobian/hessian."""
+    import kgen.compile.io
+    x = T.dvector('x')
+    f = theano.function([x], theano.Out(T.exp(x), borrow=True))
+    np.testing.assert_allclose(f([0., 1.]), np.exp([0., 1.]), rtol=1e-15)
+    g = theano.function([x], [kgen.compile.io.Out(x * 2), x + 1])
+    out = g([1., 2.])
+    np.testing.assert_array_equal(out[0], [2., 4.])
+    np.testing.assert_array_equal(g.copy()([1., 2.])[1], [2., 3.])
+    with pytest.raises(TypeError):
+        theano.Out(3.0)
+    assert theano.gradient.grad is theano.grad and theano.gradient.Rop is T.Rop

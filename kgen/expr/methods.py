@@ -58,3 +58,20 @@ Variable.flatten = ops.flatten
 Variable.dot = ops.dot
 Variable.squeeze = ops.squeeze
 Variable.clip = ops.clip
+
+
+def _rng(self):
+    """Theano's `rv.rng` on a random draw: the shared state `[key, ctr]` the
+    draw reads (kgen's state is an int64 vector, not a RandomState; saving its
+    value and setting it back replays the draw)."""
+    from .node import Shared
+    from .ops.random import RandomOp
+    if isinstance(self.op, RandomOp):
+        state = self.inputs[1].inputs[0] if self.inputs[1].inputs else None
+        if isinstance(state, Shared):
+            return state
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute 'rng' "
+                         "(only a random draw has one)")
+
+
+Variable.rng = property(_rng)
