@@ -912,6 +912,99 @@ def test_doc_derivatives():
 
 
 # =====================================================================================
+# logistic_cg.py: parameters as views of one flat shared vector, scipy's fmin_cg
+# =====================================================================================
+
+class LogisticRegressionTheta(object):
+    def __init__(self, input, n_in, n_out):
+        self.theta = theano.shared(value=numpy.zeros(n_in * n_out + n_out,
+                                                     dtype=theano.config.floatX),
+                                   name='theta', borrow=True)
+        self.W = self.theta[0:n_in * n_out].reshape((n_in, n_out))
+        self.b = self.theta[n_in * n_out:n_in * n_out + n_out]
+        self.p_y_given_x = T.nnet.softmax(T.dot(input, self.W) + self.b)
+        self.y_pred = T.argmax(self.p_y_given_x, axis=1)
+
+    def negative_log_likelihood(self, y):
+        return -T.mean(T.log(self.p_y_given_x)[T.arange(y.shape[0]), y])
+
+    def errors(self, y):
+        return T.mean(T.neq(self.y_pred, y))
+
+
+@pytest.mark.parametrize('floatX', ['float64'], indirect=True)
+def test_logistic_cg_flat_theta_fmin_cg(floatX):
+    scipy_optimize = pytest.importorskip('scipy.optimize')
+    n_in, n_out, batch_size, n_epochs = 10, 3, 10, 6
+    train, valid = make_sets((40, 20), n_in, n_out, seed=4)
+    train_set_x, train_set_y = shared_dataset(train)
+    valid_set_x, valid_set_y = shared_dataset(valid)
+    n_train_batches = train_set_x.get_value(borrow=True).shape[0] // batch_size
+    n_valid_batches = valid_set_x.get_value(borrow=True).shape[0] // batch_size
+    minibatch_offset = T.lscalar()
+    x = T.matrix()
+    y = T.ivector()
+    classifier = LogisticRegressionTheta(input=x, n_in=n_in, n_out=n_out)
+    cost = classifier.negative_log_likelihood(y).mean()
+    validate_model = theano.function(
+        [minibatch_offset], classifier.errors(y),
+        givens={x: valid_set_x[minibatch_offset:minibatch_offset + batch_size],
+                y: valid_set_y[minibatch_offset:minibatch_offset + batch_size]},
+        name="validate")
+    batch_cost = theano.function(
+        [minibatch_offset], cost,
+        givens={x: train_set_x[minibatch_offset:minibatch_offset + batch_size],
+                y: train_set_y[minibatch_offset:minibatch_offset + batch_size]},
+        name="batch_cost")
+    batch_grad = theano.function(
+        [minibatch_offset], T.grad(cost, classifier.theta),
+        givens={x: train_set_x[minibatch_offset:minibatch_offset + batch_size],
+                y: train_set_y[minibatch_offset:minibatch_offset + batch_size]},
+        name="batch_grad")
+
+    def train_fn(theta_value):
+        classifier.theta.set_value(theta_value, borrow=True)
+        train_losses = [batch_cost(i * batch_size) for i in range(n_train_batches)]
+        return numpy.mean(train_losses)
+
+    def train_fn_grad(theta_value):
+        classifier.theta.set_value(theta_value, borrow=True)
+        grad = batch_grad(0)
+        for i in range(1, n_train_batches):
+            grad += batch_grad(i * batch_size)
+        return grad / n_train_batches
+
+    losses = []
+
+    def callback(theta_value):
+        classifier.theta.set_value(theta_value, borrow=True)
+        losses.append(numpy.mean([validate_model(i * batch_size)
+                                  for i in range(n_valid_batches)]))
+
+    best = scipy_optimize.fmin_cg(f=train_fn, x0=numpy.zeros((n_in + 1) * n_out,
+                                                             dtype=x.dtype),
+                                  fprime=train_fn_grad, callback=callback, disp=0,
+                                  maxiter=n_epochs)
+    X, Y = train[0], train[1]
+
+    def np_cost_grad(theta):
+        W, b = theta[:n_in * n_out].reshape(n_in, n_out), theta[n_in * n_out:]
+        cs, gs = [], []
+        for i in range(n_train_batches):
+            r = slice(i * batch_size, (i + 1) * batch_size)
+            c, d = np_nll_grad(np_softmax(X[r] @ W + b), Y[r])
+            cs.append(c)
+            gs.append(np.concatenate([(X[r].T @ d).ravel(), d.sum(0)]))
+        return np.mean(cs), np.mean(gs, axis=0)
+
+    best0 = scipy_optimize.fmin_cg(f=lambda t: np_cost_grad(t)[0], x0=np.zeros((n_in + 1) * n_out),
+                                   fprime=lambda t: np_cost_grad(t)[1], disp=0,
+                                   maxiter=n_epochs)
+    np.testing.assert_allclose(best, best0, rtol=1e-6, atol=1e-9)
+    assert len(losses) == n_epochs and train_fn(best) < train_fn(np.zeros_like(best))
+
+
+# =====================================================================================
 # gaps the programs found, fixed: regression tests
 # =====================================================================================
 
