@@ -1022,3 +1022,14 @@ def test_out_wrapper_and_gradient_module():
     with pytest.raises(TypeError):
         theano.Out(3.0)
     assert theano.gradient.grad is theano.grad and theano.gradient.Rop is T.Rop
+
+
+def test_example_theano_tutorial_mlp_cost_falls():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'examples'))
+    import theano_tutorial_mlp
+    costs, validation = theano_tutorial_mlp.train_mlp(n_train=200, n_valid=60, n_epochs=4,
+                                                      verbose=False)
+    assert len(costs) == 4 and all(b < a for a, b in zip(costs, costs[1:]))
+    assert len(validation) == 4 and all(0 <= v <= 1 for v in validation)
