@@ -1005,6 +1005,135 @@ def test_logistic_cg_flat_theta_fmin_cg(floatX):
 
 
 # =====================================================================================
+# rbm.py's CD-1 step, without scan (one Gibbs step written out): consider_constant,
+# binomial draws with tensor p, OrderedDict updates, a 0-d int shared index in
+# set_subtensor, the pseudo-likelihood monitoring cost, a persistent chain
+# =====================================================================================
+
+from collections import OrderedDict  # noqa: E402
+
+
+class RBM(object):
+    def __init__(self, input, n_visible, n_hidden, numpy_rng, theano_rng):
+        initial_W = numpy.asarray(
+            numpy_rng.uniform(low=-4 * numpy.sqrt(6. / (n_hidden + n_visible)),
+                              high=4 * numpy.sqrt(6. / (n_hidden + n_visible)),
+                              size=(n_visible, n_hidden)), dtype=theano.config.floatX)
+        self.W = theano.shared(value=initial_W, name='W', borrow=True)
+        self.hbias = theano.shared(value=numpy.zeros(n_hidden, dtype=theano.config.floatX),
+                                   name='hbias', borrow=True)
+        self.vbias = theano.shared(value=numpy.zeros(n_visible, dtype=theano.config.floatX),
+                                   name='vbias', borrow=True)
+        self.input = input
+        self.n_visible = n_visible
+        self.theano_rng = theano_rng
+        self.params = [self.W, self.hbias, self.vbias]
+
+    def free_energy(self, v_sample):
+        wx_b = T.dot(v_sample, self.W) + self.hbias
+        vbias_term = T.dot(v_sample, self.vbias)
+        hidden_term = T.sum(T.log(1 + T.exp(wx_b)), axis=1)
+        return -hidden_term - vbias_term
+
+    def sample_h_given_v(self, v0_sample):
+        pre_sigmoid_h1 = T.dot(v0_sample, self.W) + self.hbias
+        h1_mean = T.nnet.sigmoid(pre_sigmoid_h1)
+        h1_sample = self.theano_rng.binomial(size=h1_mean.shape, n=1, p=h1_mean,
+                                             dtype=theano.config.floatX)
+        return [pre_sigmoid_h1, h1_mean, h1_sample]
+
+    def sample_v_given_h(self, h0_sample):
+        pre_sigmoid_v1 = T.dot(h0_sample, self.W.T) + self.vbias
+        v1_mean = T.nnet.sigmoid(pre_sigmoid_v1)
+        v1_sample = self.theano_rng.binomial(size=v1_mean.shape, n=1, p=v1_mean,
+                                             dtype=theano.config.floatX)
+        return [pre_sigmoid_v1, v1_mean, v1_sample]
+
+    def get_cost_updates(self, lr=0.1):
+        pre_ph, ph_mean, ph_sample = self.sample_h_given_v(self.input)
+        pre_nv, nv_mean, nv_sample = self.sample_v_given_h(ph_sample)
+        chain_end = nv_sample
+        cost = T.mean(self.free_energy(self.input)) - T.mean(self.free_energy(chain_end))
+        gparams = T.grad(cost, self.params, consider_constant=[chain_end])
+        updates = OrderedDict()
+        for gparam, param in zip(gparams, self.params):
+            updates[param] = param - gparam * T.cast(lr, dtype=theano.config.floatX)
+        monitoring_cost = self.get_pseudo_likelihood_cost(updates)
+        return monitoring_cost, updates, chain_end
+
+    def get_pseudo_likelihood_cost(self, updates):
+        bit_i_idx = theano.shared(value=0, name='bit_i_idx')
+        xi = T.round(self.input)
+        fe_xi = self.free_energy(xi)
+        xi_flip = T.set_subtensor(xi[:, bit_i_idx], 1 - xi[:, bit_i_idx])
+        fe_xi_flip = self.free_energy(xi_flip)
+        cost = T.mean(self.n_visible * T.log(T.nnet.sigmoid(fe_xi_flip - fe_xi)))
+        updates[bit_i_idx] = (bit_i_idx + 1) % self.n_visible
+        self.bit_i_idx = bit_i_idx
+        return cost
+
+
+def np_free_energy(v, W, hb, vb):
+    return -np.sum(np.log(1 + np.exp(v @ W + hb)), axis=1) - v @ vb
+
+
+@pytest.mark.parametrize('floatX', ['float64', 'float32'], indirect=True)
+def test_rbm_cd1_without_scan(floatX):
+    n_visible, n_hidden, batch_size, lr = 8, 5, 10, 0.1
+    rng = numpy.random.RandomState(123)
+    seed = rng.randint(2 ** 30)
+    data = np.asarray(np.random.default_rng(0).random((40, n_visible)) > 0.6, floatX)
+    train_set_x = theano.shared(data, borrow=True)
+    n_train_batches = 40 // batch_size
+    index = T.lscalar()
+    x = T.matrix('x')
+    rbm = RBM(input=x, n_visible=n_visible, n_hidden=n_hidden, numpy_rng=rng,
+              theano_rng=RandomStreams(seed))
+    cost, updates, chain_end = rbm.get_cost_updates(lr=lr)
+    train_rbm = theano.function([index], cost, updates=updates,
+                                givens={x: train_set_x[index * batch_size: (index + 1) * batch_size]},
+                                name='train_rbm')
+    # the chain's draws, from a twin stream (same seed, same draw numbers, same p)
+    twin = RBM(input=x, n_visible=n_visible, n_hidden=n_hidden,
+               numpy_rng=numpy.random.RandomState(0), theano_rng=RandomStreams(seed))
+    twin.W, twin.hbias, twin.vbias = rbm.W, rbm.hbias, rbm.vbias
+    _, _, h_s = twin.sample_h_given_v(x)
+    _, _, v_s = twin.sample_v_given_h(h_s)
+    chain = theano.function([index], v_s,
+                            givens={x: train_set_x[index * batch_size: (index + 1) * batch_size]})
+    W, hb, vb = (p.get_value() for p in rbm.params)
+    sig = np_sigmoid
+    for epoch in range(2):
+        for i in range(n_train_batches):
+            xb = data[i * batch_size:(i + 1) * batch_size]
+            v = chain(i)
+            bit = rbm.bit_i_idx.get_value()
+            c = train_rbm(i)
+            flip = xb.copy()
+            flip[:, bit] = 1 - flip[:, bit]
+            c0 = np.mean(n_visible * np.log(sig(np_free_energy(flip, W, hb, vb)
+                                                - np_free_energy(xb, W, hb, vb))))
+            assert rel(c, c0) < 10 * TOL[floatX]
+            n = len(xb)
+            gW = -(xb.T @ sig(xb @ W + hb)) / n + (v.T @ sig(v @ W + hb)) / n
+            ghb = -sig(xb @ W + hb).mean(0) + sig(v @ W + hb).mean(0)
+            gvb = -xb.mean(0) + v.mean(0)
+            W, hb, vb = W - lr * gW, hb - lr * ghb, vb - lr * gvb
+            assert rbm.bit_i_idx.get_value() == (bit + 1) % n_visible
+    for p, p0 in zip(rbm.params, (W, hb, vb)):
+        assert p.get_value().dtype == floatX and rel(p.get_value(), p0) < 100 * TOL[floatX]
+    # a persistent chain (PCD): a shared state updated with the chain's end
+    persistent_chain = theano.shared(numpy.zeros((batch_size, n_hidden), dtype=floatX),
+                                     borrow=True)
+    _, _, nv_sample = rbm.sample_v_given_h(persistent_chain)
+    _, _, nh_sample = rbm.sample_h_given_v(nv_sample)
+    step = theano.function([], nh_sample.sum(), updates=[(persistent_chain, nh_sample)])
+    for _ in range(3):
+        total = step()
+        assert total == persistent_chain.get_value().sum()
+
+
+# =====================================================================================
 # gaps the programs found, fixed: regression tests
 # =====================================================================================
 
