@@ -871,6 +871,40 @@ def test_doc_real_example_logistic_regression(floatX):
     assert np.mean(predict(D[0]) == D[1]) > 0.6      # random labels, 200 steps
 
 
+@pytest.mark.parametrize('floatX', ['float32'], indirect=True)
+def test_doc_configuration_example_float32_test_values(floatX):
+    """The configuration tutorial's program: floatX data, x.tag.test_value, name=."""
+    rng = numpy.random.RandomState(22)
+    N, feats, training_steps = 40, 6, 100
+    D = (rng.randn(N, feats).astype(theano.config.floatX),
+         rng.randint(size=N, low=0, high=2).astype(theano.config.floatX))
+    x = T.matrix("x")
+    y = T.vector("y")
+    w = theano.shared(rng.randn(feats).astype(theano.config.floatX), name="w")
+    b = theano.shared(numpy.asarray(0., dtype=theano.config.floatX), name="b")
+    x.tag.test_value = D[0]
+    y.tag.test_value = D[1]
+    w0 = w.get_value()
+    p_1 = 1 / (1 + T.exp(-T.dot(x, w) - b))
+    prediction = p_1 > 0.5
+    xent = -y * T.log(p_1) - (1 - y) * T.log(1 - p_1)
+    cost = xent.mean() + 0.01 * (w ** 2).sum()
+    gw, gb = T.grad(cost, [w, b])
+    train = theano.function(inputs=[x, y], outputs=[prediction, xent],
+                            updates=[(w, w - 0.01 * gw), (b, b - 0.01 * gb)], name="train")
+    predict = theano.function(inputs=[x], outputs=prediction, name="predict")
+    assert train.name == "train" and x.tag.test_value is D[0]
+    for i in range(training_steps):
+        pred, err = train(D[0], D[1])
+    assert err.dtype == np.float32 and w.get_value().dtype == np.float32
+    W, B, X, Y = w0.astype(np.float64), 0.0, D[0].astype(np.float64), D[1].astype(np.float64)
+    for i in range(training_steps):
+        p = np_sigmoid(X @ W + B)
+        W, B = W - 0.01 * (X.T @ (p - Y) / N + 0.02 * W), B - 0.01 * np.mean(p - Y)
+    assert rel(w.get_value(), W) < 1e-4 and abs(float(b.get_value()) - B) < 1e-5
+    assert np.mean(predict(D[0]) == (np_sigmoid(X @ W + B) > 0.5)) >= 0.95
+
+
 def test_doc_derivatives():
     x = T.dscalar('x')
     y = x ** 2

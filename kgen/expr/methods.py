@@ -3,6 +3,9 @@
 Kept apart from node.py so the node stays a small data structure and the ops
 it dispatches to can import it.
 """
+import types
+import weakref
+
 from . import ops
 from .node import Variable
 
@@ -75,3 +78,18 @@ def _rng(self):
 
 
 Variable.rng = property(_rng)
+
+
+_TAGS = weakref.WeakKeyDictionary()
+
+
+def _tag(self):
+    """Theano's `var.tag`: a scratch namespace per variable (`x.tag.test_value
+    = ...`). kgen reads nothing from it (config.compute_test_value has no effect)."""
+    tag = _TAGS.get(self)
+    if tag is None:
+        tag = _TAGS[self] = types.SimpleNamespace()
+    return tag
+
+
+Variable.tag = property(_tag)
