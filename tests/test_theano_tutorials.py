@@ -1187,6 +1187,34 @@ def test_out_wrapper_and_gradient_module():
     assert theano.gradient.grad is theano.grad and theano.gradient.Rop is T.Rop
 
 
+def test_tag_norm_hard_sigmoid_set_value_list():
+    """x.tag.test_value; x.norm(L, axis); T.nnet.hard_sigmoid; set_value of a
+    list of Python numbers into a float32 shared variable (weak, as in a call)."""
+    x = T.dmatrix('x')
+    x.tag.test_value = np.ones((2, 2))
+    assert x.tag.test_value.shape == (2, 2) and not hasattr(T.dmatrix('y').tag, 'test_value')
+    a = np.array([[3., -4.], [1., 2.]])
+    f = theano.function([x], [x.norm(1), x.norm(2, axis=1), x.norm(3, axis=0),
+                              T.nnet.hard_sigmoid(x),
+                              T.grad(T.nnet.hard_sigmoid(x).sum(), x)])
+    n1, n2, n3, hs, ghs = f(a)
+    assert n1 == 10.0
+    np.testing.assert_allclose(n2, np.sqrt((a ** 2).sum(1)), rtol=1e-15)
+    np.testing.assert_allclose(n3, (np.abs(a) ** 3).sum(0) ** (1 / 3), rtol=1e-14)
+    np.testing.assert_allclose(hs, np.clip(0.2 * a + 0.5, 0, 1), rtol=1e-15)
+    np.testing.assert_array_equal(ghs, [[0., 0.], [0.2, 0.2]])
+    s = theano.shared(np.zeros(3, 'float32'))
+    s.set_value([1, 2, 3])
+    assert s.get_value().dtype == np.float32 and s.get_value().tolist() == [1, 2, 3]
+    with pytest.raises(TypeError):
+        s.set_value(np.ones(3))            # float64 data: not a safe cast, as in Theano
+    with pytest.raises(TypeError):
+        s.set_value([[1, 2, 3]])           # wrong ndim
+    i = theano.shared(np.zeros(2, 'int32'))
+    with pytest.raises(TypeError):
+        i.set_value([0.5, 1])
+
+
 def test_example_theano_tutorial_mlp_cost_falls():
     import sys
     from pathlib import Path

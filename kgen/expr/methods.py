@@ -93,3 +93,18 @@ def _tag(self):
 
 
 Variable.tag = property(_tag)
+
+
+def _norm(self, L, axis=None):
+    """Theano's `x.norm(L, axis=None)`: L=1 the sum of |x|, L=2 the root of
+    the sum of squares, else (sum |x|**L)**(1/L)."""
+    if L == 0:
+        raise NotImplementedError("norm: L=0 is not supported (as in Theano)")
+    if L == 1:
+        return ops.sum(ops.abs(self), axis=axis)
+    if L == 2:
+        return ops.sqrt(ops.sum(ops.square(self), axis=axis))
+    return ops.sum(ops.abs(self) ** L, axis=axis) ** (1.0 / L)
+
+
+Variable.norm = _norm
