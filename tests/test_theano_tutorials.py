@@ -905,6 +905,38 @@ def test_doc_configuration_example_float32_test_values(floatX):
     assert np.mean(predict(D[0]) == (np_sigmoid(X @ W + B) > 0.5)) >= 0.95
 
 
+def test_doc_conditions_switch_and_strict_ifelse():
+    """The conditions tutorial: T.switch and ifelse agree (kgen's ifelse
+    computes both branches; the values and gradients are Theano's)."""
+    from kgen.ifelse import ifelse
+    a, b = T.scalars('a', 'b')
+    x, y = T.matrices('x', 'y')
+    z_switch = T.switch(T.lt(a, b), T.mean(x), T.mean(y))
+    z_lazy = ifelse(T.lt(a, b), T.mean(x), T.mean(y))
+    f_switch = theano.function([a, b, x, y], z_switch, mode=theano.Mode(linker='vm'))
+    f_lazyifelse = theano.function([a, b, x, y], z_lazy, mode=theano.Mode(linker='vm'))
+    val1, val2 = 0., 1.
+    big_mat1, big_mat2 = numpy.ones((10, 10)), numpy.zeros((10, 10))
+    assert f_switch(val1, val2, big_mat1, big_mat2) == 1.0
+    assert f_lazyifelse(val1, val2, big_mat1, big_mat2) == 1.0
+    assert f_lazyifelse(val2, val1, big_mat1, big_mat2) == 0.0
+    g = T.grad(ifelse(T.lt(a, b), (x ** 2).sum(), (y * 3).sum()), [x, y])
+    gx, gy = theano.function([a, b, x, y], g)(0., 1., np.ones((1, 2)), np.ones((1, 2)))
+    np.testing.assert_array_equal(gx, [[2., 2.]])
+    np.testing.assert_array_equal(gy, [[0., 0.]])
+    p, q = ifelse(T.gt(a, 0), [x, a], [y, b])
+    out = theano.function([a, b, x, y], [p, q])(-1., 5., np.ones((2, 2)), np.zeros((2, 2)))
+    np.testing.assert_array_equal(out[0], np.zeros((2, 2)))
+    assert out[1] == 5.
+    with pytest.raises(TypeError):
+        ifelse(T.lt(a, b), x, T.vector('v'))                        # two types
+    with pytest.raises(TypeError):
+        ifelse(x, a, b)                                             # not a scalar condition
+    with pytest.raises(TypeError):
+        ifelse(T.lt(a, b), T.tensor(dtype='float64', shape=(2,)),
+               T.tensor(dtype='float64', shape=(3,)))               # two static shapes
+
+
 def test_doc_derivatives():
     x = T.dscalar('x')
     y = x ** 2
