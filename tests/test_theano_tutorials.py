@@ -937,6 +937,21 @@ def test_doc_conditions_switch_and_strict_ifelse():
                T.tensor(dtype='float64', shape=(3,)))               # two static shapes
 
 
+def test_doc_loading_and_saving(tmp_path):
+    """Pickling objects that hold shared variables, and compiled functions: one
+    pickle keeps the function and its shared variable together."""
+    x = T.dvector('x')
+    W = theano.shared(numpy.zeros(2), name='W')
+    f = theano.function([x], (W * x).sum(), updates=[(W, W + x)])
+    with open(tmp_path / 'obj.save', 'wb') as fh:
+        pickle.dump((f, W), fh, protocol=pickle.HIGHEST_PROTOCOL)
+    with open(tmp_path / 'obj.save', 'rb') as fh:
+        f2, W2 = pickle.load(fh)
+    assert f2([1., 2.]) == 0.0 and W2.get_value().tolist() == [1., 2.]
+    assert f2([1., 2.]) == 5.0 and W2.get_value().tolist() == [2., 4.]
+    assert W.get_value().tolist() == [0., 0.]                 # the original is apart
+
+
 def test_doc_derivatives():
     x = T.dscalar('x')
     y = x ** 2
