@@ -33,7 +33,7 @@ globals().update(_theano_names)
 from . import tensor  # noqa: E402,F401
 from .derive import Lop, Rop, grad, hessian, jacobian, jvp  # noqa: E402,F401
 from .function import Kernel, function, kernel  # noqa: E402,F401
-from .function_io import In, Out, UnusedInputError  # noqa: E402,F401
+from .function_io import In, Out, Param, UnusedInputError  # noqa: E402,F401
 from .function_modes import DebugModeError, Mode  # noqa: E402,F401
 from . import compile, gradient, ifelse, printing  # noqa: E402,F401  (theano.compile, .gradient, .ifelse, .printing)
 from .printing import pp  # noqa: E402,F401

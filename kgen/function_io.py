@@ -49,6 +49,19 @@ class In:
         return f"In({self.variable!r}, name={self.name!r}, value={self.value!r})"
 
 
+class Param(In):
+    """Theano's older name for In, with `default=` for `value=`
+    (`theano.Param(corruption_level, default=0.2)`, as older tutorial copies
+    write it). Deprecated in Theano, and here: it warns once."""
+
+    def __init__(self, variable, default=None, name=None, mutable=False, strict=False,
+                 allow_downcast=None, implicit=None, borrow=None):
+        warnings.warn("Param is deprecated: write In(variable, value=default)",
+                      DeprecationWarning, stacklevel=2)
+        super().__init__(variable, name=name, value=default, mutable=mutable, strict=strict,
+                         allow_downcast=allow_downcast, implicit=implicit, borrow=borrow)
+
+
 class Out:
     """Theano's output description: `Out(expr, borrow=True)`. `borrow` is
     accepted and changes nothing: every call returns fresh arrays, which the

@@ -578,10 +578,27 @@ def test_SdA_pretraining_and_finetuning(floatX):
     assert rel(sda.params[0].get_value(), P[0]) < 100 * TOL[floatX]
     assert rel(sda.dA_layers[1].b_prime.get_value(), P[5]) < 100 * TOL[floatX]
 
+    # older copies of SdA.py write theano.Param(corruption_level, default=0.2)
+    index = T.lscalar('index')
+    level, rate = T.scalar('corruption'), T.scalar('lr')
+    cost, updates = sda.dA_layers[0].get_cost_updates(level, rate)
+    with pytest.warns(DeprecationWarning):
+        args = [index, theano.Param(level, default=0.2), theano.Param(rate, default=0.1)]
+    old_fn = theano.function(inputs=args, outputs=cost, updates=updates,
+                             givens={sda.x: train_set_x[index * batch_size:
+                                                        (index + 1) * batch_size]})
+    every = sda.params + [d.b_prime for d in sda.dA_layers]
+    before = [p.get_value() for p in every]
+    c_old = old_fn(index=0, corruption=0., lr=0.1)
+    for p, v in zip(every, before):
+        p.set_value(v)
+    assert c_old == pretraining_fns[0](index=0, corruption=0., lr=0.1)
+    for p, v in zip(every, before):
+        p.set_value(v)
+
     # the defaults (In(value=0.2), In(value=0.1)) corrupt: the cost differs
-    before = [p.get_value() for p in sda.params]
     c_default = pretraining_fns[0](0)
-    for p, v in zip(sda.params, before):
+    for p, v in zip(every, before):
         p.set_value(v)
     assert c_default != pretraining_fns[0](index=0, corruption=0., lr=0.1)
 

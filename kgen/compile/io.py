@@ -1,2 +1,2 @@
-"""`theano.compile.io`: In, Out."""
-from ..function_io import In, Out  # noqa: F401
+"""`theano.compile.io`: In, Out, Param."""
+from ..function_io import In, Out, Param  # noqa: F401
