@@ -1251,6 +1251,14 @@ def test_out_wrapper_and_gradient_module():
     assert theano.gradient.grad is theano.grad and theano.gradient.Rop is T.Rop
 
 
+def test_tensor_variable_classes():
+    x = T.dmatrix('x')
+    W = theano.shared(np.zeros((2, 2)))
+    assert isinstance(x, T.TensorVariable) and isinstance(x * 2, T.TensorVariable)
+    assert isinstance(W, T.TensorSharedVariable) and isinstance(W, T.TensorVariable)
+    assert isinstance(T.constant(1.0), T.TensorConstant) and not isinstance(x, T.TensorConstant)
+
+
 def test_tag_norm_hard_sigmoid_set_value_list():
     """x.tag.test_value; x.norm(L, axis); T.nnet.hard_sigmoid; set_value of a
     list of Python numbers into a float32 shared variable (weak, as in a call)."""
