@@ -82,7 +82,8 @@ def train_mlp(n_in=64, n_hidden=50, n_out=5, n_train=1200, n_valid=300, batch_si
     x = T.matrix('x')
     y = T.ivector('y')
     classifier = MLP(numpy.random.RandomState(1234), x, n_in, n_hidden, n_out)
-    cost = classifier.negative_log_likelihood(y) + L1_reg * classifier.L1 + L2_reg * classifier.L2_sqr
+    cost = (classifier.negative_log_likelihood(y) + L1_reg * classifier.L1
+            + L2_reg * classifier.L2_sqr)
     batch = slice(index * batch_size, (index + 1) * batch_size)
     validate_model = theano.function([index], classifier.errors(y),
                                      givens={x: valid_x[batch], y: valid_y[batch]})

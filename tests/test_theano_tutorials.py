@@ -975,7 +975,8 @@ def test_doc_derivatives():
     gy = T.grad(y, x)
     f = theano.function([x], gy)
     assert f(4) == 8.0 and numpy.allclose(f(94.2), 188.4)
-    assert pp(theano.simplify(gy)) == '2.0 * x'   # Theano's optimized graph: (TensorConstant{2.0} * x)
+    # Theano's optimized graph prints (TensorConstant{2.0} * x)
+    assert pp(theano.simplify(gy)) == '2.0 * x'
     x = T.dmatrix('x')
     s = T.sum(1 / (1 + T.exp(-x)))
     gs = T.grad(s, x)
@@ -1189,7 +1190,8 @@ def test_rbm_cd1_without_scan(floatX):
               theano_rng=RandomStreams(seed))
     cost, updates, chain_end = rbm.get_cost_updates(lr=lr)
     train_rbm = theano.function([index], cost, updates=updates,
-                                givens={x: train_set_x[index * batch_size: (index + 1) * batch_size]},
+                                givens={x: train_set_x[index * batch_size:
+                                                       (index + 1) * batch_size]},
                                 name='train_rbm')
     # the chain's draws, from a twin stream (same seed, same draw numbers, same p)
     twin = RBM(input=x, n_visible=n_visible, n_hidden=n_hidden,
