@@ -1261,6 +1261,33 @@ def test_tensor_variable_classes():
     assert isinstance(T.constant(1.0), T.TensorConstant) and not isinstance(x, T.TensorConstant)
 
 
+def test_everyday_aliases():
+    """as_tensor_variable, shape_padleft/right, addbroadcast, patternbroadcast,
+    unbroadcast, mod, and_, or_, invert, sgn, inv; nnet.elu, selu, logsoftmax."""
+    x = T.dmatrix('x')
+    v = T.dvector('v')
+    i = T.lvector('i')
+    a, b, k = np.array([[-1., 2.], [3., -4.]]), np.array([1., 2.]), np.array([-7, 5])
+    outs = [T.mod(i, 3), T.and_(i, 6), T.or_(i, 1), T.invert(i), T.sgn(x), T.inv(x),
+            T.shape_padleft(v), T.shape_padright(v, 2), T.addbroadcast(T.shape_padleft(v), 0) + x,
+            T.patternbroadcast(x, (False, False)), T.unbroadcast(x, 0), T.nnet.elu(x),
+            T.nnet.selu(x), T.nnet.logsoftmax(x), T.as_tensor_variable(np.ones(2), ndim=1) + v]
+    got = theano.function([x, v, i], outs)(a, b, k)
+    want = [k % 3, k & 6, k | 1, ~k, np.sign(a), 1 / a, b[None], b[:, None, None], b[None] + a,
+            a, a, np.where(a > 0, a, np.expm1(a)),
+            1.0507009873554805 * np.where(a > 0, a, 1.6732632423543772 * np.expm1(a)),
+            a - a.max(1, keepdims=True) - np.log(np.exp(a - a.max(1, keepdims=True)).sum(1,
+                                                                                 keepdims=True)),
+            b + 1]
+    for g, w in zip(got, want):
+        assert g.shape == np.shape(w)
+        np.testing.assert_allclose(g, w, rtol=1e-14, atol=1e-15)
+    assert T.shape_padleft(v).broadcastable == (True, False)
+    assert T.addbroadcast(T.dmatrix(), 0).broadcastable == (True, False)
+    with pytest.raises(TypeError):
+        T.as_tensor_variable(np.ones(2), ndim=2)
+
+
 def test_tag_norm_hard_sigmoid_set_value_list():
     """x.tag.test_value; x.norm(L, axis); T.nnet.hard_sigmoid; set_value of a
     list of Python numbers into a float32 shared variable (weak, as in a call)."""
