@@ -33,9 +33,10 @@ globals().update(_theano_names)
 from . import tensor  # noqa: E402,F401
 from .derive import Lop, Rop, grad, hessian, jacobian, jvp  # noqa: E402,F401
 from .function import Kernel, function, kernel  # noqa: E402,F401
-from .function_io import In, UnusedInputError  # noqa: E402,F401
+from .function_io import In, Out, Param, UnusedInputError  # noqa: E402,F401
 from .function_modes import DebugModeError, Mode  # noqa: E402,F401
-from . import compile, printing  # noqa: E402,F401  (theano.compile, theano.printing)
+# theano.compile, theano.gradient, theano.ifelse, theano.printing
+from . import compile, gradient, ifelse, printing  # noqa: E402,F401
 from .printing import pp  # noqa: E402,F401
 from .simplify import simplify  # noqa: E402,F401
 from .tensor.shared_randomstreams import RandomStreams  # noqa: E402,F401

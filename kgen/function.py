@@ -145,7 +145,8 @@ def function(inputs, outputs=None, updates=None, name=None, target="c", optimize
              no_default_updates=False, givens=None):
     """Build (or load from the disk cache) a callable computing `outputs`.
 
-    Theano's keywords: `inputs` may hold `kg.In(x, value=..., name=...)`;
+    Theano's keywords: `inputs` may hold `kg.In(x, value=..., name=...)`, and
+    `outputs` `kg.Out(expr, borrow=...)` (borrow changes nothing);
     `allow_input_downcast=True` casts arguments even when precision is lost;
     `on_unused_input` ('raise', 'warn', 'ignore'; default: config.on_unused_input,
     else accept); `mode` ('FAST_RUN', 'FAST_COMPILE' = optimize=False,
@@ -157,8 +158,9 @@ def function(inputs, outputs=None, updates=None, name=None, target="c", optimize
     update expressions before anything else (Theano's givens).
     """
     from .config import config
-    from .function_io import MISSING, check_unused, unpack_inputs
+    from .function_io import MISSING, check_unused, unpack_inputs, unwrap_outputs
     from .function_modes import DebugFunction, resolve_mode
+    outputs = unwrap_outputs(outputs)
     spec = dict(inputs=_copied(inputs), outputs=_copied(outputs), updates=_copied(updates),
                 name=name, target=target,
                 optimize=optimize, mode=mode, allow_input_downcast=allow_input_downcast,

@@ -49,6 +49,42 @@ class In:
         return f"In({self.variable!r}, name={self.name!r}, value={self.value!r})"
 
 
+class Param(In):
+    """Theano's older name for In, with `default=` for `value=`
+    (`theano.Param(corruption_level, default=0.2)`, as older tutorial copies
+    write it). Deprecated in Theano, and here: it warns once."""
+
+    def __init__(self, variable, default=None, name=None, mutable=False, strict=False,
+                 allow_downcast=None, implicit=None, borrow=None):
+        warnings.warn("Param is deprecated: write In(variable, value=default)",
+                      DeprecationWarning, stacklevel=2)
+        super().__init__(variable, name=name, value=default, mutable=mutable, strict=strict,
+                         allow_downcast=allow_downcast, implicit=implicit, borrow=borrow)
+
+
+class Out:
+    """Theano's output description: `Out(expr, borrow=True)`. `borrow` is
+    accepted and changes nothing: every call returns fresh arrays, which the
+    caller owns (there is no buffer kept between calls to alias)."""
+
+    def __init__(self, variable, borrow=False):
+        if not isinstance(variable, Variable):
+            raise KgenTypeError(f"Out: expected a symbolic variable, got {variable!r}")
+        self.variable, self.borrow = variable, bool(borrow)
+
+    def __repr__(self):
+        return f"Out({self.variable!r}, borrow={self.borrow})"
+
+
+def unwrap_outputs(outputs):
+    """function's outputs with each Out replaced by its variable."""
+    if isinstance(outputs, Out):
+        return outputs.variable
+    if isinstance(outputs, (list, tuple)):
+        return type(outputs)(o.variable if isinstance(o, Out) else o for o in outputs)
+    return outputs
+
+
 class CallOptions:
     """How a call binds arguments: `names` (one per input), `defaults` (an array
     or MISSING), `casts` ('safe', 'downcast' or 'strict')."""

@@ -1,2 +1,2 @@
-"""`theano.compile.io`: In."""
-from ..function_io import In  # noqa: F401
+"""`theano.compile.io`: In, Out, Param."""
+from ..function_io import In, Out, Param  # noqa: F401

@@ -3,6 +3,9 @@
 Kept apart from node.py so the node stays a small data structure and the ops
 it dispatches to can import it.
 """
+import types
+import weakref
+
 from . import ops
 from .node import Variable
 
@@ -58,3 +61,50 @@ Variable.flatten = ops.flatten
 Variable.dot = ops.dot
 Variable.squeeze = ops.squeeze
 Variable.clip = ops.clip
+
+
+def _rng(self):
+    """Theano's `rv.rng` on a random draw: the shared state `[key, ctr]` the
+    draw reads (kgen's state is an int64 vector, not a RandomState; saving its
+    value and setting it back replays the draw)."""
+    from .node import Shared
+    from .ops.random import RandomOp
+    if isinstance(self.op, RandomOp):
+        state = self.inputs[1].inputs[0] if self.inputs[1].inputs else None
+        if isinstance(state, Shared):
+            return state
+    raise AttributeError(f"{type(self).__name__!r} object has no attribute 'rng' "
+                         "(only a random draw has one)")
+
+
+Variable.rng = property(_rng)
+
+
+_TAGS = weakref.WeakKeyDictionary()
+
+
+def _tag(self):
+    """Theano's `var.tag`: a scratch namespace per variable (`x.tag.test_value
+    = ...`). kgen reads nothing from it (config.compute_test_value has no effect)."""
+    tag = _TAGS.get(self)
+    if tag is None:
+        tag = _TAGS[self] = types.SimpleNamespace()
+    return tag
+
+
+Variable.tag = property(_tag)
+
+
+def _norm(self, L, axis=None):
+    """Theano's `x.norm(L, axis=None)`: L=1 the sum of |x|, L=2 the root of
+    the sum of squares, else (sum |x|**L)**(1/L)."""
+    if L == 0:
+        raise NotImplementedError("norm: L=0 is not supported (as in Theano)")
+    if L == 1:
+        return ops.sum(ops.abs(self), axis=axis)
+    if L == 2:
+        return ops.sqrt(ops.sum(ops.square(self), axis=axis))
+    return ops.sum(ops.abs(self) ** L, axis=axis) ** (1.0 / L)
+
+
+Variable.norm = _norm

@@ -147,10 +147,13 @@ class Shared(Variable):
         return self._value if borrow else self._value.copy()
 
     def set_value(self, value, borrow=False):
-        """Replace the value: same ndim, a dtype that casts safely to ours.
+        """Replace the value: same ndim, a dtype that casts safely to ours (a
+        list's Python numbers are weak, as in a call: [1, 2] fits float32).
         borrow=True keeps `value` itself when it is already an aligned,
         C-contiguous, native-endian ndarray of our dtype (else a copy)."""
         label = f"set_value({self.name or 'shared variable'})"
+        if isinstance(value, (list, tuple)):  # Python numbers are weak, as in a call
+            value = core.coerce_value(np.dtype(self.dtype), (None,) * self.ndim, value, label)
         new = core.stored_value(value, np.dtype(self.dtype), self.ndim, label, borrow=borrow)
         with self._lock:  # never between another call's read and its write
             if self._device is not None:

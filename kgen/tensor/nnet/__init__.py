@@ -3,3 +3,24 @@ from ...expr.ops import (binary_crossentropy, categorical_crossentropy, log_soft
                          relu, sigmoid, softmax, softplus)
 from . import abstract_conv, conv  # noqa: F401
 from .abstract_conv import conv2d  # noqa: F401
+
+logsoftmax = log_softmax
+
+
+def hard_sigmoid(x):
+    """Theano's piecewise-linear sigmoid: clip(0.2 x + 0.5, 0, 1); its gradient
+    is clip's (0.2 inside, 0 outside; at the bounds clip passes it)."""
+    from ...expr.ops import clip
+    return clip(x * 0.2 + 0.5, 0, 1)
+
+
+def elu(x, alpha=1):
+    """x where x > 0, else alpha * (exp(x) - 1) (Theano's switch with expm1)."""
+    from ...expr.ops import expm1, switch
+    return switch(x > 0, x, alpha * expm1(x))
+
+
+def selu(x):
+    """scale * elu(x, alpha) with the self-normalising constants."""
+    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    return scale * elu(x, alpha)
