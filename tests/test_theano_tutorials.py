@@ -1033,7 +1033,7 @@ class LogisticRegressionTheta(object):
 
 @pytest.mark.parametrize('floatX', ['float64'], indirect=True)
 def test_logistic_cg_flat_theta_fmin_cg(floatX):
-    scipy_optimize = pytest.importorskip('scipy.optimize')
+    import scipy.optimize as scipy_optimize  # in the test extra: logistic_cg.py drives fmin_cg
     n_in, n_out, batch_size, n_epochs = 10, 3, 10, 6
     train, valid = make_sets((40, 20), n_in, n_out, seed=4)
     train_set_x, train_set_y = shared_dataset(train)
