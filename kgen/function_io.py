@@ -13,7 +13,7 @@ from .errors import KgenError, KgenTypeError
 from .expr.node import Input, Variable
 from .runtime import core
 
-MISSING = object()  # "no default": an argument the call must give
+MISSING = core.MISSING  # "no default": an argument the call must give
 
 
 class UnusedInputError(KgenError, ValueError):

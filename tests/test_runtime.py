@@ -260,3 +260,19 @@ def test_compiled_function_pickles_and_reloads_from_the_cache():
     np.testing.assert_array_equal(w.get_value(), [1.0, 1.0])  # the original is its own
     h = pickle.loads(pickle.dumps(kg.function([x], x * 3, optimize=False)))
     np.testing.assert_array_equal(h([1.0, 2.0]), [3.0, 6.0])
+
+
+def test_a_value_given_by_position_and_by_name_is_refused():
+    """One binding rule for kg.function and packages: `f(a, x=b)` names x twice
+    (the runtime's old rule let the keyword silently replace a sole positional)."""
+    x = kg.vector('x')
+    y = kg.vector('y')
+    one = kg.function([x], x * 2)
+    with pytest.raises(TypeError, match="two values for 'x'"):
+        one(np.ones(2), x=np.zeros(2))
+    two = kg.function([x, y], x - y)
+    with pytest.raises(TypeError, match="two values for 'y'"):
+        two(np.ones(2), np.ones(2), y=np.zeros(2))
+    np.testing.assert_array_equal(two(np.ones(2), y=np.full(2, 3.0)), [-2.0, -2.0])
+    with pytest.raises(TypeError, match="takes 2 argument"):
+        two(np.ones(2))

@@ -173,15 +173,20 @@ def _weak_sequence(arr, dtype, label):
 
 
 # ---- binding a call's arguments ---------------------------------------------------------
+MISSING = object()  # "no default": an argument the call must give
+
+
 class Signature:
     """A kernel's inputs: binds a call's arguments to them and checks each.
 
-    `inputs` holds (name, dtype, static shape) per input, None for an unknown axis.
+    `inputs` holds (name, dtype, static shape) per input, None for an unknown axis;
+    `defaults` a value per input, MISSING where the call must give it.
     """
 
-    def __init__(self, label, inputs):
+    def __init__(self, label, inputs, defaults=None):
         self.label = label
         self.names = [name for name, _, _ in inputs]
+        self.defaults = [MISSING] * len(inputs) if defaults is None else list(defaults)
         self.labels = [f"input {name!r}" if name else f"input {k}"
                        for k, name in enumerate(self.names)]
         self.dtypes = [np.dtype(dtype) for _, dtype, _ in inputs]
@@ -208,24 +213,28 @@ class Signature:
         return [self.coerce(k, value) for k, value in enumerate(self._order(args, kwargs))]
 
     def _order(self, args, kwargs):
-        n, names = len(self.names), self.names
-        if kwargs:
-            args = list(args) + [None] * (n - len(args))
-            for key, value in kwargs.items():
-                if key not in names:
-                    raise KgenTypeError(f"{self.label}() got an unexpected argument {key!r}; "
-                                        f"inputs are {names}")
-                pos = names.index(key)
-                if pos < len(args) and args[pos] is not None and pos < n - len(kwargs):
-                    raise KgenTypeError(f"{self.label}() got two values for {key!r}")
-                args[pos] = value
-            if any(a is None for a in args):
-                missing = [names[k] for k, a in enumerate(args) if a is None]
-                raise KgenTypeError(f"{self.label}() is missing inputs {missing}")
-        if len(args) != n:
+        """The arguments in input order: positional, then by name, then defaults."""
+        n, names, defaults = len(self.names), self.names, self.defaults
+        if len(args) > n:
             raise KgenTypeError(f"{self.label}() takes {n} argument(s) "
                                 f"({', '.join(map(str, names))}), got {len(args)}")
-        return args
+        slots = list(args) + [MISSING] * (n - len(args))
+        for key, value in kwargs.items():
+            if key not in names:
+                raise KgenTypeError(f"{self.label}() got an unexpected argument {key!r}; "
+                                    f"inputs are {names}")
+            pos = names.index(key)
+            if slots[pos] is not MISSING:
+                raise KgenTypeError(f"{self.label}() got two values for {key!r}")
+            slots[pos] = value
+        missing = [k for k, a in enumerate(slots) if a is MISSING and defaults[k] is MISSING]
+        if missing:
+            if not kwargs and all(d is MISSING for d in defaults):
+                raise KgenTypeError(f"{self.label}() takes {n} argument(s) "
+                                    f"({', '.join(map(str, names))}), got {len(args)}")
+            raise KgenTypeError(f"{self.label}() is missing inputs "
+                                f"{[names[k] or k for k in missing]}")
+        return [defaults[k] if a is MISSING else a for k, a in enumerate(slots)]
 
     def coerce(self, k, value):
         """Argument `k` as an aligned, C-contiguous array of its input's dtype (the

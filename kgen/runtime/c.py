@@ -19,32 +19,9 @@ class CallSignature(core.Signature):
         self.options = options = getattr(kernel, "call_options", None)
         names = options.names if options else [v.name for v in self.inputs]
         super().__init__(kernel.name, [(name, v.dtype, v.type.shape)
-                                       for name, v in zip(names, self.inputs)])
+                                       for name, v in zip(names, self.inputs)],
+                         options.defaults if options else None)
         self.shared = [p.var for p in plan.params if p.role == "shared"]
-
-    def _order(self, args, kwargs):
-        if self.options is None:
-            return super()._order(args, kwargs)
-        from ..function_io import MISSING
-        n, names = len(self.names), self.names
-        if len(args) > n:
-            raise core.KgenTypeError(f"{self.label}() takes {n} argument(s) "
-                                     f"({', '.join(map(str, names))}), got {len(args)}")
-        slots = list(args) + [MISSING] * (n - len(args))
-        for key, value in kwargs.items():
-            if key not in names:
-                raise core.KgenTypeError(f"{self.label}() got an unexpected argument {key!r}; "
-                                         f"inputs are {names}")
-            pos = names.index(key)
-            if slots[pos] is not MISSING:
-                raise core.KgenTypeError(f"{self.label}() got two values for {key!r}")
-            slots[pos] = value
-        defaults = self.options.defaults
-        missing = [k for k, a in enumerate(slots) if a is MISSING and defaults[k] is MISSING]
-        if missing:
-            raise core.KgenTypeError(f"{self.label}() is missing inputs "
-                                     f"{[names[k] or k for k in missing]}")
-        return [defaults[k] if a is MISSING else a for k, a in enumerate(slots)]
 
     def coerce(self, k, value):
         if self.options is None or self.options.casts[k] == "safe":
