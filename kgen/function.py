@@ -240,7 +240,6 @@ def _spec_of(f):
 
 
 def _swapped(spec, swap):
-    from .derive.forward import replace
     for old, new in dict(swap).items():
         if not isinstance(old, Shared) or not isinstance(new, Shared):
             raise KgenTypeError(f"copy: swap maps shared variables to shared variables, got "
@@ -250,14 +249,9 @@ def _swapped(spec, swap):
                                 f"{old.dtype}) for {new.name or new!r} ({new.ndim}-d "
                                 f"{new.dtype}): the types differ")
     swap = dict(swap)
-    outputs = spec["outputs"]
-    single = outputs is not None and not isinstance(outputs, (list, tuple))
-    outs = [] if outputs is None else [outputs] if single else list(outputs)
-    pairs = _check_updates(spec["updates"])
-    exprs = replace([as_variable(o) for o in outs] + [e for _, e in pairs], swap)
-    spec["outputs"] = (exprs[0] if single else exprs[:len(outs)]) if outputs is not None \
-        else None
-    spec["updates"] = [(swap.get(s, s), e) for (s, _), e in zip(pairs, exprs[len(outs):])]
+    spec["outputs"], updates = _substituted(spec["outputs"], _check_updates(spec["updates"]),
+                                            list(swap.items()))
+    spec["updates"] = [(swap.get(s, s), e) for s, e in updates]
     return spec
 
 
@@ -265,22 +259,31 @@ def _apply_givens(inputs, outputs, updates, givens):
     """Theano's givens: the outputs and update values with each given variable
     (an input or a shared variable) replaced, checked as updates are (same
     dtype and ndim). A replaced input need not, and must not, be an input."""
-    from .expr.clone import replacement_pairs, substitute
+    from .expr.clone import replacement_pairs
     pairs = replacement_pairs(givens, "givens")
     listed = {id(v) for v in (inputs if isinstance(inputs, (list, tuple)) else [inputs])}
     for var, _ in pairs:
         if id(var) in listed:
             raise KgenTypeError(f"givens: {var.name or repr(var)} is replaced by givens but is "
                                 f"also in the inputs list; remove it from the inputs")
-    single = outputs is not None and not isinstance(outputs, (list, tuple))
-    outs = [] if outputs is None else [outputs] if single else list(outputs)
     if updates is None:
         ups = []
     else:
         ups = list(updates.items()) if isinstance(updates, dict) else list(updates)
         if not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in ups):
             return outputs, updates  # _check_updates says what is wrong
-    exprs = substitute([as_variable(o) for o in outs] + [as_variable(e) for _, e in ups], pairs)
+    return _substituted(outputs, ups, pairs)
+
+
+def _substituted(outputs, updates, pairs):
+    """`outputs` (None, one expression or a list) and the (shared, expression) pairs
+    `updates`, with the variables of `pairs` replaced in every expression at once;
+    the update targets stay as they are."""
+    from .expr.clone import substitute
+    single = outputs is not None and not isinstance(outputs, (list, tuple))
+    outs = [] if outputs is None else [outputs] if single else list(outputs)
+    exprs = substitute([as_variable(o) for o in outs] + [as_variable(e) for _, e in updates],
+                       pairs)
     new_outs = exprs[:len(outs)]
-    new_ups = [(s, e) for (s, _), e in zip(ups, exprs[len(outs):])]
+    new_ups = [(s, e) for (s, _), e in zip(updates, exprs[len(outs):])]
     return (new_outs[0] if single else None if outputs is None else new_outs), new_ups

@@ -10,8 +10,8 @@ is replaced by zeros shaped like the output (any value gives the same result,
 the map being linear).
 """
 from ..errors import KgenTypeError
-from ..expr.graph import toposort
-from ..expr.node import Input, as_variable, make_apply
+from ..expr.clone import substitute
+from ..expr.node import Input, as_variable
 from ..expr.ops import api
 from ..expr.types import is_float
 from .reverse import vjp
@@ -48,22 +48,8 @@ def pushforward(f, inputs, tangent_sets, consider_constant=None):
     for tangents in tangent_sets:
         seeds = [(p, t) for x, p, t in zip(inputs, pulled, tangents) if is_float(x.dtype)]
         jv = vjp(seeds, u, disconnected_inputs="ignore", who="jvp")
-        out.append(replace([jv], {u: zeros})[0])
+        out.append(substitute([jv], [(u, zeros)])[0])
     return out
-
-
-def replace(outputs, mapping):
-    """The expressions `outputs` with the nodes in `mapping` substituted
-    (rebuilt bottom-up; untouched subgraphs are shared, not copied)."""
-    new = dict(mapping)
-    for node in toposort(outputs):
-        if node in new or node.op is None:
-            continue
-        inputs = [new.get(i, i) for i in node.inputs]
-        if any(a is not b for a, b in zip(inputs, node.inputs)):
-            attrs = node.attrs
-            new[node] = make_apply(node.op, inputs, attrs, node.op.infer(inputs, dict(attrs)))
-    return [new.get(o, o) for o in outputs]
 
 
 def _tangent(x, t):
