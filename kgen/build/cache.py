@@ -232,11 +232,7 @@ def _build_private(root, exc, modname, c_source, cdef, options):
         raise KgenError(f"kgen cannot write to its cache directory {root} ({exc}) nor to the "
                         f"temporary folder {tmp} ({exc2}); set KGEN_CACHE_DIR to a writable "
                         f"directory") from exc2
-    try:
-        return load_extension(so_path, modname)
-    except ImportError as exc2:
-        raise CompileError(f"built extension {so_path} failed to load: {exc2}",
-                           output=str(exc2), source_path=str(so_path)) from exc2
+    return _load_built(so_path, modname)
 
 
 def private_subdir(root, name):
@@ -391,6 +387,11 @@ def _load_entry(entry, modname, after_build=False):
         if os.path.lexists(entry):
             log.warning("kgen: cache entry %s is incomplete or corrupt; rebuilding it", entry)
         return None
+    return _load_built(so_path, modname)
+
+
+def _load_built(so_path, modname):
+    """A module kgen compiled; one that does not load is a CompileError."""
     try:
         return load_extension(so_path, modname)
     except ImportError as exc:
