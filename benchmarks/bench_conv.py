@@ -11,23 +11,13 @@ forward, as GFLOP/s beside the machine's float32 GEMM GFLOP/s through kgen.
 Medians from the same run.
 """
 import argparse
-import time
 
 import numpy as np
 
 import kgen as kg
 import kgen.tensor as T
 from kgen.tensor.signal import pool
-
-
-def median_time(fn, repeat=5):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+from _timing import median_time, optional  # benchmarks/_timing.py
 
 
 SHAPES = [(20, 1, 5, 5), (20,), (50, 20, 5, 5), (50,), (800, 500), (500,), (500, 10), (10,)]
@@ -112,13 +102,6 @@ def numpy_step(params, xv, yv, lr):
              h.T @ dz, dz.sum(0)]
     params[:] = [p - lr * g for p, g in zip(params, grads)]
     return -np.mean(np.log(prob[np.arange(n), yv]))
-
-
-def optional(name):
-    try:
-        return __import__(name)
-    except Exception:
-        return None
 
 
 def lenet(repeat):

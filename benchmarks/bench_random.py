@@ -12,23 +12,13 @@ Prints median times from the same run and the ratio to NumPy (lower is better).
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 import kgen as kg
+from _timing import median_time  # benchmarks/_timing.py
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
-
-
-def median_time(fn, repeat=7):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
 
 
 def r1(n):
