@@ -12,13 +12,12 @@ skipped where PyTensor is not installed.
     python benchmarks/bench_minibatch.py [--repeats 5] [--n 50000]
 """
 import argparse
-import statistics
-import time
 
 import numpy as np
 
 import kgen as kg
 import kgen.tensor as T
+from _timing import median_time  # benchmarks/_timing.py
 
 N_IN, N_OUT, BATCH, LR = 784, 10, 600, np.float32(0.13)
 
@@ -97,16 +96,6 @@ def pytensor_epoch_fn(x_data, y_data):
     return epoch
 
 
-def median_time(fn, repeats):
-    fn()  # warm up (and build caches)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
@@ -119,15 +108,15 @@ def main():
     kg_epoch()
     np_epoch()
     np.testing.assert_allclose(W.get_value(), state["W"], rtol=2e-3, atol=2e-5)
-    t_kg = median_time(kg_epoch, args.repeats)
-    t_np = median_time(np_epoch, args.repeats)
+    t_kg = median_time(kg_epoch, repeat=args.repeats)
+    t_np = median_time(np_epoch, repeat=args.repeats)
     print(f"one epoch, {args.n} x {N_IN} float32, batch {BATCH} "
           f"({args.n // BATCH} steps), median of {args.repeats}:")
     print(f"  kgen     {t_kg * 1e3:9.1f} ms")
     print(f"  numpy    {t_np * 1e3:9.1f} ms")
     pt_epoch = pytensor_epoch_fn(x_data, y_data)
     if pt_epoch is not None:
-        t_pt = median_time(pt_epoch, args.repeats)
+        t_pt = median_time(pt_epoch, repeat=args.repeats)
         print(f"  pytensor {t_pt * 1e3:9.1f} ms   kgen/pytensor {t_kg / t_pt:.2f}x")
     else:
         print("  pytensor  (not installed: skipped)")
