@@ -68,7 +68,14 @@ class Split:
     def _visit(self, node):
         ins = node.inputs
         self.level[id(node)] = max((self.level[id(i)] for i in ins), default=0)
-        if node.op is None or all(id(i) not in self.row for i in ins):
+        if node.op is None:
+            return
+        if node.op.name not in ("gather", "scatter_add") and any(id(i) in self.local for i in ins):
+            raise Unsplittable(f"{node.op.name}: reads arange(0, x.shape[0]) along axis 0, the "
+                               f"chunked axis, as values; only indexing the rows of chunked "
+                               f"values with it can be split")
+        counter = node.op.name == "arange" and any(n is node.inputs[1] for n in self.lengths)
+        if not counter and all(id(i) not in self.row for i in ins):
             return
         if isinstance(node.op, RandomOp):
             raise Unsplittable(f"{node.op.name}: random draws along the chunked axis would "
@@ -148,8 +155,7 @@ def _shape_i(split, node):
 def _arange(split, node):
     start, stop, step = node.inputs
     if (isinstance(start, Constant) and start.value == 0 and isinstance(step, Constant)
-            and step.value == 1 and stop.op is not None and stop.op.name == "shape_i"
-            and any(stop is n for n in split.lengths)):
+            and step.value == 1 and any(stop is n for n in split.lengths)):
         return "local"
     raise Unsplittable("arange: counts along axis 0, the chunked axis, as values; only "
                        "arange(0, x.shape[0]) indexing the rows of chunked values can be split")
@@ -213,8 +219,24 @@ def _scatter_add(split, node):
     return rx
 
 
-def _passthrough(split, node):
-    return split.rows(node.inputs[0])
+def _subtensor(split, node):
+    """Basic indexing: a full slice keeps the chunked axis; ints, other slices and
+    new axes elsewhere only move it."""
+    r = split.rows(node.inputs[0])
+    if any(split.rows(i) is not None for i in node.inputs[1:]):
+        raise _along(node, r, "takes bounds from values")
+    axis = out = 0
+    for entry in node.attr("index"):
+        if entry[0] == "n":
+            out += 1
+            continue
+        if axis == r:
+            if entry[:3] != ("s", None, None) or entry[3] not in (None, 1):
+                raise _along(node, r, "slices or indexes")
+            return out
+        out += entry[0] == "s"
+        axis += 1
+    return out + r - axis
 
 
 def _along_axis(split, node):
@@ -244,7 +266,7 @@ _RULES = {
     "sum": _reduce, "prod": _reduce, "max": _reduce, "min": _reduce,
     "argmax": _reduce, "argmin": _reduce,
     "dimshuffle": _dimshuffle, "shape_i": _shape_i, "arange": _arange,
-    "matmul": _matmul, "sum_to": _sum_to, "gather": _gather, "scatter_add": _scatter_add,
+    "subtensor": _subtensor, "matmul": _matmul, "sum_to": _sum_to, "gather": _gather, "scatter_add": _scatter_add,
     "cumsum": _along_axis, "cumprod": _along_axis, "sort": _along_axis,
     "argsort": _along_axis, "specify_shape": _specify_shape, "concatenate": _concatenate,
 }
