@@ -28,7 +28,9 @@ class Call:
         self.plan, self.args = plan, args      # args: dask (row) or NumPy, per input
         first = next(a for a in args if isinstance(a, da.Array))
         self.chunks = first.chunks[0]
-        self.blocks = {k: a.to_delayed().ravel() for k, a in enumerate(args)
+        # (optimize_graph=False: each collection optimized on its own would get its
+        # own copy of shared upstream tasks, which would then run once per copy)
+        self.blocks = {k: a.to_delayed(optimize_graph=False).ravel() for k, a in enumerate(args)
                        if isinstance(a, da.Array)}
         self.whole = {("arg", k): a for k, a in enumerate(args) if not isinstance(a, da.Array)}
         self.whole.update({("shared", j): v for j, v in enumerate(shared_values)})
@@ -52,7 +54,7 @@ class Call:
         if source[0] == "row":
             return self.blocks[source[1]][chunk]
         if source[0] == "combine":
-            return self.combined[source[1]]
+            return self.combined[source[1]].to_delayed(optimize_graph=False).ravel()[0]
         return self.delayed[source]
 
     def _out_shapes(self, step, chunk):
