@@ -174,6 +174,18 @@ def _weak_sequence(arr, dtype, label):
 
 # ---- binding a call's arguments ---------------------------------------------------------
 MISSING = object()  # "no default": an argument the call must give
+LAZY = object()     # bind's answer for Dask arguments: the call goes to kgen.dask
+
+
+def lazy_call(kernel, args, kwargs):
+    """A call with Dask arrays, run chunk by chunk by kgen.dask (imported only now:
+    a package works without kgen or Dask until one is passed)."""
+    try:
+        from kgen.dask import call
+    except ImportError as exc:
+        raise KgenTypeError(f"{kernel.name}() was given Dask arrays, which needs kgen with its "
+                            f"dask extra (pip install 'kgen[dask]'): {exc}") from None
+    return call(kernel, args, kwargs)
 
 
 class Signature:
@@ -210,6 +222,8 @@ class Signature:
                     break
             else:
                 return list(args)
+        if any(hasattr(v, "__dask_graph__") for v in (*args, *kwargs.values())):
+            return LAZY
         return [self.coerce(k, value) for k, value in enumerate(self._order(args, kwargs))]
 
     def _order(self, args, kwargs):
@@ -384,6 +398,8 @@ class Kernel:
 
     def __call__(self, *args, **kwargs):
         arrays = self.signature.bind(args, kwargs)
+        if arrays is LAZY:
+            return lazy_call(self, args, kwargs)
         locks = self._locks
         if not locks:
             for s in self.shared:
