@@ -190,3 +190,11 @@ def test_kg_function_and_package_raise_kgens_classes():
     """Inside kgen the runtime's error classes are kgen's: one `except` catches both."""
     assert kg.ShapeError is core.ShapeError and kg.KgenTypeError is core.KgenTypeError
     assert kg.KgenError is core.KgenError and issubclass(kg.ShapeError, ValueError)
+
+
+def test_a_package_kernel_refuses_dask_arrays_clearly(pkg):
+    """A package kernel has no graph for kgen.dask to split: a clear TypeError
+    that points to kg.function, not a NumPy conversion of the whole array."""
+    da = pytest.importorskip("dask.array", reason="kgen[dask] (dask[array]) is not installed")
+    with pytest.raises(TypeError, match="kg.function"):
+        pkg.total(da.ones((4, 3), chunks=2))

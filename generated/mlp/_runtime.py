@@ -174,6 +174,7 @@ def _weak_sequence(arr, dtype, label):
 
 # ---- binding a call's arguments ---------------------------------------------------------
 MISSING = object()  # "no default": an argument the call must give
+LAZY = object()     # bind's answer for Dask arguments: the call goes to kgen.dask
 
 
 class Signature:
@@ -210,6 +211,8 @@ class Signature:
                     break
             else:
                 return list(args)
+        if any(hasattr(v, "__dask_graph__") for v in (*args, *kwargs.values())):
+            return LAZY
         return [self.coerce(k, value) for k, value in enumerate(self._order(args, kwargs))]
 
     def _order(self, args, kwargs):
@@ -348,6 +351,10 @@ class Kernel:
              is passed to both C functions as an int64_t after the lengths
     """
 
+    # how a call given Dask arrays runs: kg.function's kernels hand it to kgen.dask
+    # (runtime/c.py); a package kernel has no graph to split, so it refuses them
+    lazy_call = None
+
     def __init__(self, ext, c_name, name, inputs, shared, outputs, updates, single, doc=None,
                  values=()):
         self.__name__ = self.name = name
@@ -384,6 +391,12 @@ class Kernel:
 
     def __call__(self, *args, **kwargs):
         arrays = self.signature.bind(args, kwargs)
+        if arrays is LAZY:
+            if self.lazy_call is None:
+                raise KgenTypeError(
+                    f"{self.name}() was given Dask arrays: a package kernel has no graph to split "
+                    f"into chunks; build the function with kg.function (kgen[dask]) instead")
+            return self.lazy_call(args, kwargs)
         locks = self._locks
         if not locks:
             for s in self.shared:

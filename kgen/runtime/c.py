@@ -37,6 +37,11 @@ class CFunction(core.Kernel):
     target = "c"
     profile = None  # Theano's attribute: a ProfileStats on profile=True functions
 
+    def lazy_call(self, args, kwargs):
+        """A call given Dask arrays: chunk by chunk (kgen.dask, imported only now)."""
+        from ..dask import call
+        return call(self, args, kwargs)
+
     def __init__(self, kernel, optimize=True, profile=False):
         from ..build import build_module
         from ..build import flags

@@ -177,17 +177,6 @@ MISSING = object()  # "no default": an argument the call must give
 LAZY = object()     # bind's answer for Dask arguments: the call goes to kgen.dask
 
 
-def lazy_call(kernel, args, kwargs):
-    """A call with Dask arrays, run chunk by chunk by kgen.dask (imported only now:
-    a package works without kgen or Dask until one is passed)."""
-    try:
-        from kgen.dask import call
-    except ImportError as exc:
-        raise KgenTypeError(f"{kernel.name}() was given Dask arrays, which needs kgen with its "
-                            f"dask extra (pip install 'kgen[dask]'): {exc}") from None
-    return call(kernel, args, kwargs)
-
-
 class Signature:
     """A kernel's inputs: binds a call's arguments to them and checks each.
 
@@ -362,6 +351,10 @@ class Kernel:
              is passed to both C functions as an int64_t after the lengths
     """
 
+    # how a call given Dask arrays runs: kg.function's kernels hand it to kgen.dask
+    # (runtime/c.py); a package kernel has no graph to split, so it refuses them
+    lazy_call = None
+
     def __init__(self, ext, c_name, name, inputs, shared, outputs, updates, single, doc=None,
                  values=()):
         self.__name__ = self.name = name
@@ -399,7 +392,11 @@ class Kernel:
     def __call__(self, *args, **kwargs):
         arrays = self.signature.bind(args, kwargs)
         if arrays is LAZY:
-            return lazy_call(self, args, kwargs)
+            if self.lazy_call is None:
+                raise KgenTypeError(
+                    f"{self.name}() was given Dask arrays: a package kernel has no graph to split "
+                    f"into chunks; build the function with kg.function (kgen[dask]) instead")
+            return self.lazy_call(args, kwargs)
         locks = self._locks
         if not locks:
             for s in self.shared:
