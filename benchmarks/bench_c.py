@@ -21,6 +21,10 @@ import kgen as kg
 from _timing import median_time, optional  # benchmarks/_timing.py
 
 ne, pytensor, jax = optional("numexpr"), optional("pytensor"), optional("jax")
+if jax:
+    # JAX computes in float32 unless told otherwise, even on float64 arrays: an
+    # honest float64 row needs x64 (float32 workloads stay float32 either way)
+    jax.config.update("jax_enable_x64", True)
 
 
 # ---- workloads: each returns {tool: seconds} ------------------------------------

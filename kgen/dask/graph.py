@@ -67,7 +67,7 @@ class Call:
                 raise KgenTypeError(f"{kernel.name}: a size depends on a value reduced over the "
                                     f"chunked axis, which kgen.dask cannot know in advance")
             dims.append(int(self.whole[source]))
-        return kernel._out_shapes(dims, kernel._ffi.new("char[]", core.ERRLEN))
+        return kernel._out_shapes(dims)
 
     def _task(self, step, chunk):
         args = [self._value(s, chunk) for s in step.sources]

@@ -1,0 +1,82 @@
+"""The fast path of a call (kgen/runtime/core.py, fast_class): calls of plain
+arrays skip binding and reuse the last array's cffi pointer; everything else
+still goes through the checked path with the same results and errors."""
+import threading
+
+import numpy as np
+import pytest
+
+import kgen as kg
+from kgen.errors import KgenIndexError, KgenTypeError, ShapeError
+
+
+@pytest.fixture(scope="module")
+def axpy():
+    a, b, c = kg.vector("a"), kg.vector("b"), kg.vector("c")
+    return kg.function([a, b, c], [a * b + c, a - c])
+
+
+def test_results_follow_arrays_changed_in_place(axpy):
+    x, y, z = np.arange(4.0), np.full(4, 2.0), np.ones(4)
+    for step in range(3):
+        x[:] = step  # the same array again: its pointer is reused, its values are new
+        got = axpy(x, y, z)
+        np.testing.assert_array_equal(got[0], x * y + z)
+        np.testing.assert_array_equal(got[1], x - z)
+    other = np.linspace(0, 1, 7)  # another shape: another entry of the shape memo
+    np.testing.assert_allclose(axpy(other, other, other)[0], other * other + other, rtol=1e-15)
+
+
+def test_an_array_changed_in_kind_leaves_the_fast_path(axpy):
+    x, y = np.arange(6.0), np.ones(6)
+    axpy(x, y, y)
+    x.shape = (3, 2)
+    with pytest.raises(KgenTypeError, match="input 'a': expected a 1-d array"):
+        axpy(x, y, y)
+    x.shape = (6,)
+    np.testing.assert_array_equal(axpy(x, y, y)[0], np.arange(6.0) + 1)
+    x.dtype = np.int64  # the same bytes, now int64: cast safely, not reinterpreted
+    np.testing.assert_array_equal(axpy(x, y, y)[0], x.astype(float) + 1)
+    strided = np.arange(12.0)[::2]
+    np.testing.assert_array_equal(axpy(strided, y, y)[0], strided + 1)
+
+
+def test_other_calls_bind_as_before(axpy):
+    x = np.arange(3.0)
+    np.testing.assert_array_equal(axpy(x, x, c=x)[0], x * x + x)
+    np.testing.assert_array_equal(axpy([1, 2], [3, 4], [5, 6])[0], [8.0, 14.0])
+    with pytest.raises(KgenTypeError, match=r"takes 3 argument"):
+        axpy(x, x)
+    with pytest.raises(KgenTypeError, match=r"takes 3 argument"):
+        axpy(x, x, x, x)
+    with pytest.raises(KgenTypeError, match="unexpected argument 'd'"):
+        axpy(x, x, x, d=x)
+    with pytest.raises(ShapeError):
+        axpy(x, np.ones(4), x)
+
+
+def test_a_failed_run_reports_its_message():
+    x, i = kg.vector("x"), kg.lvector("i")
+    f = kg.function([x, i], x[i] * 2)
+    data = np.arange(5.0)
+    np.testing.assert_array_equal(f(data, np.array([4, 0])), [8.0, 0.0])
+    with pytest.raises(KgenIndexError, match="out of") as e:
+        f(data, np.array([1, 7]))
+    assert "7" in str(e.value)
+
+
+def test_threads_share_a_fast_kernel(axpy):
+    def work(seed, errors):
+        rng = np.random.default_rng(seed)
+        for _ in range(200):
+            a, b, c = rng.random((3, 5 + seed))
+            got = axpy(a, b, c)
+            if not np.allclose(got[0], a * b + c, rtol=1e-15, atol=0):
+                errors.append(seed)
+    errors = []
+    threads = [threading.Thread(target=work, args=(k, errors)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
