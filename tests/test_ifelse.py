@@ -175,3 +175,25 @@ def test_package_carries_ifelse_and_its_c_is_warning_free(tmp_path, monkeypatch)
         subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{pkg_dir}",
                         "-fsyntax-only", str(pkg_dir / "branchy.c")], check=True,
                        capture_output=True)
+
+
+def test_cuda_emulator_runs_only_the_taken_branch(monkeypatch):
+    import _cuda_emu
+    if not _cuda_emu.have_compiler():
+        pytest.skip("the CUDA emulator needs g++ (no GPU needed)")
+    emu = _cuda_emu.emulate(monkeypatch)
+    c, A, x, i = T.dscalar("c"), T.dmatrix("A"), T.dvector("x"), T.lscalar("i")
+    p, q = ifelse(T.gt(c, 0), [T.dot(A, x) * 2, x[i]], [x + 1, x.sum()])
+    f = kg.function([c, A, x, i], [p, q], target="cuda")
+    av, xv = np.arange(6.0).reshape(2, 3), np.array([1.0, -2.0])
+    before = len(emu.launches)
+    got = f(-1.0, np.ones((2, 2)), xv, 99)         # x[99] is never looked at
+    np.testing.assert_allclose(got[0], xv + 1)
+    assert got[1] == xv.sum()
+    assert not any("gemm" in name for name, _, _ in emu.launches[before:])
+    got = f(1.0, av[:, :2], xv, 1)
+    np.testing.assert_allclose(got[0], av[:, :2] @ xv * 2)
+    assert got[1] == xv[1]
+    assert any("gemm" in name for name, _, _ in emu.launches)
+    with pytest.raises(IndexError):                 # the taken branch's check, on the host
+        f(1.0, av[:, :2], xv, 99)
