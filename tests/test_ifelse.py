@@ -1,6 +1,8 @@
 """theano.ifelse.ifelse is lazy: only the branch taken is computed, in the
 NumPy evaluator and in compiled kernels; gradients go to the taken branch.
 Oracles: NumPy written here and central finite differences (_gradcheck)."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -177,14 +179,32 @@ def test_package_carries_ifelse_and_its_c_is_warning_free(tmp_path, monkeypatch)
                        capture_output=True)
 
 
+def _branchy_cuda_kernel():
+    c, A, x, i = T.dscalar("c"), T.dmatrix("A"), T.dvector("x"), T.lscalar("i")
+    p, q = ifelse(T.gt(c, 0), [T.dot(A, x) * 2, x[i]], [x + 1, x.sum()])
+    return [c, A, x, i], [p, q]
+
+
+def test_cuda_source_compiles_with_nvcc(tmp_path):
+    from kgen.build import nvcc
+    try:
+        nvcc.find_nvcc()
+    except kg.CompilerNotFoundError:
+        pytest.skip("nvcc (the CUDA toolkit) not found")
+    from kgen.codegen.cuda import render_host
+    plan = kg.kernel("branchy", *_branchy_cuda_kernel()).plan()
+    source = kg.kernel("branchy", *_branchy_cuda_kernel()).source("cuda")
+    path = nvcc.compile_cuda(source, "branchy", tmp_path / "b", output="ptx", names=("sm_80",))
+    assert ".visible .entry" in Path(path).read_text()
+    assert "_then_checks(" in render_host([plan])  # the taken branch's checks, on the host
+
+
 def test_cuda_emulator_runs_only_the_taken_branch(monkeypatch):
     import _cuda_emu
     if not _cuda_emu.have_compiler():
         pytest.skip("the CUDA emulator needs g++ (no GPU needed)")
     emu = _cuda_emu.emulate(monkeypatch)
-    c, A, x, i = T.dscalar("c"), T.dmatrix("A"), T.dvector("x"), T.lscalar("i")
-    p, q = ifelse(T.gt(c, 0), [T.dot(A, x) * 2, x[i]], [x + 1, x.sum()])
-    f = kg.function([c, A, x, i], [p, q], target="cuda")
+    f = kg.function(*_branchy_cuda_kernel(), target="cuda")
     av, xv = np.arange(6.0).reshape(2, 3), np.array([1.0, -2.0])
     before = len(emu.launches)
     got = f(-1.0, np.ones((2, 2)), xv, 99)         # x[99] is never looked at
