@@ -217,3 +217,27 @@ def test_cuda_emulator_runs_only_the_taken_branch(monkeypatch):
     assert any("gemm" in name for name, _, _ in emu.launches)
     with pytest.raises(IndexError):                 # the taken branch's check, on the host
         f(1.0, av[:, :2], xv, 99)
+
+
+def test_guarded_checks_of_other_kinds_and_an_inner_wrt():
+    x, n = T.dvector("x"), T.lscalar("n")
+    # max of an empty vector, a negative size and a broadcast that does not fit,
+    # each in the branch not taken
+    empty_ok = kg.function([x], ifelse(T.gt(x.shape[0], 0), x.max(), T.constant(0.0)))
+    assert empty_ok(np.zeros(0)) == 0.0 and empty_ok(np.array([3.0, 1.0])) == 3.0
+    sized = kg.function([x, n], ifelse(T.ge(n, 0), T.zeros((n,)).sum() + x.sum(), x[0]))
+    assert sized(np.array([2.0, 5.0]), -3) == 2.0
+    assert sized(np.array([2.0, 5.0]), 4) == 7.0
+    y = T.dvector("y")
+    bc = kg.function([x, y], ifelse(T.eq(x.shape[0], y.shape[0]), (x * y).sum(), x.sum()))
+    assert bc(np.ones(2), np.ones(3)) == 2.0
+    with pytest.raises(ValueError):
+        kg.function([x, y], ifelse(T.lt(x.shape[0], 5), (x * y).sum(), x.sum()))(
+            np.ones(2), np.ones(3))
+    # grad with respect to a value computed inside a branch
+    a = T.dscalar("a")
+    h = T.exp(x) * 3
+    gh = kg.function([a, x], kg.grad(ifelse(T.gt(a, 0), (h ** 2).sum(), x.sum()), h))
+    xv = np.array([0.0, 0.5])
+    np.testing.assert_allclose(gh(1.0, xv), 2 * np.exp(xv) * 3)
+    np.testing.assert_array_equal(gh(-1.0, xv), 0.0)

@@ -93,7 +93,7 @@ def vjp(seeds, wrt, consider_constant=None, disconnected_inputs="raise", who="vj
                 warnings.warn(f"{who}: {_label(w)} is disconnected from the output; its "
                               f"gradient is zero", UserWarning, stacklevel=3)
     live = _live_nodes(order, set(targets), cut)
-    grads = backward(order, seeds, live, cut, set(fixed))
+    grads = backward(order, seeds, live, cut, set(fixed), targets)
     results = []
     for w, ok in zip(targets, connected):
         if not ok:
@@ -105,9 +105,10 @@ def vjp(seeds, wrt, consider_constant=None, disconnected_inputs="raise", who="vj
     return results if many else results[0]
 
 
-def backward(order, seeds, live, cut=frozenset(), fixed=frozenset()):
+def backward(order, seeds, live, cut=frozenset(), fixed=frozenset(), targets=()):
     """The reverse walk: {node: total gradient} for every live node reached
-    (a node in `fixed` keeps its seed, whatever reaches it from above)."""
+    (a node in `fixed` keeps its seed, whatever reaches it from above;
+    `targets` must come out with their gradient, not inside an ifelse's)."""
     pending, seeded = {}, {}  # node -> gradients received so far; fixed node -> its seed
     for out, cotangent in seeds:
         if out in live:
@@ -137,7 +138,8 @@ def backward(order, seeds, live, cut=frozenset(), fixed=frozenset()):
         if rule == "region":  # ifelse: gradients for the frontier of its branches
             if users is None:
                 users = _users(order)
-            region = _Region(node, users, live, set(cut) | set(fixed) | {o for o, _ in seeds})
+            region = _Region(node, users, live,
+                             set(cut) | set(fixed) | set(targets) | {o for o, _ in seeds})
             for x, gx in node.op.vjp_region(node, g, region).items():
                 pending.setdefault(x, []).append(api.cast(gx, x.dtype))
             continue

@@ -77,5 +77,11 @@ class IfElse(Op):
         return out
 
 
+def _pretty(node):
+    """ifelse(cond, then, else): the part's own pair only."""
+    n, k = node.attr("n"), node.attr("part")
+    return f"ifelse({{0}}, {{{1 + k}}}, {{{1 + n + k}}})"
+
+
 # the gradient: vjp_region (the walker calls it instead of a per-input rule)
-ifelse = IfElse("ifelse", vjp_rule="region", precedence=100)
+ifelse = IfElse("ifelse", vjp_rule="region", pretty=_pretty)
