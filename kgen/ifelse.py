@@ -1,16 +1,16 @@
-"""`theano.ifelse.ifelse(condition, then_branch, else_branch)`, strict.
+"""`theano.ifelse.ifelse(condition, then_branch, else_branch)`, lazy as Theano's.
 
-Theano's IfElse is lazy: only the branch taken is computed. kgen has no
-control flow in its kernels yet, so here both branches are computed and the
-scalar condition selects one (`switch`): the values and the gradients are
-Theano's, the work is both branches'. The branches must have the same dtype,
-ndim and shape (Theano allows different shapes; kgen's kernels size every
-result before running, so a shape that depends on the condition is refused
-with a ShapeError when the call's shapes differ).
+Only the branch taken is computed: in compiled kernels, the nodes that only
+one branch uses run inside that branch (kgen/lower/branches.py), so an index
+out of range or a big product in the other branch costs nothing. The
+condition is a 0-d value of any numeric dtype (true when nonzero). The
+branches must have the same dtype and ndim, and in compiled kernels the same
+shape at run time (Theano allows different shapes; kgen sizes every result
+before running, so differing shapes are a ShapeError there).
 """
 from .errors import KgenTypeError
 from .expr.node import as_variable
-from .expr.ops.api import switch
+from .expr.ops.conditional import ifelse as _ifelse_part
 
 __all__ = ["ifelse"]
 
@@ -27,15 +27,10 @@ def ifelse(condition, then_branch, else_branch, name=None):
     if len(thens) != len(elses):
         raise KgenTypeError(f"ifelse: {len(thens)} then-branches but {len(elses)} "
                             "else-branches")
-    out = []
-    for i, (t, e) in enumerate(zip(thens, elses)):
-        t, e = as_variable(t), as_variable(e)
-        if t.dtype != e.dtype or t.ndim != e.ndim:
-            raise KgenTypeError(f"ifelse: branch {i} has two types: {t.type} and {e.type} "
-                                "(cast one to the other)")
-        for a, b in zip(t.type.shape, e.type.shape):
-            if a != b and (a == 1 or b == 1 or (a is not None and b is not None)):
-                raise KgenTypeError(f"ifelse: branch {i} has two shapes: {t.type} and "
-                                    f"{e.type} (kgen computes both; they must agree)")
-        out.append(switch(cond, t, e))
+    values = [as_variable(v) for v in thens + elses]
+    n = len(thens)
+    out = [_ifelse_part(cond, *values, n=n, part=k) for k in range(n)]
+    if name is not None:
+        for k, o in enumerate(out):
+            o.name = o.name or (name if single else f"{name}_{k}")
     return out[0] if single else out

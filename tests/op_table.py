@@ -474,6 +474,9 @@ shape_spec("sum_to", lambda g, x: REGISTRY["sum_to"](g, x),
 shape_spec("split_part", lambda g, a, b: REGISTRY["split_part"](g, a, b, axis=1, part=1),
            lambda g, a, b: g[:, a.shape[1]:], [((2, 5), (2, 2), (2, 3)), ((2, 1), (2, 1), (2, 0))],
            arity=3)
+shape_spec("ifelse", lambda c, a, b: REGISTRY["ifelse"](c > 0, a, b, n=1, part=0),
+           lambda c, a, b: a if c > 0 else b, [((), (3,), (3,)), ((), (2, 3), (2, 3))],
+           arity=3, dtypes=("float32", "float64", "int64"))
 shape_spec("subtensor_grad", lambda x, g: REGISTRY["subtensor_grad"](
            x, g, index=(("s", 1, 3, 1), ("i", -1))), lambda x, g: _subtensor_grad_ref(x, g),
            [((4, 3), (2,))], arity=2)

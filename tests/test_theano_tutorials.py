@@ -922,9 +922,9 @@ def test_doc_configuration_example_float32_test_values(floatX):
     assert np.mean(predict(D[0]) == (np_sigmoid(X @ W + B) > 0.5)) >= 0.95
 
 
-def test_doc_conditions_switch_and_strict_ifelse():
-    """The conditions tutorial: T.switch and ifelse agree (kgen's ifelse
-    computes both branches; the values and gradients are Theano's)."""
+def test_doc_conditions_switch_and_lazy_ifelse():
+    """The conditions tutorial: T.switch and ifelse agree (ifelse computes only
+    the branch taken: tests/test_ifelse.py); the values and gradients are Theano's."""
     from kgen.ifelse import ifelse
     a, b = T.scalars('a', 'b')
     x, y = T.matrices('x', 'y')

@@ -52,6 +52,7 @@ class CudaKernel:
     index: int     # the step's position in plan.steps
     args: list
     acc_dtype: str = None  # reduce/reduce_final: dtype of the partial results
+    guards: tuple = ()     # ((ifelse Step, side), ...): the branches it runs in, outermost first
 
     @property
     def fmt(self):
@@ -115,13 +116,51 @@ def acc_dtype(loop):
     return loop.in_dtype if loop.kind == "argreduce" else _acc_dtype(loop)
 
 
+def flat_steps(plan):
+    """Every step of `plan`, an ifelse's branch steps after it, depth first:
+    (step, guards) with guards the ((ifelse step, side), ...) it runs under.
+    A kernel's index (its name, its index-error record) is its place here."""
+    out, stack = [], [(plan.steps, ())]
+    while stack:
+        steps, guards = stack.pop()
+        for k, st in enumerate(steps):
+            out.append((st, guards))
+            if st.kind == "ifelse":  # its branches, then the rest of this list
+                stack.append((steps[k + 1:], guards))
+                stack.append((st.args["else_steps"], guards + ((st, 1),)))
+                stack.append((st.args["then_steps"], guards + ((st, 0),)))
+                break
+    return out
+
+
+def branch_checks(plan):
+    """(host function name, ifelse step, side, checks) for each branch whose shape
+    checks the host repeats when it is taken (kgen/lower/branches.py)."""
+    out = []
+    for index, (st, _) in enumerate(flat_steps(plan)):
+        if st.kind == "ifelse":
+            for side, name in ((0, "then"), (1, "else")):
+                if st.args[f"{name}_checks"]:
+                    out.append((f"{plan.name}_s{index}_{name}_checks", st, side,
+                                st.args[f"{name}_checks"]))
+    return out
+
+
 def cuda_kernels(plan):
-    """The kernels of `plan`, in launch order."""
+    """The kernels of `plan`, in launch order. An ifelse has none of its own:
+    its branches' kernels carry `guards`, and the runtime launches them only
+    when their branch is taken (the condition is copied to the host, one
+    scalar per ifelse and call: a branch not taken costs no launch at all, and
+    its shape checks run on the host before its first launch, as the C
+    backend's run before its steps)."""
     dtypes = {p.name: p.dtype for p in plan.params}
     dtypes.update({b.name: b.dtype for b in plan.buffers if b.kind != "const"})
     order = {v: k for k, v in enumerate(plan.int_vars)}
     kernels = []
-    for index, step in enumerate(plan.steps):
+    for index, (step, guards) in enumerate(flat_steps(plan)):
+        if step.kind == "ifelse":
+            continue
+        first = len(kernels)
         bufs, ints = _uses(step, order)
         out = _written(step)
         args = []
@@ -143,6 +182,8 @@ def cuda_kernels(plan):
                                       args + [_err_arg()]))
         else:
             kernels.append(CudaKernel(f"{base}_{kind}", kind, step, index, args))
+        for k in kernels[first:]:
+            k.guards = guards
     return kernels
 
 
@@ -186,10 +227,12 @@ def cuda_globals():
 def render_host(plans, version="0"):
     """The C source of the host half: `NAME_ints()` per plan (the shape phase)."""
     from .render import environment
-    return environment("c").get_template("cuda/host.c.jinja").render(plans=plans, version=version)
+    return environment("c").get_template("cuda/host.c.jinja").render(
+        plans=plans, version=version, branch_checks=branch_checks)
 
 
 def render_host_cdef(plans):
     """cffi's declarations of the host functions."""
     from .render import environment
-    return environment("c").get_template("cuda/host_cdef.h.jinja").render(plans=plans)
+    return environment("c").get_template("cuda/host_cdef.h.jinja").render(
+        plans=plans, branch_checks=branch_checks)

@@ -93,7 +93,7 @@ def vjp(seeds, wrt, consider_constant=None, disconnected_inputs="raise", who="vj
                 warnings.warn(f"{who}: {_label(w)} is disconnected from the output; its "
                               f"gradient is zero", UserWarning, stacklevel=3)
     live = _live_nodes(order, set(targets), cut)
-    grads = backward(order, seeds, live, cut, set(fixed))
+    grads = backward(order, seeds, live, cut, set(fixed), targets)
     results = []
     for w, ok in zip(targets, connected):
         if not ok:
@@ -105,9 +105,10 @@ def vjp(seeds, wrt, consider_constant=None, disconnected_inputs="raise", who="vj
     return results if many else results[0]
 
 
-def backward(order, seeds, live, cut=frozenset(), fixed=frozenset()):
+def backward(order, seeds, live, cut=frozenset(), fixed=frozenset(), targets=()):
     """The reverse walk: {node: total gradient} for every live node reached
-    (a node in `fixed` keeps its seed, whatever reaches it from above)."""
+    (a node in `fixed` keeps its seed, whatever reaches it from above;
+    `targets` must come out with their gradient, not inside an ifelse's)."""
     pending, seeded = {}, {}  # node -> gradients received so far; fixed node -> its seed
     for out, cotangent in seeds:
         if out in live:
@@ -116,6 +117,7 @@ def backward(order, seeds, live, cut=frozenset(), fixed=frozenset()):
             if out in fixed:
                 seeded[out] = cotangent
     done, memo = {}, {}
+    users = None  # for ifelse regions: (user, position) pairs of each node
     for node in reversed(order):
         parts = pending.pop(node, None)
         if parts is None:
@@ -133,6 +135,14 @@ def backward(order, seeds, live, cut=frozenset(), fixed=frozenset()):
             continue
         if rule is None:
             raise KgenTypeError(f"grad: op {node.op.name} has no derivative rule")
+        if rule == "region":  # ifelse: gradients for the frontier of its branches
+            if users is None:
+                users = _users(order)
+            region = _Region(node, users, live,
+                             set(cut) | set(fixed) | set(targets) | {o for o, _ in seeds})
+            for x, gx in node.op.vjp_region(node, g, region).items():
+                pending.setdefault(x, []).append(api.cast(gx, x.dtype))
+            continue
         input_grads = rule(node, g)
         for k, (x, gx) in enumerate(zip(node.inputs, input_grads)):
             if gx is None or x not in live:
@@ -144,6 +154,47 @@ def backward(order, seeds, live, cut=frozenset(), fixed=frozenset()):
                 gx = api.cast(gx, x.dtype)
             pending.setdefault(x, []).append(gx)
     return done
+
+
+def _users(order):
+    """id(node) -> the (user, input position) pairs reading it within `order`."""
+    users = {}
+    for n in order:
+        for pos, i in enumerate(n.inputs):
+            users.setdefault(id(i), []).append((n, pos))
+    return users
+
+
+class _Region:
+    """Differentiation through one branch of an ifelse part `node`: the nodes
+    below its input `pos` that nothing else uses (not the condition, the other
+    branch, another output...) are walked here, seeded with the part's
+    gradient; the result is {frontier node: gradient}, the frontier being the
+    live nodes the region reads. Written inside an ifelse by the op's rule,
+    the region's gradient is then lazy as the region itself is."""
+
+    def __init__(self, node, users, live, keep):
+        self.node, self.users, self.live, self.keep = node, users, live, keep
+
+    def __call__(self, pos, seed):
+        root = self.node.inputs[pos]
+        if root not in self.live:
+            return {}
+        below = toposort([root])
+        inside = set()
+        for n in reversed(below):  # users come after their inputs
+            if n.op is None or n in self.keep:
+                continue
+            if all((u is self.node and p == pos) or id(u) in inside
+                   for u, p in self.users.get(id(n), ())):
+                inside.add(id(n))
+        frontier = {root} if id(root) not in inside else set()
+        for n in below:
+            if id(n) in inside:
+                frontier.update(i for i in n.inputs if id(i) not in inside and i in self.live)
+        order = [n for n in below if id(n) in inside or n in frontier]
+        done = backward(order, [(root, seed)], self.live, frozenset(frontier))
+        return {v: done[v] for v in frontier if v in done}
 
 
 def check_connected(order, outputs, targets, cut, disconnected_inputs, who):

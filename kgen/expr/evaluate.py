@@ -8,32 +8,56 @@ from .node import Constant, Input, Shared
 
 
 def evaluate(outputs, values):
-    """Evaluate `outputs` given `values` ({Input: array}); unused entries are ignored."""
-    order = toposort(outputs)
-    uses = consumers(order)
+    """Evaluate `outputs` given `values` ({Input: array}); unused entries are ignored.
+
+    On demand, from the outputs down, so a lazy op (ifelse: `op.taken`) has
+    only the input it takes computed, after its condition. Each value is
+    dropped once every use of it has been evaluated."""
+    uses = consumers(toposort(outputs))
     for o in outputs:
         uses[id(o)] = uses.get(id(o), 0) + 1  # keep outputs alive
     env = {}
+    stack = [(o, None) for o in reversed(outputs)]  # (node, inputs to read once computed)
     with np.errstate(all="ignore"):  # NumPy's corner values (x/0 -> inf, int//0 -> 0)
-        for node in order:
+        while stack:
+            node, needs = stack.pop()
+            if id(node) in env:
+                continue
             if node.op is None:
                 env[id(node)] = _leaf_value(node, values)
                 continue
-            args = [env[id(i)] for i in node.inputs]
-            try:
-                out = node.op.impl(args, dict(node.attrs))
-            except (ValueError, IndexError) as exc:
-                if isinstance(exc, KgenError):
-                    raise
-                # NumPy's own message, with the op and the run-time shapes added
-                shapes = " and ".join(str(np.shape(a)) for a in args)
-                raise ShapeError(f"{node.op.name}: {exc} (input shapes {shapes})") from exc
-            env[id(node)] = np.asarray(out, dtype=node.dtype)
-            for i in node.inputs:
+            if needs is None:  # first visit: its inputs (a lazy op: its condition) first
+                needs = (node.inputs[0],) if getattr(node.op, "lazy", False) else node.inputs
+                stack.append((node, needs))
+                stack.extend((i, None) for i in reversed(needs) if id(i) not in env)
+                continue
+            if getattr(node.op, "lazy", False) and len(needs) == 1:  # the condition is known
+                needs = (needs[0], node.inputs[node.op.taken(node, env[id(needs[0])])])
+                stack.append((node, needs))
+                if id(needs[1]) not in env:
+                    stack.append((needs[1], None))
+                continue
+            env[id(node)] = _apply(node, [env[id(i)] for i in needs])
+            for i in needs:
                 uses[id(i)] -= 1
                 if uses[id(i)] == 0:
                     del env[id(i)]
     return [np.asarray(env[id(o)]) for o in outputs]
+
+
+def _apply(node, args):
+    """The node's value from its inputs' (a lazy op's: its condition and the taken input)."""
+    if getattr(node.op, "lazy", False):
+        return np.asarray(args[1], dtype=node.dtype)
+    try:
+        out = node.op.impl(args, dict(node.attrs))
+    except (ValueError, IndexError) as exc:
+        if isinstance(exc, KgenError):
+            raise
+        # NumPy's own message, with the op and the run-time shapes added
+        shapes = " and ".join(str(np.shape(a)) for a in args)
+        raise ShapeError(f"{node.op.name}: {exc} (input shapes {shapes})") from exc
+    return np.asarray(out, dtype=node.dtype)
 
 
 def _leaf_value(node, values):

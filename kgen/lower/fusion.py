@@ -35,8 +35,11 @@ def is_reduction(node):
 
 
 def value_reads(node):
-    """The inputs whose values `node` reads (second() only borrows a shape)."""
+    """The inputs whose values `node` reads (second() only borrows a shape;
+    an ifelse part reads its condition and its own pair: a method)."""
     reads = getattr(node.op, "reads", None)
+    if callable(reads):
+        reads = reads(node)
     return [i for k, i in enumerate(node.inputs) if reads is None or k in reads]
 
 
@@ -50,26 +53,28 @@ class Stage:
 class Schedule:
     """stages in run order; where each node is computed."""
 
-    def __init__(self, order, roots, dims_key):
+    def __init__(self, order, roots, dims_key, reads=value_reads):
+        # `reads`: what a node needs computed before it runs (an ifelse reads
+        # what its branches read: kgen/lower/branches.py)
+        self.reads = reads
         self.live = self._live(order, roots)
         self.users = {}
         for n in order:
             if id(n) not in self.live:
                 continue
-            for i in value_reads(n) if n.op is not None else ():
+            for i in reads(n) if n.op is not None else ():
                 self.users.setdefault(id(i), []).append(n)
         self.private = self._private_producers(order, roots, dims_key)
         self.stages, self.stage_of, self.views = [], {}, set()
         for node in order:
             self._place(node, dims_key)
 
-    @staticmethod
-    def _live(order, roots):
+    def _live(self, order, roots):
         """ids of the nodes that run: roots, nodes that may fail at run time,
         and whatever a live node reads the value of."""
         readers = {}
         for n in order:
-            for i in value_reads(n) if n.op is not None else ():
+            for i in self.reads(n) if n.op is not None else ():
                 readers.setdefault(id(i), []).append(n)
         live = set()
         for n in reversed(order):
@@ -105,7 +110,7 @@ class Schedule:
             return -1
         if id(node) in self.views:
             return self.available(node.inputs[0])
-        return self.stage_of[id(node)]
+        return self.stage_of.get(id(node), -1)  # -1: computed before (a branch's outer values)
 
     def _place(self, node, dims_key):
         if node.op is None or node.op.name == "shape_i" or id(node) in self.private \
@@ -120,7 +125,7 @@ class Schedule:
             return
         key = dims_key(node)
         lo = 0
-        for i in value_reads(node):
+        for i in self.reads(node):
             g = self.stage_of.get(id(i))
             if g is not None and id(i) not in self.views and self.stages[g].key == key:
                 lo = max(lo, g)             # may share i's loop

@@ -24,6 +24,7 @@ class IntBuilder:
         self.where = None   # the op whose shape the next statements compute
         self._parent = {}   # union-find over dims related by broadcasting
         self._covers = {}   # bcast result -> the dims it is known to cover
+        self.guard = None   # the ifelse branch the next statements belong to (Stmt.guard)
 
     def cls(self, v):
         """The broadcast class of a dim: dims in one class are equal at run time
@@ -54,16 +55,18 @@ class IntBuilder:
 
     def emit(self, kind, hint, *args, msg=""):
         key = (kind, args) if kind != "load" else None
-        if key is not None and key in self._memo:
-            return self._memo[key]
-        dst = self.fresh(hint)
-        self.stmts.append(Stmt(kind, dst, args, msg))
         if key is not None:
-            self._memo[key] = dst
+            for k in (key + (None,), key + (self.guard,)):  # an unguarded twin serves any branch
+                if k in self._memo:
+                    return self._memo[k]
+        dst = self.fresh(hint)
+        self.stmts.append(Stmt(kind, dst, args, msg, self.guard))
+        if key is not None:
+            self._memo[key + (self.guard,)] = dst
         return dst
 
     def check(self, kind, *args, msg=""):
-        self.stmts.append(Stmt(kind, None, args, msg))
+        self.stmts.append(Stmt(kind, None, args, msg, self.guard))
 
     def load(self, param, k, hint):
         return self.emit("load", hint, param, k)

@@ -12,6 +12,7 @@ Each op's shape rule lives in shape_rules.py and its non-loop step in steps.py.
 from ..errors import KgenTypeError
 from ..expr.graph import toposort
 from ..expr.node import Constant, Input, Shared
+from .branches import BranchRules, Branches
 from .comments import _graph_at_most, _one_line
 from .fusion import Schedule, is_reduction, value_reads
 from .ints import IntBuilder
@@ -29,7 +30,7 @@ def lower(name, inputs, outputs, updates, doc_exprs=None, label=None):
     return _Lowering(name, inputs, outputs, updates, doc_exprs, label).run()
 
 
-class _Lowering(ShapeRules, StepRules):
+class _Lowering(ShapeRules, StepRules, BranchRules):
     def __init__(self, name, inputs, outputs, updates, doc_exprs=None, label=None):
         self.name, self.doc_exprs = name, doc_exprs
         self.label = name if label is None else label
@@ -58,11 +59,15 @@ class _Lowering(ShapeRules, StepRules):
             self._param(v, "input")
         for s in shared:
             self._param(s, "shared")
+        self.branches = Branches(self.order, exprs)
         for node in self.order:
             if node.op is not None:
+                # a branch's checks are its own (guarded: kgen/lower/branches.py)
+                self.ints.guard = self.branches.owner.get(id(node))
                 self.dims[id(node)] = self._node_dims(node)
             elif isinstance(node, Constant):
                 self.dims[id(node)] = list(node.type.shape)
+        self.ints.guard = None
         out_params = []
         originals = self.doc_exprs or exprs  # simplification may drop names
         for k, e in enumerate(self.outputs):
@@ -75,8 +80,9 @@ class _Lowering(ShapeRules, StepRules):
             out_params.append(self._out_param(e, s.name or f"shared {k}", cname, "update"))
         # ---- 3: fusion and the order of the passes
         self.exprs = exprs
-        self.sched = Schedule(self.order, {id(e) for e in exprs},
-                              lambda n: tuple(self.ints.cls(d) for d in self.dims[id(n)]))
+        # (the nodes of ifelse branches are scheduled inside their branch)
+        self.sched = Schedule([n for n in self.order if id(n) not in self.branches.owner],
+                              {id(e) for e in exprs}, self._dims_key, reads=self.branches.reads)
         # ---- 4-5: storage and steps, stage by stage
         self._free, self._temps, self._last = {}, {}, {}
         claimed = {}
@@ -87,14 +93,7 @@ class _Lowering(ShapeRules, StepRules):
                 self._leaf_value(node)
             elif node.op.name == "shape_i":
                 self.value[id(node)] = ("int", self.dims[id(node.inputs[0])][node.attr("axis")])
-        for idx, stage in enumerate(self.sched.stages):
-            if stage.kind == "map":
-                self._map_stage(idx, stage, claimed)
-            else:
-                node = stage.nodes[0]
-                out = self._storage(node, claimed.pop(id(node), None))
-                self._emit(node, out)
-            self._release(idx)
+        self._lower_stages(claimed)
         for p, e in zip(out_params, exprs):
             if p.var is None:  # the output is a leaf, a view or already written elsewhere
                 self._copy_into(e, p)
@@ -102,6 +101,26 @@ class _Lowering(ShapeRules, StepRules):
         doc = [f"{p.name} = {_one_line(e)}" for p, e in zip(out_params, self.doc_exprs or exprs)]
         return Plan(self.name, doc, self.params + out_params, self.ints.stmts,
                     self.buffers, self.steps, self.ints.vars, self.features, label=self.label)
+
+    def _dims_key(self, node):
+        """What a map group's members share: their dims' broadcast classes."""
+        return tuple(self.ints.cls(d) for d in self.dims[id(node)])
+
+    def _lower_stages(self, claimed, release=True):
+        """Storage and steps for each stage of self.sched (`claimed`: the
+        outputs' storage, by node); temporaries return to the pool after
+        their last reader unless `release` is False (a branch's: see
+        kgen/lower/branches.py)."""
+        self._claimed = claimed
+        for idx, stage in enumerate(self.sched.stages):
+            if stage.kind == "map":
+                self._map_stage(idx, stage, claimed)
+            elif id(stage.nodes[0]) not in self.value:  # (an ifelse writes all its parts at once)
+                node = stage.nodes[0]
+                out = self._storage(node, claimed.pop(id(node), None))
+                self._emit(node, out)
+            if release:
+                self._release(idx)
 
     def _param(self, var, role):
         count = sum(p.role == role for p in self.params)

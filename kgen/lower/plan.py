@@ -26,6 +26,8 @@ class Stmt:
     dst: object = None
     args: tuple = ()
     msg: str = ""
+    guard: object = None  # the ifelse Branch whose checks these are (kgen/lower/branches.py):
+                          # quiet in the shape phase, repeated when the branch is taken
 
 
 @dataclass

@@ -242,6 +242,15 @@ class ShapeRules:
                 self.ints.require_eq(k, w, msg)
         return [k if w is None else w for k, w in zip(d, want)]
 
+    def _dims_ifelse(self, node, dims):
+        """Both branches' shape: the output is sized before the condition is known."""
+        n, k = node.attr("n"), node.attr("part")
+        then, other = dims[1 + k], dims[1 + n + k]
+        msg = self._shape_msg("ifelse (the branches must have the same shape)", [then, other])
+        for a, b in zip(then, other):
+            self.ints.require_eq(a, b, msg)
+        return [b if isinstance(b, int) else a for a, b in zip(then, other)]
+
     def _dims_along_axis(self, node, dims):
         """cumsum, cumprod, sort, argsort: the input's dims."""
         return list(dims[0])

@@ -25,7 +25,7 @@ import sys
 import numpy as np
 
 from .. import __version__
-from ..codegen.cuda import ERR_WORDS
+from ..codegen.cuda import ERR_WORDS, branch_checks
 from ..errors import BackendUnavailableError, KgenError, KgenIndexError, KgenTypeError, ShapeError
 from ..expr.types import format_shape
 from . import core
@@ -309,6 +309,9 @@ class CudaFunction:
             raise unavailable([f"the GPU cannot load kgen's build for {', '.join(names)} "
                                f"({error})"]) from exc
         self._ffi, self._ints_fn = host.ffi, getattr(host.lib, plan.name + "_ints")
+        # an ifelse branch's shape checks, repeated on the host when it is taken
+        self._branch_checks = {(id(st), side): getattr(host.lib, name)
+                               for name, st, side, _ in branch_checks(plan)}
         self._n_ints = len(plan.int_vars)
         from .c import value_positions
         self._values = value_positions(plan)
@@ -344,15 +347,40 @@ class CudaFunction:
             v = self._driver.download(v)
         return int(np.asarray(v))
 
-    def shape_phase(self, dims):
-        """The shape-phase integers (plan.int_vars order) for these input dims, or the error."""
+    def shape_phase(self, dims, fn=None):
+        """The shape-phase integers (plan.int_vars order) for these input dims, or the
+        error (`fn`: a branch's strict variant of the shape phase)."""
         ffi = self._ffi
         # buffers of this call's own: calls from other threads run at the same time
         ints, err = ffi.new("int64_t[]", max(1, self._n_ints)), ffi.new("char[]", ERRLEN)
-        rc = self._ints_fn(*dims, ints, err, ERRLEN)
+        rc = (fn or self._ints_fn)(*dims, ints, err, ERRLEN)
         if rc:  # KG_ESHAPE, or KG_EINDEX for an index out of range
             raise_for(rc, ffi.string(err).decode())
         return ffi.unpack(ints, self._n_ints)
+
+    def _in_taken_branch(self, guards, taken, buffers, ints, dims):
+        """Whether every ifelse branch in `guards` is taken at this call. Each
+        condition is read once (copied back from the device), and a branch's
+        shape checks run when it is first found taken."""
+        for st, side in guards:
+            if id(st) not in taken:
+                taken[id(st)] = self._condition(st.args, buffers, ints)
+                check = self._branch_checks.get((id(st), taken[id(st)]))
+                if check is not None:
+                    self.shape_phase(dims, check)
+            if taken[id(st)] != side:
+                return False
+        return True
+
+    def _condition(self, a, buffers, ints):
+        """The side (0: then, 1: else) an ifelse takes: its 0-d condition's truth."""
+        if a["cond_view"] is not None:
+            view = a["cond_view"]
+            flat = self._driver.download(buffers[view.buf]).reshape(-1)
+            return 0 if flat[self._schedule.value(view.offset, ints)] else 1
+        if a["cond_int"] is not None:
+            return 0 if self._schedule.value(a["cond_int"], ints) else 1
+        return 0 if a["cond_literal"] else 1
 
     def __call__(self, *args, **kwargs):
         values = self.signature.bind(args, kwargs)
@@ -387,7 +415,11 @@ class CudaFunction:
                 err_record = driver.empty((ERR_WORDS,), np.int64)
                 driver.zero(err_record)
                 buffers["kg_err"] = err_record
+            taken = {}  # id(ifelse step) -> the side this call takes
             for launch in call.launches:
+                if launch.kernel.guards and not self._in_taken_branch(
+                        launch.kernel.guards, taken, buffers, ints, dims):
+                    continue
                 packed = [driver.pointer(buffers[v]) if kind == "buffer" else v
                           for kind, v in launch.args]
                 driver.launch(self._functions[launch.kernel.name], launch.grid, launch.block,

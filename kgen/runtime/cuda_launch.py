@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..codegen.cuda import BLOCK, ERR_WORDS, GEMM_BM, GEMM_BN, cuda_kernels, reduce_sizes
+from ..codegen.cuda import BLOCK, ERR_WORDS, GEMM_BM, GEMM_BN, cuda_kernels, flat_steps, \
+    reduce_sizes
 
 MAX_BLOCKS = 65535       # grid-stride kernels: more blocks than this only add scheduling
 MAX_GRID_YZ = 65535      # the hardware limit of grid.y and grid.z (the GEMM loops beyond)
@@ -191,5 +192,6 @@ class Schedule:
 def index_error_message(plan, record):
     """The message of an index error the kernels recorded (kg_cuda.h's kg_wrap_index)."""
     _flag, step, axis, index, size = (int(v) for v in record[:ERR_WORDS])
-    label = plan.steps[step].args.get("label", plan.steps[step].kind)
+    step = flat_steps(plan)[step][0]
+    label = step.args.get("label", step.kind)
     return f"{label}: index {index} is out of bounds for axis {axis} with size {size}"
