@@ -28,7 +28,9 @@ def evaluate(outputs, values):
                 # NumPy's own message, with the op and the run-time shapes added
                 shapes = " and ".join(str(np.shape(a)) for a in args)
                 raise ShapeError(f"{node.op.name}: {exc} (input shapes {shapes})") from exc
-            env[id(node)] = np.asarray(out, dtype=node.dtype)
+            # a loop's value is one array per output (kgen/expr/ops/scan.py)
+            env[id(node)] = out if getattr(node.op, "multi", False) \
+                else np.asarray(out, dtype=node.dtype)
             for i in node.inputs:
                 uses[id(i)] -= 1
                 if uses[id(i)] == 0:

@@ -17,6 +17,7 @@ from .fusion import Schedule, is_reduction, value_reads
 from .ints import IntBuilder
 from .names import Names
 from .plan import Buffer, Leaf, Local, Loop, Param, Plan, View
+from .scan import ScanRules
 from .shape_rules import ShapeRules
 from .steps import StepRules
 
@@ -29,7 +30,7 @@ def lower(name, inputs, outputs, updates, doc_exprs=None, label=None):
     return _Lowering(name, inputs, outputs, updates, doc_exprs, label).run()
 
 
-class _Lowering(ShapeRules, StepRules):
+class _Lowering(ShapeRules, StepRules, ScanRules):
     def __init__(self, name, inputs, outputs, updates, doc_exprs=None, label=None):
         self.name, self.doc_exprs = name, doc_exprs
         self.label = name if label is None else label
@@ -58,11 +59,7 @@ class _Lowering(ShapeRules, StepRules):
             self._param(v, "input")
         for s in shared:
             self._param(s, "shared")
-        for node in self.order:
-            if node.op is not None:
-                self.dims[id(node)] = self._node_dims(node)
-            elif isinstance(node, Constant):
-                self.dims[id(node)] = list(node.type.shape)
+        self._shape_pass()
         out_params = []
         originals = self.doc_exprs or exprs  # simplification may drop names
         for k, e in enumerate(self.outputs):
@@ -73,6 +70,23 @@ class _Lowering(ShapeRules, StepRules):
         for k, (s, e) in enumerate(self.updates):
             cname = self.names.user("update", s.name, k)
             out_params.append(self._out_param(e, s.name or f"shared {k}", cname, "update"))
+        self._step_pass(exprs, out_params)
+        # what the kernel computes, by C argument name, in the user's expressions
+        doc = [f"{p.name} = {_one_line(e)}" for p, e in zip(out_params, self.doc_exprs or exprs)]
+        return Plan(self.name, doc, self.params + out_params, self.ints.stmts,
+                    self.buffers, self.steps, self.ints.vars, self.features, label=self.label)
+
+    def _shape_pass(self):
+        """Step 2: every node's run-time dims, in topological order."""
+        for node in self.order:
+            if node.op is not None:
+                self.dims[id(node)] = self._node_dims(node)
+            elif isinstance(node, Constant):
+                self.dims[id(node)] = list(node.type.shape)
+
+    def _step_pass(self, exprs, out_params):
+        """Steps 3-5: fusion, storage and the steps computing `exprs` into
+        `out_params` (a scan's body runs this too: kgen/lower/scan.py)."""
         # ---- 3: fusion and the order of the passes
         self.exprs = exprs
         self.sched = Schedule(self.order, {id(e) for e in exprs},
@@ -90,6 +104,8 @@ class _Lowering(ShapeRules, StepRules):
         for idx, stage in enumerate(self.sched.stages):
             if stage.kind == "map":
                 self._map_stage(idx, stage, claimed)
+            elif getattr(stage.nodes[0].op, "multi", False):
+                self._emit_multi(stage.nodes[0], claimed)  # a scan: one step, many outputs
             else:
                 node = stage.nodes[0]
                 out = self._storage(node, claimed.pop(id(node), None))
@@ -98,10 +114,6 @@ class _Lowering(ShapeRules, StepRules):
         for p, e in zip(out_params, exprs):
             if p.var is None:  # the output is a leaf, a view or already written elsewhere
                 self._copy_into(e, p)
-        # what the kernel computes, by C argument name, in the user's expressions
-        doc = [f"{p.name} = {_one_line(e)}" for p, e in zip(out_params, self.doc_exprs or exprs)]
-        return Plan(self.name, doc, self.params + out_params, self.ints.stmts,
-                    self.buffers, self.steps, self.ints.vars, self.features, label=self.label)
 
     def _param(self, var, role):
         count = sum(p.role == role for p in self.params)
