@@ -55,8 +55,8 @@ class ScanRules:
         for k, (d, taps) in enumerate(zip(dims[1:1 + nseq], attrs["seq_taps"])):
             need = self.ints.add(n, taps[-1] - taps[0], "scan_need")
             spare = self.ints.sub(d[0], need, "scan_spare")
-            msg = (f"scan {label!r}: sequence {k} is shorter than the {list(taps)} taps of "
-                   f"n_steps need (rows to spare:")
+            msg = (f"scan {label!r}: sequence {k} is too short for n_steps (with taps "
+                   f"{list(taps)}); rows to spare:")
             self._nonneg(spare, msg)
             for _ in taps:
                 inner.bind(next(holders), d[1:])
@@ -69,8 +69,8 @@ class ScanRules:
             d = next(init_dims)
             if init_has_axis(taps):
                 self._nonneg(self.ints.sub(d[0], -taps[0], "scan_rows"),
-                             f"scan {label!r}: output {k} reads {-taps[0]} steps back but "
-                             f"its initial value is short (rows to spare:")
+                             f"scan {label!r}: output {k} reads {-taps[0]} steps back, but "
+                             f"its initial value is too short; rows to spare:")
                 d = d[1:]
             state_dims.append(d)
             for _ in taps:
@@ -96,7 +96,7 @@ class ScanRules:
     def _nonneg(self, value, msg):
         if isinstance(value, int):
             if value < 0:
-                raise ShapeError(f"{msg} {value})")
+                raise ShapeError(f"{msg} {value}")
         else:
             self.ints.check("nonneg", value, msg=msg)
 

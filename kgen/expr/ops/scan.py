@@ -71,8 +71,9 @@ def run_reference(evaluate, arrays, attrs):
         raise ShapeError(f"scan {label!r}: n_steps must be positive, got {n}")
     for k, (x, taps) in enumerate(zip(seqs, attrs["seq_taps"])):
         if np.shape(x)[0] < n + taps[-1] - taps[0]:
-            raise ShapeError(f"scan {label!r}: sequence {k} has {np.shape(x)[0]} rows; "
-                             f"{n} steps with taps {list(taps)} need {n + taps[-1] - taps[0]}")
+            raise ShapeError(f"scan {label!r}: sequence {k} is too short for n_steps: it has "
+                             f"{np.shape(x)[0]} rows, {n} steps with taps {list(taps)} need "
+                             f"{n + taps[-1] - taps[0]}")
     history, init_iter = [], iter(inits)
     for k, taps in enumerate(attrs["out_taps"]):
         if not taps:
