@@ -204,3 +204,42 @@ def test_truncate_gradient_walks_the_last_steps_only():
     want[4], want[3] = d[4], d[4] * wv * d[3]
     np.testing.assert_allclose(gx.eval({x: xv, w: wv, h0: hv}), want, rtol=1e-12)
     assert float(gh0.eval({x: xv, w: wv, h0: hv})) == 0.0
+
+
+# ---- packages and CUDA -------------------------------------------------------------
+SPEC = '''
+import kgen as kg
+import kgen.tensor as T
+x, w, h0 = T.vector("x"), T.scalar("w"), T.scalar("h0")
+h, _ = kg.scan(lambda x_t, h_tm1, w: T.tanh(w * h_tm1 + x_t), sequences=x,
+               outputs_info=h0, non_sequences=w, name="rnn")
+rnn = kg.kernel("rnn", [x, w, h0], [h, kg.grad(h.sum(), w)])
+'''
+
+
+def test_package_carries_a_scan(tmp_path, monkeypatch):
+    from kgen.package import build_package, load_spec
+    spec_file = tmp_path / "rnn_spec.py"
+    spec_file.write_text(SPEC)
+    spec = load_spec(spec_file)
+    build_package(spec.kernels, tmp_path / "out", "rnn_pkg", spec.path)
+    monkeypatch.syspath_prepend(str(tmp_path / "out"))
+    import importlib
+    pkg = importlib.import_module("rnn_pkg")
+    xv = RNG.standard_normal(6)
+    h, gw = pkg.rnn(xv, 0.5, 0.1)
+    want = tanh_rnn(xv, 0.5, 0.1)
+    np.testing.assert_allclose(h, want, rtol=1e-12)
+    eps = 1e-6
+    num = (tanh_rnn(xv, 0.5 + eps, 0.1).sum() - tanh_rnn(xv, 0.5 - eps, 0.1).sum()) / (2 * eps)
+    np.testing.assert_allclose(gw, num, rtol=1e-6)
+
+
+def test_cuda_refuses_a_scan_clearly(rnn):
+    from kgen.errors import BackendUnavailableError
+    from kgen.codegen.cuda import cuda_kernels
+    x, w, h0, h, _, _ = rnn
+    from kgen.lower.lower import lower
+    plan = lower("kgen_rnn", [x, w, h0], [h], [])
+    with pytest.raises(BackendUnavailableError, match="scan"):
+        cuda_kernels(plan)
