@@ -243,3 +243,15 @@ def test_cuda_refuses_a_scan_clearly(rnn):
     plan = lower("kgen_rnn", [x, w, h0], [h], [])
     with pytest.raises(BackendUnavailableError, match="scan"):
         cuda_kernels(plan)
+
+
+def test_jacobian_and_hessian_of_unknown_sizes():
+    x, M = T.vector("x"), T.matrix("M")   # no static sizes: rows come from a scan
+    J = kg.jacobian(T.tanh(T.dot(M, x)), x)
+    H = kg.hessian((T.tanh(x) ** 3).sum(), x)
+    xv, Mv = RNG.standard_normal(3), RNG.standard_normal((4, 3))
+    j, h = kg.function([x, M], [J, H])(xv, Mv)
+    np.testing.assert_allclose(j, (1 - np.tanh(Mv @ xv) ** 2)[:, None] * Mv, rtol=1e-12)
+    t = np.tanh(xv)
+    d = 1 - t ** 2   # d2/dx2 tanh^3 = 6 t d^2 - 6 t^3 d
+    np.testing.assert_allclose(h, np.diag(6 * t * d * d - 6 * t ** 3 * d), rtol=1e-10, atol=1e-14)
