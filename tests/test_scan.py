@@ -127,11 +127,20 @@ def test_random_draws_differ_per_step_and_are_reproducible():
     np.testing.assert_array_equal(f(), first)           # the same seed, the same draws
 
 
-def test_until_stops_early_in_the_reference():
+def test_until_stops_early():
     x = T.vector("x")
     out, _ = kg.scan(lambda v, acc: (acc + v, kg.scan_module.until(acc + v > 2.5)),
-                     sequences=x, outputs_info=T.zeros_like(x[0]))
+                     sequences=x, outputs_info=T.zeros_like(x[0]), name="upto")
     np.testing.assert_allclose(out.eval({x: np.ones(6)}), [1.0, 2.0, 3.0])
+    f = kg.function([x], out[-1])       # compiled: the loop breaks after step 3
+    xv = RNG.uniform(0.2, 1.0, 9)
+    want = np.cumsum(xv)[np.argmax(np.cumsum(xv) > 2.5)]
+    assert float(f(xv)) == pytest.approx(want)
+    assert float(f(np.full(3, 0.1))) == pytest.approx(0.3)   # never true: every step runs
+    with pytest.raises(KgenTypeError, match="until"):
+        kg.function([x], out)       # its length is known only after the loop
+    with pytest.raises(KgenTypeError, match="until"):
+        kg.grad(out[-1], x)
 
 
 def test_ten_thousand_steps_build_like_ten():

@@ -14,6 +14,7 @@ initial values. The reverse scan reads the forward outputs (all their steps)
 and is built with kgen.scan itself, so it can be differentiated again.
 `truncate_gradient` = k runs it over the last k steps only.
 """
+from ..errors import KgenTypeError
 from ..expr.clone import substitute
 from ..expr.node import Input
 from ..expr.ops import api
@@ -28,6 +29,8 @@ def scan_vjp(node, grads):
     from .reverse import vjp
     attrs = dict(node.attrs)
     label = attrs["label"]
+    if attrs["has_until"]:  # as in Theano: the reverse loop would need the steps taken
+        raise KgenTypeError(f"grad: scan {label!r} stops with until(), which has no gradient")
     nseq, ninit, nns = layout(attrs)
     seq_taps, out_taps = attrs["seq_taps"], attrs["out_taps"]
     nout = len(out_taps)

@@ -106,9 +106,8 @@ class ScanRules:
         info = self._scan_infos()[id(node)]
         inner, n, label = info.inner, info.n, attrs["label"]
         nseq, ninit, _ = layout(attrs)
-        if attrs["has_until"]:
-            raise KgenTypeError(f"scan {label!r}: until() runs in the NumPy reference only; "
-                                f"compiled kernels need the step count before the loop")
+        # with until(), the loop may stop early: steps_run counts the steps taken
+        steps_run = self.names.fresh("scan_len") if attrs["has_until"] else None
         holders = iter(attrs["inner_in"])
         fixed, per_step = [], []   # pointers set once / at each step
         for x, taps in zip(node.inputs[1:1 + nseq], attrs["seq_taps"]):
@@ -120,10 +119,9 @@ class ScanRules:
         parts = {p.attr("part"): p for p in self.sched.users.get(id(node), [])}
         outs, inits = [], iter(node.inputs[1 + nseq:1 + nseq + ninit])
         out_params = []
-        for k, (e, taps) in enumerate(zip(attrs["inner_out"], attrs["out_taps"] + ((),))):
-            if k == len(attrs["out_taps"]):  # the until condition
-                break
-            buf, rows = self._scan_output(node, k, parts.get(k), taps, claimed, info)
+        for k, (e, taps) in enumerate(zip(attrs["inner_out"], attrs["out_taps"])):
+            buf, rows, last = self._scan_output(node, k, parts.get(k), taps, claimed, info,
+                                                steps_run)
             elem = self.ints.product(info.out_dims[k][1:], "scan_elem")
             if taps:
                 init = next(inits)
@@ -135,34 +133,47 @@ class ScanRules:
                                          rows=rows, init=iview.buf, init_offset=iview.offset,
                                          init_rows=irows))
             var = self.names.user("leaf", f"{attrs['label']}_out{k}")
-            outs.append(dict(var=var, dtype=e.dtype, base=buf, stride=elem, rows=rows))
+            outs.append(dict(var=var, dtype=e.dtype, base=buf, stride=elem, rows=rows, last=last))
             out_params.append(Param(var, f"output {k}", e.dtype, e.ndim, e.type.shape,
                                     info.state_dims[k] or info.out_dims[k][1:], "output"))
         for x in node.inputs[1 + nseq + ninit:]:
             view = self._dense(x, label)
             fixed.append(dict(var=inner.ptr[id(next(holders))], dtype=x.dtype, base=view.buf,
                               offset=view.offset))
+        stop = None
+        if steps_run:  # the condition is written to a one-element temporary
+            stop = Buffer(self.names.fresh("scan_stop"), "bool", 1, "temp")
+            self.buffers.append(stop)
+            out_params.append(Param(stop.name, "until", "bool", 0, (), [], "output"))
         inner.steps = []
         inner._step_pass(list(attrs["inner_out"]), out_params)
         self.steps.append(Step("scan", f"scan {label}", dict(
             label=label, n=n, fixed=fixed, per_step=per_step, outs=outs, steps=inner.steps,
+            steps_run=steps_run, stop=stop and stop.name,
             doc=[f"{o['var']} = {line}" for o, line in
                  zip(outs, (_short(e) for e in attrs["inner_out"]))])))
 
-    def _scan_output(self, node, k, part, taps, claimed, info):
-        """The buffer output k is written to, and its row count when it is a
-        rolling buffer (None: every step is kept)."""
+    def _scan_output(self, node, k, part, taps, claimed, info, steps_run):
+        """The buffer output k is written to, its row count when it is a
+        rolling buffer (None: every step is kept), and whether the loop copies
+        its last row into an extra row after the rolling ones, where x[-1]
+        reads it (a loop with until() knows its length only once it has run)."""
         dims = info.out_dims[k]
         elem = self.ints.product(dims[1:], "scan_elem")
         target = claimed.pop(id(part), None) if part is not None else None
-        rows = None
+        rows = last = None
         if target is None and part is not None and self._last_row_only(part):
             rows = (-taps[0] if taps else 0) + 1
+        elif steps_run and part is not None:
+            raise KgenTypeError(
+                f"scan {dict(node.attrs)['label']!r}: with until(), compiled kernels can only "
+                f"read an output's last step (out[-1]); its length is known only after the "
+                f"loop (the NumPy reference, .eval(), gives the whole output)")
         if target is not None:
             target.var = part
             buf = target.name
         else:
-            size = self.ints.mul(rows, elem, "scan_size") if rows else \
+            size = self.ints.mul(rows + bool(steps_run), elem, "scan_size") if rows else \
                 self.ints.product(dims, "scan_size")
             b = Buffer(self.names.fresh(f"scan{len(self.buffers)}"), part.dtype if part is not None
                        else dict(node.attrs)["inner_out"][k].dtype, size, "temp")
@@ -174,11 +185,12 @@ class ScanRules:
             strides = self.ints.contiguous_strides(dims, "scan_s")
             offset = 0
             if rows:  # row n-1 lives in slot (n-1) % rows: shift the view to it
-                last = self.ints.sub(info.n, 1, "scan_last")
-                slot = self.ints.mod(last, rows, "scan_slot")
-                offset = self.ints.mul(self.ints.sub(slot, last, "scan_shift"), elem, "scan_off")
+                end = self.ints.sub(info.n, 1, "scan_last")
+                last = bool(steps_run)  # with until: copied to slot `rows` after the loop
+                slot = rows if last else self.ints.mod(end, rows, "scan_slot")
+                offset = self.ints.mul(self.ints.sub(slot, end, "scan_shift"), elem, "scan_off")
             self.value[id(part)] = View(buf, part.dtype, offset, dims, strides, rows is None)
-        return buf, rows
+        return buf, rows, last
 
     def _last_row_only(self, part):
         """Whether every reader of `part` reads only its last row (x[-1]...)."""
