@@ -132,7 +132,9 @@ class ScanRules:
                                          kind="tap", base=buf, offset=0, stride=elem, tap=t,
                                          rows=rows, init=iview.buf, init_offset=iview.offset,
                                          init_rows=irows))
-            var = self.names.user("leaf", f"{attrs['label']}_out{k}")
+            part = parts.get(k)
+            var = self.names.user("leaf", part.name if part is not None and part.name
+                                  else f"{label}_out{k}")
             outs.append(dict(var=var, dtype=e.dtype, base=buf, stride=elem, rows=rows, last=last))
             out_params.append(Param(var, f"output {k}", e.dtype, e.ndim, e.type.shape,
                                     info.state_dims[k] or info.out_dims[k][1:], "output"))
