@@ -161,6 +161,10 @@ def test_rnn_gradient_compiled():
                    outputs_info=h0, non_sequences=w)
     values = {x: RNG.uniform(-1, 1, 5), w: np.array(0.7), h0: np.array(0.2)}
     check_grad(h, values, [x, w, h0], compiled=True)
+    # DebugMode checks every node of the loop and of its reverse against the reference
+    debug = kg.function([x, w, h0], [h, kg.grad(h.sum(), w)], mode="DebugMode")
+    got = debug(values[x], 0.7, 0.2)
+    np.testing.assert_allclose(got[0], tanh_rnn(values[x], 0.7, 0.2), rtol=1e-12)
 
 
 def test_matrix_rnn_with_taps_gradient():
