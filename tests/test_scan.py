@@ -1,7 +1,6 @@
 """kgen.scan (Theano's loops): every argument form against NumPy loops written
 here, compiled and in the NumPy reference; errors; gradients (BPTT) against
 central finite differences."""
-import time
 
 import numpy as np
 import pytest

@@ -15,7 +15,7 @@ with the outer kernel's names and shape phase.
 Rendered by templates/c/scan.c.jinja (a `for (t ...)` around the body's steps).
 """
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import KgenTypeError, ShapeError
 from ..expr.graph import toposort
@@ -28,8 +28,7 @@ class _ScanInfo:
     inner: object                 # the body's lowering
     n: object                     # Int: the step count
     out_dims: list                # per output: [n] + its step's dims
-    state_dims: list              # per output: its step's dims
-    span: list = field(default_factory=list)
+    state_dims: list              # per output: its step's dims (None: not fed back)
 
 
 class ScanRules:
