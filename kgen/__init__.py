@@ -37,6 +37,8 @@ from .function_io import In, Out, Param, UnusedInputError  # noqa: E402,F401
 from .function_modes import DebugModeError, Mode  # noqa: E402,F401
 # theano.compile, theano.gradient, theano.ifelse, theano.printing
 from . import compile, gradient, ifelse, printing  # noqa: E402,F401
+from . import scan_module  # noqa: E402,F401  (theano.scan_module)
+from .scan_module import foldl, foldr, map, reduce, scan  # noqa: E402,F401,A004
 from .printing import pp  # noqa: E402,F401
 from .simplify import simplify  # noqa: E402,F401
 from .tensor.shared_randomstreams import RandomStreams  # noqa: E402,F401

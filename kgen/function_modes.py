@@ -68,7 +68,9 @@ class DebugChecker:
         outs, upds = kernel.graphs(optimize)
         self.compiled = outs + upds
         self.originals = kernel.outputs + [e for _, e in kernel.updates]
-        self.nodes = [n for n in toposort(self.compiled) if n.op is not None]
+        # (a scan's own value is a token: its outputs, scan_out nodes, are probed)
+        self.nodes = [n for n in toposort(self.compiled)
+                      if n.op is not None and not getattr(n.op, "multi", False)]
         # the probe only reads: it must not advance random streams (default updates)
         probe = Kernel(kernel.name + "_debug", kernel.inputs, list(self.nodes),
                        no_default_updates=True)

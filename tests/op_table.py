@@ -486,6 +486,13 @@ shape_spec("scatter_add", lambda x, g, i: REGISTRY["scatter_add"](x, g, i),
            dtypes=NUMERIC)
 
 
+# the loop (tests/test_scan.py has the rest): a running sum, state fed back each step
+spec("scan(running sum)", lambda x: kg.scan(lambda v, acc: acc + v, sequences=x,
+                                            outputs_info=kg.zeros_like(x[0]))[0],
+     lambda x: np.cumsum(x, 0, dtype=x.dtype), 1, [((4,),), ((3, 2),)],
+     dtypes=("float32", "float64", "int32", "int64"), api="scan", kind="loop")
+
+
 # random draws: model (lends the shape), key, ctr, parameters; the reference is
 # Philox4x32-10 in NumPy uint32 arithmetic (tests/test_random.py checks it
 # against Random123's known-answer vectors)

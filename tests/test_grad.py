@@ -216,10 +216,12 @@ def test_jacobian_by_columns_when_only_wrt_size_is_static():
     np.testing.assert_allclose(got, want)
 
 
-def test_jacobian_needs_one_static_size():
-    x = T.dvector("x")
-    with pytest.raises(kg.ShapeError, match="static"):
-        kg.jacobian(kg.exp(x), x)
+def test_jacobian_of_unknown_sizes_is_a_scan():
+    x = T.dvector("x")   # no static size: one row per step of a scan
+    J = kg.jacobian(kg.exp(x), x)
+    assert any(n.op is not None and n.op.name == "scan" for n in kg.toposort([J]))
+    v = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(J.eval({x: v}), np.diag(np.exp(v)), rtol=1e-12)
 
 
 def test_jacobian_of_a_scalar_is_the_gradient():

@@ -272,6 +272,8 @@ def test_crossentropies():
 
 # ---- shape ops and indexing ----------------------------------------------------------
 SHAPE_CASES = {
+    "scan": (lambda x: kg.scan(lambda v, acc: acc * 0.5 + v * v, sequences=x,
+                               outputs_info=kg.zeros_like(x[0]))[0], [(3, 2)]),
     "reshape": (lambda x: kg.reshape(x, (4, 6)), [(2, 3, 4)]),
     "reshape_symbolic": (lambda x: kg.reshape(x, (x.shape[0] * x.shape[1], -1)), [(2, 3, 4)]),
     "transpose": (lambda x: kg.transpose(x, (2, 0, 1)), [(2, 3, 4)]),

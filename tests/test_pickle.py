@@ -54,7 +54,9 @@ def test_op_table_graphs_roundtrip(spec):
     assert expr2.type == expr.type
     assert kg.pprint(expr2) == kg.pprint(expr)
     # the builder on the unpickled inputs gives the very nodes unpickling made
-    assert spec.build(*xs2) is expr2
+    # (but a scan's body gets fresh placeholders at each build, as in Theano:
+    # two builds are two loops)
+    assert spec.kind == "loop" or spec.build(*xs2) is expr2
     same_values(ev(expr2, dict(zip(xs2, arrays))), want)
     kg.check_graph(expr2)
 

@@ -15,6 +15,7 @@ from the same numbers.
 """
 from dataclasses import dataclass, is_dataclass
 
+from ..errors import BackendUnavailableError
 from ..lower.plan import Loop, View
 from .printer import C_TYPES
 
@@ -158,6 +159,11 @@ def cuda_kernels(plan):
     order = {v: k for k, v in enumerate(plan.int_vars)}
     kernels = []
     for index, (step, guards) in enumerate(flat_steps(plan)):
+        if step.kind == "scan":
+            # a host-side loop of launches per step is the plan for CUDA; until then, say so
+            raise BackendUnavailableError(
+                f"kernel {plan.label!r}: the CUDA backend does not run scan loops yet "
+                f"({step.comment}); build it for the C target")
         if step.kind == "ifelse":
             continue
         first = len(kernels)

@@ -1,19 +1,18 @@
 """Full derivative matrices: `jacobian` and `hessian`.
 
-kgen has no loop op, so the Jacobian is unrolled: one reverse-mode gradient
+When a size is static, the Jacobian is unrolled: one reverse-mode gradient
 per element of `expr` when its size is static, else one forward-mode column
-per element of `wrt` when that size is static. All rows (columns) share the
-forward graph and, by hash-consing, whatever parts of the gradient they have
-in common. Either size must be known when the graph is built; declare it with
-a static shape (`T.tensor(shape=(3,))`) otherwise.
+per element of `wrt`. All rows (columns) share the forward graph and, by
+hash-consing, whatever parts of the gradient they have in common. When
+neither is static, a scan computes one row per step (as Theano does).
 """
 import numpy as np
 
-from ..errors import KgenTypeError, ShapeError
+from ..errors import KgenTypeError
 from ..expr.graph import toposort
 from ..expr.node import constant
 from ..expr.ops import api
-from ..expr.types import format_shape, is_float
+from ..expr.types import is_float
 from .forward import pushforward
 from .reverse import check_connected, grad, require_variable
 
@@ -44,10 +43,7 @@ def jacobian(expr, wrt, consider_constant=None, disconnected_inputs="raise"):
         elif n is not None:
             out.append(_by_columns(expr, w, n, consider_constant))
         else:
-            raise ShapeError(
-                f"jacobian: needs a static size for expr {format_shape(expr.type.shape)} or "
-                f"wrt {format_shape(w.type.shape)} (kgen unrolls one gradient per element); "
-                f"declare one with a static shape, e.g. T.tensor(shape=(3,))")
+            out.append(_by_scan(expr, w, consider_constant))
     return out if many else out[0]
 
 
@@ -71,6 +67,24 @@ def _by_rows(expr, w, m, consider_constant):
     if expr.ndim == 1:
         return jac
     return api.reshape(jac, tuple(expr.type.shape) + tuple(w.shape))
+
+
+def _by_scan(expr, w, consider_constant):
+    """Sizes known only at run time: a scan over the rows, row i the gradient
+    of expr's element i (picked by a one-hot weight, so the body's sizes do
+    not depend on the step)."""
+    from ..scan_module import scan
+    flat = api.reshape(expr, (-1,))
+    positions = api.arange_op(constant(0), flat.shape[0], constant(1))
+
+    def row(i):
+        pick = api.cast(api.eq(positions, i), flat.dtype)
+        return grad(api.sum(flat * pick), w, consider_constant, "ignore")
+
+    rows, _ = scan(row, sequences=positions, name="jacobian")
+    if expr.ndim == 1:
+        return rows
+    return api.reshape(rows, tuple(expr.shape) + tuple(w.shape))
 
 
 def _by_columns(expr, w, n, consider_constant):

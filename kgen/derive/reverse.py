@@ -123,7 +123,9 @@ def backward(order, seeds, live, cut=frozenset(), fixed=frozenset(), targets=())
         if parts is None:
             continue
         g = seeded.get(node)
-        if g is None:
+        if getattr(node.op, "multi", False):
+            g = parts  # a scan: [(output, gradient)], for its own rule (derive/scan_grad.py)
+        elif g is None:
             g = parts[0]
             for part in parts[1:]:
                 g = g + part
@@ -146,6 +148,9 @@ def backward(order, seeds, live, cut=frozenset(), fixed=frozenset(), targets=())
         input_grads = rule(node, g)
         for k, (x, gx) in enumerate(zip(node.inputs, input_grads)):
             if gx is None or x not in live:
+                continue
+            if getattr(x.op, "multi", False):  # one output's gradient, handed to its scan
+                pending.setdefault(x, []).append(gx)
                 continue
             if isinstance(node.op, Elementwise) and len(node.inputs) > 1:
                 peers = node.inputs[:k] + node.inputs[k + 1:]
@@ -219,7 +224,7 @@ def _live_nodes(order, targets, cut):
     """Float nodes that depend on a target through differentiable ops."""
     live = set()
     for node in order:
-        if not is_float(node.dtype):
+        if not is_float(node.dtype) and not getattr(node.op, "multi", False):
             continue
         if node in targets:
             live.add(node)

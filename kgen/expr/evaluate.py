@@ -57,7 +57,8 @@ def _apply(node, args):
         # NumPy's own message, with the op and the run-time shapes added
         shapes = " and ".join(str(np.shape(a)) for a in args)
         raise ShapeError(f"{node.op.name}: {exc} (input shapes {shapes})") from exc
-    return np.asarray(out, dtype=node.dtype)
+    # a loop's value is one array per output (kgen/expr/ops/scan.py)
+    return out if getattr(node.op, "multi", False) else np.asarray(out, dtype=node.dtype)
 
 
 def _leaf_value(node, values):

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from ..expr.ops.elementwise import Elementwise
 from ..expr.ops.reduce import Reduce
 
-VIEW_OPS = ("dimshuffle", "subtensor", "reshape", "split_part", "specify_shape")
+# scan_out: a scan writes each output's buffer itself (kgen/lower/scan.py)
+VIEW_OPS = ("dimshuffle", "subtensor", "reshape", "split_part", "specify_shape", "scan_out")
 
 
 def is_elementwise(node):

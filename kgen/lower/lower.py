@@ -18,6 +18,7 @@ from .fusion import Schedule, is_reduction, value_reads
 from .ints import IntBuilder
 from .names import Names
 from .plan import Buffer, Leaf, Local, Loop, Param, Plan, View
+from .scan import ScanRules
 from .shape_rules import ShapeRules
 from .steps import StepRules
 
@@ -30,7 +31,7 @@ def lower(name, inputs, outputs, updates, doc_exprs=None, label=None):
     return _Lowering(name, inputs, outputs, updates, doc_exprs, label).run()
 
 
-class _Lowering(ShapeRules, StepRules, BranchRules):
+class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules):
     def __init__(self, name, inputs, outputs, updates, doc_exprs=None, label=None):
         self.name, self.doc_exprs = name, doc_exprs
         self.label = name if label is None else label
@@ -59,15 +60,7 @@ class _Lowering(ShapeRules, StepRules, BranchRules):
             self._param(v, "input")
         for s in shared:
             self._param(s, "shared")
-        self.branches = Branches(self.order, exprs)
-        for node in self.order:
-            if node.op is not None:
-                # a branch's checks are its own (guarded: kgen/lower/branches.py)
-                self.ints.guard = self.branches.owner.get(id(node))
-                self.dims[id(node)] = self._node_dims(node)
-            elif isinstance(node, Constant):
-                self.dims[id(node)] = list(node.type.shape)
-        self.ints.guard = None
+        self._shape_pass(exprs)
         out_params = []
         originals = self.doc_exprs or exprs  # simplification may drop names
         for k, e in enumerate(self.outputs):
@@ -78,6 +71,28 @@ class _Lowering(ShapeRules, StepRules, BranchRules):
         for k, (s, e) in enumerate(self.updates):
             cname = self.names.user("update", s.name, k)
             out_params.append(self._out_param(e, s.name or f"shared {k}", cname, "update"))
+        self._step_pass(exprs, out_params)
+        # what the kernel computes, by C argument name, in the user's expressions
+        doc = [f"{p.name} = {_one_line(e)}" for p, e in zip(out_params, self.doc_exprs or exprs)]
+        return Plan(self.name, doc, self.params + out_params, self.ints.stmts,
+                    self.buffers, self.steps, self.ints.vars, self.features, label=self.label)
+
+    def _shape_pass(self, exprs):
+        """Step 2: every node's run-time dims, in topological order (`exprs`:
+        what is computed, which decides the nodes of ifelse branches)."""
+        self.branches = Branches(self.order, exprs)
+        for node in self.order:
+            if node.op is not None:
+                # a branch's checks are its own (guarded: kgen/lower/branches.py)
+                self.ints.guard = self.branches.owner.get(id(node))
+                self.dims[id(node)] = self._node_dims(node)
+            elif isinstance(node, Constant):
+                self.dims[id(node)] = list(node.type.shape)
+        self.ints.guard = None
+
+    def _step_pass(self, exprs, out_params):
+        """Steps 3-5: fusion, storage and the steps computing `exprs` into
+        `out_params` (a scan's body runs this too: kgen/lower/scan.py)."""
         # ---- 3: fusion and the order of the passes
         self.exprs = exprs
         # (the nodes of ifelse branches are scheduled inside their branch)
@@ -97,10 +112,6 @@ class _Lowering(ShapeRules, StepRules, BranchRules):
         for p, e in zip(out_params, exprs):
             if p.var is None:  # the output is a leaf, a view or already written elsewhere
                 self._copy_into(e, p)
-        # what the kernel computes, by C argument name, in the user's expressions
-        doc = [f"{p.name} = {_one_line(e)}" for p, e in zip(out_params, self.doc_exprs or exprs)]
-        return Plan(self.name, doc, self.params + out_params, self.ints.stmts,
-                    self.buffers, self.steps, self.ints.vars, self.features, label=self.label)
 
     def _dims_key(self, node):
         """What a map group's members share: their dims' broadcast classes."""
@@ -115,6 +126,8 @@ class _Lowering(ShapeRules, StepRules, BranchRules):
         for idx, stage in enumerate(self.sched.stages):
             if stage.kind == "map":
                 self._map_stage(idx, stage, claimed)
+            elif getattr(stage.nodes[0].op, "multi", False):
+                self._emit_multi(stage.nodes[0], claimed)  # a scan: one step, many outputs
             elif id(stage.nodes[0]) not in self.value:  # (an ifelse writes all its parts at once)
                 node = stage.nodes[0]
                 out = self._storage(node, claimed.pop(id(node), None))
