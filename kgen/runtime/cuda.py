@@ -13,8 +13,8 @@ A call:
      outputs back (or hands out GPUArrays: `f.device_outputs = True`);
   5. only then gives updated shared variables their new device buffers.
 
-Shared variables live on the GPU between calls: each holds a DeviceValue as
-its `_device` hook, which uploads the host value when that is the newer one
+Shared variables live on the GPU between calls: each holds a DeviceValue
+(kgen/runtime/device.py, shared with GPU packages) as its `_device` hook, which uploads the host value when that is the newer one
 and copies back on `get_value()`.
 """
 import ctypes
@@ -31,14 +31,7 @@ from ..expr.types import format_shape
 from . import core
 from .c import ERRLEN, CallSignature, raise_for
 from .cuda_launch import Schedule, index_error_message
-
-
-class CudaError(KgenError, RuntimeError):
-    """The CUDA driver reported an error while kgen ran a kernel."""
-
-
-class CudaMemoryError(KgenError, MemoryError):
-    """The GPU ran out of memory."""
+from .device import CudaError, CudaMemoryError, DeviceValue, held_value  # noqa: F401
 
 
 # ---- is there a GPU? --------------------------------------------------------------
@@ -181,58 +174,6 @@ class PyCudaDriver:
         return CudaError(f"CUDA driver error: {exc}")
 
 
-# ---- shared variables on the device ----------------------------------------------------
-class DeviceValue:
-    """The GPU copy of one shared variable (its `_device` hook).
-
-    `synced` is the host array the GPU copy was made from (or last copied back
-    into): when the shared variable's `_value` is another object, the host was
-    written since (set_value, or an update by the C backend) and is the newer.
-    Otherwise the GPU copy is current, and newer when a CUDA update replaced it.
-    """
-
-    def __init__(self, driver):
-        self.driver = driver
-        self.array, self.synced, self.device_newer = None, None, False
-
-    def _host_newer(self, shared):
-        return self.array is None or shared._value is not self.synced
-
-    def shape(self, shared):
-        return shared._value.shape if self._host_newer(shared) else tuple(self.array.shape)
-
-    def current(self, shared):
-        """The device array to read, uploaded first if the host value is the newer."""
-        if self._host_newer(shared):
-            self.array = self.driver.upload(shared._value)
-            self.synced, self.device_newer = shared._value, False
-        return self.array
-
-    def replace(self, shared, array):
-        """A CUDA update: the new value is `array`, on the device only."""
-        if self._host_newer(shared):
-            self.synced = shared._value  # the host value is overwritten, hence not newer
-        self.array, self.device_newer = array, True
-
-    # Shared's hook protocol (kgen/expr/node.py)
-    def get_value(self, shared):
-        if not self._host_newer(shared) and self.device_newer:
-            try:
-                host = self.driver.download(self.array)
-            except Exception as exc:
-                error = self.driver.translate(exc)
-                if error is None:
-                    raise
-                raise error from exc
-            shared._value = self.synced = host
-            self.device_newer = False
-        return shared._value.copy()
-
-    def set_value(self, shared, new):
-        # called before shared._value = new: drop the device copy; the next call uploads
-        self.array, self.synced, self.device_newer = None, None, False
-
-
 class CudaSignature(CallSignature):
     """CallSignature that also accepts device arrays (checked without copying them)."""
 
@@ -329,12 +270,7 @@ class CudaFunction:
         return self._source
 
     def _device_value(self, shared):
-        dv = shared._device
-        if not isinstance(dv, DeviceValue) or dv.driver is not self._driver:
-            if dv is not None:  # another holder's value: take it over through the host
-                shared._value = shared.get_value()
-            dv = shared._device = DeviceValue(self._driver)
-        return dv
+        return held_value(shared, self._driver)
 
     def _int_value(self, v):
         """The value of a 0-d int input (a host or device array) or shared variable."""
