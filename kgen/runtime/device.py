@@ -278,7 +278,7 @@ class Launcher:
     def _copy_to_host(self, out, ptr):
         if out.nbytes:
             err = self.ffi.new("char[]", core.ERRLEN)
-            self._check(self._helper("download")(self.ffi.from_buffer(out, True), ptr, out.nbytes,
+            self._check(self._helper("download")(self.ffi.from_buffer(out, require_writable=True), ptr, out.nbytes,
                                                  err, core.ERRLEN), err)
 
     def translate(self, exc):

@@ -13,6 +13,7 @@
  *     one function fail with a given CUresult.
  * The kgstub_* functions are the test's controls.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -208,15 +209,20 @@ CUresult cuCtxGetDevice(int *device)
     return OK;
 }
 
-/* the size of a 64-bit ELF file from its header (the section table ends a cubin) */
+/* the size of a 64-bit ELF file from its header: where its section or program
+ * header table ends, whichever is last (they end a cubin) */
 static size_t elf_size(const unsigned char *p)
 {
-    uint64_t shoff;
-    uint16_t shentsize, shnum;
+    uint64_t shoff, phoff;
+    uint16_t phentsize, phnum, shentsize, shnum;
+    memcpy(&phoff, p + 0x20, 8);
     memcpy(&shoff, p + 0x28, 8);
+    memcpy(&phentsize, p + 0x36, 2);
+    memcpy(&phnum, p + 0x38, 2);
     memcpy(&shentsize, p + 0x3A, 2);
     memcpy(&shnum, p + 0x3C, 2);
-    return (size_t)(shoff + (uint64_t)shentsize * shnum);
+    uint64_t sh_end = shoff + (uint64_t)shentsize * shnum, ph_end = phoff + (uint64_t)phentsize * phnum;
+    return (size_t)(sh_end > ph_end ? sh_end : ph_end);
 }
 
 CUresult cuModuleLoadData(CUhandle *module, const void *data)
