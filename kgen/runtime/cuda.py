@@ -1,4 +1,5 @@
-"""The CUDA runtime: a Kernel compiled by nvcc and run through PyCUDA.
+"""The CUDA runtime: a Kernel compiled by nvcc and run through PyCUDA (or, where
+PyCUDA is missing, NVIDIA's cuda-python: kgen/runtime/cuda_python.py).
 
 A call:
   1. binds and checks the arguments (CallSignature, as the C runtime does;
@@ -31,7 +32,8 @@ from ..expr.types import format_shape
 from . import core
 from .c import ERRLEN, CallSignature, raise_for
 from .cuda_launch import Schedule, index_error_message
-from .device import CudaError, CudaMemoryError, DeviceValue, held_value  # noqa: F401
+from .device import (CudaError, CudaMemoryError, DeviceValue, device_argument,  # noqa: F401
+                     held_value, interface_of)
 
 
 # ---- is there a GPU? --------------------------------------------------------------
@@ -65,12 +67,29 @@ def driver_problem():
     return None
 
 
+def _have(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package that is missing
+        return False
+
+
+def binding():
+    """'pycuda' or 'cuda-python': the driver bindings target='cuda' uses; None if neither."""
+    if _have("pycuda"):
+        return "pycuda"
+    if _have("cuda.bindings") or _have("cuda.cuda"):
+        return "cuda-python"
+    return None
+
+
 def missing():
     """What keeps target='cuda' from running here: a list of reasons, empty if nothing."""
     reasons = []
-    if importlib.util.find_spec("pycuda") is None:
-        reasons.append("PyCUDA is not installed (pip install 'kgen[cuda]'; building PyCUDA "
-                       "needs the CUDA toolkit)")
+    if binding() is None:
+        reasons.append("neither PyCUDA nor NVIDIA's cuda-python is installed (pip install "
+                       "'kgen[cuda]' for PyCUDA, which builds against the CUDA toolkit, or "
+                       "pip install cuda-python, a wheel that needs only the driver)")
     problem = driver_problem()
     if problem:
         reasons.append(problem)
@@ -87,14 +106,33 @@ _DRIVER = None
 
 
 def default_driver():
-    """The process's PyCudaDriver, created on first use; BackendUnavailableError if it cannot be."""
+    """The process's driver, created on first use: PyCUDA's if it is installed, else
+    cuda-python's (kgen/runtime/cuda_python.py); BackendUnavailableError if neither works."""
     global _DRIVER
     if _DRIVER is None:
         reasons = missing()
         if reasons:
             raise unavailable(reasons)
-        _DRIVER = PyCudaDriver()
+        if binding() == "pycuda":
+            _DRIVER = PyCudaDriver()
+        else:
+            from .cuda_python import CudaPythonDriver
+            try:
+                _DRIVER = CudaPythonDriver()
+            except (ImportError, CudaError) as exc:
+                raise unavailable([f"cuda-python cannot start CUDA ({exc})"]) from exc
     return _DRIVER
+
+
+def check_capability(name, capability, names):
+    """BackendUnavailableError unless the build's architectures can run on this GPU."""
+    oldest = min(int(t.split("_", 1)[1].rstrip("af")) for t in names)
+    have = capability[0] * 10 + capability[1]
+    if have < oldest:
+        raise unavailable([f"the GPU ({name}, compute capability "
+                           f"{capability[0]}.{capability[1]}) is older than "
+                           f"kgen's build targets {', '.join(names)} (set "
+                           f"KGEN_CUDA_TARGETS, e.g. compute_{have},sm_{have})"])
 
 
 # ---- the few PyCUDA calls the runtime makes ------------------------------------------
@@ -122,13 +160,7 @@ class PyCudaDriver:
 
     def check_targets(self, names):
         """BackendUnavailableError unless the build's architectures can run on this GPU."""
-        oldest = min(int(t.split("_", 1)[1].rstrip("af")) for t in names)
-        have = self.capability[0] * 10 + self.capability[1]
-        if have < oldest:
-            raise unavailable([f"the GPU ({self.name}, compute capability "
-                               f"{self.capability[0]}.{self.capability[1]}) is older than "
-                               f"kgen's build targets {', '.join(names)} (set "
-                               f"KGEN_CUDA_TARGETS, e.g. compute_{have},sm_{have})"])
+        check_capability(self.name, self.capability, names)
 
     def load(self, image):
         return self.drv.module_from_buffer(image)
@@ -182,10 +214,15 @@ class CudaSignature(CallSignature):
         self.driver = driver
 
     def coerce(self, k, value):
-        if not self.driver.is_device_array(value):
-            return super().coerce(k, value)
-        return coerce_device_array(self.driver, self.inputs[k], value, self.dtypes[k],
-                                   self.labels[k])
+        if self.driver.is_device_array(value):
+            return coerce_device_array(self.driver, self.inputs[k], value, self.dtypes[k],
+                                       self.labels[k])
+        # any other device array (CuPy, Numba...), where the driver can take one
+        cai = interface_of(value) if hasattr(self.driver, "download_strided") else None
+        if cai is not None:
+            return device_argument(self.driver, value, cai, self.dtypes[k],
+                                   self.inputs[k].type.shape, self.labels[k])
+        return super().coerce(k, value)
 
 
 def coerce_device_array(driver, var, arr, dtype, label):
