@@ -1,157 +1,179 @@
-"""kgen's CUDA backend on the GPU: achieved GB/s and GFLOP/s against the device.
+"""kgen's CUDA kernels on the GPU: GB/s against the device's copy bandwidth, the
+MLP step against CuPy, nvcc and load times.
 
-    python benchmarks/bench_gpu.py [--n 10000000] [--reps 20] [--dtype float32]
+    python benchmarks/bench_gpu.py [--n 100000000] [--reps 20]
 
-Workloads:
-  W1   exp(-x*x) * sin(y) + log1p(z*z), n elements   (memory bound: 3 reads, 1 write)
-  W2   sum((x - y) ** 2), n elements                 (memory bound: a reduction)
-  MLP  one SGD step of 256x784 -> tanh 512 -> softmax 10, the weights on the GPU
+The kernels run from a package built with --target c,cuda, launched by its C
+host launcher (only the CUDA driver: no PyCUDA needed). Inputs are CuPy
+arrays, passed by __cuda_array_interface__ without a copy, and outputs stay on
+the device (kernel.device_outputs = True), so the times are the kernels' plus
+the package's per-call host work (argument checks, the shape phase, launches,
+the final synchronisation). Times come from CUDA events (CuPy's) around each
+call, the median over --reps, all in one run:
 
-Inputs are GPUArrays and outputs stay on the device (f.device_outputs = True),
-so the times are the kernels' plus kgen's per-call host work (argument checks,
-the shape phase, launches); the end-to-end time with NumPy inputs is printed
-too. Times come from CUDA events around each call, the median over --reps.
+  copy   a device-to-device copy of 4n bytes (read + write): the bandwidth reference
+  W1     exp(-x*x) * sin(y) + log1p(z*z), float32      (3 reads, 1 write)
+  W2     sum((x - y) ** 2), float32                      (2 reads)
+  MLP    one SGD step, 256x784 -> tanh 512 -> softmax 10, float32, the weights
+         on the device; beside it the same step written with CuPy (cuBLAS GEMMs)
 
-The references:
-  copy bandwidth  a device-to-device cudaMemcpy of the same size (read + write)
-  matrix rate     CuPy's float32 matmul (cuBLAS) if CuPy is installed, else the
-                  nominal FMA peak: SMs x 128 lanes x 2 flops x clock
+Without a GPU, its driver or CuPy it prints why and exits with status 2.
 """
 import argparse
+import importlib
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+SPEC = '''
+import numpy as np
 import kgen as kg
+import kgen.tensor as T
+
+x, y, z = (T.fvector(n) for n in "xyz")
+w1 = kg.kernel("w1", [x, y, z], T.exp(-x * x) * T.sin(y) + T.log1p(z * z))
+w2 = kg.kernel("w2", [x, y], T.sum((x - y) ** 2))
+
+rng = np.random.default_rng(0)
+X, lab = T.fmatrix("X"), T.ivector("lab")
+params = [kg.shared((rng.standard_normal(s) * 0.05).astype("float32"), name=n)
+          for n, s in [("W1", (784, 512)), ("b1", (512,)), ("W2", (512, 10)), ("b2", (10,))]]
+W1, b1, W2, b2 = params
+p = T.nnet.softmax(T.dot(T.tanh(T.dot(X, W1) + b1), W2) + b2)
+cost = -T.mean(T.log(p[T.arange(lab.shape[0]), lab]))
+grads = T.grad(cost, params)
+lr = np.float32(0.01)
+mlp_step = kg.kernel("mlp_step", [X, lab], cost,
+                     updates=[(q, q - lr * g) for q, g in zip(params, grads)])
+'''
 
 
-def timer(drv):
+def timer(cupy):
     def run(fn, reps):
-        start, stop = drv.Event(), drv.Event()
-        fn()  # warm up (and build caches)
-        drv.Context.synchronize()
+        start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+        fn()  # warm up
+        cupy.cuda.Device().synchronize()
         times = []
         for _ in range(reps):
             start.record()
             fn()
             stop.record()
             stop.synchronize()
-            times.append(stop.time_since(start) / 1e3)
+            times.append(cupy.cuda.get_elapsed_time(start, stop) / 1e3)
         return statistics.median(times)
     return run
 
 
-def copy_bandwidth(drv, gpuarray, nbytes, run, reps):
-    """GB/s of a device-to-device copy (bytes read + bytes written)."""
-    a = gpuarray.empty(nbytes // 4, np.float32)
-    b = gpuarray.empty_like(a)
-    t = run(lambda: drv.memcpy_dtod(b.gpudata, a.gpudata, a.nbytes), reps)
-    return 2 * a.nbytes / t / 1e9
-
-
-def matrix_rate(drv, run, reps):
-    """(GFLOP/s, how it was found) of float32 matrix products on this device."""
+def build(outdir):
+    """The benchmark's package, built with --target c,cuda; (package, nvcc s, total s)."""
+    from kgen.package import build_package, load_spec
+    spec_file = Path(outdir) / "gpubench.py"
+    spec_file.write_text(SPEC)
+    spec = load_spec(spec_file)
+    lines = []
+    t0 = time.perf_counter()
+    build_package(spec.kernels, outdir, "gpubench", spec.path, targets=("c", "cuda"),
+                  progress=lines.append)
+    total = time.perf_counter() - t0
+    nvcc = [float(line.rsplit(" in ", 1)[1].split()[0]) for line in lines
+            if line.startswith("compiled gpubench.cu")]
+    sys.path.insert(0, str(outdir))
     try:
-        import cupy
-        a = cupy.random.standard_normal((4096, 4096), dtype=cupy.float32)
-        t = run(lambda: a @ a, reps)
-        return 2 * 4096 ** 3 / t / 1e9, "cuBLAS sgemm 4096^3 (CuPy)"
-    except Exception:  # CuPy absent or unusable: the nominal peak
-        dev = drv.Context.get_device()
-        sms = dev.get_attribute(drv.device_attribute.MULTIPROCESSOR_COUNT)
-        khz = dev.get_attribute(drv.device_attribute.CLOCK_RATE)
-        return sms * 128 * 2 * khz * 1e3 / 1e9, f"nominal: {sms} SMs x 128 x 2 x {khz / 1e6:.2f} GHz"
+        return importlib.import_module("gpubench"), (nvcc[0] if nvcc else float("nan")), total
+    finally:
+        sys.path.remove(str(outdir))
 
 
-def mlp_step(rng, dtype="float32"):
-    X, y = kg.tensor.tensor("X", dtype, shape=(None, 784)), kg.ivector("y")
-    params = [kg.shared((rng.standard_normal(s) * 0.05).astype(dtype), name=n)
-              for n, s in [("W1", (784, 512)), ("b1", (512,)), ("W2", (512, 10)), ("b2", (10,))]]
-    W1, b1, W2, b2 = params
-    p = kg.softmax(kg.tanh(X @ W1 + b1) @ W2 + b2)
-    cost = -kg.mean(kg.log(p[kg.arange(y.shape[0]), y]))
-    grads = kg.grad(cost, params)
-    lr = np.asarray(0.01, dtype)
-    return kg.function([X, y], cost, updates=[(q, q - lr * g) for q, g in zip(params, grads)],
-                       name="mlp_step", target="cuda")
+def cupy_mlp(cupy, params):
+    """The same SGD step in CuPy: forward, softmax cross-entropy, backward, update."""
+    W1, b1, W2, b2 = (cupy.asarray(p.get_value()) for p in params)
+    lr = np.float32(0.01)
+
+    def step(X, lab):
+        nonlocal W1, b1, W2, b2
+        H = cupy.tanh(X @ W1 + b1)
+        Z = H @ W2 + b2
+        Z = Z - Z.max(axis=1, keepdims=True)
+        P = cupy.exp(Z)
+        P /= P.sum(axis=1, keepdims=True)
+        n = X.shape[0]
+        cost = -cupy.log(P[cupy.arange(n), lab]).mean()
+        dZ = P
+        dZ[cupy.arange(n), lab] -= 1
+        dZ /= n
+        dW2, db2 = H.T @ dZ, dZ.sum(axis=0)
+        dH = (dZ @ W2.T) * (1 - H * H)
+        dW1, db1 = X.T @ dH, dH.sum(axis=0)
+        W1, b1, W2, b2 = W1 - lr * dW1, b1 - lr * db1, W2 - lr * dW2, b2 - lr * db2
+        return cost
+    return step
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=10_000_000)
+    ap.add_argument("--n", type=int, default=100_000_000)
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     args = ap.parse_args(argv)
-    import kgen.runtime.cuda as rt
     try:
-        driver = rt.default_driver()
-    except kg.BackendUnavailableError as exc:
-        print(f"bench_gpu: {exc}", file=sys.stderr)
+        import cupy
+        cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # noqa: BLE001 - CuPy absent, or no GPU for it
+        print(f"bench_gpu: needs CuPy and a GPU ({type(exc).__name__}: {exc})", file=sys.stderr)
         return 2
-    import pycuda.driver as drv
-    import pycuda.gpuarray as gpuarray
-    run = timer(drv)
-    n, dt = args.n, np.dtype(args.dtype)
-    size = dt.itemsize
-    rng = np.random.default_rng(0)
-    print(f"device: {driver.name}, compute capability {driver.capability[0]}."
-          f"{driver.capability[1]}; n = {n:,}, {dt.name}, median of {args.reps}")
-    bw = copy_bandwidth(drv, gpuarray, 2 * n * size, run, args.reps)
-    peak, how = matrix_rate(drv, run, max(3, args.reps // 4))
-    print(f"  copy bandwidth  {bw:8.1f} GB/s (device-to-device copy)")
-    print(f"  matrix rate     {peak:8.1f} GFLOP/s ({how})")
-    print()
+    run = timer(cupy)
+    with tempfile.TemporaryDirectory(prefix="kgen-bench-gpu-") as tmp:
+        pkg, nvcc_s, build_s = build(tmp)
+        t0 = time.perf_counter()
+        try:
+            pkg.device("cuda")
+        except pkg.BackendUnavailableError as exc:
+            print(f"bench_gpu: {exc}", file=sys.stderr)
+            return 2
+        load_s = time.perf_counter() - t0
+        (major, minor), name = pkg._devices.launcher.device()
+        n, reps = args.n, args.reps
+        print(f"device: {name}, compute capability {major}.{minor}; n = {n:,} float32, "
+              f"median of {reps}")
+        print(f"  build: nvcc {nvcc_s:.1f} s (PTX + cubins), whole package {build_s:.1f} s; "
+              f"driver start + module load {load_s * 1e3:.1f} ms")
 
-    vec = lambda name: kg.tensor.tensor(name, dt.name, shape=(None,))  # noqa: E731
-    x, y, z = vec("x"), vec("y"), vec("z")
-    host = [rng.standard_normal(n).astype(dt) for _ in range(3)]
-    dev = [gpuarray.to_gpu(a) for a in host]
-    rows = []
+        a = cupy.empty(n, cupy.float32)
+        b = cupy.empty_like(a)
+        t_copy = run(lambda: b.__setitem__(Ellipsis, a), reps)
+        copy_bw = 2 * a.nbytes / t_copy / 1e9
+        print(f"  copy  device-to-device {4 * n / 1e9:.1f} GB: {t_copy * 1e3:8.3f} ms "
+              f"{copy_bw:8.1f} GB/s")
 
-    t0 = time.perf_counter()
-    w1 = kg.function([x, y, z], kg.exp(-x * x) * kg.sin(y) + kg.log1p(z * z), name="w1",
-                     target="cuda")
-    build = time.perf_counter() - t0
-    w1.device_outputs = True
-    t = run(lambda: w1(*dev), args.reps)
-    w1.device_outputs = False
-    t_e2e = run(lambda: w1(*host), max(3, args.reps // 4))
-    rows.append(("W1 exp(-x*x)*sin(y)+log1p(z*z)", t, 4 * n * size / t / 1e9, 8 * n / t / 1e9,
-                 t_e2e, build))
+        rng = cupy.random.default_rng(0)
+        x, y, z = (rng.standard_normal(n, dtype=cupy.float32) for _ in range(3))
+        del a, b
+        for kernel, inputs, nbytes in [(pkg.w1, (x, y, z), 16 * n), (pkg.w2, (x, y), 8 * n)]:
+            kernel.device_outputs = True
+            t = run(lambda: kernel(*inputs), reps)
+            gbs = nbytes / t / 1e9
+            print(f"  {kernel.name:5s} {t * 1e3:8.3f} ms {gbs:8.1f} GB/s = "
+                  f"{100 * gbs / copy_bw:5.1f}% of the copy")
+        ref = cupy.exp(-x * x) * cupy.sin(y) + cupy.log1p(z * z)
+        got = cupy.asarray(pkg.w1(x, y, z))
+        err = float(cupy.max(cupy.abs(got - ref)))
+        print(f"        W1 agrees with CuPy to {err:.2e} (max abs)")
+        del x, y, z, ref, got
 
-    t0 = time.perf_counter()
-    w2 = kg.function([x, y], ((x - y) ** 2).sum(), name="w2", target="cuda")
-    build = time.perf_counter() - t0
-    w2.device_outputs = True
-    t = run(lambda: w2(dev[0], dev[1]), args.reps)
-    w2.device_outputs = False
-    t_e2e = run(lambda: w2(host[0], host[1]), max(3, args.reps // 4))
-    rows.append(("W2 sum((x-y)**2)", t, 2 * n * size / t / 1e9, 3 * n / t / 1e9, t_e2e, build))
-
-    t0 = time.perf_counter()
-    step = mlp_step(rng, dt.name)
-    build = time.perf_counter() - t0
-    Xh = rng.standard_normal((256, 784)).astype(dt)
-    yh = rng.integers(0, 10, 256).astype("int32")
-    Xd, yd = gpuarray.to_gpu(Xh), gpuarray.to_gpu(yh)
-    step.device_outputs = True
-    t = run(lambda: step(Xd, yd), args.reps)
-    step.device_outputs = False
-    t_e2e = run(lambda: step(Xh, yh), max(3, args.reps // 4))
-    # forward X@W1, H@W2; backward dH = dZ@W2.T, dW2 = H.T@dZ, dW1 = X.T@dH (2 flops a MAC)
-    flops = 2 * (2 * 256 * 784 * 512 + 3 * 256 * 512 * 10)
-    traffic = size * (3 * 784 * 512 + 256 * 784 * 3 + 256 * 512 * 6)  # rough: weights r/w, activations
-    rows.append(("MLP step 256x784->512->10", t, traffic / t / 1e9, flops / t / 1e9, t_e2e, build))
-
-    print(f"  {'workload':34s} {'time':>9s} {'GB/s':>8s} {'%copy':>6s} {'GFLOP/s':>9s} "
-          f"{'%matrix':>7s} {'end-to-end':>10s} {'build':>7s}")
-    for name, t, gbs, gflops, t_e2e, build in rows:
-        print(f"  {name:34s} {t * 1e3:7.3f}ms {gbs:8.1f} {100 * gbs / bw:5.1f}% {gflops:9.1f} "
-              f"{100 * gflops / peak:6.2f}% {t_e2e * 1e3:8.2f}ms {build:6.1f}s")
-    print("\n  GB/s counts each input read and output written once; end-to-end includes the"
-          "\n  host<->device copies of NumPy inputs and outputs; build is nvcc (or the cache).")
+        Xh = np.random.default_rng(1).standard_normal((256, 784)).astype(np.float32)
+        lab_h = np.random.default_rng(2).integers(0, 10, 256).astype(np.int32)
+        X, lab = cupy.asarray(Xh), cupy.asarray(lab_h)
+        params = [pkg.W1, pkg.b1, pkg.W2, pkg.b2]
+        ours = run(lambda: pkg.mlp_step(X, lab), reps)
+        step = cupy_mlp(cupy, params)
+        theirs = run(lambda: step(X, lab), reps)
+        print(f"  MLP step 256x784->512->10: kgen {ours * 1e3:.3f} ms, CuPy {theirs * 1e3:.3f} ms "
+              f"(kgen / CuPy = {ours / theirs:.2f})")
+    print("\n  GB/s counts each input read and output written once; the copy moves 4n bytes "
+          "each way.")
     return 0
 
 

@@ -164,7 +164,7 @@ def test_unavailable_names_what_is_missing(monkeypatch):
     with pytest.raises(kg.BackendUnavailableError) as info:
         kg.function([x], x + 1, target="cuda")
     text = str(info.value)
-    assert "PyCUDA is not installed" in text and "libcuda" in text
+    assert "neither PyCUDA nor NVIDIA's cuda-python is installed" in text and "libcuda" in text
     assert "source('cuda')" in text
     # the source still renders
     assert "__global__" in kg.kernel("k", [x], x + 1).source("cuda")

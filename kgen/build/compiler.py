@@ -153,14 +153,16 @@ def link_flags(libraries=()):
 
 
 def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_api=True,
-                      extra_compile_args=(), libraries=(), define_macros=(), kernel_filename=None):
+                      extra_compile_args=(), libraries=(), define_macros=(), kernel_filename=None,
+                      extra_sources=()):
     """Write the kernel, cffi's wrapper and the compiled extension into `outdir`.
 
     Returns the path of the extension, named `<modname><suffix>` so that importlib
     accepts it. `kernel_filename` (default `<modname>_kernel.c`) is where the kernel
     source is written; the wrapper includes it by that bare name. Raises
     CompileError (with the compiler's output and the kernel's path) or
-    CompilerNotFoundError.
+    CompilerNotFoundError. `extra_sources` name C files already in `outdir`,
+    compiled and linked in as translation units of their own.
     """
     cc = find_compiler()
     outdir = Path(outdir)
@@ -176,7 +178,7 @@ def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_
     cmd = [*cc.argv,
            *compile_flags(native=native, limited_api=limited_api,
                           extra_compile_args=extra_compile_args, define_macros=define_macros),
-           wrapper, "-o", partial, *link_flags(libraries)]
+           wrapper, *extra_sources, "-o", partial, *link_flags(libraries)]
     log.debug("compiling in %s: %s", outdir, shlex.join(cmd))
     # cwd= instead of os.chdir: relative names keep paths out of the output and messages.
     try:

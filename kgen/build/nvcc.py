@@ -107,13 +107,18 @@ def gencode_flags(names):
     return flags
 
 
+def ptx_target(names):
+    """The virtual architecture a package's PTX is built for: the first compute_NN."""
+    ptx = [t for t in names if t.startswith("compute_")]
+    return ptx[0] if ptx else "compute_" + names[0].split("_")[1]
+
+
 def output_flags(output, names):
     """The options that choose what nvcc writes."""
     if output == "fatbin":  # --threads: the architectures are compiled in parallel
         return ["--fatbin", "--threads=0", *gencode_flags(names)]
     if output == "ptx":  # one virtual architecture: the baseline's PTX
-        ptx = [t for t in names if t.startswith("compute_")] or ["compute_" + names[0].split("_")[1]]
-        return ["--ptx", f"-arch={ptx[0]}"]
+        return ["--ptx", f"-arch={ptx_target(names)}"]
     if output == "cubin":  # one real architecture
         sm = [t for t in names if t.startswith("sm_")]
         if len(sm) != 1:

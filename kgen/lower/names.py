@@ -38,7 +38,8 @@ _TEMPLATE_PATTERN = re.compile(r"^[ircq]\d+$")   # loop counters i0, i1, r0, c0.
 _NOT_OURS = re.compile(r"^(?:kg_|KG_|_)")            # kgen's headers, the C implementation
 
 # the suffixes the templates and the CUDA backend append to a kernel symbol
-DERIVED_SUFFIX = re.compile(r"^(?:shapes|ints|prof|step_seconds|const\d*|const_\d+|s\d+_\w+)$")
+DERIVED_SUFFIX = re.compile(r"^(?:shapes|ints|cuda|prof|step_seconds|const\d*|const_\d+|"
+                            r"s\d+_\w+|kg_labels)$")
 
 
 def fold(text, limit=MAX_FOLDED):

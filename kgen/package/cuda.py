@@ -1,4 +1,6 @@
-"""The CUDA part of a package (`--target c,cuda`): NAME.cu, its PTX and cubins.
+"""The CUDA part of a package (`--target c,cuda`): NAME.cu, its PTX and cubins,
+and the host launcher that runs them with only the driver (NAME_cuda.c, with
+the binaries embedded by NAME_images.c, both compiled into the extension).
 
 It stands on the CUDA backend (kgen/templates/cuda/, kgen/build/nvcc.py). The
 architectures are named by kgen.build.nvcc (its DEFAULT_TARGETS, or
@@ -78,3 +80,56 @@ def compile_binaries(source, name, pkg):
             os.replace(built, Path(pkg) / filename)
         written.append(filename)
     return written
+
+
+def _environment():
+    """The package templates' environment, with what the launcher template reads."""
+    from ..codegen.cuda import cuda_kernels
+    from ..runtime.cuda_launch import launch_constants, launch_rule, step_labels
+    from .render import environment
+    env = environment()
+    env.globals.update(cuda_kernels=cuda_kernels, launch_rule=launch_rule,
+                       step_labels=step_labels, launch_constants=launch_constants)
+    return env
+
+
+def launcher_source(model):
+    """NAME_cuda.c: the host launcher (the shape phase, geometry and launches in C)."""
+    for plan in model.plans:
+        if any(st.kind == "ifelse" for st in plan.steps):
+            # its branches' launches would need the condition on the host first,
+            # as kg.function's CUDA runtime does; until the launcher does that, say so
+            raise BackendUnavailableError(
+                f"kernel {plan.label!r}: the package's GPU launcher does not run ifelse "
+                f"yet; build this package for the C target")
+    return _environment().get_template("cuda/launcher.c.jinja").render(
+        name=model.name, version=model.version, plans=model.plans)
+
+
+def launcher_cdef(model):
+    """cffi's declarations of NAME_cuda.c's functions."""
+    return _environment().get_template("cuda/launcher_cdef.h.jinja").render(
+        name=model.name, plans=model.plans)
+
+
+def _arch(filename):
+    """NAME.sm_90.cubin -> sm_90; NAME.ptx -> the baseline compute_NN it was built for."""
+    if filename.endswith(".cubin"):
+        return filename.rsplit(".", 2)[1]
+    nvcc = _nvcc_module()
+    return nvcc.ptx_target(tuple(nvcc.targets()))
+
+
+def images_source(model, pkg, binaries):
+    """NAME_images.c: the bytes of the binaries nvcc wrote, as C arrays (a PTX
+    gets the NUL the driver needs)."""
+    images = []
+    for filename in binaries:
+        data = (Path(pkg) / filename).read_bytes()
+        if filename.endswith(".ptx"):
+            data += b"\0"
+        rows = [",".join(map(str, data[k:k + 24])) for k in range(0, len(data), 24)]
+        images.append({"file": filename, "arch": _arch(filename), "size": len(data),
+                       "rows": rows})
+    return _environment().get_template("cuda/images.c.jinja").render(
+        name=model.name, version=model.version, images=images)

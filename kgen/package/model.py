@@ -10,8 +10,11 @@ import numpy as np
 from ..errors import KgenError
 from ..lower.names import KernelNames
 
-# Names the package's __init__.py defines itself (internals start with "_").
-RESERVED = {"KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"}
+# Names the package's __init__.py defines itself (internals start with "_"), and, for
+# the C symbols <package>_cuda_init... of the GPU launcher, its helpers' names.
+RESERVED = {"KgenError", "KgenIndexError", "KgenTypeError", "ShapeError", "device",
+            "DeviceArray", "BackendUnavailableError", "cuda", "cuda_init", "cuda_device",
+            "cuda_alloc", "cuda_free", "cuda_upload", "cuda_download"}
 
 
 class PackageError(KgenError):

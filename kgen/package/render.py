@@ -65,12 +65,13 @@ def c_cdef(model):
     return render_cdef(model.plans)
 
 
-def c_header(model):
-    return environment().get_template("c/header.h.jinja").render(**_context(model))
+def c_header(model, cuda=False):
+    """NAME.h; with `cuda`, also the GPU entry points of NAME_cuda.c."""
+    return environment().get_template("c/header.h.jinja").render(**_context(model), cuda=cuda)
 
 
-def py_init(model):
-    return environment().get_template("py/__init__.py.jinja").render(**_context(model))
+def py_init(model, cuda=False):
+    return environment().get_template("py/__init__.py.jinja").render(**_context(model), cuda=cuda)
 
 
 def py_runtime():
@@ -78,6 +79,13 @@ def py_runtime():
     checks and calls exactly as kg.function does)."""
     from ..runtime import core
     with open(core.__file__, "rb") as f:
+        return f.read().decode("utf-8")
+
+
+def py_device():
+    """A GPU package's _device.py: kgen/runtime/device.py, byte for byte."""
+    from ..runtime import device
+    with open(device.__file__, "rb") as f:
         return f.read().decode("utf-8")
 
 

@@ -8,7 +8,9 @@
                          manifest, so the manifest does not depend on the binary)
     NAME/shared/*.npy    the shared variables' initial values
     NAME/manifest.json   kernels, signatures, dtypes, hashes, versions, flags
-    NAME/NAME.cu         with the cuda target, and its NAME.ptx and NAME.sm_NN.cubin
+    NAME/NAME.cu         with the cuda target, and its NAME.ptx and NAME.sm_NN.cubin;
+    NAME/NAME_cuda.c     the host launcher (compiled into the extension, with
+    NAME/NAME_images.c   the PTX and cubins embedded: written after nvcc ran)
 
 The sources and the manifest are written before the compiler runs, so after a
 compile error they are there to read. A previous build in the same place is
@@ -59,14 +61,22 @@ def build_package(kernels, outdir, name, spec_path, *, targets=("c",), native=Fa
         if compile:
             cuda.check_available()  # before the slow part; the templates are checked below
     c_options = _c_options(native, openmp) if compile else None  # no compiler: fail now
+    if c_options and "cuda" in targets:
+        # the launcher opens the driver with dlopen and guards its state with a mutex
+        c_options["libraries"] += ("dl", "pthread")
 
     model = build_model(name, spec_path.name, kernels, __version__, optimize,
                         on_kernel=lambda k, s: say(f"kernel {_one_line(k)}: lowered in {s:.2f} s"))
-    files = {f"{name}.c": render.c_source(model), f"{name}.h": render.c_header(model),
-             "__init__.py": render.py_init(model), "_runtime.py": render.py_runtime()}
-    if "cuda" in targets:
+    gpu = "cuda" in targets
+    files = {f"{name}.c": render.c_source(model), f"{name}.h": render.c_header(model, cuda=gpu),
+             "__init__.py": render.py_init(model, cuda=gpu), "_runtime.py": render.py_runtime()}
+    cdef = render.c_cdef(model)
+    if gpu:
         files[f"{name}.cu"] = cuda.cuda_source(model.plans, model.version)
-    build = _build_section(name, c_options, render.c_cdef(model)) if compile else None
+        files[f"{name}_cuda.c"] = cuda.launcher_source(model)
+        files["_device.py"] = render.py_device()
+        cdef += cuda.launcher_cdef(model)
+    build = _build_section(name, c_options, cdef) if compile else None
     if build and "cuda" in targets:
         build["cuda"] = cuda.build_section()
     spec_sha256 = render.sha256(spec_path.read_bytes())
@@ -85,22 +95,27 @@ def build_package(kernels, outdir, name, spec_path, *, targets=("c",), native=Fa
 
     result = BuildResult(name, pkg, [k.name for k in model.kernels], written)
     if compile:
+        extra = []
+        if gpu:  # first: the extension embeds what nvcc builds
+            t = time.perf_counter()
+            say(f"compiling {name}.cu")
+            binaries = cuda.compile_binaries(files[f"{name}.cu"], name, pkg)
+            say(f"compiled {name}.cu -> {', '.join(binaries)} in {time.perf_counter() - t:.2f} s")
+            result.files += binaries
+            _write_text(pkg / f"{name}_images.c", cuda.images_source(model, pkg, binaries))
+            result.files.append(f"{name}_images.c")
+            extra = [f"{name}_cuda.c", f"{name}_images.c"]
         t = time.perf_counter()
         n = len(model.kernels)
-        say(f"compiling {name}.c ({n} kernel{'s' if n != 1 else ''})")
-        so = _compile_c(model, files[f"{name}.c"], pkg, c_options)
+        say(f"compiling {name}.c{' and the CUDA launcher' if gpu else ''} "
+            f"({n} kernel{'s' if n != 1 else ''})")
+        so = _compile_c(model, files[f"{name}.c"], cdef, pkg, c_options, extra)
         say(f"compiled {name}.c -> {so.name} in {time.perf_counter() - t:.2f} s")
         result.files.append(so.name)
         # the package checks its extension against this before loading it; a file of
         # its own, beside the binary, so the manifest stays the same on every machine
         _write_text(pkg / f"{so.name}.sha256", render.sha256(so.read_bytes()) + "\n")
         result.files.append(f"{so.name}.sha256")
-        if "cuda" in targets:
-            t = time.perf_counter()
-            say(f"compiling {name}.cu")
-            binaries = cuda.compile_binaries(files[f"{name}.cu"], name, pkg)
-            say(f"compiled {name}.cu -> {', '.join(binaries)} in {time.perf_counter() - t:.2f} s")
-            result.files += binaries
         result.compiled = True
     result.seconds = time.perf_counter() - start
     return result
@@ -159,15 +174,15 @@ def _build_section(name, options, cdef):
     }
 
 
-def _compile_c(model, c_source, pkg, options):
+def _compile_c(model, c_source, cdef, pkg, options, extra_sources=()):
     from ..build import compile_extension
     modname = f"_{model.name}"
     try:
-        so = compile_extension(c_source, render.c_cdef(model), modname, pkg,
+        so = compile_extension(c_source, cdef, modname, pkg,
                                native=options["native"], limited_api=True,
                                extra_compile_args=options["extra_compile_args"],
-                               libraries=options["libraries"],
-                               kernel_filename=f"{model.name}.c")
+                               libraries=options["libraries"], kernel_filename=f"{model.name}.c",
+                               extra_sources=extra_sources)
     except CompileError as exc:
         exc.source_path = str(pkg / f"{model.name}.c")
         raise

@@ -324,7 +324,10 @@ class SharedVariable:
 
     def get_value(self, borrow=False, return_internal_type=False):
         """A copy of the current value; borrow=True: the array held itself (never
-        written in place by kernels, whose updates replace it)."""
+        written in place by kernels, whose updates replace it). A value living on
+        the GPU is copied back either way."""
+        if self._device is not None:
+            return self._device.get_value(self)
         return self._value if borrow else self._value.copy()
 
     def set_value(self, value, borrow=False):
@@ -334,6 +337,8 @@ class SharedVariable:
         new = stored_value(value, np.dtype(self.dtype), self.ndim, f"set_value({self.name})",
                            borrow=borrow)
         with self._lock:
+            if self._device is not None:
+                self._device.set_value(self, new)
             self._value = new
 
 

@@ -1,4 +1,5 @@
-"""The CUDA runtime: a Kernel compiled by nvcc and run through PyCUDA.
+"""The CUDA runtime: a Kernel compiled by nvcc and run through PyCUDA (or, where
+PyCUDA is missing, NVIDIA's cuda-python: kgen/runtime/cuda_python.py).
 
 A call:
   1. binds and checks the arguments (CallSignature, as the C runtime does;
@@ -13,8 +14,8 @@ A call:
      outputs back (or hands out GPUArrays: `f.device_outputs = True`);
   5. only then gives updated shared variables their new device buffers.
 
-Shared variables live on the GPU between calls: each holds a DeviceValue as
-its `_device` hook, which uploads the host value when that is the newer one
+Shared variables live on the GPU between calls: each holds a DeviceValue
+(kgen/runtime/device.py, shared with GPU packages) as its `_device` hook, which uploads the host value when that is the newer one
 and copies back on `get_value()`.
 """
 import ctypes
@@ -31,14 +32,8 @@ from ..expr.types import format_shape
 from . import core
 from .c import ERRLEN, CallSignature, raise_for
 from .cuda_launch import Schedule, index_error_message
-
-
-class CudaError(KgenError, RuntimeError):
-    """The CUDA driver reported an error while kgen ran a kernel."""
-
-
-class CudaMemoryError(KgenError, MemoryError):
-    """The GPU ran out of memory."""
+from .device import (CudaError, CudaMemoryError, DeviceValue, device_argument,  # noqa: F401
+                     held_value, interface_of)
 
 
 # ---- is there a GPU? --------------------------------------------------------------
@@ -72,12 +67,29 @@ def driver_problem():
     return None
 
 
+def _have(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # a parent package that is missing
+        return False
+
+
+def binding():
+    """'pycuda' or 'cuda-python': the driver bindings target='cuda' uses; None if neither."""
+    if _have("pycuda"):
+        return "pycuda"
+    if _have("cuda.bindings") or _have("cuda.cuda"):
+        return "cuda-python"
+    return None
+
+
 def missing():
     """What keeps target='cuda' from running here: a list of reasons, empty if nothing."""
     reasons = []
-    if importlib.util.find_spec("pycuda") is None:
-        reasons.append("PyCUDA is not installed (pip install 'kgen[cuda]'; building PyCUDA "
-                       "needs the CUDA toolkit)")
+    if binding() is None:
+        reasons.append("neither PyCUDA nor NVIDIA's cuda-python is installed (pip install "
+                       "'kgen[cuda]' for PyCUDA, which builds against the CUDA toolkit, or "
+                       "pip install cuda-python, a wheel that needs only the driver)")
     problem = driver_problem()
     if problem:
         reasons.append(problem)
@@ -94,14 +106,33 @@ _DRIVER = None
 
 
 def default_driver():
-    """The process's PyCudaDriver, created on first use; BackendUnavailableError if it cannot be."""
+    """The process's driver, created on first use: PyCUDA's if it is installed, else
+    cuda-python's (kgen/runtime/cuda_python.py); BackendUnavailableError if neither works."""
     global _DRIVER
     if _DRIVER is None:
         reasons = missing()
         if reasons:
             raise unavailable(reasons)
-        _DRIVER = PyCudaDriver()
+        if binding() == "pycuda":
+            _DRIVER = PyCudaDriver()
+        else:
+            from .cuda_python import CudaPythonDriver
+            try:
+                _DRIVER = CudaPythonDriver()
+            except (ImportError, CudaError) as exc:
+                raise unavailable([f"cuda-python cannot start CUDA ({exc})"]) from exc
     return _DRIVER
+
+
+def check_capability(name, capability, names):
+    """BackendUnavailableError unless the build's architectures can run on this GPU."""
+    oldest = min(int(t.split("_", 1)[1].rstrip("af")) for t in names)
+    have = capability[0] * 10 + capability[1]
+    if have < oldest:
+        raise unavailable([f"the GPU ({name}, compute capability "
+                           f"{capability[0]}.{capability[1]}) is older than "
+                           f"kgen's build targets {', '.join(names)} (set "
+                           f"KGEN_CUDA_TARGETS, e.g. compute_{have},sm_{have})"])
 
 
 # ---- the few PyCUDA calls the runtime makes ------------------------------------------
@@ -129,13 +160,7 @@ class PyCudaDriver:
 
     def check_targets(self, names):
         """BackendUnavailableError unless the build's architectures can run on this GPU."""
-        oldest = min(int(t.split("_", 1)[1].rstrip("af")) for t in names)
-        have = self.capability[0] * 10 + self.capability[1]
-        if have < oldest:
-            raise unavailable([f"the GPU ({self.name}, compute capability "
-                               f"{self.capability[0]}.{self.capability[1]}) is older than "
-                               f"kgen's build targets {', '.join(names)} (set "
-                               f"KGEN_CUDA_TARGETS, e.g. compute_{have},sm_{have})"])
+        check_capability(self.name, self.capability, names)
 
     def load(self, image):
         return self.drv.module_from_buffer(image)
@@ -181,58 +206,6 @@ class PyCudaDriver:
         return CudaError(f"CUDA driver error: {exc}")
 
 
-# ---- shared variables on the device ----------------------------------------------------
-class DeviceValue:
-    """The GPU copy of one shared variable (its `_device` hook).
-
-    `synced` is the host array the GPU copy was made from (or last copied back
-    into): when the shared variable's `_value` is another object, the host was
-    written since (set_value, or an update by the C backend) and is the newer.
-    Otherwise the GPU copy is current, and newer when a CUDA update replaced it.
-    """
-
-    def __init__(self, driver):
-        self.driver = driver
-        self.array, self.synced, self.device_newer = None, None, False
-
-    def _host_newer(self, shared):
-        return self.array is None or shared._value is not self.synced
-
-    def shape(self, shared):
-        return shared._value.shape if self._host_newer(shared) else tuple(self.array.shape)
-
-    def current(self, shared):
-        """The device array to read, uploaded first if the host value is the newer."""
-        if self._host_newer(shared):
-            self.array = self.driver.upload(shared._value)
-            self.synced, self.device_newer = shared._value, False
-        return self.array
-
-    def replace(self, shared, array):
-        """A CUDA update: the new value is `array`, on the device only."""
-        if self._host_newer(shared):
-            self.synced = shared._value  # the host value is overwritten, hence not newer
-        self.array, self.device_newer = array, True
-
-    # Shared's hook protocol (kgen/expr/node.py)
-    def get_value(self, shared):
-        if not self._host_newer(shared) and self.device_newer:
-            try:
-                host = self.driver.download(self.array)
-            except Exception as exc:
-                error = self.driver.translate(exc)
-                if error is None:
-                    raise
-                raise error from exc
-            shared._value = self.synced = host
-            self.device_newer = False
-        return shared._value.copy()
-
-    def set_value(self, shared, new):
-        # called before shared._value = new: drop the device copy; the next call uploads
-        self.array, self.synced, self.device_newer = None, None, False
-
-
 class CudaSignature(CallSignature):
     """CallSignature that also accepts device arrays (checked without copying them)."""
 
@@ -241,10 +214,15 @@ class CudaSignature(CallSignature):
         self.driver = driver
 
     def coerce(self, k, value):
-        if not self.driver.is_device_array(value):
-            return super().coerce(k, value)
-        return coerce_device_array(self.driver, self.inputs[k], value, self.dtypes[k],
-                                   self.labels[k])
+        if self.driver.is_device_array(value):
+            return coerce_device_array(self.driver, self.inputs[k], value, self.dtypes[k],
+                                       self.labels[k])
+        # any other device array (CuPy, Numba...), where the driver can take one
+        cai = interface_of(value) if hasattr(self.driver, "download_strided") else None
+        if cai is not None:
+            return device_argument(self.driver, value, cai, self.dtypes[k],
+                                   self.inputs[k].type.shape, self.labels[k])
+        return super().coerce(k, value)
 
 
 def coerce_device_array(driver, var, arr, dtype, label):
@@ -332,12 +310,7 @@ class CudaFunction:
         return self._source
 
     def _device_value(self, shared):
-        dv = shared._device
-        if not isinstance(dv, DeviceValue) or dv.driver is not self._driver:
-            if dv is not None:  # another holder's value: take it over through the host
-                shared._value = shared.get_value()
-            dv = shared._device = DeviceValue(self._driver)
-        return dv
+        return held_value(shared, self._driver)
 
     def _int_value(self, v):
         """The value of a 0-d int input (a host or device array) or shared variable."""

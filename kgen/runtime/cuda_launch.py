@@ -17,12 +17,25 @@ import numpy as np
 
 from ..codegen.cuda import BLOCK, ERR_WORDS, GEMM_BM, GEMM_BN, cuda_kernels, flat_steps, \
     reduce_sizes
+from ..lower.plan import Step
 
 MAX_BLOCKS = 65535       # grid-stride kernels: more blocks than this only add scheduling
 MAX_GRID_YZ = 65535      # the hardware limit of grid.y and grid.z (the GEMM loops beyond)
 SPLIT_TARGET = 1024      # a reduction with fewer tasks than this splits its rows...
 CHUNK_MIN = BLOCK * 16   # ...into chunks of at least this many elements...
 MAX_SPLITS = 1024        # ...and at most this many chunks per row
+ONE_LANE_MAX = 8         # rows this short get one thread each...
+WARP_LANES_MAX = 2048    # ...rows up to this long a warp, longer ones the whole block
+WARP = 32
+
+
+def launch_constants():
+    """The numbers above, for the C host launcher's copy of these rules (its
+    tests check that both give the same launches)."""
+    return dict(KG_BLOCK=BLOCK, KG_MAX_BLOCKS=MAX_BLOCKS, KG_MAX_GRID_YZ=MAX_GRID_YZ,
+                KG_SPLIT_TARGET=SPLIT_TARGET, KG_CHUNK_MIN=CHUNK_MIN, KG_MAX_SPLITS=MAX_SPLITS,
+                KG_ONE_LANE_MAX=ONE_LANE_MAX, KG_WARP_LANES_MAX=WARP_LANES_MAX, KG_WARP=WARP,
+                KG_GEMM_BM=GEMM_BM, KG_GEMM_BN=GEMM_BN, KG_ERR_WORDS=ERR_WORDS)
 
 
 def cdiv(a, b):
@@ -38,10 +51,10 @@ def grid_1d(n):
 
 def lanes_for(length):
     """Threads that share one reduced row: 1 for short rows, a warp, or the whole block."""
-    if length <= 8:
+    if length <= ONE_LANE_MAX:
         return 1
-    if length <= 2048:
-        return 32
+    if length <= WARP_LANES_MAX:
+        return WARP
     return BLOCK
 
 
@@ -139,13 +152,16 @@ class Schedule:
 
     def _geometry(self, k, ints, reductions, temps):
         """((grid, block) or None, the extras of its arguments)."""
-        st, p = k.step, lambda dims: self.product(dims, ints)  # noqa: E731
-        err = {"err": ("buffer", "kg_err")}
-        if k.role == "map":
-            return grid_1d(self.value(st.size, ints)), {}
-        if k.role in ("reduce", "reduce_final"):
-            nout, nred = (p(dims) for dims in reduce_sizes(st))
-        if k.role == "reduce":
+        rule, p = launch_rule(k), lambda dims: self.product(dims, ints)  # noqa: E731
+        if rule.shape == "1d":
+            if rule.guard is not None and not p(rule.guard):
+                return None, {}
+            return grid_1d(p(rule.sizes[0])), {"err": ("buffer", "kg_err")}
+        if rule.shape == "gemm":
+            return gemm_grid(*(p(dims) for dims in rule.sizes)), {}
+        nout, nred = (p(dims) for dims in rule.sizes)
+        st = k.step
+        if rule.shape == "reduce":
             r = reductions[k.index] = reduce_launch(nout, nred)
             if r is None:
                 return None, {}
@@ -159,39 +175,64 @@ class Schedule:
                     temps.append((name + "_at", (nout * r.splits,), "int64"))
                     extras["part_at"] = ("buffer", name + "_at")
             return ((r.blocks, 1, 1), (BLOCK, 1, 1)), extras
-        if k.role == "reduce_final":
-            r = reductions.get(k.index)
-            if r is None or r.splits == 1:
-                return None, {}
-            name = f"kg_part{k.index}"
-            extras = {"part": ("buffer", name), "part_at": ("buffer", name + "_at"),
-                      "outputs": ("int", nout),
-                      "splits": ("int", r.splits), "lanes": ("int", r.final_lanes)}
-            return ((r.final_blocks, 1, 1), (BLOCK, 1, 1)), extras
-        a = st.args
-        if k.role == "gemm":
-            return gemm_grid(self.value(a["M"], ints), self.value(a["N"], ints),
-                             p(a["batch"])), {}
-        if k.role == "gather":
-            return grid_1d(p(a["lead"]) * self.value(a["inner"], ints)), err
-        if k.role == "scatter_init":
-            return grid_1d(self.value(a["size"], ints)), {}
-        if k.role == "scatter_add":
-            return (grid_1d(p(a["rest"])) if p(a["lead"]) else None), err
-        if k.role == "fill":
-            return grid_1d(self.value(a["size"], ints)), {}
-        if k.role == "accumulate":
-            return grid_1d(p(a["out"].dims)), {}
-        if k.role == "arange":
-            return grid_1d(self.value(a["n"], ints)), {}
-        if k.role in ("cumulate", "sort"):  # one thread per line
-            return grid_1d(self.value(a["lines"], ints)), {}
+        r = reductions.get(k.index)  # reduce_final: only after a split first pass
+        if r is None or r.splits == 1:
+            return None, {}
+        name = f"kg_part{k.index}"
+        extras = {"part": ("buffer", name), "part_at": ("buffer", name + "_at"),
+                  "outputs": ("int", nout),
+                  "splits": ("int", r.splits), "lanes": ("int", r.final_lanes)}
+        return ((r.final_blocks, 1, 1), (BLOCK, 1, 1)), extras
+
+
+@dataclass(frozen=True)
+class LaunchRule:
+    """Which sizes decide a kernel's geometry: the one statement of it, which this
+    module evaluates and the packages' C host launcher (cuda/launcher.c.jinja) renders.
+
+    shape "1d":     grid_1d(product(sizes[0])), skipped when product(guard) is 0
+    shape "gemm":   gemm_grid(M, N, batch) with sizes [[M], [N], batch dims]
+    shape "reduce" / "final": reduce_launch(nout, nred), sizes [nout dims, nred dims]
+    """
+    shape: str
+    sizes: tuple
+    guard: tuple = None
+
+
+def launch_rule(k):
+    """The LaunchRule of a CudaKernel (each a list of Ints to multiply)."""
+    st = k.step
+    if k.role in ("reduce", "reduce_final"):
+        return LaunchRule("reduce" if k.role == "reduce" else "final",
+                          tuple(tuple(dims) for dims in reduce_sizes(st)))
+    if k.role == "map":
+        return LaunchRule("1d", ((st.size,),))
+    a = st.args
+    if k.role == "gemm":
+        return LaunchRule("gemm", ((a["M"],), (a["N"],), tuple(a["batch"])))
+    one_d = {"gather": lambda: (*a["lead"], a["inner"]),
+             "scatter_init": lambda: (a["size"],),
+             "scatter_add": lambda: tuple(a["rest"]),
+             "fill": lambda: (a["size"],),
+             "accumulate": lambda: tuple(a["out"].dims),
+             "arange": lambda: (a["n"],),
+             "cumulate": lambda: (a["lines"],),  # one thread per line
+             "sort": lambda: (a["lines"],)}
+    if k.role not in one_d:
         raise AssertionError(f"no launch geometry for kernel role {k.role!r}")
+    guard = tuple(a["lead"]) if k.role == "scatter_add" else None
+    return LaunchRule("1d", (one_d[k.role](),), guard)
+
+
+def step_labels(plan):
+    """What an index error names for each step (an ifelse's branch steps after
+    it: codegen.cuda.flat_steps): its label, else its kind."""
+    return [st.args.get("label", st.kind) if isinstance(st, Step) else st.kind
+            for st, _ in flat_steps(plan)]
 
 
 def index_error_message(plan, record):
     """The message of an index error the kernels recorded (kg_cuda.h's kg_wrap_index)."""
     _flag, step, axis, index, size = (int(v) for v in record[:ERR_WORDS])
-    step = flat_steps(plan)[step][0]
-    label = step.args.get("label", step.kind)
+    label = step_labels(plan)[step]
     return f"{label}: index {index} is out of bounds for axis {axis} with size {size}"
