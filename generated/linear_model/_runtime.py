@@ -27,10 +27,12 @@ import json
 import math
 import os
 import threading
+import types
 
 import numpy as np
 
 ERRLEN = 512
+_CARRAY = 0x1 | 0x100  # ndarray.flags.num: NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
 _CTYPES = {"bool": "_Bool[]", "int32": "int32_t[]", "int64": "int64_t[]",
            "float32": "float[]", "float64": "double[]"}
 
@@ -322,7 +324,10 @@ class SharedVariable:
 
     def get_value(self, borrow=False, return_internal_type=False):
         """A copy of the current value; borrow=True: the array held itself (never
-        written in place by kernels, whose updates replace it)."""
+        written in place by kernels, whose updates replace it). A value living on
+        the GPU is copied back either way."""
+        if self._device is not None:
+            return self._device.get_value(self)
         return self._value if borrow else self._value.copy()
 
     def set_value(self, value, borrow=False):
@@ -332,6 +337,8 @@ class SharedVariable:
         new = stored_value(value, np.dtype(self.dtype), self.ndim, f"set_value({self.name})",
                            borrow=borrow)
         with self._lock:
+            if self._device is not None:
+                self._device.set_value(self, new)
             self._value = new
 
 
@@ -349,6 +356,7 @@ class Kernel:
     values:  positions, among the inputs then the shared variables, of the 0-d int
              arrays whose values decide sizes (x[i * bs:(i + 1) * bs]): each value
              is passed to both C functions as an int64_t after the lengths
+    fast:    give the kernel a fast path for calls of plain arrays (see fast_class)
     """
 
     # how a call given Dask arrays runs: kg.function's kernels hand it to kgen.dask
@@ -356,7 +364,7 @@ class Kernel:
     lazy_call = None
 
     def __init__(self, ext, c_name, name, inputs, shared, outputs, updates, single, doc=None,
-                 values=()):
+                 values=(), fast=True):
         self.__name__ = self.name = name
         if doc is not None:
             self.__doc__ = doc
@@ -366,30 +374,34 @@ class Kernel:
         self.signature = Signature(name, inputs)
         self.names = self.signature.names
         self.shared = list(shared)
-        self._in_ctypes = [_CTYPES[np.dtype(d).name] for _, d, _ in inputs]
-        self._in_ctypes += [_CTYPES[s.dtype] for s in self.shared]
+        ctypes = [np.dtype(d).name for _, d, _ in inputs] + [s.dtype for s in self.shared]
+        self._in_ctypes = [self._ffi.typeof(_CTYPES[d]) for d in ctypes]
         specs = [(ndim, np.dtype(d)) for _, d, ndim in outputs]
         specs += [(ndim, np.dtype(d)) for _, d, ndim in updates]
         self._out_specs = specs
-        self._out_ctypes = [_CTYPES[d.name] for _, d in specs]
+        self._out_ctypes = [self._ffi.typeof(_CTYPES[d.name]) for _, d in specs]
         self._n_out_dims = sum(ndim for ndim, _ in specs)
         self._n_outputs = len(outputs)
         self._updated = [s for s, _, _ in updates]
         self._single = single
         self._values = tuple(values)
+        self._out_dtypes = [d for _, d in specs]
         self._shape_memo = {}   # input dims (and values) -> output shapes (they depend on
                                 # nothing else)
-        self._err_pool = []     # error buffers not in use by a call right now
         # A call with updates holds the locks of every shared variable it touches from
         # reading to writing; one that only reads takes them just to read a consistent
         # set of values (one reference alone is read atomically anyway).
         touched = self.shared + self._updated
         self._locks = lock_order(touched) if self._updated or len(self.shared) > 1 else []
+        if fast and self.signature._fast is not None and not touched and not self._values:
+            self.__class__ = fast_class(type(self), self)
 
     def __repr__(self):
         return f"<kernel {self.name}({', '.join(map(str, self.names))})>"
 
-    def __call__(self, *args, **kwargs):
+    def call(self, *args, **kwargs):
+        """A call, any arguments: bound and checked by the signature (`__call__` is
+        this, or the kernel's fast path in front of it: see `fast_class`)."""
         arrays = self.signature.bind(args, kwargs)
         if arrays is LAZY:
             if self.lazy_call is None:
@@ -397,68 +409,71 @@ class Kernel:
                     f"{self.name}() was given Dask arrays: a package kernel has no graph to split "
                     f"into chunks; build the function with kg.function (kgen[dask]) instead")
             return self.lazy_call(args, kwargs)
+        return self._finish(self._bound(arrays))
+
+    __call__ = call
+
+    def _bound(self, arrays):
+        """Run on bound input arrays, with the shared values read under their locks."""
         locks = self._locks
         if not locks:
-            for s in self.shared:
-                arrays.append(s._value if s._device is None else s.get_value())
-            outs = self._compute(arrays)
-        elif not self._updated:
+            return self._compute(arrays + [host_value(s) for s in self.shared])
+        if not self._updated:
             acquire(locks)
             try:
                 arrays += [host_value(s) for s in self.shared]
             finally:
                 release(locks)
+            return self._compute(arrays)
+        acquire(locks)
+        try:
+            arrays += [host_value(s) for s in self.shared]
             outs = self._compute(arrays)
-        else:  # (inlined: this is most of a small training step's overhead)
-            for lock in locks:
-                lock.acquire()
-            try:
-                for s in self.shared:
-                    arrays.append(s._value if s._device is None else s.get_value())
-                outs = self._compute(arrays)
-                for s, value in zip(self._updated, outs[self._n_outputs:]):
-                    s._value = value
-            finally:
-                for lock in locks:
-                    lock.release()
+            for s, value in zip(self._updated, outs[self._n_outputs:]):
+                s._value = value
+        finally:
+            release(locks)
+        return outs
+
+    def _finish(self, outs):
         if self._single:
             return outs[0]
         return outs[:self._n_outputs]
 
     def _compute(self, arrays):
         """Run the kernel on its input and shared arrays; returns outputs and updates."""
-        dims = [d for a in arrays for d in a.shape]
+        from_buffer = self._ffi.from_buffer
+        dims, ptrs = [], []
+        for ctype, a in zip(self._in_ctypes, arrays):
+            dims += a.shape
+            ptrs.append(from_buffer(ctype, a))
         if self._values:  # 0-d int arrays (bound and checked): their values decide sizes
             dims += [int(arrays[k]) for k in self._values]
-        ffi = self._ffi
-        pool = self._err_pool
-        try:
-            err = pool.pop()
-        except IndexError:
-            err = ffi.new("char[]", ERRLEN)
-        try:
-            key = tuple(dims)
-            out_shapes = self._shape_memo.get(key)
-            if out_shapes is None:
-                out_shapes = self._out_shapes(dims, err)
-            outs = [np.empty(shape, dtype) for shape, (_, dtype) in
-                    zip(out_shapes, self._out_specs)]
-            from_buffer = ffi.from_buffer
-            ptrs = [from_buffer(c, a) for c, a in zip(self._in_ctypes, arrays)]
-            ptrs += dims
-            ptrs += [from_buffer(c, o, True) for c, o in zip(self._out_ctypes, outs)]
-            rc = self._run(*ptrs, err, ERRLEN)
-            if rc:
-                raise_for(rc, ffi.string(err).decode())
-        finally:
-            pool.append(err)
+        out_shapes = self._shape_memo.get(tuple(dims))
+        if out_shapes is None:
+            out_shapes = self._out_shapes(dims)
+        outs = [np.empty(shape, dtype) for shape, dtype in zip(out_shapes, self._out_dtypes)]
+        ptrs += dims
+        ptrs += [from_buffer(ctype, o, True) for ctype, o in zip(self._out_ctypes, outs)]
+        # no message buffer: a call that fails runs again with one (see _failed)
+        rc = self._run(*ptrs, self._ffi.NULL, 0)
+        if rc:
+            self._failed(rc, ptrs)
         return outs
 
-    def _out_shapes(self, dims, err):
-        """The output shapes for these input dims and values (computed by the C shape phase into a
-        buffer of this call's own), or the shape error."""
+    def _failed(self, rc, ptrs):
+        """Raise for a failed run, with the message of a second run that writes one
+        (the outputs are fresh and updates unwritten, so running again changes nothing)."""
+        err = self._ffi.new("char[]", ERRLEN)
+        again = self._run(*ptrs, err, ERRLEN)
+        raise_for(rc, self._ffi.string(err).decode() if again == rc else "")
+
+    def _out_shapes(self, dims):
+        """The output shapes for these input dims and values (computed by the C shape
+        phase into buffers of this call's own), or the shape error."""
         ffi = self._ffi
         buf = ffi.new("int64_t[]", max(1, self._n_out_dims))
+        err = ffi.new("char[]", ERRLEN)
         rc = self._shapes(*dims, buf, err, ERRLEN)
         if rc:  # KG_ESHAPE, or KG_EINDEX for an index out of range
             raise_for(rc, ffi.string(err).decode())
@@ -469,6 +484,87 @@ class Kernel:
         if len(self._shape_memo) < 64:
             self._shape_memo[tuple(dims)] = shapes
         return shapes
+
+
+# ---- the fast path of a call -----------------------------------------------------------------
+# A call of positional arrays that are already what the C code reads (the exact
+# dtype and ndim, aligned, C-contiguous) needs no binding. For a kernel without
+# shared variables, static dims or size-deciding values, such a call runs in
+# straight-line code compiled for its arity: the per-argument loops of the
+# general path cost more than the kernel itself on small arrays. Each input slot
+# keeps the cffi pointer of the last array passed (so a loop calling f(x) again
+# and again converts x once); the kernel holds that array until its next call.
+_FAST_CALL = """\
+def __call__(self, {params}/, *more, **kwargs):
+    if more or kwargs{checks}:
+        return self.call(*present(({args})), *more, **kwargs)
+    key = ({key})
+    shapes = memo.get(key)
+    if shapes is None:
+        shapes = remember(memo, key, self._out_shapes([{dims}]))
+{pointers}{outputs}    rc = run({ptrs}{dims}{out_ptrs}NULL, 0)
+    if rc:
+        self._failed(rc, [{ptrs}{dims}{out_ptrs}])
+    return {result}
+"""
+_fast_code = {}   # arity -> compiled __call__ (the code depends on the counts alone)
+# (its `memo` maps the input shapes to the output shapes: the same as
+# Kernel._shape_memo, keyed by a tuple of shapes, which is quicker to build)
+
+
+def remember(memo, key, shapes):
+    """`shapes`, kept in `memo` under `key` while it holds fewer than 64 entries."""
+    if len(memo) < 64:
+        memo[key] = shapes
+    return shapes
+
+
+def present(args):
+    """The positional arguments a call gave (the others are MISSING)."""
+    return [a for a in args if a is not MISSING]
+
+
+def fast_class(base, kernel):
+    """A subclass of `base` (named as it is) whose __call__ is `kernel`'s fast path."""
+    n_in, n_out = len(kernel.signature.dtypes), len(kernel._out_dtypes)
+    code = _fast_code.get((n_in, n_out, kernel._single))
+    if code is None:
+        code = _fast_code[n_in, n_out, kernel._single] = _compile_fast(n_in, n_out, kernel._single)
+    ffi = kernel._ffi
+    names = {"np": np, "MISSING": MISSING, "present": present, "memo": {}, "remember": remember,
+             "run": kernel._run, "NULL": ffi.NULL, "from_buffer": ffi.from_buffer,
+             "empty": np.empty, "ndarray": np.ndarray, "CARRAY": _CARRAY,
+             "held": [(None, None)] * n_in}
+    for k, (dtype, ndim) in enumerate(kernel.signature._fast):
+        names[f"D{k}"], names[f"N{k}"], names[f"C{k}"] = dtype, ndim, kernel._in_ctypes[k]
+    for k, (dtype, ctype) in enumerate(zip(kernel._out_dtypes, kernel._out_ctypes)):
+        names[f"OD{k}"], names[f"OC{k}"] = dtype, ctype
+    call = types.FunctionType(code, names, "__call__", (MISSING,) * n_in)
+    call.__doc__ = base.call.__doc__
+    return type(base.__name__, (base,), {"__call__": call, "__module__": base.__module__,
+                                         "__qualname__": base.__qualname__})
+
+
+def _compile_fast(n_in, n_out, single):
+    ins, outs = range(n_in), range(n_out)
+    text = _FAST_CALL.format(
+        params="".join(f"a{k}=MISSING, " for k in ins),
+        checks="".join(f" or type(a{k}) is not ndarray or a{k}.dtype is not D{k}"
+                       f" or a{k}.ndim != N{k} or a{k}.flags.num & CARRAY != CARRAY"
+                       for k in ins),
+        args="".join(f"a{k}, " for k in ins),
+        key="".join(f"a{k}.shape, " for k in ins),
+        dims="".join(f"*key[{k}], " for k in ins),
+        pointers="".join(f"    h{k} = held[{k}]\n    if h{k}[0] is a{k}:\n        p{k} = h{k}[1]\n"
+                         f"    else:\n        p{k} = from_buffer(C{k}, a{k})\n"
+                         f"        held[{k}] = (a{k}, p{k})\n" for k in ins),
+        outputs="".join(f"    o{k} = empty(shapes[{k}], OD{k})\n" for k in outs),
+        ptrs="".join(f"p{k}, " for k in ins),
+        out_ptrs="".join(f"from_buffer(OC{k}, o{k}, True), " for k in outs),
+        result="o0" if single else "[" + ", ".join(f"o{k}" for k in outs) + "]")
+    namespace = {"MISSING": MISSING}
+    exec(compile(text, "<kgen fast call>", "exec"), namespace)
+    return namespace["__call__"].__code__
 
 
 # ---- loading a package ----------------------------------------------------------------------

@@ -1380,13 +1380,13 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
 
 
     /* temporaries, allocated once per call, freed on every exit */
-    if ((uint64_t)tmp0_size_4 > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp0_size_4);
+    if (tmp0_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp0_size_4);
     tmp0 = (double *)malloc(sizeof(double) * (size_t)(tmp0_size_4 > 0 ? tmp0_size_4 : 1));
     if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)sub_d0 > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)sub_d0);
+    if (sub_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)sub_d0);
     tmp1 = (double *)malloc(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
     if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)tmp2_size > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp2_size);
+    if (tmp2_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp2_size);
     tmp2 = (double *)malloc(sizeof(double) * (size_t)(tmp2_size > 0 ? tmp2_size : 1));
     if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
     /* W @ x */
@@ -1407,7 +1407,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 tmp1[i] = t2;
             }
 
-        } else if (sh_b_d0 == n && sh_W_d0 == n && in_y_d0 == n && 1) {
+        } else if (sh_b_d0 == n && sh_W_d0 == n && in_y_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_b = sh_b[i];
@@ -1585,7 +1585,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 upd_W[i] = t3;
             }
 
-        } else if (in_x_d0 == n && sh_W_d0 == n && sh_W_s0 == n && 1) {
+        } else if (in_x_d0 == n && sh_W_d0 == n && sh_W_s0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_x = in_x[i];
@@ -1735,7 +1735,7 @@ KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double 
 
 
     /* temporaries, allocated once per call, freed on every exit */
-    if ((uint64_t)size_2 > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)size_2);
+    if (size_2 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)size_2);
     tmp0 = (double *)malloc(sizeof(double) * (size_t)(size_2 > 0 ? size_2 : 1));
     if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
     /* X @ dimshuffle(W, pattern=(1, 0)) */
@@ -1754,7 +1754,7 @@ KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double 
                 out[i] = t1;
             }
 
-        } else if (sh_b_d0 == n && size_2 == n && 1) {
+        } else if (sh_b_d0 == n && size_2 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_b = sh_b[i];

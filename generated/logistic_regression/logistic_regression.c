@@ -1376,31 +1376,31 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
     if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
     tmp2 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
     if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)tmp3_size_6 > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp3_size_6);
+    if (tmp3_size_6 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp3_size_6);
     tmp3 = (double *)malloc(sizeof(double) * (size_t)(tmp3_size_6 > 0 ? tmp3_size_6 : 1));
     if (!tmp3) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)in_x_d0 > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
     tmp4 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
     if (!tmp4) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)in_x_d0 > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
     tmp5 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
     if (!tmp5) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)in_x_d0 > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
     tmp6 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
     if (!tmp6) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)in_y_d0 > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_y_d0);
+    if (in_y_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_y_d0);
     tmp7 = (double *)malloc(sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1));
     if (!tmp7) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)in_y_d0 > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_y_d0);
+    if (in_y_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_y_d0);
     tmp8 = (double *)malloc(sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1));
     if (!tmp8) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)tmp10_size > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp10_size);
+    if (tmp10_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp10_size);
     tmp9 = (double *)malloc(sizeof(double) * (size_t)(tmp10_size > 0 ? tmp10_size : 1));
     if (!tmp9) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)tmp10_size > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp10_size);
+    if (tmp10_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp10_size);
     tmp10 = (double *)malloc(sizeof(double) * (size_t)(tmp10_size > 0 ? tmp10_size : 1));
     if (!tmp10) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)in_x_d0 > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
     tmp11 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
     if (!tmp11) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
     /* -b; true_div(1.0, cast(...)) */
@@ -1441,7 +1441,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
         const double v_3 = tmp1[0];
         const double v_7 = tmp2[0];
 
-        if (in_x_d0 == n && in_y_d0 == n && in_x_d0 == n && in_x_d0 == n && in_x_d0 == n && in_x_d0 == n && in_y_d0 == n && in_y_d0 == n && in_x_d0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (in_x_d0 == n && in_y_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const double v_4 = tmp3[i];
@@ -1474,7 +1474,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 tmp11[i] = t16;
             }
 
-        } else if (in_x_d0 == n && in_y_d0 == n && in_x_d0 == n && in_x_d0 == n && in_x_d0 == n && in_x_d0 == n && in_y_d0 == n && in_y_d0 == n && in_x_d0 == n && 1) {
+        } else if (in_x_d0 == n && in_y_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_4 = tmp3[i];
@@ -1572,7 +1572,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 tmp10[i] = t1_3;
             }
 
-        } else if (in_y_d0 == n && 1) {
+        } else if (in_y_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_8 = tmp8[i];
@@ -1662,7 +1662,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 tmp9[i] = t1_5;
             }
 
-        } else if (in_y_d0 == n && 1) {
+        } else if (in_y_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_12 = tmp7[i];
@@ -1760,7 +1760,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                 upd_w[i] = t4_3;
             }
 
-        } else if (sh_w_d0 == n && in_x_d1 == n && 1) {
+        } else if (sh_w_d0 == n && in_x_d1 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_w = sh_w[i];
@@ -1927,7 +1927,7 @@ KG_EXPORT int logistic_regression_predict(const double *KG_RESTRICT in_x, const 
     /* temporaries, allocated once per call, freed on every exit */
     tmp0 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
     if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
-    if ((uint64_t)in_x_d0 > (uint64_t)PTRDIFF_MAX / sizeof(double)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)in_x_d0);
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)in_x_d0);
     tmp1 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
     if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
     /* -b */

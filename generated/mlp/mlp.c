@@ -1538,39 +1538,39 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
 
 
     /* temporaries, allocated once per call, freed on every exit */
-    if ((uint64_t)tmp1_size > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp1_size);
+    if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp1_size);
     tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
     if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)tmp2_size_4 > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp2_size_4);
+    if (tmp2_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp2_size_4);
     tmp2 = (float *)malloc(sizeof(float) * (size_t)(tmp2_size_4 > 0 ? tmp2_size_4 : 1));
     if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
     tmp3 = (float *)malloc(sizeof(float) * (size_t)(1 > 0 ? 1 : 1));
     if (!tmp3) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)tmp4_size_4 > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp4_size_4);
+    if (tmp4_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp4_size_4);
     tmp4 = (float *)malloc(sizeof(float) * (size_t)(tmp4_size_4 > 0 ? tmp4_size_4 : 1));
     if (!tmp4) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)tmp5_size_3 > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp5_size_3);
+    if (tmp5_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp5_size_3);
     tmp5 = (float *)malloc(sizeof(float) * (size_t)(tmp5_size_3 > 0 ? tmp5_size_3 : 1));
     if (!tmp5) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)tmp6_size_4 > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp6_size_4);
+    if (tmp6_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp6_size_4);
     tmp6 = (float *)malloc(sizeof(float) * (size_t)(tmp6_size_4 > 0 ? tmp6_size_4 : 1));
     if (!tmp6) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)tmp7_size_2 > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp7_size_2);
+    if (tmp7_size_2 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp7_size_2);
     tmp7 = (float *)malloc(sizeof(float) * (size_t)(tmp7_size_2 > 0 ? tmp7_size_2 : 1));
     if (!tmp7) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)tmp8_size > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp8_size);
+    if (tmp8_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp8_size);
     tmp8 = (float *)malloc(sizeof(float) * (size_t)(tmp8_size > 0 ? tmp8_size : 1));
     if (!tmp8) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)in_x_d0 > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
     tmp9 = (float *)malloc(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
     if (!tmp9) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)tmp10_size_3 > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp10_size_3);
+    if (tmp10_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp10_size_3);
     tmp10 = (float *)malloc(sizeof(float) * (size_t)(tmp10_size_3 > 0 ? tmp10_size_3 : 1));
     if (!tmp10) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)tmp11_size_2 > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp11_size_2);
+    if (tmp11_size_2 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp11_size_2);
     tmp11 = (float *)malloc(sizeof(float) * (size_t)(tmp11_size_2 > 0 ? tmp11_size_2 : 1));
     if (!tmp11) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    if ((uint64_t)n_range > (uint64_t)PTRDIFF_MAX / sizeof(int64_t)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)n_range);
+    if (n_range > (int64_t)(PTRDIFF_MAX / sizeof(int64_t))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)n_range);
     tmp12 = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1));
     if (!tmp12) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
     /* sum(W1 ** 2, axis=(0, 1), keepdims=False) */
@@ -1735,7 +1735,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp6[i] = t4_2;
             }
 
-        } else if (sh_b1_d0 == n && size_2 == n && 1) {
+        } else if (sh_b1_d0 == n && size_2 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_b1 = sh_b1[i];
@@ -1785,7 +1785,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp8[i] = t2_3;
             }
 
-        } else if (sh_b2_d0 == n && size_4 == n && 1) {
+        } else if (sh_b2_d0 == n && size_4 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_b2 = sh_b2[i];
@@ -1869,7 +1869,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp10[i] = t2_4;
             }
 
-        } else if (in_x_d0 == n && 1) {
+        } else if (in_x_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_15 = tmp7[i];
@@ -1951,7 +1951,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp11[i] = t1_9;
             }
 
-        } else if (in_x_d0 == n && 1) {
+        } else if (in_x_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_19 = tmp2[i];
@@ -2251,7 +2251,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp5[i] = t2_8;
             }
 
-        } else if (in_x_d0 == n && 1) {
+        } else if (in_x_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_32 = tmp4[i];
@@ -2311,7 +2311,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp10[i] = t1_16;
             }
 
-        } else if (size_6 == n && size_3 == n && 1) {
+        } else if (size_6 == n && size_3 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_35 = tmp4[i];
@@ -2358,7 +2358,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
     {
         const int64_t n = size_9;
 
-        if (sh_W1_s0 == n && size_8 == n && sh_W1_s0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (sh_W1_s0 == n && size_8 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const float v_37 = tmp11[i];
@@ -2370,7 +2370,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 upd_W1[i] = t3_4;
             }
 
-        } else if (sh_W1_s0 == n && size_8 == n && sh_W1_s0 == n && 1) {
+        } else if (sh_W1_s0 == n && size_8 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_37 = tmp11[i];
@@ -2497,7 +2497,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
     {
         const int64_t n = size_11;
 
-        if (sh_W2_s0 == n && size_10 == n && sh_W2_s0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (sh_W2_s0 == n && size_10 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const float v_45 = tmp10[i];
@@ -2509,7 +2509,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 upd_W2[i] = t3_6;
             }
 
-        } else if (sh_W2_s0 == n && size_10 == n && sh_W2_s0 == n && 1) {
+        } else if (sh_W2_s0 == n && size_10 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_45 = tmp10[i];
@@ -2739,13 +2739,13 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
 
 
     /* temporaries, allocated once per call, freed on every exit */
-    if ((uint64_t)tmp0_size_3 > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)tmp0_size_3);
+    if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)tmp0_size_3);
     tmp0 = (float *)malloc(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
     if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
-    if ((uint64_t)tmp1_size > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)tmp1_size);
+    if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)tmp1_size);
     tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
     if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
-    if ((uint64_t)in_x_d0 > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)in_x_d0);
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)in_x_d0);
     tmp2 = (float *)malloc(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
     if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
     /* x @ W1 */
@@ -2765,7 +2765,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 tmp1[i] = t2;
             }
 
-        } else if (sh_b1_d0 == n && size_2 == n && 1) {
+        } else if (sh_b1_d0 == n && size_2 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_b1 = sh_b1[i];
@@ -2807,7 +2807,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 tmp1[i] = t1_2;
             }
 
-        } else if (sh_b2_d0 == n && size_4 == n && 1) {
+        } else if (sh_b2_d0 == n && size_4 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_b2 = sh_b2[i];
@@ -2886,7 +2886,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 tmp0[i] = t2_2;
             }
 
-        } else if (in_x_d0 == n && 1) {
+        } else if (in_x_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_5 = tmp1[i];
@@ -3085,13 +3085,13 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
 
 
     /* temporaries, allocated once per call, freed on every exit */
-    if ((uint64_t)tmp0_size_3 > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities", (long long)tmp0_size_3);
+    if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities", (long long)tmp0_size_3);
     tmp0 = (float *)malloc(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
     if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities");
-    if ((uint64_t)tmp1_size > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities", (long long)tmp1_size);
+    if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities", (long long)tmp1_size);
     tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
     if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities");
-    if ((uint64_t)in_x_d0 > (uint64_t)PTRDIFF_MAX / sizeof(float)) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities", (long long)in_x_d0);
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities", (long long)in_x_d0);
     tmp2 = (float *)malloc(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
     if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities");
     /* x @ W1 */
@@ -3111,7 +3111,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 tmp1[i] = t2;
             }
 
-        } else if (sh_b1_d0 == n && size_2 == n && 1) {
+        } else if (sh_b1_d0 == n && size_2 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_b1 = sh_b1[i];
@@ -3153,7 +3153,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 tmp1[i] = t1_2;
             }
 
-        } else if (sh_b2_d0 == n && size_4 == n && 1) {
+        } else if (sh_b2_d0 == n && size_4 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_b2 = sh_b2[i];
@@ -3232,7 +3232,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 tmp0[i] = t2_2;
             }
 
-        } else if (in_x_d0 == n && 1) {
+        } else if (in_x_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_5 = tmp1[i];
@@ -3289,7 +3289,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 out[i] = t1_5;
             }
 
-        } else if (in_x_d0 == n && 1) {
+        } else if (in_x_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_8 = tmp0[i];

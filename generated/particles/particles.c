@@ -587,7 +587,7 @@ KG_EXPORT int particles_step(const double *KG_RESTRICT in_x, const double *KG_RE
         const int64_t n = loop_d0;
         const double v_dt = in_dt[0];
 
-        if (in_vx_d0 == n && in_vy_d0 == n && in_x_d0 == n && in_y_d0 == n && add_d0 == n && add_d0_2 == n && add_d0 == n && add_d0_3 == n && n >= KG_PARALLEL_MIN_N) {
+        if (in_vx_d0 == n && in_vy_d0 == n && in_x_d0 == n && in_y_d0 == n && add_d0 == n && add_d0_2 == n && add_d0_3 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const double v_vx = in_vx[i];
@@ -617,7 +617,7 @@ KG_EXPORT int particles_step(const double *KG_RESTRICT in_x, const double *KG_RE
                 out1[i] = t17;
             }
 
-        } else if (in_vx_d0 == n && in_vy_d0 == n && in_x_d0 == n && in_y_d0 == n && add_d0 == n && add_d0_2 == n && add_d0 == n && add_d0_3 == n && 1) {
+        } else if (in_vx_d0 == n && in_vy_d0 == n && in_x_d0 == n && in_y_d0 == n && add_d0 == n && add_d0_2 == n && add_d0_3 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_vx = in_vx[i];
@@ -755,7 +755,7 @@ KG_EXPORT int particles_energy(const double *KG_RESTRICT in_y, const double *KG_
                 out[i] = t6;
             }
 
-        } else if (in_y_d0 == n && in_vx_d0 == n && in_vy_d0 == n && 1) {
+        } else if (in_y_d0 == n && in_vx_d0 == n && in_vy_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_y = in_y[i];
