@@ -12,11 +12,16 @@ closes the graph it returns into one scan node (kgen/expr/ops/scan.py):
 import inspect
 from collections import OrderedDict
 
+import numpy as np
+
 from .errors import KgenTypeError
 from .expr.clone import substitute
-from .expr.graph import toposort
-from .expr.node import Constant, Input, Shared, as_variable
+from .expr.graph import graph_inputs, toposort
+from .expr.node import Constant, Input, Shared, as_variable, constant
 from .expr.ops import api
+from .expr.ops.elementwise import second
+from .expr.ops.linalg import gather, scatter_add
+from .expr.ops.shape import SYM
 from .expr.ops.scan import init_has_axis, scan as scan_op, scan_out
 from .expr.types import TensorType
 
@@ -65,9 +70,10 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
             shape = init.type.shape[1:] if init_has_axis(taps) else init.type.shape
             for t in taps:
                 placeholder(TensorType(init.dtype, shape), f"{init.name or 'h'}{_tap(t)}")
-    for v in nonseqs:
-        placeholder(v.type, v.name)
-    result = fn(*placeholders)
+    # the non-sequences reach fn as themselves, as in Theano (so fn may take
+    # T.grad(y[i], x) of outer expressions); what the body reads of them is
+    # captured below like any outer value
+    result = fn(*placeholders, *nonseqs)
     outs, updates, cond = _split_result(result, label)
     if outputs_info is None:
         infos = [(None, ()) for _ in outs]
@@ -102,17 +108,25 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
         inits += [s for s, _ in carried]
     if cond is not None:
         inner_out.append(cond)
-    # whatever else the body reads from outside becomes a non-sequence
+    # a per-step integer index (x[i] with i from a sequence) cannot be a view
+    # offset fixed before the loop: it becomes a gather (and its gradient a scatter-add)
+    inner_out = _per_step_indices(inner_out, inner_in)
+    # whatever the body reads from outside (the non-sequences among it) becomes
+    # a non-sequence input, computed once before the loop
     captured = _captured(inner_out, inner_in)
-    if strict and captured:
-        raise KgenTypeError(f"scan {label!r}: strict=True, but fn reads "
-                            f"{', '.join(v.name or repr(v) for v in captured)} without it being "
-                            f"in non_sequences")
+    if strict:
+        given = {id(v) for v in nonseqs}
+        stray = [v for v in graph_inputs(captured)
+                 if isinstance(v, (Input, Shared)) and id(v) not in given]
+        if stray:
+            raise KgenTypeError(f"scan {label!r}: strict=True, but fn reads "
+                                f"{', '.join(v.name or repr(v) for v in stray)} without it "
+                                f"being in non_sequences")
+    nonseqs = list(captured)
     if captured:
         holders = [Input(v.type, v.name) for v in captured]
         inner_out = substitute(inner_out, list(zip(captured, holders)))
         inner_in += holders
-        nonseqs += captured
     steps = _n_steps(n_steps, seqs, label)
     node = scan_op(steps, *[x for x, _ in seqs], *inits, *nonseqs,
                    inner_in=tuple(inner_in), inner_out=tuple(inner_out),
@@ -274,6 +288,52 @@ def _captured(exprs, inner_in):
     for e in exprs:
         take(e)
     return captured
+
+
+def _per_step_indices(exprs, inner_in):
+    """`exprs` with each basic index whose integer entries depend on a per-step
+    value, and which is ints then whole axes (x[i], x[i, j], and their
+    gradients), written as the advanced-indexing ops that read indices at run
+    time. Other per-step bounds (x[i:i + 3]) stay, for the lowering to refuse."""
+    ours = {id(v) for v in inner_in}
+    while True:
+        dep = set(ours)
+        found = None
+        for n in toposort(exprs):
+            if n.op is None:
+                continue
+            if any(id(i) in dep for i in n.inputs):
+                dep.add(id(n))
+            first = {"subtensor": 1, "subtensor_grad": 2}.get(n.op.name)
+            if first is not None and any(id(i) in dep for i in n.inputs[first:]):
+                idx = _int_prefix(n.attr("index"), n.inputs[first:])
+                if idx is not None:
+                    found = (n, idx)
+                    break
+        if found is None:
+            return exprs
+        n, idx = found
+        if n.op.name == "subtensor":
+            new = gather(n.inputs[0], *idx)
+        else:
+            x, g = n.inputs[:2]
+            new = scatter_add(second(x, np.zeros((), g.dtype)), g, *idx)
+        exprs = substitute(exprs, [(n, new)])
+
+
+def _int_prefix(index, syms):
+    """The int64 index values of a basic index made of ints then whole axes,
+    else None."""
+    vals, out, ints_done = iter(syms), [], False
+    for e in index:
+        if e[0] == "i" and not ints_done:
+            out.append(api.cast(next(vals), "int64") if e[1] == SYM
+                       else constant(np.int64(e[1])))
+        elif e[0] == "s" and all(p is None for p in e[1:3]) and e[3] in (None, 1):
+            ints_done = True
+        else:
+            return None
+    return out or None
 
 
 def _n_steps(n_steps, seqs, label):

@@ -136,8 +136,11 @@ def test_until_stops_early():
     want = np.cumsum(xv)[np.argmax(np.cumsum(xv) > 2.5)]
     assert float(f(xv)) == pytest.approx(want)
     assert float(f(np.full(3, 0.1))) == pytest.approx(0.3)   # never true: every step runs
+    whole = kg.function([x], out)    # allocated at its longest, cut to the steps taken
+    np.testing.assert_allclose(whole(xv), np.cumsum(xv)[:np.argmax(np.cumsum(xv) > 2.5) + 1])
+    np.testing.assert_allclose(whole(np.full(3, 0.1)), [0.1, 0.2, 0.3])
     with pytest.raises(KgenTypeError, match="until"):
-        kg.function([x], out)       # its length is known only after the loop
+        kg.function([x], out * 2)   # a reader of every row would see rows never computed
     with pytest.raises(KgenTypeError, match="until"):
         kg.grad(out[-1], x)
 
@@ -226,6 +229,9 @@ x, w, h0 = T.vector("x"), T.scalar("w"), T.scalar("h0")
 h, _ = kg.scan(lambda x_t, h_tm1, w: T.tanh(w * h_tm1 + x_t), sequences=x,
                outputs_info=h0, non_sequences=w, name="rnn")
 rnn = kg.kernel("rnn", [x, w, h0], [h, kg.grad(h.sum(), w)])
+upto, _ = kg.scan(lambda v, acc: (acc + v, kg.scan_module.until(acc + v > 2.5)),
+                  sequences=x, outputs_info=T.zeros_like(x[0]), name="upto")
+running = kg.kernel("running", [x], upto)
 '''
 
 
@@ -245,6 +251,10 @@ def test_package_carries_a_scan(tmp_path, monkeypatch):
     eps = 1e-6
     num = (tanh_rnn(xv, 0.5 + eps, 0.1).sum() - tanh_rnn(xv, 0.5 - eps, 0.1).sum()) / (2 * eps)
     np.testing.assert_allclose(gw, num, rtol=1e-6)
+    # an until() output comes back cut to the steps taken, in the package too
+    xu = RNG.uniform(0.2, 1.0, 9)
+    np.testing.assert_allclose(pkg.running(xu),
+                               np.cumsum(xu)[:np.argmax(np.cumsum(xu) > 2.5) + 1])
 
 
 def test_cuda_refuses_a_scan_clearly(rnn):

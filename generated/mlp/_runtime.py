@@ -356,6 +356,10 @@ class Kernel:
     values:  positions, among the inputs then the shared variables, of the 0-d int
              arrays whose values decide sizes (x[i * bs:(i + 1) * bs]): each value
              is passed to both C functions as an int64_t after the lengths
+    trims:   (output, k) pairs: that output's length is known only after the run
+             (a scan that stopped at until()): the C function writes it into its
+             k-th int64 length argument (after the updates), and the output,
+             allocated at its longest, is cut to it
     fast:    give the kernel a fast path for calls of plain arrays (see fast_class)
     """
 
@@ -364,7 +368,7 @@ class Kernel:
     lazy_call = None
 
     def __init__(self, ext, c_name, name, inputs, shared, outputs, updates, single, doc=None,
-                 values=(), fast=True):
+                 values=(), fast=True, trims=()):
         self.__name__ = self.name = name
         if doc is not None:
             self.__doc__ = doc
@@ -378,6 +382,8 @@ class Kernel:
         self._in_ctypes = [self._ffi.typeof(_CTYPES[d]) for d in ctypes]
         specs = [(ndim, np.dtype(d)) for _, d, ndim in outputs]
         specs += [(ndim, np.dtype(d)) for _, d, ndim in updates]
+        self._trims = tuple(trims)
+        specs += [(0, np.dtype("int64"))] * len({k for _, k in self._trims})
         self._out_specs = specs
         self._out_ctypes = [self._ffi.typeof(_CTYPES[d.name]) for _, d in specs]
         self._n_out_dims = sum(ndim for ndim, _ in specs)
@@ -393,7 +399,8 @@ class Kernel:
         # set of values (one reference alone is read atomically anyway).
         touched = self.shared + self._updated
         self._locks = lock_order(touched) if self._updated or len(self.shared) > 1 else []
-        if fast and self.signature._fast is not None and not touched and not self._values:
+        if fast and self.signature._fast is not None and not touched and not self._values \
+                and not self._trims:
             self.__class__ = fast_class(type(self), self)
 
     def __repr__(self):
@@ -436,6 +443,11 @@ class Kernel:
         return outs
 
     def _finish(self, outs):
+        if self._trims:
+            lengths = outs[self._n_outputs + len(self._updated):]
+            outs = list(outs)
+            for k, j in self._trims:
+                outs[k] = outs[k][:int(lengths[j])]
         if self._single:
             return outs[0]
         return outs[:self._n_outputs]

@@ -72,6 +72,8 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules):
             cname = self.names.user("update", s.name, k)
             out_params.append(self._out_param(e, s.name or f"shared {k}", cname, "update"))
         self._step_pass(exprs, out_params)
+        # lengths known only after the run (until()), after the updates (plan.trims)
+        out_params += [p for p, _ in getattr(self, "length_params", [])]
         # what the kernel computes, by C argument name, in the user's expressions
         doc = [f"{p.name} = {_one_line(e)}" for p, e in zip(out_params, self.doc_exprs or exprs)]
         return Plan(self.name, doc, self.params + out_params, self.ints.stmts,

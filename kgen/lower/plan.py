@@ -39,11 +39,22 @@ class Param:
     ndim: int
     static_shape: tuple
     dims: list         # Ints naming its run-time dims
-    role: str          # input | shared | output | update
+    role: str          # input | shared | output | update | length
     var: object = None
     dim_args: list = None  # C argument names of its run-time dims (inputs)
     value_arg: str = None  # a 0-d int input whose value decides sizes: the int64_t
                            # argument carrying that value (to NAME_shapes and NAME)
+    length: str = None     # an output whose length is known only after the run (a
+                           # scan stopped by until()): the role-"length" Param, after
+                           # the updates, into which NAME writes it
+
+
+def trims(plan):
+    """(output index, length index) for each output cut to a length NAME writes
+    (core.Kernel's `trims`)."""
+    lengths = [p.name for p in plan.params if p.role == "length"]
+    outputs = [p for p in plan.params if p.role == "output"]
+    return [(k, lengths.index(p.length)) for k, p in enumerate(outputs) if p.length]
 
 
 @dataclass

@@ -151,6 +151,7 @@ class ScanRules:
         self.steps.append(Step("scan", f"scan {label}", dict(
             label=label, n=n, fixed=fixed, per_step=per_step, outs=outs, steps=inner.steps,
             steps_run=steps_run, stop=stop and stop.name,
+            lengths=[p.name for p, run in getattr(self, "length_params", []) if run == steps_run],
             doc=[f"{o['var']} = {line}" for o, line in
                  zip(outs, (_short(e) for e in attrs["inner_out"]))])))
 
@@ -166,10 +167,14 @@ class ScanRules:
         if target is None and part is not None and self._last_row_only(part):
             rows = (-taps[0] if taps else 0) + 1
         elif steps_run and part is not None:
-            raise KgenTypeError(
-                f"scan {dict(node.attrs)['label']!r}: with until(), compiled kernels can only "
-                f"read an output's last step (out[-1]); its length is known only after the "
-                f"loop (the NumPy reference, .eval(), gives the whole output)")
+            if target is None or self.sched.users.get(id(part)) or hasattr(self, "outer"):
+                raise KgenTypeError(
+                    f"scan {dict(node.attrs)['label']!r}: with until(), compiled kernels can "
+                    f"only read an output's last step (out[-1]) or return the output itself; "
+                    f"its length is known only after the loop")
+            # a function output, allocated at its longest: NAME writes the steps
+            # taken into a length argument, and the runtime cuts the output to it
+            target.length = self._scan_length(node, steps_run)
         if target is not None:
             target.var = part
             buf = target.name
@@ -192,6 +197,18 @@ class ScanRules:
                 offset = self.ints.mul(self.ints.sub(slot, end, "scan_shift"), elem, "scan_off")
             self.value[id(part)] = View(buf, part.dtype, offset, dims, strides, rows is None)
         return buf, rows, last
+
+    def _scan_length(self, node, steps_run):
+        """The length Param of this scan's until-cut outputs (one per scan)."""
+        lengths = self.__dict__.setdefault("length_params", [])
+        for p, run in lengths:
+            if run == steps_run:
+                return p.name
+        label = dict(node.attrs)["label"]
+        p = Param(self.names.fresh(f"{steps_run}_out"), f"steps of scan {label}", "int64", 0, (),
+                  [], "length")
+        lengths.append((p, steps_run))
+        return p.name
 
     def _last_row_only(self, part):
         """Whether every reader of `part` reads only its last row (x[-1]...)."""

@@ -17,6 +17,12 @@ class StepRules:
         val = self._value_of(node)
         if isinstance(val, View):
             return val
+        if isinstance(val, tuple) and val[0] == "literal":
+            # one constant element, read at every position (stride 0 on each axis)
+            cname = self.names.fresh(f"{self.name}_const")
+            self.buffers.append(Buffer(cname, node.dtype, 1, "const", (val[1],)))
+            dims = self.dims.get(id(node), [])
+            return View(cname, node.dtype, 0, list(dims), [0] * len(dims), not dims)
         raise KgenTypeError(f"C backend: {node.op.name if node.op else 'value'} needs an array input")
 
     def _step_matmul(self, node, out):

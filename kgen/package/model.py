@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+
 from ..errors import KgenError
 from ..lower.names import KernelNames
+from ..lower.plan import trims
 
 # Names the package's __init__.py defines itself (internals start with "_"), and, for
 # the C symbols <package>_cuda_init... of the GPU launcher, its helpers' names.
@@ -35,6 +37,16 @@ class KernelModel:
     @property
     def single(self):
         return self.kernel.single
+
+    @property
+    def lengths(self):
+        """Params, role length: outputs' lengths known only after the run (until())."""
+        return [p for p in self.plan.params if p.role == "length"]
+
+    @property
+    def trims(self):
+        """(output index, length index) pairs: core.Kernel's `trims`."""
+        return trims(self.plan)
 
     @property
     def label(self):

@@ -123,6 +123,8 @@ def manifest(model, files, spec_sha256, targets, build):
                         for p in k.outputs],
             "updates": [{"shared": target, "c_name": p.name, "dtype": p.dtype, "ndim": p.ndim}
                         for p, target in zip(k.updates, k.update_targets)],
+            "lengths": [{"c_name": p.name, "dtype": p.dtype} for p in k.lengths],
+            "trims": [list(t) for t in k.trims],
             "out_shape_len": k.out_shape_len,
         })
     data = {

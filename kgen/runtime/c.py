@@ -4,6 +4,7 @@ C calls, updates written only after success, thread safety)."""
 import os
 
 from .. import __version__
+from ..lower.plan import trims
 from . import core
 from .core import ERRLEN, raise_for  # noqa: F401  (the CUDA runtime and tests use them)
 
@@ -72,7 +73,7 @@ class CFunction(core.Kernel):
             outputs=[(p.name, p.dtype, p.ndim) for p in roles["output"]],
             updates=[(s, p.dtype, p.ndim) for s, p in zip(updated, roles["update"])],
             single=kernel.single, values=value_positions(plan),
-            fast=not profile)  # a profiled call goes through the timed bind
+            fast=not profile, trims=trims(plan))  # a profiled call goes through the timed bind
         self.signature = CallSignature(kernel, plan)
         self.names = self.signature.names
         if profile:

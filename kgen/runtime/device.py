@@ -346,7 +346,7 @@ class DeviceKernel:
         self._launcher, self._ffi = launcher, launcher.ffi
         self._launch = getattr(launcher.lib, c_name + "_cuda")
         self._signature = DeviceSignature(cpu.signature, launcher)
-        self._pointers = [c[:-2] + " *" for c in cpu._in_ctypes + cpu._out_ctypes]
+        self._pointers = [c.cname[:-2] + " *" for c in cpu._in_ctypes + cpu._out_ctypes]
         self._locks = core.lock_order(cpu.shared + cpu._updated)
         self.device_outputs = False   # True: return DeviceArrays, not NumPy arrays
 
@@ -377,10 +377,10 @@ class DeviceKernel:
             arrays = list(values) + [s for s, _ in held]
             dims += [self._int_value(arrays[k]) for k in cpu._values]
         err = ffi.new("char[]", core.ERRLEN)
-        shapes = cpu._shape_memo.get(tuple(dims)) or cpu._out_shapes(dims, err)  # checks first
+        shapes = cpu._shape_memo.get(tuple(dims)) or cpu._out_shapes(dims)  # checks first
         arrays = [v if isinstance(v, DeviceArray) else launcher.upload(v) for v in values]
         arrays += [dv.current(s) for s, dv in held]
-        outs = [launcher.empty(shape, dtype) for shape, (_, dtype) in zip(shapes, cpu._out_specs)]
+        outs = [launcher.empty(shape, dtype) for shape, dtype in zip(shapes, cpu._out_dtypes)]
         ptrs = [ffi.cast(c, a.ptr) for c, a in zip(self._pointers, arrays + outs)]
         n_in = len(arrays)
         rc = self._launch(*ptrs[:n_in], *dims, *ptrs[n_in:], ffi.NULL, err, core.ERRLEN)

@@ -1,10 +1,21 @@
 """Theano's `tensor.nnet`: `T.nnet.sigmoid`, `T.nnet.softmax`, `T.nnet.conv2d`..."""
 from ...expr.ops import (binary_crossentropy, categorical_crossentropy, log_softmax,  # noqa: F401
-                         relu, sigmoid, softmax, softplus)
+                         relu, sigmoid, softplus)
+from ...expr.ops import softmax as _softmax
 from . import abstract_conv, conv  # noqa: F401
 from .abstract_conv import conv2d  # noqa: F401
 
 logsoftmax = log_softmax
+
+
+def softmax(c, axis=-1):
+    """Theano's T.nnet.softmax: over the last axis, and a vector gives a one-row
+    matrix (Theano's softmax op is 2-d; elman.py reads s[:, 0, :] for that)."""
+    from ...expr.node import as_variable
+    c = as_variable(c)
+    if c.ndim == 1:
+        c = c.dimshuffle("x", 0)
+    return _softmax(c, axis=axis)
 
 
 def hard_sigmoid(x):
