@@ -167,3 +167,18 @@ def test_theano_tutorial_examples_give_theanos_answers():
     y = T.tile(x, (1, 3)) + T.alloc(T.cast(T.arange(3), "float64"), x.shape[0], 3)
     np.testing.assert_array_equal(theano.function([x], y)(np.array([[10.0], [20.0]])),
                                   [[10, 11, 12], [20, 21, 22]])
+
+
+def test_nnet_softmax_is_theanos_a_vector_gives_a_row():
+    """Theano's softmax op is 2-d: T.nnet.softmax of a vector is a (1, n) matrix
+    (elman.py reads s[:, 0, :]); kg.softmax keeps the vector's shape."""
+    import kgen.tensor as T
+    v, m = T.dvector("v"), T.dmatrix("m")
+    vv = np.array([0.5, -1.0, 2.0])
+    mv = np.array([[0.5, -1.0, 2.0], [3.0, 0.0, -3.0]])
+    ref = lambda a: np.exp(a - a.max(-1, keepdims=True)) / np.exp(a - a.max(-1, keepdims=True)).sum(-1, keepdims=True)  # noqa: E731
+    row = T.nnet.softmax(v)
+    assert row.ndim == 2 and row.type.shape[0] == 1
+    np.testing.assert_allclose(row.eval({v: vv}), ref(vv)[None, :])
+    np.testing.assert_allclose(T.nnet.softmax(m).eval({m: mv}), ref(mv))
+    assert kg.softmax(v).ndim == 1
