@@ -129,7 +129,8 @@ def test_until_stops_the_host_loop(emu):
     before = len(emu.launches)
     np.testing.assert_allclose(whole(xv), np.cumsum(xv)[:stop])  # cut to the steps taken
     body = {k.name for k in whole._schedule.kernels if k.scan is not None}
-    assert len([n for n, _, _ in emu.launches[before:] if n in body]) == stop * len(body)                 # no launch after the stop flag is set
+    launched = [n for n, _, _ in emu.launches[before:] if n in body]
+    assert len(launched) == stop * len(body)   # none after the stop flag was set
     assert float(last(xv)) == pytest.approx(np.cumsum(xv)[stop - 1])
     assert any("_last" in n for n, _, _ in emu.launches)
     np.testing.assert_allclose(whole(np.full(3, 0.1)), [0.1, 0.2, 0.3])  # never stops
@@ -160,3 +161,14 @@ def test_scan_inside_a_scan_is_refused_clearly():
     plan = kg.kernel("nested", [X], rows).plan()
     with pytest.raises(kg.BackendUnavailableError, match="inside a scan"):
         cuda_kernels(plan)
+
+
+def test_gpu_package_refuses_until_clearly():
+    from kgen.package.cuda import launcher_source
+    ins, outs = _until()
+
+    class Model:  # what launcher_source reads of a package being built
+        name, version = "untilpkg", "0"
+        plans = [kg.kernel("running", ins, outs).plan()]
+    with pytest.raises(kg.BackendUnavailableError, match="until"):
+        launcher_source(Model)
