@@ -50,7 +50,7 @@ def op_plans(dtypes="first"):
     reduction (the axis variants differ in indexing, not in types)."""
     out, seen_api = [], set()
     for s in op_table.SPECS:
-        if not s.dtypes or s.kind == "loop":  # the CUDA backend runs no scan yet
+        if not s.dtypes:
             continue
         if dtypes == "rest":
             if s.kind in ("reduce", "nnet"):

@@ -62,6 +62,11 @@ affine = kg.kernel("affine", [x], T.tanh(T.dot(W, x) + b), updates=[(b, b + 0.25
 stats = kg.kernel("stats", [x, y], [T.sum((x - y) ** 2), T.exp(-x * x) * T.sin(y)])
 # a gather: its index errors are recorded on the device
 pick = kg.kernel("pick", [x, i], x[i] * 2)
+# a scan: the launcher loops over its steps, launching the body's kernels at each
+w = T.dscalar("w")
+h, _ = kg.scan(lambda x_t, h_tm1, w: T.tanh(w * h_tm1 + x_t), sequences=x,
+               outputs_info=T.zeros_like(w), non_sequences=w, name="rnn")
+rnn = kg.kernel("rnn", [x, w], [h, kg.grad(h.sum(), w)])
 '''
 
 
@@ -307,6 +312,16 @@ def test_kernels_on_the_gpu_match_the_cpu(gpu):
     np.testing.assert_allclose(e, np.exp(-x * x) * np.sin(y), rtol=1e-14)
     np.testing.assert_allclose(e, cpu_stats[1], rtol=1e-14)  # libm vs libmvec: last bits
     np.testing.assert_array_equal(pkg.pick(x[:5], np.array([4, 0, -1])), 2 * x[:5][[4, 0, -1]])
+    hs, gw = pkg.rnn(x[:6], 0.5)
+    assert not emu.errors
+    want, hv = [], 0.0
+    for x_t in x[:6]:
+        hv = np.tanh(0.5 * hv + x_t)
+        want.append(hv)
+    np.testing.assert_allclose(hs, want, rtol=1e-12)
+    pkg.device("cpu")
+    np.testing.assert_allclose(gw, pkg.rnn(x[:6], 0.5)[1], rtol=1e-12)  # BPTT, both ways
+    pkg.device("cuda")
 
 
 @needs_gxx

@@ -257,14 +257,15 @@ def test_package_carries_a_scan(tmp_path, monkeypatch):
                                np.cumsum(xu)[:np.argmax(np.cumsum(xu) > 2.5) + 1])
 
 
-def test_cuda_refuses_a_scan_clearly(rnn):
-    from kgen.errors import BackendUnavailableError
+def test_cuda_runs_a_scan_as_a_loop_of_launches(rnn):
+    # the body's kernels take t and the outer buffers (tests/test_cuda_scan.py runs them)
     from kgen.codegen.cuda import cuda_kernels
     x, w, h0, h, _, _ = rnn
     from kgen.lower.lower import lower
     plan = lower("kgen_rnn", [x, w, h0], [h], [])
-    with pytest.raises(BackendUnavailableError, match="scan"):
-        cuda_kernels(plan)
+    body = [k for k in cuda_kernels(plan) if k.scan is not None]
+    assert body and all(k.args[-1].name == "t" for k in body)
+    assert not any(a.ref == "v_h_tm1" for k in body for a in k.args)  # declared inside
 
 
 def test_jacobian_and_hessian_of_unknown_sizes():

@@ -9,6 +9,16 @@ names, and a few extras (reduction partials, the index-error record) - so the
 template that writes the signature and the runtime that packs the arguments
 read one list and cannot disagree.
 
+A scan runs as a host-side loop of launches: its body's steps become ordinary
+kernels (marked with `scan`), launched once per step t with t as their last
+argument. Each such kernel declares the body's per-step pointers itself (x[t],
+h[t-1], the initial value when t + k < 0, slot t % rows of a rolling buffer)
+from the outer buffers and t, with the C backend's own expressions
+(templates/c/scan.c.jinja), so there is one statement of those rules; the host
+only counts t and, under until(), reads the stop flag after each step. A loop
+inside one kernel would need a grid-wide barrier between the body's steps
+(a GEMM, then the map that reads it), which plain launches give for free.
+
 The launch constants live here too: the templates render them as #defines and
 the runtime's launch geometry (kgen/runtime/cuda_launch.py) computes grids
 from the same numbers.
@@ -54,6 +64,8 @@ class CudaKernel:
     args: list
     acc_dtype: str = None  # reduce/reduce_final: dtype of the partial results
     guards: tuple = ()     # ((ifelse Step, side), ...): the branches it runs in, outermost first
+    scan: object = None    # the scan Step whose body it is: launched once per step t
+    pointers: tuple = ()   # the scan's per-step pointer specs (fixed, per_step, outs) it declares
 
     @property
     def fmt(self):
@@ -118,18 +130,30 @@ def acc_dtype(loop):
 
 
 def flat_steps(plan):
-    """Every step of `plan`, an ifelse's branch steps after it, depth first:
-    (step, guards) with guards the ((ifelse step, side), ...) it runs under.
-    A kernel's index (its name, its index-error record) is its place here."""
-    out, stack = [], [(plan.steps, ())]
+    """Every step of `plan`, an ifelse's branch steps and a scan's body steps
+    after it, depth first: (step, guards, scan) with guards the ((ifelse step,
+    side), ...) it runs under and scan the scan step whose body it is (None
+    outside any). A kernel's index (its name, its index-error record) is its
+    place here."""
+    out, stack = [], [(plan.steps, (), None)]
     while stack:
-        steps, guards = stack.pop()
+        steps, guards, scan = stack.pop()
         for k, st in enumerate(steps):
-            out.append((st, guards))
+            out.append((st, guards, scan))
+            if st.kind in ("ifelse", "scan") and scan is not None:
+                # the host loop would have to re-read a condition (or run a
+                # loop) per step; until it does, say so
+                raise BackendUnavailableError(
+                    f"kernel {plan.label!r}: the CUDA backend does not run {st.kind} "
+                    f"inside a scan's body yet ({scan.comment}); build it for the C target")
             if st.kind == "ifelse":  # its branches, then the rest of this list
-                stack.append((steps[k + 1:], guards))
-                stack.append((st.args["else_steps"], guards + ((st, 1),)))
-                stack.append((st.args["then_steps"], guards + ((st, 0),)))
+                stack.append((steps[k + 1:], guards, scan))
+                stack.append((st.args["else_steps"], guards + ((st, 1),), scan))
+                stack.append((st.args["then_steps"], guards + ((st, 0),), scan))
+                break
+            if st.kind == "scan":  # its body, then the rest of this list
+                stack.append((steps[k + 1:], guards, scan))
+                stack.append((st.args["steps"], guards, st))
                 break
     return out
 
@@ -138,7 +162,7 @@ def branch_checks(plan):
     """(host function name, ifelse step, side, checks) for each branch whose shape
     checks the host repeats when it is taken (kgen/lower/branches.py)."""
     out = []
-    for index, (st, _) in enumerate(flat_steps(plan)):
+    for index, (st, _, _) in enumerate(flat_steps(plan)):
         if st.kind == "ifelse":
             for side, name in ((0, "then"), (1, "else")):
                 if st.args[f"{name}_checks"]:
@@ -147,23 +171,33 @@ def branch_checks(plan):
     return out
 
 
+def scan_pointers(scan):
+    """var -> spec of each per-step pointer of a scan step (kgen/lower/scan.py)."""
+    a = scan.args
+    return {p["var"]: p for p in a["fixed"] + a["per_step"] + a["outs"]}
+
+
 def cuda_kernels(plan):
     """The kernels of `plan`, in launch order. An ifelse has none of its own:
     its branches' kernels carry `guards`, and the runtime launches them only
     when their branch is taken (the condition is copied to the host, one
     scalar per ifelse and call: a branch not taken costs no launch at all, and
     its shape checks run on the host before its first launch, as the C
-    backend's run before its steps)."""
+    backend's run before its steps). A scan has none of its own either, but
+    for a copy of its rolling buffers' last rows after an until() loop: its
+    body's kernels carry `scan` (see the module's docstring)."""
     dtypes = {p.name: p.dtype for p in plan.params}
     dtypes.update({b.name: b.dtype for b in plan.buffers if b.kind != "const"})
     order = {v: k for k, v in enumerate(plan.int_vars)}
-    kernels = []
-    for index, (step, guards) in enumerate(flat_steps(plan)):
+    kernels, pointers = [], {}
+    for index, (step, guards, scan) in enumerate(flat_steps(plan)):
         if step.kind == "scan":
-            # a host-side loop of launches per step is the plan for CUDA; until then, say so
-            raise BackendUnavailableError(
-                f"kernel {plan.label!r}: the CUDA backend does not run scan loops yet "
-                f"({step.comment}); build it for the C target")
+            pointers = scan_pointers(step)
+            dtypes.update((var, p["dtype"]) for var, p in pointers.items())
+            kernels += [_last_row_kernel(f"{plan.name}_s{index}_last{k}", step, index, o, order,
+                                         guards)
+                        for k, o in enumerate(step.args["outs"]) if o["last"]]
+            continue  # its last-row kernels run after the loop: they are placed below
         if step.kind == "ifelse":
             continue
         first = len(kernels)
@@ -190,7 +224,64 @@ def cuda_kernels(plan):
             kernels.append(CudaKernel(f"{base}_{kind}", kind, step, index, args))
         for k in kernels[first:]:
             k.guards = guards
-    return kernels
+            if scan is not None:
+                _in_scan(k, scan, pointers, dtypes, order)
+    return _after_loops(kernels)
+
+
+def _in_scan(k, scan, pointers, dtypes, order):
+    """Make a body kernel take the outer buffers its per-step pointers point
+    into, the integers they need and t, in place of the pointers themselves."""
+    used = [pointers[a.ref] for a in k.args if a.kind == "buffer" and a.ref in pointers]
+    written = {pointers[a.ref]["base"] for a in k.args
+               if a.kind == "buffer" and a.ref in pointers and "const" not in a.ctype}
+    args = [a for a in k.args if not (a.kind == "buffer" and a.ref in pointers)]
+    have = {a.ref for a in args if a.kind == "buffer"}
+    ints = {a.ref for a in args if a.kind == "int"}
+    for p in used:
+        for b in (p["base"], p.get("init")):
+            if b is not None and b in dtypes and b not in have:
+                have.add(b)
+                const = "" if b in written else "const "
+                args.append(KArg(b, f"{const}{C_TYPES[dtypes[b]]} *__restrict__", "buffer", b,
+                                 dtypes[b]))
+        _walk(p, lambda s: ints.add(s) if s in order else None, lambda v: None)
+    for a in args:  # a base buffer the step also names itself: written if either writes
+        if a.kind == "buffer" and a.ref in written and "const " in a.ctype:
+            a.ctype = a.ctype.replace("const ", "", 1)
+    lead = [a for a in args if a.kind == "buffer"]  # read ones first, as everywhere
+    lead = sorted(lead, key=lambda a: "const " not in a.ctype) + \
+        [a for a in args if a.kind == "extra"]
+    k.args = lead + [KArg(v, "const int64_t", "int", v) for v in sorted(ints, key=order.get)] \
+        + [KArg("t", "const int64_t", "extra", "t")]
+    k.scan, k.pointers = scan, tuple(used)
+
+
+def _last_row_kernel(name, scan, index, out, order, guards):
+    """After a loop stopped by until(): copy a rolling buffer's last step into
+    the extra row where x[-1] reads it (templates/c/scan.c.jinja does it inline)."""
+    dtype = out["dtype"]
+    ints = set()
+    _walk(out, lambda s: ints.add(s) if s in order else None, lambda v: None)
+    args = [KArg(out["base"], f"{C_TYPES[dtype]} *__restrict__", "buffer", out["base"], dtype)]
+    args += [KArg(v, "const int64_t", "int", v) for v in sorted(ints, key=order.get)]
+    args.append(KArg("kg_steps", "const int64_t", "extra", "steps"))
+    k = CudaKernel(name, "scan_last", scan, index, args, guards=guards)
+    k.pointers = (out,)
+    return k
+
+
+def _after_loops(kernels):
+    """Launch order: each scan's last-row kernels after its body's kernels."""
+    out, pending = [], []
+    for k in kernels:
+        if k.role == "scan_last":
+            pending.append(k)
+            continue
+        while pending and k.scan is not pending[0].step:
+            out.append(pending.pop(0))
+        out.append(k)
+    return out + pending
 
 
 def _err_arg():

@@ -95,7 +95,14 @@ def _environment():
 
 def launcher_source(model):
     """NAME_cuda.c: the host launcher (the shape phase, geometry and launches in C)."""
+    from ..codegen.cuda import flat_steps
     for plan in model.plans:
+        if any(st.kind == "scan" and st.args["steps_run"] for st, _, _ in flat_steps(plan)):
+            # the loop would copy the stop flag back after each step and write the
+            # length outputs, as kg.function's CUDA runtime does; until it does, say so
+            raise BackendUnavailableError(
+                f"kernel {plan.label!r}: the package's GPU launcher does not run a scan "
+                f"with until() yet; build this package for the C target")
         if any(st.kind == "ifelse" for st in plan.steps):
             # its branches' launches would need the condition on the host first,
             # as kg.function's CUDA runtime does; until the launcher does that, say so

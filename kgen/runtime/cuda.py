@@ -26,7 +26,7 @@ import sys
 import numpy as np
 
 from .. import __version__
-from ..codegen.cuda import ERR_WORDS, branch_checks
+from ..codegen.cuda import ERR_WORDS, branch_checks, flat_steps
 from ..errors import BackendUnavailableError, KgenError, KgenIndexError, KgenTypeError, ShapeError
 from ..expr.types import format_shape
 from . import core
@@ -299,6 +299,11 @@ class CudaFunction:
         self._n_outputs = len(kernel.outputs)
         self._updated = [s for s, _ in kernel.updates]
         self._single = kernel.single
+        # (output index, scan step) of each output an until() loop cuts to its steps
+        scans = {name: st for st, _, _ in flat_steps(plan) if st.kind == "scan"
+                 for name in st.args["lengths"]}
+        self._trims = [(k, scans[p.length]) for k, p in enumerate(self._schedule.outputs)
+                       if k < self._n_outputs and p.length]
         # a call that reads or updates shared variables holds their locks throughout
         # (their device copies move too), as the C runtime's updating calls do
         self._locks = core.lock_order([s for _, s in self._shared] + self._updated)
@@ -355,6 +360,56 @@ class CudaFunction:
             return 0 if self._schedule.value(a["cond_int"], ints) else 1
         return 0 if a["cond_literal"] else 1
 
+    def _launch_all(self, launches, buffers, ints, dims):
+        """Launch the call's kernels in order, a scan's body once per step;
+        returns id(scan step) -> the steps each scan ran."""
+        taken, steps, k = {}, {}, 0  # taken: id(ifelse step) -> the side this call takes
+        while k < len(launches):
+            launch, scan = launches[k], launches[k].kernel.scan
+            end = k + 1
+            while scan is not None and end < len(launches) and launches[end].kernel.scan is scan:
+                end += 1
+            guards = launch.kernel.guards
+            if not guards or self._in_taken_branch(guards, taken, buffers, ints, dims):
+                if scan is None:
+                    self._launch(launch, self._pack(launch, buffers, steps, ints))
+                else:
+                    steps[id(scan)] = self._run_scan(scan, launches[k:end], buffers, ints)
+            k = end
+        return steps
+
+    def _run_scan(self, scan, body, buffers, ints):
+        """A scan's host-side loop: its body's kernels for t = 0, 1, ... (see
+        kgen/codegen/cuda.py). Under until(), the stop flag is copied back after
+        each step - one scalar per step, the simple first version - and the
+        loop ends where it is set. Returns the steps taken."""
+        a = scan.args
+        n = self._schedule.value(a["n"], ints)
+        packed = [self._pack(launch, buffers, steps=None, ints=ints) for launch in body]
+        at_t = [[j for j, (kind, _) in enumerate(launch.args) if kind == "t"] for launch in body]
+        stop = buffers[a["stop"]] if a["stop"] else None
+        for t in range(n):
+            for launch, args, where in zip(body, packed, at_t):
+                for j in where:
+                    args[j] = t
+                self._launch(launch, args)
+            if stop is not None and self._driver.download(stop).reshape(-1)[0]:
+                return t + 1
+        return n
+
+    def _pack(self, launch, buffers, steps, ints):
+        """A launch's arguments: device pointers, integers, and the steps a scan
+        ran for its last-row copy (all n when its body launched nothing); a body
+        kernel's t is set by the loop."""
+        pointer, st = self._driver.pointer, launch.kernel.step
+        return [pointer(buffers[v]) if kind == "buffer" else
+                (steps.get(id(st)) or self._schedule.value(st.args["n"], ints))
+                if kind == "steps" else v
+                for kind, v in launch.args]
+
+    def _launch(self, launch, args):
+        self._driver.launch(self._functions[launch.kernel.name], launch.grid, launch.block, args)
+
     def __call__(self, *args, **kwargs):
         values = self.signature.bind(args, kwargs)
         core.acquire(self._locks)
@@ -388,15 +443,7 @@ class CudaFunction:
                 err_record = driver.empty((ERR_WORDS,), np.int64)
                 driver.zero(err_record)
                 buffers["kg_err"] = err_record
-            taken = {}  # id(ifelse step) -> the side this call takes
-            for launch in call.launches:
-                if launch.kernel.guards and not self._in_taken_branch(
-                        launch.kernel.guards, taken, buffers, ints, dims):
-                    continue
-                packed = [driver.pointer(buffers[v]) if kind == "buffer" else v
-                          for kind, v in launch.args]
-                driver.launch(self._functions[launch.kernel.name], launch.grid, launch.block,
-                              packed)
+            steps = self._launch_all(call.launches, buffers, ints, dims)
             if call.err:
                 record = driver.download(err_record)
                 if record[0]:
@@ -405,6 +452,10 @@ class CudaFunction:
             if not self.device_outputs:
                 results = [driver.download(o).reshape(shape)
                            for o, (_, shape, _) in zip(results, call.outputs)]
+            for k, scan in self._trims:  # until() outputs: cut to the steps taken
+                cut = steps.get(id(scan), self._schedule.value(scan.args["n"], ints))
+                results[k] = results[k][:cut] if not self.device_outputs else \
+                    driver.upload(driver.download(results[k])[:cut])  # rare: a copy is fine
         except KgenError:
             raise
         except Exception as exc:

@@ -139,6 +139,8 @@ class Schedule:
             geometry, extras = self._geometry(k, ints, reductions, temps)
             if geometry is None:
                 continue
+            # a scan body's step t, the steps an until() loop ran: set at each launch
+            extras.update(t=("t", 0), steps=("steps", 0))
             args = []
             for a in k.args:
                 if a.kind == "buffer":
@@ -207,6 +209,8 @@ def launch_rule(k):
                           tuple(tuple(dims) for dims in reduce_sizes(st)))
     if k.role == "map":
         return LaunchRule("1d", ((st.size,),))
+    if k.role == "scan_last":  # one thread per element of the copied row
+        return LaunchRule("1d", ((k.pointers[0]["stride"],),))
     a = st.args
     if k.role == "gemm":
         return LaunchRule("gemm", ((a["M"],), (a["N"],), tuple(a["batch"])))
@@ -225,10 +229,10 @@ def launch_rule(k):
 
 
 def step_labels(plan):
-    """What an index error names for each step (an ifelse's branch steps after
-    it: codegen.cuda.flat_steps): its label, else its kind."""
+    """What an index error names for each step (an ifelse's branch steps and a
+    scan's body steps after it: codegen.cuda.flat_steps): its label, else its kind."""
     return [st.args.get("label", st.kind) if isinstance(st, Step) else st.kind
-            for st, _ in flat_steps(plan)]
+            for st, _, _ in flat_steps(plan)]
 
 
 def index_error_message(plan, record):
