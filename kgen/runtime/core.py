@@ -23,6 +23,8 @@ path decides, for both:
 """
 import hashlib
 import importlib
+import importlib.machinery
+import importlib.util
 import json
 import math
 import os
@@ -475,6 +477,16 @@ class Kernel:
 def here(init_file, *parts):
     """A path inside the package, wherever it was copied to."""
     return os.path.join(os.path.dirname(os.path.abspath(init_file)), *parts)
+
+
+def import_extension(path, modname):
+    """Import the extension at `path` as `modname`, without touching sys.path or the cwd."""
+    path = str(path)
+    loader = importlib.machinery.ExtensionFileLoader(modname, path)
+    spec = importlib.util.spec_from_file_location(modname, path, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_extension(package, init_file, modname):
