@@ -27,6 +27,7 @@ of stage s; s = len(stages) is the tail).
 """
 import functools
 import hashlib
+import importlib
 import json
 import operator
 import os
@@ -49,33 +50,15 @@ def is_dask(value):
     return hasattr(value, "__dask_graph__")
 
 
-# ---- built extensions that travel to workers (which need no compiler) ------------------
+# ---- the extensions the workers run (they need no compiler) -----------------------------
 _modules = {}   # sha256 -> loaded extension, in this process
 _kernels = {}   # (sha256, c_name) -> core.Kernel
 _lock = threading.Lock()
 _folder = None
 
 
-class ShippedModule:
-    """A built extension that pickles as its bytes and sha256. A worker writes the
-    bytes once into a private temporary folder, checks them and loads them with
-    the runtime (core.Kernel); each process loads a module once."""
-
-    def __init__(self, blob, sha256, modname):
-        self.blob, self.sha256, self.modname = blob, sha256, modname
-
-    @classmethod
-    def of(cls, module, path=None):
-        """The extension `module`, loaded here from `path` (its __file__ by default)."""
-        with open(path or module.__file__, "rb") as f:
-            blob = f.read()
-        sha = hashlib.sha256(blob).hexdigest()
-        with _lock:
-            _modules.setdefault(sha, module)
-        return cls(blob, sha, module.__name__.rpartition(".")[2])
-
-    def __reduce__(self):
-        return ShippedModule, (self.blob, self.sha256, self.modname)
+class _Module:
+    """A built extension named by its sha256, loaded once per process (`_load`)."""
 
     def kernel(self, spec):
         """The runtime's Kernel for the entry point `spec` names."""
@@ -95,6 +78,30 @@ class ShippedModule:
                 module = _modules[self.sha256] = self._load()
             return module
 
+    def _known(self, module):
+        """`module` is already loaded here (on the client)."""
+        with _lock:
+            _modules.setdefault(self.sha256, module)
+
+
+class ShippedModule(_Module):
+    """A kg.function's extension: it pickles as its bytes and sha256, and a worker
+    writes the bytes into a private temporary folder, checks and loads them."""
+
+    def __init__(self, blob, sha256, modname):
+        self.blob, self.sha256, self.modname = blob, sha256, modname
+
+    @classmethod
+    def of(cls, module):
+        with open(module.__file__, "rb") as f:
+            blob = f.read()
+        shipped = cls(blob, hashlib.sha256(blob).hexdigest(), module.__name__)
+        shipped._known(module)
+        return shipped
+
+    def __reduce__(self):
+        return ShippedModule, (self.blob, self.sha256, self.modname)
+
     def _load(self):
         global _folder
         if hashlib.sha256(self.blob).hexdigest() != self.sha256:
@@ -105,6 +112,38 @@ class ShippedModule:
         with open(path, "wb") as f:
             f.write(self.blob)
         return core.import_extension(path, self.modname)
+
+
+class PackageModule(_Module):
+    """A package's extension: a worker imports the package (importable there, as
+    any code a task runs: installed, or its folder on the workers' sys.path) and
+    uses its extension, once its checksum is the client's."""
+
+    def __init__(self, package, sha256):
+        self.package, self.sha256 = package, sha256
+
+    @classmethod
+    def of(cls, package, ext):
+        module = cls(package, _recorded_sha256(ext))
+        module._known(ext)
+        return module
+
+    def __reduce__(self):
+        return PackageModule, (self.package, self.sha256)
+
+    def _load(self):
+        ext = importlib.import_module(self.package)._ext
+        if _recorded_sha256(ext) != self.sha256:
+            raise ImportError(f"{self.package}: this worker's copy of the package is not the "
+                              f"client's (its extension {ext.__file__} differs); give every "
+                              f"worker the same build")
+        return ext
+
+
+def _recorded_sha256(ext):
+    """The checksum written beside a package's extension (checked when it was imported)."""
+    with open(ext.__file__ + ".sha256", encoding="ascii") as f:
+        return f.read().strip()
 
 
 class KernelSpec:
@@ -408,8 +447,8 @@ def _write(updated, new):
 # ---- a package's kernels ------------------------------------------------------------------------
 class PackageCall:
     """A package kernel's `lazy_call`: the split recorded in the package's
-    manifest.json, run over the package's own extension (shipped to the workers
-    as its bytes, so they need neither the package nor a compiler)."""
+    manifest.json, run over the package's own extension (on the workers too: see
+    PackageModule)."""
 
     def __init__(self, kernel, package, init_file, python_name, ext):
         self.kernel, self.package, self.init_file = kernel, package, init_file
@@ -427,8 +466,7 @@ class PackageCall:
             if "unsplittable" in desc:
                 raise core.KgenTypeError(f"{self.kernel.name}() was given Dask arrays, but it "
                                          f"cannot run chunk by chunk: {desc['unsplittable']}")
-            module = ShippedModule.of(self.ext, core.here(self.init_file,
-                                                          manifest["build"]["extension"]))
+            module = PackageModule.of(self.package, self.ext)
             names = [s["kernel"]["c_name"] for s in desc["stages"] + [desc["tail"]]
                      if s["kernel"]]
             package = sys.modules[self.package]
