@@ -42,7 +42,7 @@ try:
 except ImportError:
     from . import core               # in kgen itself (kgen/runtime/)
 
-FAN_IN = 8   # partials combined by one task of the combine tree
+COMBINE_BYTES = 32 << 20   # the partials one combine task reads, at most (at least 2)
 COMBINE = ("add", "multiply", "maximum", "minimum")
 
 
@@ -169,10 +169,6 @@ def _combine(how, index, *parts):
     return np.asarray(functools.reduce(getattr(np, how), values))
 
 
-def _identity(value):
-    return value
-
-
 # ---- a plan and a call -------------------------------------------------------------------------
 class ChunkPlan:
     """A description with its modules (c_name -> ShippedModule) and the shared
@@ -281,32 +277,38 @@ def _dask_argument(sig, k, v):
 
 
 class _Graph:
-    """The Dask graph of one call: one task per chunk and stage, a tree of
-    combine tasks per combined value, one tail task; output shapes come from
-    each kernel's C shape phase here, so a shape error comes before anything runs."""
+    """The Dask graph of one call, in layers: the whole values (and modules); per
+    stage, one task per chunk running its kernel; per combined value, the tasks
+    combining its partials; the tail's one task. A kernel with one output is
+    itself that output's layer (an elementwise kernel is one task per chunk, as
+    in map_blocks); one with several gets a layer picking each output from the
+    results. Output shapes come from each kernel's C shape phase, here, so a
+    shape error comes before anything runs."""
 
     def __init__(self, plan, arrays, shared_values):
-        import dask.array as da
         from dask.base import tokenize
-        self.plan, self.arrays, self.da = plan, arrays, da
+        from dask.highlevelgraph import HighLevelGraph
+        self.plan = plan
         self.row_args = {k: a for k, a in enumerate(arrays) if k in plan.rows}
         self.chunks = arrays[plan.rows[0]].chunks[0]
         whole = {("arg", k): a for k, a in enumerate(arrays) if k not in plan.rows}
         whole.update({("shared", j): v for j, v in enumerate(shared_values)})
         whole[("n_rows",)] = np.int64(sum(self.chunks))
         self.whole = whole
-        self.token = tokenize(plan.token, [a.name for a in self.row_args.values()],
-                              sorted(whole.items()))
-        self.core = f"kgen-{plan.token}-{self.token}"
-        self.layer, self.keys, self.shapes, self.chunk_shapes = {}, {}, {}, {}
-        for source, value in whole.items():
-            self.keys[source] = key = (self.core, "whole") + source
-            self.layer[key] = value
+        self.prefix = prefix = "kgen-" + tokenize(
+            plan.token, [a.name for a in self.row_args.values()], sorted(whole.items()))
+        graph = HighLevelGraph.merge(*[a.__dask_graph__() for a in self.row_args.values()])
+        self.layers, self.deps = dict(graph.layers), dict(graph.dependencies)
+        self.whole_layer = f"{prefix}-whole"
+        self.keys = {source: (self.whole_layer,) + source for source in whole}
+        self.layers[self.whole_layer] = {self.keys[s]: v for s, v in whole.items()}
+        self.deps[self.whole_layer] = set()
+        self.layer_of, self.shapes = {}, {}
+        self.steps = {}  # stage (or tail) -> (layer, keys per chunk, output shapes per chunk)
         for s, step in enumerate(plan.stages):
             self._stage(s, step)
         self._tail(len(plan.stages), plan.tail)
 
-    # the key and shape of a whole source (one chunk's, for a row source)
     def _key(self, source, chunk):
         if source[0] == "row":
             a = self.row_args[source[1]]
@@ -320,11 +322,6 @@ class _Graph:
             return np.shape(self.whole[source])
         return self.shapes[source]
 
-    def _module_key(self, step):
-        key = f"kgen-module-{step.module.sha256}"
-        self.layer[key] = step.module
-        return key
-
     def _out_shapes(self, step, chunk):
         kernel = step.module.kernel(step.spec)
         dims = [d for s in step.sources for d in self._shape(s, chunk)]
@@ -337,96 +334,100 @@ class _Graph:
             dims.append(int(self.whole[source]))
         return kernel._out_shapes(dims, kernel._ffi.new("char[]", core.ERRLEN))
 
-    def _task(self, step, chunk, key):
-        module = self._module_key(step)
-        self.layer[key] = (_run, module, step.spec) + tuple(
-            self._key(s, chunk) for s in step.sources)
+    def _add_step(self, index, name, step, n_chunks, axis):
+        """The layer running `step` once per chunk; its keys are the blocks of its one
+        output when that is an array: chunked along `axis`, or a tail's whole value."""
+        shapes = [self._out_shapes(step, i) for i in range(n_chunks)]
+        blocks = len(step.spec.outputs) == 1 and (axis is not None or n_chunks == 1)
+        keys = [(name,) + (tuple(i if a == axis else 0 for a in range(len(shapes[i][0])))
+                           if blocks else (i,)) for i in range(n_chunks)]
+        module = f"kgen-module-{step.module.sha256}"
+        self.layers[self.whole_layer][module] = step.module
+        self.layers[name] = {key: (_run, module, step.spec) + tuple(
+            self._key(s, i) for s in step.sources) for i, key in enumerate(keys)}
+        deps = {self.whole_layer}
+        for s in step.sources:
+            deps |= ({self.row_args[s[1]].name} if s[0] == "row" else
+                     {self.layer_of[s]} if s in self.layer_of else set())
+        self.deps[name] = deps
+        self.steps[index] = (name, keys, shapes)
+        self.shapes.update({("out", index, i): shape for i, shape in enumerate(shapes[0])})
 
     def _stage(self, s, step):
         if step.spec is None:
             return
-        n = len(self.chunks)
-        shapes = [self._out_shapes(step, i) for i in range(n)]
-        for i in range(n):
-            self._task(step, i, (self.core, "stage", s, i))
-        self.shapes.update({("out", s, i): shape for i, shape in enumerate(shapes[0])})
-        self.chunk_shapes[s] = shapes
+        self._add_step(s, f"{self.prefix}-stage{s}", step, len(self.chunks), step.axes[0])
         for j, c in enumerate(self.plan.desc["combines"]):
             if c["stage"] == s:
-                self._combine(j, s, c["output"], c["how"], len(step.spec.outputs))
+                self._combine(j, s, c["output"], c["how"], step)
 
-    def _combine(self, j, s, output, how, n_outputs):
-        """Stage s's partials of output `output`, combined in a tree of FAN_IN."""
-        parts = [(self.core, "stage", s, i) for i in range(len(self.chunks))]
-        index, level = (output if n_outputs > 1 else None), 0
-        while len(parts) > FAN_IN:
-            groups = [parts[a:a + FAN_IN] for a in range(0, len(parts), FAN_IN)]
-            parts = []
-            for g, group in enumerate(groups):
-                parts.append((self.core, "combine", j, level, g))
-                self.layer[parts[-1]] = (_combine, how, index) + tuple(group)
+    def _combine(self, j, s, output, how, step):
+        """Stage s's partials of `output`, combined: in one task when they are
+        small, else in a tree of tasks each reading COMBINE_BYTES of them."""
+        stage, parts, _ = self.steps[s]
+        name = f"{self.prefix}-combined{j}"
+        shape = self.shapes[("out", s, output)]
+        size = np.dtype(step.spec.outputs[output][1]).itemsize * int(np.prod(shape))
+        fan_in = max(2, COMBINE_BYTES // max(1, size))
+        index = output if len(step.spec.outputs) > 1 else None
+        layer, level = {}, 0
+        while len(parts) > fan_in:
+            groups = [parts[a:a + fan_in] for a in range(0, len(parts), fan_in)]
+            parts = [(f"{name}-tree", level, g) for g in range(len(groups))]
+            layer.update({key: (_combine, how, index) + tuple(group)
+                          for key, group in zip(parts, groups)})
             index, level = None, level + 1
-        self.keys[("combine", j)] = key = (self.core, "combined", j)
-        self.layer[key] = (_combine, how, index) + tuple(parts)
-        self.shapes[("combine", j)] = self.shapes[("out", s, output)]
+        self.keys[("combine", j)] = key = (name,) + (0,) * len(shape)
+        layer[key] = (_combine, how, index) + tuple(parts)
+        self.layers[name], self.deps[name] = layer, {stage}
+        self.layer_of[("combine", j)] = name
+        self.shapes[("combine", j)] = shape
 
     def _tail(self, t, step):
-        if step.spec is None:
-            return
-        shapes = self._out_shapes(step, 0)
-        self._task(step, 0, (self.core, "tail"))
-        self.shapes.update({("out", t, i): shape for i, shape in enumerate(shapes)})
+        if step.spec is not None:
+            self._add_step(t, f"{self.prefix}-tail", step, 1, None)
 
     # ---- the results as Dask arrays
     def results(self, n_outputs):
         """(outputs, updates): a Dask array per result of the description."""
+        import dask.array as da
         from dask.highlevelgraph import HighLevelGraph
-        graph = HighLevelGraph.from_collections(self.core, self.layer,
-                                                dependencies=list(self.row_args.values()))
-        layers, deps, made = dict(graph.layers), dict(graph.dependencies), {}
-        arrays = []
+        made, arrays = {}, []
         for source in map(tuple, self.plan.desc["results"]):
             if source not in made:
-                made[source] = self._result(source, layers, deps)
+                made[source] = self._result(source)
             arrays.append(made[source])
-        graph = HighLevelGraph(layers, deps)
-        arrays = [a if isinstance(a, self.da.Array) else self.da.Array(graph, *a)
+        graph = HighLevelGraph(self.layers, self.deps)
+        arrays = [a if isinstance(a, (da.Array, np.ndarray)) else da.Array(graph, *a)
                   for a in arrays]
+        arrays = [da.from_array(a) if isinstance(a, np.ndarray) else a for a in arrays]
         return arrays[:n_outputs], arrays[n_outputs:]
 
-    def _result(self, source, layers, deps):
-        """An input itself, or (name, chunks, dtype) of a new array whose layer
-        reads the call's core layer."""
+    def _result(self, source):
+        """An input itself, a whole value, or (name, chunks, dtype) of an array of
+        this call's graph."""
         if source[0] == "row":
             return self.row_args[source[1]]
         if source in self.whole:
-            return self.da.from_array(np.asarray(self.whole[source]))
-        name = f"{self.core}-{'-'.join(map(str, source))}"
+            return np.asarray(self.whole[source])
         if source[0] == "combine":
             c = self.plan.desc["combines"][source[1]]
             dtype = self.plan.stages[c["stage"]].spec.outputs[c["output"]][1]
-            shape = self.shapes[source]
-            layer = {(name,) + (0,) * len(shape): (_identity, self.keys[source])}
-            chunks = tuple((d,) for d in shape)
-        else:
-            _, s, i = source
-            stages = self.plan.stages
-            step = stages[s] if s < len(stages) else self.plan.tail
-            dtype, many = step.spec.outputs[i][1], len(step.spec.outputs) > 1
-            if s < len(stages):
-                axis = step.axes[i]
-                shapes = [shape[i] for shape in self.chunk_shapes[s]]
-                keys = [(self.core, "stage", s, c) for c in range(len(self.chunks))]
-            else:
-                axis, shapes, keys = None, [self.shapes[source]], [(self.core, "tail")]
-            layer = {}
-            for c, (key, shape) in enumerate(zip(keys, shapes)):
-                index = tuple(c if a == axis else 0 for a in range(len(shape)))
-                layer[(name,) + index] = (operator.getitem, key, i) if many else (_identity, key)
-            chunks = tuple(tuple(sh[a] for sh in shapes) if a == axis else (shapes[0][a],)
-                           for a in range(len(shapes[0])))
-        layers[name], deps[name] = layer, {self.core}
-        return name, chunks, np.dtype(dtype)
+            return self.layer_of[source], tuple((d,) for d in self.shapes[source]), dtype
+        _, s, i = source
+        step = self.plan.stages[s] if s < len(self.plan.stages) else self.plan.tail
+        axis = step.axes[i] if s < len(self.plan.stages) else None
+        layer, keys, shapes = self.steps[s]
+        shapes = [shape[i] for shape in shapes]
+        chunks = tuple(tuple(sh[a] for sh in shapes) if a == axis else (shapes[0][a],)
+                       for a in range(len(shapes[0])))
+        if len(step.spec.outputs) > 1:  # a layer picking output i of each chunk's results
+            name = f"{layer}-out{i}"
+            self.layers[name] = {(name,) + tuple(c if a == axis else 0 for a in range(len(sh))):
+                                 (operator.getitem, key, i)
+                                 for c, (key, sh) in enumerate(zip(keys, shapes))}
+            self.deps[name], layer = {layer}, name
+        return layer, chunks, step.spec.outputs[i][1]
 
 
 def _write(updated, new):
