@@ -46,7 +46,7 @@ class PeakMemory:
     def _sample(self):
         while not self._stop.is_set():
             info = self.client.scheduler_info()["workers"].values()
-            self.peak = max(self.peak, max(w["metrics"]["memory"] for w in info))
+            self.peak = max([self.peak] + [w["metrics"]["memory"] for w in info])
             time.sleep(0.05)
 
     def __enter__(self):

@@ -353,8 +353,9 @@ class Kernel:
              is passed to both C functions as an int64_t after the lengths
     """
 
-    # how a call given Dask arrays runs: kg.function's kernels hand it to kgen.dask
-    # (runtime/c.py); a package kernel has no graph to split, so it refuses them
+    # how a call given Dask arrays runs: kg.function's C kernels hand it to kgen.dask
+    # (runtime/c.py), a package's to its _dask_exec.py (set by its __init__.py);
+    # others (a GPU kernel) refuse them
     lazy_call = None
 
     def __init__(self, ext, c_name, name, inputs, shared, outputs, updates, single, doc=None,
@@ -396,8 +397,8 @@ class Kernel:
         if arrays is LAZY:
             if self.lazy_call is None:
                 raise KgenTypeError(
-                    f"{self.name}() was given Dask arrays: a package kernel has no graph to split "
-                    f"into chunks; build the function with kg.function (kgen[dask]) instead")
+                    f"{self.name}() was given Dask arrays, which this kernel cannot run over "
+                    f"(C kernels of kg.function and of packages can); pass NumPy arrays")
             return self.lazy_call(args, kwargs)
         locks = self._locks
         if not locks:

@@ -7,7 +7,10 @@ split as data (`desc`, plain JSON). This module runs such a description; a
 package built by `python -m kgen build` carries this very file as
 _dask_exec.py beside _runtime.py, and its manifest.json holds each kernel's
 description. So it imports NumPy and the standard library only (and dask
-when a Dask array is passed), never kgen.
+when a Dask array is passed), never kgen. Workers need no compiler: a
+kg.function's built modules travel with the tasks as their bytes
+(ShippedModule); a package's workers import the package and run its own
+extension (PackageModule).
 
 desc = {
   "rows":     positions of the inputs chunked along axis 0 (all with the same rows)
