@@ -5,6 +5,8 @@ D1  sum((x - y)**2) over N float64 elements in 64 chunks (default N = 4e8,
     never sits in one process; --persist: held in the workers' memory first):
     kgen's kernel per chunk against the same expression in dask.array with
     NumPy chunks. Peak memory: the largest resident set of a worker during the run.
+    (Without --persist, drawing the random chunks costs more than the arithmetic
+    on either side, so the ratio mostly measures the generator.)
 D2  one full-batch epoch of the MLP (tanh hidden layer, softmax, SGD) over
     the data set in chunks, on a 2-worker cluster against the same kg.function
     in one process on the whole data.
