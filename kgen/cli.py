@@ -203,7 +203,9 @@ def _show(args, parser):
     if args.target == "cuda":
         from .package import cuda
         source = cuda.cuda_source(plans, __version__)
-    else:
+    else:  # with the Dask stage kernels built into the extension too (kgen/dask/stages.py)
+        from .dask.stages import package_stages
+        plans += [p for k, _, sym in kernels for p in package_stages(k, sym)[1]]
         source = render_module(plans, "c", __version__)
     sys.stdout.write(source)
     return EXIT_CODES["ok"]

@@ -3,6 +3,10 @@ whose workers have no C compiler and an empty kgen cache (so every kernel they
 run is the module the client shipped), checked against NumPy."""
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +18,9 @@ import kgen as kg  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def client(tmp_path_factory, dask_package):
+    """(The package's folder is on sys.path before the workers start, so they
+    import it as they would an installed package.)"""
     empty_cache = str(tmp_path_factory.mktemp("worker-cache"))
     no_tools = str(tmp_path_factory.mktemp("no-compiler-bin"))
     cluster = distributed.LocalCluster(
@@ -82,6 +88,12 @@ MLP_SIZES = (12, 16, 5)
 
 
 def _mlp(rng):
+    """The README's MLP step as a kg.function, and its shared variables."""
+    inputs, cost, updates, params = _mlp_graph(rng)
+    return kg.function(inputs, cost, updates=updates), params
+
+
+def _mlp_graph(rng):
     """The README's MLP step (tanh hidden layer, softmax, mean cross-entropy, SGD)."""
     n_in, n_hid, n_out = MLP_SIZES
     X, y = kg.dmatrix("X"), kg.ivector("y")
@@ -94,8 +106,7 @@ def _mlp(rng):
     cost = -kg.mean(kg.log(p[kg.arange(y.shape[0]), y]))
     params = [W1, b1, W2, b2]
     grads = kg.grad(cost, params)
-    step = kg.function([X, y], cost, updates=[(q, q - 0.1 * g) for q, g in zip(params, grads)])
-    return step, params
+    return [X, y], cost, [(q, q - 0.1 * g) for q, g in zip(params, grads)], params
 
 
 def _numpy_step(Xv, yv, W1, b1, W2, b2):
@@ -180,3 +191,94 @@ def test_a_worker_killed_mid_step_is_retried_to_the_same_result(client, mlp, tmp
     np.testing.assert_allclose(cost, want_cost, rtol=1e-12)
     for q, w in zip(params, want):
         np.testing.assert_allclose(q.get_value(), w, rtol=1e-12, atol=1e-12)
+
+
+# ---- a shipped package's kernels over Dask arrays -------------------------------------------
+@pytest.fixture(scope="module")
+def dask_package(tmp_path_factory):
+    """A package (built once) with W2, an elementwise kernel, the MLP step and a
+    sort; its folder on sys.path (here, and in the worker processes started after)."""
+    from kgen.package import build_package
+    x, y, z = kg.dvector("x"), kg.dvector("y"), kg.dvector("z")
+    inputs, cost, updates, _ = _mlp_graph(np.random.default_rng(3))
+    kernels = [kg.kernel("w2", [x, y], kg.sum((x - y) ** 2)),
+               kg.kernel("w1", [x, y, z], kg.exp(-x * x) * kg.sin(y) + kg.log1p(z * z)),
+               kg.kernel("step", inputs, cost, updates=updates),
+               kg.kernel("ranked", [x], kg.sort(x))]
+    out = tmp_path_factory.mktemp("dkpkg")
+    build_package(kernels, out, "dkpkg", Path(__file__))
+    sys.path.insert(0, str(out))
+    yield out
+    sys.path.remove(str(out))
+
+
+def test_package_kernels_over_dask_arrays_on_the_cluster(client, dask_package):
+    import dkpkg
+    rng = np.random.default_rng(4)
+    xv, yv, zv = (rng.standard_normal(3000) for _ in range(3))
+    s = dkpkg.w2(da.from_array(xv, chunks=700), da.from_array(yv, chunks=1000))
+    assert isinstance(s, da.Array) and s.shape == ()
+    np.testing.assert_allclose(s.compute(), np.sum((xv - yv) ** 2), rtol=1e-12)
+    e = dkpkg.w1(da.from_array(xv, chunks=500), yv, da.from_array(zv, chunks=3000))  # y: NumPy
+    assert isinstance(e, da.Array) and e.chunks == ((500,) * 6,)
+    np.testing.assert_allclose(e.compute(), np.exp(-xv * xv) * np.sin(yv) + np.log1p(zv * zv),
+                               rtol=1e-13, atol=1e-15)
+    params = [dkpkg.W1, dkpkg.b1, dkpkg.W2, dkpkg.b2]
+    Xv = rng.standard_normal((800, MLP_SIZES[0]))
+    tv = rng.integers(0, MLP_SIZES[2], 800).astype("int32")
+    for _ in range(2):
+        want_cost, want = _numpy_step(Xv, tv, *[q.get_value() for q in params])
+        cost = dkpkg.step(da.from_array(Xv, chunks=(100, MLP_SIZES[0])),
+                          da.from_array(tv, chunks=100))
+        assert isinstance(cost, np.ndarray)
+        np.testing.assert_allclose(cost, want_cost, rtol=1e-12)
+        for q, w in zip(params, want):
+            np.testing.assert_allclose(q.get_value(), w, rtol=1e-12, atol=1e-12)
+    # the workers ran the package's own extension (they import the package)
+    assert all(client.run(lambda: "dkpkg" in sys.modules).values())
+    with pytest.raises(TypeError, match=r"ranked\(\).*sort.*axis 0.*chunked axis"):
+        dkpkg.ranked(da.from_array(xv, chunks=700))
+
+
+NO_KGEN_RUN = textwrap.dedent("""
+    import importlib.abc, sys
+    class BlockKgen(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name == "kgen" or name.startswith("kgen."):
+                raise ImportError("kgen is not installed here")
+    sys.meta_path.insert(0, BlockKgen())
+    import dask, dask.array as da, numpy as np
+    import dkpkg
+    x, y, X, t = (np.load(f"{n}.npy") for n in ("x", "y", "X", "t"))
+    with dask.config.set(scheduler="processes", num_workers=2):  # fresh processes, no kgen
+        np.save("w2.npy", dkpkg.w2(da.from_array(x, chunks=250), y).compute())
+        np.save("cost.npy", dkpkg.step(da.from_array(X, chunks=(50, X.shape[1])),
+                                       da.from_array(t, chunks=50)))
+    np.save("W1.npy", dkpkg.W1.get_value())
+    assert "kgen" not in sys.modules
+    print("ok")
+""")
+
+
+def test_package_runs_over_dask_where_kgen_is_not_installed(dask_package, tmp_path):
+    rng = np.random.default_rng(5)
+    data = {"x": rng.standard_normal(1000), "y": rng.standard_normal(1000),
+            "X": rng.standard_normal((400, MLP_SIZES[0])),
+            "t": rng.integers(0, MLP_SIZES[2], 400).astype("int32")}
+    for name, value in data.items():
+        np.save(tmp_path / f"{name}.npy", value)
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    env = {"PATH": str(empty_bin), "HOME": str(tmp_path), "PYTHONNOUSERSITE": "1",
+           "PYTHONPATH": str(dask_package)}
+    proc = subprocess.run([sys.executable, "-c", NO_KGEN_RUN], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "w2.npy"),
+                               np.sum((data["x"] - data["y"]) ** 2), rtol=1e-12)
+    # the step started from the package's initial values (shared/*.npy)
+    initial = [np.load(dask_package / "dkpkg" / "shared" / f"{n}.npy")
+               for n in ("W1", "b1", "W2", "b2")]
+    want_cost, want = _numpy_step(data["X"], data["t"], *initial)
+    np.testing.assert_allclose(np.load(tmp_path / "cost.npy"), want_cost, rtol=1e-12)
+    np.testing.assert_allclose(np.load(tmp_path / "W1.npy"), want[0], rtol=1e-12, atol=1e-12)

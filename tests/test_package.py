@@ -61,8 +61,8 @@ def test_layout(built, name):
     pkg = out / name
     manifest = json.loads((pkg / "manifest.json").read_text())
     ext = manifest["build"]["extension"]
-    expected = {"__init__.py", "_runtime.py", f"{name}.c", f"{name}.h", "manifest.json", ext,
-                f"{ext}.sha256"}
+    expected = {"__init__.py", "_runtime.py", "_dask_exec.py", f"{name}.c", f"{name}.h",
+                "manifest.json", ext, f"{ext}.sha256"}
     expected |= {s["file"] for s in manifest["shared"]}
     assert set(files_of(pkg)) == expected       # cffi's wrapper is not left behind
     assert ext.startswith(f"_{name}.") and ext.endswith((".abi3.so", ".pyd"))
@@ -71,7 +71,8 @@ def test_layout(built, name):
     assert manifest["targets"] == ["c"]
     for filename, entry in manifest["files"].items():
         assert hashlib.sha256((pkg / filename).read_bytes()).hexdigest() == entry["sha256"]
-    assert set(manifest["files"]) == {"__init__.py", "_runtime.py", f"{name}.c", f"{name}.h"}
+    assert set(manifest["files"]) == {"__init__.py", "_runtime.py", "_dask_exec.py", f"{name}.c",
+                                      f"{name}.h"}
     build = manifest["build"]
     assert not any("native" in f for f in build["flags"])   # portable unless --native
     assert not any(f.startswith("-I") for f in build["flags"])

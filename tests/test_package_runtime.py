@@ -59,6 +59,12 @@ def test_runtime_file_is_kgens_own_byte_for_byte(package):
         ours = f.read()
     assert (package / "rtpkg" / "_runtime.py").read_bytes() == ours
     assert b"import kgen" not in ours and b"from kgen" not in ours and b"from ." not in ours
+    from kgen.runtime import dask_exec   # and the one that runs kernels over Dask arrays
+    with open(dask_exec.__file__, "rb") as f:
+        ours = f.read()
+    assert (package / "rtpkg" / "_dask_exec.py").read_bytes() == ours
+    assert b"import kgen" not in ours and b"from kgen" not in ours
+    assert b"\nimport dask" not in ours and b"\nfrom dask" not in ours   # only when called so
     from kgen.runtime.c import CFunction
     assert issubclass(CFunction, core.Kernel)   # kg.function calls through the same class
 
@@ -192,9 +198,10 @@ def test_kg_function_and_package_raise_kgens_classes():
     assert kg.KgenError is core.KgenError and issubclass(kg.ShapeError, ValueError)
 
 
-def test_a_package_kernel_refuses_dask_arrays_clearly(pkg):
-    """A package kernel has no graph for kgen.dask to split: a clear TypeError
-    that points to kg.function, not a NumPy conversion of the whole array."""
+def test_a_package_kernel_takes_dask_arrays(pkg):
+    """(More in tests/test_dask.py: on a cluster, and without kgen.)"""
     da = pytest.importorskip("dask.array", reason="kgen[dask] (dask[array]) is not installed")
-    with pytest.raises(TypeError, match="kg.function"):
-        pkg.total(da.ones((4, 3), chunks=2))
+    grid = np.arange(12.0).reshape(4, 3)
+    total = pkg.total(da.from_array(grid, chunks=(1, 3)))
+    assert isinstance(total, da.Array)
+    assert total.compute(scheduler="synchronous") == grid.sum()

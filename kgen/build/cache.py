@@ -32,8 +32,6 @@ instead, with one warning (KgenCacheWarning) naming the folder and
 KGEN_CACHE_DIR.
 """
 import hashlib
-import importlib.machinery
-import importlib.util
 import json
 import logging
 import os
@@ -48,6 +46,7 @@ from pathlib import Path
 
 from kgen.build import compiler
 from kgen.errors import CompileError, KgenError
+from kgen.runtime.core import import_extension as load_extension  # one loader for all
 
 log = logging.getLogger("kgen.build")
 
@@ -398,16 +397,6 @@ def _load_built(so_path, modname):
         # Compiled but not loadable: usually a missing library (pass it in `libraries`).
         raise CompileError(f"built extension {so_path} failed to load: {exc}",
                            output=str(exc), source_path=str(so_path)) from exc
-
-
-def load_extension(path, modname):
-    """Import the extension at `path` as `modname`, without touching sys.path or the cwd."""
-    path = str(path)
-    loader = importlib.machinery.ExtensionFileLoader(modname, path)
-    spec = importlib.util.spec_from_file_location(modname, path, loader=loader)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _discard(path):

@@ -12,7 +12,8 @@ generated C and CUDA only through this module:
   table, so two names can never collide: a repeat gets `_2`, `_3`...
 * kernel symbols: `kgen_<name>` for kg.function, `<package>_<name>` in
   packages (`KernelNames` keeps a package's kernels apart, and apart from the
-  names derived from them: `K_shapes`, `K_ints`, `K_const`, `K_s3_map`).
+  names derived from them: `K_shapes`, `K_ints`, `K_const`, `K_s3_map`, and
+  the Dask stage kernels `K_chunk0`, `K_tail` and theirs).
 * `c_string` turns any str into one valid C string literal (it is only ever
   passed as an argument, e.g. to a "%s" of KG_FAIL, never used as a format);
   `comment` makes text safe inside /* */ and // comments.
@@ -37,9 +38,11 @@ TEMPLATE_LOCALS = frozenset("""
 _TEMPLATE_PATTERN = re.compile(r"^[ircq]\d+$")   # loop counters i0, i1, r0, c0...
 _NOT_OURS = re.compile(r"^(?:kg_|KG_|_)")            # kgen's headers, the C implementation
 
-# the suffixes the templates and the CUDA backend append to a kernel symbol
-DERIVED_SUFFIX = re.compile(r"^(?:shapes|ints|cuda|prof|step_seconds|const\d*|const_\d+|"
-                            r"s\d+_\w+|kg_labels)$")
+# the suffixes the templates and the CUDA backend append to a kernel symbol, and
+# those of a package kernel's chunk and tail kernels for Dask (kgen/dask/stages.py),
+# with theirs
+_SUFFIX = r"(?:shapes|ints|cuda|prof|step_seconds|const\d*|const_\d+|s\d+_\w+|kg_labels)"
+DERIVED_SUFFIX = re.compile(rf"^(?:{_SUFFIX}|(?:chunk\d+|tail)(?:_{_SUFFIX})?)$")
 
 
 def fold(text, limit=MAX_FOLDED):

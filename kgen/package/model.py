@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
+from ..dask.stages import package_stages
 from ..errors import KgenError
 from ..lower.names import KernelNames
 from ..lower.plan import trims
@@ -33,6 +33,9 @@ class KernelModel:
     outputs: list             # Params, role output
     updates: list             # Params, role update
     update_targets: list      # the shared variable's name for each update
+    dask: dict = None         # its split for Dask arrays (kgen/runtime/dask_exec.py's
+                              # description), or {"unsplittable": why}
+    dask_plans: list = field(default_factory=list)  # the split's chunk and tail kernels
 
     @property
     def single(self):
@@ -97,6 +100,11 @@ class PackageModel:
     def plans(self):
         return [k.plan for k in self.kernels]
 
+    @property
+    def c_plans(self):
+        """Every entry point of the C extension: the kernels, then their Dask stage kernels."""
+        return self.plans + [p for k in self.kernels for p in k.dask_plans]
+
 
 def check_package_name(name):
     """A package name must be importable and is the C namespace of its kernels
@@ -130,6 +138,7 @@ def build_model(name, spec_file, kernels, version, optimize=True, on_kernel=None
         attr, symbol = names.claim(kernel.label)
         plan = kernel.plan(optimize, symbol=symbol)
         model = _kernel_model(attr, kernel, plan)
+        model.dask, model.dask_plans = package_stages(kernel, symbol, optimize)
         for p in model.shared:
             var = p.var
             if not var.name:

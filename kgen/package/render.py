@@ -58,11 +58,11 @@ def _context(model):
 
 
 def c_source(model):
-    return render_module(model.plans, "c", model.version)
+    return render_module(model.c_plans, "c", model.version)
 
 
 def c_cdef(model):
-    return render_cdef(model.plans)
+    return render_cdef(model.c_plans)
 
 
 def c_header(model, cuda=False):
@@ -74,19 +74,19 @@ def py_init(model, cuda=False):
     return environment().get_template("py/__init__.py.jinja").render(**_context(model), cuda=cuda)
 
 
-def py_runtime():
-    """The package's _runtime.py: kgen's own runtime module, byte for byte (so a package
-    checks and calls exactly as kg.function does)."""
-    from ..runtime import core
-    with open(core.__file__, "rb") as f:
+def py_runtime(module="core"):
+    """The package's _runtime.py (module "core") or _dask_exec.py ("dask_exec"):
+    kgen's own runtime module, byte for byte (so a package checks, calls and runs
+    over Dask arrays exactly as kg.function does)."""
+    import importlib
+    path = importlib.import_module(f"kgen.runtime.{module}").__file__
+    with open(path, "rb") as f:
         return f.read().decode("utf-8")
 
 
 def py_device():
     """A GPU package's _device.py: kgen/runtime/device.py, byte for byte."""
-    from ..runtime import device
-    with open(device.__file__, "rb") as f:
-        return f.read().decode("utf-8")
+    return py_runtime("device")
 
 
 def sha256(data):
@@ -126,6 +126,7 @@ def manifest(model, files, spec_sha256, targets, build):
             "lengths": [{"c_name": p.name, "dtype": p.dtype} for p in k.lengths],
             "trims": [list(t) for t in k.trims],
             "out_shape_len": k.out_shape_len,
+            "dask": k.dask,             # its split into chunk kernels (kgen/runtime/dask_exec.py)
         })
     data = {
         "format": FORMAT,

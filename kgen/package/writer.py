@@ -2,6 +2,7 @@
 
     NAME/__init__.py     the kernels as callables, the shared variables as attributes
     NAME/_runtime.py     kgen/runtime/core.py verbatim: checks and calls (NumPy + cffi)
+    NAME/_dask_exec.py   kgen/runtime/dask_exec.py verbatim: calls with Dask arrays
     NAME/NAME.c, NAME.h  standalone C99 and its documented header
     NAME/_NAME.abi3.so   the cffi extension (limited API: CPython 3.10 and newer)
     NAME/_NAME.abi3.so.sha256  its checksum, checked on import (beside it, not in the
@@ -69,7 +70,8 @@ def build_package(kernels, outdir, name, spec_path, *, targets=("c",), native=Fa
                         on_kernel=lambda k, s: say(f"kernel {_one_line(k)}: lowered in {s:.2f} s"))
     gpu = "cuda" in targets
     files = {f"{name}.c": render.c_source(model), f"{name}.h": render.c_header(model, cuda=gpu),
-             "__init__.py": render.py_init(model, cuda=gpu), "_runtime.py": render.py_runtime()}
+             "__init__.py": render.py_init(model, cuda=gpu), "_runtime.py": render.py_runtime(),
+             "_dask_exec.py": render.py_runtime("dask_exec")}
     cdef = render.c_cdef(model)
     if gpu:
         files[f"{name}.cu"] = cuda.cuda_source(model.plans, model.version)
