@@ -17,6 +17,7 @@ from ._runtime import Kernel as _Kernel
 from ._runtime import SharedVariable as _SharedVariable
 from ._runtime import here as _here
 from ._runtime import load_extension as _load_extension
+from ._dask_exec import PackageCall as _DaskCall  # (imports dask only when given Dask arrays)
 
 _ext = _load_extension(__name__, __file__, "_linear_model")
 
@@ -43,6 +44,8 @@ train = _Kernel(
     update b: float64, 1-d (written after a successful call)
 """,
 )
+# called with Dask arrays: the chunk kernels linear_model_train_chunk0, linear_model_train_tail
+train.lazy_call = _DaskCall(train, __name__, __file__, 'train', _ext)
 
 # ---- kernel 'predict': C functions linear_model_predict_shapes() and linear_model_predict() in linear_model.c
 predict = _Kernel(
@@ -60,5 +63,7 @@ predict = _Kernel(
     output out: float64, 2-d
 """,
 )
+# called with Dask arrays: the chunk kernels linear_model_predict_chunk0
+predict.lazy_call = _DaskCall(predict, __name__, __file__, 'predict', _ext)
 
 __all__ = ["train", "predict", "W", "b", "KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"]

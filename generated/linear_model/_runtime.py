@@ -23,6 +23,8 @@ path decides, for both:
 """
 import hashlib
 import importlib
+import importlib.machinery
+import importlib.util
 import json
 import math
 import os
@@ -363,8 +365,9 @@ class Kernel:
     fast:    give the kernel a fast path for calls of plain arrays (see fast_class)
     """
 
-    # how a call given Dask arrays runs: kg.function's kernels hand it to kgen.dask
-    # (runtime/c.py); a package kernel has no graph to split, so it refuses them
+    # how a call given Dask arrays runs: kg.function's C kernels hand it to kgen.dask
+    # (runtime/c.py), a package's to its _dask_exec.py (set by its __init__.py);
+    # others (a GPU kernel) refuse them
     lazy_call = None
 
     def __init__(self, ext, c_name, name, inputs, shared, outputs, updates, single, doc=None,
@@ -413,8 +416,8 @@ class Kernel:
         if arrays is LAZY:
             if self.lazy_call is None:
                 raise KgenTypeError(
-                    f"{self.name}() was given Dask arrays: a package kernel has no graph to split "
-                    f"into chunks; build the function with kg.function (kgen[dask]) instead")
+                    f"{self.name}() was given Dask arrays, which this kernel cannot run over "
+                    f"(C kernels of kg.function and of packages can); pass NumPy arrays")
             return self.lazy_call(args, kwargs)
         return self._finish(self._bound(arrays))
 
@@ -583,6 +586,16 @@ def _compile_fast(n_in, n_out, single):
 def here(init_file, *parts):
     """A path inside the package, wherever it was copied to."""
     return os.path.join(os.path.dirname(os.path.abspath(init_file)), *parts)
+
+
+def import_extension(path, modname):
+    """Import the extension at `path` as `modname`, without touching sys.path or the cwd."""
+    path = str(path)
+    loader = importlib.machinery.ExtensionFileLoader(modname, path)
+    spec = importlib.util.spec_from_file_location(modname, path, loader=loader)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_extension(package, init_file, modname):

@@ -3,6 +3,9 @@
  * Standalone C99: no Python headers. Kernels:
  *   linear_model_train
  *   linear_model_predict
+ *   linear_model_train_chunk0
+ *   linear_model_train_tail
+ *   linear_model_predict_chunk0
  */
 #include <stdint.h>
 #include <stddef.h>
@@ -1771,6 +1774,599 @@ KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double 
             for (int64_t i1 = 0; i1 < add_d1; i1++)
             {
                 const double v_b = sh_b[i1 * sh_b_b0];
+                const double v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
+                const double t1 = (v_b + v);  /* b + X @ dimshuffle(W, pattern=(1, 0)) */
+                out[i0 * add_d1 + i1] = t1;
+            }
+        }
+        (void)n;
+    }
+
+fail:
+    free(tmp0);
+    return rc;
+}
+/* ---- kernel linear_model_train_chunk0 (train_chunk0) ----------------------------------------
+ *   out0 = sum((b + W @ x - y) ** 2, axis=(0,), keepdims=False)
+ *   out1 = sum_to(mul(...), add(...))
+ *
+ * Shapes: linear_model_train_chunk0_shapes() writes the outputs' shapes, concatenated,
+ * into out_shape; linear_model_train_chunk0() computes. Both return 0, or an error code
+ * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
+ */
+KG_EXPORT int linear_model_train_chunk0_shapes(int64_t in_x_d0, int64_t in_y_d0, int64_t in_b_d0, int64_t in_W_d0, int64_t in_W_d1, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
+    if (in_b_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b", (long long)in_b_d0);
+    if (in_W_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W", (long long)in_W_d0);
+    if (in_W_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W", (long long)in_W_d1);
+    int64_t in_W_s0;
+    if (kg_mul_overflows(in_W_d0, in_W_d1, &in_W_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W_d0, (long long)in_W_d1);
+    if (in_W_d1 != in_x_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_W_d0, (long long)in_W_d1, (long long)in_x_d0);
+    if (in_b_d0 != in_W_d0 && in_b_d0 != 1 && in_W_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_b_d0, (long long)in_W_d0);
+    const int64_t add_d0 = (in_b_d0 == 1) ? in_W_d0 : in_b_d0;
+    if (add_d0 != in_y_d0 && add_d0 != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sub", (long long)add_d0, (long long)in_y_d0);
+    const int64_t sub_d0 = (add_d0 == 1) ? in_y_d0 : add_d0;
+    const int64_t in_b_b0 = (in_b_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0 = (in_W_d0 == 1) ? 0 : 1;
+    const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
+    const int64_t tmp1_b0 = (sub_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_size = in_W_d0 > 1 ? in_W_d0 : 1;
+    const int64_t sts = (add_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)in_W_s0; (void)add_d0; (void)sub_d0; (void)in_b_b0; (void)tmp0_b0; (void)in_y_b0; (void)tmp1_b0; (void)tmp0_size;
+(void)sts;
+
+    out_shape[0] = add_d0;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
+
+KG_EXPORT int linear_model_train_chunk0(const double *KG_RESTRICT in_x, const double *KG_RESTRICT in_y, const double *KG_RESTRICT in_b, const double *KG_RESTRICT in_W, const int64_t *KG_RESTRICT in_n_rows, int64_t in_x_d0, int64_t in_y_d0, int64_t in_b_d0, int64_t in_W_d0, int64_t in_W_d1, double *KG_RESTRICT out0, double *KG_RESTRICT out1, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    double *tmp0 = NULL;
+    double *tmp1 = NULL;
+    double *tmp2 = NULL;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
+    if (in_b_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b", (long long)in_b_d0);
+    if (in_W_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W", (long long)in_W_d0);
+    if (in_W_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W", (long long)in_W_d1);
+    int64_t in_W_s0;
+    if (kg_mul_overflows(in_W_d0, in_W_d1, &in_W_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W_d0, (long long)in_W_d1);
+    if (in_W_d1 != in_x_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_W_d0, (long long)in_W_d1, (long long)in_x_d0);
+    if (in_b_d0 != in_W_d0 && in_b_d0 != 1 && in_W_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_b_d0, (long long)in_W_d0);
+    const int64_t add_d0 = (in_b_d0 == 1) ? in_W_d0 : in_b_d0;
+    if (add_d0 != in_y_d0 && add_d0 != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sub", (long long)add_d0, (long long)in_y_d0);
+    const int64_t sub_d0 = (add_d0 == 1) ? in_y_d0 : add_d0;
+    const int64_t in_b_b0 = (in_b_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0 = (in_W_d0 == 1) ? 0 : 1;
+    const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
+    const int64_t tmp1_b0 = (sub_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_size = in_W_d0 > 1 ? in_W_d0 : 1;
+    const int64_t sts = (add_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)in_W_s0; (void)add_d0; (void)sub_d0; (void)in_b_b0; (void)tmp0_b0; (void)in_y_b0; (void)tmp1_b0; (void)tmp0_size;
+(void)sts;
+
+
+    /* temporaries, allocated once per call, freed on every exit */
+    if (tmp0_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp0_size);
+    tmp0 = (double *)malloc(sizeof(double) * (size_t)(tmp0_size > 0 ? tmp0_size : 1));
+    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (sub_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)sub_d0);
+    tmp1 = (double *)malloc(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
+    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (sub_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)sub_d0);
+    tmp2 = (double *)malloc(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
+    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    /* W @ x */
+    kg_gemm_f64(in_W_d0, 1, in_W_d1, 1, in_W + 0, in_W_d1, 1, in_x + 0, 1, 0, 0, tmp0 + 0, 1);
+
+    /* b + W @ x - y */
+    {
+        const int64_t n = sub_d0;
+
+        if (in_b_d0 == n && in_W_d0 == n && in_y_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_b = in_b[i];
+                const double v = tmp0[i];
+                const double v_y = in_y[i];
+                const double t1 = (v_b + v);  /* b + W @ x */
+                const double t2 = (t1 - v_y);  /* b + W @ x - y */
+                tmp1[i] = t2;
+            }
+
+        } else if (in_b_d0 == n && in_W_d0 == n && in_y_d0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_b = in_b[i];
+                const double v = tmp0[i];
+                const double v_y = in_y[i];
+                const double t1 = (v_b + v);  /* b + W @ x */
+                const double t2 = (t1 - v_y);  /* b + W @ x - y */
+                tmp1[i] = t2;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i0 = 0; i0 < sub_d0; i0++)
+            {
+                const double v_b = in_b[i0 * in_b_b0];
+                const double v = tmp0[i0 * tmp0_b0];
+                const double v_y = in_y[i0 * in_y_b0];
+                const double t1 = (v_b + v);  /* b + W @ x */
+                const double t2 = (t1 - v_y);  /* b + W @ x - y */
+                tmp1[i0] = t2;
+            }
+        }
+        (void)n;
+    }
+    /* sum((b + W @ x - y) ** 2, axis=(0,), keepdims=False) */
+    {
+
+        const int64_t n = sub_d0;
+        double acc = 0.0;
+        if (sub_d0 == n && 1) {
+#ifdef _OPENMP
+            if (n >= KG_PARALLEL_MIN_N) {
+                double part[KG_MAX_THREADS];
+                int nt = 1;
+                #pragma omp parallel num_threads(kg_team_size())
+                {
+                    const int t = omp_get_thread_num();
+                    #pragma omp single
+                    nt = omp_get_num_threads();
+                    const int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+                    double a = 0.0;
+                    KG_OMP_SIMD_REDUCTION(+, a)
+                    for (int64_t i = lo; i < hi; i++) {
+                        const double v_2 = tmp1[i];
+                        const double t1_2 = (v_2 * v_2);  /* (b + W @ x - y) ** 2 */
+
+                        a = a + ((double)t1_2);
+
+                    }
+                    part[t] = a;
+                }
+                for (int t = 0; t < nt; t++)
+                    acc = acc + part[t];
+            } else
+#endif
+            {
+                KG_OMP_SIMD_REDUCTION(+, acc)
+                for (int64_t i = 0; i < n; i++) {
+                    const double v_2 = tmp1[i];
+                    const double t1_2 = (v_2 * v_2);  /* (b + W @ x - y) ** 2 */
+
+                    acc = acc + ((double)t1_2);
+
+                }
+            }
+        } else {
+            for (int64_t i0 = 0; i0 < sub_d0; i0++)
+            {
+                const double v_2 = tmp1[i0 * tmp1_b0];
+                const double t1_2 = (v_2 * v_2);  /* (b + W @ x - y) ** 2 */
+
+                acc = acc + ((double)t1_2);
+
+            }
+        }
+        out0[0] = (double)acc;
+    }
+    /* cast(n_rows, dtype='float64') */
+    {
+        const int64_t n = 1;
+        const int64_t v_n_rows = in_n_rows[0];
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double t1_3 = ((double)v_n_rows);  /* cast(n_rows, dtype='float64') */
+                tmp0[i] = t1_3;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double t1_3 = ((double)v_n_rows);  /* cast(n_rows, dtype='float64') */
+                tmp0[i] = t1_3;
+            }
+
+        }
+        (void)n;
+    }
+    /* 2.0 * ((b + W @ x - y) / cast(n_rows, dtype='float64')) */
+    {
+        const int64_t n = sub_d0;
+        const double v_5 = tmp0[0];
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_4 = tmp1[i];
+                const double t1_4 = (v_4 / v_5);  /* (b + W @ x - y) / cast(n_rows, dtype='float64') */
+                const double t2_2 = (2.0 * t1_4);  /* 2.0 * ((b + W @ x - y) / cast(n_rows, dtype='float64')) */
+                tmp2[i] = t2_2;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_4 = tmp1[i];
+                const double t1_4 = (v_4 / v_5);  /* (b + W @ x - y) / cast(n_rows, dtype='float64') */
+                const double t2_2 = (2.0 * t1_4);  /* 2.0 * ((b + W @ x - y) / cast(n_rows, dtype='float64')) */
+                tmp2[i] = t2_2;
+            }
+
+        }
+        (void)n;
+    }
+    /* zeros */
+    if (!(sub_d0 == add_d0 && 1))  /* else the accumulate step copies */
+    for (int64_t i = 0; i < add_d0; i++) out1[i] = 0;
+    /* sum_to(mul(...), add(...)) */
+    if (sub_d0 == add_d0 && 1) {
+        const int64_t n = add_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) out1[i] = tmp2[i];
+        (void)n;
+    } else {
+    for (int64_t i0 = 0; i0 < sub_d0; i0++)
+
+    out1[0 + i0 * sts] += tmp2[0 + i0];
+    }
+
+
+fail:
+    free(tmp0);
+    free(tmp1);
+    free(tmp2);
+    return rc;
+}
+/* ---- kernel linear_model_train_tail (train_tail) ----------------------------------------
+ *   out0 = sum_total / cast(n_rows, dtype='float64')
+ *   out1 = W - 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x')))
+ *   out2 = b - 0.1 * sum_to(sum_to_total, b)
+ *
+ * Shapes: linear_model_train_tail_shapes() writes the outputs' shapes, concatenated,
+ * into out_shape; linear_model_train_tail() computes. Both return 0, or an error code
+ * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
+ */
+KG_EXPORT int linear_model_train_tail_shapes(int64_t in_x_d0, int64_t in_b_d0, int64_t in_W_d0, int64_t in_W_d1, int64_t in_sum_to_total_d0, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_b_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b", (long long)in_b_d0);
+    if (in_W_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W", (long long)in_W_d0);
+    if (in_W_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W", (long long)in_W_d1);
+    int64_t in_W_s0;
+    if (kg_mul_overflows(in_W_d0, in_W_d1, &in_W_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W_d0, (long long)in_W_d1);
+    if (in_sum_to_total_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "sum_to_total", (long long)in_sum_to_total_d0);
+    if (in_W_d1 != in_x_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_W_d0, (long long)in_W_d1, (long long)in_x_d0);
+    if (in_sum_to_total_d0 != in_W_d0 && in_sum_to_total_d0 != 1 && in_W_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sum_to", (long long)in_sum_to_total_d0, (long long)in_W_d0);
+    const int64_t st = (in_sum_to_total_d0 == 1) ? in_W_d0 : in_sum_to_total_d0;
+    int64_t size_2;
+    if (kg_mul_overflows(in_W_d0, in_x_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "mul", (long long)in_W_d0, (long long)in_x_d0);
+    if (in_W_d1 != in_x_d0 && in_W_d1 != 1 && in_x_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "sub", (long long)in_W_d0, (long long)in_W_d1, (long long)in_W_d0, (long long)in_x_d0);
+    const int64_t sub_d1 = (in_W_d1 == 1) ? in_x_d0 : in_W_d1;
+    int64_t size_3;
+    if (kg_mul_overflows(in_W_d0, sub_d1, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "sub", (long long)in_W_d0, (long long)sub_d1);
+    if (in_sum_to_total_d0 != in_b_d0 && in_sum_to_total_d0 != 1 && in_b_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sum_to", (long long)in_sum_to_total_d0, (long long)in_b_d0);
+    const int64_t st_2 = (in_sum_to_total_d0 == 1) ? in_b_d0 : in_sum_to_total_d0;
+    const int64_t sts = (in_W_d0 == 1) ? 0 : 1;
+    const int64_t in_x_b0 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t in_W_b0 = (in_W_d0 == 1) ? 0 : in_W_d1;
+    const int64_t in_W_b1 = (in_W_d1 == 1) ? 0 : 1;
+    const int64_t tmp0_size = in_W_d0 > in_b_d0 ? in_W_d0 : in_b_d0;
+    const int64_t sts_2 = (in_b_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)in_W_s0; (void)st; (void)size_2; (void)sub_d1; (void)size_3; (void)st_2; (void)sts; (void)in_x_b0;
+(void)in_W_b0; (void)in_W_b1; (void)tmp0_size; (void)sts_2;
+
+    out_shape[0] = in_W_d0;
+    out_shape[1] = sub_d1;
+    out_shape[2] = in_b_d0;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
+
+KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const double *KG_RESTRICT in_b, const double *KG_RESTRICT in_W, const int64_t *KG_RESTRICT in_n_rows, const double *KG_RESTRICT in_sum_total, const double *KG_RESTRICT in_sum_to_total, int64_t in_x_d0, int64_t in_b_d0, int64_t in_W_d0, int64_t in_W_d1, int64_t in_sum_to_total_d0, double *KG_RESTRICT out0, double *KG_RESTRICT out1, double *KG_RESTRICT out2, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    double *tmp0 = NULL;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_b_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b", (long long)in_b_d0);
+    if (in_W_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W", (long long)in_W_d0);
+    if (in_W_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W", (long long)in_W_d1);
+    int64_t in_W_s0;
+    if (kg_mul_overflows(in_W_d0, in_W_d1, &in_W_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W_d0, (long long)in_W_d1);
+    if (in_sum_to_total_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "sum_to_total", (long long)in_sum_to_total_d0);
+    if (in_W_d1 != in_x_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_W_d0, (long long)in_W_d1, (long long)in_x_d0);
+    if (in_sum_to_total_d0 != in_W_d0 && in_sum_to_total_d0 != 1 && in_W_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sum_to", (long long)in_sum_to_total_d0, (long long)in_W_d0);
+    const int64_t st = (in_sum_to_total_d0 == 1) ? in_W_d0 : in_sum_to_total_d0;
+    int64_t size_2;
+    if (kg_mul_overflows(in_W_d0, in_x_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "mul", (long long)in_W_d0, (long long)in_x_d0);
+    if (in_W_d1 != in_x_d0 && in_W_d1 != 1 && in_x_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "sub", (long long)in_W_d0, (long long)in_W_d1, (long long)in_W_d0, (long long)in_x_d0);
+    const int64_t sub_d1 = (in_W_d1 == 1) ? in_x_d0 : in_W_d1;
+    int64_t size_3;
+    if (kg_mul_overflows(in_W_d0, sub_d1, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "sub", (long long)in_W_d0, (long long)sub_d1);
+    if (in_sum_to_total_d0 != in_b_d0 && in_sum_to_total_d0 != 1 && in_b_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sum_to", (long long)in_sum_to_total_d0, (long long)in_b_d0);
+    const int64_t st_2 = (in_sum_to_total_d0 == 1) ? in_b_d0 : in_sum_to_total_d0;
+    const int64_t sts = (in_W_d0 == 1) ? 0 : 1;
+    const int64_t in_x_b0 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t in_W_b0 = (in_W_d0 == 1) ? 0 : in_W_d1;
+    const int64_t in_W_b1 = (in_W_d1 == 1) ? 0 : 1;
+    const int64_t tmp0_size = in_W_d0 > in_b_d0 ? in_W_d0 : in_b_d0;
+    const int64_t sts_2 = (in_b_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)in_W_s0; (void)st; (void)size_2; (void)sub_d1; (void)size_3; (void)st_2; (void)sts; (void)in_x_b0;
+(void)in_W_b0; (void)in_W_b1; (void)tmp0_size; (void)sts_2;
+
+
+    /* temporaries, allocated once per call, freed on every exit */
+    if (tmp0_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_tail", (long long)tmp0_size);
+    tmp0 = (double *)malloc(sizeof(double) * (size_t)(tmp0_size > 0 ? tmp0_size : 1));
+    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_tail");
+    /* sum_total / cast(n_rows, dtype='float64') */
+    {
+        const int64_t n = 1;
+        const int64_t v_n_rows = in_n_rows[0];
+        const double v_sum_total = in_sum_total[0];
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double t1 = ((double)v_n_rows);  /* cast(n_rows, dtype='float64') */
+                const double t2 = (v_sum_total / t1);  /* sum_total / cast(n_rows, dtype='float64') */
+                out0[i] = t2;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double t1 = ((double)v_n_rows);  /* cast(n_rows, dtype='float64') */
+                const double t2 = (v_sum_total / t1);  /* sum_total / cast(n_rows, dtype='float64') */
+                out0[i] = t2;
+            }
+
+        }
+        (void)n;
+    }
+    /* W @ x */
+    kg_gemm_f64(in_W_d0, 1, in_W_d1, 1, in_W + 0, in_W_d1, 1, in_x + 0, 1, 0, 0, tmp0 + 0, 1);
+
+    /* zeros */
+    if (!(in_sum_to_total_d0 == in_W_d0 && 1))  /* else the accumulate step copies */
+    for (int64_t i = 0; i < in_W_d0; i++) tmp0[i] = 0;
+    /* sum_to(sum_to_total, W @ x) */
+    if (in_sum_to_total_d0 == in_W_d0 && 1) {
+        const int64_t n = in_W_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp0[i] = in_sum_to_total[i];
+        (void)n;
+    } else {
+    for (int64_t i0 = 0; i0 < in_sum_to_total_d0; i0++)
+
+    tmp0[0 + i0 * sts] += in_sum_to_total[0 + i0];
+    }
+
+    /* W - 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
+    {
+        const int64_t n = size_3;
+
+        if (in_x_d0 == n && in_W_d0 == n && in_W_s0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_x = in_x[i];
+                const double v = tmp0[i];
+                const double v_W = in_W[i];
+                const double t1_2 = (v_x * v);  /* x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x')) */
+                const double t2_2 = (0.1 * t1_2);  /* 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
+                const double t3 = (v_W - t2_2);  /* W - 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
+                out1[i] = t3;
+            }
+
+        } else if (in_x_d0 == n && in_W_d0 == n && in_W_s0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_x = in_x[i];
+                const double v = tmp0[i];
+                const double v_W = in_W[i];
+                const double t1_2 = (v_x * v);  /* x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x')) */
+                const double t2_2 = (0.1 * t1_2);  /* 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
+                const double t3 = (v_W - t2_2);  /* W - 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
+                out1[i] = t3;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_W_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < sub_d1; i1++)
+            {
+                const double v_x = in_x[i1 * in_x_b0];
+                const double v = tmp0[i0 * sts];
+                const double v_W = in_W[i0 * in_W_b0 + i1 * in_W_b1];
+                const double t1_2 = (v_x * v);  /* x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x')) */
+                const double t2_2 = (0.1 * t1_2);  /* 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
+                const double t3 = (v_W - t2_2);  /* W - 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
+                out1[i0 * sub_d1 + i1] = t3;
+            }
+        }
+        (void)n;
+    }
+    /* zeros */
+    if (!(in_sum_to_total_d0 == in_b_d0 && 1))  /* else the accumulate step copies */
+    for (int64_t i = 0; i < in_b_d0; i++) tmp0[i] = 0;
+    /* sum_to(sum_to_total, b) */
+    if (in_sum_to_total_d0 == in_b_d0 && 1) {
+        const int64_t n = in_b_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp0[i] = in_sum_to_total[i];
+        (void)n;
+    } else {
+    for (int64_t i0 = 0; i0 < in_sum_to_total_d0; i0++)
+
+    tmp0[0 + i0 * sts_2] += in_sum_to_total[0 + i0];
+    }
+
+    /* b - 0.1 * sum_to(sum_to_total, b) */
+    {
+        const int64_t n = in_b_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_4 = tmp0[i];
+                const double v_b = in_b[i];
+                const double t1_3 = (0.1 * v_4);  /* 0.1 * sum_to(sum_to_total, b) */
+                const double t2_3 = (v_b - t1_3);  /* b - 0.1 * sum_to(sum_to_total, b) */
+                out2[i] = t2_3;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_4 = tmp0[i];
+                const double v_b = in_b[i];
+                const double t1_3 = (0.1 * v_4);  /* 0.1 * sum_to(sum_to_total, b) */
+                const double t2_3 = (v_b - t1_3);  /* b - 0.1 * sum_to(sum_to_total, b) */
+                out2[i] = t2_3;
+            }
+
+        }
+        (void)n;
+    }
+
+fail:
+    free(tmp0);
+    return rc;
+}
+/* ---- kernel linear_model_predict_chunk0 (predict_chunk0) ----------------------------------------
+ *   out = b + X @ dimshuffle(W, pattern=(1, 0))
+ *
+ * Shapes: linear_model_predict_chunk0_shapes() writes the outputs' shapes, concatenated,
+ * into out_shape; linear_model_predict_chunk0() computes. Both return 0, or an error code
+ * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
+ */
+KG_EXPORT int linear_model_predict_chunk0_shapes(int64_t in_X_d0, int64_t in_X_d1, int64_t in_b_d0, int64_t in_W_d0, int64_t in_W_d1, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_X_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "X", (long long)in_X_d0);
+    if (in_X_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "X", (long long)in_X_d1);
+    int64_t in_X_s0;
+    if (kg_mul_overflows(in_X_d0, in_X_d1, &in_X_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_X_d0, (long long)in_X_d1);
+    if (in_b_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b", (long long)in_b_d0);
+    if (in_W_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W", (long long)in_W_d0);
+    if (in_W_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W", (long long)in_W_d1);
+    int64_t in_W_s0;
+    if (kg_mul_overflows(in_W_d0, in_W_d1, &in_W_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W_d0, (long long)in_W_d1);
+    if (in_X_d1 != in_W_d1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_X_d0, (long long)in_X_d1, (long long)in_W_d1, (long long)in_W_d0);
+    int64_t size_2;
+    if (kg_mul_overflows(in_W_d0, in_X_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W_d0, (long long)in_X_d0);
+    if (in_b_d0 != in_W_d0 && in_b_d0 != 1 && in_W_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b_d0, (long long)in_X_d0, (long long)in_W_d0);
+    const int64_t add_d1 = (in_b_d0 == 1) ? in_W_d0 : in_b_d0;
+    int64_t size_3;
+    if (kg_mul_overflows(add_d1, in_X_d0, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1, (long long)in_X_d0);
+    const int64_t in_b_b0 = (in_b_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0 = (in_X_d0 == 1) ? 0 : in_W_d0;
+    const int64_t tmp0_b1 = (in_W_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)in_X_s0; (void)in_W_s0; (void)size_2; (void)add_d1; (void)size_3; (void)in_b_b0; (void)tmp0_b0; (void)tmp0_b1;
+
+    out_shape[0] = in_X_d0;
+    out_shape[1] = add_d1;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
+
+KG_EXPORT int linear_model_predict_chunk0(const double *KG_RESTRICT in_X, const double *KG_RESTRICT in_b, const double *KG_RESTRICT in_W, int64_t in_X_d0, int64_t in_X_d1, int64_t in_b_d0, int64_t in_W_d0, int64_t in_W_d1, double *KG_RESTRICT out, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    double *tmp0 = NULL;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_X_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "X", (long long)in_X_d0);
+    if (in_X_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "X", (long long)in_X_d1);
+    int64_t in_X_s0;
+    if (kg_mul_overflows(in_X_d0, in_X_d1, &in_X_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_X_d0, (long long)in_X_d1);
+    if (in_b_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b", (long long)in_b_d0);
+    if (in_W_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W", (long long)in_W_d0);
+    if (in_W_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W", (long long)in_W_d1);
+    int64_t in_W_s0;
+    if (kg_mul_overflows(in_W_d0, in_W_d1, &in_W_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W_d0, (long long)in_W_d1);
+    if (in_X_d1 != in_W_d1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_X_d0, (long long)in_X_d1, (long long)in_W_d1, (long long)in_W_d0);
+    int64_t size_2;
+    if (kg_mul_overflows(in_W_d0, in_X_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W_d0, (long long)in_X_d0);
+    if (in_b_d0 != in_W_d0 && in_b_d0 != 1 && in_W_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b_d0, (long long)in_X_d0, (long long)in_W_d0);
+    const int64_t add_d1 = (in_b_d0 == 1) ? in_W_d0 : in_b_d0;
+    int64_t size_3;
+    if (kg_mul_overflows(add_d1, in_X_d0, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1, (long long)in_X_d0);
+    const int64_t in_b_b0 = (in_b_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0 = (in_X_d0 == 1) ? 0 : in_W_d0;
+    const int64_t tmp0_b1 = (in_W_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)in_X_s0; (void)in_W_s0; (void)size_2; (void)add_d1; (void)size_3; (void)in_b_b0; (void)tmp0_b0; (void)tmp0_b1;
+
+
+    /* temporaries, allocated once per call, freed on every exit */
+    if (size_2 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)size_2);
+    tmp0 = (double *)malloc(sizeof(double) * (size_t)(size_2 > 0 ? size_2 : 1));
+    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    /* X @ dimshuffle(W, pattern=(1, 0)) */
+    kg_gemm_f64(in_X_d0, in_W_d0, in_X_d1, 1, in_X + 0, in_X_d1, 1, in_W + 0, 1, in_W_d1, 0, tmp0 + 0, in_W_d0);
+
+    /* b + X @ dimshuffle(W, pattern=(1, 0)) */
+    {
+        const int64_t n = size_3;
+
+        if (in_b_d0 == n && size_2 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_b = in_b[i];
+                const double v = tmp0[i];
+                const double t1 = (v_b + v);  /* b + X @ dimshuffle(W, pattern=(1, 0)) */
+                out[i] = t1;
+            }
+
+        } else if (in_b_d0 == n && size_2 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_b = in_b[i];
+                const double v = tmp0[i];
+                const double t1 = (v_b + v);  /* b + X @ dimshuffle(W, pattern=(1, 0)) */
+                out[i] = t1;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_X_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const double v_b = in_b[i1 * in_b_b0];
                 const double v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
                 const double t1 = (v_b + v);  /* b + X @ dimshuffle(W, pattern=(1, 0)) */
                 out[i0 * add_d1 + i1] = t1;

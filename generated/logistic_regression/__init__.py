@@ -17,6 +17,7 @@ from ._runtime import Kernel as _Kernel
 from ._runtime import SharedVariable as _SharedVariable
 from ._runtime import here as _here
 from ._runtime import load_extension as _load_extension
+from ._dask_exec import PackageCall as _DaskCall  # (imports dask only when given Dask arrays)
 
 _ext = _load_extension(__name__, __file__, "_logistic_regression")
 
@@ -44,6 +45,8 @@ train = _Kernel(
     update b: float64, 0-d (written after a successful call)
 """,
 )
+# called with Dask arrays: the chunk kernels logistic_regression_train_chunk0, logistic_regression_train_tail
+train.lazy_call = _DaskCall(train, __name__, __file__, 'train', _ext)
 
 # ---- kernel 'predict': C functions logistic_regression_predict_shapes() and logistic_regression_predict() in logistic_regression.c
 predict = _Kernel(
@@ -61,5 +64,7 @@ predict = _Kernel(
     output out: bool, 1-d
 """,
 )
+# called with Dask arrays: the chunk kernels logistic_regression_predict_chunk0
+predict.lazy_call = _DaskCall(predict, __name__, __file__, 'predict', _ext)
 
 __all__ = ["train", "predict", "w", "b", "KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"]

@@ -3,6 +3,9 @@
  * Standalone C99: no Python headers. Kernels:
  *   logistic_regression_train
  *   logistic_regression_predict
+ *   logistic_regression_train_chunk0
+ *   logistic_regression_train_tail
+ *   logistic_regression_predict_chunk0
  */
 #include <stdint.h>
 #include <stddef.h>
@@ -1954,6 +1957,759 @@ KG_EXPORT int logistic_regression_predict(const double *KG_RESTRICT in_x, const 
     }
     /* x @ w */
     kg_gemm_f64(in_x_d0, 1, in_x_d1, 1, in_x + 0, in_x_d1, 1, sh_w + 0, 1, 0, 0, tmp1 + 0, 1);
+
+    /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+    {
+        const int64_t n = in_x_d0;
+        const double v = tmp0[0];
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_2 = tmp1[i];
+                const double t1_2 = (v - v_2);  /* -b - x @ w */
+                const double t2 = exp(t1_2);  /* exp(-b - x @ w) */
+                const double t3 = (t2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t4 = (1.0 / t3);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
+                const bool t5 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                out[i] = t5;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_2 = tmp1[i];
+                const double t1_2 = (v - v_2);  /* -b - x @ w */
+                const double t2 = exp(t1_2);  /* exp(-b - x @ w) */
+                const double t3 = (t2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t4 = (1.0 / t3);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
+                const bool t5 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                out[i] = t5;
+            }
+
+        }
+        (void)n;
+    }
+
+fail:
+    free(tmp0);
+    free(tmp1);
+    return rc;
+}
+/* ---- kernel logistic_regression_train_chunk0 (train_chunk0) ----------------------------------------
+ *   out0 = matmul(dimshuffle(...), neg(...))
+ *   out1 = sum(neg(...))
+ *   out2 = 1.0 / (exp(-b - x @ w) + 1.0) > 0.5
+ *   out3 = sub(mul(...), mul(...))
+ *
+ * Shapes: logistic_regression_train_chunk0_shapes() writes the outputs' shapes, concatenated,
+ * into out_shape; logistic_regression_train_chunk0() computes. Both return 0, or an error code
+ * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
+ */
+KG_EXPORT int logistic_regression_train_chunk0_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t in_w_d0, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
+    int64_t in_x_s0;
+    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
+    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
+    if (in_w_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "w", (long long)in_w_d0);
+    if (in_x_d1 != in_w_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_w_d0);
+    if (in_x_d0 != in_y_d0 && in_x_d0 != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "mul", (long long)in_x_d0, (long long)in_y_d0);
+    const int64_t mul_d0 = (in_x_d0 == 1) ? in_y_d0 : in_x_d0;
+    const int64_t tmp2_b0 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
+    const int64_t tmp2_size = in_x_d0 > mul_d0 ? in_x_d0 : mul_d0;
+    const int64_t sts = (mul_d0 == 1) ? 0 : 1;
+    const int64_t tmp2_size_2 = tmp2_size > in_x_d0 ? tmp2_size : in_x_d0;
+    const int64_t tmp9_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
+    const int64_t tmp2_size_3 = tmp2_size_2 > mul_d0 ? tmp2_size_2 : mul_d0;
+    const int64_t tmp2_size_4 = tmp2_size_3 > in_x_d0 ? tmp2_size_3 : in_x_d0;
+    /* not every size is used by both functions */
+(void)in_x_s0; (void)mul_d0; (void)tmp2_b0; (void)in_y_b0; (void)tmp2_size; (void)sts; (void)tmp2_size_2; (void)tmp9_size;
+(void)tmp2_size_3; (void)tmp2_size_4;
+
+    out_shape[0] = in_x_d1;
+    out_shape[1] = in_x_d0;
+    out_shape[2] = mul_d0;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
+
+KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, const double *KG_RESTRICT in_y, const double *KG_RESTRICT in_b, const double *KG_RESTRICT in_w, const int64_t *KG_RESTRICT in_n_rows, int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t in_w_d0, double *KG_RESTRICT out0, double *KG_RESTRICT out1, bool *KG_RESTRICT out2, double *KG_RESTRICT out3, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    double *tmp0 = NULL;
+    double *tmp1 = NULL;
+    double *tmp2 = NULL;
+    double *tmp3 = NULL;
+    double *tmp4 = NULL;
+    double *tmp5 = NULL;
+    double *tmp6 = NULL;
+    double *tmp7 = NULL;
+    double *tmp8 = NULL;
+    double *tmp9 = NULL;
+    double *tmp10 = NULL;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
+    int64_t in_x_s0;
+    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
+    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
+    if (in_w_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "w", (long long)in_w_d0);
+    if (in_x_d1 != in_w_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_w_d0);
+    if (in_x_d0 != in_y_d0 && in_x_d0 != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "mul", (long long)in_x_d0, (long long)in_y_d0);
+    const int64_t mul_d0 = (in_x_d0 == 1) ? in_y_d0 : in_x_d0;
+    const int64_t tmp2_b0 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
+    const int64_t tmp2_size = in_x_d0 > mul_d0 ? in_x_d0 : mul_d0;
+    const int64_t sts = (mul_d0 == 1) ? 0 : 1;
+    const int64_t tmp2_size_2 = tmp2_size > in_x_d0 ? tmp2_size : in_x_d0;
+    const int64_t tmp9_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
+    const int64_t tmp2_size_3 = tmp2_size_2 > mul_d0 ? tmp2_size_2 : mul_d0;
+    const int64_t tmp2_size_4 = tmp2_size_3 > in_x_d0 ? tmp2_size_3 : in_x_d0;
+    /* not every size is used by both functions */
+(void)in_x_s0; (void)mul_d0; (void)tmp2_b0; (void)in_y_b0; (void)tmp2_size; (void)sts; (void)tmp2_size_2; (void)tmp9_size;
+(void)tmp2_size_3; (void)tmp2_size_4;
+
+
+    /* temporaries, allocated once per call, freed on every exit */
+    tmp0 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
+    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    tmp1 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
+    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (tmp2_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp2_size_4);
+    tmp2 = (double *)malloc(sizeof(double) * (size_t)(tmp2_size_4 > 0 ? tmp2_size_4 : 1));
+    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
+    tmp3 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (!tmp3) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (in_y_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_y_d0);
+    tmp4 = (double *)malloc(sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1));
+    if (!tmp4) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
+    tmp5 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (!tmp5) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
+    tmp6 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (!tmp6) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (in_y_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_y_d0);
+    tmp7 = (double *)malloc(sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1));
+    if (!tmp7) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (tmp9_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp9_size);
+    tmp8 = (double *)malloc(sizeof(double) * (size_t)(tmp9_size > 0 ? tmp9_size : 1));
+    if (!tmp8) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (tmp9_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp9_size);
+    tmp9 = (double *)malloc(sizeof(double) * (size_t)(tmp9_size > 0 ? tmp9_size : 1));
+    if (!tmp9) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
+    tmp10 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (!tmp10) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    /* -b; 1.0 / cast(n_rows, dtype='float64') */
+    {
+        const int64_t n = 1;
+        const double v_b = in_b[0];
+        const int64_t v_n_rows = in_n_rows[0];
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double t1 = (-v_b);  /* -b */
+                const double t2 = ((double)v_n_rows);  /* cast(n_rows, dtype='float64') */
+                const double t3 = (1.0 / t2);  /* 1.0 / cast(n_rows, dtype='float64') */
+                tmp0[i] = t1;
+                tmp1[i] = t3;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double t1 = (-v_b);  /* -b */
+                const double t2 = ((double)v_n_rows);  /* cast(n_rows, dtype='float64') */
+                const double t3 = (1.0 / t2);  /* 1.0 / cast(n_rows, dtype='float64') */
+                tmp0[i] = t1;
+                tmp1[i] = t3;
+            }
+
+        }
+        (void)n;
+    }
+    /* x @ w */
+    kg_gemm_f64(in_x_d0, 1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_w + 0, 1, 0, 0, tmp2 + 0, 1);
+
+    /* exp(-b - x @ w); 1.0 - y; exp(-b - x @ w) + 1.0; 1.0 / (exp(-b - x @ w) + 1.0); -y; sub(mul(...), mul(...)); second(sub(...), dimshuffle(...)); neg(second(...)); 1.0 - 1.0 / (exp(-b - x @ w) + 1.0); 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+    {
+        const int64_t n = mul_d0;
+        const double v_2 = tmp0[0];
+        const double v_5 = tmp1[0];
+
+        if (in_x_d0 == n && in_y_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_3 = tmp2[i];
+                const double v_y = in_y[i];
+                const double t1_2 = (v_2 - v_3);  /* -b - x @ w */
+                const double t2_2 = exp(t1_2);  /* exp(-b - x @ w) */
+                const double t3_2 = (1.0 - v_y);  /* 1.0 - y */
+                const double t4 = (t2_2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t5 = (1.0 / t4);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t6 = log(t5);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t7 = (-v_y);  /* -y */
+                const double t8 = (t6 * t7);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
+                const double t9 = (-t5);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t10 = log1p(t9);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
+                const double t11 = (t10 * t3_2);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
+                const double t12 = (t8 - t11);  /* sub */
+                const double t13 = v_5;  /* second */
+                const double t14 = (-t13);  /* neg */
+                const double t15 = (1.0 - t5);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const bool t16 = (t5 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                tmp3[i] = t2_2;
+                tmp4[i] = t3_2;
+                tmp5[i] = t4;
+                tmp6[i] = t5;
+                tmp7[i] = t7;
+                out3[i] = t12;
+                tmp8[i] = t13;
+                tmp9[i] = t14;
+                tmp10[i] = t15;
+                out2[i] = t16;
+            }
+
+        } else if (in_x_d0 == n && in_y_d0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_3 = tmp2[i];
+                const double v_y = in_y[i];
+                const double t1_2 = (v_2 - v_3);  /* -b - x @ w */
+                const double t2_2 = exp(t1_2);  /* exp(-b - x @ w) */
+                const double t3_2 = (1.0 - v_y);  /* 1.0 - y */
+                const double t4 = (t2_2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t5 = (1.0 / t4);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t6 = log(t5);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t7 = (-v_y);  /* -y */
+                const double t8 = (t6 * t7);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
+                const double t9 = (-t5);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t10 = log1p(t9);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
+                const double t11 = (t10 * t3_2);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
+                const double t12 = (t8 - t11);  /* sub */
+                const double t13 = v_5;  /* second */
+                const double t14 = (-t13);  /* neg */
+                const double t15 = (1.0 - t5);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const bool t16 = (t5 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                tmp3[i] = t2_2;
+                tmp4[i] = t3_2;
+                tmp5[i] = t4;
+                tmp6[i] = t5;
+                tmp7[i] = t7;
+                out3[i] = t12;
+                tmp8[i] = t13;
+                tmp9[i] = t14;
+                tmp10[i] = t15;
+                out2[i] = t16;
+            }
+
+        } else
+        {
+            KG_OMP_SIMD
+            for (int64_t i0 = 0; i0 < mul_d0; i0++)
+            {
+                const double v_3 = tmp2[i0 * tmp2_b0];
+                const double v_y = in_y[i0 * in_y_b0];
+                const double t1_2 = (v_2 - v_3);  /* -b - x @ w */
+                const double t2_2 = exp(t1_2);  /* exp(-b - x @ w) */
+                const double t3_2 = (1.0 - v_y);  /* 1.0 - y */
+                const double t4 = (t2_2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t5 = (1.0 / t4);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t6 = log(t5);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t7 = (-v_y);  /* -y */
+                const double t8 = (t6 * t7);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
+                const double t9 = (-t5);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t10 = log1p(t9);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
+                const double t11 = (t10 * t3_2);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
+                const double t12 = (t8 - t11);  /* sub */
+                const double t13 = v_5;  /* second */
+                const double t14 = (-t13);  /* neg */
+                const double t15 = (1.0 - t5);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const bool t16 = (t5 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                tmp3[i0 * tmp2_b0] = t2_2;
+                tmp4[i0 * in_y_b0] = t3_2;
+                tmp5[i0 * tmp2_b0] = t4;
+                tmp6[i0 * tmp2_b0] = t5;
+                tmp7[i0 * in_y_b0] = t7;
+                out3[i0] = t12;
+                tmp8[i0] = t13;
+                tmp9[i0] = t14;
+                tmp10[i0 * tmp2_b0] = t15;
+                out2[i0 * tmp2_b0] = t16;
+            }
+        }
+        (void)n;
+    }
+    /* zeros */
+    if (!(1))  /* else the accumulate step copies */
+    for (int64_t i = 0; i < mul_d0; i++) tmp2[i] = 0;
+    /* sum_to(neg(...), mul(...)) */
+    if (1) {
+        const int64_t n = mul_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp9[i];
+        (void)n;
+    } else {
+    for (int64_t i0 = 0; i0 < mul_d0; i0++)
+
+    tmp2[0 + i0 * sts] += tmp9[0 + i0];
+    }
+
+    /* mul(sub(...), sum_to(...)) */
+    {
+        const int64_t n = mul_d0;
+
+        if (in_y_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_7 = tmp4[i];
+                const double v_8 = tmp2[i];
+                const double t1_3 = (v_7 * v_8);  /* mul */
+                tmp9[i] = t1_3;
+            }
+
+        } else if (in_y_d0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_7 = tmp4[i];
+                const double v_8 = tmp2[i];
+                const double t1_3 = (v_7 * v_8);  /* mul */
+                tmp9[i] = t1_3;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i0 = 0; i0 < mul_d0; i0++)
+            {
+                const double v_7 = tmp4[i0 * in_y_b0];
+                const double v_8 = tmp2[i0 * sts];
+                const double t1_3 = (v_7 * v_8);  /* mul */
+                tmp9[i0] = t1_3;
+            }
+        }
+        (void)n;
+    }
+    /* zeros */
+    if (!(mul_d0 == in_x_d0 && 1))  /* else the accumulate step copies */
+    for (int64_t i = 0; i < in_x_d0; i++) tmp2[i] = 0;
+    /* sum_to(mul(...), log1p(...)) */
+    if (mul_d0 == in_x_d0 && 1) {
+        const int64_t n = in_x_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp9[i];
+        (void)n;
+    } else {
+    for (int64_t i0 = 0; i0 < mul_d0; i0++)
+
+    tmp2[0 + i0 * tmp2_b0] += tmp9[0 + i0];
+    }
+
+    /* true_div(sum_to(...), sub(...)) */
+    {
+        const int64_t n = in_x_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_9 = tmp2[i];
+                const double v_10 = tmp10[i];
+                const double t1_4 = (v_9 / v_10);  /* true_div */
+                tmp9[i] = t1_4;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_9 = tmp2[i];
+                const double v_10 = tmp10[i];
+                const double t1_4 = (v_9 / v_10);  /* true_div */
+                tmp9[i] = t1_4;
+            }
+
+        }
+        (void)n;
+    }
+    /* zeros */
+    if (!(1))  /* else the accumulate step copies */
+    for (int64_t i = 0; i < mul_d0; i++) tmp2[i] = 0;
+    /* sum_to(second(...), mul(...)) */
+    if (1) {
+        const int64_t n = mul_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp8[i];
+        (void)n;
+    } else {
+    for (int64_t i0 = 0; i0 < mul_d0; i0++)
+
+    tmp2[0 + i0 * sts] += tmp8[0 + i0];
+    }
+
+    /* mul(neg(...), sum_to(...)) */
+    {
+        const int64_t n = mul_d0;
+
+        if (in_y_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_11 = tmp7[i];
+                const double v_12 = tmp2[i];
+                const double t1_5 = (v_11 * v_12);  /* mul */
+                tmp8[i] = t1_5;
+            }
+
+        } else if (in_y_d0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_11 = tmp7[i];
+                const double v_12 = tmp2[i];
+                const double t1_5 = (v_11 * v_12);  /* mul */
+                tmp8[i] = t1_5;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i0 = 0; i0 < mul_d0; i0++)
+            {
+                const double v_11 = tmp7[i0 * in_y_b0];
+                const double v_12 = tmp2[i0 * sts];
+                const double t1_5 = (v_11 * v_12);  /* mul */
+                tmp8[i0] = t1_5;
+            }
+        }
+        (void)n;
+    }
+    /* zeros */
+    if (!(mul_d0 == in_x_d0 && 1))  /* else the accumulate step copies */
+    for (int64_t i = 0; i < in_x_d0; i++) tmp2[i] = 0;
+    /* sum_to(mul(...), log(...)) */
+    if (mul_d0 == in_x_d0 && 1) {
+        const int64_t n = in_x_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp8[i];
+        (void)n;
+    } else {
+    for (int64_t i0 = 0; i0 < mul_d0; i0++)
+
+    tmp2[0 + i0 * tmp2_b0] += tmp8[0 + i0];
+    }
+
+    /* neg(true_div(...)) */
+    {
+        const int64_t n = in_x_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_13 = tmp2[i];
+                const double v_14 = tmp6[i];
+                const double v_15 = tmp9[i];
+                const double v_16 = tmp3[i];
+                const double v_17 = tmp5[i];
+                const double t1_6 = (v_13 / v_14);  /* true_div */
+                const double t2_3 = (v_15 - t1_6);  /* sub */
+                const double t3_3 = (v_16 * t2_3);  /* mul */
+                const double t4_2 = (t3_3 * v_14);  /* mul */
+                const double t5_2 = (t4_2 / v_17);  /* true_div */
+                const double t6_2 = (-t5_2);  /* neg */
+                tmp8[i] = t6_2;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_13 = tmp2[i];
+                const double v_14 = tmp6[i];
+                const double v_15 = tmp9[i];
+                const double v_16 = tmp3[i];
+                const double v_17 = tmp5[i];
+                const double t1_6 = (v_13 / v_14);  /* true_div */
+                const double t2_3 = (v_15 - t1_6);  /* sub */
+                const double t3_3 = (v_16 * t2_3);  /* mul */
+                const double t4_2 = (t3_3 * v_14);  /* mul */
+                const double t5_2 = (t4_2 / v_17);  /* true_div */
+                const double t6_2 = (-t5_2);  /* neg */
+                tmp8[i] = t6_2;
+            }
+
+        }
+        (void)n;
+    }
+    /* matmul(dimshuffle(...), neg(...)) */
+    kg_gemm_f64(in_x_d1, 1, in_x_d0, 1, in_x + 0, 1, in_x_d1, tmp8 + 0, 1, 0, 0, out0 + 0, 1);
+
+    /* sum(neg(...)) */
+    {
+
+        const int64_t n = in_x_d0;
+        double acc = 0.0;
+        if (in_x_d0 == n && 1) {
+#ifdef _OPENMP
+            if (n >= KG_PARALLEL_MIN_N) {
+                double part[KG_MAX_THREADS];
+                int nt = 1;
+                #pragma omp parallel num_threads(kg_team_size())
+                {
+                    const int t = omp_get_thread_num();
+                    #pragma omp single
+                    nt = omp_get_num_threads();
+                    const int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+                    double a = 0.0;
+                    KG_OMP_SIMD_REDUCTION(+, a)
+                    for (int64_t i = lo; i < hi; i++) {
+                        const double v_18 = tmp8[i];
+
+                        a = a + ((double)v_18);
+
+                    }
+                    part[t] = a;
+                }
+                for (int t = 0; t < nt; t++)
+                    acc = acc + part[t];
+            } else
+#endif
+            {
+                KG_OMP_SIMD_REDUCTION(+, acc)
+                for (int64_t i = 0; i < n; i++) {
+                    const double v_18 = tmp8[i];
+
+                    acc = acc + ((double)v_18);
+
+                }
+            }
+        } else {
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            {
+                const double v_18 = tmp8[i0 * tmp2_b0];
+
+                acc = acc + ((double)v_18);
+
+            }
+        }
+        out1[0] = (double)acc;
+    }
+
+fail:
+    free(tmp0);
+    free(tmp1);
+    free(tmp2);
+    free(tmp3);
+    free(tmp4);
+    free(tmp5);
+    free(tmp6);
+    free(tmp7);
+    free(tmp8);
+    free(tmp9);
+    free(tmp10);
+    return rc;
+}
+/* ---- kernel logistic_regression_train_tail (train_tail) ----------------------------------------
+ *   out0 = w - 0.1 * (matmul_total + array([0.02]) * w)
+ *   out1 = b - 0.1 * sum_total
+ *
+ * Shapes: logistic_regression_train_tail_shapes() writes the outputs' shapes, concatenated,
+ * into out_shape; logistic_regression_train_tail() computes. Both return 0, or an error code
+ * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
+ */
+static const double logistic_regression_train_tail_const[1] = { 0.02 };
+KG_EXPORT int logistic_regression_train_tail_shapes(int64_t in_w_d0, int64_t in_matmul_total_d0, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_w_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "w", (long long)in_w_d0);
+    if (in_matmul_total_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "matmul_total", (long long)in_matmul_total_d0);
+    if (in_matmul_total_d0 != in_w_d0 && in_matmul_total_d0 != 1 && in_w_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_matmul_total_d0, (long long)in_w_d0);
+    const int64_t add_d0 = (in_matmul_total_d0 == 1) ? in_w_d0 : in_matmul_total_d0;
+    const int64_t in_w_b0 = (in_w_d0 == 1) ? 0 : 1;
+    const int64_t in_matmul_total_b0 = (in_matmul_total_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)add_d0; (void)in_w_b0; (void)in_matmul_total_b0;
+
+    out_shape[0] = add_d0;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
+
+KG_EXPORT int logistic_regression_train_tail(const double *KG_RESTRICT in_b, const double *KG_RESTRICT in_w, const double *KG_RESTRICT in_matmul_total, const double *KG_RESTRICT in_sum_total, int64_t in_w_d0, int64_t in_matmul_total_d0, double *KG_RESTRICT out0, double *KG_RESTRICT out1, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_w_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "w", (long long)in_w_d0);
+    if (in_matmul_total_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "matmul_total", (long long)in_matmul_total_d0);
+    if (in_matmul_total_d0 != in_w_d0 && in_matmul_total_d0 != 1 && in_w_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_matmul_total_d0, (long long)in_w_d0);
+    const int64_t add_d0 = (in_matmul_total_d0 == 1) ? in_w_d0 : in_matmul_total_d0;
+    const int64_t in_w_b0 = (in_w_d0 == 1) ? 0 : 1;
+    const int64_t in_matmul_total_b0 = (in_matmul_total_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)add_d0; (void)in_w_b0; (void)in_matmul_total_b0;
+
+
+    /* temporaries, allocated once per call, freed on every exit */
+    /* w - 0.1 * (matmul_total + array([0.02]) * w) */
+    {
+        const int64_t n = add_d0;
+        const double v = logistic_regression_train_tail_const[0];
+
+        if (in_w_d0 == n && in_matmul_total_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_w = in_w[i];
+                const double v_matmul_total = in_matmul_total[i];
+                const double t1 = (v * v_w);  /* array([0.02]) * w */
+                const double t2 = (v_matmul_total + t1);  /* matmul_total + array([0.02]) * w */
+                const double t3 = (0.1 * t2);  /* 0.1 * (matmul_total + array([0.02]) * w) */
+                const double t4 = (v_w - t3);  /* w - 0.1 * (matmul_total + array([0.02]) * w) */
+                out0[i] = t4;
+            }
+
+        } else if (in_w_d0 == n && in_matmul_total_d0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_w = in_w[i];
+                const double v_matmul_total = in_matmul_total[i];
+                const double t1 = (v * v_w);  /* array([0.02]) * w */
+                const double t2 = (v_matmul_total + t1);  /* matmul_total + array([0.02]) * w */
+                const double t3 = (0.1 * t2);  /* 0.1 * (matmul_total + array([0.02]) * w) */
+                const double t4 = (v_w - t3);  /* w - 0.1 * (matmul_total + array([0.02]) * w) */
+                out0[i] = t4;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i0 = 0; i0 < add_d0; i0++)
+            {
+                const double v_w = in_w[i0 * in_w_b0];
+                const double v_matmul_total = in_matmul_total[i0 * in_matmul_total_b0];
+                const double t1 = (v * v_w);  /* array([0.02]) * w */
+                const double t2 = (v_matmul_total + t1);  /* matmul_total + array([0.02]) * w */
+                const double t3 = (0.1 * t2);  /* 0.1 * (matmul_total + array([0.02]) * w) */
+                const double t4 = (v_w - t3);  /* w - 0.1 * (matmul_total + array([0.02]) * w) */
+                out0[i0] = t4;
+            }
+        }
+        (void)n;
+    }
+    /* b - 0.1 * sum_total */
+    {
+        const int64_t n = 1;
+        const double v_sum_total = in_sum_total[0];
+        const double v_b = in_b[0];
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double t1_2 = (0.1 * v_sum_total);  /* 0.1 * sum_total */
+                const double t2_2 = (v_b - t1_2);  /* b - 0.1 * sum_total */
+                out1[i] = t2_2;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double t1_2 = (0.1 * v_sum_total);  /* 0.1 * sum_total */
+                const double t2_2 = (v_b - t1_2);  /* b - 0.1 * sum_total */
+                out1[i] = t2_2;
+            }
+
+        }
+        (void)n;
+    }
+
+fail:
+    return rc;
+}
+/* ---- kernel logistic_regression_predict_chunk0 (predict_chunk0) ----------------------------------------
+ *   out = 1.0 / (exp(-b - x @ w) + 1.0) > 0.5
+ *
+ * Shapes: logistic_regression_predict_chunk0_shapes() writes the outputs' shapes, concatenated,
+ * into out_shape; logistic_regression_predict_chunk0() computes. Both return 0, or an error code
+ * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
+ */
+KG_EXPORT int logistic_regression_predict_chunk0_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t in_w_d0, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
+    int64_t in_x_s0;
+    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
+    if (in_w_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "w", (long long)in_w_d0);
+    if (in_x_d1 != in_w_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_w_d0);
+    const int64_t tmp1_b0 = (in_x_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)in_x_s0; (void)tmp1_b0;
+
+    out_shape[0] = in_x_d0;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
+
+KG_EXPORT int logistic_regression_predict_chunk0(const double *KG_RESTRICT in_x, const double *KG_RESTRICT in_b, const double *KG_RESTRICT in_w, int64_t in_x_d0, int64_t in_x_d1, int64_t in_w_d0, bool *KG_RESTRICT out, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    double *tmp0 = NULL;
+    double *tmp1 = NULL;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
+    int64_t in_x_s0;
+    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
+    if (in_w_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "w", (long long)in_w_d0);
+    if (in_x_d1 != in_w_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_w_d0);
+    const int64_t tmp1_b0 = (in_x_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)in_x_s0; (void)tmp1_b0;
+
+
+    /* temporaries, allocated once per call, freed on every exit */
+    tmp0 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
+    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)in_x_d0);
+    tmp1 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    /* -b */
+    {
+        const int64_t n = 1;
+        const double v_b = in_b[0];
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double t1 = (-v_b);  /* -b */
+                tmp0[i] = t1;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double t1 = (-v_b);  /* -b */
+                tmp0[i] = t1;
+            }
+
+        }
+        (void)n;
+    }
+    /* x @ w */
+    kg_gemm_f64(in_x_d0, 1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_w + 0, 1, 0, 0, tmp1 + 0, 1);
 
     /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
     {

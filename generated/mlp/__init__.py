@@ -20,6 +20,7 @@ from ._runtime import Kernel as _Kernel
 from ._runtime import SharedVariable as _SharedVariable
 from ._runtime import here as _here
 from ._runtime import load_extension as _load_extension
+from ._dask_exec import PackageCall as _DaskCall  # (imports dask only when given Dask arrays)
 
 _ext = _load_extension(__name__, __file__, "_mlp")
 
@@ -52,6 +53,8 @@ train = _Kernel(
     update b2: float32, 1-d (written after a successful call)
 """,
 )
+# called with Dask arrays: the chunk kernels mlp_train_chunk0, mlp_train_tail
+train.lazy_call = _DaskCall(train, __name__, __file__, 'train', _ext)
 
 # ---- kernel 'predict': C functions mlp_predict_shapes() and mlp_predict() in mlp.c
 predict = _Kernel(
@@ -71,6 +74,8 @@ predict = _Kernel(
     output out: int64, 1-d
 """,
 )
+# called with Dask arrays: the chunk kernels mlp_predict_chunk0
+predict.lazy_call = _DaskCall(predict, __name__, __file__, 'predict', _ext)
 
 # ---- kernel 'probabilities': C functions mlp_probabilities_shapes() and mlp_probabilities() in mlp.c
 probabilities = _Kernel(
@@ -90,5 +95,7 @@ probabilities = _Kernel(
     output out: float32, 2-d
 """,
 )
+# called with Dask arrays: the chunk kernels mlp_probabilities_chunk0
+probabilities.lazy_call = _DaskCall(probabilities, __name__, __file__, 'probabilities', _ext)
 
 __all__ = ["train", "predict", "probabilities", "W1", "b1", "W2", "b2", "KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"]

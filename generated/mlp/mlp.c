@@ -4,6 +4,10 @@
  *   mlp_train
  *   mlp_predict
  *   mlp_probabilities
+ *   mlp_train_chunk0
+ *   mlp_train_tail
+ *   mlp_predict_chunk0
+ *   mlp_probabilities_chunk0
  */
 #include <stdint.h>
 #include <stddef.h>
@@ -3170,6 +3174,2099 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v_b2 = sh_b2[i1 * sh_b2_b0];
+                const float v_2 = tmp0[i0 * tmp0_b0_2 + i1 * tmp0_b1_2];
+                const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                tmp1[i0 * add_d1_2 + i1] = t1_2;
+            }
+        }
+        (void)n;
+    }
+    /* max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True) */
+    {
+
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            float acc = (-INFINITY);
+            
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_3 = tmp1[i0 * tmp1_b0 + i1 * tmp1_b1];
+
+                acc = kg_max_f32(acc, ((float)v_3));
+
+            }
+            tmp0[i0] = (float)acc;
+        }
+    }
+    /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+    {
+        const int64_t n = in_x_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_4 = tmp0[i];
+                const float t1_3 = v_4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+                tmp2[i] = t1_3;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_4 = tmp0[i];
+                const float t1_3 = v_4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+                tmp2[i] = t1_3;
+            }
+
+        }
+        (void)n;
+    }
+    /* exp(sub(...)) */
+    {
+        const int64_t n = size_5;
+
+        if (in_x_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_5 = tmp1[i];
+                const float v_6 = tmp2[i];
+                const float t1_4 = (v_5 - v_6);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i] = t2_2;
+            }
+
+        } else if (in_x_d0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_5 = tmp1[i];
+                const float v_6 = tmp2[i];
+                const float t1_4 = (v_5 - v_6);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i] = t2_2;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_5 = tmp1[i0 * tmp1_b0 + i1 * tmp1_b1];
+                const float v_6 = tmp2[i0 * tmp0_b0_3];
+                const float t1_4 = (v_5 - v_6);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i0 * add_d1_2 + i1] = t2_2;
+            }
+        }
+        (void)n;
+    }
+    /* sum(exp(...)) */
+    {
+
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_7 = tmp0[i0 * tmp1_b0 + i1 * tmp1_b1];
+
+                acc = acc + ((double)v_7);
+
+            }
+            tmp2[i0] = (float)acc;
+        }
+    }
+    /* true_div(exp(...), sum(...)) */
+    {
+        const int64_t n = size_5;
+
+        if (in_x_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_8 = tmp0[i];
+                const float v_9 = tmp2[i];
+                const float t1_5 = (v_8 / v_9);  /* true_div(exp(...), sum(...)) */
+                out[i] = t1_5;
+            }
+
+        } else if (in_x_d0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_8 = tmp0[i];
+                const float v_9 = tmp2[i];
+                const float t1_5 = (v_8 / v_9);  /* true_div(exp(...), sum(...)) */
+                out[i] = t1_5;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_8 = tmp0[i0 * tmp1_b0 + i1 * tmp1_b1];
+                const float v_9 = tmp2[i0 * tmp0_b0_3];
+                const float t1_5 = (v_8 / v_9);  /* true_div(exp(...), sum(...)) */
+                out[i0 * add_d1_2 + i1] = t1_5;
+            }
+        }
+        (void)n;
+    }
+
+fail:
+    free(tmp0);
+    free(tmp1);
+    free(tmp2);
+    return rc;
+}
+/* ---- kernel mlp_train_chunk0 (train_chunk0) ----------------------------------------
+ *   out0 = sum(gather(...))
+ *   out1 = matmul(dimshuffle(...), sum_to(...))
+ *   out2 = sum(mul(...))
+ *   out3 = matmul(dimshuffle(...), sum_to(...))
+ *   out4 = sum(mul(...))
+ *
+ * Shapes: mlp_train_chunk0_shapes() writes the outputs' shapes, concatenated,
+ * into out_shape; mlp_train_chunk0() computes. Both return 0, or an error code
+ * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
+ */
+KG_EXPORT int mlp_train_chunk0_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t in_W1_d0, int64_t in_W1_d1, int64_t in_W2_d0, int64_t in_W2_d1, int64_t in_b2_d0, int64_t in_b1_d0, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
+    int64_t in_x_s0;
+    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
+    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
+    if (in_W1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d0);
+    if (in_W1_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d1);
+    int64_t in_W1_s0;
+    if (kg_mul_overflows(in_W1_d0, in_W1_d1, &in_W1_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W1_d0, (long long)in_W1_d1);
+    if (in_W2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d0);
+    if (in_W2_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d1);
+    int64_t in_W2_s0;
+    if (kg_mul_overflows(in_W2_d0, in_W2_d1, &in_W2_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W2_d0, (long long)in_W2_d1);
+    if (in_b2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b2", (long long)in_b2_d0);
+    if (in_b1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b1", (long long)in_b1_d0);
+    if (in_x_d1 != in_W1_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_W1_d0, (long long)in_W1_d1);
+    int64_t size_2;
+    if (kg_mul_overflows(in_W1_d1, in_x_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W1_d1, (long long)in_x_d0);
+    if (in_b1_d0 != in_W1_d1 && in_b1_d0 != 1 && in_W1_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b1_d0, (long long)in_x_d0, (long long)in_W1_d1);
+    const int64_t add_d1 = (in_b1_d0 == 1) ? in_W1_d1 : in_b1_d0;
+    int64_t size_3;
+    if (kg_mul_overflows(add_d1, in_x_d0, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1, (long long)in_x_d0);
+    if (add_d1 != in_W2_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_x_d0, (long long)add_d1, (long long)in_W2_d0, (long long)in_W2_d1);
+    int64_t size_4;
+    if (kg_mul_overflows(in_W2_d1, in_x_d0, &size_4)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W2_d1, (long long)in_x_d0);
+    if (in_b2_d0 != in_W2_d1 && in_b2_d0 != 1 && in_W2_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b2_d0, (long long)in_x_d0, (long long)in_W2_d1);
+    const int64_t add_d1_2 = (in_b2_d0 == 1) ? in_W2_d1 : in_b2_d0;
+    int64_t size_5;
+    if (kg_mul_overflows(add_d1_2, in_x_d0, &size_5)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1_2, (long long)in_x_d0);
+    if (1 == 0) KG_FAIL(KG_ESHAPE, "arange: step must not be zero");
+    const int64_t n_range = kg_arange_len((double)0, (double)in_x_d0, (double)1);
+    if (n_range != in_y_d0 && n_range != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "gather", (long long)n_range, (long long)in_y_d0);
+    const int64_t gather_d0 = (n_range == 1) ? in_y_d0 : n_range;
+    int64_t size_6;
+    if (kg_mul_overflows(in_W2_d0, in_x_d0, &size_6)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W2_d0, (long long)in_x_d0);
+    if (in_W2_d0 != add_d1 && in_W2_d0 != 1 && add_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "mul", (long long)in_x_d0, (long long)in_W2_d0, (long long)in_x_d0, (long long)add_d1);
+    const int64_t mul_d1 = (in_W2_d0 == 1) ? add_d1 : in_W2_d0;
+    int64_t size_7;
+    if (kg_mul_overflows(in_x_d0, mul_d1, &size_7)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "mul", (long long)in_x_d0, (long long)mul_d1);
+    int64_t size_8;
+    if (kg_mul_overflows(in_W1_d1, in_x_d1, &size_8)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W1_d1, (long long)in_x_d1);
+    int64_t size_9;
+    if (kg_mul_overflows(add_d1, in_W2_d1, &size_9)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)add_d1, (long long)in_W2_d1);
+    const int64_t in_b1_b0 = (in_b1_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0 = (in_x_d0 == 1) ? 0 : in_W1_d1;
+    const int64_t tmp0_b1 = (in_W1_d1 == 1) ? 0 : 1;
+    const int64_t tmp0_size = size_2 > size_4 ? size_2 : size_4;
+    const int64_t in_b2_b0 = (in_b2_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0_2 = (in_x_d0 == 1) ? 0 : in_W2_d1;
+    const int64_t tmp0_b1_2 = (in_W2_d1 == 1) ? 0 : 1;
+    const int64_t tmp0_size_2 = tmp0_size > in_x_d0 ? tmp0_size : in_x_d0;
+    const int64_t tmp3_b0 = (in_x_d0 == 1) ? 0 : add_d1_2;
+    const int64_t tmp3_b1 = (add_d1_2 == 1) ? 0 : 1;
+    if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "%s", "max: zero-size array to reduction operation max, which has no identity");
+    const int64_t tmp0_b0_3 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_size_3 = tmp0_size_2 > size_5 ? tmp0_size_2 : size_5;
+    const int64_t tmp3_size = size_5 > in_x_d0 ? size_5 : in_x_d0;
+    const int64_t tmp3_size_2 = tmp3_size > gather_d0 ? tmp3_size : gather_d0;
+    const int64_t gs = (n_range == 1) ? 0 : 1;
+    const int64_t gs_2 = (in_y_d0 == 1) ? 0 : 1;
+    const int64_t tmp3_b0_2 = (gather_d0 == 1) ? 0 : 1;
+    const int64_t tmp3_size_3 = tmp3_size_2 > 1 ? tmp3_size_2 : 1;
+    const int64_t tmp7_size = size_5 > gather_d0 ? size_5 : gather_d0;
+    const int64_t tmp3_size_4 = tmp3_size_3 > size_5 ? tmp3_size_3 : size_5;
+    const int64_t tmp7_size_2 = tmp7_size > size_5 ? tmp7_size : size_5;
+    const int64_t tmp3_size_5 = tmp3_size_4 > size_5 ? tmp3_size_4 : size_5;
+    const int64_t tmp4_size = tmp3_size > size_4 ? tmp3_size : size_4;
+    const int64_t tmp7_size_3 = tmp7_size_2 > size_6 ? tmp7_size_2 : size_6;
+    const int64_t tmp7_b0 = (in_x_d0 == 1) ? 0 : in_W2_d0;
+    const int64_t tmp7_b1 = (in_W2_d0 == 1) ? 0 : 1;
+    const int64_t tmp2_b0 = (in_x_d0 == 1) ? 0 : add_d1;
+    const int64_t tmp2_b1 = (add_d1 == 1) ? 0 : 1;
+    const int64_t tmp6_size = size_5 > size_7 ? size_5 : size_7;
+    const int64_t tmp7_size_4 = tmp7_size_3 > size_2 ? tmp7_size_3 : size_2;
+    const int64_t tmp6_b0 = (in_x_d0 == 1) ? 0 : mul_d1;
+    const int64_t tmp6_b1 = (mul_d1 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)in_x_s0; (void)in_W1_s0; (void)in_W2_s0; (void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2;
+(void)size_5; (void)n_range; (void)gather_d0; (void)size_6; (void)mul_d1; (void)size_7; (void)size_8; (void)size_9;
+(void)in_b1_b0; (void)tmp0_b0; (void)tmp0_b1; (void)tmp0_size; (void)in_b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2; (void)tmp0_size_2;
+(void)tmp3_b0; (void)tmp3_b1; (void)tmp0_b0_3; (void)tmp0_size_3; (void)tmp3_size; (void)tmp3_size_2; (void)gs; (void)gs_2;
+(void)tmp3_b0_2; (void)tmp3_size_3; (void)tmp7_size; (void)tmp3_size_4; (void)tmp7_size_2; (void)tmp3_size_5; (void)tmp4_size; (void)tmp7_size_3;
+(void)tmp7_b0; (void)tmp7_b1; (void)tmp2_b0; (void)tmp2_b1; (void)tmp6_size; (void)tmp7_size_4; (void)tmp6_b0; (void)tmp6_b1;
+
+    out_shape[0] = in_x_d1;
+    out_shape[1] = in_W1_d1;
+    out_shape[2] = mul_d1;
+    out_shape[3] = add_d1;
+    out_shape[4] = in_W2_d1;
+    out_shape[5] = add_d1_2;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
+
+KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRICT in_y, const float *KG_RESTRICT in_W1, const float *KG_RESTRICT in_W2, const float *KG_RESTRICT in_b2, const float *KG_RESTRICT in_b1, const int64_t *KG_RESTRICT in_n_rows, int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t in_W1_d0, int64_t in_W1_d1, int64_t in_W2_d0, int64_t in_W2_d1, int64_t in_b2_d0, int64_t in_b1_d0, float *KG_RESTRICT out0, float *KG_RESTRICT out1, float *KG_RESTRICT out2, float *KG_RESTRICT out3, float *KG_RESTRICT out4, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    float *tmp0 = NULL;
+    float *tmp1 = NULL;
+    float *tmp2 = NULL;
+    float *tmp3 = NULL;
+    float *tmp4 = NULL;
+    float *tmp5 = NULL;
+    float *tmp6 = NULL;
+    float *tmp7 = NULL;
+    int64_t *tmp8 = NULL;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
+    int64_t in_x_s0;
+    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
+    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
+    if (in_W1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d0);
+    if (in_W1_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d1);
+    int64_t in_W1_s0;
+    if (kg_mul_overflows(in_W1_d0, in_W1_d1, &in_W1_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W1_d0, (long long)in_W1_d1);
+    if (in_W2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d0);
+    if (in_W2_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d1);
+    int64_t in_W2_s0;
+    if (kg_mul_overflows(in_W2_d0, in_W2_d1, &in_W2_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W2_d0, (long long)in_W2_d1);
+    if (in_b2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b2", (long long)in_b2_d0);
+    if (in_b1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b1", (long long)in_b1_d0);
+    if (in_x_d1 != in_W1_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_W1_d0, (long long)in_W1_d1);
+    int64_t size_2;
+    if (kg_mul_overflows(in_W1_d1, in_x_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W1_d1, (long long)in_x_d0);
+    if (in_b1_d0 != in_W1_d1 && in_b1_d0 != 1 && in_W1_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b1_d0, (long long)in_x_d0, (long long)in_W1_d1);
+    const int64_t add_d1 = (in_b1_d0 == 1) ? in_W1_d1 : in_b1_d0;
+    int64_t size_3;
+    if (kg_mul_overflows(add_d1, in_x_d0, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1, (long long)in_x_d0);
+    if (add_d1 != in_W2_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_x_d0, (long long)add_d1, (long long)in_W2_d0, (long long)in_W2_d1);
+    int64_t size_4;
+    if (kg_mul_overflows(in_W2_d1, in_x_d0, &size_4)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W2_d1, (long long)in_x_d0);
+    if (in_b2_d0 != in_W2_d1 && in_b2_d0 != 1 && in_W2_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b2_d0, (long long)in_x_d0, (long long)in_W2_d1);
+    const int64_t add_d1_2 = (in_b2_d0 == 1) ? in_W2_d1 : in_b2_d0;
+    int64_t size_5;
+    if (kg_mul_overflows(add_d1_2, in_x_d0, &size_5)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1_2, (long long)in_x_d0);
+    if (1 == 0) KG_FAIL(KG_ESHAPE, "arange: step must not be zero");
+    const int64_t n_range = kg_arange_len((double)0, (double)in_x_d0, (double)1);
+    if (n_range != in_y_d0 && n_range != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "gather", (long long)n_range, (long long)in_y_d0);
+    const int64_t gather_d0 = (n_range == 1) ? in_y_d0 : n_range;
+    int64_t size_6;
+    if (kg_mul_overflows(in_W2_d0, in_x_d0, &size_6)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W2_d0, (long long)in_x_d0);
+    if (in_W2_d0 != add_d1 && in_W2_d0 != 1 && add_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "mul", (long long)in_x_d0, (long long)in_W2_d0, (long long)in_x_d0, (long long)add_d1);
+    const int64_t mul_d1 = (in_W2_d0 == 1) ? add_d1 : in_W2_d0;
+    int64_t size_7;
+    if (kg_mul_overflows(in_x_d0, mul_d1, &size_7)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "mul", (long long)in_x_d0, (long long)mul_d1);
+    int64_t size_8;
+    if (kg_mul_overflows(in_W1_d1, in_x_d1, &size_8)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W1_d1, (long long)in_x_d1);
+    int64_t size_9;
+    if (kg_mul_overflows(add_d1, in_W2_d1, &size_9)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)add_d1, (long long)in_W2_d1);
+    const int64_t in_b1_b0 = (in_b1_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0 = (in_x_d0 == 1) ? 0 : in_W1_d1;
+    const int64_t tmp0_b1 = (in_W1_d1 == 1) ? 0 : 1;
+    const int64_t tmp0_size = size_2 > size_4 ? size_2 : size_4;
+    const int64_t in_b2_b0 = (in_b2_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0_2 = (in_x_d0 == 1) ? 0 : in_W2_d1;
+    const int64_t tmp0_b1_2 = (in_W2_d1 == 1) ? 0 : 1;
+    const int64_t tmp0_size_2 = tmp0_size > in_x_d0 ? tmp0_size : in_x_d0;
+    const int64_t tmp3_b0 = (in_x_d0 == 1) ? 0 : add_d1_2;
+    const int64_t tmp3_b1 = (add_d1_2 == 1) ? 0 : 1;
+    if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "%s", "max: zero-size array to reduction operation max, which has no identity");
+    const int64_t tmp0_b0_3 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_size_3 = tmp0_size_2 > size_5 ? tmp0_size_2 : size_5;
+    const int64_t tmp3_size = size_5 > in_x_d0 ? size_5 : in_x_d0;
+    const int64_t tmp3_size_2 = tmp3_size > gather_d0 ? tmp3_size : gather_d0;
+    const int64_t gs = (n_range == 1) ? 0 : 1;
+    const int64_t gs_2 = (in_y_d0 == 1) ? 0 : 1;
+    const int64_t tmp3_b0_2 = (gather_d0 == 1) ? 0 : 1;
+    const int64_t tmp3_size_3 = tmp3_size_2 > 1 ? tmp3_size_2 : 1;
+    const int64_t tmp7_size = size_5 > gather_d0 ? size_5 : gather_d0;
+    const int64_t tmp3_size_4 = tmp3_size_3 > size_5 ? tmp3_size_3 : size_5;
+    const int64_t tmp7_size_2 = tmp7_size > size_5 ? tmp7_size : size_5;
+    const int64_t tmp3_size_5 = tmp3_size_4 > size_5 ? tmp3_size_4 : size_5;
+    const int64_t tmp4_size = tmp3_size > size_4 ? tmp3_size : size_4;
+    const int64_t tmp7_size_3 = tmp7_size_2 > size_6 ? tmp7_size_2 : size_6;
+    const int64_t tmp7_b0 = (in_x_d0 == 1) ? 0 : in_W2_d0;
+    const int64_t tmp7_b1 = (in_W2_d0 == 1) ? 0 : 1;
+    const int64_t tmp2_b0 = (in_x_d0 == 1) ? 0 : add_d1;
+    const int64_t tmp2_b1 = (add_d1 == 1) ? 0 : 1;
+    const int64_t tmp6_size = size_5 > size_7 ? size_5 : size_7;
+    const int64_t tmp7_size_4 = tmp7_size_3 > size_2 ? tmp7_size_3 : size_2;
+    const int64_t tmp6_b0 = (in_x_d0 == 1) ? 0 : mul_d1;
+    const int64_t tmp6_b1 = (mul_d1 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)in_x_s0; (void)in_W1_s0; (void)in_W2_s0; (void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2;
+(void)size_5; (void)n_range; (void)gather_d0; (void)size_6; (void)mul_d1; (void)size_7; (void)size_8; (void)size_9;
+(void)in_b1_b0; (void)tmp0_b0; (void)tmp0_b1; (void)tmp0_size; (void)in_b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2; (void)tmp0_size_2;
+(void)tmp3_b0; (void)tmp3_b1; (void)tmp0_b0_3; (void)tmp0_size_3; (void)tmp3_size; (void)tmp3_size_2; (void)gs; (void)gs_2;
+(void)tmp3_b0_2; (void)tmp3_size_3; (void)tmp7_size; (void)tmp3_size_4; (void)tmp7_size_2; (void)tmp3_size_5; (void)tmp4_size; (void)tmp7_size_3;
+(void)tmp7_b0; (void)tmp7_b1; (void)tmp2_b0; (void)tmp2_b1; (void)tmp6_size; (void)tmp7_size_4; (void)tmp6_b0; (void)tmp6_b1;
+
+
+    /* temporaries, allocated once per call, freed on every exit */
+    if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp0_size_3);
+    tmp0 = (float *)malloc(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
+    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)size_3);
+    tmp1 = (float *)malloc(sizeof(float) * (size_t)(size_3 > 0 ? size_3 : 1));
+    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)size_3);
+    tmp2 = (float *)malloc(sizeof(float) * (size_t)(size_3 > 0 ? size_3 : 1));
+    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (tmp3_size_5 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp3_size_5);
+    tmp3 = (float *)malloc(sizeof(float) * (size_t)(tmp3_size_5 > 0 ? tmp3_size_5 : 1));
+    if (!tmp3) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (tmp4_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp4_size);
+    tmp4 = (float *)malloc(sizeof(float) * (size_t)(tmp4_size > 0 ? tmp4_size : 1));
+    if (!tmp4) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
+    tmp5 = (float *)malloc(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (!tmp5) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (tmp6_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp6_size);
+    tmp6 = (float *)malloc(sizeof(float) * (size_t)(tmp6_size > 0 ? tmp6_size : 1));
+    if (!tmp6) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (tmp7_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp7_size_4);
+    tmp7 = (float *)malloc(sizeof(float) * (size_t)(tmp7_size_4 > 0 ? tmp7_size_4 : 1));
+    if (!tmp7) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    if (n_range > (int64_t)(PTRDIFF_MAX / sizeof(int64_t))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)n_range);
+    tmp8 = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1));
+    if (!tmp8) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    /* x @ W1 */
+    kg_gemm_f32(in_x_d0, in_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
+
+    /* tanh(b1 + x @ W1); 1.0 - tanh(b1 + x @ W1) ** 2 */
+    {
+        const int64_t n = size_3;
+
+        if (in_b1_d0 == n && size_2 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_b1 = in_b1[i];
+                const float v = tmp0[i];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t3 = (t2 * t2);  /* tanh(b1 + x @ W1) ** 2 */
+                const float t4 = (1.0f - t3);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
+                tmp1[i] = t2;
+                tmp2[i] = t4;
+            }
+
+        } else if (in_b1_d0 == n && size_2 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_b1 = in_b1[i];
+                const float v = tmp0[i];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t3 = (t2 * t2);  /* tanh(b1 + x @ W1) ** 2 */
+                const float t4 = (1.0f - t3);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
+                tmp1[i] = t2;
+                tmp2[i] = t4;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const float v_b1 = in_b1[i1 * in_b1_b0];
+                const float v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t3 = (t2 * t2);  /* tanh(b1 + x @ W1) ** 2 */
+                const float t4 = (1.0f - t3);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
+                tmp1[i0 * add_d1 + i1] = t2;
+                tmp2[i0 * add_d1 + i1] = t4;
+            }
+        }
+        (void)n;
+    }
+    /* tanh(b1 + x @ W1) @ W2 */
+    kg_gemm_f32(in_x_d0, in_W2_d1, add_d1, 1, tmp1 + 0, add_d1, 1, in_W2 + 0, in_W2_d1, 1, 0, tmp0 + 0, in_W2_d1);
+
+    /* b2 + tanh(b1 + x @ W1) @ W2; second(sub(...), float32(0.0)) */
+    {
+        const int64_t n = size_5;
+
+        if (in_b2_d0 == n && size_4 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_b2 = in_b2[i];
+                const float v_4 = tmp0[i];
+                const float t1_2 = (v_b2 + v_4);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                const float t2_2 = 0.0f;  /* second */
+                tmp3[i] = t1_2;
+                tmp4[i] = t2_2;
+            }
+
+        } else if (in_b2_d0 == n && size_4 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_b2 = in_b2[i];
+                const float v_4 = tmp0[i];
+                const float t1_2 = (v_b2 + v_4);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                const float t2_2 = 0.0f;  /* second */
+                tmp3[i] = t1_2;
+                tmp4[i] = t2_2;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_b2 = in_b2[i1 * in_b2_b0];
+                const float v_4 = tmp0[i0 * tmp0_b0_2 + i1 * tmp0_b1_2];
+                const float t1_2 = (v_b2 + v_4);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                const float t2_2 = 0.0f;  /* second */
+                tmp3[i0 * add_d1_2 + i1] = t1_2;
+                tmp4[i0 * add_d1_2 + i1] = t2_2;
+            }
+        }
+        (void)n;
+    }
+    /* max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True) */
+    {
+
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            float acc = (-INFINITY);
+            
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_6 = tmp3[i0 * tmp3_b0 + i1 * tmp3_b1];
+
+                acc = kg_max_f32(acc, ((float)v_6));
+
+            }
+            tmp0[i0] = (float)acc;
+        }
+    }
+    /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+    {
+        const int64_t n = in_x_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_7 = tmp0[i];
+                const float t1_3 = v_7;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+                tmp5[i] = t1_3;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_7 = tmp0[i];
+                const float t1_3 = v_7;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+                tmp5[i] = t1_3;
+            }
+
+        }
+        (void)n;
+    }
+    /* sub(add(...), stop_gradient(...)); exp(sub(...)) */
+    {
+        const int64_t n = size_5;
+
+        if (in_x_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_8 = tmp3[i];
+                const float v_9 = tmp5[i];
+                const float t1_4 = (v_8 - v_9);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_3 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i] = t1_4;
+                tmp6[i] = t2_3;
+            }
+
+        } else if (in_x_d0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_8 = tmp3[i];
+                const float v_9 = tmp5[i];
+                const float t1_4 = (v_8 - v_9);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_3 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i] = t1_4;
+                tmp6[i] = t2_3;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_8 = tmp3[i0 * tmp3_b0 + i1 * tmp3_b1];
+                const float v_9 = tmp5[i0 * tmp0_b0_3];
+                const float t1_4 = (v_8 - v_9);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_3 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i0 * add_d1_2 + i1] = t1_4;
+                tmp6[i0 * add_d1_2 + i1] = t2_3;
+            }
+        }
+        (void)n;
+    }
+    /* sum(exp(...)) */
+    {
+
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_10 = tmp6[i0 * tmp3_b0 + i1 * tmp3_b1];
+
+                acc = acc + ((double)v_10);
+
+            }
+            tmp5[i0] = (float)acc;
+        }
+    }
+    /* log(sum(...)) */
+    {
+        const int64_t n = in_x_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_11 = tmp5[i];
+                const float t1_5 = logf(v_11);  /* log(sum(...)) */
+                tmp3[i] = t1_5;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_11 = tmp5[i];
+                const float t1_5 = logf(v_11);  /* log(sum(...)) */
+                tmp3[i] = t1_5;
+            }
+
+        }
+        (void)n;
+    }
+    /* sub(sub(...), log(...)) */
+    {
+        const int64_t n = size_5;
+
+        if (in_x_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_12 = tmp0[i];
+                const float v_13 = tmp3[i];
+                const float t1_6 = (v_12 - v_13);  /* sub(sub(...), log(...)) */
+                tmp7[i] = t1_6;
+            }
+
+        } else if (in_x_d0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_12 = tmp0[i];
+                const float v_13 = tmp3[i];
+                const float t1_6 = (v_12 - v_13);  /* sub(sub(...), log(...)) */
+                tmp7[i] = t1_6;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_12 = tmp0[i0 * tmp3_b0 + i1 * tmp3_b1];
+                const float v_13 = tmp3[i0 * tmp0_b0_3];
+                const float t1_6 = (v_12 - v_13);  /* sub(sub(...), log(...)) */
+                tmp7[i0 * add_d1_2 + i1] = t1_6;
+            }
+        }
+        (void)n;
+    }
+    /* arange(0, x.shape[0], 1) */
+    for (int64_t i = 0; i < n_range; i++)
+        tmp8[i] = (int64_t)(0 + i * 1);
+    /* gather(sub(...), arange(...), y) */
+    {
+        for (int64_t i0 = 0; i0 < gather_d0; i0++)
+
+        {
+            const int64_t k = (int64_t)tmp8[0 + i0 * gs];
+            if (k < -in_x_d0 || k >= in_x_d0)
+                KG_FAIL(KG_EINDEX, "%s: index %lld is out of bounds for axis 0 with size %lld", "gather", (long long)k, (long long)in_x_d0);
+        }
+    }
+    {
+        for (int64_t i0 = 0; i0 < gather_d0; i0++)
+
+        {
+            const int64_t k = (int64_t)in_y[0 + i0 * gs_2];
+            if (k < -add_d1_2 || k >= add_d1_2)
+                KG_FAIL(KG_EINDEX, "%s: index %lld is out of bounds for axis 1 with size %lld", "gather", (long long)k, (long long)add_d1_2);
+        }
+    }
+
+    {
+        int64_t o = 0;
+        for (int64_t i0 = 0; i0 < gather_d0; i0++)
+
+        {
+            int64_t src = 0;
+            {
+                int64_t k = (int64_t)tmp8[0 + i0 * gs];
+                if (k < 0) k += in_x_d0;
+                src += k * add_d1_2;
+            }
+            {
+                int64_t k = (int64_t)in_y[0 + i0 * gs_2];
+                if (k < 0) k += add_d1_2;
+                src += k * 1;
+            }
+
+            tmp3[o++] = tmp7[src];
+        }
+        (void)o;
+    }
+    /* sum(gather(...)) */
+    {
+
+        const int64_t n = gather_d0;
+        double acc = 0.0;
+        if (gather_d0 == n && 1) {
+#ifdef _OPENMP
+            if (n >= KG_PARALLEL_MIN_N) {
+                double part[KG_MAX_THREADS];
+                int nt = 1;
+                #pragma omp parallel num_threads(kg_team_size())
+                {
+                    const int t = omp_get_thread_num();
+                    #pragma omp single
+                    nt = omp_get_num_threads();
+                    const int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+                    double a = 0.0;
+                    KG_OMP_SIMD_REDUCTION(+, a)
+                    for (int64_t i = lo; i < hi; i++) {
+                        const float v_14 = tmp3[i];
+
+                        a = a + ((double)v_14);
+
+                    }
+                    part[t] = a;
+                }
+                for (int t = 0; t < nt; t++)
+                    acc = acc + part[t];
+            } else
+#endif
+            {
+                KG_OMP_SIMD_REDUCTION(+, acc)
+                for (int64_t i = 0; i < n; i++) {
+                    const float v_14 = tmp3[i];
+
+                    acc = acc + ((double)v_14);
+
+                }
+            }
+        } else {
+            for (int64_t i0 = 0; i0 < gather_d0; i0++)
+            {
+                const float v_14 = tmp3[i0 * tmp3_b0_2];
+
+                acc = acc + ((double)v_14);
+
+            }
+        }
+        out0[0] = (float)acc;
+    }
+    /* -1.0 / cast(n_rows, dtype='float32') */
+    {
+        const int64_t n = 1;
+        const int64_t v_n_rows = in_n_rows[0];
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float t1_7 = ((float)v_n_rows);  /* cast(n_rows, dtype='float32') */
+                const float t2_4 = (-1.0f / t1_7);  /* -1.0 / cast(n_rows, dtype='float32') */
+                tmp3[i] = t2_4;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float t1_7 = ((float)v_n_rows);  /* cast(n_rows, dtype='float32') */
+                const float t2_4 = (-1.0f / t1_7);  /* -1.0 / cast(n_rows, dtype='float32') */
+                tmp3[i] = t2_4;
+            }
+
+        }
+        (void)n;
+    }
+    /* second(gather(...), dimshuffle(...)) */
+    {
+        const int64_t n = gather_d0;
+        const float v_16 = tmp3[0];
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float t1_8 = v_16;  /* second */
+                tmp7[i] = t1_8;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float t1_8 = v_16;  /* second */
+                tmp7[i] = t1_8;
+            }
+
+        }
+        (void)n;
+    }
+    /* scatter_add(second(...), second(...), arange(...), y) */
+    {
+        for (int64_t i0 = 0; i0 < gather_d0; i0++)
+
+        {
+            const int64_t k = (int64_t)tmp8[0 + i0 * gs];
+            if (k < -in_x_d0 || k >= in_x_d0)
+                KG_FAIL(KG_EINDEX, "%s: index %lld is out of bounds for axis 0 with size %lld", "scatter_add", (long long)k, (long long)in_x_d0);
+        }
+    }
+    {
+        for (int64_t i0 = 0; i0 < gather_d0; i0++)
+
+        {
+            const int64_t k = (int64_t)in_y[0 + i0 * gs_2];
+            if (k < -add_d1_2 || k >= add_d1_2)
+                KG_FAIL(KG_EINDEX, "%s: index %lld is out of bounds for axis 1 with size %lld", "scatter_add", (long long)k, (long long)add_d1_2);
+        }
+    }
+
+    /* start from a copy of the base */
+    for (int64_t c0 = 0; c0 < in_x_d0; c0++)
+    for (int64_t c1 = 0; c1 < add_d1_2; c1++)
+
+    tmp3[0 + c0 * add_d1_2 + c1] = tmp4[0 + c0 * add_d1_2 + c1];
+    /* then accumulate g at the (possibly repeated) indices, in order */
+    for (int64_t i0 = 0; i0 < gather_d0; i0++)
+
+    {
+        int64_t dst = 0;
+        {
+            int64_t k = (int64_t)tmp8[0 + i0 * gs];
+            if (k < 0) k += in_x_d0;
+            dst += k * add_d1_2;
+        }
+        {
+            int64_t k = (int64_t)in_y[0 + i0 * gs_2];
+            if (k < 0) k += add_d1_2;
+            dst += k * 1;
+        }
+
+        tmp3[dst] += tmp7[0 + i0 * tmp3_b0_2];
+    }
+    /* true_div(scatter_add(...), exp(...)) */
+    {
+        const int64_t n = size_5;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_17 = tmp3[i];
+                const float v_18 = tmp6[i];
+                const float t1_9 = (v_17 / v_18);  /* true_div */
+                tmp7[i] = t1_9;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_17 = tmp3[i];
+                const float v_18 = tmp6[i];
+                const float t1_9 = (v_17 / v_18);  /* true_div */
+                tmp7[i] = t1_9;
+            }
+
+        }
+        (void)n;
+    }
+    /* sum(second(...)) */
+    {
+
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_19 = tmp3[i0 * tmp3_b0 + i1 * tmp3_b1];
+                const float v_20 = tmp5[i0 * tmp0_b0_3];
+                const float t1_10 = (v_19 / v_20);  /* true_div */
+                const float t2_5 = t1_10;  /* second */
+
+                acc = acc + ((double)t2_5);
+
+            }
+            tmp4[i0] = (float)acc;
+        }
+    }
+    /* mul(exp(...), sub(...)) */
+    {
+        const int64_t n = size_5;
+
+        if (in_x_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_21 = tmp7[i];
+                const float v_22 = tmp4[i];
+                const float v_23 = tmp6[i];
+                const float t1_11 = (v_21 - v_22);  /* sub */
+                const float t2_6 = (v_23 * t1_11);  /* mul */
+                tmp3[i] = t2_6;
+            }
+
+        } else if (in_x_d0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_21 = tmp7[i];
+                const float v_22 = tmp4[i];
+                const float v_23 = tmp6[i];
+                const float t1_11 = (v_21 - v_22);  /* sub */
+                const float t2_6 = (v_23 * t1_11);  /* mul */
+                tmp3[i] = t2_6;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_21 = tmp7[i0 * tmp3_b0 + i1 * tmp3_b1];
+                const float v_22 = tmp4[i0 * tmp0_b0_3];
+                const float v_23 = tmp6[i0 * tmp3_b0 + i1 * tmp3_b1];
+                const float t1_11 = (v_21 - v_22);  /* sub */
+                const float t2_6 = (v_23 * t1_11);  /* mul */
+                tmp3[i0 * add_d1_2 + i1] = t2_6;
+            }
+        }
+        (void)n;
+    }
+    /* zeros */
+    if (!(add_d1_2 == in_W2_d1 && 1))  /* else the accumulate step copies */
+    for (int64_t i = 0; i < size_4; i++) tmp4[i] = 0;
+    /* sum_to(mul(...), matmul(...)) */
+    if (add_d1_2 == in_W2_d1 && 1) {
+        const int64_t n = size_4;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp4[i] = tmp3[i];
+        (void)n;
+    } else {
+    for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+    for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+
+    tmp4[0 + i0 * tmp0_b0_2 + i1 * tmp0_b1_2] += tmp3[0 + i0 * add_d1_2 + i1];
+    }
+
+    /* matmul(sum_to(...), dimshuffle(...)) */
+    kg_gemm_f32(in_x_d0, in_W2_d0, in_W2_d1, 1, tmp4 + 0, in_W2_d1, 1, in_W2 + 0, 1, in_W2_d1, 0, tmp7 + 0, in_W2_d0);
+
+    /* mul(matmul(...), sub(...)) */
+    {
+        const int64_t n = size_7;
+
+        if (size_6 == n && size_3 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_24 = tmp7[i];
+                const float v_25 = tmp2[i];
+                const float t1_12 = (v_24 * v_25);  /* mul */
+                tmp6[i] = t1_12;
+            }
+
+        } else if (size_6 == n && size_3 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_24 = tmp7[i];
+                const float v_25 = tmp2[i];
+                const float t1_12 = (v_24 * v_25);  /* mul */
+                tmp6[i] = t1_12;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < mul_d1; i1++)
+            {
+                const float v_24 = tmp7[i0 * tmp7_b0 + i1 * tmp7_b1];
+                const float v_25 = tmp2[i0 * tmp2_b0 + i1 * tmp2_b1];
+                const float t1_12 = (v_24 * v_25);  /* mul */
+                tmp6[i0 * mul_d1 + i1] = t1_12;
+            }
+        }
+        (void)n;
+    }
+    /* zeros */
+    if (!(mul_d1 == in_W1_d1 && 1))  /* else the accumulate step copies */
+    for (int64_t i = 0; i < size_2; i++) tmp7[i] = 0;
+    /* sum_to(mul(...), matmul(...)) */
+    if (mul_d1 == in_W1_d1 && 1) {
+        const int64_t n = size_2;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp7[i] = tmp6[i];
+        (void)n;
+    } else {
+    for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+    for (int64_t i1 = 0; i1 < mul_d1; i1++)
+
+    tmp7[0 + i0 * tmp0_b0 + i1 * tmp0_b1] += tmp6[0 + i0 * mul_d1 + i1];
+    }
+
+    /* matmul(dimshuffle(...), sum_to(...)) */
+    kg_gemm_f32(in_x_d1, in_W1_d1, in_x_d0, 1, in_x + 0, 1, in_x_d1, tmp7 + 0, in_W1_d1, 1, 0, out1 + 0, in_W1_d1);
+
+    /* sum(mul(...)) */
+    {
+
+        KG_OMP_PARALLEL_FOR(size_7)
+        for (int64_t i1 = 0; i1 < mul_d1; i1++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            {
+                const float v_26 = tmp6[i0 * tmp6_b0 + i1 * tmp6_b1];
+
+                acc = acc + ((double)v_26);
+
+            }
+            out2[i1] = (float)acc;
+        }
+    }
+    /* matmul(dimshuffle(...), sum_to(...)) */
+    kg_gemm_f32(add_d1, in_W2_d1, in_x_d0, 1, tmp1 + 0, 1, add_d1, tmp4 + 0, in_W2_d1, 1, 0, out3 + 0, in_W2_d1);
+
+    /* sum(mul(...)) */
+    {
+
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            {
+                const float v_27 = tmp3[i0 * tmp3_b0 + i1 * tmp3_b1];
+
+                acc = acc + ((double)v_27);
+
+            }
+            out4[i1] = (float)acc;
+        }
+    }
+
+fail:
+    free(tmp0);
+    free(tmp1);
+    free(tmp2);
+    free(tmp3);
+    free(tmp4);
+    free(tmp5);
+    free(tmp6);
+    free(tmp7);
+    free(tmp8);
+    return rc;
+}
+/* ---- kernel mlp_train_tail (train_tail) ----------------------------------------
+ *   out0 = 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), keepdims=False)) - sum_total / cast(n_rows, dtype='float32')
+ *   out1 = W1 - 0.10000000149011612 * (cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') + matmul_total)
+ *   out2 = b1 - 0.10000000149011612 * sum_to(sum_total, b1)
+ *   out3 = W2 - 0.10000000149011612 * (cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') + matmul_total)
+ *   out4 = b2 - 0.10000000149011612 * sum_to(sum_total, b2)
+ *
+ * Shapes: mlp_train_tail_shapes() writes the outputs' shapes, concatenated,
+ * into out_shape; mlp_train_tail() computes. Both return 0, or an error code
+ * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
+ */
+static const float mlp_train_tail_const[1] = { 0.0002f };
+KG_EXPORT int mlp_train_tail_shapes(int64_t in_W1_d0, int64_t in_W1_d1, int64_t in_W2_d0, int64_t in_W2_d1, int64_t in_b2_d0, int64_t in_b1_d0, int64_t in_matmul_total_d0, int64_t in_matmul_total_d1, int64_t in_sum_total_2_d0, int64_t in_matmul_total_2_d0, int64_t in_matmul_total_2_d1, int64_t in_sum_total_3_d0, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_W1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d0);
+    if (in_W1_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d1);
+    int64_t in_W1_s0;
+    if (kg_mul_overflows(in_W1_d0, in_W1_d1, &in_W1_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W1_d0, (long long)in_W1_d1);
+    if (in_W2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d0);
+    if (in_W2_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d1);
+    int64_t in_W2_s0;
+    if (kg_mul_overflows(in_W2_d0, in_W2_d1, &in_W2_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W2_d0, (long long)in_W2_d1);
+    if (in_b2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b2", (long long)in_b2_d0);
+    if (in_b1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b1", (long long)in_b1_d0);
+    if (in_matmul_total_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "matmul_total", (long long)in_matmul_total_d0);
+    if (in_matmul_total_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "matmul_total", (long long)in_matmul_total_d1);
+    int64_t in_matmul_total_s0;
+    if (kg_mul_overflows(in_matmul_total_d0, in_matmul_total_d1, &in_matmul_total_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_matmul_total_d0, (long long)in_matmul_total_d1);
+    if (in_sum_total_2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "sum_total", (long long)in_sum_total_2_d0);
+    if (in_matmul_total_2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "matmul_total", (long long)in_matmul_total_2_d0);
+    if (in_matmul_total_2_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "matmul_total", (long long)in_matmul_total_2_d1);
+    int64_t in_matmul_total_2_s0;
+    if (kg_mul_overflows(in_matmul_total_2_d0, in_matmul_total_2_d1, &in_matmul_total_2_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_matmul_total_2_d0, (long long)in_matmul_total_2_d1);
+    if (in_sum_total_3_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "sum_total", (long long)in_sum_total_3_d0);
+    if (in_W1_d0 != in_matmul_total_d0 && in_W1_d0 != 1 && in_matmul_total_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "add", (long long)in_W1_d0, (long long)in_W1_d1, (long long)in_matmul_total_d0, (long long)in_matmul_total_d1);
+    const int64_t add_d0 = (in_W1_d0 == 1) ? in_matmul_total_d0 : in_W1_d0;
+    if (in_W1_d1 != in_matmul_total_d1 && in_W1_d1 != 1 && in_matmul_total_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "add", (long long)in_W1_d0, (long long)in_W1_d1, (long long)in_matmul_total_d0, (long long)in_matmul_total_d1);
+    const int64_t add_d1 = (in_W1_d1 == 1) ? in_matmul_total_d1 : in_W1_d1;
+    int64_t size_2;
+    if (kg_mul_overflows(add_d0, add_d1, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d0, (long long)add_d1);
+    if (in_sum_total_2_d0 != in_b1_d0 && in_sum_total_2_d0 != 1 && in_b1_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sum_to", (long long)in_sum_total_2_d0, (long long)in_b1_d0);
+    const int64_t st = (in_sum_total_2_d0 == 1) ? in_b1_d0 : in_sum_total_2_d0;
+    if (in_W2_d0 != in_matmul_total_2_d0 && in_W2_d0 != 1 && in_matmul_total_2_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "add", (long long)in_W2_d0, (long long)in_W2_d1, (long long)in_matmul_total_2_d0, (long long)in_matmul_total_2_d1);
+    const int64_t add_d0_2 = (in_W2_d0 == 1) ? in_matmul_total_2_d0 : in_W2_d0;
+    if (in_W2_d1 != in_matmul_total_2_d1 && in_W2_d1 != 1 && in_matmul_total_2_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "add", (long long)in_W2_d0, (long long)in_W2_d1, (long long)in_matmul_total_2_d0, (long long)in_matmul_total_2_d1);
+    const int64_t add_d1_2 = (in_W2_d1 == 1) ? in_matmul_total_2_d1 : in_W2_d1;
+    int64_t size_3;
+    if (kg_mul_overflows(add_d0_2, add_d1_2, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d0_2, (long long)add_d1_2);
+    if (in_sum_total_3_d0 != in_b2_d0 && in_sum_total_3_d0 != 1 && in_b2_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sum_to", (long long)in_sum_total_3_d0, (long long)in_b2_d0);
+    const int64_t st_2 = (in_sum_total_3_d0 == 1) ? in_b2_d0 : in_sum_total_3_d0;
+    const int64_t in_W1_b0 = (in_W1_d0 == 1) ? 0 : in_W1_d1;
+    const int64_t in_W1_b1 = (in_W1_d1 == 1) ? 0 : 1;
+    const int64_t in_W2_b0 = (in_W2_d0 == 1) ? 0 : in_W2_d1;
+    const int64_t in_W2_b1 = (in_W2_d1 == 1) ? 0 : 1;
+    const int64_t in_matmul_total_b0 = (in_matmul_total_d0 == 1) ? 0 : in_matmul_total_d1;
+    const int64_t in_matmul_total_b1 = (in_matmul_total_d1 == 1) ? 0 : 1;
+    const int64_t tmp2_size = 1 > in_b1_d0 ? 1 : in_b1_d0;
+    const int64_t sts = (in_b1_d0 == 1) ? 0 : 1;
+    const int64_t in_matmul_total_2_b0 = (in_matmul_total_2_d0 == 1) ? 0 : in_matmul_total_2_d1;
+    const int64_t in_matmul_total_2_b1 = (in_matmul_total_2_d1 == 1) ? 0 : 1;
+    const int64_t tmp2_size_2 = tmp2_size > in_b2_d0 ? tmp2_size : in_b2_d0;
+    const int64_t sts_2 = (in_b2_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)in_W1_s0; (void)in_W2_s0; (void)in_matmul_total_s0; (void)in_matmul_total_2_s0; (void)add_d0; (void)add_d1; (void)size_2; (void)st;
+(void)add_d0_2; (void)add_d1_2; (void)size_3; (void)st_2; (void)in_W1_b0; (void)in_W1_b1; (void)in_W2_b0; (void)in_W2_b1;
+(void)in_matmul_total_b0; (void)in_matmul_total_b1; (void)tmp2_size; (void)sts; (void)in_matmul_total_2_b0; (void)in_matmul_total_2_b1; (void)tmp2_size_2; (void)sts_2;
+
+    out_shape[0] = add_d0;
+    out_shape[1] = add_d1;
+    out_shape[2] = in_b1_d0;
+    out_shape[3] = add_d0_2;
+    out_shape[4] = add_d1_2;
+    out_shape[5] = in_b2_d0;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
+
+KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RESTRICT in_W2, const float *KG_RESTRICT in_b2, const float *KG_RESTRICT in_b1, const int64_t *KG_RESTRICT in_n_rows, const float *KG_RESTRICT in_sum_total, const float *KG_RESTRICT in_matmul_total, const float *KG_RESTRICT in_sum_total_2, const float *KG_RESTRICT in_matmul_total_2, const float *KG_RESTRICT in_sum_total_3, int64_t in_W1_d0, int64_t in_W1_d1, int64_t in_W2_d0, int64_t in_W2_d1, int64_t in_b2_d0, int64_t in_b1_d0, int64_t in_matmul_total_d0, int64_t in_matmul_total_d1, int64_t in_sum_total_2_d0, int64_t in_matmul_total_2_d0, int64_t in_matmul_total_2_d1, int64_t in_sum_total_3_d0, float *KG_RESTRICT out0, float *KG_RESTRICT out1, float *KG_RESTRICT out2, float *KG_RESTRICT out3, float *KG_RESTRICT out4, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    float *tmp1 = NULL;
+    float *tmp2 = NULL;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_W1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d0);
+    if (in_W1_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d1);
+    int64_t in_W1_s0;
+    if (kg_mul_overflows(in_W1_d0, in_W1_d1, &in_W1_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W1_d0, (long long)in_W1_d1);
+    if (in_W2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d0);
+    if (in_W2_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d1);
+    int64_t in_W2_s0;
+    if (kg_mul_overflows(in_W2_d0, in_W2_d1, &in_W2_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W2_d0, (long long)in_W2_d1);
+    if (in_b2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b2", (long long)in_b2_d0);
+    if (in_b1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b1", (long long)in_b1_d0);
+    if (in_matmul_total_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "matmul_total", (long long)in_matmul_total_d0);
+    if (in_matmul_total_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "matmul_total", (long long)in_matmul_total_d1);
+    int64_t in_matmul_total_s0;
+    if (kg_mul_overflows(in_matmul_total_d0, in_matmul_total_d1, &in_matmul_total_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_matmul_total_d0, (long long)in_matmul_total_d1);
+    if (in_sum_total_2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "sum_total", (long long)in_sum_total_2_d0);
+    if (in_matmul_total_2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "matmul_total", (long long)in_matmul_total_2_d0);
+    if (in_matmul_total_2_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "matmul_total", (long long)in_matmul_total_2_d1);
+    int64_t in_matmul_total_2_s0;
+    if (kg_mul_overflows(in_matmul_total_2_d0, in_matmul_total_2_d1, &in_matmul_total_2_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_matmul_total_2_d0, (long long)in_matmul_total_2_d1);
+    if (in_sum_total_3_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "sum_total", (long long)in_sum_total_3_d0);
+    if (in_W1_d0 != in_matmul_total_d0 && in_W1_d0 != 1 && in_matmul_total_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "add", (long long)in_W1_d0, (long long)in_W1_d1, (long long)in_matmul_total_d0, (long long)in_matmul_total_d1);
+    const int64_t add_d0 = (in_W1_d0 == 1) ? in_matmul_total_d0 : in_W1_d0;
+    if (in_W1_d1 != in_matmul_total_d1 && in_W1_d1 != 1 && in_matmul_total_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "add", (long long)in_W1_d0, (long long)in_W1_d1, (long long)in_matmul_total_d0, (long long)in_matmul_total_d1);
+    const int64_t add_d1 = (in_W1_d1 == 1) ? in_matmul_total_d1 : in_W1_d1;
+    int64_t size_2;
+    if (kg_mul_overflows(add_d0, add_d1, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d0, (long long)add_d1);
+    if (in_sum_total_2_d0 != in_b1_d0 && in_sum_total_2_d0 != 1 && in_b1_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sum_to", (long long)in_sum_total_2_d0, (long long)in_b1_d0);
+    const int64_t st = (in_sum_total_2_d0 == 1) ? in_b1_d0 : in_sum_total_2_d0;
+    if (in_W2_d0 != in_matmul_total_2_d0 && in_W2_d0 != 1 && in_matmul_total_2_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "add", (long long)in_W2_d0, (long long)in_W2_d1, (long long)in_matmul_total_2_d0, (long long)in_matmul_total_2_d1);
+    const int64_t add_d0_2 = (in_W2_d0 == 1) ? in_matmul_total_2_d0 : in_W2_d0;
+    if (in_W2_d1 != in_matmul_total_2_d1 && in_W2_d1 != 1 && in_matmul_total_2_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "add", (long long)in_W2_d0, (long long)in_W2_d1, (long long)in_matmul_total_2_d0, (long long)in_matmul_total_2_d1);
+    const int64_t add_d1_2 = (in_W2_d1 == 1) ? in_matmul_total_2_d1 : in_W2_d1;
+    int64_t size_3;
+    if (kg_mul_overflows(add_d0_2, add_d1_2, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d0_2, (long long)add_d1_2);
+    if (in_sum_total_3_d0 != in_b2_d0 && in_sum_total_3_d0 != 1 && in_b2_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sum_to", (long long)in_sum_total_3_d0, (long long)in_b2_d0);
+    const int64_t st_2 = (in_sum_total_3_d0 == 1) ? in_b2_d0 : in_sum_total_3_d0;
+    const int64_t in_W1_b0 = (in_W1_d0 == 1) ? 0 : in_W1_d1;
+    const int64_t in_W1_b1 = (in_W1_d1 == 1) ? 0 : 1;
+    const int64_t in_W2_b0 = (in_W2_d0 == 1) ? 0 : in_W2_d1;
+    const int64_t in_W2_b1 = (in_W2_d1 == 1) ? 0 : 1;
+    const int64_t in_matmul_total_b0 = (in_matmul_total_d0 == 1) ? 0 : in_matmul_total_d1;
+    const int64_t in_matmul_total_b1 = (in_matmul_total_d1 == 1) ? 0 : 1;
+    const int64_t tmp2_size = 1 > in_b1_d0 ? 1 : in_b1_d0;
+    const int64_t sts = (in_b1_d0 == 1) ? 0 : 1;
+    const int64_t in_matmul_total_2_b0 = (in_matmul_total_2_d0 == 1) ? 0 : in_matmul_total_2_d1;
+    const int64_t in_matmul_total_2_b1 = (in_matmul_total_2_d1 == 1) ? 0 : 1;
+    const int64_t tmp2_size_2 = tmp2_size > in_b2_d0 ? tmp2_size : in_b2_d0;
+    const int64_t sts_2 = (in_b2_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)in_W1_s0; (void)in_W2_s0; (void)in_matmul_total_s0; (void)in_matmul_total_2_s0; (void)add_d0; (void)add_d1; (void)size_2; (void)st;
+(void)add_d0_2; (void)add_d1_2; (void)size_3; (void)st_2; (void)in_W1_b0; (void)in_W1_b1; (void)in_W2_b0; (void)in_W2_b1;
+(void)in_matmul_total_b0; (void)in_matmul_total_b1; (void)tmp2_size; (void)sts; (void)in_matmul_total_2_b0; (void)in_matmul_total_2_b1; (void)tmp2_size_2; (void)sts_2;
+
+
+    /* temporaries, allocated once per call, freed on every exit */
+    tmp1 = (float *)malloc(sizeof(float) * (size_t)(1 > 0 ? 1 : 1));
+    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_tail");
+    if (tmp2_size_2 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_tail", (long long)tmp2_size_2);
+    tmp2 = (float *)malloc(sizeof(float) * (size_t)(tmp2_size_2 > 0 ? tmp2_size_2 : 1));
+    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_tail");
+    /* sum(W1 ** 2, axis=(0, 1), keepdims=False) */
+    {
+
+        const int64_t n = in_W1_s0;
+        double acc = 0.0;
+        if (in_W1_s0 == n && 1) {
+#ifdef _OPENMP
+            if (n >= KG_PARALLEL_MIN_N) {
+                double part[KG_MAX_THREADS];
+                int nt = 1;
+                #pragma omp parallel num_threads(kg_team_size())
+                {
+                    const int t = omp_get_thread_num();
+                    #pragma omp single
+                    nt = omp_get_num_threads();
+                    const int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+                    double a = 0.0;
+                    KG_OMP_SIMD_REDUCTION(+, a)
+                    for (int64_t i = lo; i < hi; i++) {
+                        const float v_W1 = in_W1[i];
+                        const float t1 = (v_W1 * v_W1);  /* W1 ** 2 */
+
+                        a = a + ((double)t1);
+
+                    }
+                    part[t] = a;
+                }
+                for (int t = 0; t < nt; t++)
+                    acc = acc + part[t];
+            } else
+#endif
+            {
+                KG_OMP_SIMD_REDUCTION(+, acc)
+                for (int64_t i = 0; i < n; i++) {
+                    const float v_W1 = in_W1[i];
+                    const float t1 = (v_W1 * v_W1);  /* W1 ** 2 */
+
+                    acc = acc + ((double)t1);
+
+                }
+            }
+        } else {
+            for (int64_t i0 = 0; i0 < in_W1_d0; i0++)
+            for (int64_t i1 = 0; i1 < in_W1_d1; i1++)
+            {
+                const float v_W1 = in_W1[i0 * in_W1_b0 + i1 * in_W1_b1];
+                const float t1 = (v_W1 * v_W1);  /* W1 ** 2 */
+
+                acc = acc + ((double)t1);
+
+            }
+        }
+        tmp1[0] = (float)acc;
+    }
+    /* sum(W2 ** 2, axis=(0, 1), keepdims=False) */
+    {
+
+        const int64_t n = in_W2_s0;
+        double acc = 0.0;
+        if (in_W2_s0 == n && 1) {
+#ifdef _OPENMP
+            if (n >= KG_PARALLEL_MIN_N) {
+                double part[KG_MAX_THREADS];
+                int nt = 1;
+                #pragma omp parallel num_threads(kg_team_size())
+                {
+                    const int t = omp_get_thread_num();
+                    #pragma omp single
+                    nt = omp_get_num_threads();
+                    const int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+                    double a = 0.0;
+                    KG_OMP_SIMD_REDUCTION(+, a)
+                    for (int64_t i = lo; i < hi; i++) {
+                        const float v_W2 = in_W2[i];
+                        const float t1_2 = (v_W2 * v_W2);  /* W2 ** 2 */
+
+                        a = a + ((double)t1_2);
+
+                    }
+                    part[t] = a;
+                }
+                for (int t = 0; t < nt; t++)
+                    acc = acc + part[t];
+            } else
+#endif
+            {
+                KG_OMP_SIMD_REDUCTION(+, acc)
+                for (int64_t i = 0; i < n; i++) {
+                    const float v_W2 = in_W2[i];
+                    const float t1_2 = (v_W2 * v_W2);  /* W2 ** 2 */
+
+                    acc = acc + ((double)t1_2);
+
+                }
+            }
+        } else {
+            for (int64_t i0 = 0; i0 < in_W2_d0; i0++)
+            for (int64_t i1 = 0; i1 < in_W2_d1; i1++)
+            {
+                const float v_W2 = in_W2[i0 * in_W2_b0 + i1 * in_W2_b1];
+                const float t1_2 = (v_W2 * v_W2);  /* W2 ** 2 */
+
+                acc = acc + ((double)t1_2);
+
+            }
+        }
+        tmp2[0] = (float)acc;
+    }
+    /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), keepdims=False)) - sum_total / cast(n_rows, dtype='float32') */
+    {
+        const int64_t n = 1;
+        const float v_3 = tmp1[0];
+        const float v_4 = tmp2[0];
+        const int64_t v_n_rows = in_n_rows[0];
+        const float v_sum_total = in_sum_total[0];
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float t1_3 = (v_3 + v_4);  /* sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), keepdims=False) */
+                const float t2 = (1e-04f * t1_3);  /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), ke... */
+                const float t3 = ((float)v_n_rows);  /* cast(n_rows, dtype='float32') */
+                const float t4 = (v_sum_total / t3);  /* sum_total / cast(n_rows, dtype='float32') */
+                const float t5 = (t2 - t4);  /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), ke... */
+                out0[i] = t5;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float t1_3 = (v_3 + v_4);  /* sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), keepdims=False) */
+                const float t2 = (1e-04f * t1_3);  /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), ke... */
+                const float t3 = ((float)v_n_rows);  /* cast(n_rows, dtype='float32') */
+                const float t4 = (v_sum_total / t3);  /* sum_total / cast(n_rows, dtype='float32') */
+                const float t5 = (t2 - t4);  /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), ke... */
+                out0[i] = t5;
+            }
+
+        }
+        (void)n;
+    }
+    /* W1 - 0.10000000149011612 * (cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') + matmul_total) */
+    {
+        const int64_t n = size_2;
+        const float v_6 = mlp_train_tail_const[0];
+
+        if (in_W1_s0 == n && in_matmul_total_s0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_W1_2 = in_W1[i];
+                const float v_matmul_total = in_matmul_total[i];
+                const float t1_4 = v_6;  /* second(W1 ** 2, array([[0.0002]])) */
+                const double t2_2 = kg_pow_f64(((double)v_W1_2), 1.0);  /* W1 ** 1 */
+                const double t3_2 = (((double)t1_4) * t2_2);  /* second(W1 ** 2, array([[0.0002]])) * W1 ** 1 */
+                const float t4_2 = ((float)t3_2);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
+                const float t5_2 = (t4_2 + v_matmul_total);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') + matmul_total */
+                const float t6 = (0.1f * t5_2);  /* 0.10000000149011612 * (cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') + matm... */
+                const float t7 = (v_W1_2 - t6);  /* W1 - 0.10000000149011612 * (cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') +... */
+                out1[i] = t7;
+            }
+
+        } else if (in_W1_s0 == n && in_matmul_total_s0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_W1_2 = in_W1[i];
+                const float v_matmul_total = in_matmul_total[i];
+                const float t1_4 = v_6;  /* second(W1 ** 2, array([[0.0002]])) */
+                const double t2_2 = kg_pow_f64(((double)v_W1_2), 1.0);  /* W1 ** 1 */
+                const double t3_2 = (((double)t1_4) * t2_2);  /* second(W1 ** 2, array([[0.0002]])) * W1 ** 1 */
+                const float t4_2 = ((float)t3_2);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
+                const float t5_2 = (t4_2 + v_matmul_total);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') + matmul_total */
+                const float t6 = (0.1f * t5_2);  /* 0.10000000149011612 * (cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') + matm... */
+                const float t7 = (v_W1_2 - t6);  /* W1 - 0.10000000149011612 * (cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') +... */
+                out1[i] = t7;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < add_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const float v_W1_2 = in_W1[i0 * in_W1_b0 + i1 * in_W1_b1];
+                const float v_matmul_total = in_matmul_total[i0 * in_matmul_total_b0 + i1 * in_matmul_total_b1];
+                const float t1_4 = v_6;  /* second(W1 ** 2, array([[0.0002]])) */
+                const double t2_2 = kg_pow_f64(((double)v_W1_2), 1.0);  /* W1 ** 1 */
+                const double t3_2 = (((double)t1_4) * t2_2);  /* second(W1 ** 2, array([[0.0002]])) * W1 ** 1 */
+                const float t4_2 = ((float)t3_2);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
+                const float t5_2 = (t4_2 + v_matmul_total);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') + matmul_total */
+                const float t6 = (0.1f * t5_2);  /* 0.10000000149011612 * (cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') + matm... */
+                const float t7 = (v_W1_2 - t6);  /* W1 - 0.10000000149011612 * (cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') +... */
+                out1[i0 * add_d1 + i1] = t7;
+            }
+        }
+        (void)n;
+    }
+    /* zeros */
+    if (!(in_sum_total_2_d0 == in_b1_d0 && 1))  /* else the accumulate step copies */
+    for (int64_t i = 0; i < in_b1_d0; i++) tmp2[i] = 0;
+    /* sum_to(sum_total, b1) */
+    if (in_sum_total_2_d0 == in_b1_d0 && 1) {
+        const int64_t n = in_b1_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp2[i] = in_sum_total_2[i];
+        (void)n;
+    } else {
+    for (int64_t i0 = 0; i0 < in_sum_total_2_d0; i0++)
+
+    tmp2[0 + i0 * sts] += in_sum_total_2[0 + i0];
+    }
+
+    /* b1 - 0.10000000149011612 * sum_to(sum_total, b1) */
+    {
+        const int64_t n = in_b1_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_10 = tmp2[i];
+                const float v_b1 = in_b1[i];
+                const float t1_5 = (0.1f * v_10);  /* 0.10000000149011612 * sum_to(sum_total, b1) */
+                const float t2_3 = (v_b1 - t1_5);  /* b1 - 0.10000000149011612 * sum_to(sum_total, b1) */
+                out2[i] = t2_3;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_10 = tmp2[i];
+                const float v_b1 = in_b1[i];
+                const float t1_5 = (0.1f * v_10);  /* 0.10000000149011612 * sum_to(sum_total, b1) */
+                const float t2_3 = (v_b1 - t1_5);  /* b1 - 0.10000000149011612 * sum_to(sum_total, b1) */
+                out2[i] = t2_3;
+            }
+
+        }
+        (void)n;
+    }
+    /* W2 - 0.10000000149011612 * (cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') + matmul_total) */
+    {
+        const int64_t n = size_3;
+        const float v_11 = mlp_train_tail_const[0];
+
+        if (in_W2_s0 == n && in_matmul_total_2_s0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_W2_2 = in_W2[i];
+                const float v_matmul_total_2 = in_matmul_total_2[i];
+                const float t1_6 = v_11;  /* second(W2 ** 2, array([[0.0002]])) */
+                const double t2_4 = kg_pow_f64(((double)v_W2_2), 1.0);  /* W2 ** 1 */
+                const double t3_3 = (((double)t1_6) * t2_4);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
+                const float t4_3 = ((float)t3_3);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
+                const float t5_3 = (t4_3 + v_matmul_total_2);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') + matmul_total */
+                const float t6_2 = (0.1f * t5_3);  /* 0.10000000149011612 * (cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') + matm... */
+                const float t7_2 = (v_W2_2 - t6_2);  /* W2 - 0.10000000149011612 * (cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') +... */
+                out3[i] = t7_2;
+            }
+
+        } else if (in_W2_s0 == n && in_matmul_total_2_s0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_W2_2 = in_W2[i];
+                const float v_matmul_total_2 = in_matmul_total_2[i];
+                const float t1_6 = v_11;  /* second(W2 ** 2, array([[0.0002]])) */
+                const double t2_4 = kg_pow_f64(((double)v_W2_2), 1.0);  /* W2 ** 1 */
+                const double t3_3 = (((double)t1_6) * t2_4);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
+                const float t4_3 = ((float)t3_3);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
+                const float t5_3 = (t4_3 + v_matmul_total_2);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') + matmul_total */
+                const float t6_2 = (0.1f * t5_3);  /* 0.10000000149011612 * (cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') + matm... */
+                const float t7_2 = (v_W2_2 - t6_2);  /* W2 - 0.10000000149011612 * (cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') +... */
+                out3[i] = t7_2;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < add_d0_2; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_W2_2 = in_W2[i0 * in_W2_b0 + i1 * in_W2_b1];
+                const float v_matmul_total_2 = in_matmul_total_2[i0 * in_matmul_total_2_b0 + i1 * in_matmul_total_2_b1];
+                const float t1_6 = v_11;  /* second(W2 ** 2, array([[0.0002]])) */
+                const double t2_4 = kg_pow_f64(((double)v_W2_2), 1.0);  /* W2 ** 1 */
+                const double t3_3 = (((double)t1_6) * t2_4);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
+                const float t4_3 = ((float)t3_3);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
+                const float t5_3 = (t4_3 + v_matmul_total_2);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') + matmul_total */
+                const float t6_2 = (0.1f * t5_3);  /* 0.10000000149011612 * (cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') + matm... */
+                const float t7_2 = (v_W2_2 - t6_2);  /* W2 - 0.10000000149011612 * (cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') +... */
+                out3[i0 * add_d1_2 + i1] = t7_2;
+            }
+        }
+        (void)n;
+    }
+    /* zeros */
+    if (!(in_sum_total_3_d0 == in_b2_d0 && 1))  /* else the accumulate step copies */
+    for (int64_t i = 0; i < in_b2_d0; i++) tmp2[i] = 0;
+    /* sum_to(sum_total, b2) */
+    if (in_sum_total_3_d0 == in_b2_d0 && 1) {
+        const int64_t n = in_b2_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp2[i] = in_sum_total_3[i];
+        (void)n;
+    } else {
+    for (int64_t i0 = 0; i0 < in_sum_total_3_d0; i0++)
+
+    tmp2[0 + i0 * sts_2] += in_sum_total_3[0 + i0];
+    }
+
+    /* b2 - 0.10000000149011612 * sum_to(sum_total, b2) */
+    {
+        const int64_t n = in_b2_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_15 = tmp2[i];
+                const float v_b2 = in_b2[i];
+                const float t1_7 = (0.1f * v_15);  /* 0.10000000149011612 * sum_to(sum_total, b2) */
+                const float t2_5 = (v_b2 - t1_7);  /* b2 - 0.10000000149011612 * sum_to(sum_total, b2) */
+                out4[i] = t2_5;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_15 = tmp2[i];
+                const float v_b2 = in_b2[i];
+                const float t1_7 = (0.1f * v_15);  /* 0.10000000149011612 * sum_to(sum_total, b2) */
+                const float t2_5 = (v_b2 - t1_7);  /* b2 - 0.10000000149011612 * sum_to(sum_total, b2) */
+                out4[i] = t2_5;
+            }
+
+        }
+        (void)n;
+    }
+
+fail:
+    free(tmp1);
+    free(tmp2);
+    return rc;
+}
+/* ---- kernel mlp_predict_chunk0 (predict_chunk0) ----------------------------------------
+ *   out = argmax(true_div(...))
+ *
+ * Shapes: mlp_predict_chunk0_shapes() writes the outputs' shapes, concatenated,
+ * into out_shape; mlp_predict_chunk0() computes. Both return 0, or an error code
+ * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
+ */
+KG_EXPORT int mlp_predict_chunk0_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t in_b2_d0, int64_t in_b1_d0, int64_t in_W1_d0, int64_t in_W1_d1, int64_t in_W2_d0, int64_t in_W2_d1, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
+    int64_t in_x_s0;
+    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
+    if (in_b2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b2", (long long)in_b2_d0);
+    if (in_b1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b1", (long long)in_b1_d0);
+    if (in_W1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d0);
+    if (in_W1_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d1);
+    int64_t in_W1_s0;
+    if (kg_mul_overflows(in_W1_d0, in_W1_d1, &in_W1_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W1_d0, (long long)in_W1_d1);
+    if (in_W2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d0);
+    if (in_W2_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d1);
+    int64_t in_W2_s0;
+    if (kg_mul_overflows(in_W2_d0, in_W2_d1, &in_W2_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W2_d0, (long long)in_W2_d1);
+    if (in_x_d1 != in_W1_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_W1_d0, (long long)in_W1_d1);
+    int64_t size_2;
+    if (kg_mul_overflows(in_W1_d1, in_x_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W1_d1, (long long)in_x_d0);
+    if (in_b1_d0 != in_W1_d1 && in_b1_d0 != 1 && in_W1_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b1_d0, (long long)in_x_d0, (long long)in_W1_d1);
+    const int64_t add_d1 = (in_b1_d0 == 1) ? in_W1_d1 : in_b1_d0;
+    int64_t size_3;
+    if (kg_mul_overflows(add_d1, in_x_d0, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1, (long long)in_x_d0);
+    if (add_d1 != in_W2_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_x_d0, (long long)add_d1, (long long)in_W2_d0, (long long)in_W2_d1);
+    int64_t size_4;
+    if (kg_mul_overflows(in_W2_d1, in_x_d0, &size_4)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W2_d1, (long long)in_x_d0);
+    if (in_b2_d0 != in_W2_d1 && in_b2_d0 != 1 && in_W2_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b2_d0, (long long)in_x_d0, (long long)in_W2_d1);
+    const int64_t add_d1_2 = (in_b2_d0 == 1) ? in_W2_d1 : in_b2_d0;
+    int64_t size_5;
+    if (kg_mul_overflows(add_d1_2, in_x_d0, &size_5)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1_2, (long long)in_x_d0);
+    const int64_t in_b1_b0 = (in_b1_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0 = (in_x_d0 == 1) ? 0 : in_W1_d1;
+    const int64_t tmp0_b1 = (in_W1_d1 == 1) ? 0 : 1;
+    const int64_t tmp0_size = size_2 > size_4 ? size_2 : size_4;
+    const int64_t in_b2_b0 = (in_b2_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0_2 = (in_x_d0 == 1) ? 0 : in_W2_d1;
+    const int64_t tmp0_b1_2 = (in_W2_d1 == 1) ? 0 : 1;
+    const int64_t tmp1_size = size_3 > size_5 ? size_3 : size_5;
+    const int64_t tmp0_size_2 = tmp0_size > in_x_d0 ? tmp0_size : in_x_d0;
+    const int64_t tmp1_b0 = (in_x_d0 == 1) ? 0 : add_d1_2;
+    const int64_t tmp1_b1 = (add_d1_2 == 1) ? 0 : 1;
+    if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "%s", "max: zero-size array to reduction operation max, which has no identity");
+    const int64_t tmp0_b0_3 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_size_3 = tmp0_size_2 > size_5 ? tmp0_size_2 : size_5;
+    if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "%s", "argmax: zero-size array to reduction operation argmax, which has no identity");
+    /* not every size is used by both functions */
+(void)in_x_s0; (void)in_W1_s0; (void)in_W2_s0; (void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2;
+(void)size_5; (void)in_b1_b0; (void)tmp0_b0; (void)tmp0_b1; (void)tmp0_size; (void)in_b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2;
+(void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
+
+    out_shape[0] = in_x_d0;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
+
+KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_RESTRICT in_b2, const float *KG_RESTRICT in_b1, const float *KG_RESTRICT in_W1, const float *KG_RESTRICT in_W2, int64_t in_x_d0, int64_t in_x_d1, int64_t in_b2_d0, int64_t in_b1_d0, int64_t in_W1_d0, int64_t in_W1_d1, int64_t in_W2_d0, int64_t in_W2_d1, int64_t *KG_RESTRICT out, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    float *tmp0 = NULL;
+    float *tmp1 = NULL;
+    float *tmp2 = NULL;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
+    int64_t in_x_s0;
+    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
+    if (in_b2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b2", (long long)in_b2_d0);
+    if (in_b1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b1", (long long)in_b1_d0);
+    if (in_W1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d0);
+    if (in_W1_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d1);
+    int64_t in_W1_s0;
+    if (kg_mul_overflows(in_W1_d0, in_W1_d1, &in_W1_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W1_d0, (long long)in_W1_d1);
+    if (in_W2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d0);
+    if (in_W2_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d1);
+    int64_t in_W2_s0;
+    if (kg_mul_overflows(in_W2_d0, in_W2_d1, &in_W2_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W2_d0, (long long)in_W2_d1);
+    if (in_x_d1 != in_W1_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_W1_d0, (long long)in_W1_d1);
+    int64_t size_2;
+    if (kg_mul_overflows(in_W1_d1, in_x_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W1_d1, (long long)in_x_d0);
+    if (in_b1_d0 != in_W1_d1 && in_b1_d0 != 1 && in_W1_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b1_d0, (long long)in_x_d0, (long long)in_W1_d1);
+    const int64_t add_d1 = (in_b1_d0 == 1) ? in_W1_d1 : in_b1_d0;
+    int64_t size_3;
+    if (kg_mul_overflows(add_d1, in_x_d0, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1, (long long)in_x_d0);
+    if (add_d1 != in_W2_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_x_d0, (long long)add_d1, (long long)in_W2_d0, (long long)in_W2_d1);
+    int64_t size_4;
+    if (kg_mul_overflows(in_W2_d1, in_x_d0, &size_4)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W2_d1, (long long)in_x_d0);
+    if (in_b2_d0 != in_W2_d1 && in_b2_d0 != 1 && in_W2_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b2_d0, (long long)in_x_d0, (long long)in_W2_d1);
+    const int64_t add_d1_2 = (in_b2_d0 == 1) ? in_W2_d1 : in_b2_d0;
+    int64_t size_5;
+    if (kg_mul_overflows(add_d1_2, in_x_d0, &size_5)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1_2, (long long)in_x_d0);
+    const int64_t in_b1_b0 = (in_b1_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0 = (in_x_d0 == 1) ? 0 : in_W1_d1;
+    const int64_t tmp0_b1 = (in_W1_d1 == 1) ? 0 : 1;
+    const int64_t tmp0_size = size_2 > size_4 ? size_2 : size_4;
+    const int64_t in_b2_b0 = (in_b2_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0_2 = (in_x_d0 == 1) ? 0 : in_W2_d1;
+    const int64_t tmp0_b1_2 = (in_W2_d1 == 1) ? 0 : 1;
+    const int64_t tmp1_size = size_3 > size_5 ? size_3 : size_5;
+    const int64_t tmp0_size_2 = tmp0_size > in_x_d0 ? tmp0_size : in_x_d0;
+    const int64_t tmp1_b0 = (in_x_d0 == 1) ? 0 : add_d1_2;
+    const int64_t tmp1_b1 = (add_d1_2 == 1) ? 0 : 1;
+    if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "%s", "max: zero-size array to reduction operation max, which has no identity");
+    const int64_t tmp0_b0_3 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_size_3 = tmp0_size_2 > size_5 ? tmp0_size_2 : size_5;
+    if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "%s", "argmax: zero-size array to reduction operation argmax, which has no identity");
+    /* not every size is used by both functions */
+(void)in_x_s0; (void)in_W1_s0; (void)in_W2_s0; (void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2;
+(void)size_5; (void)in_b1_b0; (void)tmp0_b0; (void)tmp0_b1; (void)tmp0_size; (void)in_b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2;
+(void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
+
+
+    /* temporaries, allocated once per call, freed on every exit */
+    if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)tmp0_size_3);
+    tmp0 = (float *)malloc(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
+    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)tmp1_size);
+    tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
+    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)in_x_d0);
+    tmp2 = (float *)malloc(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    /* x @ W1 */
+    kg_gemm_f32(in_x_d0, in_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
+
+    /* tanh(b1 + x @ W1) */
+    {
+        const int64_t n = size_3;
+
+        if (in_b1_d0 == n && size_2 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_b1 = in_b1[i];
+                const float v = tmp0[i];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                tmp1[i] = t2;
+            }
+
+        } else if (in_b1_d0 == n && size_2 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_b1 = in_b1[i];
+                const float v = tmp0[i];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                tmp1[i] = t2;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const float v_b1 = in_b1[i1 * in_b1_b0];
+                const float v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                tmp1[i0 * add_d1 + i1] = t2;
+            }
+        }
+        (void)n;
+    }
+    /* tanh(b1 + x @ W1) @ W2 */
+    kg_gemm_f32(in_x_d0, in_W2_d1, add_d1, 1, tmp1 + 0, add_d1, 1, in_W2 + 0, in_W2_d1, 1, 0, tmp0 + 0, in_W2_d1);
+
+    /* b2 + tanh(b1 + x @ W1) @ W2 */
+    {
+        const int64_t n = size_5;
+
+        if (in_b2_d0 == n && size_4 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_b2 = in_b2[i];
+                const float v_2 = tmp0[i];
+                const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                tmp1[i] = t1_2;
+            }
+
+        } else if (in_b2_d0 == n && size_4 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_b2 = in_b2[i];
+                const float v_2 = tmp0[i];
+                const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                tmp1[i] = t1_2;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_b2 = in_b2[i1 * in_b2_b0];
+                const float v_2 = tmp0[i0 * tmp0_b0_2 + i1 * tmp0_b1_2];
+                const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                tmp1[i0 * add_d1_2 + i1] = t1_2;
+            }
+        }
+        (void)n;
+    }
+    /* max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True) */
+    {
+
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            float acc = (-INFINITY);
+            
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_3 = tmp1[i0 * tmp1_b0 + i1 * tmp1_b1];
+
+                acc = kg_max_f32(acc, ((float)v_3));
+
+            }
+            tmp0[i0] = (float)acc;
+        }
+    }
+    /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+    {
+        const int64_t n = in_x_d0;
+
+        if (n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_4 = tmp0[i];
+                const float t1_3 = v_4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+                tmp2[i] = t1_3;
+            }
+
+        } else {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_4 = tmp0[i];
+                const float t1_3 = v_4;  /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
+                tmp2[i] = t1_3;
+            }
+
+        }
+        (void)n;
+    }
+    /* exp(sub(...)) */
+    {
+        const int64_t n = size_5;
+
+        if (in_x_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_5 = tmp1[i];
+                const float v_6 = tmp2[i];
+                const float t1_4 = (v_5 - v_6);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i] = t2_2;
+            }
+
+        } else if (in_x_d0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_5 = tmp1[i];
+                const float v_6 = tmp2[i];
+                const float t1_4 = (v_5 - v_6);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i] = t2_2;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_5 = tmp1[i0 * tmp1_b0 + i1 * tmp1_b1];
+                const float v_6 = tmp2[i0 * tmp0_b0_3];
+                const float t1_4 = (v_5 - v_6);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i0 * add_d1_2 + i1] = t2_2;
+            }
+        }
+        (void)n;
+    }
+    /* sum(exp(...)) */
+    {
+
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_7 = tmp0[i0 * tmp1_b0 + i1 * tmp1_b1];
+
+                acc = acc + ((double)v_7);
+
+            }
+            tmp2[i0] = (float)acc;
+        }
+    }
+    /* argmax(true_div(...)) */
+    {
+
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            float best = 0;
+            int64_t best_at = 0, at = 0;
+            
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_8 = tmp0[i0 * tmp1_b0 + i1 * tmp1_b1];
+                const float v_9 = tmp2[i0 * tmp0_b0_3];
+                const float t1_5 = (v_8 / v_9);  /* true_div(exp(...), sum(...)) */
+
+                if (at == 0 || kg_argbetter_max_f32(t1_5, best)) {
+                    best = t1_5;
+                    best_at = at;
+                }
+                at++;
+
+            }
+            out[i0] = best_at;
+        }
+    }
+
+fail:
+    free(tmp0);
+    free(tmp1);
+    free(tmp2);
+    return rc;
+}
+/* ---- kernel mlp_probabilities_chunk0 (probabilities_chunk0) ----------------------------------------
+ *   out = true_div(exp(...), sum(...))
+ *
+ * Shapes: mlp_probabilities_chunk0_shapes() writes the outputs' shapes, concatenated,
+ * into out_shape; mlp_probabilities_chunk0() computes. Both return 0, or an error code
+ * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
+ */
+KG_EXPORT int mlp_probabilities_chunk0_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t in_b2_d0, int64_t in_b1_d0, int64_t in_W1_d0, int64_t in_W1_d1, int64_t in_W2_d0, int64_t in_W2_d1, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
+    int64_t in_x_s0;
+    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
+    if (in_b2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b2", (long long)in_b2_d0);
+    if (in_b1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b1", (long long)in_b1_d0);
+    if (in_W1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d0);
+    if (in_W1_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d1);
+    int64_t in_W1_s0;
+    if (kg_mul_overflows(in_W1_d0, in_W1_d1, &in_W1_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W1_d0, (long long)in_W1_d1);
+    if (in_W2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d0);
+    if (in_W2_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d1);
+    int64_t in_W2_s0;
+    if (kg_mul_overflows(in_W2_d0, in_W2_d1, &in_W2_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W2_d0, (long long)in_W2_d1);
+    if (in_x_d1 != in_W1_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_W1_d0, (long long)in_W1_d1);
+    int64_t size_2;
+    if (kg_mul_overflows(in_W1_d1, in_x_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W1_d1, (long long)in_x_d0);
+    if (in_b1_d0 != in_W1_d1 && in_b1_d0 != 1 && in_W1_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b1_d0, (long long)in_x_d0, (long long)in_W1_d1);
+    const int64_t add_d1 = (in_b1_d0 == 1) ? in_W1_d1 : in_b1_d0;
+    int64_t size_3;
+    if (kg_mul_overflows(add_d1, in_x_d0, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1, (long long)in_x_d0);
+    if (add_d1 != in_W2_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_x_d0, (long long)add_d1, (long long)in_W2_d0, (long long)in_W2_d1);
+    int64_t size_4;
+    if (kg_mul_overflows(in_W2_d1, in_x_d0, &size_4)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W2_d1, (long long)in_x_d0);
+    if (in_b2_d0 != in_W2_d1 && in_b2_d0 != 1 && in_W2_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b2_d0, (long long)in_x_d0, (long long)in_W2_d1);
+    const int64_t add_d1_2 = (in_b2_d0 == 1) ? in_W2_d1 : in_b2_d0;
+    int64_t size_5;
+    if (kg_mul_overflows(add_d1_2, in_x_d0, &size_5)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1_2, (long long)in_x_d0);
+    const int64_t in_b1_b0 = (in_b1_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0 = (in_x_d0 == 1) ? 0 : in_W1_d1;
+    const int64_t tmp0_b1 = (in_W1_d1 == 1) ? 0 : 1;
+    const int64_t tmp0_size = size_2 > size_4 ? size_2 : size_4;
+    const int64_t in_b2_b0 = (in_b2_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0_2 = (in_x_d0 == 1) ? 0 : in_W2_d1;
+    const int64_t tmp0_b1_2 = (in_W2_d1 == 1) ? 0 : 1;
+    const int64_t tmp1_size = size_3 > size_5 ? size_3 : size_5;
+    const int64_t tmp0_size_2 = tmp0_size > in_x_d0 ? tmp0_size : in_x_d0;
+    const int64_t tmp1_b0 = (in_x_d0 == 1) ? 0 : add_d1_2;
+    const int64_t tmp1_b1 = (add_d1_2 == 1) ? 0 : 1;
+    if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "%s", "max: zero-size array to reduction operation max, which has no identity");
+    const int64_t tmp0_b0_3 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_size_3 = tmp0_size_2 > size_5 ? tmp0_size_2 : size_5;
+    /* not every size is used by both functions */
+(void)in_x_s0; (void)in_W1_s0; (void)in_W2_s0; (void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2;
+(void)size_5; (void)in_b1_b0; (void)tmp0_b0; (void)tmp0_b1; (void)tmp0_size; (void)in_b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2;
+(void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
+
+    out_shape[0] = in_x_d0;
+    out_shape[1] = add_d1_2;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
+
+KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const float *KG_RESTRICT in_b2, const float *KG_RESTRICT in_b1, const float *KG_RESTRICT in_W1, const float *KG_RESTRICT in_W2, int64_t in_x_d0, int64_t in_x_d1, int64_t in_b2_d0, int64_t in_b1_d0, int64_t in_W1_d0, int64_t in_W1_d1, int64_t in_W2_d0, int64_t in_W2_d1, float *KG_RESTRICT out, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    float *tmp0 = NULL;
+    float *tmp1 = NULL;
+    float *tmp2 = NULL;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
+    int64_t in_x_s0;
+    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
+    if (in_b2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b2", (long long)in_b2_d0);
+    if (in_b1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b1", (long long)in_b1_d0);
+    if (in_W1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d0);
+    if (in_W1_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d1);
+    int64_t in_W1_s0;
+    if (kg_mul_overflows(in_W1_d0, in_W1_d1, &in_W1_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W1_d0, (long long)in_W1_d1);
+    if (in_W2_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d0);
+    if (in_W2_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W2", (long long)in_W2_d1);
+    int64_t in_W2_s0;
+    if (kg_mul_overflows(in_W2_d0, in_W2_d1, &in_W2_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_W2_d0, (long long)in_W2_d1);
+    if (in_x_d1 != in_W1_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_W1_d0, (long long)in_W1_d1);
+    int64_t size_2;
+    if (kg_mul_overflows(in_W1_d1, in_x_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W1_d1, (long long)in_x_d0);
+    if (in_b1_d0 != in_W1_d1 && in_b1_d0 != 1 && in_W1_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b1_d0, (long long)in_x_d0, (long long)in_W1_d1);
+    const int64_t add_d1 = (in_b1_d0 == 1) ? in_W1_d1 : in_b1_d0;
+    int64_t size_3;
+    if (kg_mul_overflows(add_d1, in_x_d0, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1, (long long)in_x_d0);
+    if (add_d1 != in_W2_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "dot", (long long)in_x_d0, (long long)add_d1, (long long)in_W2_d0, (long long)in_W2_d1);
+    int64_t size_4;
+    if (kg_mul_overflows(in_W2_d1, in_x_d0, &size_4)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W2_d1, (long long)in_x_d0);
+    if (in_b2_d0 != in_W2_d1 && in_b2_d0 != 1 && in_W2_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld, %lld) do not fit together", "add", (long long)in_b2_d0, (long long)in_x_d0, (long long)in_W2_d1);
+    const int64_t add_d1_2 = (in_b2_d0 == 1) ? in_W2_d1 : in_b2_d0;
+    int64_t size_5;
+    if (kg_mul_overflows(add_d1_2, in_x_d0, &size_5)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d1_2, (long long)in_x_d0);
+    const int64_t in_b1_b0 = (in_b1_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0 = (in_x_d0 == 1) ? 0 : in_W1_d1;
+    const int64_t tmp0_b1 = (in_W1_d1 == 1) ? 0 : 1;
+    const int64_t tmp0_size = size_2 > size_4 ? size_2 : size_4;
+    const int64_t in_b2_b0 = (in_b2_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_b0_2 = (in_x_d0 == 1) ? 0 : in_W2_d1;
+    const int64_t tmp0_b1_2 = (in_W2_d1 == 1) ? 0 : 1;
+    const int64_t tmp1_size = size_3 > size_5 ? size_3 : size_5;
+    const int64_t tmp0_size_2 = tmp0_size > in_x_d0 ? tmp0_size : in_x_d0;
+    const int64_t tmp1_b0 = (in_x_d0 == 1) ? 0 : add_d1_2;
+    const int64_t tmp1_b1 = (add_d1_2 == 1) ? 0 : 1;
+    if (add_d1_2 <= 0) KG_FAIL(KG_ESHAPE, "%s", "max: zero-size array to reduction operation max, which has no identity");
+    const int64_t tmp0_b0_3 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t tmp0_size_3 = tmp0_size_2 > size_5 ? tmp0_size_2 : size_5;
+    /* not every size is used by both functions */
+(void)in_x_s0; (void)in_W1_s0; (void)in_W2_s0; (void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2;
+(void)size_5; (void)in_b1_b0; (void)tmp0_b0; (void)tmp0_b1; (void)tmp0_size; (void)in_b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2;
+(void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
+
+
+    /* temporaries, allocated once per call, freed on every exit */
+    if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities_chunk0", (long long)tmp0_size_3);
+    tmp0 = (float *)malloc(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
+    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities_chunk0");
+    if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities_chunk0", (long long)tmp1_size);
+    tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
+    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities_chunk0", (long long)in_x_d0);
+    tmp2 = (float *)malloc(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities_chunk0");
+    /* x @ W1 */
+    kg_gemm_f32(in_x_d0, in_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
+
+    /* tanh(b1 + x @ W1) */
+    {
+        const int64_t n = size_3;
+
+        if (in_b1_d0 == n && size_2 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_b1 = in_b1[i];
+                const float v = tmp0[i];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                tmp1[i] = t2;
+            }
+
+        } else if (in_b1_d0 == n && size_2 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_b1 = in_b1[i];
+                const float v = tmp0[i];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                tmp1[i] = t2;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const float v_b1 = in_b1[i1 * in_b1_b0];
+                const float v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                tmp1[i0 * add_d1 + i1] = t2;
+            }
+        }
+        (void)n;
+    }
+    /* tanh(b1 + x @ W1) @ W2 */
+    kg_gemm_f32(in_x_d0, in_W2_d1, add_d1, 1, tmp1 + 0, add_d1, 1, in_W2 + 0, in_W2_d1, 1, 0, tmp0 + 0, in_W2_d1);
+
+    /* b2 + tanh(b1 + x @ W1) @ W2 */
+    {
+        const int64_t n = size_5;
+
+        if (in_b2_d0 == n && size_4 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const float v_b2 = in_b2[i];
+                const float v_2 = tmp0[i];
+                const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                tmp1[i] = t1_2;
+            }
+
+        } else if (in_b2_d0 == n && size_4 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const float v_b2 = in_b2[i];
+                const float v_2 = tmp0[i];
+                const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                tmp1[i] = t1_2;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_b2 = in_b2[i1 * in_b2_b0];
                 const float v_2 = tmp0[i0 * tmp0_b0_2 + i1 * tmp0_b1_2];
                 const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
                 tmp1[i0 * add_d1_2 + i1] = t1_2;

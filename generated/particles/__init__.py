@@ -13,6 +13,7 @@ from ._runtime import Kernel as _Kernel
 from ._runtime import SharedVariable as _SharedVariable
 from ._runtime import here as _here
 from ._runtime import load_extension as _load_extension
+from ._dask_exec import PackageCall as _DaskCall  # (imports dask only when given Dask arrays)
 
 _ext = _load_extension(__name__, __file__, "_particles")
 
@@ -37,6 +38,8 @@ step = _Kernel(
     output out3: float64, 1-d
 """,
 )
+# called with Dask arrays: the chunk kernels particles_step_chunk0
+step.lazy_call = _DaskCall(step, __name__, __file__, 'step', _ext)
 
 # ---- kernel 'energy': C functions particles_energy_shapes() and particles_energy() in particles.c
 energy = _Kernel(
@@ -54,5 +57,7 @@ energy = _Kernel(
     output out: float64, 1-d
 """,
 )
+# called with Dask arrays: the chunk kernels particles_energy_chunk0
+energy.lazy_call = _DaskCall(energy, __name__, __file__, 'energy', _ext)
 
 __all__ = ["step", "energy", "KgenError", "KgenIndexError", "KgenTypeError", "ShapeError"]

@@ -3,6 +3,8 @@
  * Standalone C99: no Python headers. Kernels:
  *   particles_step
  *   particles_energy
+ *   particles_step_chunk0
+ *   particles_energy_chunk0
  */
 #include <stdint.h>
 #include <stddef.h>
@@ -717,6 +719,294 @@ fail:
 }
 
 KG_EXPORT int particles_energy(const double *KG_RESTRICT in_y, const double *KG_RESTRICT in_vx, const double *KG_RESTRICT in_vy, int64_t in_y_d0, int64_t in_vx_d0, int64_t in_vy_d0, double *KG_RESTRICT out, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
+    if (in_vx_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "vx", (long long)in_vx_d0);
+    if (in_vy_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "vy", (long long)in_vy_d0);
+    if (in_vx_d0 != in_vy_d0 && in_vx_d0 != 1 && in_vy_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_vx_d0, (long long)in_vy_d0);
+    const int64_t add_d0 = (in_vx_d0 == 1) ? in_vy_d0 : in_vx_d0;
+    if (in_y_d0 != add_d0 && in_y_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_y_d0, (long long)add_d0);
+    const int64_t add_d0_2 = (in_y_d0 == 1) ? add_d0 : in_y_d0;
+    const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
+    const int64_t in_vx_b0 = (in_vx_d0 == 1) ? 0 : 1;
+    const int64_t in_vy_b0 = (in_vy_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)add_d0; (void)add_d0_2; (void)in_y_b0; (void)in_vx_b0; (void)in_vy_b0;
+
+
+    /* temporaries, allocated once per call, freed on every exit */
+    /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
+    {
+        const int64_t n = add_d0_2;
+
+        if (in_y_d0 == n && in_vx_d0 == n && in_vy_d0 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_y = in_y[i];
+                const double v_vx = in_vx[i];
+                const double v_vy = in_vy[i];
+                const double t1 = (9.81 * v_y);  /* 9.81 * y */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = (0.5 * t4);  /* 0.5 * (vx ** 2 + vy ** 2) */
+                const double t6 = (t1 + t5);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
+                out[i] = t6;
+            }
+
+        } else if (in_y_d0 == n && in_vx_d0 == n && in_vy_d0 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_y = in_y[i];
+                const double v_vx = in_vx[i];
+                const double v_vy = in_vy[i];
+                const double t1 = (9.81 * v_y);  /* 9.81 * y */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = (0.5 * t4);  /* 0.5 * (vx ** 2 + vy ** 2) */
+                const double t6 = (t1 + t5);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
+                out[i] = t6;
+            }
+
+        } else
+        {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i0 = 0; i0 < add_d0_2; i0++)
+            {
+                const double v_y = in_y[i0 * in_y_b0];
+                const double v_vx = in_vx[i0 * in_vx_b0];
+                const double v_vy = in_vy[i0 * in_vy_b0];
+                const double t1 = (9.81 * v_y);  /* 9.81 * y */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = (0.5 * t4);  /* 0.5 * (vx ** 2 + vy ** 2) */
+                const double t6 = (t1 + t5);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
+                out[i0] = t6;
+            }
+        }
+        (void)n;
+    }
+
+fail:
+    return rc;
+}
+/* ---- kernel particles_step_chunk0 (step_chunk0) ----------------------------------------
+ *   out0 = x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)))
+ *   out1 = y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81))
+ *   out2 = vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))
+ *   out3 = vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)
+ *
+ * Shapes: particles_step_chunk0_shapes() writes the outputs' shapes, concatenated,
+ * into out_shape; particles_step_chunk0() computes. Both return 0, or an error code
+ * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
+ */
+KG_EXPORT int particles_step_chunk0_shapes(int64_t in_x_d0, int64_t in_y_d0, int64_t in_vx_d0, int64_t in_vy_d0, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
+    if (in_vx_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "vx", (long long)in_vx_d0);
+    if (in_vy_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "vy", (long long)in_vy_d0);
+    if (in_vx_d0 != in_vy_d0 && in_vx_d0 != 1 && in_vy_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_vx_d0, (long long)in_vy_d0);
+    const int64_t add_d0 = (in_vx_d0 == 1) ? in_vy_d0 : in_vx_d0;
+    if (in_x_d0 != add_d0 && in_x_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_x_d0, (long long)add_d0);
+    const int64_t add_d0_2 = (in_x_d0 == 1) ? add_d0 : in_x_d0;
+    if (in_y_d0 != add_d0 && in_y_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_y_d0, (long long)add_d0);
+    const int64_t add_d0_3 = (in_y_d0 == 1) ? add_d0 : in_y_d0;
+    if (add_d0_2 != add_d0_3 && add_d0_2 != 1 && add_d0_3 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "fused loop", (long long)add_d0_2, (long long)add_d0_3);
+    const int64_t loop_d0 = (add_d0_2 == 1) ? add_d0_3 : add_d0_2;
+    const int64_t in_vx_b0 = (in_vx_d0 == 1) ? 0 : 1;
+    const int64_t in_vy_b0 = (in_vy_d0 == 1) ? 0 : 1;
+    const int64_t in_x_b0 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
+    const int64_t out2_b0 = (add_d0 == 1) ? 0 : 1;
+    const int64_t out0_b0 = (add_d0_2 == 1) ? 0 : 1;
+    const int64_t out1_b0 = (add_d0_3 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)add_d0; (void)add_d0_2; (void)add_d0_3; (void)loop_d0; (void)in_vx_b0; (void)in_vy_b0; (void)in_x_b0; (void)in_y_b0;
+(void)out2_b0; (void)out0_b0; (void)out1_b0;
+
+    out_shape[0] = add_d0_2;
+    out_shape[1] = add_d0_3;
+    out_shape[2] = add_d0;
+    out_shape[3] = add_d0;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
+
+KG_EXPORT int particles_step_chunk0(const double *KG_RESTRICT in_x, const double *KG_RESTRICT in_y, const double *KG_RESTRICT in_vx, const double *KG_RESTRICT in_vy, const double *KG_RESTRICT in_dt, int64_t in_x_d0, int64_t in_y_d0, int64_t in_vx_d0, int64_t in_vy_d0, double *KG_RESTRICT out0, double *KG_RESTRICT out1, double *KG_RESTRICT out2, double *KG_RESTRICT out3, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
+    if (in_vx_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "vx", (long long)in_vx_d0);
+    if (in_vy_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "vy", (long long)in_vy_d0);
+    if (in_vx_d0 != in_vy_d0 && in_vx_d0 != 1 && in_vy_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_vx_d0, (long long)in_vy_d0);
+    const int64_t add_d0 = (in_vx_d0 == 1) ? in_vy_d0 : in_vx_d0;
+    if (in_x_d0 != add_d0 && in_x_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_x_d0, (long long)add_d0);
+    const int64_t add_d0_2 = (in_x_d0 == 1) ? add_d0 : in_x_d0;
+    if (in_y_d0 != add_d0 && in_y_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_y_d0, (long long)add_d0);
+    const int64_t add_d0_3 = (in_y_d0 == 1) ? add_d0 : in_y_d0;
+    if (add_d0_2 != add_d0_3 && add_d0_2 != 1 && add_d0_3 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "fused loop", (long long)add_d0_2, (long long)add_d0_3);
+    const int64_t loop_d0 = (add_d0_2 == 1) ? add_d0_3 : add_d0_2;
+    const int64_t in_vx_b0 = (in_vx_d0 == 1) ? 0 : 1;
+    const int64_t in_vy_b0 = (in_vy_d0 == 1) ? 0 : 1;
+    const int64_t in_x_b0 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
+    const int64_t out2_b0 = (add_d0 == 1) ? 0 : 1;
+    const int64_t out0_b0 = (add_d0_2 == 1) ? 0 : 1;
+    const int64_t out1_b0 = (add_d0_3 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)add_d0; (void)add_d0_2; (void)add_d0_3; (void)loop_d0; (void)in_vx_b0; (void)in_vy_b0; (void)in_x_b0; (void)in_y_b0;
+(void)out2_b0; (void)out0_b0; (void)out1_b0;
+
+
+    /* temporaries, allocated once per call, freed on every exit */
+    /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)); x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))); vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81); y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)... */
+    {
+        const int64_t n = loop_d0;
+        const double v_dt = in_dt[0];
+
+        if (in_vx_d0 == n && in_vy_d0 == n && in_x_d0 == n && in_y_d0 == n && add_d0 == n && add_d0_2 == n && add_d0_3 == n && n >= KG_PARALLEL_MIN_N) {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vx = in_vx[i];
+                const double v_vy = in_vy[i];
+                const double v_x = in_x[i];
+                const double v_y = in_y[i];
+                const double t1 = (v_dt * v_vx);  /* dt * vx */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = sqrt(t4);  /* sqrt(vx ** 2 + vy ** 2) */
+                const double t6 = (t1 * t5);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
+                const double t7 = (0.05 * t6);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t8 = (v_vx - t7);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t9 = (v_dt * t8);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t10 = (v_x + t9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t11 = (v_vy * t5);  /* vy * sqrt(vx ** 2 + vy ** 2) */
+                const double t12 = (0.05 * t11);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
+                const double t13 = (t12 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
+                const double t14 = (v_dt * t13);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t15 = (v_vy - t14);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t16 = (v_dt * t15);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                const double t17 = (v_y + t16);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out2[i] = t8;
+                out0[i] = t10;
+                out3[i] = t15;
+                out1[i] = t17;
+            }
+
+        } else if (in_vx_d0 == n && in_vy_d0 == n && in_x_d0 == n && in_y_d0 == n && add_d0 == n && add_d0_2 == n && add_d0_3 == n) {
+            KG_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                const double v_vx = in_vx[i];
+                const double v_vy = in_vy[i];
+                const double v_x = in_x[i];
+                const double v_y = in_y[i];
+                const double t1 = (v_dt * v_vx);  /* dt * vx */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = sqrt(t4);  /* sqrt(vx ** 2 + vy ** 2) */
+                const double t6 = (t1 * t5);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
+                const double t7 = (0.05 * t6);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t8 = (v_vx - t7);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t9 = (v_dt * t8);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t10 = (v_x + t9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t11 = (v_vy * t5);  /* vy * sqrt(vx ** 2 + vy ** 2) */
+                const double t12 = (0.05 * t11);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
+                const double t13 = (t12 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
+                const double t14 = (v_dt * t13);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t15 = (v_vy - t14);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t16 = (v_dt * t15);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                const double t17 = (v_y + t16);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out2[i] = t8;
+                out0[i] = t10;
+                out3[i] = t15;
+                out1[i] = t17;
+            }
+
+        } else
+        {
+            KG_OMP_SIMD
+            for (int64_t i0 = 0; i0 < loop_d0; i0++)
+            {
+                const double v_vx = in_vx[i0 * in_vx_b0];
+                const double v_vy = in_vy[i0 * in_vy_b0];
+                const double v_x = in_x[i0 * in_x_b0];
+                const double v_y = in_y[i0 * in_y_b0];
+                const double t1 = (v_dt * v_vx);  /* dt * vx */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = sqrt(t4);  /* sqrt(vx ** 2 + vy ** 2) */
+                const double t6 = (t1 * t5);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
+                const double t7 = (0.05 * t6);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t8 = (v_vx - t7);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t9 = (v_dt * t8);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t10 = (v_x + t9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t11 = (v_vy * t5);  /* vy * sqrt(vx ** 2 + vy ** 2) */
+                const double t12 = (0.05 * t11);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
+                const double t13 = (t12 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
+                const double t14 = (v_dt * t13);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t15 = (v_vy - t14);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t16 = (v_dt * t15);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                const double t17 = (v_y + t16);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out2[i0 * out2_b0] = t8;
+                out0[i0 * out0_b0] = t10;
+                out3[i0 * out2_b0] = t15;
+                out1[i0 * out1_b0] = t17;
+            }
+        }
+        (void)n;
+    }
+
+fail:
+    return rc;
+}
+/* ---- kernel particles_energy_chunk0 (energy_chunk0) ----------------------------------------
+ *   out = 9.81 * y + 0.5 * (vx ** 2 + vy ** 2)
+ *
+ * Shapes: particles_energy_chunk0_shapes() writes the outputs' shapes, concatenated,
+ * into out_shape; particles_energy_chunk0() computes. Both return 0, or an error code
+ * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
+ */
+KG_EXPORT int particles_energy_chunk0_shapes(int64_t in_y_d0, int64_t in_vx_d0, int64_t in_vy_d0, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
+    if (in_vx_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "vx", (long long)in_vx_d0);
+    if (in_vy_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "vy", (long long)in_vy_d0);
+    if (in_vx_d0 != in_vy_d0 && in_vx_d0 != 1 && in_vy_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_vx_d0, (long long)in_vy_d0);
+    const int64_t add_d0 = (in_vx_d0 == 1) ? in_vy_d0 : in_vx_d0;
+    if (in_y_d0 != add_d0 && in_y_d0 != 1 && add_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_y_d0, (long long)add_d0);
+    const int64_t add_d0_2 = (in_y_d0 == 1) ? add_d0 : in_y_d0;
+    const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
+    const int64_t in_vx_b0 = (in_vx_d0 == 1) ? 0 : 1;
+    const int64_t in_vy_b0 = (in_vy_d0 == 1) ? 0 : 1;
+    /* not every size is used by both functions */
+(void)add_d0; (void)add_d0_2; (void)in_y_b0; (void)in_vx_b0; (void)in_vy_b0;
+
+    out_shape[0] = add_d0_2;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
+
+KG_EXPORT int particles_energy_chunk0(const double *KG_RESTRICT in_y, const double *KG_RESTRICT in_vx, const double *KG_RESTRICT in_vy, int64_t in_y_d0, int64_t in_vx_d0, int64_t in_vy_d0, double *KG_RESTRICT out, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
