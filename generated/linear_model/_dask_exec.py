@@ -335,7 +335,7 @@ class _Graph:
                     f"{kernel.name}: a size depends on a value reduced over the chunked "
                     f"axis, which cannot be known before the chunks run")
             dims.append(int(self.whole[source]))
-        return kernel._out_shapes(dims, kernel._ffi.new("char[]", core.ERRLEN))
+        return kernel._out_shapes(dims)
 
     def _add_step(self, index, name, step, n_chunks, axis):
         """The layer running `step` once per chunk; its keys are the blocks of its one
