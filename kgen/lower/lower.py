@@ -13,6 +13,7 @@ from ..errors import KgenTypeError
 from ..expr.graph import toposort
 from ..expr.node import Constant, Input, Shared
 from .comments import _graph_at_most, _one_line
+from .conv import ConvRules
 from .fusion import Schedule, is_reduction, value_reads
 from .ints import IntBuilder
 from .names import Names
@@ -29,7 +30,7 @@ def lower(name, inputs, outputs, updates, doc_exprs=None, label=None):
     return _Lowering(name, inputs, outputs, updates, doc_exprs, label).run()
 
 
-class _Lowering(ShapeRules, StepRules):
+class _Lowering(ShapeRules, StepRules, ConvRules):
     def __init__(self, name, inputs, outputs, updates, doc_exprs=None, label=None):
         self.name, self.doc_exprs = name, doc_exprs
         self.label = name if label is None else label

@@ -1,0 +1,124 @@
+"""The lowering of the dedicated conv ops (kgen/expr/ops/conv.py): shape rules
+and the `conv` step, rendered by kgen/templates/c/conv.c.jinja (C) and
+kgen/templates/cuda/conv.cu.jinja (CUDA).
+
+C route, for every form (border, stride, dilation, groups): per image and
+group, the output positions are cut into panels of P positions; a panel's
+im2col block (K = C/groups * kh * kw rows of P columns, zeros where a tap
+falls in the padding) is built in a scratch buffer of K*P elements and
+multiplied by the packed filters with the GEMM local builds use (NumPy's
+OpenBLAS through kg_blas.h; kg_gemm.h in packages), straight into the NCHW
+output rows. P is sized so the block fits in L2 (PANEL_BYTES), so no
+im2col buffer is bigger than one panel. The gradients walk the same panels:
+w.r.t. the input, dcols = W^T @ g then col2im (a scatter-add of the panel);
+w.r.t. the filters, dW += g @ cols^T over every panel of every image.
+
+Measured on the 2-core machine (benchmarks/bench_conv.py): a direct loop
+(no im2col) beat this route only for K < 8, where the GEMM is too thin to
+pay for the panel; LeNet's first layer (K = 25) is already faster through
+the panel, so only the panel route is generated.
+"""
+from ..errors import ShapeError
+from .comments import _one_line
+from .plan import Buffer, Step, View
+
+PANEL_BYTES = 256 * 1024    # one im2col panel: about half of a 512 KiB-1 MiB L2
+PANEL_MIN = 16              # columns: below this the GEMM calls cost more than they do
+
+
+class ConvRules:
+    """Mixed into the lowering: `_dims_conv2d*` shape rules and `_step_conv2d*`."""
+
+    def _conv_geometry(self, node):
+        """(x dims, w dims, output dims) of a conv node, with its checks."""
+        role = node.op.role
+        if role == "forward":
+            xd, wd = self.dims[id(node.inputs[0])], self.dims[id(node.inputs[1])]
+        elif role == "input":
+            xd, wd = self.dims[id(node.inputs[2])], self.dims[id(node.inputs[1])]
+        else:
+            xd, wd = self.dims[id(node.inputs[0])], self.dims[id(node.inputs[2])]
+        groups = node.attr("groups")
+        (ph, pw), stride, dil = node.attr("pad"), node.attr("stride"), node.attr("dil")
+        msg = self._shape_msg("conv2d (input and filters)", [xd, wd])
+        self.ints.require_eq(xd[1], self.ints.mul(wd[1], groups, "conv_c"), msg)
+        if groups > 1:
+            self.ints.require_eq(self.ints.mul(self.ints.floordiv(wd[0], groups, "conv_og"),
+                                               groups, "conv_o"), wd[0], msg)
+        out = [xd[0], wd[0]]
+        for axis, pad in ((2, ph), (3, pw)):
+            k = axis - 2
+            eff = self.ints.add(self.ints.mul(self.ints.sub(wd[axis], 1, "conv_k"), dil[k],
+                                              "conv_k"), 1, "conv_eff")
+            room = self.ints.sub(self.ints.add(xd[axis], 2 * pad, "conv_pad"), eff, "conv_room")
+            if isinstance(room, int):
+                if room < 0:
+                    raise ShapeError(f"conv2d: filters of shape {wd} do not fit an input of "
+                                     f"shape {xd} padded by {(ph, pw)}")
+            else:
+                self.ints.check("nonneg", room, msg="conv2d: the filters do not fit the padded "
+                                                    "input; rows or columns to spare:")
+            out.append(self.ints.add(self.ints.floordiv(room, stride[k], "conv_o"), 1, "conv_o"))
+        return xd, wd, out
+
+    def _dims_conv(self, node, dims):
+        xd, wd, out = self._conv_geometry(node)
+        # the step reads the geometry back without emitting its checks again
+        self.__dict__.setdefault("_conv_geo", {})[id(node)] = (xd, wd, out)
+        if node.op.role == "forward":
+            return out
+        g = dims[0] if node.op.role == "input" else dims[1]   # the output gradient
+        label = node.op.name
+        for a, b in zip(g, out):
+            self.ints.require_eq(a, b, self._shape_msg(label, [g, out]))
+        return list(xd if node.op.role == "input" else wd)
+
+    _dims_conv2d = _dims_conv2d_grad_input = _dims_conv2d_grad_filters = _dims_conv
+
+    # ---- the step -------------------------------------------------------------------
+    def _dense(self, node):
+        """A contiguous View of `node`'s value (a copy when it is a strided view),
+        so the GEMM reads the output gradient's panels as rows."""
+        val = self._materialized(node)
+        if val.contiguous:
+            return val
+        dims = self.dims[id(node)]
+        size = self.ints.product(dims, "n")
+        buf = Buffer(self.names.fresh("conv_dense"), node.dtype, size, "temp")
+        self.buffers.append(buf)
+        view = View(buf.name, node.dtype, 0, dims, self.ints.contiguous_strides(dims, "cd"), True)
+        self._copy_view(node, view, f"{_one_line(node, 120)} (dense copy)")
+        return view
+
+    def _scratch(self, hint, dtype, size):
+        buf = Buffer(self.names.fresh(hint), dtype, size, "temp")
+        self.buffers.append(buf)
+        return View(buf.name, dtype, 0, [size], [1], True)
+
+    def _step_conv(self, node, out):
+        role = node.op.role
+        xd, wd, od = self._conv_geo[id(node)]
+        ins = node.inputs
+        x = self._materialized(ins[0]) if role != "input" else None
+        w = self._materialized(ins[1]) if role != "filters" else None
+        g = self._dense(ins[0] if role == "input" else ins[1]) if role != "forward" else None
+        groups = node.attr("groups")
+        k = self.ints.product([self.ints.floordiv(xd[1], groups, "conv_cg"), wd[2], wd[3]],
+                              "conv_kk")
+        hw = self.ints.mul(od[2], od[3], "conv_hw")
+        itemsize = 4 if node.dtype == "float32" else 8
+        panel = self.ints.minimum(hw, self.ints.maximum(
+            self.ints.floordiv(PANEL_BYTES // itemsize, self.ints.maximum(k, 1, "conv_k1"),
+                               "conv_p"), PANEL_MIN, "conv_p"), "conv_panel")
+        col = self._scratch("conv_col", node.dtype, self.ints.mul(k, panel, "conv_colsize"))
+        wpack = None
+        if role != "filters":
+            wpack = self._scratch("conv_wpack", node.dtype, self.ints.product(wd, "conv_wsize"))
+        self.features.add("gemm")
+        (ph, pw), (sh, sw), (dh, dw) = node.attr("pad"), node.attr("stride"), node.attr("dil")
+        self.steps.append(Step("conv", _one_line(node, 160), dict(
+            role=role, dtype=node.dtype, x=x, w=w, g=g, out=out, col=col, wpack=wpack,
+            xdims=xd, wdims=wd, odims=od, groups=groups, K=k, HW=hw, P=panel,
+            pad=(ph, pw), stride=(sh, sw), dil=(dh, dw), epilogue=None)))
+
+    _step_conv2d = _step_conv2d_grad_input = _step_conv2d_grad_filters = _step_conv
