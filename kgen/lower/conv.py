@@ -115,10 +115,17 @@ class ConvRules:
         if role != "filters":
             wpack = self._scratch("conv_wpack", node.dtype, self.ints.product(wd, "conv_wsize"))
         self.features.add("gemm")
+        # the implicit GEMM of the CUDA kernel, per group: M x N outputs, sums of K terms
+        og, cg = self.ints.floordiv(wd[0], groups, "conv_og"), wd[1]
+        taps = self.ints.mul(wd[2], wd[3], "conv_taps")
+        gemm = {"forward": (og, self.ints.mul(xd[0], hw, "conv_n"), k),
+                "input": (cg, self.ints.product([xd[0], xd[2], xd[3]], "conv_n"),
+                          self.ints.mul(og, taps, "conv_k")),
+                "filters": (og, k, self.ints.mul(xd[0], hw, "conv_n"))}[role]
         (ph, pw), (sh, sw), (dh, dw) = node.attr("pad"), node.attr("stride"), node.attr("dil")
         self.steps.append(Step("conv", _one_line(node, 160), dict(
             role=role, dtype=node.dtype, x=x, w=w, g=g, out=out, col=col, wpack=wpack,
             xdims=xd, wdims=wd, odims=od, groups=groups, K=k, HW=hw, P=panel,
-            pad=(ph, pw), stride=(sh, sw), dil=(dh, dw), epilogue=None)))
+            pad=(ph, pw), stride=(sh, sw), dil=(dh, dw), gemm=gemm, epilogue=None)))
 
     _step_conv2d = _step_conv2d_grad_input = _step_conv2d_grad_filters = _step_conv

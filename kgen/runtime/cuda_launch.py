@@ -171,6 +171,9 @@ class Schedule:
         if k.role == "gemm":
             return gemm_grid(self.value(a["M"], ints), self.value(a["N"], ints),
                              p(a["batch"])), {}
+        if k.role == "conv":  # an implicit GEMM per group (kgen/templates/cuda/conv.cu.jinja)
+            m, n, _ = (self.value(v, ints) for v in a["gemm"])
+            return gemm_grid(m, n, a["groups"]), {}
         if k.role == "gather":
             return grid_1d(p(a["lead"]) * self.value(a["inner"], ints)), err
         if k.role == "scatter_init":
