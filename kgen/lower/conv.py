@@ -22,7 +22,7 @@ from ..errors import ShapeError
 from .comments import _one_line
 from .plan import Buffer, Step, View
 
-PANEL_BYTES = 256 * 1024    # one im2col panel: about half of a 512 KiB-1 MiB L2
+PANEL_BYTES = 512 * 1024    # one panel (im2col block and tile): a quarter of this machine's 2 MiB L2
 PANEL_MIN = 16              # columns: below this the GEMM calls cost more than they do
 
 
@@ -106,17 +106,21 @@ class ConvRules:
         k = self.ints.product([self.ints.floordiv(xd[1], groups, "conv_cg"), wd[2], wd[3]],
                               "conv_kk")
         hw = self.ints.mul(od[2], od[3], "conv_hw")
+        og = self.ints.floordiv(wd[0], groups, "conv_og")
         itemsize = 4 if node.dtype == "float32" else 8
-        panel = self.ints.minimum(hw, self.ints.maximum(
-            self.ints.floordiv(PANEL_BYTES // itemsize, self.ints.maximum(k, 1, "conv_k1"),
+        # a panel: P columns of im2col (K rows) and of the output or g (Og rows)
+        per_column = self.ints.add(k, og, "conv_rows")
+        panel = self.ints.minimum(self.ints.mul(xd[0], hw, "conv_n"), self.ints.maximum(
+            self.ints.floordiv(PANEL_BYTES // itemsize, self.ints.maximum(per_column, 1, "conv_r1"),
                                "conv_p"), PANEL_MIN, "conv_p"), "conv_panel")
         col = self._scratch("conv_col", node.dtype, self.ints.mul(k, panel, "conv_colsize"))
+        tile = self._scratch("conv_tile", node.dtype, self.ints.mul(og, panel, "conv_tilesize"))
         wpack = None
         if role != "filters":
             wpack = self._scratch("conv_wpack", node.dtype, self.ints.product(wd, "conv_wsize"))
         self.features.add("gemm")
         # the implicit GEMM of the CUDA kernel, per group: M x N outputs, sums of K terms
-        og, cg = self.ints.floordiv(wd[0], groups, "conv_og"), wd[1]
+        cg = wd[1]
         taps = self.ints.mul(wd[2], wd[3], "conv_taps")
         gemm = {"forward": (og, self.ints.mul(xd[0], hw, "conv_n"), k),
                 "input": (cg, self.ints.product([xd[0], xd[2], xd[3]], "conv_n"),
@@ -124,7 +128,7 @@ class ConvRules:
                 "filters": (og, k, self.ints.mul(xd[0], hw, "conv_n"))}[role]
         (ph, pw), (sh, sw), (dh, dw) = node.attr("pad"), node.attr("stride"), node.attr("dil")
         self.steps.append(Step("conv", _one_line(node, 160), dict(
-            role=role, dtype=node.dtype, x=x, w=w, g=g, out=out, col=col, wpack=wpack,
+            role=role, dtype=node.dtype, x=x, w=w, g=g, out=out, col=col, tile=tile, wpack=wpack,
             xdims=xd, wdims=wd, odims=od, groups=groups, K=k, HW=hw, P=panel,
             pad=(ph, pw), stride=(sh, sw), dil=(dh, dw), gemm=gemm, epilogue=None)))
 
