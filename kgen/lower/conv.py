@@ -20,7 +20,7 @@ the panel, so only the panel route is generated.
 """
 from ..errors import ShapeError
 from .comments import _one_line
-from .plan import Buffer, Step, View
+from .plan import Buffer, Loop, Step, View
 
 PANEL_BYTES = 512 * 1024    # one panel (im2col block and tile): a quarter of this machine's 2 MiB L2
 PANEL_MIN = 16              # columns: below this the GEMM calls cost more than they do
@@ -130,6 +130,39 @@ class ConvRules:
         self.steps.append(Step("conv", _one_line(node, 160), dict(
             role=role, dtype=node.dtype, x=x, w=w, g=g, out=out, col=col, tile=tile, wpack=wpack,
             xdims=xd, wdims=wd, odims=od, groups=groups, K=k, HW=hw, P=panel,
-            pad=(ph, pw), stride=(sh, sw), dil=(dh, dw), gemm=gemm, epilogue=None)))
+            pad=(ph, pw), stride=(sh, sw), dil=(dh, dw), gemm=gemm, node=node,
+            epilogue=None, ep_leaf=None)))
 
     _step_conv2d = _step_conv2d_grad_input = _step_conv2d_grad_filters = _step_conv
+
+    # ---- the fused epilogue -------------------------------------------------------
+    def _fuse_conv_epilogue(self, idx):
+        """Fold the elementwise loop just emitted for stage `idx` into the store
+        of the forward conv step before it, when that loop is the convolution's
+        only reader and reads it element for element (tanh(conv + b) is the
+        canonical case): each output tile then goes through the loop's body
+        while it is in cache, and the convolution itself is never stored."""
+        if len(self.steps) < 2 or not isinstance(self.steps[-1], Loop):
+            return
+        loop, conv = self.steps[-1], self.steps[-2]
+        if loop.kind != "map" or not isinstance(conv, Step) or conv.kind != "conv" \
+                or conv.args["role"] != "forward" or conv.args["epilogue"] is not None:
+            return
+        node = conv.args["node"]
+        if any(node is e for e in self.exprs) or len(loop.dims) != 4 or not all(
+                ld == cd or (isinstance(cd, int) and cd > 1 and self.ints.covers(ld, cd))
+                for ld, cd in zip(loop.dims, self.dims[id(node)])):
+            return   # the loop must run over the convolution's elements, once each
+        users = self.sched.users.get(id(node), [])
+        if not users or any(self.sched.stage_of.get(id(c)) != idx or id(c) in self.sched.views
+                            for c in users):
+            return
+        out = conv.args["out"]
+        reads = [lf for lf in loop.leaves if lf.kind == "buffer" and lf.view.buf == out.buf]
+        if len(reads) != 1 or not reads[0].streamed or reads[0].view is not out:
+            return
+        if any(view.buf == out.buf for _, view in loop.stores):
+            return
+        conv.args.update(epilogue=loop, ep_leaf=reads[0])
+        conv.comment = f"{conv.comment}; then {loop.comment}"
+        self.steps.pop()

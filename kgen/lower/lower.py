@@ -91,6 +91,7 @@ class _Lowering(ShapeRules, StepRules, ConvRules):
         for idx, stage in enumerate(self.sched.stages):
             if stage.kind == "map":
                 self._map_stage(idx, stage, claimed)
+                self._fuse_conv_epilogue(idx)
             else:
                 node = stage.nodes[0]
                 out = self._storage(node, claimed.pop(id(node), None))
