@@ -13,6 +13,7 @@ import pytest
 import kgen as kg
 import kgen.tensor as T
 from kgen.errors import KgenTypeError, ShapeError
+from kgen.expr.graph import toposort
 from kgen.tensor.signal import downsample, pool
 
 from _gradcheck import check_grad, check_second_order
@@ -211,6 +212,59 @@ def test_conv2d_second_derivatives():
                              subsample=(2, 1)))
     check_second_order(y, {x: rng.standard_normal((1, 1, 4, 3)),
                            w: rng.standard_normal((2, 1, 2, 2))}, [x, w])
+
+
+# ---- the dedicated conv step: panels, the fused epilogue, its gradients ---------------------
+def _conv_steps(f):
+    return [s for s in f.kernel.plan().steps if s.kind == "conv"]
+
+
+def test_conv_step_spans_several_panels_and_fuses_bias_and_tanh():
+    """A convolution bigger than one im2col panel (the panels cut across the
+    images), with tanh(conv + b) and 1 - tanh^2 computed in the conv's store:
+    against the definition, and gradients (through the panels) against finite
+    differences on a small copy of the graph."""
+    rng = np.random.default_rng(21)
+    x = T.tensor("x", "float64", shape=(2, 16, 18, 18))
+    w, b = T.tensor4("w"), T.vector("b")
+    xv, wv, bv = (rng.standard_normal((2, 16, 18, 18)), rng.standard_normal((8, 16, 3, 3)),
+                  rng.standard_normal(8))
+    a = T.tanh(T.nnet.conv2d(x, w, filter_shape=(8, 16, 3, 3), border_mode="half")
+               + b.dimshuffle("x", 0, "x", "x"))
+    f = kg.function([x, w, b], [a, 1 - a ** 2])
+    (step,) = _conv_steps(f)
+    assert step.args["P"] < 2 * 18 * 18                    # more than one panel
+    assert step.args["epilogue"] is not None              # no separate tanh loop
+    assert not [s for s in f.kernel.plan().steps if s.kind == "map"]
+    want = np.tanh(conv_ref(xv, wv, (1, 1)) + bv[None, :, None, None])
+    got = f(xv, wv, bv)
+    np.testing.assert_allclose(got[0], want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got[1], 1 - want ** 2, rtol=1e-10, atol=1e-12)
+    xs = T.tensor4("xs")
+    small = T.tanh(T.nnet.conv2d(xs, w, filter_shape=(3, 2, 2, 2), subsample=(2, 1),
+                                 border_mode=1) + b.dimshuffle("x", 0, "x", "x"))
+    check_grad(small, {xs: rng.standard_normal((2, 2, 4, 5)), w: rng.standard_normal((3, 2, 2, 2)),
+                       b: rng.standard_normal(3)}, [xs, w, b], compiled=True)
+
+
+def test_conv_gradient_ops_are_each_others_derivatives():
+    """grad of conv2d is conv2d_grad_input / conv2d_grad_filters, and their own
+    gradients are conv ops again (no composition), compiled against the NumPy
+    evaluator and against finite differences of the first gradient."""
+    rng = np.random.default_rng(22)
+    x, w = T.tensor4("x"), T.tensor4("w")
+    y = T.nnet.conv2d(x, w, filter_shape=(4, 1, 2, 3), subsample=(2, 1), filter_dilation=(1, 2),
+                      border_mode="full", num_groups=2)
+    gx, gw = T.grad((y ** 2).sum(), [x, w])
+    ops = {n.op.name for n in toposort([gx, gw]) if n.op is not None}
+    assert {"conv2d_grad_input", "conv2d_grad_filters"} <= ops
+    assert not ops & {"matmul", "gather", "scatter_add"}
+    values = {x: rng.standard_normal((2, 2, 5, 6)), w: rng.standard_normal((4, 1, 2, 3))}
+    got = kg.function([x, w], [gx, gw])(values[x], values[w])
+    for g, e in zip(got, (gx, gw)):
+        np.testing.assert_allclose(g, e.eval(values), rtol=1e-10, atol=1e-12)
+    check_grad(gx, values, [x, w], compiled=True)
+    check_grad(gw, values, [x, w], compiled=True)
 
 
 # ---- pooling ---------------------------------------------------------------------------
@@ -423,6 +477,29 @@ def test_conv_and_pool_through_the_cuda_emulator(monkeypatch):
     for a, b in zip(want, got):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
     assert emu.launches
+
+
+def test_conv_kernels_with_groups_and_a_fused_epilogue_through_the_cuda_emulator(monkeypatch):
+    """The implicit-GEMM kernel in its three roles, grouped and strided, with
+    tanh(conv + b) fused into the forward kernel's store."""
+    import shutil
+    if shutil.which("g++") is None:
+        pytest.skip("the CUDA emulator needs g++")
+    import _cuda_emu
+    _cuda_emu.emulate(monkeypatch)
+    rng = np.random.default_rng(23)
+    x, w, b = T.tensor4("x"), T.tensor4("w"), T.vector("b")
+    a = T.tanh(T.nnet.conv2d(x, w, filter_shape=(6, 2, 3, 2), border_mode="half",
+                             subsample=(2, 1), num_groups=2) + b.dimshuffle("x", 0, "x", "x"))
+    outs = [a] + T.grad((a ** 2).sum(), [x, w, b])
+    xv, wv, bv = (rng.standard_normal((3, 4, 9, 7)), rng.standard_normal((6, 2, 3, 2)),
+                  rng.standard_normal(6))
+    f = kg.function([x, w, b], outs, target="cuda")
+    assert "then tanh" in f.source()
+    want = [np.tanh(conv_ref(xv, wv, (1, 1), (2, 1), groups=2) + bv[None, :, None, None])]
+    want += [e.eval({x: xv, w: wv, b: bv}) for e in outs[1:]]
+    for got, ref in zip(f(xv, wv, bv), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 
 
 CONV_SPEC = textwrap.dedent("""
