@@ -23,6 +23,7 @@ from .comments import _one_line
 from .plan import Buffer, Loop, Step, View
 
 PANEL_BYTES = 512 * 1024    # one panel (im2col block and tile): a quarter of this machine's 2 MiB L2
+MAX_CHUNKS = 16             # images are split into at most this many OpenMP tasks
 PANEL_MIN = 16              # columns: below this the GEMM calls cost more than they do
 
 
@@ -113,12 +114,15 @@ class ConvRules:
         panel = self.ints.minimum(self.ints.mul(xd[0], hw, "conv_n"), self.ints.maximum(
             self.ints.floordiv(PANEL_BYTES // itemsize, self.ints.maximum(per_column, 1, "conv_r1"),
                                "conv_p"), PANEL_MIN, "conv_p"), "conv_panel")
-        col = self._scratch("conv_col", node.dtype, self.ints.mul(k, panel, "conv_colsize"))
-        tile = self._scratch("conv_tile", node.dtype, self.ints.mul(og, panel, "conv_tilesize"))
+        chunks = self.ints.minimum(xd[0], MAX_CHUNKS, "conv_chunks")
+        part = None
+        if role == "filters":   # one partial sum of dW per chunk
+            part = self._scratch("conv_part", node.dtype, self.ints.product(
+                [chunks, wd[0], k], "conv_partsize"))
         wpack = None
         if role != "filters":
             wpack = self._scratch("conv_wpack", node.dtype, self.ints.product(wd, "conv_wsize"))
-        self.features.add("gemm")
+        self.features.update(("gemm", "conv"))
         # the implicit GEMM of the CUDA kernel, per group: M x N outputs, sums of K terms
         cg = wd[1]
         taps = self.ints.mul(wd[2], wd[3], "conv_taps")
@@ -128,7 +132,8 @@ class ConvRules:
                 "filters": (og, k, self.ints.mul(xd[0], hw, "conv_n"))}[role]
         (ph, pw), (sh, sw), (dh, dw) = node.attr("pad"), node.attr("stride"), node.attr("dil")
         self.steps.append(Step("conv", _one_line(node, 160), dict(
-            role=role, dtype=node.dtype, x=x, w=w, g=g, out=out, col=col, tile=tile, wpack=wpack,
+            role=role, dtype=node.dtype, x=x, w=w, g=g, out=out, wpack=wpack, part=part,
+            chunks=chunks, max_chunks=MAX_CHUNKS,
             xdims=xd, wdims=wd, odims=od, groups=groups, K=k, HW=hw, P=panel,
             pad=(ph, pw), stride=(sh, sw), dil=(dh, dw), gemm=gemm, node=node,
             epilogue=None, ep_leaf=None)))
