@@ -324,6 +324,38 @@ def test_max_pool_gradient_goes_to_every_tied_maximum_as_theano():
     np.testing.assert_array_equal(g.eval({x: xv}), want)
 
 
+def test_dedicated_max_pool_ties_leading_axes_and_second_derivatives():
+    """Non-overlapping max pooling is the op max_pool_2d (one pass; its gradient
+    and that gradient's adjoint are ops too): a partial last window dropped, ties
+    all getting the gradient, NaN propagating, any leading axes, float32, and
+    second derivatives against finite differences."""
+    x = T.tensor3("x")
+    xv = np.array([[[1.0, 3.0, 3.0, 0.0, 9.0], [0.0, 3.0, 2.0, 5.0, 9.0], [7.0, 7.0, 7.0, 7.0, 7.0]],
+                   [[np.nan, 1.0, 4.0, 4.0, 0.0], [2.0, 2.0, 4.0, 4.0, 0.0],
+                    [0.0, 0.0, 0.0, 0.0, 0.0]]])
+    y = pool.pool_2d(x, (2, 2))
+    g = kg.grad((y * T.constant(np.array([[[1.0, 2.0]], [[3.0, 4.0]]]))).sum(), x)
+    ops = {n.op.name for n in toposort([y, g]) if n.op is not None}
+    assert {"max_pool_2d", "max_pool_2d_grad"} <= ops
+    want_y = np.array([[[3.0, 5.0]], [[np.nan, 4.0]]])
+    want_g = np.zeros_like(xv)
+    want_g[0, 0, 1] = want_g[0, 1, 1] = 1.0                # two tied maxima: each gets 1
+    want_g[0, 1, 3] = 2.0
+    want_g[1, :2, 2:4] = 4.0                           # four tied maxima: each the whole 4
+    f = kg.function([x], [y, g])
+    for got, ref in zip(f(xv), (want_y, want_g)):
+        np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(y.eval({x: xv}), want_y)
+    x5 = T.tensor("x5", "float32", shape=(None,) * 5)
+    v5 = np.random.default_rng(24).standard_normal((2, 1, 3, 4, 7)).astype(np.float32)
+    got = kg.function([x5], pool.pool_2d(x5, (2, 3)))(v5)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, pool_ref(v5, (2, 3), True, None, (0, 0), "max"))
+    x4 = T.tensor4("x4")
+    check_second_order(T.tanh(pool.pool_2d(x4, (2, 2))) ** 2,
+                       {x4: np.random.default_rng(25).standard_normal((1, 2, 4, 5))}, [x4])
+
+
 def test_average_pool_gradient_spreads_evenly():
     x = T.matrix("x")
     g = kg.grad(pool.pool_2d(x, (2, 2), mode="average_inc_pad").sum(), x)
@@ -481,7 +513,8 @@ def test_conv_and_pool_through_the_cuda_emulator(monkeypatch):
 
 def test_conv_kernels_with_groups_and_a_fused_epilogue_through_the_cuda_emulator(monkeypatch):
     """The implicit-GEMM kernel in its three roles, grouped and strided, with
-    tanh(conv + b) fused into the forward kernel's store."""
+    tanh(conv + b) fused into the forward kernel's store, then the max-pool
+    kernels (forward and gradient)."""
     import shutil
     if shutil.which("g++") is None:
         pytest.skip("the CUDA emulator needs g++")
@@ -491,13 +524,15 @@ def test_conv_kernels_with_groups_and_a_fused_epilogue_through_the_cuda_emulator
     x, w, b = T.tensor4("x"), T.tensor4("w"), T.vector("b")
     a = T.tanh(T.nnet.conv2d(x, w, filter_shape=(6, 2, 3, 2), border_mode="half",
                              subsample=(2, 1), num_groups=2) + b.dimshuffle("x", 0, "x", "x"))
-    outs = [a] + T.grad((a ** 2).sum(), [x, w, b])
+    p = pool.pool_2d(a, (2, 2))                        # the dedicated max pooling
+    outs = [a, p] + T.grad((a ** 2).sum() + (p ** 3).sum(), [x, w, b])
     xv, wv, bv = (rng.standard_normal((3, 4, 9, 7)), rng.standard_normal((6, 2, 3, 2)),
                   rng.standard_normal(6))
     f = kg.function([x, w, b], outs, target="cuda")
     assert "then tanh" in f.source()
     want = [np.tanh(conv_ref(xv, wv, (1, 1), (2, 1), groups=2) + bv[None, :, None, None])]
     want += [e.eval({x: xv, w: wv, b: bv}) for e in outs[1:]]
+    np.testing.assert_allclose(want[1], pool_ref(want[0], (2, 2), True, None, (0, 0), "max"))
     for got, ref in zip(f(xv, wv, bv), want):
         np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 

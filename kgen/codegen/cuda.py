@@ -47,7 +47,7 @@ class CudaKernel:
     """One __global__ function: what it computes (`step`) and how it is called."""
     name: str
     role: str      # map | reduce | reduce_final | gemm | gather | scatter_init | scatter_add
-                   # | fill | accumulate | arange | cumulate | sort | conv
+                   # | fill | accumulate | arange | cumulate | sort | conv | pool
     step: object   # the plan's Loop or Step
     index: int     # the step's position in plan.steps
     args: list

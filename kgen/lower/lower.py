@@ -18,6 +18,7 @@ from .fusion import Schedule, is_reduction, value_reads
 from .ints import IntBuilder
 from .names import Names
 from .plan import Buffer, Leaf, Local, Loop, Param, Plan, View
+from .pool import PoolRules
 from .shape_rules import ShapeRules
 from .steps import StepRules
 
@@ -30,7 +31,7 @@ def lower(name, inputs, outputs, updates, doc_exprs=None, label=None):
     return _Lowering(name, inputs, outputs, updates, doc_exprs, label).run()
 
 
-class _Lowering(ShapeRules, StepRules, ConvRules):
+class _Lowering(ShapeRules, StepRules, ConvRules, PoolRules):
     def __init__(self, name, inputs, outputs, updates, doc_exprs=None, label=None):
         self.name, self.doc_exprs = name, doc_exprs
         self.label = name if label is None else label

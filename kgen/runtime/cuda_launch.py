@@ -174,6 +174,8 @@ class Schedule:
         if k.role == "conv":  # an implicit GEMM per group (kgen/templates/cuda/conv.cu.jinja)
             m, n, _ = (self.value(v, ints) for v in a["gemm"])
             return gemm_grid(m, n, a["groups"]), {}
+        if k.role == "pool":  # one thread per output (kgen/templates/cuda/pool.cu.jinja)
+            return grid_1d(self.value(a["size"], ints)), {}
         if k.role == "gather":
             return grid_1d(p(a["lead"]) * self.value(a["inner"], ints)), err
         if k.role == "scatter_init":
