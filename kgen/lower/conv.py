@@ -1,28 +1,32 @@
-"""The lowering of the dedicated conv ops (kgen/expr/ops/conv.py): shape rules
-and the `conv` step, rendered by kgen/templates/c/conv.c.jinja (C) and
-kgen/templates/cuda/conv.cu.jinja (CUDA).
+"""The lowering of the dedicated conv ops (kgen/expr/ops/conv.py): shape rules,
+the `conv` step (kgen/templates/c/conv.c.jinja in C, cuda/conv.cu.jinja: an
+implicit GEMM in CUDA) and the fusion of its elementwise consumer into it.
 
-C route, for every form (border, stride, dilation, groups): per image and
-group, the output positions are cut into panels of P positions; a panel's
-im2col block (K = C/groups * kh * kw rows of P columns, zeros where a tap
-falls in the padding) is built in a scratch buffer of K*P elements and
-multiplied by the packed filters with the GEMM local builds use (NumPy's
-OpenBLAS through kg_blas.h; kg_gemm.h in packages), straight into the NCHW
-output rows. P is sized so the block fits in L2 (PANEL_BYTES), so no
-im2col buffer is bigger than one panel. The gradients walk the same panels:
-w.r.t. the input, dcols = W^T @ g then col2im (a scatter-add of the panel);
-w.r.t. the filters, dW += g @ cols^T over every panel of every image.
+C route, for every form (border, stride, dilation, groups). The columns of the
+convolution are the (image, output position) pairs. The images are cut into at
+most MAX_CHUNKS chunks, one OpenMP task each (the split depends on the batch
+size only, so results do not depend on the thread count). A chunk walks its
+columns in panels of P, across image boundaries; per panel and group, an im2col
+block (K = in channels/groups * kh * kw rows of P columns, zeros where a tap
+falls in the padding) is built in the task's own scratch and multiplied with
+the packed filters by kg_gemm.h (serial inside the parallel region; see
+module.c.jinja for why not the BLAS), into an Og x P tile that a second pass
+stores into NCHW, through the fused epilogue when there is one. P is sized so
+the block and the tile fit in a quarter of L2 (PANEL_BYTES): no im2col buffer
+is bigger than one panel. The gradients walk the same panels: w.r.t. the input,
+dcols = W^T @ g, then col2im (adding the panel back into the chunk's images, so
+chunks never write the same element); w.r.t. the filters, dW += g @ cols^T into
+a partial sum per chunk, summed in chunk order.
 
-Measured on the 2-core machine (benchmarks/bench_conv.py): a direct loop
-(no im2col) beat this route only for K < 8, where the GEMM is too thin to
-pay for the panel; LeNet's first layer (K = 25) is already faster through
-the panel, so only the panel route is generated.
+Only this route is generated: a direct loop for tiny filters was not written
+(and so not measured); the smallest K in LeNet is 25, where the panel GEMM
+already runs at several GFLOP/s (benchmarks/bench_conv.py).
 """
 from ..errors import ShapeError
 from .comments import _one_line
 from .plan import Buffer, Loop, Step, View
 
-PANEL_BYTES = 512 * 1024    # one panel (im2col block and tile): a quarter of this machine's 2 MiB L2
+PANEL_BYTES = 512 * 1024    # one panel (im2col block and tile): a quarter of a 2 MiB L2
 MAX_CHUNKS = 16             # images are split into at most this many OpenMP tasks
 PANEL_MIN = 16              # columns: below this the GEMM calls cost more than they do
 
