@@ -163,6 +163,16 @@ def test_conv2d_shape_errors_name_conv2d_and_both_shapes():
                                                              w: wv})
 
 
+def test_conv2d_filters_larger_than_the_padded_input_are_a_shape_error():
+    x, w = T.tensor4("x"), T.tensor4("w")
+    f = kg.function([x, w], T.nnet.conv2d(x, w, filter_shape=(3, 2, 2, 2), border_mode=(0, 1)))
+    with pytest.raises(ShapeError, match=r"conv2d.*\(1, 2, 1, 5\).*\(3, 2, 2, 2\)"):
+        f(np.zeros((1, 2, 1, 5)), np.ones((3, 2, 2, 2)))
+    assert f(np.zeros((1, 2, 2, 1)), np.ones((3, 2, 2, 2))).shape == (1, 3, 1, 2)
+    with pytest.raises(ShapeError, match=r"conv2d.*\(3, 2, 2, 2\).*\(1, 2, 1, 5\)"):
+        T.nnet.conv2d(x, w, filter_shape=(3, 2, 2, 2), input_shape=(1, 2, 1, 5))
+
+
 @pytest.mark.parametrize("kwargs", [
     dict(border_mode="same"), dict(border_mode=(1,)), dict(border_mode=-1),
     dict(subsample=(0, 1)), dict(subsample=(1, 1, 1)), dict(subsample="2"),

@@ -60,9 +60,10 @@ class ConvRules:
                 if room < 0:
                     raise ShapeError(f"conv2d: filters of shape {wd} do not fit an input of "
                                      f"shape {xd} padded by {(ph, pw)}")
-            else:
-                self.ints.check("nonneg", room, msg="conv2d: the filters do not fit the padded "
-                                                    "input; rows or columns to spare:")
+            else:   # room >= 0, failing with both shapes in the message
+                self.ints.require_eq(room, self.ints.maximum(room, 0, "conv_fits"),
+                                     self._shape_msg(f"conv2d (input and filters, padded by "
+                                                     f"{(ph, pw)})", [xd, wd]))
             out.append(self.ints.add(self.ints.floordiv(room, stride[k], "conv_o"), 1, "conv_o"))
         return xd, wd, out
 
