@@ -246,6 +246,25 @@ def big_conv(repeat):
         None if t_torch is None else flops / t_torch / 1e9
 
 
+def lenet_layers(repeat):
+    """LeNet's two convolutions forward alone, kgen against PyTorch: (shape, GFLOP/s each)."""
+    rng, torch, out = np.random.default_rng(2), optional("torch"), []
+    for b, c, hw, o, k in [(128, 1, 28, 20, 5), (128, 20, 12, 50, 5)]:
+        x, w = T.ftensor4("x"), T.ftensor4("w")
+        f = kg.function([x, w], T.nnet.conv2d(x, w, filter_shape=(o, c, k, k)))
+        xv = rng.standard_normal((b, c, hw, hw)).astype(np.float32)
+        wv = rng.standard_normal((o, c, k, k)).astype(np.float32)
+        flops = 2.0 * b * o * c * k * k * (hw - k + 1) ** 2
+        mine, theirs = flops / median_time(lambda: f(xv, wv), repeat) / 1e9, None
+        if torch is not None:
+            xt, wt = torch.from_numpy(xv), torch.from_numpy(wv[:, :, ::-1, ::-1].copy())
+            with torch.no_grad():
+                theirs = flops / median_time(lambda: torch.nn.functional.conv2d(xt, wt),
+                                             repeat) / 1e9
+        out.append(((b, c, hw, o, k), mine, theirs))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -256,6 +275,9 @@ def main():
     for tool, t in times.items():
         print(f"  {tool:9s} " + ("not installed" if t is None
                                  else f"{t * 1e3:9.1f} ms   {t / times['kgen']:5.2f}x"))
+    for (b, c, hw, o, k), mine, theirs in lenet_layers(repeat):
+        print(f"  conv2d {b}x{c}x{hw}x{hw}, {o}@{k}x{k} forward: kgen {mine:.1f} GFLOP/s"
+              + ("" if theirs is None else f", PyTorch {theirs:.1f} GFLOP/s"))
     conv, gemm, t, torch_conv = big_conv(repeat)
     print(f"conv2d 64x64x56x56, 64@3x3 'half', float32 forward: {t * 1e3:.1f} ms, "
           f"{conv:.1f} GFLOP/s; kgen float32 GEMM 2048^3: {gemm:.1f} GFLOP/s "
