@@ -340,7 +340,8 @@ def test_dedicated_max_pool_ties_leading_axes_and_second_derivatives():
     all getting the gradient, NaN propagating, any leading axes, float32, and
     second derivatives against finite differences."""
     x = T.tensor3("x")
-    xv = np.array([[[1.0, 3.0, 3.0, 0.0, 9.0], [0.0, 3.0, 2.0, 5.0, 9.0], [7.0, 7.0, 7.0, 7.0, 7.0]],
+    xv = np.array([[[1.0, 3.0, 3.0, 0.0, 9.0], [0.0, 3.0, 2.0, 5.0, 9.0],
+                    [7.0, 7.0, 7.0, 7.0, 7.0]],
                    [[np.nan, 1.0, 4.0, 4.0, 0.0], [2.0, 2.0, 4.0, 4.0, 0.0],
                     [0.0, 0.0, 0.0, 0.0, 0.0]]])
     y = pool.pool_2d(x, (2, 2))

@@ -7,7 +7,8 @@ The recipe, in order:
   3. fusion: which nodes become loops, which are fused into their consumer;
   4. storage: views for view ops, output buffers, temporaries reused by liveness;
   5. steps: one fused loop per group, GEMM/gather/scatter/copy steps for the rest.
-Each op's shape rule lives in shape_rules.py and its non-loop step in steps.py.
+Each op's shape rule lives in shape_rules.py and its non-loop step in steps.py
+(the convolution and max-pooling ops': conv.py and pool.py).
 """
 from ..errors import KgenTypeError
 from ..expr.graph import toposort

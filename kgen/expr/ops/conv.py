@@ -4,7 +4,8 @@ All three share one geometry (attrs `pad`, `stride`, `dil`, `groups`), read
 NCHW images and (out, in/groups, rows, cols) filters, and are correlations
 (abstract_conv flips the filters with a view for a true convolution):
 
-  conv2d(x, w)                  y[b, o, i, j] = sum_{c,p,q} x[b, gC + c, i*s - pad + p*d, ...] w[o, c, p, q]
+  conv2d(x, w)                  y[b, o, i, j] = sum_{c,p,q} w[o, c, p, q] *
+                                    x[b, gC + c, i*s - pad + p*d, j*s - pad + q*d]
   conv2d_grad_input(g, w, x)    the adjoint of conv2d in x (x only lends its shape)
   conv2d_grad_filters(x, g, w)  the adjoint of conv2d in w (w only lends its shape)
 
