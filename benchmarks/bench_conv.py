@@ -8,9 +8,13 @@ backward and the SGD update, as one kg.function with updates, against NumPy (the
 same step written by hand with sliding windows and einsum/GEMM) and PyTorch, JAX
 and PyTensor where installed. Then conv2d 64x64x56x56 with 3x3 filters ('half')
 forward, as GFLOP/s beside the machine's float32 GEMM GFLOP/s through kgen.
-Medians from the same run.
+Medians from the same run (a peer slower than a second per step: one timed call).
+Peers are benchmark-only installs: `pip install torch --index-url
+https://download.pytorch.org/whl/cpu`, `pip install jax pytensor`; a missing one
+is reported as not installed.
 """
 import argparse
+import time
 
 import numpy as np
 
@@ -104,6 +108,86 @@ def numpy_step(params, xv, yv, lr):
     return -np.mean(np.log(prob[np.arange(n), yv]))
 
 
+def torch_step(torch, start, xv, yv, lr):
+    """The same step in PyTorch on the CPU (oneDNN convolutions), autograd."""
+    F = torch.nn.functional
+    params = [torch.tensor(v, requires_grad=True) for v in start]
+    x, y = torch.from_numpy(xv), torch.from_numpy(yv).long()
+
+    def step():
+        w1, b1, w2, b2, w3, b3, w4, b4 = params
+        a1 = torch.tanh(F.conv2d(x, w1.flip((2, 3))) + b1[None, :, None, None])
+        a2 = torch.tanh(F.conv2d(F.max_pool2d(a1, 2), w2.flip((2, 3))) + b2[None, :, None, None])
+        h = torch.tanh(F.max_pool2d(a2, 2).flatten(1) @ w3 + b3)
+        cost = F.cross_entropy(h @ w4 + b4, y)
+        grads = torch.autograd.grad(cost, params)
+        with torch.no_grad():
+            for p, g in zip(params, grads):
+                p -= lr * g
+        return cost.item()
+    return step
+
+
+def jax_step(jax, start, xv, yv, lr):
+    """The same step in JAX on the CPU, one jitted function."""
+    jnp, lax = jax.numpy, jax.lax
+
+    def conv(x, w):
+        return lax.conv_general_dilated(x, w[:, :, ::-1, ::-1], (1, 1), "VALID",
+                                        dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+    def pool2(a):
+        return lax.reduce_window(a, -jnp.inf, lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID")
+
+    def loss(params, x, y):
+        w1, b1, w2, b2, w3, b3, w4, b4 = params
+        a1 = jnp.tanh(conv(x, w1) + b1[None, :, None, None])
+        a2 = jnp.tanh(conv(pool2(a1), w2) + b2[None, :, None, None])
+        h = jnp.tanh(pool2(a2).reshape(x.shape[0], -1) @ w3 + b3)
+        logp = jax.nn.log_softmax(h @ w4 + b4)
+        return -jnp.mean(logp[jnp.arange(y.shape[0]), y])
+
+    @jax.jit
+    def update(params, x, y):
+        cost, grads = jax.value_and_grad(loss)(params, x, y)
+        return [p - lr * g for p, g in zip(params, grads)], cost
+
+    state = {"p": [jnp.asarray(v) for v in start]}
+    x, y = jnp.asarray(xv), jnp.asarray(yv)
+
+    def step():
+        state["p"], cost = update(state["p"], x, y)
+        return float(cost)
+    return step
+
+
+def pytensor_step(pytensor, start, lr):
+    """The same step in PyTensor (Theano's successor). PyTensor 2.9+ dropped
+    Theano's nnet conv2d and pool_2d, so the convolution is its batched signal
+    convolve2d over (image, out channel, in channel) summed over in channels,
+    and the pooling a reshape and max."""
+    import pytensor.tensor as pt
+    from pytensor.tensor.signal import convolve2d
+    params = [pytensor.shared(v.copy()) for v in start]
+    w1, b1, w2, b2, w3, b3, w4, b4 = params
+    x, y = pt.tensor4("x", dtype="float32"), pt.ivector("y")
+
+    def conv(a, w):   # a true convolution, as conv2d's filter_flip=True
+        return convolve2d(a[:, None], w[None], mode="valid").sum(axis=2)
+
+    def pool2(a):
+        b, c, h, w = a.shape
+        return a.reshape((b, c, h // 2, 2, w // 2, 2)).max(axis=(3, 5))
+
+    a1 = pt.tanh(conv(x, w1) + b1.dimshuffle("x", 0, "x", "x"))
+    a2 = pt.tanh(conv(pool2(a1), w2) + b2.dimshuffle("x", 0, "x", "x"))
+    h = pt.tanh(pt.dot(pool2(a2).flatten(2), w3) + b3)
+    prob = pt.special.softmax(pt.dot(h, w4) + b4, axis=-1)
+    cost = -pt.mean(pt.log(prob)[pt.arange(y.shape[0]), y])
+    grads = pt.grad(cost, params)
+    return pytensor.function([x, y], cost, updates=[(p, p - lr * g) for p, g in zip(params, grads)])
+
+
 def lenet(repeat):
     rng = np.random.default_rng(0)
     start = init(rng)
@@ -115,9 +199,27 @@ def lenet(repeat):
     assert abs(float(c_k) - float(c_n)) < 1e-4, (c_k, c_n)
     times = {"kgen": median_time(lambda: step(xv, yv), repeat),
              "numpy": median_time(lambda: numpy_step(mine, xv, yv, np.float32(0.01)), repeat)}
-    for other in ("torch", "jax", "pytensor"):
-        if optional(other) is None:
+    makers = {"torch": lambda m: torch_step(m, start, xv, yv, np.float32(0.01)),
+              "jax": lambda m: jax_step(m, start, xv, yv, np.float32(0.01)),
+              "pytensor": lambda m: (lambda f: lambda: f(xv, yv))(
+                  pytensor_step(m, start, np.float32(0.01)))}
+    for other, make in makers.items():
+        module = optional(other)
+        try:
+            step_other = make(module) if module is not None else None
+        except Exception as exc:   # e.g. a PyTensor without conv2d: skip that column
+            print(f"  ({other}: {type(exc).__name__}: {exc})")
+            step_other = None
+        if step_other is None:
             times[other] = None
+            continue
+        c_o = step_other()
+        assert abs(float(c_o) - float(c_n)) < 1e-3, (other, c_o, c_n)
+        t0 = time.perf_counter()
+        step_other()
+        once = time.perf_counter() - t0
+        # a step of more than a second (PyTensor's convolve2d) is timed once
+        times[other] = once if once > 1.0 else median_time(step_other, repeat)
     return times
 
 
@@ -135,7 +237,32 @@ def big_conv(repeat):
     g = kg.function([a_, b_], T.dot(a_, b_))
     av = rng.standard_normal((n, n)).astype(np.float32)
     t_gemm = median_time(lambda: g(av, av), repeat)
-    return flops / t_conv / 1e9, 2.0 * n ** 3 / t_gemm / 1e9, t_conv
+    torch, t_torch = optional("torch"), None
+    if torch is not None:
+        xt, wt = torch.from_numpy(xv), torch.from_numpy(wv[:, :, ::-1, ::-1].copy())
+        with torch.no_grad():
+            t_torch = median_time(lambda: torch.nn.functional.conv2d(xt, wt, padding=1), repeat)
+    return flops / t_conv / 1e9, 2.0 * n ** 3 / t_gemm / 1e9, t_conv, \
+        None if t_torch is None else flops / t_torch / 1e9
+
+
+def lenet_layers(repeat):
+    """LeNet's two convolutions forward alone, kgen against PyTorch: (shape, GFLOP/s each)."""
+    rng, torch, out = np.random.default_rng(2), optional("torch"), []
+    for b, c, hw, o, k in [(128, 1, 28, 20, 5), (128, 20, 12, 50, 5)]:
+        x, w = T.ftensor4("x"), T.ftensor4("w")
+        f = kg.function([x, w], T.nnet.conv2d(x, w, filter_shape=(o, c, k, k)))
+        xv = rng.standard_normal((b, c, hw, hw)).astype(np.float32)
+        wv = rng.standard_normal((o, c, k, k)).astype(np.float32)
+        flops = 2.0 * b * o * c * k * k * (hw - k + 1) ** 2
+        mine, theirs = flops / median_time(lambda: f(xv, wv), repeat) / 1e9, None
+        if torch is not None:
+            xt, wt = torch.from_numpy(xv), torch.from_numpy(wv[:, :, ::-1, ::-1].copy())
+            with torch.no_grad():
+                theirs = flops / median_time(lambda: torch.nn.functional.conv2d(xt, wt),
+                                             repeat) / 1e9
+        out.append(((b, c, hw, o, k), mine, theirs))
+    return out
 
 
 def main():
@@ -148,10 +275,14 @@ def main():
     for tool, t in times.items():
         print(f"  {tool:9s} " + ("not installed" if t is None
                                  else f"{t * 1e3:9.1f} ms   {t / times['kgen']:5.2f}x"))
-    conv, gemm, t = big_conv(repeat)
+    for (b, c, hw, o, k), mine, theirs in lenet_layers(repeat):
+        print(f"  conv2d {b}x{c}x{hw}x{hw}, {o}@{k}x{k} forward: kgen {mine:.1f} GFLOP/s"
+              + ("" if theirs is None else f", PyTorch {theirs:.1f} GFLOP/s"))
+    conv, gemm, t, torch_conv = big_conv(repeat)
     print(f"conv2d 64x64x56x56, 64@3x3 'half', float32 forward: {t * 1e3:.1f} ms, "
           f"{conv:.1f} GFLOP/s; kgen float32 GEMM 2048^3: {gemm:.1f} GFLOP/s "
-          f"({conv / gemm:.0%} of GEMM)")
+          f"({conv / gemm:.0%} of GEMM)"
+          + ("" if torch_conv is None else f"; PyTorch's conv2d: {torch_conv:.1f} GFLOP/s"))
 
 
 if __name__ == "__main__":

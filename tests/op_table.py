@@ -726,7 +726,7 @@ spec("set_subtensor(x[i], y)", lambda x, i, y: T.set_subtensor(x[i], y),
      domain=("any", lambda rng, shape, dtype: rng.permutation(5)[:shape[0]].astype(dtype)),
      arg_dtypes=(None, "int64"), dtypes=NUMERIC, api="set_subtensor")
 
-# ---- convolution and pooling (compositions in kgen.tensor.nnet / kgen.tensor.signal) ------
+# ---- convolution and pooling (kgen.tensor.nnet, kgen.tensor.signal) ----------------------
 def _conv_ref(x, w, pad=(0, 0), stride=(1, 1), flip=True):
     """sum over channels and taps of the zero-padded input's windows times the
     (flipped, for a true convolution) filters."""
@@ -767,6 +767,66 @@ spec("pool_2d(average_exc_pad)",
      lambda x: T.signal.pool.pool_2d(x, (2, 2), ignore_border=False, mode="average_exc_pad"),
      lambda x: _pool_ref(x, (2, 2), False, np.mean), 1, [((2, 5, 3),)], kind="conv",
      dtypes=FLOATS, rejects=("int32", "int64"), api="pool_2d")
+
+
+
+# the gradient ops of conv2d and of non-overlapping max pooling (kgen/expr/ops/conv.py,
+# pool.py), against adjoints written here as loops over the output positions
+def _conv_grads_ref(x, w, g, pad, stride):
+    """(dx, dw) of sum(g * correlation(x, w)) (filter_flip=False), tap by tap."""
+    xp = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(g.shape[2]):
+        for j in range(g.shape[3]):
+            r, c = i * stride[0], j * stride[1]
+            win = xp[:, :, r:r + w.shape[2], c:c + w.shape[3]]
+            dxp[:, :, r:r + w.shape[2], c:c + w.shape[3]] += np.einsum("bo,ocpq->bcpq",
+                                                                     g[:, :, i, j], w)
+            dw += np.einsum("bo,bcpq->ocpq", g[:, :, i, j], win)
+    h, wd = x.shape[2:]
+    return dxp[:, :, pad[0]:pad[0] + h, pad[1]:pad[1] + wd].astype(x.dtype), dw.astype(x.dtype)
+
+
+def _conv_grad(which):
+    def build(x, w, g):
+        y = T.nnet.conv2d(x, w, filter_shape=(3, 2, 2, 3), border_mode=1, subsample=(2, 1),
+                          filter_flip=False)
+        return kg.grad(kg.sum(y * g), [x, w][which])
+    return build
+
+
+for _k, _what in enumerate(("input", "filters")):
+    spec(f"conv2d_grad_{_what}", _conv_grad(_k),
+         lambda x, w, g, _k=_k: _conv_grads_ref(x, w, g, (1, 1), (2, 1))[_k], 3,
+         [((2, 2, 5, 6), (3, 2, 2, 3), (2, 3, 3, 6))], **CONV)
+
+
+def _max_pool_masks(x, ws):
+    """Per whole window, where x equals the window's maximum."""
+    r, c = x.shape[-2] // ws[0], x.shape[-1] // ws[1]
+    win = x[..., :r * ws[0], :c * ws[1]].reshape(x.shape[:-2] + (r, ws[0], c, ws[1]))
+    return win == win.max(axis=(-3, -1), keepdims=True), (r, c)
+
+
+def _max_pool_grad_ref(x, g, ws=(2, 2)):
+    tied, (r, c) = _max_pool_masks(x, ws)
+    out = np.zeros_like(x)
+    out[..., :r * ws[0], :c * ws[1]] = (tied * g[..., :, None, :, None]).reshape(
+        x.shape[:-2] + (r * ws[0], c * ws[1]))
+    return out
+
+
+def _max_pool_gradgrad_ref(x, h, ws=(2, 2)):
+    tied, (r, c) = _max_pool_masks(x, ws)
+    hw = h[..., :r * ws[0], :c * ws[1]].reshape(tied.shape)
+    return (tied * hw).sum(axis=(-3, -1)).astype(x.dtype)
+
+
+spec("max_pool_2d_grad", lambda x, g: kg.grad(kg.sum(T.signal.pool.pool_2d(x, (2, 2)) * g), x),
+     _max_pool_grad_ref, 2, [((2, 3, 5, 4), (2, 3, 2, 2)), ((4, 6), (2, 3))], kind="conv",
+     dtypes=FLOATS)
+spec("max_pool_2d_gradgrad", lambda x, h: REGISTRY["max_pool_2d_gradgrad"](x, h, ws=(2, 2)),
+     _max_pool_gradgrad_ref, 2, [((2, 3, 5, 4), (2, 3, 5, 4))], kind="conv", dtypes=NUMERIC)
 
 # public functions of kgen.expr.ops.api that are internal helpers, not user ops
 HELPERS = {

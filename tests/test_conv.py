@@ -13,6 +13,7 @@ import pytest
 import kgen as kg
 import kgen.tensor as T
 from kgen.errors import KgenTypeError, ShapeError
+from kgen.expr.graph import toposort
 from kgen.tensor.signal import downsample, pool
 
 from _gradcheck import check_grad, check_second_order
@@ -162,6 +163,16 @@ def test_conv2d_shape_errors_name_conv2d_and_both_shapes():
                                                              w: wv})
 
 
+def test_conv2d_filters_larger_than_the_padded_input_are_a_shape_error():
+    x, w = T.tensor4("x"), T.tensor4("w")
+    f = kg.function([x, w], T.nnet.conv2d(x, w, filter_shape=(3, 2, 2, 2), border_mode=(0, 1)))
+    with pytest.raises(ShapeError, match=r"conv2d.*\(1, 2, 1, 5\).*\(3, 2, 2, 2\)"):
+        f(np.zeros((1, 2, 1, 5)), np.ones((3, 2, 2, 2)))
+    assert f(np.zeros((1, 2, 2, 1)), np.ones((3, 2, 2, 2))).shape == (1, 3, 1, 2)
+    with pytest.raises(ShapeError, match=r"conv2d.*\(3, 2, 2, 2\).*\(1, 2, 1, 5\)"):
+        T.nnet.conv2d(x, w, filter_shape=(3, 2, 2, 2), input_shape=(1, 2, 1, 5))
+
+
 @pytest.mark.parametrize("kwargs", [
     dict(border_mode="same"), dict(border_mode=(1,)), dict(border_mode=-1),
     dict(subsample=(0, 1)), dict(subsample=(1, 1, 1)), dict(subsample="2"),
@@ -211,6 +222,59 @@ def test_conv2d_second_derivatives():
                              subsample=(2, 1)))
     check_second_order(y, {x: rng.standard_normal((1, 1, 4, 3)),
                            w: rng.standard_normal((2, 1, 2, 2))}, [x, w])
+
+
+# ---- the dedicated conv step: panels, the fused epilogue, its gradients ---------------------
+def _conv_steps(f):
+    return [s for s in f.kernel.plan().steps if s.kind == "conv"]
+
+
+def test_conv_step_spans_several_panels_and_fuses_bias_and_tanh():
+    """A convolution bigger than one im2col panel (the panels cut across the
+    images), with tanh(conv + b) and 1 - tanh^2 computed in the conv's store:
+    against the definition, and gradients (through the panels) against finite
+    differences on a small copy of the graph."""
+    rng = np.random.default_rng(21)
+    x = T.tensor("x", "float64", shape=(2, 16, 18, 18))
+    w, b = T.tensor4("w"), T.vector("b")
+    xv, wv, bv = (rng.standard_normal((2, 16, 18, 18)), rng.standard_normal((8, 16, 3, 3)),
+                  rng.standard_normal(8))
+    a = T.tanh(T.nnet.conv2d(x, w, filter_shape=(8, 16, 3, 3), border_mode="half")
+               + b.dimshuffle("x", 0, "x", "x"))
+    f = kg.function([x, w, b], [a, 1 - a ** 2])
+    (step,) = _conv_steps(f)
+    assert step.args["P"] < 2 * 18 * 18                    # more than one panel
+    assert step.args["epilogue"] is not None              # no separate tanh loop
+    assert not [s for s in f.kernel.plan().steps if s.kind == "map"]
+    want = np.tanh(conv_ref(xv, wv, (1, 1)) + bv[None, :, None, None])
+    got = f(xv, wv, bv)
+    np.testing.assert_allclose(got[0], want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got[1], 1 - want ** 2, rtol=1e-10, atol=1e-12)
+    xs = T.tensor4("xs")
+    small = T.tanh(T.nnet.conv2d(xs, w, filter_shape=(3, 2, 2, 2), subsample=(2, 1),
+                                 border_mode=1) + b.dimshuffle("x", 0, "x", "x"))
+    check_grad(small, {xs: rng.standard_normal((2, 2, 4, 5)), w: rng.standard_normal((3, 2, 2, 2)),
+                       b: rng.standard_normal(3)}, [xs, w, b], compiled=True)
+
+
+def test_conv_gradient_ops_are_each_others_derivatives():
+    """grad of conv2d is conv2d_grad_input / conv2d_grad_filters, and their own
+    gradients are conv ops again (no composition), compiled against the NumPy
+    evaluator and against finite differences of the first gradient."""
+    rng = np.random.default_rng(22)
+    x, w = T.tensor4("x"), T.tensor4("w")
+    y = T.nnet.conv2d(x, w, filter_shape=(4, 1, 2, 3), subsample=(2, 1), filter_dilation=(1, 2),
+                      border_mode="full", num_groups=2)
+    gx, gw = T.grad((y ** 2).sum(), [x, w])
+    ops = {n.op.name for n in toposort([gx, gw]) if n.op is not None}
+    assert {"conv2d_grad_input", "conv2d_grad_filters"} <= ops
+    assert not ops & {"matmul", "gather", "scatter_add"}
+    values = {x: rng.standard_normal((2, 2, 5, 6)), w: rng.standard_normal((4, 1, 2, 3))}
+    got = kg.function([x, w], [gx, gw])(values[x], values[w])
+    for g, e in zip(got, (gx, gw)):
+        np.testing.assert_allclose(g, e.eval(values), rtol=1e-10, atol=1e-12)
+    check_grad(gx, values, [x, w], compiled=True)
+    check_grad(gw, values, [x, w], compiled=True)
 
 
 # ---- pooling ---------------------------------------------------------------------------
@@ -268,6 +332,39 @@ def test_max_pool_gradient_goes_to_every_tied_maximum_as_theano():
     want = np.array([[0.0, 2.0, 1.0], [0.0, 2.0, 0.0]])   # (0, 1), (1, 1): in both windows
     np.testing.assert_array_equal(kg.function([x], g)(xv), want)
     np.testing.assert_array_equal(g.eval({x: xv}), want)
+
+
+def test_dedicated_max_pool_ties_leading_axes_and_second_derivatives():
+    """Non-overlapping max pooling is the op max_pool_2d (one pass; its gradient
+    and that gradient's adjoint are ops too): a partial last window dropped, ties
+    all getting the gradient, NaN propagating, any leading axes, float32, and
+    second derivatives against finite differences."""
+    x = T.tensor3("x")
+    xv = np.array([[[1.0, 3.0, 3.0, 0.0, 9.0], [0.0, 3.0, 2.0, 5.0, 9.0],
+                    [7.0, 7.0, 7.0, 7.0, 7.0]],
+                   [[np.nan, 1.0, 4.0, 4.0, 0.0], [2.0, 2.0, 4.0, 4.0, 0.0],
+                    [0.0, 0.0, 0.0, 0.0, 0.0]]])
+    y = pool.pool_2d(x, (2, 2))
+    g = kg.grad((y * T.constant(np.array([[[1.0, 2.0]], [[3.0, 4.0]]]))).sum(), x)
+    ops = {n.op.name for n in toposort([y, g]) if n.op is not None}
+    assert {"max_pool_2d", "max_pool_2d_grad"} <= ops
+    want_y = np.array([[[3.0, 5.0]], [[np.nan, 4.0]]])
+    want_g = np.zeros_like(xv)
+    want_g[0, 0, 1] = want_g[0, 1, 1] = 1.0                # two tied maxima: each gets 1
+    want_g[0, 1, 3] = 2.0
+    want_g[1, :2, 2:4] = 4.0                           # four tied maxima: each the whole 4
+    f = kg.function([x], [y, g])
+    for got, ref in zip(f(xv), (want_y, want_g)):
+        np.testing.assert_array_equal(got, ref)
+    np.testing.assert_array_equal(y.eval({x: xv}), want_y)
+    x5 = T.tensor("x5", "float32", shape=(None,) * 5)
+    v5 = np.random.default_rng(24).standard_normal((2, 1, 3, 4, 7)).astype(np.float32)
+    got = kg.function([x5], pool.pool_2d(x5, (2, 3)))(v5)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, pool_ref(v5, (2, 3), True, None, (0, 0), "max"))
+    x4 = T.tensor4("x4")
+    check_second_order(T.tanh(pool.pool_2d(x4, (2, 2))) ** 2,
+                       {x4: np.random.default_rng(25).standard_normal((1, 2, 4, 5))}, [x4])
 
 
 def test_average_pool_gradient_spreads_evenly():
@@ -423,6 +520,32 @@ def test_conv_and_pool_through_the_cuda_emulator(monkeypatch):
     for a, b in zip(want, got):
         np.testing.assert_allclose(b, a, rtol=1e-10, atol=1e-12)
     assert emu.launches
+
+
+def test_conv_kernels_with_groups_and_a_fused_epilogue_through_the_cuda_emulator(monkeypatch):
+    """The implicit-GEMM kernel in its three roles, grouped and strided, with
+    tanh(conv + b) fused into the forward kernel's store, then the max-pool
+    kernels (forward and gradient)."""
+    import shutil
+    if shutil.which("g++") is None:
+        pytest.skip("the CUDA emulator needs g++")
+    import _cuda_emu
+    _cuda_emu.emulate(monkeypatch)
+    rng = np.random.default_rng(23)
+    x, w, b = T.tensor4("x"), T.tensor4("w"), T.vector("b")
+    a = T.tanh(T.nnet.conv2d(x, w, filter_shape=(6, 2, 3, 2), border_mode="half",
+                             subsample=(2, 1), num_groups=2) + b.dimshuffle("x", 0, "x", "x"))
+    p = pool.pool_2d(a, (2, 2))                        # the dedicated max pooling
+    outs = [a, p] + T.grad((a ** 2).sum() + (p ** 3).sum(), [x, w, b])
+    xv, wv, bv = (rng.standard_normal((3, 4, 9, 7)), rng.standard_normal((6, 2, 3, 2)),
+                  rng.standard_normal(6))
+    f = kg.function([x, w, b], outs, target="cuda")
+    assert "then tanh" in f.source()
+    want = [np.tanh(conv_ref(xv, wv, (1, 1), (2, 1), groups=2) + bv[None, :, None, None])]
+    want += [e.eval({x: xv, w: wv, b: bv}) for e in outs[1:]]
+    np.testing.assert_allclose(want[1], pool_ref(want[0], (2, 2), True, None, (0, 0), "max"))
+    for got, ref in zip(f(xv, wv, bv), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
 
 
 CONV_SPEC = textwrap.dedent("""

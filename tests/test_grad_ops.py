@@ -294,6 +294,10 @@ SHAPE_CASES = {
     "gather_repeated": (lambda x: x[np.array([2, 0, 2, 2])], [(3, 4)]),
     "gather_2d": (lambda x: x[np.array([0, 2, 2]), np.array([1, 1, 3])], [(3, 4)]),
     "gather_then_slice": (lambda x: x[np.array([[1, 1], [0, 1]]), 1:], [(2, 3)]),
+    # the dedicated conv and max-pool ops; second order runs their gradient ops' rules
+    "conv2d": (lambda x, w: T.nnet.conv2d(x, w, filter_shape=(2, 1, 2, 2), border_mode="half",
+                                          subsample=(2, 1)), [(1, 1, 4, 3), (2, 1, 2, 2)]),
+    "max_pool_2d": (lambda x: T.signal.pool.pool_2d(x, (2, 2)), [(1, 2, 4, 5)]),
 }
 
 
@@ -341,6 +345,7 @@ def test_every_differentiable_op_is_covered():
         covered.update(n.op.name for n in kg.toposort([expr]) if n.op is not None)
     rules = {name for name, op in REGISTRY.items() if callable(op.vjp_rule)}
     # helper ops that only gradients build: their rules run in the second-order checks
-    rules -= {"subtensor_grad", "scatter_add", "split_part", "sum_to"}
+    rules -= {"subtensor_grad", "scatter_add", "split_part", "sum_to", "conv2d_grad_input",
+              "conv2d_grad_filters", "max_pool_2d_grad", "max_pool_2d_gradgrad"}
     missing = rules - covered
     assert not missing, f"ops with a vjp_rule but no gradient test: {sorted(missing)}"

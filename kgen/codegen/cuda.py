@@ -58,7 +58,7 @@ class CudaKernel:
     """One __global__ function: what it computes (`step`) and how it is called."""
     name: str
     role: str      # map | reduce | reduce_final | gemm | gather | scatter_init | scatter_add
-                   # | fill | accumulate | arange | cumulate | sort
+                   # | fill | accumulate | arange | cumulate | sort | conv | pool
     step: object   # the plan's Loop or Step
     index: int     # the step's position in plan.steps
     args: list
@@ -114,6 +114,8 @@ def _written(step):
     """The buffers a step writes: a map's stores, a reduction's or a step's output."""
     if isinstance(step, Loop):
         return {view.buf for _, view in step.stores} if step.kind == "map" else {step.out.buf}
+    if step.args.get("epilogue") is not None:  # a conv step with a fused loop: its stores
+        return _written(step.args["epilogue"])
     scratch = step.args.get("scratch")  # a sort's work rows
     return {step.args["out"].buf} | ({scratch.buf} if scratch is not None else set())
 

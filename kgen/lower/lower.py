@@ -7,17 +7,20 @@ The recipe, in order:
   3. fusion: which nodes become loops, which are fused into their consumer;
   4. storage: views for view ops, output buffers, temporaries reused by liveness;
   5. steps: one fused loop per group, GEMM/gather/scatter/copy steps for the rest.
-Each op's shape rule lives in shape_rules.py and its non-loop step in steps.py.
+Each op's shape rule lives in shape_rules.py and its non-loop step in steps.py
+(the convolution and max-pooling ops': conv.py and pool.py).
 """
 from ..errors import KgenTypeError
 from ..expr.graph import toposort
 from ..expr.node import Constant, Input, Shared
 from .branches import BranchRules, Branches
 from .comments import _graph_at_most, _one_line
+from .conv import ConvRules
 from .fusion import Schedule, is_reduction, value_reads
 from .ints import IntBuilder
 from .names import Names
 from .plan import Buffer, Leaf, Local, Loop, Param, Plan, View
+from .pool import PoolRules
 from .scan import ScanRules
 from .shape_rules import ShapeRules
 from .steps import StepRules
@@ -31,7 +34,7 @@ def lower(name, inputs, outputs, updates, doc_exprs=None, label=None):
     return _Lowering(name, inputs, outputs, updates, doc_exprs, label).run()
 
 
-class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules):
+class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRules):
     def __init__(self, name, inputs, outputs, updates, doc_exprs=None, label=None):
         self.name, self.doc_exprs = name, doc_exprs
         self.label = name if label is None else label
@@ -128,6 +131,7 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules):
         for idx, stage in enumerate(self.sched.stages):
             if stage.kind == "map":
                 self._map_stage(idx, stage, claimed)
+                self._fuse_conv_epilogue(idx)
             elif getattr(stage.nodes[0].op, "multi", False):
                 self._emit_multi(stage.nodes[0], claimed)  # a scan: one step, many outputs
             elif id(stage.nodes[0]) not in self.value:  # (an ifelse writes all its parts at once)

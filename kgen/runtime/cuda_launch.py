@@ -214,6 +214,8 @@ def launch_rule(k):
     a = st.args
     if k.role == "gemm":
         return LaunchRule("gemm", ((a["M"],), (a["N"],), tuple(a["batch"])))
+    if k.role == "conv":  # an implicit GEMM per group (kgen/templates/cuda/conv.cu.jinja)
+        return LaunchRule("gemm", ((a["gemm"][0],), (a["gemm"][1],), (a["groups"],)))
     one_d = {"gather": lambda: (*a["lead"], a["inner"]),
              "scatter_init": lambda: (a["size"],),
              "scatter_add": lambda: tuple(a["rest"]),
@@ -221,7 +223,8 @@ def launch_rule(k):
              "accumulate": lambda: tuple(a["out"].dims),
              "arange": lambda: (a["n"],),
              "cumulate": lambda: (a["lines"],),  # one thread per line
-             "sort": lambda: (a["lines"],)}
+             "sort": lambda: (a["lines"],),
+             "pool": lambda: (a["size"],)}  # one thread per output (cuda/pool.cu.jinja)
     if k.role not in one_d:
         raise AssertionError(f"no launch geometry for kernel role {k.role!r}")
     guard = tuple(a["lead"]) if k.role == "scatter_add" else None

@@ -1,5 +1,6 @@
 """All primitives (registered in op.REGISTRY on import) and the public functions."""
-from . import conditional, elementwise, linalg, random, reduce, scan, sequence, shape  # noqa: F401  (registers the ops)
+from . import (conditional, conv, elementwise, linalg, pool, random, reduce, scan,  # noqa: F401
+               sequence, shape)  # (registers the ops)
 from .api import *  # noqa: F401,F403
 from .api import sum, max, min, abs, round  # noqa: F401  (shadowed builtins, exported explicitly)
 from .everyday import *  # noqa: F401,F403

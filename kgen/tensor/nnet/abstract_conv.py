@@ -1,16 +1,13 @@
-"""`T.nnet.conv2d`: Theano's 2-D convolution over NCHW batches, as a composition.
+"""`T.nnet.conv2d`: Theano's 2-D convolution over NCHW batches.
 
-The convolution is written in primitives that already have C and CUDA
-lowerings, NumPy references and derivatives, so gradients (and gradients of
-gradients) come from the rules of those primitives:
-
-- zero padding is a concatenation with zero blocks (`alloc`);
-- `filter_flip=True` (a true convolution) reverses the filters' last two axes
-  with a negative-step view; `False` is a correlation;
-- each of the kh*kw filter taps reads one strided, dilated view of the padded
-  input; the taps, stacked, are the im2col matrix of the convolution, and one
-  GEMM (`matmul`, labelled conv2d; a batched one per group when num_groups > 1)
-  multiplies it with the filters.
+The arguments are checked and normalised here; the convolution itself is the
+dedicated op `conv2d` (kgen/expr/ops/conv.py: geometry, NumPy reference and
+gradients, which are the dedicated ops conv2d_grad_input/_filters, so
+gradients of any order stay convolutions), lowered to tiled im2col + GEMM in C
+and to a direct kernel in CUDA (kgen/lower/conv.py). `filter_flip=True` (a true
+convolution) reverses the filters' last two axes with a negative-step view, which
+the lowering reads through its strides; `False` is a correlation. Padding is
+implicit (the im2col panel reads zeros outside the image).
 
 The filter rows and columns must be known when the graph is built: from
 `filter_shape`, the filters' static shape, or a shared variable's current value
@@ -18,11 +15,11 @@ The filter rows and columns must be known when the graph is built: from
 """
 import numpy as np
 
-from ...errors import KgenTypeError, ShapeError
-from ...expr.node import Shared, as_variable, constant
+from ...errors import KgenTypeError
+from ...expr.node import Shared, as_variable
 from ...expr.ops import api
+from ...expr.ops import conv as conv_op
 from ...expr.ops import everyday as ev
-from ...expr.ops import linalg as la
 from ...expr.ops import shape as sh
 
 
@@ -91,51 +88,6 @@ def zero_pad(x, before, after, axis, value=0):
     return api.concatenate(parts, axis=axis)
 
 
-def _im2col_views(xp, kernel, dil, stride):
-    """(B, OH, OW, C, K): each of the K = kh*kw taps a strided, dilated view of xp."""
-    (kh, kw), (dh, dw), (sh_, sw) = kernel, dil, stride
-    taps = []
-    for p in range(kh):
-        for q in range(kw):
-            stop_r, stop_c = -(kh - 1 - p) * dh or None, -(kw - 1 - q) * dw or None
-            taps.append(api.getitem(xp, (slice(None), slice(None),
-                                         slice(p * dh, stop_r, sh_), slice(q * dw, stop_c, sw))))
-    cols = api.expand_dims(taps[0], 4) if len(taps) == 1 else api.stack(taps, axis=4)
-    return api.dimshuffle(cols, 0, 2, 3, 1, 4)
-
-
-def _im2col_gather(xp, padded, kernel, dil, stride):
-    """(B, OH, OW, K, C) as one gather of rows of xp in NHWC order, for static
-    spatial sizes: the rows of the GEMM's left operand come out contiguous (no
-    transpose of the im2col matrix), and the gradient is one scatter-add, not
-    K strided writes. The indices are b*Hp*Wp + a constant (OH, OW, K) table."""
-    (hp, wp), (kh, kw), (dh, dw), (sh_, sw) = padded, kernel, dil, stride
-    oh, ow = (hp - (kh - 1) * dh - 1) // sh_ + 1, (wp - (kw - 1) * dw - 1) // sw + 1
-    if oh <= 0 or ow <= 0:
-        raise ShapeError(f"conv2d: filters of {kh}x{kw} (dilation {dil}) do not fit a padded "
-                         f"input of {hp}x{wp}")
-    i = (np.arange(oh) * sh_)[:, None, None, None] + (np.arange(kh) * dh)[None, None, :, None]
-    j = (np.arange(ow) * sw)[None, :, None, None] + (np.arange(kw) * dw)[None, None, None, :]
-    table = (i * wp + j).reshape(oh, ow, kh * kw).astype(np.int64)
-    b, c = xp.shape[0], xp.shape[1]
-    base = api.cast(api.arange(b), "int64") * constant(np.int64(hp * wp))
-    idx = api.dimshuffle(base, 0, "x", "x", "x") + constant(table)    # (B, OH, OW, K)
-    flat = api.reshape(api.dimshuffle(xp, 0, 2, 3, 1), (-1, c))       # (B*Hp*Wp, C)
-    return la.gather(flat, idx)                                      # (B, OH, OW, K, C)
-
-
-def _pointwise(x, w, stride, out_c):
-    """A 1x1 convolution without padding or groups: no im2col, one GEMM batched
-    over the images, (O, C) @ (B, C, OH*OW), straight into NCHW."""
-    if stride != (1, 1):
-        x = api.getitem(x, (slice(None), slice(None), slice(None, None, stride[0]),
-                            slice(None, None, stride[1])))
-    b, c, oh, ow = (x.type.shape[a] or x.shape[a] for a in range(4))
-    wm = api.reshape(w, (out_c if out_c is not None else w.shape[0], c))
-    out = la.matmul(wm, api.reshape(x, (b, c, -1)), label="conv2d")   # (B, O, OH*OW)
-    return api.reshape(out, (b, out.shape[1], oh, ow))
-
-
 def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="valid",
            subsample=(1, 1), filter_flip=True, filter_dilation=(1, 1), num_groups=1):
     """Theano's `T.nnet.conv2d` (input NCHW, filters (out, in/groups, rows, cols))."""
@@ -183,39 +135,7 @@ def conv2d(input, filters, input_shape=None, filter_shape=None, border_mode="val
     if filter_flip:
         w = api.getitem(w, (slice(None), slice(None), slice(None, None, -1),
                             slice(None, None, -1)))
-    if (kh, kw, ph, pw, groups) == (1, 1, 0, 0, 1):
-        return _pointwise(x, w, (sh_, sw), out_c)
-    xp = zero_pad(zero_pad(x, ph, ph, 2), pw, pw, 3)
-    k = kh * kw
-    rows, cols_ = x.type.shape[2], x.type.shape[3]
-    if input_shape is not None:
-        rows, cols_ = input_shape[2] or rows, input_shape[3] or cols_
-    if rows is not None and cols_ is not None:   # (B, OH, OW, K, C)
-        cols = _im2col_gather(xp, (rows + 2 * ph, cols_ + 2 * pw), (kh, kw), (dh, dw), (sh_, sw))
-        w = api.dimshuffle(w, 0, 2, 3, 1)                         # filters (O, kh, kw, Cg)
-    else:                                        # (B, OH, OW, C, K)
-        cols = _im2col_views(xp, (kh, kw), (dh, dw), (sh_, sw))
-    kc = rows is not None and cols_ is not None
-    b = xp.shape[0]
-    oh, ow = (cols.type.shape[1] or cols.shape[1]), (cols.type.shape[2] or cols.shape[2])
-    if groups == 1:
-        ck = in_cg * k if in_cg is not None else x.shape[1] * k
-        a = api.reshape(cols, (-1, ck))                          # (N, C*K)
-        wm = api.reshape(w, (out_c if out_c is not None else w.shape[0], ck))
-        out = la.matmul(a, api.swap_last(wm), label="conv2d")   # (N, O)
-        o = out_c if out_c is not None else w.shape[0]
-    else:
-        if kc:   # (N, K, G, Cg) -> (G, N, K*Cg)
-            a = api.reshape(cols, (-1, k, groups, in_cg))
-            a = api.reshape(api.dimshuffle(a, 2, 0, 1, 3), (groups, -1, k * in_cg))
-        else:    # (N, G, Cg*K) -> (G, N, Cg*K)
-            a = api.dimshuffle(api.reshape(cols, (-1, groups, in_cg * k)), 1, 0, 2)
-        wm = api.reshape(w, (groups, out_c // groups, in_cg * k))  # (G, Og, Cg*K or K*Cg)
-        out = la.matmul(a, api.swap_last(wm), label="conv2d")   # (G, N, Og)
-        out = api.reshape(api.dimshuffle(out, 1, 0, 2), (-1, out_c))
-        o = out_c
-    out = api.reshape(out, (b, oh, ow, o))
-    return api.dimshuffle(out, 0, 3, 1, 2)
+    return conv_op.conv2d(x, w, pad=(ph, pw), stride=(sh_, sw), dil=(dh, dw), groups=groups)
 
 
 def output_shape(image_shape, kernel_shape, border_mode="valid", subsample=(1, 1),

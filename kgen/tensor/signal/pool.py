@@ -1,6 +1,9 @@
-"""Theano's `theano.tensor.signal.pool.pool_2d`, as a composition.
+"""Theano's `theano.tensor.signal.pool.pool_2d`.
 
-Every window tap (a, b) of a ws[0] x ws[1] window is one strided view of the
+Max pooling over non-overlapping windows (stride = ws, no padding,
+ignore_border: LeNet's) is the dedicated op max_pool_2d (kgen/expr/ops/pool.py,
+with its gradient ops; one pass in C and CUDA). Every other form is a
+composition: every window tap (a, b) of a ws[0] x ws[1] window is one strided view of the
 (padded) input; the taps, stacked on a new last axis, are reduced:
 
 - 'max': the maximum; its gradient goes, as in Theano's MaxPoolGrad, in full to
@@ -24,6 +27,7 @@ from ...errors import KgenTypeError
 from ...expr.node import as_variable, constant
 from ...expr.ops import api
 from ...expr.ops import elementwise as ew
+from ...expr.ops.pool import max_pool_2d
 from ..nnet.abstract_conv import zero_pad
 
 MODES = ("max", "sum", "average_inc_pad", "average_exc_pad")
@@ -68,17 +72,12 @@ def _padded(x, pad, extra, value):
     return zero_pad(x, pad[1], pad[1] + extra[1], x.ndim - 1, value)
 
 
-def _theano_max(t, axis):
-    """max over `axis` (kept), its gradient in full to every position equal to it."""
-    m = ew.stop_gradient(api.max(t, axis=axis, keepdims=True))
-    zero = constant(np.zeros((), t.dtype))
-    return m + api.sum(ew.where(ew.eq(t, m), t - m, zero), axis=axis, keepdims=True,
-                       dtype=t.dtype)
-
-
 def _tiled(x, ws, out_r, out_c, mode):
-    """Non-overlapping windows (stride = ws, no padding, ignore_border): the input
-    cut to whole windows and reshaped to (..., out_r, ws0, out_c, ws1)."""
+    """Non-overlapping windows (stride = ws, no padding, ignore_border): max is the
+    dedicated op; sums and averages are the input cut to whole windows, reshaped
+    to (..., out_r, ws0, out_c, ws1) and reduced over two axes."""
+    if mode == "max":   # the dedicated op (kgen/expr/ops/pool.py) cuts to whole windows itself
+        return max_pool_2d(x, ws=ws)
     lead = x.ndim - 2
     whole = isinstance(out_r, int) and isinstance(out_c, int) \
         and x.type.shape[-2:] == (out_r * ws[0], out_c * ws[1])
@@ -87,14 +86,11 @@ def _tiled(x, ws, out_r, out_c, mode):
                                                     slice(0, out_c * ws[1])))
     r = api.reshape(x, tuple(x.shape[a] for a in range(lead)) + (out_r, ws[0], out_c, ws[1]))
     axis = (lead + 1, lead + 3)
-    if mode == "max":
-        out = _theano_max(r, axis)
-    else:
-        out = api.sum(r, axis=axis, keepdims=True, dtype=x.dtype)
-        if mode != "sum":
-            if not x.dtype.startswith("float"):
-                raise KgenTypeError(f"pool_2d: mode {mode!r} needs float input, got {x.dtype}")
-            out = out / constant(np.asarray(ws[0] * ws[1], x.dtype))
+    out = api.sum(r, axis=axis, keepdims=True, dtype=x.dtype)
+    if mode != "sum":
+        if not x.dtype.startswith("float"):
+            raise KgenTypeError(f"pool_2d: mode {mode!r} needs float input, got {x.dtype}")
+        out = out / constant(np.asarray(ws[0] * ws[1], x.dtype))
     return api.drop_axes(out, axis)
 
 
