@@ -84,7 +84,7 @@ class ConvRules:
     _dims_conv2d = _dims_conv2d_grad_input = _dims_conv2d_grad_filters = _dims_conv
 
     # ---- the step -------------------------------------------------------------------
-    def _dense(self, node):
+    def _conv_dense(self, node):
         """A contiguous View of `node`'s value (a copy when it is a strided view),
         so the GEMM reads the output gradient's panels as rows."""
         val = self._materialized(node)
@@ -109,7 +109,7 @@ class ConvRules:
         ins = node.inputs
         x = self._materialized(ins[0]) if role != "input" else None
         w = self._materialized(ins[1]) if role != "filters" else None
-        g = self._dense(ins[0] if role == "input" else ins[1]) if role != "forward" else None
+        g = self._conv_dense(ins[0] if role == "input" else ins[1]) if role != "forward" else None
         groups = node.attr("groups")
         k = self.ints.product([self.ints.floordiv(xd[1], groups, "conv_cg"), wd[2], wd[3]],
                               "conv_kk")

@@ -124,7 +124,7 @@ class ScanRules:
             elem = self.ints.product(info.out_dims[k][1:], "scan_elem")
             if taps:
                 init = next(inits)
-                iview = self._rows(init, label) if init_has_axis(taps) else self._dense(init, label)
+                iview = self._rows(init, label) if init_has_axis(taps) else self._scan_dense(init, label)
                 irows = self.dims[id(init)][0] if init_has_axis(taps) else 1
                 for t in taps:
                     per_step.append(dict(var=inner.ptr[id(next(holders))], dtype=e.dtype,
@@ -138,7 +138,7 @@ class ScanRules:
             out_params.append(Param(var, f"output {k}", e.dtype, e.ndim, e.type.shape,
                                     info.state_dims[k] or info.out_dims[k][1:], "output"))
         for x in node.inputs[1 + nseq + ninit:]:
-            view = self._dense(x, label)
+            view = self._scan_dense(x, label)
             fixed.append(dict(var=inner.ptr[id(next(holders))], dtype=x.dtype, base=view.buf,
                               offset=view.offset))
         stop = None
@@ -226,7 +226,7 @@ class ScanRules:
             return view
         return self._scan_copy(x, label)
 
-    def _dense(self, x, label):
+    def _scan_dense(self, x, label):
         view = self._value_of(x)
         dims = self.dims[id(x)]
         if isinstance(view, View) and list(view.strides) == \
