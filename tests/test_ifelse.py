@@ -159,16 +159,11 @@ pick = kg.kernel("pick", [x, i], ifelse(T.lt(i, x.shape[0]), x[i] * w.sum(), T.c
 '''
 
 
-def test_package_carries_ifelse_and_its_c_is_warning_free(tmp_path, monkeypatch):
+def test_package_carries_ifelse_and_its_c_is_warning_free(tmp_path, spec_package):
     import shutil
     import subprocess
-    from kgen.package import build_package, load_spec
-    spec_file = tmp_path / "branchy.py"
-    spec_file.write_text(SPEC)
-    spec = load_spec(spec_file)
-    pkg_dir = build_package(spec.kernels, tmp_path / "out", "branchy", spec.path).path
-    monkeypatch.syspath_prepend(str(tmp_path / "out"))
-    import branchy
+    branchy = spec_package(SPEC, "branchy")
+    pkg_dir = tmp_path / "out" / "branchy"
     xv = np.array([1.0, 4.0])
     assert branchy.pick(xv, 1) == 4.0 * 6.0
     assert branchy.pick(xv, 2) == -1.0               # x[2] not computed

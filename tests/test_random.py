@@ -329,16 +329,11 @@ corrupt = kg.kernel("corrupt", [x], [x * mask, noise])
 '''
 
 
-def test_package_state_is_a_shared_variable_and_gives_the_same_numbers(tmp_path, monkeypatch):
-    from kgen.package import build_package, load_spec
-    spec_path = tmp_path / "randspec.py"
-    spec_path.write_text(_SPEC)
-    spec = load_spec(spec_path)
-    build_package(spec.kernels, tmp_path / "out", "rand_pkg", spec.path)
-    monkeypatch.syspath_prepend(str(tmp_path / "out"))
-    pkg = importlib.import_module("rand_pkg")
+def test_package_state_is_a_shared_variable_and_gives_the_same_numbers(tmp_path, spec_package):
+    from kgen.package import load_spec
+    pkg = spec_package(_SPEC, "rand_pkg")
     # the same spec, loaded again: fresh states with the same seed, through kg.function
-    ref = load_spec(spec_path).kernels[0]
+    ref = load_spec(tmp_path / "rand_pkg_spec.py").kernels[0]
     f = kg.function(ref.inputs, ref.outputs, updates=ref.updates)
     x = np.ones((30, 20))
     for _ in range(3):

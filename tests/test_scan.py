@@ -235,15 +235,8 @@ running = kg.kernel("running", [x], upto)
 '''
 
 
-def test_package_carries_a_scan(tmp_path, monkeypatch):
-    from kgen.package import build_package, load_spec
-    spec_file = tmp_path / "rnn_spec.py"
-    spec_file.write_text(SPEC)
-    spec = load_spec(spec_file)
-    build_package(spec.kernels, tmp_path / "out", "rnn_pkg", spec.path)
-    monkeypatch.syspath_prepend(str(tmp_path / "out"))
-    import importlib
-    pkg = importlib.import_module("rnn_pkg")
+def test_package_carries_a_scan(spec_package):
+    pkg = spec_package(SPEC, "rnn_pkg")
     xv = RNG.standard_normal(6)
     h, gw = pkg.rnn(xv, 0.5, 0.1)
     want = tanh_rnn(xv, 0.5, 0.1)

@@ -164,23 +164,16 @@ rows = theano.kernel("rows", [index], data[index:] * 1.0)
 '''
 
 
-def test_package_passes_input_values_to_its_shape_phase(tmp_path, monkeypatch):
-    import importlib
+def test_package_passes_input_values_to_its_shape_phase(tmp_path, spec_package):
     import json
 
-    from kgen.package import build_package, load_spec
-    spec_file = tmp_path / "minibatch_spec.py"
-    spec_file.write_text(SPEC)
-    spec = load_spec(spec_file)
+    pkg = spec_package(SPEC, "minibatch_pkg")
     out = tmp_path / "out"
-    build_package(spec.kernels, out, "minibatch_pkg", spec.path)
     header = (out / "minibatch_pkg" / "minibatch_pkg.h").read_text()
     assert "int64_t in_index_value: the value of in_index" in header
     assert "K_shapes(lengths..., values..., out_shape, err, errlen)" in header
     manifest = json.loads((out / "minibatch_pkg" / "manifest.json").read_text())
     assert manifest["kernels"][0]["inputs"][0]["c_value"] == "in_index_value"
-    monkeypatch.syspath_prepend(str(out))
-    pkg = importlib.import_module("minibatch_pkg")
     data, w = np.arange(40.0).reshape(10, 4), np.full(4, 0.1)
     for i in [0, 1, 2, 0]:
         xb = data[i * 4:(i + 1) * 4]  # the last batch has 2 rows
