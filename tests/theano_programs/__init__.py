@@ -8,4 +8,4 @@ a seeded NumPy RandomState, with no random streams: so it is deterministic, and
 them under Theano and records the curves; tests/test_theano_curves.py runs them
 under kgen, with `theano` resolving to `kgen`, and compares.
 """
-PROGRAMS = ["logistic_sgd", "mlp", "lenet", "contractive_ae", "elman_rnn"]
+PROGRAMS = ["logistic_sgd", "mlp", "lenet", "contractive_ae", "elman_rnn", "lstm"]
