@@ -276,6 +276,24 @@ def test_nan_propagates_through_max_min_maximum_minimum_clip(dtype):
     assert_same(ev(kg.argmin(x), {x: a}), np.argmin(a))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_max_min_of_large_arrays_vectorized_and_threaded_still_see_one_nan(dtype):
+    """Large max/min run as vectorized (and threaded) loops with a NaN flag
+    beside the accumulator: a single NaN anywhere, in any thread's part, in
+    a strided view or along a kept axis, still makes the result NaN."""
+    rng = np.random.default_rng(7)
+    x = kg.matrix("x", dtype)
+    fs = {(fn.__name__, axis, t): kg.function([x], fn(x.T if t else x, axis=axis))
+          for fn in (kg.max, kg.min) for axis in (None, 0, 1) for t in (False, True)}
+    for where in [None, (0, 0), (299, 999), (150, 517), (3, 1)]:
+        a = rng.standard_normal((300, 1000)).astype(dtype)
+        if where is not None:
+            a[where] = np.nan
+        for (name, axis, t), f in fs.items():
+            want = getattr(np, name)(a.T if t else a, axis=axis)
+            assert_same(f(a), want)
+
+
 @pytest.mark.parametrize("dtype", ["int32", "int64", "bool"])
 def test_mean_var_std_of_ints_and_bools_are_float64(dtype):
     a = np.array([[1, 0, 3], [4, 5, 1]]).astype(dtype)

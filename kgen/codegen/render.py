@@ -23,7 +23,8 @@ def environment(target):
     env.globals.update(ctype=printer.ctype, expr=printer.expr, tags=TAGS,
                        grouped=printer.grouped, blocks=printer.blocks,
                        lit=printer.literal, acc_ctype=_acc_ctype(printer),
-                       reduce_init=_reduce_init(printer), reduce_combine=_reduce_combine)
+                       reduce_init=_reduce_init(printer), reduce_combine=_reduce_combine,
+                       nan_tracked=_nan_tracked, simd_reduction_op=_simd_reduction_op)
     env.filters["lit"] = lambda v, dtype: printer.literal(v, dtype)
     # the only ways user text enters C: a string literal, a comment
     env.filters.update(cstr=c_string, ccomment=comment)
@@ -97,6 +98,22 @@ def _reduce_combine(loop, acc, x):
     if name == "prod":
         return f"{acc} * {x}"
     return f"kg_{name}_{TAGS[_acc_dtype(loop)]}({acc}, {x})"
+
+
+def _nan_tracked(loop):
+    """A float max/min: its C loops combine with a plain select and keep a NaN
+    flag beside the accumulator. The NaN-propagating select in one expression
+    (`a > b || a != a`) is control flow to gcc, which then neither vectorizes
+    the loop nor if-converts it (19x slower than NumPy's max on 4e6 floats)."""
+    return loop.red_op.name in ("max", "min") and _acc_dtype(loop) in ("float32", "float64")
+
+
+def _simd_reduction_op(loop):
+    """The OpenMP `reduction` operator of a reduce loop's accumulator, or None."""
+    name, dtype = loop.red_op.name, _acc_dtype(loop)
+    if name in ("sum", "prod"):
+        return "+" if name == "sum" else "*"
+    return name if dtype != "bool" else None
 
 
 def render_module(plans, target="c", version="0", profile=False):

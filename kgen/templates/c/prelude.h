@@ -50,8 +50,10 @@ static int kg_sub_overflows(int64_t a, int64_t b, int64_t *r)
 #endif
 #if defined(_OPENMP) || defined(KG_OPENMP_SIMD)
 #  define KG_OMP_SIMD_REDUCTION(op, var) KG__PRAGMA(omp simd reduction(op:var))
+#  define KG_OMP_SIMD_REDUCTION2(op, var, op2, var2) KG__PRAGMA(omp simd reduction(op:var) reduction(op2:var2))
 #else
 #  define KG_OMP_SIMD_REDUCTION(op, var)
+#  define KG_OMP_SIMD_REDUCTION2(op, var, op2, var2)
 #endif
 
 /* a deterministic reduction keeps one partial result per thread */
