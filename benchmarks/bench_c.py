@@ -75,6 +75,19 @@ def w2(n):
     return out
 
 
+def w7(n):
+    """max of a float32 vector and the row maxima of a matrix (softmax's
+    first pass): NaN-propagating, as NumPy's."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(n).astype(np.float32)
+    m = a.reshape(-1, 1000)
+    x, X = kg.fvector("x"), kg.fmatrix("X")
+    f, g = kg.function([x], x.max()), kg.function([X], X.max(axis=1))
+    assert f(a) == a.max() and np.array_equal(g(m), m.max(axis=1))
+    return ({"numpy": median_time(lambda: a.max()), "kgen": median_time(lambda: f(a))},
+            {"numpy": median_time(lambda: m.max(axis=1)), "kgen": median_time(lambda: g(m))})
+
+
 MLP_SPEC = """
 import numpy as np
 import kgen as kg
@@ -196,6 +209,8 @@ def main():
             (f"W2 sum((x-y)**2) n={n:.0e}", w2(n)),
             ("W3 MLP training step", w3()),
             ("W5 call overhead x+1, n=10", w5())]
+    vmax, rowmax = w7(n)
+    rows += [(f"W7 max(x) float32 n={n:.0e}", vmax), ("W7 max(X, axis=1), rows of 1000", rowmax)]
     if not args.quick:
         rows += [("W4 MLP compile, fresh process", w4()),
                  ("W6 1000-op chain + grad compile", w6(1000))]
