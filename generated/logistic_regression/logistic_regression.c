@@ -370,9 +370,11 @@ KG_FN T kg_floordiv_##tag(T a, T b) {                                           
     return (d - f > (T)0.5) ? f + 1 : f;                                        \
 }                                                                               \
 KG_FN T kg_pow_##tag(T a, T b) { return pow##F(a, b); }                         \
-/* NaN propagates through maximum/minimum and max/min, as in NumPy */          \
-KG_FN T kg_max_##tag(T a, T b) { return (a > b || a != a) ? a : b; }            \
-KG_FN T kg_min_##tag(T a, T b) { return (a < b || a != a) ? a : b; }            \
+/* NaN propagates through maximum/minimum and max/min, as in NumPy; two       \
+   selects, since `(a > b || a != a) ? a : b` is a branch that gcc leaves      \
+   unvectorized */                                                              \
+KG_FN T kg_max_##tag(T a, T b) { T m = a > b ? a : b; return a != a ? a : m; }  \
+KG_FN T kg_min_##tag(T a, T b) { T m = a < b ? a : b; return a != a ? a : m; }  \
 KG_FN T kg_abs_##tag(T a) { return fabs##F(a); }                                \
 KG_FN T kg_sign_##tag(T a) { return a > 0 ? 1 : a < 0 ? -1 : a; }               \
 KG_FN T kg_recip_##tag(T a) { return 1 / a; }                                   \
@@ -1257,8 +1259,10 @@ static int kg_sub_overflows(int64_t a, int64_t b, int64_t *r)
 #endif
 #if defined(_OPENMP) || defined(KG_OPENMP_SIMD)
 #  define KG_OMP_SIMD_REDUCTION(op, var) KG__PRAGMA(omp simd reduction(op:var))
+#  define KG_OMP_SIMD_REDUCTION2(op, var, op2, var2) KG__PRAGMA(omp simd reduction(op:var) reduction(op2:var2))
 #else
 #  define KG_OMP_SIMD_REDUCTION(op, var)
+#  define KG_OMP_SIMD_REDUCTION2(op, var, op2, var2)
 #endif
 
 /* a deterministic reduction keeps one partial result per thread */
@@ -1815,6 +1819,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
                         a = a + ((double)v_22);
 
                     }
+
                     part[t] = a;
                 }
                 for (int t = 0; t < nt; t++)
@@ -1839,6 +1844,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
 
             }
         }
+
         tmp3[0] = (double)acc;
     }
     /* sub(b, mul(...)) */
@@ -2474,6 +2480,7 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
                         a = a + ((double)v_18);
 
                     }
+
                     part[t] = a;
                 }
                 for (int t = 0; t < nt; t++)
@@ -2498,6 +2505,7 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
 
             }
         }
+
         out1[0] = (double)acc;
     }
 

@@ -372,9 +372,11 @@ KG_FN T kg_floordiv_##tag(T a, T b) {                                           
     return (d - f > (T)0.5) ? f + 1 : f;                                        \
 }                                                                               \
 KG_FN T kg_pow_##tag(T a, T b) { return pow##F(a, b); }                         \
-/* NaN propagates through maximum/minimum and max/min, as in NumPy */          \
-KG_FN T kg_max_##tag(T a, T b) { return (a > b || a != a) ? a : b; }            \
-KG_FN T kg_min_##tag(T a, T b) { return (a < b || a != a) ? a : b; }            \
+/* NaN propagates through maximum/minimum and max/min, as in NumPy; two       \
+   selects, since `(a > b || a != a) ? a : b` is a branch that gcc leaves      \
+   unvectorized */                                                              \
+KG_FN T kg_max_##tag(T a, T b) { T m = a > b ? a : b; return a != a ? a : m; }  \
+KG_FN T kg_min_##tag(T a, T b) { T m = a < b ? a : b; return a != a ? a : m; }  \
 KG_FN T kg_abs_##tag(T a) { return fabs##F(a); }                                \
 KG_FN T kg_sign_##tag(T a) { return a > 0 ? 1 : a < 0 ? -1 : a; }               \
 KG_FN T kg_recip_##tag(T a) { return 1 / a; }                                   \
@@ -1259,8 +1261,10 @@ static int kg_sub_overflows(int64_t a, int64_t b, int64_t *r)
 #endif
 #if defined(_OPENMP) || defined(KG_OPENMP_SIMD)
 #  define KG_OMP_SIMD_REDUCTION(op, var) KG__PRAGMA(omp simd reduction(op:var))
+#  define KG_OMP_SIMD_REDUCTION2(op, var, op2, var2) KG__PRAGMA(omp simd reduction(op:var) reduction(op2:var2))
 #else
 #  define KG_OMP_SIMD_REDUCTION(op, var)
+#  define KG_OMP_SIMD_REDUCTION2(op, var, op2, var2)
 #endif
 
 /* a deterministic reduction keeps one partial result per thread */
@@ -1602,6 +1606,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                         a = a + ((double)t1);
 
                     }
+
                     part[t] = a;
                 }
                 for (int t = 0; t < nt; t++)
@@ -1629,6 +1634,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
 
             }
         }
+
         tmp1[0] = (float)acc;
     }
     /* sum(W2 ** 2, axis=(0, 1), keepdims=False) */
@@ -1656,6 +1662,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                         a = a + ((double)t1_2);
 
                     }
+
                     part[t] = a;
                 }
                 for (int t = 0; t < nt; t++)
@@ -1683,6 +1690,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
 
             }
         }
+
         tmp2[0] = (float)acc;
     }
     /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdi...; cast(shape_i(...)); true_div(-1.0, cast(...)) */
@@ -1823,15 +1831,21 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
-            float acc = (-INFINITY);
-            
+            float acc = (-INFINITY); int acc_nan = 0;
+            KG_OMP_SIMD_REDUCTION2(max, acc, |, acc_nan)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v_13 = tmp7[i0 * tmp7_b0 + i1 * tmp7_b1];
 
-                acc = kg_max_f32(acc, ((float)v_13));
+                {
+                    const float kg_x = (float)v_13;
+                    acc = kg_x > acc ? kg_x : acc;
+                    acc_nan |= kg_x != kg_x;
+                }
 
             }
+            if (acc_nan) acc = (float)NAN;
+
             tmp2[i0] = (float)acc;
         }
     }
@@ -1916,6 +1930,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 acc = acc + ((double)v_17);
 
             }
+
             tmp9[i0] = (float)acc;
         }
     }
@@ -2047,6 +2062,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                         a = a + ((double)v_21);
 
                     }
+
                     part[t] = a;
                 }
                 for (int t = 0; t < nt; t++)
@@ -2071,6 +2087,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
 
             }
         }
+
         tmp11[0] = (float)acc;
     }
     /* sub(mul(...), true_div(...)) */
@@ -2237,6 +2254,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 acc = acc + ((double)t2_7);
 
             }
+
             tmp8[i0] = (float)acc;
         }
     }
@@ -2419,6 +2437,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 acc = acc + ((double)v_40);
 
             }
+
             tmp6[i1] = (float)acc;
         }
     }
@@ -2558,6 +2577,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 acc = acc + ((double)v_48);
 
             }
+
             tmp6[i1] = (float)acc;
         }
     }
@@ -2841,15 +2861,21 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
-            float acc = (-INFINITY);
-            
+            float acc = (-INFINITY); int acc_nan = 0;
+            KG_OMP_SIMD_REDUCTION2(max, acc, |, acc_nan)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v_3 = tmp1[i0 * tmp1_b0 + i1 * tmp1_b1];
 
-                acc = kg_max_f32(acc, ((float)v_3));
+                {
+                    const float kg_x = (float)v_3;
+                    acc = kg_x > acc ? kg_x : acc;
+                    acc_nan |= kg_x != kg_x;
+                }
 
             }
+            if (acc_nan) acc = (float)NAN;
+
             tmp0[i0] = (float)acc;
         }
     }
@@ -2931,6 +2957,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 acc = acc + ((double)v_7);
 
             }
+
             tmp2[i0] = (float)acc;
         }
     }
@@ -2956,6 +2983,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 at++;
 
             }
+
             out[i0] = best_at;
         }
     }
@@ -3187,15 +3215,21 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
-            float acc = (-INFINITY);
-            
+            float acc = (-INFINITY); int acc_nan = 0;
+            KG_OMP_SIMD_REDUCTION2(max, acc, |, acc_nan)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v_3 = tmp1[i0 * tmp1_b0 + i1 * tmp1_b1];
 
-                acc = kg_max_f32(acc, ((float)v_3));
+                {
+                    const float kg_x = (float)v_3;
+                    acc = kg_x > acc ? kg_x : acc;
+                    acc_nan |= kg_x != kg_x;
+                }
 
             }
+            if (acc_nan) acc = (float)NAN;
+
             tmp0[i0] = (float)acc;
         }
     }
@@ -3277,6 +3311,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 acc = acc + ((double)v_7);
 
             }
+
             tmp2[i0] = (float)acc;
         }
     }
@@ -3666,15 +3701,21 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
-            float acc = (-INFINITY);
-            
+            float acc = (-INFINITY); int acc_nan = 0;
+            KG_OMP_SIMD_REDUCTION2(max, acc, |, acc_nan)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v_6 = tmp3[i0 * tmp3_b0 + i1 * tmp3_b1];
 
-                acc = kg_max_f32(acc, ((float)v_6));
+                {
+                    const float kg_x = (float)v_6;
+                    acc = kg_x > acc ? kg_x : acc;
+                    acc_nan |= kg_x != kg_x;
+                }
 
             }
+            if (acc_nan) acc = (float)NAN;
+
             tmp0[i0] = (float)acc;
         }
     }
@@ -3759,6 +3800,7 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
                 acc = acc + ((double)v_10);
 
             }
+
             tmp5[i0] = (float)acc;
         }
     }
@@ -3890,6 +3932,7 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
                         a = a + ((double)v_14);
 
                     }
+
                     part[t] = a;
                 }
                 for (int t = 0; t < nt; t++)
@@ -3914,6 +3957,7 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
 
             }
         }
+
         out0[0] = (float)acc;
     }
     /* -1.0 / cast(n_rows, dtype='float32') */
@@ -4048,6 +4092,7 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
                 acc = acc + ((double)t2_5);
 
             }
+
             tmp4[i0] = (float)acc;
         }
     }
@@ -4184,6 +4229,7 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
                 acc = acc + ((double)v_26);
 
             }
+
             out2[i1] = (float)acc;
         }
     }
@@ -4205,6 +4251,7 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
                 acc = acc + ((double)v_27);
 
             }
+
             out4[i1] = (float)acc;
         }
     }
@@ -4394,6 +4441,7 @@ KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RES
                         a = a + ((double)t1);
 
                     }
+
                     part[t] = a;
                 }
                 for (int t = 0; t < nt; t++)
@@ -4421,6 +4469,7 @@ KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RES
 
             }
         }
+
         tmp1[0] = (float)acc;
     }
     /* sum(W2 ** 2, axis=(0, 1), keepdims=False) */
@@ -4448,6 +4497,7 @@ KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RES
                         a = a + ((double)t1_2);
 
                     }
+
                     part[t] = a;
                 }
                 for (int t = 0; t < nt; t++)
@@ -4475,6 +4525,7 @@ KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RES
 
             }
         }
+
         tmp2[0] = (float)acc;
     }
     /* 9.999999747378752e-05 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), keepdims=False)) - sum_total / cast(n_rows, dtype='float32') */
@@ -4934,15 +4985,21 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
-            float acc = (-INFINITY);
-            
+            float acc = (-INFINITY); int acc_nan = 0;
+            KG_OMP_SIMD_REDUCTION2(max, acc, |, acc_nan)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v_3 = tmp1[i0 * tmp1_b0 + i1 * tmp1_b1];
 
-                acc = kg_max_f32(acc, ((float)v_3));
+                {
+                    const float kg_x = (float)v_3;
+                    acc = kg_x > acc ? kg_x : acc;
+                    acc_nan |= kg_x != kg_x;
+                }
 
             }
+            if (acc_nan) acc = (float)NAN;
+
             tmp0[i0] = (float)acc;
         }
     }
@@ -5024,6 +5081,7 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
                 acc = acc + ((double)v_7);
 
             }
+
             tmp2[i0] = (float)acc;
         }
     }
@@ -5049,6 +5107,7 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
                 at++;
 
             }
+
             out[i0] = best_at;
         }
     }
@@ -5280,15 +5339,21 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
-            float acc = (-INFINITY);
-            
+            float acc = (-INFINITY); int acc_nan = 0;
+            KG_OMP_SIMD_REDUCTION2(max, acc, |, acc_nan)
             for (int64_t i1 = 0; i1 < add_d1_2; i1++)
             {
                 const float v_3 = tmp1[i0 * tmp1_b0 + i1 * tmp1_b1];
 
-                acc = kg_max_f32(acc, ((float)v_3));
+                {
+                    const float kg_x = (float)v_3;
+                    acc = kg_x > acc ? kg_x : acc;
+                    acc_nan |= kg_x != kg_x;
+                }
 
             }
+            if (acc_nan) acc = (float)NAN;
+
             tmp0[i0] = (float)acc;
         }
     }
@@ -5370,6 +5435,7 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
                 acc = acc + ((double)v_7);
 
             }
+
             tmp2[i0] = (float)acc;
         }
     }
