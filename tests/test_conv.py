@@ -334,6 +334,29 @@ def test_max_pool_gradient_goes_to_every_tied_maximum_as_theano():
     np.testing.assert_array_equal(g.eval({x: xv}), want)
 
 
+def test_dedicated_max_pool_gradient_of_wide_rows_and_strided_inputs():
+    """The C gradient walks a row's windows in blocks (KG_POOL_BLOCK, 256):
+    rows of more windows than a block, a partial last window, a transposed
+    (strided) input and ties, against the definition written with NumPy."""
+    rng = np.random.default_rng(5)
+    x, gy = T.tensor3("x"), T.tensor3("gy")
+    for shape, ws, transposed in [((2, 5, 901), (2, 3), False), ((3, 7, 1030), (3, 2), True)]:
+        xv = rng.integers(0, 4, size=shape).astype(np.float64)     # many ties
+        xin = np.ascontiguousarray(np.swapaxes(xv, 1, 2)) if transposed else xv
+        xs = x.dimshuffle(0, 2, 1) if transposed else x
+        r, c = shape[1] // ws[0], shape[2] // ws[1]
+        gv = rng.standard_normal((shape[0], r, c))
+        g = kg.grad((pool.pool_2d(xs, ws, ignore_border=True) * gy).sum(), x)
+        assert "max_pool_2d_grad" in {n.op.name for n in toposort([g]) if n.op is not None}
+        got = kg.function([x, gy], g)(xin, gv)
+        win = xv[:, :r * ws[0], :c * ws[1]].reshape(shape[0], r, ws[0], c, ws[1])
+        hit = win == win.max(axis=(2, 4), keepdims=True)
+        want = np.zeros_like(xv)
+        want[:, :r * ws[0], :c * ws[1]] = (hit * gv[:, :, None, :, None]).reshape(
+            shape[0], r * ws[0], c * ws[1])
+        np.testing.assert_array_equal(got, np.swapaxes(want, 1, 2) if transposed else want)
+
+
 def test_dedicated_max_pool_ties_leading_axes_and_second_derivatives():
     """Non-overlapping max pooling is the op max_pool_2d (one pass; its gradient
     and that gradient's adjoint are ops too): a partial last window dropped, ties
