@@ -1269,6 +1269,8 @@ static int kg_sub_overflows(int64_t a, int64_t b, int64_t *r)
 #ifndef KG_MAX_THREADS
 #  define KG_MAX_THREADS 256
 #endif
+/* max pooling's gradient handles this many windows of a row at a time */
+#define KG_POOL_BLOCK 256
 #ifdef _OPENMP
 #  include <omp.h>
 static inline int kg_team_size(void) {
