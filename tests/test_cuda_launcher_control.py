@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import _cuda_emu
+from _control_spec import SPEC
 from _fake_cuda import CC, build_gpu_package, build_stub, driver_log, nvcc_problem, off_stub, \
     on_stub
 
@@ -25,33 +26,6 @@ pytestmark = [
                        reason="running the kernels on the CPU needs g++"),
 ]
 
-SPEC = '''
-import kgen as kg
-import kgen.tensor as T
-from kgen.ifelse import ifelse
-
-c, d, A, x, i = T.dscalar("c"), T.dscalar("d"), T.dmatrix("A"), T.dvector("x"), T.lscalar("i")
-# then: a GEMV and x[i] (i may be out of range when not taken); else: a map and a sum
-p, q = ifelse(T.gt(c, 0), [T.dot(A, x) * 2, x[i]], [x + 1, x.sum()])
-branchy = kg.kernel("branchy", [c, A, x, i], [p, q])
-# an ifelse inside a branch: two conditions, the inner one read only when reached
-nested = kg.kernel("nested", [c, d, x], ifelse(T.gt(c, 0), ifelse(T.gt(d, 0), x * 3, x - 1),
-                                               T.exp(x)))
-# until(): the running sum up to the step where it passes 2.5
-v = T.dvector("v")
-sums, _ = kg.scan(lambda e, acc: (acc + e, kg.scan_module.until(acc + e > 2.5)),
-                  sequences=v, outputs_info=T.zeros_like(v[0]), name="upto")
-upto = kg.kernel("upto", [v], sums)
-last, _ = kg.scan(lambda e, acc: (acc + e, kg.scan_module.until(acc + e > 2.5)),
-                  sequences=v, outputs_info=T.zeros_like(v[0]), name="upto_last")
-upto_last = kg.kernel("upto_last", [v], last[-1] * 2)
-# a scan inside a branch: its whole loop runs only when the branch is taken
-loop_in_branch = kg.kernel("loop_in_branch", [c, v],
-                           ifelse(T.gt(c, 0), kg.scan(lambda e, acc: T.tanh(acc + e), sequences=v,
-                                                      outputs_info=T.zeros_like(v[0]),
-                                                      name="squash")[0][-1],
-                                  v.sum()))
-'''
 
 
 @pytest.fixture(scope="module")
