@@ -32,7 +32,7 @@ def build_stub(out_dir):
     """(path of the stand-in libcuda.so.1 compiled into out_dir, its ctypes handle)."""
     out = Path(out_dir) / "libcuda.so.1"
     subprocess.run([CC, "-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-                    str(HERE / "fake_cuda" / "libcuda_stub.c"), "-o", str(out)],
+                    str(HERE / "fake_cuda" / "libcuda_stub.c"), "-o", str(out), "-ldl"],
                    check=True, capture_output=True, text=True)
     lib = ctypes.CDLL(str(out))
     lib.kgstub_log.restype = ctypes.c_char_p

@@ -105,26 +105,43 @@ def test_launcher_compiles_warning_free(package, tmp_path):
                        check=True, capture_output=True, text=True)
 
 
-def test_c_example_links_and_reports_a_missing_driver(tmp_path, monkeypatch):
-    """examples/c/gpu_demo.c against the particles package's header: compiled and linked
-    warning-free; run where the driver is missing, it says so and exits 2 after the
-    CPU kernel ran (there is no GPU here to run the rest on)."""
-    from kgen.package import build_package, load_spec
-    monkeypatch.setenv("KGEN_CUDA_TARGETS", "compute_80")  # one nvcc run: the PTX
-    spec = load_spec(REPO / "examples" / "specs" / "particles.py")
-    pkg = build_package(spec.kernels, tmp_path, "particles", spec.path,
-                        targets=("c", "cuda")).path
-    exe = tmp_path / "gpu_demo"
+@pytest.fixture(scope="module")
+def gpu_demo(tmp_path_factory):
+    """examples/c/gpu_demo.c against the particles package's header, compiled and
+    linked warning-free: (the program, the package folder)."""
+    tmp = tmp_path_factory.mktemp("gpu_demo")
+    pkg = build_gpu_package((REPO / "examples" / "specs" / "particles.py").read_text(), tmp,
+                            "particles", "compute_80")  # one nvcc run: the PTX
+    exe = tmp / "gpu_demo"
     subprocess.run([CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{pkg}",
                     str(REPO / "examples" / "c" / "gpu_demo.c"), str(pkg / "particles.c"),
                     str(pkg / "particles_cuda.c"), str(pkg / "particles_images.c"),
                     "-o", str(exe), "-ldl", "-lpthread", "-lm"],
                    check=True, capture_output=True, text=True)
+    return exe, pkg
+
+
+def test_c_example_reports_a_missing_driver(gpu_demo, tmp_path):
+    """Where the driver is missing it says so and exits 2 after the CPU kernel ran."""
+    exe, _ = gpu_demo
     env = dict(os.environ, KGEN_LIBCUDA=str(tmp_path / "nowhere" / "libcuda.so.1"))
     run = subprocess.run([str(exe), "100"], capture_output=True, text=True, env=env)
     assert run.returncode == 2, run.stdout + run.stderr
     assert "no NVIDIA driver" in run.stderr and "nowhere" in run.stderr
     assert run.stdout.startswith("cpu: x[0] = ")
+
+
+@needs_gxx
+def test_c_example_runs_on_the_stand_in_driver(gpu_demo, stub):
+    """The whole program, its GPU half on the stand-in driver whose launches run the
+    package's kernels on the CPU emulator: the GPU results are the CPU kernel's."""
+    exe, pkg = gpu_demo
+    emulator, _ = _cuda_emu.build((pkg / "particles.cu").read_text())
+    env = dict(os.environ, KGEN_LIBCUDA=str(stub[0]), KGSTUB_EMULATOR=emulator._name)
+    run = subprocess.run([str(exe), "1000"], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    worst = float(run.stdout.split("max |cpu - gpu| = ")[1].split()[0])
+    assert worst < 1e-12 and "over 1000 particles" in run.stdout, run.stdout
 
 
 # ---- no driver, no device -----------------------------------------------------------------
