@@ -177,3 +177,18 @@ def test_a_loop_in_a_branch_not_taken_launches_nothing(gpu, scan_bodies):
     before = len(emu.launches)
     assert float(pkg.loop_in_branch(-1.0, xv)) == pytest.approx(xv.sum(), rel=1e-14)
     assert not body & set(launched(emu, before))
+
+
+@pytest.mark.parametrize("kernel, args, what, first", [
+    ("branchy", (1.0, np.ones((2, 2)), np.ones(2), 0), "the condition of ifelse", [4.0, 4.0]),
+    ("upto", (np.full(4, 1.0),), "the stop flag of scan upto", [1.0, 2.0, 3.0]),
+])
+def test_a_failed_copy_back_names_itself_and_frees_everything(gpu, kernel, args, what, first):
+    pkg, emu, lib = gpu
+    live = lib.kgstub_live_allocations()
+    lib.kgstub_fail(b"cuMemcpyDtoH_v2", 700)
+    with pytest.raises(RuntimeError, match=f"{what}.*CUDA_ERROR_ILLEGAL_ADDRESS"):
+        getattr(pkg, kernel)(*args)
+    assert lib.kgstub_live_allocations() == live  # the call's temporaries and outputs went
+    out = getattr(pkg, kernel)(*args)  # and the next call runs
+    np.testing.assert_array_equal(out[0] if kernel == "branchy" else out, first)
