@@ -16,6 +16,8 @@ call, the median over --reps, all in one run:
   W2     sum((x - y) ** 2), float32                      (2 reads)
   MLP    one SGD step, 256x784 -> tanh 512 -> softmax 10, float32, the weights
          on the device; beside it the same step written with CuPy (cuBLAS GEMMs)
+  scan   1,000 steps of h = tanh(w * h + x_t): the host loop's cost per step,
+         plain and under an until() that never stops (one flag copied back a step)
 
 --json FILE also writes the numbers (seconds, GB/s, ratios) there, for the record
 tools/gpu_check.sh keeps. Without a GPU, its driver or CuPy it prints why and
@@ -52,6 +54,15 @@ grads = T.grad(cost, params)
 lr = np.float32(0.01)
 mlp_step = kg.kernel("mlp_step", [X, lab], cost,
                      updates=[(q, q - lr * g) for q, g in zip(params, grads)])
+
+# the host loop of a scan: h = tanh(w * h + x_t), and the same loop under an
+# until() that never stops (its stop flag is copied back after every step)
+s, w = T.fvector("s"), T.fscalar("w")
+h, _ = kg.scan(lambda x_t, h: T.tanh(w * h + x_t), sequences=s, outputs_info=T.zeros_like(w))
+recurrence = kg.kernel("recurrence", [s, w], h[-1])
+hu, _ = kg.scan(lambda x_t, h: (T.tanh(w * h + x_t), kg.scan_module.until(T.gt(h, 2))),
+                sequences=s, outputs_info=T.zeros_like(w))
+recurrence_until = kg.kernel("recurrence_until", [s, w], hu[-1])
 '''
 
 
@@ -183,6 +194,13 @@ def main(argv=None):
         print(f"  MLP step 256x784->512->10: kgen {ours * 1e3:.3f} ms, CuPy {theirs * 1e3:.3f} ms "
               f"(kgen / CuPy = {ours / theirs:.2f})")
         record.update(mlp_s=ours, cupy_mlp_s=theirs, mlp_kgen_over_cupy=ours / theirs)
+
+        seq = cupy.asarray(np.random.default_rng(3).uniform(-1, 1, 1000).astype(np.float32))
+        for kernel in (pkg.recurrence, pkg.recurrence_until):
+            t = run(lambda: kernel(seq, np.float32(0.5)), max(3, reps // 4))
+            print(f"  scan  {kernel.name:16s} 1,000 steps: {t * 1e3:8.3f} ms = "
+                  f"{t * 1e3:6.2f} us a step")
+            record[f"{kernel.name}_s"] = t
     print("\n  GB/s counts each input read and output written once; the copy moves 4n bytes "
           "each way.")
     if args.json:
