@@ -14,6 +14,12 @@ branchy = kg.kernel("branchy", [c, A, x, i], [p, q])
 # an ifelse inside a branch: two conditions, the inner one read only when reached
 nested = kg.kernel("nested", [c, d, x], ifelse(T.gt(c, 0), ifelse(T.gt(d, 0), x * 3, x - 1),
                                                T.exp(x)))
+# conditions on sizes: the then branch's broadcast is checked only when it is
+# taken; a size itself as the condition is known on the host (no copy back)
+y = T.dvector("y")
+same = kg.kernel("same", [x, y], ifelse(T.eq(x.shape[0], y.shape[0]), (x * y).sum(), x.sum()))
+short = kg.kernel("short", [x, y], ifelse(T.lt(x.shape[0], 5), (x * y).sum(), x.sum()))
+empty = kg.kernel("empty", [x, y], ifelse(x.shape[0], (x * y).sum(), y.sum()))
 # until(): the running sum up to the step where it passes 2.5
 v = T.dvector("v")
 sums, _ = kg.scan(lambda e, acc: (acc + e, kg.scan_module.until(acc + e > 2.5)),

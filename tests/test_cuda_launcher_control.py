@@ -129,6 +129,24 @@ def test_nested_branches(gpu, cv, dv):
     assert len(conditions) == (2 if cv > 0 else 1)  # the inner one only when reached
 
 
+def test_conditions_on_sizes_and_their_branch_checks(gpu):
+    pkg, emu, lib = gpu
+    lib.kgstub_reset()
+    assert float(pkg.same(np.ones(2), np.ones(3))) == 2.0   # (x * y) would not broadcast
+    assert float(pkg.same(np.arange(3.0), np.arange(3.0))) == 5.0
+    assert float(pkg.short(np.arange(6.0), np.ones(2))) == 15.0
+    assert copies_back(lib).count(1) == 3   # each condition, a bool computed on the device
+    with pytest.raises(ValueError, match="do not fit"):   # taken: its check runs
+        pkg.short(np.ones(2), np.ones(3))
+    np.testing.assert_array_equal(on_cpu(pkg, "same", np.ones(2), np.ones(3)), 2.0)
+    lib.kgstub_reset()
+    assert float(pkg.empty(np.zeros(0), np.arange(4.0))) == 6.0   # x * y: not checked
+    assert float(pkg.empty(np.arange(4.0), np.arange(4.0))) == 14.0
+    assert 1 not in copies_back(lib)   # a size as the condition: known on the host
+    with pytest.raises(ValueError, match="do not fit"):
+        pkg.empty(np.ones(2), np.ones(3))
+
+
 def test_until_stops_the_launch_loop(gpu, scan_bodies):
     pkg, emu, lib = gpu
     xv = np.random.default_rng(3).uniform(0.2, 1.0, 9)
