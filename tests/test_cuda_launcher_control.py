@@ -210,3 +210,39 @@ def test_a_failed_copy_back_names_itself_and_frees_everything(gpu, kernel, args,
     assert lib.kgstub_live_allocations() == live  # the call's temporaries and outputs went
     out = getattr(pkg, kernel)(*args)  # and the next call runs
     np.testing.assert_array_equal(out[0] if kernel == "branchy" else out, first)
+
+
+def test_the_launcher_and_kg_function_launch_alike(gpu, monkeypatch):
+    """The package's C launcher and kg.function's runtime run one host program
+    (cuda_launch.host_program): for the same kernel and arguments they launch
+    the same kernels, in the same order, with the same geometry."""
+    import re
+    import kgen as kg
+    import kgen.tensor as T
+    from kgen.ifelse import ifelse
+    pkg, emu, lib = gpu
+    driver = _cuda_emu.emulate(monkeypatch)
+    c, A, x, i = T.dscalar("c"), T.dmatrix("A"), T.dvector("x"), T.lscalar("i")
+    p, q = ifelse(T.gt(c, 0), [T.dot(A, x) * 2, x[i]], [x + 1, x.sum()])
+    branchy = kg.function([c, A, x, i], [p, q], target="cuda")
+    v = T.dvector("v")
+    sums, _ = kg.scan(lambda e, acc: (acc + e, kg.scan_module.until(acc + e > 2.5)),
+                      sequences=v, outputs_info=T.zeros_like(v[0]), name="upto")
+    upto = kg.function([v], sums, target="cuda")
+
+    def step(name):  # the kernel's place and role, without the plan's own name
+        return re.search(r"_s\d+_\w+$", name).group(0)
+
+    rng = np.random.default_rng(8)
+    cases = [("branchy", branchy, (1.0, rng.standard_normal((3, 3)), rng.standard_normal(3), 1)),
+             ("branchy", branchy, (-1.0, np.ones((300, 300)), rng.standard_normal(300), 9999)),
+             ("upto", upto, (rng.uniform(0.2, 1.0, 12),))]
+    for name, f, args in cases:
+        before_pkg, before_fn = len(emu.launches), len(driver.launches)
+        got = getattr(pkg, name)(*args)
+        want = f(*args)
+        for g, w in zip(got if name == "branchy" else [got], want if name == "branchy" else [want]):
+            np.testing.assert_array_equal(g, w)
+        ours = [(step(n), grid, block) for n, grid, block, _ in emu.launches[before_pkg:]]
+        theirs = [(step(n), grid, block) for n, grid, block in driver.launches[before_fn:]]
+        assert ours == theirs and ours, (name, ours, theirs)
