@@ -1,7 +1,7 @@
 """kgen's CUDA kernels on the GPU: GB/s against the device's copy bandwidth, the
 MLP step against CuPy, nvcc and load times.
 
-    python benchmarks/bench_gpu.py [--n 100000000] [--reps 20]
+    python benchmarks/bench_gpu.py [--n 100000000] [--reps 20] [--json FILE]
 
 The kernels run from a package built with --target c,cuda, launched by its C
 host launcher (only the CUDA driver: no PyCUDA needed). Inputs are CuPy
@@ -16,11 +16,16 @@ call, the median over --reps, all in one run:
   W2     sum((x - y) ** 2), float32                      (2 reads)
   MLP    one SGD step, 256x784 -> tanh 512 -> softmax 10, float32, the weights
          on the device; beside it the same step written with CuPy (cuBLAS GEMMs)
+  scan   1,000 steps of h = tanh(w * h + x_t): the host loop's cost per step,
+         plain and under an until() that never stops (one flag copied back a step)
 
-Without a GPU, its driver or CuPy it prints why and exits with status 2.
+--json FILE also writes the numbers (seconds, GB/s, ratios) there, for the record
+tools/gpu_check.sh keeps. Without a GPU, its driver or CuPy it prints why and
+exits with status 2.
 """
 import argparse
 import importlib
+import json
 import statistics
 import sys
 import tempfile
@@ -49,6 +54,15 @@ grads = T.grad(cost, params)
 lr = np.float32(0.01)
 mlp_step = kg.kernel("mlp_step", [X, lab], cost,
                      updates=[(q, q - lr * g) for q, g in zip(params, grads)])
+
+# the host loop of a scan: h = tanh(w * h + x_t), and the same loop under an
+# until() that never stops (its stop flag is copied back after every step)
+s, w = T.fvector("s"), T.fscalar("w")
+h, _ = kg.scan(lambda x_t, h: T.tanh(w * h + x_t), sequences=s, outputs_info=T.zeros_like(w))
+recurrence = kg.kernel("recurrence", [s, w], h[-1])
+hu, _ = kg.scan(lambda x_t, h: (T.tanh(w * h + x_t), kg.scan_module.until(T.gt(h, 2))),
+                sequences=s, outputs_info=T.zeros_like(w))
+recurrence_until = kg.kernel("recurrence_until", [s, w], hu[-1])
 '''
 
 
@@ -117,6 +131,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=100_000_000)
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args(argv)
     try:
         import cupy
@@ -140,11 +155,14 @@ def main(argv=None):
               f"median of {reps}")
         print(f"  build: nvcc {nvcc_s:.1f} s (PTX + cubins), whole package {build_s:.1f} s; "
               f"driver start + module load {load_s * 1e3:.1f} ms")
+        record = {"device": name, "compute_capability": [major, minor], "n": n, "reps": reps,
+                  "nvcc_s": nvcc_s, "build_s": build_s, "load_s": load_s}
 
         a = cupy.empty(n, cupy.float32)
         b = cupy.empty_like(a)
         t_copy = run(lambda: b.__setitem__(Ellipsis, a), reps)
         copy_bw = 2 * a.nbytes / t_copy / 1e9
+        record.update(copy_s=t_copy, copy_gbs=copy_bw)
         print(f"  copy  device-to-device {4 * n / 1e9:.1f} GB: {t_copy * 1e3:8.3f} ms "
               f"{copy_bw:8.1f} GB/s")
 
@@ -155,12 +173,15 @@ def main(argv=None):
             kernel.device_outputs = True
             t = run(lambda: kernel(*inputs), reps)
             gbs = nbytes / t / 1e9
+            record.update({f"{kernel.name}_s": t, f"{kernel.name}_gbs": gbs,
+                           f"{kernel.name}_of_copy": gbs / copy_bw})
             print(f"  {kernel.name:5s} {t * 1e3:8.3f} ms {gbs:8.1f} GB/s = "
                   f"{100 * gbs / copy_bw:5.1f}% of the copy")
         ref = cupy.exp(-x * x) * cupy.sin(y) + cupy.log1p(z * z)
         got = cupy.asarray(pkg.w1(x, y, z))
         err = float(cupy.max(cupy.abs(got - ref)))
         print(f"        W1 agrees with CuPy to {err:.2e} (max abs)")
+        record["w1_max_abs_error_vs_cupy"] = err
         del x, y, z, ref, got
 
         Xh = np.random.default_rng(1).standard_normal((256, 784)).astype(np.float32)
@@ -172,8 +193,18 @@ def main(argv=None):
         theirs = run(lambda: step(X, lab), reps)
         print(f"  MLP step 256x784->512->10: kgen {ours * 1e3:.3f} ms, CuPy {theirs * 1e3:.3f} ms "
               f"(kgen / CuPy = {ours / theirs:.2f})")
+        record.update(mlp_s=ours, cupy_mlp_s=theirs, mlp_kgen_over_cupy=ours / theirs)
+
+        seq = cupy.asarray(np.random.default_rng(3).uniform(-1, 1, 1000).astype(np.float32))
+        for kernel in (pkg.recurrence, pkg.recurrence_until):
+            t = run(lambda: kernel(seq, np.float32(0.5)), max(3, reps // 4))
+            print(f"  scan  {kernel.name:16s} 1,000 steps: {t * 1e3:8.3f} ms = "
+                  f"{t * 1e3:6.2f} us a step")
+            record[f"{kernel.name}_s"] = t
     print("\n  GB/s counts each input read and output written once; the copy moves 4n bytes "
           "each way.")
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
     return 0
 
 

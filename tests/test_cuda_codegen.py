@@ -347,3 +347,31 @@ def test_shutil_which_is_not_fooled_by_a_directory(tmp_path, monkeypatch):
     with pytest.raises(kg.CompilerNotFoundError):
         nvcc.find_nvcc()
     assert shutil.which(str(tmp_path / "nvcc")) is None
+
+
+def test_host_program_decides_each_ifelse_before_its_branches_and_guards_whole_loops():
+    """cuda_launch.host_program, which the package launcher renders and kg.function
+    runs: an ifelse is decided after the kernels that compute its condition and
+    before any kernel of its branches; a scan in a branch is one guarded loop."""
+    import kgen.tensor as T
+    from kgen.ifelse import ifelse
+    from kgen.runtime.cuda_launch import host_program
+    c, x = T.dscalar("c"), T.dvector("x")
+    squash = kg.scan(lambda e, acc: T.tanh(acc + e), sequences=x,
+                     outputs_info=T.zeros_like(x[0]), name="squash")[0][-1]
+    plan = kg.kernel("branchy_loop", [c, x], ifelse(T.gt(c, 0), squash, T.exp(x).sum())).plan()
+    program = host_program(plan)
+    kinds = [h.kind for h in program]
+    decide = kinds.index("decide")
+    assert kinds.count("decide") == 1 and kinds[:decide] == ["launch"] * decide
+    assert all(not h.guards for h in program[:decide + 1])
+    side = program[decide].index
+    loop, end = kinds.index("loop"), kinds.index("end_loop")
+    assert decide < loop < end and program[loop].guards == ((side, 0),)
+    inside = program[loop + 1:end]
+    assert inside and all(h.kind == "launch" and not h.guards and h.kernel.scan is not None
+                          for h in inside)
+    others = [h for h in program[end + 1:] if h.kind == "launch"]
+    assert {h.guards for h in others} >= {((side, 1),)}  # the else branch's kernels
+    names = [h.kernel.name for h in program if h.kind == "launch"]
+    assert names == [k.name for k in cuda_kernels(plan)]  # the launcher's function table

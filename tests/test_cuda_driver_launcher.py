@@ -14,11 +14,8 @@ start (no driver, another compute capability, cuInit failing) import a fresh
 copy of the package folder.
 """
 import ctypes
-import importlib
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,17 +23,12 @@ import pytest
 
 import kgen as kg
 import _cuda_emu
+from _fake_cuda import CC, build_gpu_package, build_stub, driver_log, fresh_copy, nvcc_problem, \
+    off_stub, on_stub
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-CC = shutil.which("cc") or shutil.which("gcc")
-
-try:
-    from kgen.build import nvcc as _nvcc
-    _nvcc.find_nvcc()
-    NO_NVCC = None
-except Exception as exc:  # CompilerNotFoundError
-    NO_NVCC = str(exc)
+NO_NVCC = nvcc_problem()
 
 pytestmark = [
     pytest.mark.skipif(NO_NVCC is not None, reason=f"building a GPU package needs nvcc: {NO_NVCC}"),
@@ -74,97 +66,21 @@ rnn = kg.kernel("rnn", [x, w], [h, kg.grad(h.sum(), w)])
 @pytest.fixture(scope="module")
 def stub(tmp_path_factory):
     """The stand-in driver: (path of libcuda.so.1, its ctypes handle)."""
-    out = tmp_path_factory.mktemp("fake_cuda") / "libcuda.so.1"
-    subprocess.run([CC, "-std=c11", "-O1", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC",
-                    str(HERE / "fake_cuda" / "libcuda_stub.c"), "-o", str(out)],
-                   check=True, capture_output=True, text=True)
-    lib = ctypes.CDLL(str(out))
-    lib.kgstub_log.restype = ctypes.c_char_p
-    lib.kgstub_image.restype = ctypes.POINTER(ctypes.c_ubyte)
-    lib.kgstub_image.argtypes = [ctypes.POINTER(ctypes.c_size_t)]
-    lib.kgstub_fail.argtypes = [ctypes.c_char_p, ctypes.c_int]
-    return out, lib
+    return build_stub(tmp_path_factory.mktemp("fake_cuda"))
 
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
     """The built package folder (sources, binaries, extension)."""
-    from kgen.package import build_package, load_spec
-    root = tmp_path_factory.mktemp("gpu_pkg")
-    spec_file = root / "gpumini.py"
-    spec_file.write_text(SPEC)
-    old = os.environ.get("KGEN_CUDA_TARGETS")
-    os.environ["KGEN_CUDA_TARGETS"] = TARGETS
-    try:
-        spec = load_spec(spec_file)
-        result = build_package(spec.kernels, root / "out", "gpumini", spec.path,
-                               targets=("c", "cuda"))
-    finally:
-        if old is None:
-            os.environ.pop("KGEN_CUDA_TARGETS")
-        else:
-            os.environ["KGEN_CUDA_TARGETS"] = old
-    return result.path
-
-
-_copies = [0]
-
-
-def fresh_copy(package, tmp_path):
-    """The package imported from a new folder: a launcher that has not opened a driver."""
-    _copies[0] += 1
-    name = f"gpumini_copy{_copies[0]}"
-    shutil.copytree(package, tmp_path / name)
-    sys.path.insert(0, str(tmp_path))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(tmp_path))
-
-
-class Emulated:
-    """The stub's launch hook: records each launch, then runs it on the CPU."""
-
-    PROTO = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint),
-                             ctypes.POINTER(ctypes.c_void_p))
-
-    def __init__(self, source):
-        self.lib, self.sigs = _cuda_emu.build(source)
-        self.launches, self.errors = [], []
-        self.callback = self.PROTO(self._launch)
-
-    def _launch(self, name, geometry, params):
-        try:
-            name = name.decode()
-            types = self.sigs[name]
-            args = [ctypes.cast(params[k], ctypes.POINTER(ctypes.c_int64))[0]
-                    for k in range(len(types))]
-            ints = [a for a, t in zip(args, types) if "*" not in t]
-            self.launches.append((name, tuple(geometry[:3]), tuple(geometry[3:6]), ints))
-            packed = (ctypes.c_int64 * max(1, len(args)))(*args)
-            return getattr(self.lib, f"emu_{name}")(geometry, packed)
-        except Exception as exc:  # noqa: BLE001 - a ctypes callback cannot raise
-            self.errors.append(exc)
-            return 1
+    return build_gpu_package(SPEC, tmp_path_factory.mktemp("gpu_pkg"), "gpumini", TARGETS)
 
 
 @pytest.fixture(scope="module")
 def gpu(package, stub, tmp_path_factory):
     """(the package on the stand-in GPU, the emulator hook, the stub)."""
-    path, lib = stub
-    os.environ["KGEN_LIBCUDA"] = str(path)
-    lib.kgstub_reset()
-    emu = Emulated((package / "gpumini.cu").read_text())
-    lib.kgstub_set_hook(emu.callback)
-    pkg = fresh_copy(package, tmp_path_factory.mktemp("copies"))
-    assert pkg.device("cuda") == "cuda"
-    yield pkg, emu, lib
-    lib.kgstub_set_hook(None)
-    os.environ.pop("KGEN_LIBCUDA", None)
-
-
-def driver_log(lib):
-    return lib.kgstub_log().decode().splitlines()
+    pkg, emu = on_stub(package, stub, tmp_path_factory.mktemp("copies"))
+    yield pkg, emu, stub[1]
+    off_stub(stub)
 
 
 # ---- the build --------------------------------------------------------------------------
@@ -189,26 +105,43 @@ def test_launcher_compiles_warning_free(package, tmp_path):
                        check=True, capture_output=True, text=True)
 
 
-def test_c_example_links_and_reports_a_missing_driver(tmp_path, monkeypatch):
-    """examples/c/gpu_demo.c against the particles package's header: compiled and linked
-    warning-free; run where the driver is missing, it says so and exits 2 after the
-    CPU kernel ran (there is no GPU here to run the rest on)."""
-    from kgen.package import build_package, load_spec
-    monkeypatch.setenv("KGEN_CUDA_TARGETS", "compute_80")  # one nvcc run: the PTX
-    spec = load_spec(REPO / "examples" / "specs" / "particles.py")
-    pkg = build_package(spec.kernels, tmp_path, "particles", spec.path,
-                        targets=("c", "cuda")).path
-    exe = tmp_path / "gpu_demo"
+@pytest.fixture(scope="module")
+def gpu_demo(tmp_path_factory):
+    """examples/c/gpu_demo.c against the particles package's header, compiled and
+    linked warning-free: (the program, the package folder)."""
+    tmp = tmp_path_factory.mktemp("gpu_demo")
+    pkg = build_gpu_package((REPO / "examples" / "specs" / "particles.py").read_text(), tmp,
+                            "particles", "compute_80")  # one nvcc run: the PTX
+    exe = tmp / "gpu_demo"
     subprocess.run([CC, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{pkg}",
                     str(REPO / "examples" / "c" / "gpu_demo.c"), str(pkg / "particles.c"),
                     str(pkg / "particles_cuda.c"), str(pkg / "particles_images.c"),
                     "-o", str(exe), "-ldl", "-lpthread", "-lm"],
                    check=True, capture_output=True, text=True)
+    return exe, pkg
+
+
+def test_c_example_reports_a_missing_driver(gpu_demo, tmp_path):
+    """Where the driver is missing it says so and exits 2 after the CPU kernel ran."""
+    exe, _ = gpu_demo
     env = dict(os.environ, KGEN_LIBCUDA=str(tmp_path / "nowhere" / "libcuda.so.1"))
     run = subprocess.run([str(exe), "100"], capture_output=True, text=True, env=env)
     assert run.returncode == 2, run.stdout + run.stderr
     assert "no NVIDIA driver" in run.stderr and "nowhere" in run.stderr
     assert run.stdout.startswith("cpu: x[0] = ")
+
+
+@needs_gxx
+def test_c_example_runs_on_the_stand_in_driver(gpu_demo, stub):
+    """The whole program, its GPU half on the stand-in driver whose launches run the
+    package's kernels on the CPU emulator: the GPU results are the CPU kernel's."""
+    exe, pkg = gpu_demo
+    emulator, _ = _cuda_emu.build((pkg / "particles.cu").read_text())
+    env = dict(os.environ, KGEN_LIBCUDA=str(stub[0]), KGSTUB_EMULATOR=emulator._name)
+    run = subprocess.run([str(exe), "1000"], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    worst = float(run.stdout.split("max |cpu - gpu| = ")[1].split()[0])
+    assert worst < 1e-12 and "over 1000 particles" in run.stdout, run.stdout
 
 
 # ---- no driver, no device -----------------------------------------------------------------

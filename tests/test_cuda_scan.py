@@ -161,14 +161,3 @@ def test_scan_inside_a_scan_is_refused_clearly():
     plan = kg.kernel("nested", [X], rows).plan()
     with pytest.raises(kg.BackendUnavailableError, match="inside a scan"):
         cuda_kernels(plan)
-
-
-def test_gpu_package_refuses_until_clearly():
-    from kgen.package.cuda import launcher_source
-    ins, outs = _until()
-
-    class Model:  # what launcher_source reads of a package being built
-        name, version = "untilpkg", "0"
-        plans = [kg.kernel("running", ins, outs).plan()]
-    with pytest.raises(kg.BackendUnavailableError, match="until"):
-        launcher_source(Model)

@@ -9,11 +9,17 @@
 # 3. runs benchmarks/bench_gpu.py (W1/W2 at 1e8 elements beside the copy
 #    bandwidth, the MLP step beside CuPy, nvcc and load times).
 # Each part has its own time limit; the exit status is the first failure's.
+# The record goes to RESULTS ($KGEN_GPU_RESULTS, else $OUT where the device
+# machine collects files, else ./gpu_check_results): gpu_check.log (all of the
+# output), pytest.xml (every test's outcome) and bench_gpu.json (the numbers).
 set -u
 cd "$(dirname "$0")/.."
 WHEELS=${1:-wheels}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 export KGEN_CACHE_DIR=${KGEN_CACHE_DIR:-/tmp/kgen-gpu-check-cache}
+RESULTS=${KGEN_GPU_RESULTS:-${OUT:-gpu_check_results}}
+mkdir -p "$RESULTS"
+exec > >(tee "$RESULTS/gpu_check.log") 2>&1
 status=0
 
 echo "== $(date -u +%H:%M:%S) GPU"
@@ -37,11 +43,11 @@ for m in ("numpy", "cffi", "jinja2", "pycuda", "cuda.bindings", "cupy"):
 PY
 
 echo "== $(date -u +%H:%M:%S) pytest tests/gpu"
-timeout 300 python -m pytest -q -p no:cacheprovider -rs tests/gpu
+timeout 300 python -m pytest -q -p no:cacheprovider -rs --junitxml="$RESULTS/pytest.xml" tests/gpu
 rc=$?; [ "$status" = 0 ] && status=$rc
 
 echo "== $(date -u +%H:%M:%S) benchmarks/bench_gpu.py"
-timeout 150 python benchmarks/bench_gpu.py --n 100000000 --reps 20
+timeout 150 python benchmarks/bench_gpu.py --n 100000000 --reps 20 --json "$RESULTS/bench_gpu.json"
 rc=$?; [ "$status" = 0 ] && status=$rc
-echo "== $(date -u +%H:%M:%S) done (status $status)"
+echo "== $(date -u +%H:%M:%S) done (status $status); the record is in $RESULTS"
 exit "$status"

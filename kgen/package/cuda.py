@@ -84,31 +84,21 @@ def compile_binaries(source, name, pkg):
 
 def _environment():
     """The package templates' environment, with what the launcher template reads."""
-    from ..codegen.cuda import cuda_kernels
-    from ..runtime.cuda_launch import launch_constants, launch_rule, step_labels
+    from ..codegen.cuda import branch_checks, cuda_kernels
+    from ..runtime.cuda_launch import host_program, launch_constants, launch_rule, step_labels
     from .render import environment
     env = environment()
     env.globals.update(cuda_kernels=cuda_kernels, launch_rule=launch_rule,
-                       step_labels=step_labels, launch_constants=launch_constants)
+                       step_labels=step_labels, launch_constants=launch_constants,
+                       host_program=host_program, branch_checks=branch_checks)
     return env
 
 
 def launcher_source(model):
-    """NAME_cuda.c: the host launcher (the shape phase, geometry and launches in C)."""
-    from ..codegen.cuda import flat_steps
-    for plan in model.plans:
-        if any(st.kind == "scan" and st.args["steps_run"] for st, _, _ in flat_steps(plan)):
-            # the loop would copy the stop flag back after each step and write the
-            # length outputs, as kg.function's CUDA runtime does; until it does, say so
-            raise BackendUnavailableError(
-                f"kernel {plan.label!r}: the package's GPU launcher does not run a scan "
-                f"with until() yet; build this package for the C target")
-        if any(st.kind == "ifelse" for st in plan.steps):
-            # its branches' launches would need the condition on the host first,
-            # as kg.function's CUDA runtime does; until the launcher does that, say so
-            raise BackendUnavailableError(
-                f"kernel {plan.label!r}: the package's GPU launcher does not run ifelse "
-                f"yet; build this package for the C target")
+    """NAME_cuda.c: the host launcher (the shape phase, geometry and launches in C).
+    An ifelse reads its condition back and launches only the taken branch's
+    kernels; an until() loop reads its stop flag after each step and writes
+    the steps it ran into the kernel's length arguments (see host_program)."""
     return _environment().get_template("cuda/launcher.c.jinja").render(
         name=model.name, version=model.version, plans=model.plans)
 

@@ -31,7 +31,7 @@ from ..errors import BackendUnavailableError, KgenError, KgenIndexError, KgenTyp
 from ..expr.types import format_shape
 from . import core
 from .c import ERRLEN, CallSignature, raise_for
-from .cuda_launch import Schedule, index_error_message
+from .cuda_launch import Schedule, host_program, index_error_message
 from .device import (CudaError, CudaMemoryError, DeviceValue, device_argument,  # noqa: F401
                      held_value, interface_of)
 
@@ -275,6 +275,14 @@ class CudaFunction:
         plan = self.plan = kernel.plan(optimize)
         self._source, host, image, self.from_cache = compile_plan(plan, names)
         self._schedule = Schedule(plan)
+        self._program = host_program(plan)
+        # a loop's HostStep -> the place of its end_loop
+        self._loop_end, opened = {}, []
+        for k, h in enumerate(self._program):
+            if h.kind == "loop":
+                opened.append(k)
+            elif h.kind == "end_loop":
+                self._loop_end[opened.pop()] = k
         self._calls = {}  # shape-phase integers -> Call (the launches for those shapes)
         try:
             module = driver.load(image)
@@ -336,20 +344,6 @@ class CudaFunction:
             raise_for(rc, ffi.string(err).decode())
         return ffi.unpack(ints, self._n_ints)
 
-    def _in_taken_branch(self, guards, taken, buffers, ints, dims):
-        """Whether every ifelse branch in `guards` is taken at this call. Each
-        condition is read once (copied back from the device), and a branch's
-        shape checks run when it is first found taken."""
-        for st, side in guards:
-            if id(st) not in taken:
-                taken[id(st)] = self._condition(st.args, buffers, ints)
-                check = self._branch_checks.get((id(st), taken[id(st)]))
-                if check is not None:
-                    self.shape_phase(dims, check)
-            if taken[id(st)] != side:
-                return False
-        return True
-
     def _condition(self, a, buffers, ints):
         """The side (0: then, 1: else) an ifelse takes: its 0-d condition's truth."""
         if a["cond_view"] is not None:
@@ -361,21 +355,31 @@ class CudaFunction:
         return 0 if a["cond_literal"] else 1
 
     def _launch_all(self, launches, buffers, ints, dims):
-        """Launch the call's kernels in order, a scan's body once per step;
-        returns id(scan step) -> the steps each scan ran."""
-        taken, steps, k = {}, {}, 0  # taken: id(ifelse step) -> the side this call takes
-        while k < len(launches):
-            launch, scan = launches[k], launches[k].kernel.scan
-            end = k + 1
-            while scan is not None and end < len(launches) and launches[end].kernel.scan is scan:
-                end += 1
-            guards = launch.kernel.guards
-            if not guards or self._in_taken_branch(guards, taken, buffers, ints, dims):
-                if scan is None:
+        """Run the call's host program (cuda_launch.host_program, which the
+        packages' C launcher renders too): each ifelse decided from its
+        condition, copied back, with the taken branch's shape checks; only the
+        taken branches' launches; a scan's body once per step. Returns id(scan
+        step) -> the steps each scan ran."""
+        by_name = {launch.kernel.name: launch for launch in launches}  # those with work
+        program, side, steps, k = self._program, {}, {}, 0
+        while k < len(program):
+            h = program[k]
+            end = self._loop_end[k] if h.kind == "loop" else k
+            if all(side.get(i) == s for i, s in h.guards):
+                if h.kind == "decide":
+                    side[h.index] = self._condition(h.step.args, buffers, ints)
+                    check = self._branch_checks.get((id(h.step), side[h.index]))
+                    if check is not None:
+                        self.shape_phase(dims, check)
+                elif h.kind == "loop":
+                    body = [by_name[b.kernel.name] for b in program[k + 1:end]
+                            if b.kind == "launch" and b.kernel.name in by_name]
+                    if body:  # else nothing to run: its last-row copies take all n steps
+                        steps[id(h.step)] = self._run_scan(h.step, body, buffers, ints)
+                elif h.kind == "launch" and h.kernel.name in by_name:
+                    launch = by_name[h.kernel.name]
                     self._launch(launch, self._pack(launch, buffers, steps, ints))
-                else:
-                    steps[id(scan)] = self._run_scan(scan, launches[k:end], buffers, ints)
-            k = end
+            k = end + 1
         return steps
 
     def _run_scan(self, scan, body, buffers, ints):

@@ -231,6 +231,59 @@ def launch_rule(k):
     return LaunchRule("1d", (one_d[k.role](),), guard)
 
 
+@dataclass(frozen=True)
+class HostStep:
+    """One thing a host launcher does, in order (kgen/templates/cuda/launcher.c.jinja).
+
+    kind "decide":   read ifelse `step`'s condition (one scalar copied back) and run
+                     the taken branch's shape checks; `index` is its place in flat_steps
+    kind "loop":     open scan `step`'s host loop over t ("end_loop" closes it)
+    kind "launch":   launch `kernel`
+    guards: ((ifelse index, side), ...): done only when every one of those branches
+    is taken (a loop's launches carry none: the loop itself is guarded).
+    """
+    kind: str
+    guards: tuple
+    index: int = -1
+    step: object = None
+    kernel: object = None
+
+
+def host_program(plan):
+    """The HostSteps of a call of `plan`: its kernels in cuda_kernels order (the
+    launcher's function table), each ifelse decided before the first kernel
+    after it (a branch taken costs one scalar copy, one not taken no launch),
+    each scan body's kernels inside their loop. An ifelse whose branches have
+    no kernel and no check is not decided at all."""
+    flat = flat_steps(plan)
+    place = {id(st): i for i, (st, _, _) in enumerate(flat)}
+
+    def guards(gs):
+        return tuple((place[id(st)], side) for st, side in gs)
+
+    kernels = cuda_kernels(plan)
+    guarded = {i for k in kernels for i, _ in guards(k.guards)}
+    pending = [HostStep("decide", guards(g), i, st) for i, (st, g, _) in enumerate(flat)
+               if st.kind == "ifelse" and (i in guarded or st.args["then_checks"]
+                                           or st.args["else_checks"])]
+    out, scan = [], None
+    for k in kernels:
+        if scan is not None and k.scan is not scan:
+            out.append(HostStep("end_loop", (), place[id(scan)], scan))
+            scan = None
+        if scan is None:  # decisions come between launches, never inside a loop
+            while pending and pending[0].index < k.index:
+                out.append(pending.pop(0))
+        if k.scan is not None and scan is None:
+            scan = k.scan
+            out.append(HostStep("loop", guards(k.guards), place[id(scan)], scan))
+        out.append(HostStep("launch", () if scan is not None else guards(k.guards),
+                            k.index, k.step, k))
+    if scan is not None:
+        out.append(HostStep("end_loop", (), place[id(scan)], scan))
+    return out + pending
+
+
 def step_labels(plan):
     """What an index error names for each step (an ifelse's branch steps and a
     scan's body steps after it: codegen.cuda.flat_steps): its label, else its kind."""

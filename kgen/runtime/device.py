@@ -363,10 +363,24 @@ class DeviceKernel:
         finally:
             core.release(self._locks)
         cpu = self.cpu
-        results = outs[:cpu._n_outputs]
+        results = self._trimmed(outs)
         if not self.device_outputs:
             results = [self._launcher.download(o) for o in results]
         return results[0] if cpu._single else results
+
+    def _trimmed(self, outs):
+        """The outputs, each one an until() loop cut to its steps (core.Kernel's
+        trims: the launcher wrote the lengths after the updates) as a view of
+        its leading rows, which keeps the whole device array alive."""
+        cpu = self.cpu
+        results = list(outs[:cpu._n_outputs])
+        if cpu._trims:
+            lengths = outs[cpu._n_outputs + len(cpu._updated):]
+            for k, j in cpu._trims:
+                o, n = results[k], int(self._launcher.download(lengths[j]))
+                results[k] = DeviceArray(o.ptr, (min(n, o.shape[0]),) + o.shape[1:], o.dtype,
+                                         owner=o)
+        return results
 
     def _run(self, values):
         cpu, launcher, ffi = self.cpu, self._launcher, self._ffi

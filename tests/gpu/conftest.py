@@ -1,6 +1,6 @@
 """tests/gpu runs only where the CUDA backend can: an NVIDIA GPU and its driver,
 nvcc, and (for kg.function) PyCUDA or cuda-python. Elsewhere every test here
-is skipped, with the reason. test_gpu_package.py needs no Python bindings: a
+is skipped, with the reason. test_gpu_package*.py need no Python bindings: a
 package's launcher uses the driver alone.
 
     python -m pytest tests/gpu          # on a GPU machine; tools/gpu_check.sh runs it all
@@ -36,7 +36,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.gpu)
-            reason = DRIVER_REASON if Path(str(item.fspath)).name == "test_gpu_package.py" \
+            # test_gpu_package*.py: a package's launcher, which needs the driver alone
+            reason = DRIVER_REASON if Path(str(item.fspath)).name.startswith("test_gpu_package") \
                 else REASON
             if reason:
                 item.add_marker(pytest.mark.skip(reason=f"needs a CUDA GPU: {reason}"))
