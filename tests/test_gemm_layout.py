@@ -76,6 +76,14 @@ def test_transposed_back_and_batched_products():
     np.testing.assert_allclose(g(X, Y), np.exp(np.transpose(X @ Y, (0, 2, 1))), rtol=1e-13)
 
 
+def test_integer_product_read_only_transposed():
+    a, b = kg.imatrix("a"), kg.imatrix("b")
+    f = kg.function([a, b], T.dot(a, b).T * 3 + 1)
+    rng = np.random.default_rng(4)
+    A, B = rng.integers(-9, 9, (4, 6), dtype=np.int32), rng.integers(-9, 9, (6, 3), dtype=np.int32)
+    np.testing.assert_array_equal(f(A, B), (A @ B).T * 3 + 1)
+
+
 def test_tied_weight_gradient_matches_finite_differences():
     # sum(tanh(x W) W.T): the gradient for W has a term (h.T @ g).T, a product
     # read only transposed

@@ -41,18 +41,17 @@ class StepRules:
 
     def _step_matmul(self, node, out):
         a, b = (self._materialized(i) for i in node.inputs)
+        self.features.add("gemm")
+        if node.dtype not in ("float32", "float64"):
+            self.features.add("int_gemm")
         if id(node) in self._transposed:
             # C stored column-major: compute C.T (N x M) = B.T @ A.T into rows of length M
             M, N, K = a.dims[0], b.dims[1], a.dims[1]
-            self.features.add("gemm")
             self.steps.append(Step("gemm", f"{_one_line(node, 160)}", dict(
                 dtype=node.dtype, M=N, N=M, K=K, a=b, b=a, out=out,
                 a_rs=b.strides[1], a_cs=b.strides[0], b_rs=a.strides[1], b_cs=a.strides[0],
                 ldc=M, batch=[], a_bs=[], b_bs=[], o_bs=[])))
             return
-        self.features.add("gemm")
-        if node.dtype not in ("float32", "float64"):
-            self.features.add("int_gemm")
         dims = self.dims[id(node)]
         # treat 1-d operands as a row (left) or a column (right)
         a_rows, a_rs = (a.dims[-2], a.strides[-2]) if len(a.dims) >= 2 else (1, 0)
