@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import io
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 import kgen as kg
 import kgen.tensor as T
 from kgen.build import flags
-from kgen.expr.ops.random import philox4x32_10
+from kgen.expr.ops.random import philox4x32_10, philox_block
 from kgen.sandbox.rng_mrg import MRG_RandomStreams
 from kgen.tensor.shared_randomstreams import RandomStreams
 
@@ -57,15 +58,32 @@ void h_philox(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
     kg_u32x4 r = kg_philox4x32_10(c, key[0], key[1]);
     for (int i = 0; i < 4; i++) out[i] = r.w[i];
 }
+/* the blocks g = 0 .. n-1 of (key, ctr) in a loop the compiler vectorizes, as
+ * the generated kernels' loops are */
+void h_blocks(int64_t n, int64_t key, int64_t ctr, uint32_t *out)
+{
+#pragma omp simd
+    for (int64_t g = 0; g < n; g++) {
+        const kg_u32x4 b = kg_philox_block(key, ctr, g, 0);
+        out[4 * g] = b.w[0]; out[4 * g + 1] = b.w[1];
+        out[4 * g + 2] = b.w[2]; out[4 * g + 3] = b.w[3];
+    }
+}
 """
 
 
-def test_kat_c_header(tmp_path):
+@pytest.mark.parametrize("words", ["32-bit", "64-bit"])
+def test_kat_c_header(tmp_path, words):
+    # two forms of the rounds (kg_philox.h: the state's words in 32- or in
+    # 64-bit lanes, chosen by the target's vector unit), one set of numbers
+    wide = [f"-DKG_PHILOX_WIDE_WORDS={int(words == '64-bit')}"]
+    native = ["-march=native"] if platform.machine().lower() in ("x86_64", "amd64") else []
     ffi = cffi.FFI()
-    ffi.cdef("void h_philox(const uint32_t *ctr, const uint32_t *key, uint32_t *out);")
-    name = "_kg_philox_kat"
+    ffi.cdef("void h_philox(const uint32_t *ctr, const uint32_t *key, uint32_t *out);"
+             "void h_blocks(int64_t n, int64_t key, int64_t ctr, uint32_t *out);")
+    name = "_kg_philox_kat_" + words.replace("-", "_")
     ffi.set_source(name, _HARNESS, include_dirs=[str(flags.TEMPLATE_C_DIR)],
-                   extra_compile_args=[*flags.OPT_FLAGS, *flags.C_FLAGS])
+                   extra_compile_args=[*flags.OPT_FLAGS, *flags.C_FLAGS, *native, *wide])
     with contextlib.redirect_stdout(io.StringIO()):
         so = ffi.compile(tmpdir=str(tmp_path), verbose=False)
     spec = importlib.util.spec_from_file_location(name, so)
@@ -75,6 +93,13 @@ def test_kat_c_header(tmp_path):
         out = ffi.new("uint32_t[4]")
         mod.lib.h_philox(ffi.new("uint32_t[4]", ctr), ffi.new("uint32_t[2]", key), out)
         assert tuple(out) == want
+    # the vectorized loop (with the widest vectors here, tail iterations
+    # included) against the NumPy reference, a key and call counter of all bits
+    n, key, ctr = 1003, -0x5A5A5A5A12345679, 0x0000DEADBEEF0123
+    got = np.zeros((n, 4), np.uint32)
+    mod.lib.h_blocks(n, key, ctr, ffi.cast("uint32_t *", got.ctypes.data))
+    want = np.stack(philox_block(key, ctr, np.arange(n)), axis=1)
+    np.testing.assert_array_equal(got, want)
 
 
 # ---- compiled draws against the reference ---------------------------------------------

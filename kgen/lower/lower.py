@@ -104,7 +104,7 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
         self.sched = Schedule([n for n in self.order if id(n) not in self.branches.owner],
                               {id(e) for e in exprs}, self._dims_key, reads=self.branches.reads)
         # ---- 4-5: storage and steps, stage by stage
-        self._free, self._temps, self._last = {}, {}, {}
+        self._free, self._temps, self._last, self._transposed = {}, {}, {}, set()
         claimed = {}
         for p, e in zip(out_params, exprs):
             claimed.setdefault(id(e), p)
@@ -136,7 +136,8 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
                 self._emit_multi(stage.nodes[0], claimed)  # a scan: one step, many outputs
             elif id(stage.nodes[0]) not in self.value:  # (an ifelse writes all its parts at once)
                 node = stage.nodes[0]
-                out = self._storage(node, claimed.pop(id(node), None))
+                target = claimed.pop(id(node), None)
+                out = self._storage(node, target, target is None and self._stores_transposed(node))
                 self._emit(node, out)
             if release:
                 self._release(idx)
@@ -194,10 +195,15 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
             self._last[key] = last
         return self._last[key]
 
-    def _storage(self, node, target):
-        """A contiguous buffer for a materialized node: its output param or a temp."""
+    def _storage(self, node, target, transposed=False):
+        """A dense buffer for a materialized node: its output param or a temp,
+        row-major, or column-major where `transposed` (a 2-d temp that is only
+        read transposed: kgen/lower/steps.py, _stores_transposed)."""
         dims = self.dims[id(node)]
         strides = self.ints.contiguous_strides(dims, "t")
+        if transposed:
+            self._transposed.add(id(node))
+            strides = [1, dims[0]]
         if target is not None:
             target.var = node
             view = View(target.name, node.dtype, 0, dims, strides, True)
@@ -211,7 +217,7 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
                 buf = Buffer(self.names.fresh(f"tmp{len(self.buffers)}"), node.dtype, size, "temp")
                 self.buffers.append(buf)
             self._temps[id(node)] = (node, buf)
-            view = View(buf.name, node.dtype, 0, dims, strides, True)
+            view = View(buf.name, node.dtype, 0, dims, strides, not transposed)
         self.value[id(node)] = view
         return view
 
@@ -259,8 +265,11 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
             pattern = node.attr("pattern")
             kept = [p for p in pattern if p != "x"]
             strides = [0 if p == "x" else src.strides[p] for p in pattern]
+            # the transpose of a column-major 2-d buffer is dense row-major
+            col_major = len(src.dims) == 2 and isinstance(src.offset, int) and src.offset == 0 \
+                and src.strides[0] == 1 and src.strides[1] == src.dims[0]
             return View(src.buf, src.dtype, src.offset, dims, strides,
-                        src.contiguous and kept == sorted(kept))
+                        (src.contiguous and kept == sorted(kept)) or (col_major and pattern == (1, 0)))
         if op == "subtensor":
             return self._index_view(node, src, dims)
         if op == "reshape":

@@ -25,11 +25,33 @@ class StepRules:
             return View(cname, node.dtype, 0, list(dims), [0] * len(dims), not dims)
         raise KgenTypeError(f"C backend: {node.op.name if node.op else 'value'} needs an array input")
 
+    def _stores_transposed(self, node):
+        """Whether a 2-d product is kept transposed (column-major): when every
+        reader takes it through a transpose, as a gradient's (A @ B).T does,
+        the GEMM writes C.T = B.T @ A.T (the operands swapped, read through
+        their strides) and the readers stream dense rows instead of striding
+        down columns. Never an output's storage, which is row-major."""
+        if node.op.name != "matmul" or any(i.ndim != 2 for i in node.inputs) \
+                or any(node is e for e in self.exprs):
+            return False
+        users = self.sched.users.get(id(node), [])
+        return bool(users) and all(
+            u.op.name == "dimshuffle" and u.attr("pattern") == (1, 0) and id(u) in self.sched.views
+            for u in users)
+
     def _step_matmul(self, node, out):
         a, b = (self._materialized(i) for i in node.inputs)
         self.features.add("gemm")
         if node.dtype not in ("float32", "float64"):
             self.features.add("int_gemm")
+        if id(node) in self._transposed:
+            # C stored column-major: compute C.T (N x M) = B.T @ A.T into rows of length M
+            M, N, K = a.dims[0], b.dims[1], a.dims[1]
+            self.steps.append(Step("gemm", f"{_one_line(node, 160)}", dict(
+                dtype=node.dtype, M=N, N=M, K=K, a=b, b=a, out=out,
+                a_rs=b.strides[1], a_cs=b.strides[0], b_rs=a.strides[1], b_cs=a.strides[0],
+                ldc=M, batch=[], a_bs=[], b_bs=[], o_bs=[])))
+            return
         dims = self.dims[id(node)]
         # treat 1-d operands as a row (left) or a column (right)
         a_rows, a_rs = (a.dims[-2], a.strides[-2]) if len(a.dims) >= 2 else (1, 0)
