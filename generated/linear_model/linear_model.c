@@ -1279,6 +1279,49 @@ static inline int kg_team_size(void) {
 }
 #endif
 
+/* A kernel's temporaries live in one 64-byte aligned block per call (each
+ * temporary at a 64-byte multiple offset). Up to KG_WORKSPACE_CACHE_BYTES the
+ * block is kept, per thread and per kernel, for the next call: a block of
+ * megabytes freed and allocated again on every call goes back to the kernel
+ * (heap trim, munmap) and is page-faulted and zeroed anew each time, which
+ * cost a training step of a denoising autoencoder a quarter of its time
+ * (benchmarks/bench_random.py). Larger blocks, and compilers without
+ * thread-local storage, take a fresh block per call. The kept block is
+ * released when the process ends, not when its thread does. */
+#ifndef KG_WORKSPACE_CACHE_BYTES
+#  define KG_WORKSPACE_CACHE_BYTES ((size_t)64 << 20)
+#endif
+#if defined(__GNUC__) && !defined(KG_NO_WORKSPACE_CACHE)
+#  define KG_THREAD_LOCAL __thread
+#  define KG_WORKSPACE_CACHE 1
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_THREADS__) \
+    && !defined(KG_NO_WORKSPACE_CACHE)
+#  define KG_THREAD_LOCAL _Thread_local
+#  define KG_WORKSPACE_CACHE 1
+#endif
+#define KG_WS_ROUND(bytes) (((size_t)(bytes) + 63u) / 64u * 64u)
+typedef struct { void *raw; size_t size; } kg_ws_cache;
+
+/* `bytes` of 64-byte aligned scratch, from `cache` when it may keep them
+ * (cache NULL: never); *to_free is what the caller frees on exit (NULL when
+ * the cache serves the block). NULL when out of memory. */
+static inline char *kg_workspace(kg_ws_cache *cache, size_t bytes, void **to_free)
+{
+    *to_free = NULL;
+    if (cache && bytes <= KG_WORKSPACE_CACHE_BYTES) {
+        if (cache->size < bytes) {
+            free(cache->raw);
+            cache->raw = malloc(bytes + 64);
+            cache->size = cache->raw ? bytes : 0;
+            if (!cache->raw)
+                return NULL;
+        }
+        return (char *)(((uintptr_t)cache->raw + 63u) & ~(uintptr_t)63u);
+    }
+    *to_free = malloc(bytes + 64);
+    return *to_free ? (char *)(((uintptr_t)*to_free + 63u) & ~(uintptr_t)63u) : NULL;
+}
+
 /* gcc >= 11 warns that a temporary filled by one loop "may be used
  * uninitialized" when a GEMM then reads it through a const pointer: it cannot
  * see that one of the loop's branches always runs. A false positive. */
@@ -1350,6 +1393,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
     double *tmp0 = NULL;
     double *tmp1 = NULL;
     double *tmp2 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
@@ -1388,16 +1432,31 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
 (void)sh_W_b0; (void)sh_W_b1; (void)tmp0_size_4;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
     if (tmp0_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp0_size_4);
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(tmp0_size_4 > 0 ? tmp0_size_4 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp0_size_4 > 0 ? tmp0_size_4 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (sub_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)sub_d0);
-    tmp1 = (double *)malloc(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (tmp2_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp2_size);
-    tmp2 = (double *)malloc(sizeof(double) * (size_t)(tmp2_size > 0 ? tmp2_size : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp2_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp2_size > 0 ? tmp2_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
+    tmp1 = (double *)(void *)(kg_ws + tmp1_at);
+    tmp2 = (double *)(void *)(kg_ws + tmp2_at);
     /* W @ x */
     kg_gemm_f64(sh_W_d0, 1, sh_W_d1, 1, sh_W + 0, sh_W_d1, 1, in_x + 0, 1, 0, 0, tmp0 + 0, 1);
 
@@ -1670,9 +1729,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
     }
 
 fail:
-    free(tmp0);
-    free(tmp1);
-    free(tmp2);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel linear_model_predict (predict) ----------------------------------------
@@ -1721,6 +1778,7 @@ KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double 
     int rc = 0;
     (void)err; (void)errlen;
     double *tmp0 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_X_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "X", (long long)in_X_d0);
     if (in_X_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "X", (long long)in_X_d1);
@@ -1745,10 +1803,21 @@ KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double 
 (void)in_X_s0; (void)sh_W_s0; (void)size_2; (void)add_d1; (void)size_3; (void)sh_b_b0; (void)tmp0_b0; (void)tmp0_b1;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
     if (size_2 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)size_2);
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(size_2 > 0 ? size_2 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(size_2 > 0 ? size_2 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
+    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
     /* X @ dimshuffle(W, pattern=(1, 0)) */
     kg_gemm_f64(in_X_d0, sh_W_d0, in_X_d1, 1, in_X + 0, in_X_d1, 1, sh_W + 0, 1, sh_W_d1, 0, tmp0 + 0, sh_W_d0);
 
@@ -1791,7 +1860,7 @@ KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double 
     }
 
 fail:
-    free(tmp0);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel linear_model_train_chunk0 (train_chunk0) ----------------------------------------
@@ -1842,6 +1911,7 @@ KG_EXPORT int linear_model_train_chunk0(const double *KG_RESTRICT in_x, const do
     double *tmp0 = NULL;
     double *tmp1 = NULL;
     double *tmp2 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
@@ -1866,16 +1936,31 @@ KG_EXPORT int linear_model_train_chunk0(const double *KG_RESTRICT in_x, const do
 (void)sts;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
     if (tmp0_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp0_size);
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(tmp0_size > 0 ? tmp0_size : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp0_size > 0 ? tmp0_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (sub_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)sub_d0);
-    tmp1 = (double *)malloc(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (sub_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)sub_d0);
-    tmp2 = (double *)malloc(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp2_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
+    tmp1 = (double *)(void *)(kg_ws + tmp1_at);
+    tmp2 = (double *)(void *)(kg_ws + tmp2_at);
     /* W @ x */
     kg_gemm_f64(in_W_d0, 1, in_W_d1, 1, in_W + 0, in_W_d1, 1, in_x + 0, 1, 0, 0, tmp0 + 0, 1);
 
@@ -2040,9 +2125,7 @@ KG_EXPORT int linear_model_train_chunk0(const double *KG_RESTRICT in_x, const do
 
 
 fail:
-    free(tmp0);
-    free(tmp1);
-    free(tmp2);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel linear_model_train_tail (train_tail) ----------------------------------------
@@ -2100,6 +2183,7 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
     int rc = 0;
     (void)err; (void)errlen;
     double *tmp0 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_b_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b", (long long)in_b_d0);
@@ -2130,10 +2214,21 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
 (void)in_W_b0; (void)in_W_b1; (void)tmp0_size; (void)sts_2;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
     if (tmp0_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_tail", (long long)tmp0_size);
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(tmp0_size > 0 ? tmp0_size : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_tail");
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp0_size > 0 ? tmp0_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_tail");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_tail");
+    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
     /* sum_total / cast(n_rows, dtype='float64') */
     {
         const int64_t n = 1;
@@ -2267,7 +2362,7 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
     }
 
 fail:
-    free(tmp0);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel linear_model_predict_chunk0 (predict_chunk0) ----------------------------------------
@@ -2316,6 +2411,7 @@ KG_EXPORT int linear_model_predict_chunk0(const double *KG_RESTRICT in_X, const 
     int rc = 0;
     (void)err; (void)errlen;
     double *tmp0 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_X_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "X", (long long)in_X_d0);
     if (in_X_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "X", (long long)in_X_d1);
@@ -2340,10 +2436,21 @@ KG_EXPORT int linear_model_predict_chunk0(const double *KG_RESTRICT in_X, const 
 (void)in_X_s0; (void)in_W_s0; (void)size_2; (void)add_d1; (void)size_3; (void)in_b_b0; (void)tmp0_b0; (void)tmp0_b1;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
     if (size_2 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)size_2);
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(size_2 > 0 ? size_2 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(size_2 > 0 ? size_2 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict_chunk0");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
     /* X @ dimshuffle(W, pattern=(1, 0)) */
     kg_gemm_f64(in_X_d0, in_W_d0, in_X_d1, 1, in_X + 0, in_X_d1, 1, in_W + 0, 1, in_W_d1, 0, tmp0 + 0, in_W_d0);
 
@@ -2386,6 +2493,6 @@ KG_EXPORT int linear_model_predict_chunk0(const double *KG_RESTRICT in_X, const 
     }
 
 fail:
-    free(tmp0);
+    free(kg_ws_free);
     return rc;
 }

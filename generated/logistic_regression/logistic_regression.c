@@ -1279,6 +1279,49 @@ static inline int kg_team_size(void) {
 }
 #endif
 
+/* A kernel's temporaries live in one 64-byte aligned block per call (each
+ * temporary at a 64-byte multiple offset). Up to KG_WORKSPACE_CACHE_BYTES the
+ * block is kept, per thread and per kernel, for the next call: a block of
+ * megabytes freed and allocated again on every call goes back to the kernel
+ * (heap trim, munmap) and is page-faulted and zeroed anew each time, which
+ * cost a training step of a denoising autoencoder a quarter of its time
+ * (benchmarks/bench_random.py). Larger blocks, and compilers without
+ * thread-local storage, take a fresh block per call. The kept block is
+ * released when the process ends, not when its thread does. */
+#ifndef KG_WORKSPACE_CACHE_BYTES
+#  define KG_WORKSPACE_CACHE_BYTES ((size_t)64 << 20)
+#endif
+#if defined(__GNUC__) && !defined(KG_NO_WORKSPACE_CACHE)
+#  define KG_THREAD_LOCAL __thread
+#  define KG_WORKSPACE_CACHE 1
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_THREADS__) \
+    && !defined(KG_NO_WORKSPACE_CACHE)
+#  define KG_THREAD_LOCAL _Thread_local
+#  define KG_WORKSPACE_CACHE 1
+#endif
+#define KG_WS_ROUND(bytes) (((size_t)(bytes) + 63u) / 64u * 64u)
+typedef struct { void *raw; size_t size; } kg_ws_cache;
+
+/* `bytes` of 64-byte aligned scratch, from `cache` when it may keep them
+ * (cache NULL: never); *to_free is what the caller frees on exit (NULL when
+ * the cache serves the block). NULL when out of memory. */
+static inline char *kg_workspace(kg_ws_cache *cache, size_t bytes, void **to_free)
+{
+    *to_free = NULL;
+    if (cache && bytes <= KG_WORKSPACE_CACHE_BYTES) {
+        if (cache->size < bytes) {
+            free(cache->raw);
+            cache->raw = malloc(bytes + 64);
+            cache->size = cache->raw ? bytes : 0;
+            if (!cache->raw)
+                return NULL;
+        }
+        return (char *)(((uintptr_t)cache->raw + 63u) & ~(uintptr_t)63u);
+    }
+    *to_free = malloc(bytes + 64);
+    return *to_free ? (char *)(((uintptr_t)*to_free + 63u) & ~(uintptr_t)63u) : NULL;
+}
+
 /* gcc >= 11 warns that a temporary filled by one loop "may be used
  * uninitialized" when a GEMM then reads it through a const pointer: it cannot
  * see that one of the loop's branches always runs. A false positive. */
@@ -1351,6 +1394,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
     double *tmp9 = NULL;
     double *tmp10 = NULL;
     double *tmp11 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -1380,38 +1424,69 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
 (void)tmp10_size; (void)tmp3_size_3; (void)tmp3_size_4; (void)tmp3_size_5; (void)sh_w_b0; (void)tmp3_b0_2; (void)tmp3_size_6;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
-    tmp1 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    tmp2 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t tmp2_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (tmp3_size_6 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp3_size_6);
-    tmp3 = (double *)malloc(sizeof(double) * (size_t)(tmp3_size_6 > 0 ? tmp3_size_6 : 1));
-    if (!tmp3) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp3_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp3_size_6 > 0 ? tmp3_size_6 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
-    tmp4 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp4) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp4_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
-    tmp5 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp5) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp5_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
-    tmp6 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp6) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp6_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (in_y_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_y_d0);
-    tmp7 = (double *)malloc(sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1));
-    if (!tmp7) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp7_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (in_y_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_y_d0);
-    tmp8 = (double *)malloc(sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1));
-    if (!tmp8) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp8_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (tmp10_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp10_size);
-    tmp9 = (double *)malloc(sizeof(double) * (size_t)(tmp10_size > 0 ? tmp10_size : 1));
-    if (!tmp9) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp9_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp10_size > 0 ? tmp10_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (tmp10_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp10_size);
-    tmp10 = (double *)malloc(sizeof(double) * (size_t)(tmp10_size > 0 ? tmp10_size : 1));
-    if (!tmp10) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp10_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp10_size > 0 ? tmp10_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
-    tmp11 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp11) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp11_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    tmp1 = (double *)(void *)(kg_ws + tmp1_at);
+    tmp2 = (double *)(void *)(kg_ws + tmp2_at);
+    tmp3 = (double *)(void *)(kg_ws + tmp3_at);
+    tmp4 = (double *)(void *)(kg_ws + tmp4_at);
+    tmp5 = (double *)(void *)(kg_ws + tmp5_at);
+    tmp6 = (double *)(void *)(kg_ws + tmp6_at);
+    tmp7 = (double *)(void *)(kg_ws + tmp7_at);
+    tmp8 = (double *)(void *)(kg_ws + tmp8_at);
+    tmp9 = (double *)(void *)(kg_ws + tmp9_at);
+    tmp10 = (double *)(void *)(kg_ws + tmp10_at);
+    tmp11 = (double *)(void *)(kg_ws + tmp11_at);
     /* -b; true_div(1.0, cast(...)) */
     {
         const int64_t n = 1;
@@ -1876,17 +1951,7 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
     }
 
 fail:
-    free(tmp1);
-    free(tmp2);
-    free(tmp3);
-    free(tmp4);
-    free(tmp5);
-    free(tmp6);
-    free(tmp7);
-    free(tmp8);
-    free(tmp9);
-    free(tmp10);
-    free(tmp11);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel logistic_regression_predict (predict) ----------------------------------------
@@ -1923,6 +1988,7 @@ KG_EXPORT int logistic_regression_predict(const double *KG_RESTRICT in_x, const 
     (void)err; (void)errlen;
     double *tmp0 = NULL;
     double *tmp1 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -1935,12 +2001,25 @@ KG_EXPORT int logistic_regression_predict(const double *KG_RESTRICT in_x, const 
 (void)in_x_s0; (void)tmp1_b0;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)in_x_d0);
-    tmp1 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
+    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
+    tmp1 = (double *)(void *)(kg_ws + tmp1_at);
     /* -b */
     {
         const int64_t n = 1;
@@ -2000,8 +2079,7 @@ KG_EXPORT int logistic_regression_predict(const double *KG_RESTRICT in_x, const 
     }
 
 fail:
-    free(tmp0);
-    free(tmp1);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel logistic_regression_train_chunk0 (train_chunk0) ----------------------------------------
@@ -2063,6 +2141,7 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
     double *tmp8 = NULL;
     double *tmp9 = NULL;
     double *tmp10 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -2086,38 +2165,69 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
 (void)tmp2_size_3; (void)tmp2_size_4;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
-    tmp1 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (tmp2_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp2_size_4);
-    tmp2 = (double *)malloc(sizeof(double) * (size_t)(tmp2_size_4 > 0 ? tmp2_size_4 : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp2_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp2_size_4 > 0 ? tmp2_size_4 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
-    tmp3 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp3) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp3_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (in_y_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_y_d0);
-    tmp4 = (double *)malloc(sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1));
-    if (!tmp4) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp4_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
-    tmp5 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp5) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp5_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
-    tmp6 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp6) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp6_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (in_y_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_y_d0);
-    tmp7 = (double *)malloc(sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1));
-    if (!tmp7) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp7_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (tmp9_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp9_size);
-    tmp8 = (double *)malloc(sizeof(double) * (size_t)(tmp9_size > 0 ? tmp9_size : 1));
-    if (!tmp8) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp8_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp9_size > 0 ? tmp9_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (tmp9_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp9_size);
-    tmp9 = (double *)malloc(sizeof(double) * (size_t)(tmp9_size > 0 ? tmp9_size : 1));
-    if (!tmp9) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp9_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp9_size > 0 ? tmp9_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
-    tmp10 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp10) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp10_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
+    tmp1 = (double *)(void *)(kg_ws + tmp1_at);
+    tmp2 = (double *)(void *)(kg_ws + tmp2_at);
+    tmp3 = (double *)(void *)(kg_ws + tmp3_at);
+    tmp4 = (double *)(void *)(kg_ws + tmp4_at);
+    tmp5 = (double *)(void *)(kg_ws + tmp5_at);
+    tmp6 = (double *)(void *)(kg_ws + tmp6_at);
+    tmp7 = (double *)(void *)(kg_ws + tmp7_at);
+    tmp8 = (double *)(void *)(kg_ws + tmp8_at);
+    tmp9 = (double *)(void *)(kg_ws + tmp9_at);
+    tmp10 = (double *)(void *)(kg_ws + tmp10_at);
     /* -b; 1.0 / cast(n_rows, dtype='float64') */
     {
         const int64_t n = 1;
@@ -2512,17 +2622,7 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
     }
 
 fail:
-    free(tmp0);
-    free(tmp1);
-    free(tmp2);
-    free(tmp3);
-    free(tmp4);
-    free(tmp5);
-    free(tmp6);
-    free(tmp7);
-    free(tmp8);
-    free(tmp9);
-    free(tmp10);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel logistic_regression_train_tail (train_tail) ----------------------------------------
@@ -2568,8 +2668,6 @@ KG_EXPORT int logistic_regression_train_tail(const double *KG_RESTRICT in_b, con
     /* not every size is used by both functions */
 (void)add_d0; (void)in_w_b0; (void)in_matmul_total_b0;
 
-
-    /* temporaries, allocated once per call, freed on every exit */
     /* w - 0.1 * (matmul_total + array([0.02]) * w) */
     {
         const int64_t n = add_d0;
@@ -2678,6 +2776,7 @@ KG_EXPORT int logistic_regression_predict_chunk0(const double *KG_RESTRICT in_x,
     (void)err; (void)errlen;
     double *tmp0 = NULL;
     double *tmp1 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -2690,12 +2789,25 @@ KG_EXPORT int logistic_regression_predict_chunk0(const double *KG_RESTRICT in_x,
 (void)in_x_s0; (void)tmp1_b0;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
-    tmp0 = (double *)malloc(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(1 > 0 ? 1 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict_chunk0");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)in_x_d0);
-    tmp1 = (double *)malloc(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict_chunk0");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
+    tmp1 = (double *)(void *)(kg_ws + tmp1_at);
     /* -b */
     {
         const int64_t n = 1;
@@ -2755,7 +2867,6 @@ KG_EXPORT int logistic_regression_predict_chunk0(const double *KG_RESTRICT in_x,
     }
 
 fail:
-    free(tmp0);
-    free(tmp1);
+    free(kg_ws_free);
     return rc;
 }

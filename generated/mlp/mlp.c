@@ -1281,6 +1281,49 @@ static inline int kg_team_size(void) {
 }
 #endif
 
+/* A kernel's temporaries live in one 64-byte aligned block per call (each
+ * temporary at a 64-byte multiple offset). Up to KG_WORKSPACE_CACHE_BYTES the
+ * block is kept, per thread and per kernel, for the next call: a block of
+ * megabytes freed and allocated again on every call goes back to the kernel
+ * (heap trim, munmap) and is page-faulted and zeroed anew each time, which
+ * cost a training step of a denoising autoencoder a quarter of its time
+ * (benchmarks/bench_random.py). Larger blocks, and compilers without
+ * thread-local storage, take a fresh block per call. The kept block is
+ * released when the process ends, not when its thread does. */
+#ifndef KG_WORKSPACE_CACHE_BYTES
+#  define KG_WORKSPACE_CACHE_BYTES ((size_t)64 << 20)
+#endif
+#if defined(__GNUC__) && !defined(KG_NO_WORKSPACE_CACHE)
+#  define KG_THREAD_LOCAL __thread
+#  define KG_WORKSPACE_CACHE 1
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_THREADS__) \
+    && !defined(KG_NO_WORKSPACE_CACHE)
+#  define KG_THREAD_LOCAL _Thread_local
+#  define KG_WORKSPACE_CACHE 1
+#endif
+#define KG_WS_ROUND(bytes) (((size_t)(bytes) + 63u) / 64u * 64u)
+typedef struct { void *raw; size_t size; } kg_ws_cache;
+
+/* `bytes` of 64-byte aligned scratch, from `cache` when it may keep them
+ * (cache NULL: never); *to_free is what the caller frees on exit (NULL when
+ * the cache serves the block). NULL when out of memory. */
+static inline char *kg_workspace(kg_ws_cache *cache, size_t bytes, void **to_free)
+{
+    *to_free = NULL;
+    if (cache && bytes <= KG_WORKSPACE_CACHE_BYTES) {
+        if (cache->size < bytes) {
+            free(cache->raw);
+            cache->raw = malloc(bytes + 64);
+            cache->size = cache->raw ? bytes : 0;
+            if (!cache->raw)
+                return NULL;
+        }
+        return (char *)(((uintptr_t)cache->raw + 63u) & ~(uintptr_t)63u);
+    }
+    *to_free = malloc(bytes + 64);
+    return *to_free ? (char *)(((uintptr_t)*to_free + 63u) & ~(uintptr_t)63u) : NULL;
+}
+
 /* gcc >= 11 warns that a temporary filled by one loop "may be used
  * uninitialized" when a GEMM then reads it through a const pointer: it cannot
  * see that one of the loop's branches always runs. A false positive. */
@@ -1438,6 +1481,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
     float *tmp10 = NULL;
     float *tmp11 = NULL;
     int64_t *tmp12 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -1547,42 +1591,75 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
 (void)tmp5_size_3;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
     if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp1_size);
-    tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (tmp2_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp2_size_4);
-    tmp2 = (float *)malloc(sizeof(float) * (size_t)(tmp2_size_4 > 0 ? tmp2_size_4 : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    tmp3 = (float *)malloc(sizeof(float) * (size_t)(1 > 0 ? 1 : 1));
-    if (!tmp3) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp2_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp2_size_4 > 0 ? tmp2_size_4 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t tmp3_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(1 > 0 ? 1 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (tmp4_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp4_size_4);
-    tmp4 = (float *)malloc(sizeof(float) * (size_t)(tmp4_size_4 > 0 ? tmp4_size_4 : 1));
-    if (!tmp4) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp4_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp4_size_4 > 0 ? tmp4_size_4 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (tmp5_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp5_size_3);
-    tmp5 = (float *)malloc(sizeof(float) * (size_t)(tmp5_size_3 > 0 ? tmp5_size_3 : 1));
-    if (!tmp5) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp5_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp5_size_3 > 0 ? tmp5_size_3 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (tmp6_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp6_size_4);
-    tmp6 = (float *)malloc(sizeof(float) * (size_t)(tmp6_size_4 > 0 ? tmp6_size_4 : 1));
-    if (!tmp6) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp6_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp6_size_4 > 0 ? tmp6_size_4 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (tmp7_size_2 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp7_size_2);
-    tmp7 = (float *)malloc(sizeof(float) * (size_t)(tmp7_size_2 > 0 ? tmp7_size_2 : 1));
-    if (!tmp7) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp7_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp7_size_2 > 0 ? tmp7_size_2 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (tmp8_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp8_size);
-    tmp8 = (float *)malloc(sizeof(float) * (size_t)(tmp8_size > 0 ? tmp8_size : 1));
-    if (!tmp8) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp8_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp8_size > 0 ? tmp8_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
-    tmp9 = (float *)malloc(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp9) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp9_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (tmp10_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp10_size_3);
-    tmp10 = (float *)malloc(sizeof(float) * (size_t)(tmp10_size_3 > 0 ? tmp10_size_3 : 1));
-    if (!tmp10) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp10_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp10_size_3 > 0 ? tmp10_size_3 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (tmp11_size_2 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp11_size_2);
-    tmp11 = (float *)malloc(sizeof(float) * (size_t)(tmp11_size_2 > 0 ? tmp11_size_2 : 1));
-    if (!tmp11) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp11_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp11_size_2 > 0 ? tmp11_size_2 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
     if (n_range > (int64_t)(PTRDIFF_MAX / sizeof(int64_t))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)n_range);
-    tmp12 = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1));
-    if (!tmp12) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    const size_t tmp12_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
+    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
+    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
+    tmp3 = (float *)(void *)(kg_ws + tmp3_at);
+    tmp4 = (float *)(void *)(kg_ws + tmp4_at);
+    tmp5 = (float *)(void *)(kg_ws + tmp5_at);
+    tmp6 = (float *)(void *)(kg_ws + tmp6_at);
+    tmp7 = (float *)(void *)(kg_ws + tmp7_at);
+    tmp8 = (float *)(void *)(kg_ws + tmp8_at);
+    tmp9 = (float *)(void *)(kg_ws + tmp9_at);
+    tmp10 = (float *)(void *)(kg_ws + tmp10_at);
+    tmp11 = (float *)(void *)(kg_ws + tmp11_at);
+    tmp12 = (int64_t *)(void *)(kg_ws + tmp12_at);
     /* sum(W1 ** 2, axis=(0, 1), keepdims=False) */
     {
 
@@ -2627,18 +2704,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
     }
 
 fail:
-    free(tmp1);
-    free(tmp2);
-    free(tmp3);
-    free(tmp4);
-    free(tmp5);
-    free(tmp6);
-    free(tmp7);
-    free(tmp8);
-    free(tmp9);
-    free(tmp10);
-    free(tmp11);
-    free(tmp12);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel mlp_predict (predict) ----------------------------------------
@@ -2714,6 +2780,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
     float *tmp0 = NULL;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -2764,16 +2831,31 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
 (void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
     if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)tmp0_size_3);
-    tmp0 = (float *)malloc(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict");
     if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)tmp1_size);
-    tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)in_x_d0);
-    tmp2 = (float *)malloc(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
+    const size_t tmp2_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
+    tmp0 = (float *)(void *)(kg_ws + tmp0_at);
+    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
+    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
     /* x @ W1 */
     kg_gemm_f32(in_x_d0, sh_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, sh_W1 + 0, sh_W1_d1, 1, 0, tmp0 + 0, sh_W1_d1);
 
@@ -2991,9 +3073,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
     }
 
 fail:
-    free(tmp0);
-    free(tmp1);
-    free(tmp2);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel mlp_probabilities (probabilities) ----------------------------------------
@@ -3069,6 +3149,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
     float *tmp0 = NULL;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -3118,16 +3199,31 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
 (void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
     if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities", (long long)tmp0_size_3);
-    tmp0 = (float *)malloc(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities");
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "probabilities");
     if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities", (long long)tmp1_size);
-    tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities");
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "probabilities");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities", (long long)in_x_d0);
-    tmp2 = (float *)malloc(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities");
+    const size_t tmp2_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "probabilities");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities");
+    tmp0 = (float *)(void *)(kg_ws + tmp0_at);
+    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
+    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
     /* x @ W1 */
     kg_gemm_f32(in_x_d0, sh_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, sh_W1 + 0, sh_W1_d1, 1, 0, tmp0 + 0, sh_W1_d1);
 
@@ -3356,9 +3452,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
     }
 
 fail:
-    free(tmp0);
-    free(tmp1);
-    free(tmp2);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel mlp_train_chunk0 (train_chunk0) ----------------------------------------
@@ -3485,6 +3579,7 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
     float *tmp6 = NULL;
     float *tmp7 = NULL;
     int64_t *tmp8 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -3571,34 +3666,61 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
 (void)tmp7_b0; (void)tmp7_b1; (void)tmp2_b0; (void)tmp2_b1; (void)tmp6_size; (void)tmp7_size_4; (void)tmp6_b0; (void)tmp6_b1;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
     if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp0_size_3);
-    tmp0 = (float *)malloc(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)size_3);
-    tmp1 = (float *)malloc(sizeof(float) * (size_t)(size_3 > 0 ? size_3 : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(size_3 > 0 ? size_3 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)size_3);
-    tmp2 = (float *)malloc(sizeof(float) * (size_t)(size_3 > 0 ? size_3 : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp2_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(size_3 > 0 ? size_3 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (tmp3_size_5 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp3_size_5);
-    tmp3 = (float *)malloc(sizeof(float) * (size_t)(tmp3_size_5 > 0 ? tmp3_size_5 : 1));
-    if (!tmp3) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp3_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp3_size_5 > 0 ? tmp3_size_5 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (tmp4_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp4_size);
-    tmp4 = (float *)malloc(sizeof(float) * (size_t)(tmp4_size > 0 ? tmp4_size : 1));
-    if (!tmp4) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp4_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp4_size > 0 ? tmp4_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
-    tmp5 = (float *)malloc(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp5) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp5_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (tmp6_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp6_size);
-    tmp6 = (float *)malloc(sizeof(float) * (size_t)(tmp6_size > 0 ? tmp6_size : 1));
-    if (!tmp6) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp6_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp6_size > 0 ? tmp6_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (tmp7_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp7_size_4);
-    tmp7 = (float *)malloc(sizeof(float) * (size_t)(tmp7_size_4 > 0 ? tmp7_size_4 : 1));
-    if (!tmp7) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp7_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp7_size_4 > 0 ? tmp7_size_4 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
     if (n_range > (int64_t)(PTRDIFF_MAX / sizeof(int64_t))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)n_range);
-    tmp8 = (int64_t *)malloc(sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1));
-    if (!tmp8) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    const size_t tmp8_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    tmp0 = (float *)(void *)(kg_ws + tmp0_at);
+    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
+    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
+    tmp3 = (float *)(void *)(kg_ws + tmp3_at);
+    tmp4 = (float *)(void *)(kg_ws + tmp4_at);
+    tmp5 = (float *)(void *)(kg_ws + tmp5_at);
+    tmp6 = (float *)(void *)(kg_ws + tmp6_at);
+    tmp7 = (float *)(void *)(kg_ws + tmp7_at);
+    tmp8 = (int64_t *)(void *)(kg_ws + tmp8_at);
     /* x @ W1 */
     kg_gemm_f32(in_x_d0, in_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
 
@@ -4259,15 +4381,7 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
     }
 
 fail:
-    free(tmp0);
-    free(tmp1);
-    free(tmp2);
-    free(tmp3);
-    free(tmp4);
-    free(tmp5);
-    free(tmp6);
-    free(tmp7);
-    free(tmp8);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel mlp_train_tail (train_tail) ----------------------------------------
@@ -4357,6 +4471,7 @@ KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RES
     (void)err; (void)errlen;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_W1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d0);
     if (in_W1_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d1);
@@ -4412,12 +4527,25 @@ KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RES
 (void)in_matmul_total_b0; (void)in_matmul_total_b1; (void)tmp2_size; (void)sts; (void)in_matmul_total_2_b0; (void)in_matmul_total_2_b1; (void)tmp2_size_2; (void)sts_2;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
-    tmp1 = (float *)malloc(sizeof(float) * (size_t)(1 > 0 ? 1 : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_tail");
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(1 > 0 ? 1 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_tail");
     if (tmp2_size_2 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_tail", (long long)tmp2_size_2);
-    tmp2 = (float *)malloc(sizeof(float) * (size_t)(tmp2_size_2 > 0 ? tmp2_size_2 : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_tail");
+    const size_t tmp2_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp2_size_2 > 0 ? tmp2_size_2 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_tail");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_tail");
+    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
+    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
     /* sum(W1 ** 2, axis=(0, 1), keepdims=False) */
     {
 
@@ -4761,8 +4889,7 @@ KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RES
     }
 
 fail:
-    free(tmp1);
-    free(tmp2);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel mlp_predict_chunk0 (predict_chunk0) ----------------------------------------
@@ -4838,6 +4965,7 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
     float *tmp0 = NULL;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -4888,16 +5016,31 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
 (void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
     if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)tmp0_size_3);
-    tmp0 = (float *)malloc(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict_chunk0");
     if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)tmp1_size);
-    tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict_chunk0");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)in_x_d0);
-    tmp2 = (float *)malloc(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    const size_t tmp2_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict_chunk0");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
+    tmp0 = (float *)(void *)(kg_ws + tmp0_at);
+    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
+    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
     /* x @ W1 */
     kg_gemm_f32(in_x_d0, in_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
 
@@ -5115,9 +5258,7 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
     }
 
 fail:
-    free(tmp0);
-    free(tmp1);
-    free(tmp2);
+    free(kg_ws_free);
     return rc;
 }
 /* ---- kernel mlp_probabilities_chunk0 (probabilities_chunk0) ----------------------------------------
@@ -5193,6 +5334,7 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
     float *tmp0 = NULL;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
+    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -5242,16 +5384,31 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
 (void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
 
 
-    /* temporaries, allocated once per call, freed on every exit */
+    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
+     * or kept for this thread's next call */
+    size_t kg_ws_bytes = 0;
     if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities_chunk0", (long long)tmp0_size_3);
-    tmp0 = (float *)malloc(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
-    if (!tmp0) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities_chunk0");
+    const size_t tmp0_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "probabilities_chunk0");
     if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities_chunk0", (long long)tmp1_size);
-    tmp1 = (float *)malloc(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
-    if (!tmp1) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities_chunk0");
+    const size_t tmp1_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "probabilities_chunk0");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities_chunk0", (long long)in_x_d0);
-    tmp2 = (float *)malloc(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (!tmp2) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities_chunk0");
+    const size_t tmp2_at = kg_ws_bytes;
+    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
+    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "probabilities_chunk0");
+#ifdef KG_WORKSPACE_CACHE
+    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
+    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
+#else
+    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
+#endif
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities_chunk0");
+    tmp0 = (float *)(void *)(kg_ws + tmp0_at);
+    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
+    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
     /* x @ W1 */
     kg_gemm_f32(in_x_d0, in_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
 
@@ -5480,8 +5637,6 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
     }
 
 fail:
-    free(tmp0);
-    free(tmp1);
-    free(tmp2);
+    free(kg_ws_free);
     return rc;
 }

@@ -507,6 +507,49 @@ static inline int kg_team_size(void) {
 }
 #endif
 
+/* A kernel's temporaries live in one 64-byte aligned block per call (each
+ * temporary at a 64-byte multiple offset). Up to KG_WORKSPACE_CACHE_BYTES the
+ * block is kept, per thread and per kernel, for the next call: a block of
+ * megabytes freed and allocated again on every call goes back to the kernel
+ * (heap trim, munmap) and is page-faulted and zeroed anew each time, which
+ * cost a training step of a denoising autoencoder a quarter of its time
+ * (benchmarks/bench_random.py). Larger blocks, and compilers without
+ * thread-local storage, take a fresh block per call. The kept block is
+ * released when the process ends, not when its thread does. */
+#ifndef KG_WORKSPACE_CACHE_BYTES
+#  define KG_WORKSPACE_CACHE_BYTES ((size_t)64 << 20)
+#endif
+#if defined(__GNUC__) && !defined(KG_NO_WORKSPACE_CACHE)
+#  define KG_THREAD_LOCAL __thread
+#  define KG_WORKSPACE_CACHE 1
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_THREADS__) \
+    && !defined(KG_NO_WORKSPACE_CACHE)
+#  define KG_THREAD_LOCAL _Thread_local
+#  define KG_WORKSPACE_CACHE 1
+#endif
+#define KG_WS_ROUND(bytes) (((size_t)(bytes) + 63u) / 64u * 64u)
+typedef struct { void *raw; size_t size; } kg_ws_cache;
+
+/* `bytes` of 64-byte aligned scratch, from `cache` when it may keep them
+ * (cache NULL: never); *to_free is what the caller frees on exit (NULL when
+ * the cache serves the block). NULL when out of memory. */
+static inline char *kg_workspace(kg_ws_cache *cache, size_t bytes, void **to_free)
+{
+    *to_free = NULL;
+    if (cache && bytes <= KG_WORKSPACE_CACHE_BYTES) {
+        if (cache->size < bytes) {
+            free(cache->raw);
+            cache->raw = malloc(bytes + 64);
+            cache->size = cache->raw ? bytes : 0;
+            if (!cache->raw)
+                return NULL;
+        }
+        return (char *)(((uintptr_t)cache->raw + 63u) & ~(uintptr_t)63u);
+    }
+    *to_free = malloc(bytes + 64);
+    return *to_free ? (char *)(((uintptr_t)*to_free + 63u) & ~(uintptr_t)63u) : NULL;
+}
+
 /* gcc >= 11 warns that a temporary filled by one loop "may be used
  * uninitialized" when a GEMM then reads it through a const pointer: it cannot
  * see that one of the loop's branches always runs. A false positive. */
@@ -588,8 +631,6 @@ KG_EXPORT int particles_step(const double *KG_RESTRICT in_x, const double *KG_RE
 (void)add_d0; (void)add_d0_2; (void)add_d0_3; (void)loop_d0; (void)in_vx_b0; (void)in_vy_b0; (void)in_x_b0; (void)in_y_b0;
 (void)out2_b0; (void)out0_b0; (void)out1_b0;
 
-
-    /* temporaries, allocated once per call, freed on every exit */
     /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)); x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))); vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81); y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)... */
     {
         const int64_t n = loop_d0;
@@ -742,8 +783,6 @@ KG_EXPORT int particles_energy(const double *KG_RESTRICT in_y, const double *KG_
     /* not every size is used by both functions */
 (void)add_d0; (void)add_d0_2; (void)in_y_b0; (void)in_vx_b0; (void)in_vy_b0;
 
-
-    /* temporaries, allocated once per call, freed on every exit */
     /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
     {
         const int64_t n = add_d0_2;
@@ -876,8 +915,6 @@ KG_EXPORT int particles_step_chunk0(const double *KG_RESTRICT in_x, const double
 (void)add_d0; (void)add_d0_2; (void)add_d0_3; (void)loop_d0; (void)in_vx_b0; (void)in_vy_b0; (void)in_x_b0; (void)in_y_b0;
 (void)out2_b0; (void)out0_b0; (void)out1_b0;
 
-
-    /* temporaries, allocated once per call, freed on every exit */
     /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)); x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))); vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81); y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)... */
     {
         const int64_t n = loop_d0;
@@ -1030,8 +1067,6 @@ KG_EXPORT int particles_energy_chunk0(const double *KG_RESTRICT in_y, const doub
     /* not every size is used by both functions */
 (void)add_d0; (void)add_d0_2; (void)in_y_b0; (void)in_vx_b0; (void)in_vy_b0;
 
-
-    /* temporaries, allocated once per call, freed on every exit */
     /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
     {
         const int64_t n = add_d0_2;
