@@ -87,8 +87,6 @@ def scan_vjp(node, grads):
             carry_holders.append(Input(e.type, f"c{j}_{e.name or k}"))
             state_type[(k, j)] = len(carry_holders) - 1
             carry_inits.append(_zeros_state(node, k, e))
-    ns_float = [j for j, v in enumerate(nonseqs) if is_float(v.dtype)]
-    acc_holders = [Input(nonseqs[j].type, f"acc_{ns_holders[j].name or j}") for j in ns_float]
     # the step's gradient, over the forward placeholders
     seeds = []
     for k, e in enumerate(inner_out):
@@ -102,6 +100,29 @@ def scan_vjp(node, grads):
             seeds.append((e, ct))
     wrt = holders + ns_holders
     d = dict(zip(map(id, wrt), _grads(vjp, seeds, wrt)))
+    # a non-sequence's step gradient P_t^T @ Q_t, P_t a row of a reverse
+    # sequence: Q_t becomes an output, and the sum over the steps one GEMM of
+    # the stacked rows after the loop (not a rank-B update per step); the
+    # rest of its gradient is summed in the loop
+    row_of = {id(h): r for h, r in zip(holders, r_seqs)}
+    ns_float, after = [], {}   # accumulated in the loop; j -> [(P rows, k of Q output)]
+    q_outs = []
+    for j, v in enumerate(nonseqs):
+        dj = d.get(id(ns_holders[j]))
+        if dj is None or not is_float(v.dtype):
+            continue
+        rest = []
+        for term in _terms(dj):
+            p = _transposed_row(term, row_of)
+            if p is None:
+                rest.append(term)
+            else:
+                after.setdefault(j, []).append((row_of[id(p)], len(q_outs)))
+                q_outs.append(term.inputs[1])
+        if rest:
+            d[id(ns_holders[j])] = _sum(rest, dj)
+            ns_float.append(j)
+    acc_holders = [Input(nonseqs[j].type, f"acc_{ns_holders[j].name or j}") for j in ns_float]
     step_outs = []
     h_iter = iter(holders[sum(map(len, seq_taps)):])
     for k, taps in enumerate(out_taps):  # new carries
@@ -113,8 +134,7 @@ def scan_vjp(node, grads):
             e = inner_out[k]
             step_outs.append(_sum(parts_, e))
     for h, j in zip(acc_holders, ns_float):
-        dj = d.get(id(ns_holders[j]))
-        step_outs.append(h if dj is None else h + dj)
+        step_outs.append(h + d[id(ns_holders[j])])
     seq_grads = []
     for h in holders[:sum(map(len, seq_taps))]:
         dj = d.get(id(h)) if is_float(h.dtype) else None
@@ -124,11 +144,13 @@ def scan_vjp(node, grads):
     # the reverse scan: fn maps its placeholders onto the step graph's
     fn_inputs = holders + list(g_holders.values()) + carry_holders + acc_holders + ns_holders
 
+    step_outs += q_outs
+
     def fn(*args):
         return substitute(step_outs, list(zip(fn_inputs, args)))
 
     infos = carry_inits + [api.zeros_like(nonseqs[j]) for j in ns_float] + \
-        [None] * sum(g is not None for g in seq_grads)
+        [None] * (sum(g is not None for g in seq_grads) + len(q_outs))
     outs, _ = scan(fn, sequences=r_seqs, outputs_info=infos, non_sequences=nonseqs, n_steps=steps,
                    name=f"grad_of_{label}", return_list=True)
     outs = iter(outs)
@@ -165,10 +187,45 @@ def scan_vjp(node, grads):
         if full_walk is not None:
             gi = gi * api.cast(full_walk, gi.dtype)
         result.append(gi)
+    qs = [next(outs) for _ in q_outs]
     ai = iter(accs)
     for j, v in enumerate(nonseqs):
-        result.append(next(ai)[-1] if j in ns_float else None)
+        g = next(ai)[-1] if j in ns_float else None
+        for rows, k in after.get(j, ()):
+            term = api.cast(api.dot(api.transpose(_merge_steps(rows)), _merge_steps(qs[k])),
+                            v.dtype)
+            g = term if g is None else g + term
+        result.append(g)
     return result
+
+
+def _terms(e):
+    """The terms of a sum (e itself when it is not an add)."""
+    out, todo = [], [e]
+    while todo:
+        x = todo.pop()
+        if x.op is not None and x.op.name == "add" and x.type.shape == e.type.shape and \
+                all(i.type.shape == e.type.shape for i in x.inputs):
+            todo += x.inputs[::-1]
+        else:
+            out.append(x)
+    return out
+
+
+def _transposed_row(term, row_of):
+    """P when `term` is P^T @ Q with P a 2-d row of a reverse sequence, else None."""
+    if term.op is None or term.op.name != "matmul" or term.inputs[1].ndim != 2:
+        return None
+    a = term.inputs[0]
+    if a.op is None or a.op.name != "dimshuffle" or a.attr("pattern") != (1, 0):
+        return None
+    p = a.inputs[0]
+    return p if id(p) in row_of and p.ndim == 2 and p.dtype == term.dtype else None
+
+
+def _merge_steps(x):
+    """(steps, rows, cols) -> (steps * rows, cols): every step's rows, stacked."""
+    return api.reshape(x, (-1, x.shape[2]))
 
 
 def _grads(vjp, seeds, wrt):
