@@ -13,7 +13,7 @@ Only products whose other operand does not depend on the step are hoisted
 their steps (with until(), most rows could be wasted).
 """
 from .expr.clone import substitute
-from .expr.graph import toposort
+from .expr.graph import toposort, values_read
 from .expr.node import Input
 from .expr.ops import api
 
@@ -25,8 +25,9 @@ def hoist_products(seqs, inner_in, inner_out, nonseq_holders):
     `nonseq_holders` maps id(placeholder) -> the outer non-sequence it stands for."""
     rows = _row_placeholders(seqs, inner_in)
     found = []   # (product node, outer sequence it reads)
+    read = values_read(inner_out)   # (a product that only lends its shape is never computed)
     for n in toposort(inner_out):
-        if n.op is None or n.op.name != "matmul":
+        if n.op is None or n.op.name != "matmul" or id(n) not in read:
             continue
         a, b = n.inputs
         if id(a) in rows and id(b) in nonseq_holders and a.ndim in (1, 2) and b.ndim == 2:

@@ -19,7 +19,8 @@ from ..expr.clone import substitute
 from ..expr.node import Input
 from ..expr.ops import api
 from ..expr.ops.everyday import inc_subtensor
-from ..expr.ops.scan import init_has_axis, layout
+from ..expr.graph import toposort, values_read
+from ..expr.ops.scan import init_has_axis, layout, scan as scan_op, scan_out
 from ..expr.types import is_float
 
 
@@ -39,7 +40,6 @@ def scan_vjp(node, grads):
     seqs = list(node.inputs[1:1 + nseq])
     inits = list(node.inputs[1 + nseq:1 + nseq + ninit])
     nonseqs = list(node.inputs[1 + nseq + ninit:])
-    from ..expr.ops.scan import scan_out
     parts = [scan_out(node, part=k) for k in range(nout)]
     g_of = {}
     for k, g in grads:
@@ -141,10 +141,22 @@ def scan_vjp(node, grads):
         seq_grads.append(dj)
         if dj is not None:
             step_outs.append(dj)
-    # the reverse scan: fn maps its placeholders onto the step graph's
-    fn_inputs = holders + list(g_holders.values()) + carry_holders + acc_holders + ns_holders
-
     step_outs += q_outs
+    # the forward step's costly values the step gradient reads (gate
+    # activations, products) are kept by the forward loop as extra outputs,
+    # and read back here as sequences instead of being computed again
+    kept, kept_holders, step_outs = _kept_values(step_outs, inner_out, inner_in)
+    if kept:
+        wide = _widened(node, kept)
+        moved = [(p, scan_out(wide, part=k)) for k, p in enumerate(parts)]
+        r_seqs = substitute(r_seqs, moved) if r_seqs else r_seqs
+        carry_inits = substitute(carry_inits, moved) if carry_inits else carry_inits
+        after = {j: [(substitute([rows], moved)[0], k) for rows, k in terms]
+                 for j, terms in after.items()}
+        r_seqs += [rev(scan_out(wide, part=nout + k), 0) for k in range(len(kept))]
+    # the reverse scan: fn maps its placeholders onto the step graph's
+    fn_inputs = holders + list(g_holders.values()) + kept_holders + carry_holders + \
+        acc_holders + ns_holders
 
     def fn(*args):
         return substitute(step_outs, list(zip(fn_inputs, args)))
@@ -199,6 +211,41 @@ def scan_vjp(node, grads):
     return result
 
 
+# forward values worth keeping rather than computing again in the reverse loop
+KEPT_OPS = ("matmul", "tanh", "sigmoid", "exp", "log", "softplus", "erf")
+
+
+def _kept_values(step_outs, inner_out, inner_in):
+    """(kept, their placeholders, step_outs reading the placeholders): the
+    forward body's per-step values of KEPT_OPS that the step gradient reads,
+    latest first, each only while something still reads it."""
+    fwd = toposort(list(inner_out))
+    pos = {id(n): k for k, n in enumerate(fwd)}
+    dep = {id(v) for v in inner_in}
+    for n in fwd:
+        if n.op is not None and any(id(i) in dep for i in n.inputs):
+            dep.add(id(n))
+    cands = [n for n in toposort(step_outs) if id(n) in pos and id(n) in dep and
+             n.op is not None and n.op.name in KEPT_OPS and n.ndim >= 1]
+    kept, holders = [], []
+    for n in sorted(cands, key=lambda n: -pos[id(n)]):
+        if id(n) in values_read(step_outs):
+            h = Input(n.type, f"kept{len(kept)}")
+            kept.append(n)
+            holders.append(h)
+            step_outs = substitute(step_outs, [(n, h)])
+    return kept, holders, step_outs
+
+
+def _widened(node, kept):
+    """The forward scan with `kept` as extra per-step outputs (the lowering
+    runs it in place of `node`: kgen/lower/scan_merge.py)."""
+    attrs = dict(node.attrs)
+    attrs["inner_out"] = tuple(attrs["inner_out"]) + tuple(kept)
+    attrs["out_taps"] = tuple(attrs["out_taps"]) + ((),) * len(kept)
+    return scan_op(*node.inputs, **attrs)
+
+
 def _terms(e):
     """The terms of a sum (e itself when it is not an add)."""
     out, todo = [], [e]
@@ -250,5 +297,4 @@ def _sum(parts, like):
 
 def _zeros_state(node, k, e):
     """Zeros of output k's per-step shape, from the forward output itself."""
-    from ..expr.ops.scan import scan_out
     return api.zeros_like(scan_out(node, part=k)[0], e.dtype)
