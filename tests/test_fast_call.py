@@ -80,3 +80,19 @@ def test_threads_share_a_fast_kernel(axpy):
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_python_floats_for_float64_scalars():
+    """A Python float for a 0-d float64 input is read as itself on the fast
+    path; other Python scalars (an int, a float for float32) still take the
+    checked path, with NumPy's values."""
+    x, w, w32 = kg.vector("x"), kg.scalar("w", "float64"), kg.scalar("w32", "float32")
+    f = kg.function([x, w, w32], [x * w, x * w32])
+    xv = np.linspace(-1, 1, 4)
+    for wv in (0.3, -2.5, 1e300, float("inf")):
+        got = f(xv, wv, 0.5)
+        np.testing.assert_array_equal(got[0], xv * np.float64(wv))
+        np.testing.assert_array_equal(got[1], xv * np.float32(0.5))
+    np.testing.assert_array_equal(f(xv, 3, 0.5)[0], xv * 3.0)   # an int: checked, cast
+    with pytest.raises(KgenTypeError, match="does not fit in float32"):
+        f(xv, 0.3, 1e300)
