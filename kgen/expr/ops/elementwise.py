@@ -37,6 +37,7 @@ class Elementwise(Op):
     int_ok = True         # accepts int/bool inputs
     # reads (operand positions the C expression reads): on the base Op
     c_by_literal = {}     # (operand position, literal value) -> C template, float loops only
+    c_by_input = {}       # the (last) operand's dtype -> C template, where it differs
 
     def prepare(self, inputs, attrs):
         if len(inputs) != self.arity:
@@ -275,6 +276,9 @@ class Cast(Elementwise):
 
 
 cast = Cast("cast", c="(({t}){0})",
+            # from bool, a select: gcc 12 does not vectorize a loop that converts
+            # a bool to a float (a draw compared with p, cast to float32)
+            c_by_input={"bool": "({0} ? ({t})1 : ({t})0)"},
             # the walker casts g back to the input's dtype; int inputs get none
             vjp_rule=lambda n, g: [g if n.inputs[0].dtype in ("float32", "float64") else None])
 
