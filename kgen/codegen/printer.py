@@ -77,8 +77,8 @@ class CPrinter:
                     for o, i, want in zip(local.operands, node.inputs, in_dtypes)]
             if group == "chunk":  # the element's words in its chunk's buffer (`words`)
                 return op.c_w.format(*args, t=self.ctype(node.dtype), k=at, o=0,
-                                     b=f"kg_philox_at({local.var}_w + ({at} - kg_c) * "
-                                       f"{4 // per})")
+                                     b=f"kg_philox_at({local.var}_w + ({at} - {local.var}_r0)"
+                                       f" * {4 // per})")
             return op.c_w.format(*args, t=self.ctype(node.dtype), k=at,
                                  b=f"{local.var}_b{group // per}",
                                  o=(group % per) * (4 // per))
@@ -121,13 +121,14 @@ class CPrinter:
                 for q in range(n)]
 
 
-    def words(self, local, q):
-        """(buffer, its size, the block q of the chunk starting at element
-        kg_c, the words one element takes) for a chunked flat loop (`q`: C text)."""
+    def words(self, local):
+        """For a loop over chunks of this draw's elements (kernel.c.jinja):
+        (its word buffer, the buffer's size, block kg_q of the chunk whose
+        first block starts at element VAR_r0, elements per block)."""
         per = self.per_block(local)
         key, ctr = (self.operand(o, "int64", "int64") for o in local.operands[1:3])
-        return (f"{local.var}_w", f"4 * (KG_PHILOX_CHUNK / {per}) + 4",
-                f"kg_philox_block({key}, {ctr}, kg_c / {per} + {q}, 0)", per)
+        return (f"{local.var}_w", f"4 * (KG_PHILOX_CHUNK / {per}) + 12",
+                f"kg_philox_block({key}, {ctr}, {local.var}_r0 / {per} + kg_q, 0)", per)
 
 
 GROUP = 4   # elements per iteration of a flat loop with such draws (one block: 4 words)
