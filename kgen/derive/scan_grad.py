@@ -147,13 +147,18 @@ def scan_vjp(node, grads):
     # and read back here as sequences instead of being computed again
     kept, kept_holders, step_outs = _kept_values(step_outs, inner_out, inner_in)
     if kept:
-        wide = _widened(node, kept)
+        # a kept value that is an output already is read from that output
+        part_of = {id(e): k for k, e in enumerate(inner_out)}
+        extra = [n for n in kept if id(n) not in part_of]
+        wide = _widened(node, extra) if extra else node
         moved = [(p, scan_out(wide, part=k)) for k, p in enumerate(parts)]
-        r_seqs = substitute(r_seqs, moved) if r_seqs else r_seqs
-        carry_inits = substitute(carry_inits, moved) if carry_inits else carry_inits
-        after = {j: [(substitute([rows], moved)[0], k) for rows, k in terms]
+        r_seqs = substitute(r_seqs, moved) if r_seqs and extra else r_seqs
+        carry_inits = substitute(carry_inits, moved) if carry_inits and extra else carry_inits
+        after = {j: [(substitute([rows], moved)[0] if extra else rows, k) for rows, k in terms]
                  for j, terms in after.items()}
-        r_seqs += [rev(scan_out(wide, part=nout + k), 0) for k in range(len(kept))]
+        where = {id(n): nout + k for k, n in enumerate(extra)}
+        r_seqs += [rev(scan_out(wide, part=part_of.get(id(n), where.get(id(n)))), 0)
+                   for n in kept]
     # the reverse scan: fn maps its placeholders onto the step graph's
     fn_inputs = holders + list(g_holders.values()) + kept_holders + carry_holders + \
         acc_holders + ns_holders
