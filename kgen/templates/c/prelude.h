@@ -72,3 +72,55 @@ static inline int kg_team_size(void) {
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+
+/* A kernel's temporaries are carved from one block, which the kernel keeps
+ * for its next call: a large block from malloc is fresh pages from the OS on
+ * every call (mapped, zeroed and faulted in: a sixth of an LSTM training
+ * step's time). Each kernel keeps at most one block, taken with an atomic
+ * exchange, so concurrent calls each use their own; none above KG_WS_KEEP_MAX
+ * bytes is kept, nor any without GCC's atomic builtins. */
+#ifndef KG_WS_KEEP_MAX
+#  define KG_WS_KEEP_MAX ((size_t)1 << 30)
+#endif
+#define KG_WS_HEAD 64   /* the block's size is kept in front of it; 64: alignment */
+
+/* *total + bytes rounded up to KG_WS_HEAD; 1 (and *total unchanged) on overflow */
+static inline int kg_ws_grow(size_t *total, size_t bytes)
+{
+    const size_t step = (bytes + (KG_WS_HEAD - 1)) / KG_WS_HEAD * KG_WS_HEAD;
+    if (bytes > SIZE_MAX - KG_WS_HEAD || step > SIZE_MAX - KG_WS_HEAD - *total) return 1;
+    *total += step;
+    return 0;
+}
+
+static inline char *kg_ws_take(void **slot, size_t size)
+{
+    char *block;
+#if defined(__GNUC__)
+    block = (char *)__atomic_exchange_n(slot, NULL, __ATOMIC_ACQ_REL);
+    if (block && *(size_t *)block >= size) return block + KG_WS_HEAD;
+    free(block);
+#else
+    (void)slot;
+#endif
+    block = (char *)malloc(size + KG_WS_HEAD);
+    if (!block) return NULL;
+    *(size_t *)block = size;
+    return block + KG_WS_HEAD;
+}
+
+static inline void kg_ws_give(void **slot, char *ws)
+{
+    if (!ws) return;
+    char *block = ws - KG_WS_HEAD;
+#if defined(__GNUC__)
+    void *none = NULL;
+    if (*(size_t *)block <= KG_WS_KEEP_MAX &&
+        __atomic_compare_exchange_n(slot, &none, (void *)block, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return;
+#else
+    (void)slot;
+#endif
+    free(block);
+}
