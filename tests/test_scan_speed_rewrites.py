@@ -83,7 +83,8 @@ def test_a_matrix_that_depends_on_the_step_stays_in_the_loop():
 
     hs, _ = kg.scan(step, sequences=X, outputs_info=h0, non_sequences=W)
     assert len(products_in_body(scan_node(hs))) == 1
-    Xv, Wv, hv = RNG.uniform(-1, 1, (5, 2, 3)), RNG.uniform(-1, 1, (3, 3)), RNG.uniform(-1, 1, (2, 3))
+    Xv, Wv = RNG.uniform(-1, 1, (5, 2, 3)), RNG.uniform(-1, 1, (3, 3))
+    hv = RNG.uniform(-1, 1, (2, 3))
     want, h = [], hv
     for x_t in Xv:
         h = np.tanh(x_t @ (Wv * (1 + h.mean())))

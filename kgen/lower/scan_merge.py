@@ -38,4 +38,5 @@ def _widens(b, a):
         return False
     ia, ib = a.attr("inner_out"), b.attr("inner_out")
     ta, tb = a.attr("out_taps"), b.attr("out_taps")
-    return len(ib) > len(ia) and all(x is y for x, y in zip(ia, ib)) and tuple(tb[:len(ta)]) == tuple(ta)
+    return (len(ib) > len(ia) and all(x is y for x, y in zip(ia, ib))
+            and tuple(tb[:len(ta)]) == tuple(ta))

@@ -571,7 +571,8 @@ def _compile_fast(n_in, n_out, single, floats=()):
     ins, outs = range(n_in), range(n_out)
     text = _FAST_CALL.format(
         params="".join(f"a{k}=MISSING, " for k in ins),
-        floats="".join(f"    if type(a{k}) is float:\n        a{k} = array(a{k})\n" for k in floats),
+        floats="".join(f"    if type(a{k}) is float:\n        a{k} = array(a{k})\n"
+                       for k in floats),
         checks="".join(f" or type(a{k}) is not ndarray or a{k}.dtype is not D{k}"
                        f" or a{k}.ndim != N{k} or a{k}.flags.num & CARRAY != CARRAY"
                        for k in ins),
