@@ -231,7 +231,9 @@ KG__SIMD_DECL float hypotf(float, float);
 #define kg_hypotf(x, y) hypotf((x), (y))
 
 /* ---- kgen's own tanh ---------------------------------------------------- */
-#if defined(__GNUC__)
+#if defined(__CUDACC__)   /* (nvcc warns about an unused static function; CUDA has its own tanh) */
+#  define KG__INLINE inline
+#elif defined(__GNUC__)
 #  define KG__INLINE static inline __attribute__((always_inline))
 #else
 #  define KG__INLINE static inline
