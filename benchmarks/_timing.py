@@ -14,6 +14,21 @@ def median_time(fn, repeat=7, number=1):
     return sorted(times)[len(times) // 2]
 
 
+def median_times(fns, repeat=7, number=1):
+    """median_time of each of `fns`, timed in turns (one call of each per
+    round), so that a machine whose load changes meanwhile weighs on all alike."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            ts.append((time.perf_counter() - t0) / number)
+    return [sorted(ts)[len(ts) // 2] for ts in times]
+
+
 def optional(name):
     try:
         return __import__(name)

@@ -1,6 +1,9 @@
-"""scan compiled into the kernel vs NumPy loops (and JAX's lax.scan where installed).
+"""scan compiled into the kernel vs NumPy loops (and JAX's lax.scan and
+PyTensor's scan where installed).
 
     python benchmarks/bench_scan.py
+    OMP_NUM_THREADS=1 taskset -c 0 python benchmarks/bench_scan.py   (one core for all)
+    python benchmarks/bench_scan.py lstm                             (one of them)
 
 1. a 1,000-step scalar recurrence h = tanh(w * h + x_t): one call;
 2. an LSTM training step (sequence 100, batch 32, input 128, hidden 256,
@@ -12,9 +15,10 @@ import numpy as np
 
 import kgen as kg
 import kgen.tensor as T
-from _timing import median_time, optional
+from _timing import median_time, median_times, optional
 
 jax = optional("jax")
+pytensor = optional("pytensor")
 
 
 def report(name, ours, others):
@@ -105,8 +109,58 @@ def lstm(steps=100, batch=32, nin=128, nh=256):
     got, want = f(Xv, Wv, Uv, bv), lstm_numpy(Xv, Wv, Uv, bv, nh)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=2e-3, atol=2e-4)
-    report("LSTM step (fwd+bwd, 100x32x128x256)", median_time(lambda: f(Xv, Wv, Uv, bv)),
-           [("numpy", median_time(lambda: lstm_numpy(Xv, Wv, Uv, bv, nh)))])
+    runs = [("numpy", lambda: lstm_numpy(Xv, Wv, Uv, bv, nh))]
+    for label, make in (("jax lax.scan", lstm_jax), ("pytensor scan", lstm_pytensor)):
+        run = make(Xv, Wv, Uv, bv, nh)
+        if run is not None:
+            for g, w in zip(run(), want):
+                np.testing.assert_allclose(np.asarray(g), w, rtol=2e-3, atol=2e-4)
+            runs.append((label, run))
+    ours, *times = median_times([lambda: f(Xv, Wv, Uv, bv)] + [r for _, r in runs], repeat=9)
+    report("LSTM step (fwd+bwd, 100x32x128x256)", ours,
+           [(label, t) for (label, _), t in zip(runs, times)])
+
+
+def _lstm_cell(sigmoid, tanh, dot, nh):
+    """The LSTM step of the benchmark, for a library's ops."""
+    def cell(x_t, h, c, W, U, b):
+        z = dot(x_t, W) + dot(h, U) + b
+        i, f = sigmoid(z[:, :nh]), sigmoid(z[:, nh:2 * nh])
+        o, g = sigmoid(z[:, 2 * nh:3 * nh]), tanh(z[:, 3 * nh:])
+        c = f * c + i * g
+        return o * tanh(c), c
+    return cell
+
+
+def lstm_jax(Xv, Wv, Uv, bv, nh):
+    """The gradients of sum(h_T) with jax.lax.scan, jitted (None without JAX)."""
+    if jax is None:
+        return None
+    import jax.numpy as jnp
+    cell = _lstm_cell(jax.nn.sigmoid, jnp.tanh, jnp.dot, nh)
+
+    def loss(W, U, b, X):
+        h0 = jnp.zeros((X.shape[1], nh), X.dtype)
+        (h, _), _ = jax.lax.scan(lambda hc, x_t: (cell(x_t, *hc, W, U, b), None), (h0, h0), X)
+        return h.sum()
+
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
+    args = [jnp.asarray(a) for a in (Wv, Uv, bv, Xv)]
+    return lambda: [g.block_until_ready() for g in grad(*args)]
+
+
+def lstm_pytensor(Xv, Wv, Uv, bv, nh):
+    """The gradients of sum(h_T) with pytensor.scan (None without PyTensor)."""
+    if pytensor is None:
+        return None
+    import pytensor.tensor as pt
+    X, W, U, b = pt.tensor3("X", dtype="float32"), pt.fmatrix("W"), pt.fmatrix("U"), pt.fvector("b")
+    h0 = pt.zeros((X.shape[1], nh), "float32")
+    cell = _lstm_cell(pt.sigmoid, pt.tanh, pt.dot, nh)
+    hs, _ = pytensor.scan(cell, sequences=X, outputs_info=[h0, h0], non_sequences=[W, U, b],
+                          return_updates=False)
+    f = pytensor.function([X, W, U, b], pytensor.grad(hs[-1].sum(), [W, U, b]))
+    return lambda: f(Xv, Wv, Uv, bv)
 
 
 def gibbs(nv=784, nh=500, steps=15, batch=20):
@@ -137,11 +191,13 @@ def gibbs(nv=784, nh=500, steps=15, batch=20):
         return v
 
     assert f(V0, Wv, bh, bv_).shape == (batch, nv)
-    report("RBM Gibbs chain (784/500, 15, 20)", median_time(lambda: f(V0, Wv, bh, bv_)),
-           [("numpy", median_time(numpy_chain))])
+    ours, theirs = median_times([lambda: f(V0, Wv, bh, bv_), numpy_chain], repeat=21)
+    report("RBM Gibbs chain (784/500, 15, 20)", ours, [("numpy", theirs)])
 
 
 if __name__ == "__main__":
-    scalar_recurrence()
-    lstm()
-    gibbs()
+    import sys
+    chosen = sys.argv[1:] or ["recurrence", "lstm", "gibbs"]   # e.g. `bench_scan.py lstm`
+    for name, run in (("recurrence", scalar_recurrence), ("lstm", lstm), ("gibbs", gibbs)):
+        if name in chosen:
+            run()

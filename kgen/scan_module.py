@@ -24,6 +24,7 @@ from .expr.ops.linalg import gather, scatter_add
 from .expr.ops.shape import SYM
 from .expr.ops.scan import init_has_axis, scan as scan_op, scan_out
 from .expr.types import TensorType
+from .scan_hoist import hoist_products
 
 __all__ = ["scan", "until", "map", "reduce", "foldl", "foldr"]
 
@@ -122,12 +123,17 @@ def scan(fn, sequences=None, outputs_info=None, non_sequences=None, n_steps=None
             raise KgenTypeError(f"scan {label!r}: strict=True, but fn reads "
                                 f"{', '.join(v.name or repr(v) for v in stray)} without it "
                                 f"being in non_sequences")
-    nonseqs = list(captured)
-    if captured:
-        holders = [Input(v.type, v.name) for v in captured]
-        inner_out = substitute(inner_out, list(zip(captured, holders)))
-        inner_in += holders
+    holders = [Input(v.type, v.name) for v in captured]
+    inner_out = substitute(inner_out, list(zip(captured, holders)))
     steps = _n_steps(n_steps, seqs, label)
+    if cond is None:  # x_t @ W as one GEMM before the loop (kgen/scan_hoist.py)
+        seqs, inner_in, inner_out = hoist_products(seqs, inner_in, inner_out,
+                                                   {id(h): v for h, v in zip(holders, captured)})
+    # the non-sequences the body still reads (a hoisted product's W may be no more)
+    read = {id(n) for n in toposort(inner_out)}
+    kept = [(v, h) for v, h in zip(captured, holders) if id(h) in read]
+    nonseqs = [v for v, _ in kept]
+    inner_in += [h for _, h in kept]
     node = scan_op(steps, *[x for x, _ in seqs], *inits, *nonseqs,
                    inner_in=tuple(inner_in), inner_out=tuple(inner_out),
                    seq_taps=tuple(tuple(t) for _, t in seqs), out_taps=tuple(out_taps),

@@ -9,6 +9,8 @@ import pytest
 import kgen as kg
 from kgen.errors import KgenIndexError, KgenTypeError, ShapeError
 
+RNG = np.random.default_rng(4)
+
 
 @pytest.fixture(scope="module")
 def axpy():
@@ -75,6 +77,57 @@ def test_threads_share_a_fast_kernel(axpy):
                 errors.append(seed)
     errors = []
     threads = [threading.Thread(target=work, args=(k, errors)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_python_floats_for_float64_scalars():
+    """A Python float for a 0-d float64 input is read as itself on the fast
+    path; other Python scalars (an int, a float for float32) still take the
+    checked path, with NumPy's values."""
+    x, w, w32 = kg.vector("x"), kg.scalar("w", "float64"), kg.scalar("w32", "float32")
+    f = kg.function([x, w, w32], [x * w, x * w32])
+    xv = np.linspace(-1, 1, 4)
+    for wv in (0.3, -2.5, 1e300, float("inf")):
+        got = f(xv, wv, 0.5)
+        np.testing.assert_array_equal(got[0], xv * np.float64(wv))
+        np.testing.assert_array_equal(got[1], xv * np.float32(0.5))
+    np.testing.assert_array_equal(f(xv, 3, 0.5)[0], xv * 3.0)   # an int: checked, cast
+    with pytest.raises(KgenTypeError, match="does not fit in float32"):
+        f(xv, 0.3, 1e300)
+
+
+def test_kept_temporaries_serve_growing_and_concurrent_calls():
+    """A kernel keeps its temporaries' block between calls (prelude.h,
+    kg_ws_take): calls with larger inputs get a larger block, and calls from
+    several threads at once each work in their own."""
+    x, y = kg.matrix("x"), kg.matrix("y")
+    f = kg.function([x, y], [kg.tensor.tanh(kg.tensor.dot(x, y) + 1).sum(axis=0),
+                             (x * 2).sum()])
+    assert "kg_ws = kg_ws_take(" in f.source()   # it has temporaries
+
+    def want(a, b):
+        return np.tanh(a @ b + 1).sum(axis=0), (a * 2).sum()
+
+    for n in (3, 40, 7, 120, 2):
+        a, b = RNG.standard_normal((n, n + 1)), RNG.standard_normal((n + 1, n))
+        for got, w in zip(f(a, b), want(a, b)):
+            np.testing.assert_allclose(got, w, rtol=1e-12, atol=1e-12)
+    errors = []
+
+    def worker(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(30):
+            n = int(rng.integers(1, 60))
+            a, b = rng.standard_normal((n, 5)), rng.standard_normal((5, n))
+            for got, w in zip(f(a, b), want(a, b)):
+                if not np.allclose(got, w, rtol=1e-12, atol=1e-12):
+                    errors.append((seed, n))
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
     for t in threads:
         t.start()
     for t in threads:

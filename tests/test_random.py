@@ -135,10 +135,25 @@ def test_broadcast_and_strided_paths_give_the_same_numbers():
     np.testing.assert_array_equal(f(np.zeros((4, 5)))[0], a)
 
 
+@pytest.mark.parametrize("rows, cols", [(3, 7), (5, 301), (2, 513), (40, 1000)])
+def test_chunked_rows_of_broadcast_loops_match_reference(rows, cols):
+    # fused with a row vector that broadcasts at run time, the draws take the
+    # nd path: each row in chunks of KG_PHILOX_CHUNK elements whose blocks start
+    # mid-block when the row length is odd (7, 301, 513); 40 x 1000: threaded
+    rng = RandomStreams(17)
+    x, b = kg.matrix("x"), kg.row("b")
+    draws = _draws(rng, (x.shape[0], x.shape[1]))
+    fused = [(d + b) for d in draws]
+    f = kg.function([x, b], fused, no_default_updates=True)
+    xv, bv = np.zeros((rows, cols)), np.linspace(-1, 1, cols)[None, :]
+    for want, got in zip([d.eval({x: xv}) for d in draws], f(xv, bv)):
+        np.testing.assert_array_equal(got, want + bv)
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 9, 37, 40003])
 def test_grouped_loops_match_reference_for_every_tail(n):
-    # flat loops step over groups of 4 elements (one Philox block per draw and
-    # group) and finish the n % 4 last ones per element; 40003: the threaded path
+    # flat loops run over chunks of elements, each chunk's blocks first (one
+    # Philox block serves several elements); 40003: the threaded path
     rng = RandomStreams(99)
     x = kg.vector("x")
     draws = _draws(rng, (n,))

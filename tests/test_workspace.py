@@ -1,5 +1,5 @@
 """A kernel's temporaries live in one block per call that the kernel keeps,
-per thread, for its next call (kg_workspace, templates/c/prelude.h): calls of
+for its next call (kg_ws_take/kg_ws_give, templates/c/prelude.h): calls of
 growing, shrinking and again growing shapes, and calls from several threads at
 once, must each give NumPy's answer."""
 import threading
@@ -72,5 +72,5 @@ def test_a_refused_call_leaves_the_next_one_right(two_layer):
 def test_the_temporaries_share_one_block(two_layer):
     src = two_layer.source()
     body = src[src.index("KG_EXPORT int kgen_fn("):]
-    assert "kg_workspace(" in body
+    assert "kg_ws_take(" in body and "kg_ws_give(" in body
     assert "malloc(" not in body

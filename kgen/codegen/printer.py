@@ -75,6 +75,10 @@ class CPrinter:
             in_dtypes, _ = op.loop_dtypes(list(node.inputs))
             args = [self.operand(o, i.dtype, want)
                     for o, i, want in zip(local.operands, node.inputs, in_dtypes)]
+            if group == "chunk":  # the element's words in its chunk's buffer (`words`)
+                return op.c_w.format(*args, t=self.ctype(node.dtype), k=at, o=0,
+                                     b=f"kg_philox_at({local.var}_w + ({at} - {local.var}_r0)"
+                                       f" * {4 // per})")
             return op.c_w.format(*args, t=self.ctype(node.dtype), k=at,
                                  b=f"{local.var}_b{group // per}",
                                  o=(group % per) * (4 // per))
@@ -83,7 +87,7 @@ class CPrinter:
         args = [self.operand(o, i.dtype, want)
                 for o, i, want in zip(local.operands, node.inputs, in_dtypes)]
         key = in_dtypes[-1] if in_dtypes else node.dtype
-        fmt = self.template(op)
+        fmt = op.c_by_input.get(key) or self.template(op)
         if key in ("float32", "float64"):
             for pos, operand in enumerate(local.operands):
                 special = getattr(op, "c_by_literal", {}).get((pos, _literal_value(operand)))
@@ -115,6 +119,16 @@ class CPrinter:
         return [(f"{local.var}_b{q}",
                  f"kg_philox_block({key}, {ctr}, {g if n == 1 else f'{n} * {g} + {q}'}, 0)")
                 for q in range(n)]
+
+
+    def words(self, local):
+        """For a loop over chunks of this draw's elements (kernel.c.jinja):
+        (its word buffer, the buffer's size, block kg_q of the chunk whose
+        first block starts at element VAR_r0, elements per block)."""
+        per = self.per_block(local)
+        key, ctr = (self.operand(o, "int64", "int64") for o in local.operands[1:3])
+        return (f"{local.var}_w", f"4 * (KG_PHILOX_CHUNK / {per}) + 12",
+                f"kg_philox_block({key}, {ctr}, {local.var}_r0 / {per} + kg_q, 0)", per)
 
 
 GROUP = 4   # elements per iteration of a flat loop with such draws (one block: 4 words)

@@ -21,7 +21,7 @@ def environment(target):
         keep_trailing_newline=True, autoescape=False)
     printer = PRINTERS[target]
     env.globals.update(ctype=printer.ctype, expr=printer.expr, tags=TAGS,
-                       grouped=printer.grouped, blocks=printer.blocks,
+                       grouped=printer.grouped, blocks=printer.blocks, words=printer.words,
                        lit=printer.literal, acc_ctype=_acc_ctype(printer),
                        reduce_init=_reduce_init(printer), reduce_combine=_reduce_combine,
                        nan_tracked=_nan_tracked, simd_reduction_op=_simd_reduction_op)

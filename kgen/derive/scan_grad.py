@@ -19,7 +19,8 @@ from ..expr.clone import substitute
 from ..expr.node import Input
 from ..expr.ops import api
 from ..expr.ops.everyday import inc_subtensor
-from ..expr.ops.scan import init_has_axis, layout
+from ..expr.graph import toposort, values_read
+from ..expr.ops.scan import init_has_axis, layout, scan as scan_op, scan_out
 from ..expr.types import is_float
 
 
@@ -39,7 +40,6 @@ def scan_vjp(node, grads):
     seqs = list(node.inputs[1:1 + nseq])
     inits = list(node.inputs[1 + nseq:1 + nseq + ninit])
     nonseqs = list(node.inputs[1 + nseq + ninit:])
-    from ..expr.ops.scan import scan_out
     parts = [scan_out(node, part=k) for k in range(nout)]
     g_of = {}
     for k, g in grads:
@@ -87,8 +87,6 @@ def scan_vjp(node, grads):
             carry_holders.append(Input(e.type, f"c{j}_{e.name or k}"))
             state_type[(k, j)] = len(carry_holders) - 1
             carry_inits.append(_zeros_state(node, k, e))
-    ns_float = [j for j, v in enumerate(nonseqs) if is_float(v.dtype)]
-    acc_holders = [Input(nonseqs[j].type, f"acc_{ns_holders[j].name or j}") for j in ns_float]
     # the step's gradient, over the forward placeholders
     seeds = []
     for k, e in enumerate(inner_out):
@@ -102,6 +100,29 @@ def scan_vjp(node, grads):
             seeds.append((e, ct))
     wrt = holders + ns_holders
     d = dict(zip(map(id, wrt), _grads(vjp, seeds, wrt)))
+    # a non-sequence's step gradient P_t^T @ Q_t, P_t a row of a reverse
+    # sequence: Q_t becomes an output, and the sum over the steps one GEMM of
+    # the stacked rows after the loop (not a rank-B update per step); the
+    # rest of its gradient is summed in the loop
+    row_of = {id(h): r for h, r in zip(holders, r_seqs)}
+    ns_float, after = [], {}   # accumulated in the loop; j -> [(P rows, k of Q output)]
+    q_outs = []
+    for j, v in enumerate(nonseqs):
+        dj = d.get(id(ns_holders[j]))
+        if dj is None or not is_float(v.dtype):
+            continue
+        rest = []
+        for term in _terms(dj):
+            p = _transposed_row(term, row_of)
+            if p is None:
+                rest.append(term)
+            else:
+                after.setdefault(j, []).append((row_of[id(p)], len(q_outs)))
+                q_outs.append(term.inputs[1])
+        if rest:
+            d[id(ns_holders[j])] = _sum(rest, dj)
+            ns_float.append(j)
+    acc_holders = [Input(nonseqs[j].type, f"acc_{ns_holders[j].name or j}") for j in ns_float]
     step_outs = []
     h_iter = iter(holders[sum(map(len, seq_taps)):])
     for k, taps in enumerate(out_taps):  # new carries
@@ -113,22 +134,40 @@ def scan_vjp(node, grads):
             e = inner_out[k]
             step_outs.append(_sum(parts_, e))
     for h, j in zip(acc_holders, ns_float):
-        dj = d.get(id(ns_holders[j]))
-        step_outs.append(h if dj is None else h + dj)
+        step_outs.append(h + d[id(ns_holders[j])])
     seq_grads = []
     for h in holders[:sum(map(len, seq_taps))]:
         dj = d.get(id(h)) if is_float(h.dtype) else None
         seq_grads.append(dj)
         if dj is not None:
             step_outs.append(dj)
+    step_outs += q_outs
+    # the forward step's costly values the step gradient reads (gate
+    # activations, products) are kept by the forward loop as extra outputs,
+    # and read back here as sequences instead of being computed again
+    kept, kept_holders, step_outs = _kept_values(step_outs, inner_out, inner_in)
+    if kept:
+        # a kept value that is an output already is read from that output
+        part_of = {id(e): k for k, e in enumerate(inner_out)}
+        extra = [n for n in kept if id(n) not in part_of]
+        wide = _widened(node, extra) if extra else node
+        moved = [(p, scan_out(wide, part=k)) for k, p in enumerate(parts)]
+        r_seqs = substitute(r_seqs, moved) if r_seqs and extra else r_seqs
+        carry_inits = substitute(carry_inits, moved) if carry_inits and extra else carry_inits
+        after = {j: [(substitute([rows], moved)[0] if extra else rows, k) for rows, k in terms]
+                 for j, terms in after.items()}
+        where = {id(n): nout + k for k, n in enumerate(extra)}
+        r_seqs += [rev(scan_out(wide, part=part_of.get(id(n), where.get(id(n)))), 0)
+                   for n in kept]
     # the reverse scan: fn maps its placeholders onto the step graph's
-    fn_inputs = holders + list(g_holders.values()) + carry_holders + acc_holders + ns_holders
+    fn_inputs = holders + list(g_holders.values()) + kept_holders + carry_holders + \
+        acc_holders + ns_holders
 
     def fn(*args):
         return substitute(step_outs, list(zip(fn_inputs, args)))
 
     infos = carry_inits + [api.zeros_like(nonseqs[j]) for j in ns_float] + \
-        [None] * sum(g is not None for g in seq_grads)
+        [None] * (sum(g is not None for g in seq_grads) + len(q_outs))
     outs, _ = scan(fn, sequences=r_seqs, outputs_info=infos, non_sequences=nonseqs, n_steps=steps,
                    name=f"grad_of_{label}", return_list=True)
     outs = iter(outs)
@@ -165,10 +204,80 @@ def scan_vjp(node, grads):
         if full_walk is not None:
             gi = gi * api.cast(full_walk, gi.dtype)
         result.append(gi)
+    qs = [next(outs) for _ in q_outs]
     ai = iter(accs)
     for j, v in enumerate(nonseqs):
-        result.append(next(ai)[-1] if j in ns_float else None)
+        g = next(ai)[-1] if j in ns_float else None
+        for rows, k in after.get(j, ()):
+            term = api.cast(api.dot(api.transpose(_merge_steps(rows)), _merge_steps(qs[k])),
+                            v.dtype)
+            g = term if g is None else g + term
+        result.append(g)
     return result
+
+
+# forward values worth keeping rather than computing again in the reverse loop
+KEPT_OPS = ("matmul", "tanh", "sigmoid", "exp", "log", "softplus", "erf")
+
+
+def _kept_values(step_outs, inner_out, inner_in):
+    """(kept, their placeholders, step_outs reading the placeholders): the
+    forward body's per-step values of KEPT_OPS that the step gradient reads,
+    latest first, each only while something still reads it."""
+    fwd = toposort(list(inner_out))
+    pos = {id(n): k for k, n in enumerate(fwd)}
+    dep = {id(v) for v in inner_in}
+    for n in fwd:
+        if n.op is not None and any(id(i) in dep for i in n.inputs):
+            dep.add(id(n))
+    cands = [n for n in toposort(step_outs) if id(n) in pos and id(n) in dep and
+             n.op is not None and n.op.name in KEPT_OPS and n.ndim >= 1]
+    kept, holders = [], []
+    for n in sorted(cands, key=lambda n: -pos[id(n)]):
+        if id(n) in values_read(step_outs):
+            h = Input(n.type, f"kept{len(kept)}")
+            kept.append(n)
+            holders.append(h)
+            step_outs = substitute(step_outs, [(n, h)])
+    return kept, holders, step_outs
+
+
+def _widened(node, kept):
+    """The forward scan with `kept` as extra per-step outputs (the lowering
+    runs it in place of `node`: kgen/lower/scan_merge.py)."""
+    attrs = dict(node.attrs)
+    attrs["inner_out"] = tuple(attrs["inner_out"]) + tuple(kept)
+    attrs["out_taps"] = tuple(attrs["out_taps"]) + ((),) * len(kept)
+    return scan_op(*node.inputs, **attrs)
+
+
+def _terms(e):
+    """The terms of a sum (e itself when it is not an add)."""
+    out, todo = [], [e]
+    while todo:
+        x = todo.pop()
+        if x.op is not None and x.op.name == "add" and x.type.shape == e.type.shape and \
+                all(i.type.shape == e.type.shape for i in x.inputs):
+            todo += x.inputs[::-1]
+        else:
+            out.append(x)
+    return out
+
+
+def _transposed_row(term, row_of):
+    """P when `term` is P^T @ Q with P a 2-d row of a reverse sequence, else None."""
+    if term.op is None or term.op.name != "matmul" or term.inputs[1].ndim != 2:
+        return None
+    a = term.inputs[0]
+    if a.op is None or a.op.name != "dimshuffle" or a.attr("pattern") != (1, 0):
+        return None
+    p = a.inputs[0]
+    return p if id(p) in row_of and p.ndim == 2 and p.dtype == term.dtype else None
+
+
+def _merge_steps(x):
+    """(steps, rows, cols) -> (steps * rows, cols): every step's rows, stacked."""
+    return api.reshape(x, (-1, x.shape[2]))
 
 
 def _grads(vjp, seeds, wrt):
@@ -193,5 +302,4 @@ def _sum(parts, like):
 
 def _zeros_state(node, k, e):
     """Zeros of output k's per-step shape, from the forward output itself."""
-    from ..expr.ops.scan import scan_out
     return api.zeros_like(scan_out(node, part=k)[0], e.dtype)

@@ -71,3 +71,19 @@ def check_graph(exprs):
         if expected != node.type:
             raise GraphError(f"{node.op.name}: stored type {node.type} but the op infers {expected}")
     return True
+
+
+def values_read(exprs):
+    """ids of the nodes whose values computing `exprs` reads (an operand
+    that only lends its shape, as subtensor_grad's x, is not read: op.reads)."""
+    seen, todo = set(), list(exprs)
+    while todo:
+        n = todo.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.op is not None:
+            reads = n.op.reads(n) if callable(n.op.reads) else n.op.reads
+            todo += [n.inputs[k] for k in (range(len(n.inputs)) if reads is None else reads)
+                     if k < len(n.inputs)]
+    return seen

@@ -81,8 +81,11 @@ class Schedule:
         for n in reversed(order):
             # arange cannot fail once the shape phase has checked its step: when
             # nothing reads it (alloc's and the random draws' shape models) it
-            # need not run
-            pure = n.op is None or is_elementwise(n) or n.op.name in VIEW_OPS + ("arange",)
+            # need not run; nor matmul, whose shapes the shape phase checks
+            # (a product that only lends its shape: a scan gradient's
+            # subtensor_grad of a step's pre-activations)
+            pure = n.op is None or is_elementwise(n) or \
+                n.op.name in VIEW_OPS + ("arange", "matmul")
             if id(n) in roots or not pure or any(id(c) in live for c in readers.get(id(n), [])):
                 live.add(id(n))
         return live

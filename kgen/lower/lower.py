@@ -31,6 +31,10 @@ def lower(name, inputs, outputs, updates, doc_exprs=None, label=None):
     called it (messages, comments). `doc_exprs` (the user's expressions before
     simplification, outputs then updates) are what the generated header comment
     shows."""
+    from .scan_merge import merge_scans
+    exprs = merge_scans(list(outputs) + [e for _, e in updates])
+    outputs, updates = exprs[:len(outputs)], [(s, e) for (s, _), e in
+                                              zip(updates, exprs[len(outputs):])]
     return _Lowering(name, inputs, outputs, updates, doc_exprs, label).run()
 
 

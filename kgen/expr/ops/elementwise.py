@@ -37,6 +37,7 @@ class Elementwise(Op):
     int_ok = True         # accepts int/bool inputs
     # reads (operand positions the C expression reads): on the base Op
     c_by_literal = {}     # (operand position, literal value) -> C template, float loops only
+    c_by_input = {}       # the (last) operand's dtype -> C template, where it differs
 
     def prepare(self, inputs, attrs):
         if len(inputs) != self.arity:
@@ -196,7 +197,9 @@ arctan2 = binary("arctan2", np.arctan2, "atan2{f}({0}, {1})",
                  domain="nonzero")
 sinh = unary("sinh", np.sinh, "sinh{f}({0})", lambda n, g: [g * cosh(n.inputs[0])], parity="odd")
 cosh = unary("cosh", np.cosh, "cosh{f}({0})", lambda n, g: [g * sinh(n.inputs[0])], parity="even")
-tanh = unary("tanh", np.tanh, "tanh{f}({0})", lambda n, g: [g * (1 - n * n)], parity="odd")
+# C: kgen's own tanh (kg_math.h), which inlines and vectorizes; CUDA's is fast already
+tanh = unary("tanh", np.tanh, "kg_tanh{f}({0})", lambda n, g: [g * (1 - n * n)], parity="odd",
+             cuda="tanh{f}({0})")
 erf = unary("erf", _erf, "erf{f}({0})",
             lambda n, g: [g * TWO_OVER_SQRT_PI * exp(-n.inputs[0] * n.inputs[0])],
             resolve_with=np.sin)
@@ -273,6 +276,9 @@ class Cast(Elementwise):
 
 
 cast = Cast("cast", c="(({t}){0})",
+            # from bool, a select: gcc 12 does not vectorize a loop that converts
+            # a bool to a float (a draw compared with p, cast to float32)
+            c_by_input={"bool": "({0} ? ({t})1 : ({t})0)"},
             # the walker casts g back to the input's dtype; int inputs get none
             vjp_rule=lambda n, g: [g if n.inputs[0].dtype in ("float32", "float64") else None])
 

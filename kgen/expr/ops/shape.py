@@ -241,7 +241,7 @@ class SubtensorGrad(Op):
 
 subtensor_grad = SubtensorGrad("subtensor_grad", vjp_rule=lambda n, g: [
     None, subtensor(g, *n.inputs[2:], index=n.attr("index"))] + [None] * (len(n.inputs) - 2),
-    reads=(0, 1))  # the bounds are shape-phase ints
+    reads=(1,))  # x lends its shape only (zeros, then g); the bounds are shape-phase ints
 subtensor = Subtensor("subtensor", vjp_rule=lambda n, g: [
     subtensor_grad(n.inputs[0], g, *n.inputs[1:], index=n.attr("index"))]
     + [None] * (len(n.inputs) - 1),

@@ -10,12 +10,17 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-/* KG_FN declares every helper: `static inline` in C; under nvcc the same
- * helpers compile for the host and the GPU (the CUDA kernels call them), and
- * are plain `inline` there, which nvcc does not warn about when unused. */
+/* KG_FN declares every helper: `static inline` in C, and always inlined
+ * with gcc and clang: a call left in an elementwise loop (gcc keeps
+ * kg_sigmoid_f32 out of line in a large fused loop) stops the loop from
+ * vectorizing. Under nvcc the same helpers compile for the host and the GPU
+ * (the CUDA kernels call them), and are plain `inline` there, which nvcc does
+ * not warn about when unused. */
 #ifndef KG_FN
 #  ifdef __CUDACC__
 #    define KG_FN inline __host__ __device__
+#  elif defined(__GNUC__)
+#    define KG_FN static inline __attribute__((always_inline))
 #  else
 #    define KG_FN static inline
 #  endif

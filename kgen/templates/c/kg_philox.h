@@ -27,8 +27,10 @@
  *   binomial(n, p)   per 2: n trials, trial t compares the float64 uniform of
  *                    the element's two words of sub-block t with p
  *   integers         per 2: low + ((w0 << 32 | w1) mod (high - low + 1)), in uint64
- * The generated flat loops compute one block per group of 4 elements (the
- * `_w` helpers: the element's value from its block and first word `o`).
+ * The generated flat loops compute the blocks of a chunk of elements first,
+ * into a buffer of words, then each element's value from its words (the
+ * `_w` helpers: the value from a block and its first word `o`; kg_philox_at
+ * makes the element's words a block).
  * Plain C99; under nvcc KG_FN (kg_ops.h) makes every helper host + device.
  */
 #ifndef KG_PHILOX_H
@@ -122,6 +124,21 @@ KG_PHILOX_FN kg_u32x4 kg_philox_block(int64_t key, int64_t ctr, int64_t g, uint3
     return kg_philox4x32_10(c, (uint32_t)ukey, (uint32_t)(ukey >> 32));
 }
 
+/* elements per chunk of a flat loop with draws (kernel.c.jinja): its blocks'
+ * words are computed first, into a buffer on the stack, a multiple of 4 */
+#ifndef KG_PHILOX_CHUNK
+#  define KG_PHILOX_CHUNK 256
+#endif
+
+/* an element's first two words p[0], p[1] as words 0 and 1 of a block (the
+ * _w helpers then read them with o = 0) */
+KG_PHILOX_FN kg_u32x4 kg_philox_at(const uint32_t *p)
+{
+    kg_u32x4 out;
+    out.w[0] = p[0]; out.w[1] = p[1]; out.w[2] = 0; out.w[3] = 0;
+    return out;
+}
+
 /* 53 bits of (hi, lo) as a double in [0, 1) */
 KG_PHILOX_FN double kg_philox_53(uint32_t hi, uint32_t lo)
 {
@@ -139,14 +156,16 @@ KG_PHILOX_FN double kg_philox_uniform_double_w(kg_u32x4 b, int o)
     return kg_philox_53(b.w[o], b.w[o + 1]);
 }
 
-/* the number of successes in n trials of probability p (n < 2^16); b: trial 0's block */
+/* the number of successes in n trials of probability p (n < 2^16); b: trial
+ * 0's block, read from word o; the later trials' blocks are computed here */
 KG_PHILOX_FN int64_t kg_philox_binomial_w(kg_u32x4 b, int o, int64_t key, int64_t ctr, int64_t k,
                                    int64_t n, double p)
 {
+    const int ot = 2 * (int)(k & 1);   /* the element's words in the later blocks */
     int64_t count = n > 0 && kg_philox_53(b.w[o], b.w[o + 1]) < p;
     for (int64_t t = 1; t < n; t++) {
         const kg_u32x4 bt = kg_philox_block(key, ctr, k >> 1, (uint32_t)t);
-        count += kg_philox_53(bt.w[o], bt.w[o + 1]) < p;
+        count += kg_philox_53(bt.w[ot], bt.w[ot + 1]) < p;
     }
     return count;
 }

@@ -70,52 +70,62 @@ static inline int kg_team_size(void) {
 }
 #endif
 
-/* A kernel's temporaries live in one 64-byte aligned block per call (each
- * temporary at a 64-byte multiple offset). Up to KG_WORKSPACE_CACHE_BYTES the
- * block is kept, per thread and per kernel, for the next call: a block of
- * megabytes freed and allocated again on every call goes back to the kernel
- * (heap trim, munmap) and is page-faulted and zeroed anew each time, which
- * cost a training step of a denoising autoencoder a quarter of its time
- * (benchmarks/bench_random.py). Larger blocks, and compilers without
- * thread-local storage, take a fresh block per call. The kept block is
- * released when the process ends, not when its thread does. */
-#ifndef KG_WORKSPACE_CACHE_BYTES
-#  define KG_WORKSPACE_CACHE_BYTES ((size_t)64 << 20)
-#endif
-#if defined(__GNUC__) && !defined(KG_NO_WORKSPACE_CACHE)
-#  define KG_THREAD_LOCAL __thread
-#  define KG_WORKSPACE_CACHE 1
-#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_THREADS__) \
-    && !defined(KG_NO_WORKSPACE_CACHE)
-#  define KG_THREAD_LOCAL _Thread_local
-#  define KG_WORKSPACE_CACHE 1
-#endif
-#define KG_WS_ROUND(bytes) (((size_t)(bytes) + 63u) / 64u * 64u)
-typedef struct { void *raw; size_t size; } kg_ws_cache;
-
-/* `bytes` of 64-byte aligned scratch, from `cache` when it may keep them
- * (cache NULL: never); *to_free is what the caller frees on exit (NULL when
- * the cache serves the block). NULL when out of memory. */
-static inline char *kg_workspace(kg_ws_cache *cache, size_t bytes, void **to_free)
-{
-    *to_free = NULL;
-    if (cache && bytes <= KG_WORKSPACE_CACHE_BYTES) {
-        if (cache->size < bytes) {
-            free(cache->raw);
-            cache->raw = malloc(bytes + 64);
-            cache->size = cache->raw ? bytes : 0;
-            if (!cache->raw)
-                return NULL;
-        }
-        return (char *)(((uintptr_t)cache->raw + 63u) & ~(uintptr_t)63u);
-    }
-    *to_free = malloc(bytes + 64);
-    return *to_free ? (char *)(((uintptr_t)*to_free + 63u) & ~(uintptr_t)63u) : NULL;
-}
-
 /* gcc >= 11 warns that a temporary filled by one loop "may be used
  * uninitialized" when a GEMM then reads it through a const pointer: it cannot
  * see that one of the loop's branches always runs. A false positive. */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+
+/* A kernel's temporaries are carved from one block, which the kernel keeps
+ * for its next call: a large block from malloc is fresh pages from the OS on
+ * every call (mapped, zeroed and faulted in: a sixth of an LSTM training
+ * step's time, a quarter of a denoising autoencoder's). Each kernel keeps at
+ * most one block, taken with an atomic exchange, so concurrent calls each use
+ * their own; none above KG_WS_KEEP_MAX bytes is kept, nor any without GCC's
+ * atomic builtins. */
+#ifndef KG_WS_KEEP_MAX
+#  define KG_WS_KEEP_MAX ((size_t)256 << 20)
+#endif
+#define KG_WS_HEAD 64   /* the block's size is kept in front of it; 64: alignment */
+
+/* *total + bytes rounded up to KG_WS_HEAD; 1 (and *total unchanged) on overflow */
+static inline int kg_ws_grow(size_t *total, size_t bytes)
+{
+    const size_t step = (bytes + (KG_WS_HEAD - 1)) / KG_WS_HEAD * KG_WS_HEAD;
+    if (bytes > SIZE_MAX - KG_WS_HEAD || step > SIZE_MAX - KG_WS_HEAD - *total) return 1;
+    *total += step;
+    return 0;
+}
+
+static inline char *kg_ws_take(void **slot, size_t size)
+{
+    char *block;
+#if defined(__GNUC__)
+    block = (char *)__atomic_exchange_n(slot, NULL, __ATOMIC_ACQ_REL);
+    if (block && *(size_t *)block >= size) return block + KG_WS_HEAD;
+    free(block);
+#else
+    (void)slot;
+#endif
+    block = (char *)malloc(size + KG_WS_HEAD);
+    if (!block) return NULL;
+    *(size_t *)block = size;
+    return block + KG_WS_HEAD;
+}
+
+static inline void kg_ws_give(void **slot, char *ws)
+{
+    if (!ws) return;
+    char *block = ws - KG_WS_HEAD;
+#if defined(__GNUC__)
+    void *none = NULL;
+    if (*(size_t *)block <= KG_WS_KEEP_MAX &&
+        __atomic_compare_exchange_n(slot, &none, (void *)block, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return;
+#else
+    (void)slot;
+#endif
+    free(block);
+}
