@@ -149,13 +149,14 @@ def weak_scalar(value, dtype, label):
             number = abs(float(value))
         except OverflowError:
             number = math.inf
-        if number >= _ROUNDS_TO_INF.get(dtype.name, math.inf):
+        if number >= _ROUNDS_TO_INF.get(dtype, math.inf):
             raise KgenTypeError(f"{label}: {_show(value)} does not fit in {dtype.name}")
     return np.array(value, dtype=dtype)
 
 
-# the smallest magnitude that rounds to inf in float32 (max + half an ulp)
-_ROUNDS_TO_INF = {"float32": 2.0 ** 128 - 2.0 ** 103}
+# the smallest magnitude that rounds to inf in float32 (max + half an ulp); keyed
+# by the dtype itself: dtype.name is computed in Python, at microseconds a call
+_ROUNDS_TO_INF = {np.dtype("float32"): 2.0 ** 128 - 2.0 ** 103}
 
 
 def _weak_sequence(arr, dtype, label):
@@ -511,7 +512,7 @@ class Kernel:
 # and again converts x once); the kernel holds that array until its next call.
 _FAST_CALL = """\
 def __call__(self, {params}/, *more, **kwargs):
-    if more or kwargs{checks}:
+{floats}    if more or kwargs{checks}:
         return self.call(*present(({args})), *more, **kwargs)
     key = ({key})
     shapes = memo.get(key)
@@ -522,7 +523,8 @@ def __call__(self, {params}/, *more, **kwargs):
         self._failed(rc, [{ptrs}{dims}{out_ptrs}])
     return {result}
 """
-_fast_code = {}   # arity -> compiled __call__ (the code depends on the counts alone)
+_fast_code = {}   # (arity, 0-d float64 slots) -> compiled __call__ (its code depends
+                  # on those alone)
 # (its `memo` maps the input shapes to the output shapes: the same as
 # Kernel._shape_memo, keyed by a tuple of shapes, which is quicker to build)
 
@@ -542,13 +544,18 @@ def present(args):
 def fast_class(base, kernel):
     """A subclass of `base` (named as it is) whose __call__ is `kernel`'s fast path."""
     n_in, n_out = len(kernel.signature.dtypes), len(kernel._out_dtypes)
-    code = _fast_code.get((n_in, n_out, kernel._single))
+    # 0-d float64 inputs take a Python float as it is (the weak-scalar rule
+    # keeps every float for float64): an array of it, without the general path
+    floats = tuple(k for k, (dtype, ndim) in enumerate(kernel.signature._fast)
+                   if ndim == 0 and dtype == np.float64)
+    key = (n_in, n_out, kernel._single, floats)
+    code = _fast_code.get(key)
     if code is None:
-        code = _fast_code[n_in, n_out, kernel._single] = _compile_fast(n_in, n_out, kernel._single)
+        code = _fast_code[key] = _compile_fast(n_in, n_out, kernel._single, floats)
     ffi = kernel._ffi
     names = {"np": np, "MISSING": MISSING, "present": present, "memo": {}, "remember": remember,
              "run": kernel._run, "NULL": ffi.NULL, "from_buffer": ffi.from_buffer,
-             "empty": np.empty, "ndarray": np.ndarray, "CARRAY": _CARRAY,
+             "empty": np.empty, "ndarray": np.ndarray, "CARRAY": _CARRAY, "array": np.array,
              "held": [(None, None)] * n_in}
     for k, (dtype, ndim) in enumerate(kernel.signature._fast):
         names[f"D{k}"], names[f"N{k}"], names[f"C{k}"] = dtype, ndim, kernel._in_ctypes[k]
@@ -560,10 +567,12 @@ def fast_class(base, kernel):
                                          "__qualname__": base.__qualname__})
 
 
-def _compile_fast(n_in, n_out, single):
+def _compile_fast(n_in, n_out, single, floats=()):
     ins, outs = range(n_in), range(n_out)
     text = _FAST_CALL.format(
         params="".join(f"a{k}=MISSING, " for k in ins),
+        floats="".join(f"    if type(a{k}) is float:\n        a{k} = array(a{k})\n"
+                       for k in floats),
         checks="".join(f" or type(a{k}) is not ndarray or a{k}.dtype is not D{k}"
                        f" or a{k}.ndim != N{k} or a{k}.flags.num & CARRAY != CARRAY"
                        for k in ins),

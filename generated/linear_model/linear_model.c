@@ -39,7 +39,7 @@
  *   atanh erfc hypot(x, y).  Each kg_ name is a macro for the libm function
  *   (exp10 falls back to pow where it is not available), so the plain C99
  *   names (exp, expf, ...) vectorize just the same: the SIMD declarations are
- *   on them.  The kg_ names leave room to swap in another implementation.
+ *   on them; kg_tanh and kg_tanhf are kgen's own functions (below).
  *
  *   KG_OMP_SIMD                  before an elementwise `for` loop
  *   KG_OMP_PARALLEL_FOR_SIMD(n)  the same, threaded over the default OpenMP
@@ -97,7 +97,7 @@
  *   atan2     libmvec          2.1      3.5
  *   sinh      libmvec          1.9      1.8
  *   cosh      libmvec          1.8      2.0
- *   tanh      libmvec          2.1      1.4
+ *   tanh      kgen (below)     2.6      2.3
  *   asinh     libmvec          1.9      1.9
  *   acosh     libmvec          2.5      2.6
  *   atanh     libmvec          2.0      1.9
@@ -106,7 +106,9 @@
  *   pow       libmvec          1.0      0.7
  *   hypot     libmvec          1.6      1.2
  *   Scalar libm (KG_NO_LIBMVEC, other systems): at most 3.0 ULP here.
- * No function needed a hand-written polynomial.  Elements after the last
+ * tanh is kgen's own (a short polynomial, see below): libmvec's is as
+ * accurate in vector loops, but a scalar loop (a scan's recurrence, a
+ * loop's epilogue) called libm's, several times slower.  Elements after the last
  * full vector (the loop epilogue) use the scalar function, so the last bit
  * of a result can depend on its position in the array; for a given n the
  * results are reproducible.
@@ -115,6 +117,8 @@
 #define KG_MATH_H
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #if !defined(KG_NO_LIBMVEC) && defined(__GLIBC__) && defined(__x86_64__) \
     && defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER) \
@@ -163,8 +167,6 @@ KG__SIMD_DECL double sinh(double);
 KG__SIMD_DECL float sinhf(float);
 KG__SIMD_DECL double cosh(double);
 KG__SIMD_DECL float coshf(float);
-KG__SIMD_DECL double tanh(double);
-KG__SIMD_DECL float tanhf(float);
 KG__SIMD_DECL double asinh(double);
 KG__SIMD_DECL float asinhf(float);
 KG__SIMD_DECL double acosh(double);
@@ -231,8 +233,6 @@ KG__SIMD_DECL float hypotf(float, float);
 #define kg_sinhf(x) sinhf(x)
 #define kg_cosh(x) cosh(x)
 #define kg_coshf(x) coshf(x)
-#define kg_tanh(x) tanh(x)
-#define kg_tanhf(x) tanhf(x)
 #define kg_asinh(x) asinh(x)
 #define kg_asinhf(x) asinhf(x)
 #define kg_acosh(x) acosh(x)
@@ -247,6 +247,68 @@ KG__SIMD_DECL float hypotf(float, float);
 #define kg_powf(x, y) powf((x), (y))
 #define kg_hypot(x, y) hypot((x), (y))
 #define kg_hypotf(x, y) hypotf((x), (y))
+
+/* ---- kgen's own tanh ---------------------------------------------------- */
+#if defined(__CUDACC__)   /* (nvcc warns about an unused static function; CUDA has its own tanh) */
+#  define KG__INLINE inline
+#elif defined(__GNUC__)
+#  define KG__INLINE static inline __attribute__((always_inline))
+#else
+#  define KG__INLINE static inline
+#endif
+
+/* tanh(x) = sign(x) * (e - 1) / (e + 1), e = exp(2|x|), with e - 1 computed
+ * here: range reduction 2|x| = k ln2 + r (|r| <= ln2 / 2; ln2 split so that
+ * k * LN2_HI is exact even without FMA), e^r - 1 by its Taylor series
+ * (Estrin's scheme: a short dependency chain), then 2^k (e^r - 1) + 2^k - 1.
+ * No call, table or branch: it inlines, vectorizes, and a scalar recurrence
+ * (h = tanh(w * h + x)) runs faster than through libm's tanh (~1.6x here).
+ * |x| is clamped where tanh rounds to 1; NaN, +-0 and +-inf as in C99.
+ * Max error 2.6 ulp (float64), 2.3 ulp (float32): tests/test_vecmath_ulp.py. */
+KG__INLINE double kg_tanh(double x) {
+    const double shift = 0x1.8p52;          /* + shift rounds to an integer, kept in the low bits */
+    const double a = fabs(x), y = 2.0 * (a < 20.0 ? a : 20.0);   /* tanh(20) is 1.0 */
+    double kd = y * 0x1.71547652b82fep+0 + shift;                 /* y / ln2 */
+    uint64_t kb;
+    memcpy(&kb, &kd, sizeof kb);
+    kd -= shift;
+    const double r = (y - kd * 0x1.62e42fefa4000p-1) - kd * -0x1.8432a1b0e2634p-43;
+    const double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    /* (e^r - 1 - r) / r^2 = 1/2! + r/3! + ... + r^11/13! */
+    const double q = (0x1.0000000000000p-1 + 0x1.5555555555555p-3 * r)
+                   + (0x1.5555555555555p-5 + 0x1.1111111111111p-7 * r) * r2
+                   + ((0x1.6c16c16c16c17p-10 + 0x1.a01a01a01a01ap-13 * r)
+                   + (0x1.a01a01a01a01ap-16 + 0x1.71de3a556c734p-19 * r) * r2) * r4
+                   + ((0x1.27e4fb7789f5cp-22 + 0x1.ae64567f544e4p-26 * r)
+                   + (0x1.1eed8eff8d898p-29 + 0x1.6124613a86d09p-33 * r) * r2) * r8;
+    const uint64_t sb = (kb << 52) + ((uint64_t)1023 << 52);       /* 2^k, 0 <= k <= 58 */
+    double s;
+    memcpy(&s, &sb, sizeof s);
+    const double em = s * (r + r2 * q) + (s - 1.0);                /* e^y - 1 */
+    const double t = em / (em + 2.0);
+    return x != x ? x : copysign(t, x);
+}
+
+KG__INLINE float kg_tanhf(float x) {
+    const float shift = 0x1.8p23f;
+    const float a = fabsf(x), y = 2.0f * (a < 9.5f ? a : 9.5f);  /* tanhf(9.5) is 1.0f */
+    float kd = y * 0x1.715476p+0f + shift;
+    uint32_t kb;
+    memcpy(&kb, &kd, sizeof kb);
+    kd -= shift;
+    const float r = (y - kd * 0x1.62e4p-1f) - kd * 0x1.7f7d1cp-20f;
+    const float r2 = r * r, r4 = r2 * r2;
+    /* (e^r - 1 - r) / r^2 = 1/2! + r/3! + ... + r^5/7! */
+    const float q = (0x1.000000p-1f + 0x1.555556p-3f * r)
+                  + (0x1.555556p-5f + 0x1.111112p-7f * r) * r2
+                  + (0x1.6c16c2p-10f + 0x1.a01a02p-13f * r) * r4;
+    const uint32_t sb = (kb << 23) + ((uint32_t)127 << 23);        /* 2^k, 0 <= k <= 28 */
+    float s;
+    memcpy(&s, &sb, sizeof s);
+    const float em = s * (r + r2 * q) + (s - 1.0f);
+    const float t = em / (em + 2.0f);
+    return x != x ? x : copysignf(t, x);
+}
 
 /* ---- loop pragmas ------------------------------------------------------ */
 #define KG__PRAGMA(text) _Pragma(#text)
@@ -302,12 +364,17 @@ KG__SIMD_DECL float hypotf(float, float);
 #include <stdint.h>
 #include <stdbool.h>
 
-/* KG_FN declares every helper: `static inline` in C; under nvcc the same
- * helpers compile for the host and the GPU (the CUDA kernels call them), and
- * are plain `inline` there, which nvcc does not warn about when unused. */
+/* KG_FN declares every helper: `static inline` in C, and always inlined
+ * with gcc and clang: a call left in an elementwise loop (gcc keeps
+ * kg_sigmoid_f32 out of line in a large fused loop) stops the loop from
+ * vectorizing. Under nvcc the same helpers compile for the host and the GPU
+ * (the CUDA kernels call them), and are plain `inline` there, which nvcc does
+ * not warn about when unused. */
 #ifndef KG_FN
 #  ifdef __CUDACC__
 #    define KG_FN inline __host__ __device__
+#  elif defined(__GNUC__)
+#    define KG_FN static inline __attribute__((always_inline))
 #  else
 #    define KG_FN static inline
 #  endif
@@ -1279,55 +1346,65 @@ static inline int kg_team_size(void) {
 }
 #endif
 
-/* A kernel's temporaries live in one 64-byte aligned block per call (each
- * temporary at a 64-byte multiple offset). Up to KG_WORKSPACE_CACHE_BYTES the
- * block is kept, per thread and per kernel, for the next call: a block of
- * megabytes freed and allocated again on every call goes back to the kernel
- * (heap trim, munmap) and is page-faulted and zeroed anew each time, which
- * cost a training step of a denoising autoencoder a quarter of its time
- * (benchmarks/bench_random.py). Larger blocks, and compilers without
- * thread-local storage, take a fresh block per call. The kept block is
- * released when the process ends, not when its thread does. */
-#ifndef KG_WORKSPACE_CACHE_BYTES
-#  define KG_WORKSPACE_CACHE_BYTES ((size_t)64 << 20)
-#endif
-#if defined(__GNUC__) && !defined(KG_NO_WORKSPACE_CACHE)
-#  define KG_THREAD_LOCAL __thread
-#  define KG_WORKSPACE_CACHE 1
-#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_THREADS__) \
-    && !defined(KG_NO_WORKSPACE_CACHE)
-#  define KG_THREAD_LOCAL _Thread_local
-#  define KG_WORKSPACE_CACHE 1
-#endif
-#define KG_WS_ROUND(bytes) (((size_t)(bytes) + 63u) / 64u * 64u)
-typedef struct { void *raw; size_t size; } kg_ws_cache;
-
-/* `bytes` of 64-byte aligned scratch, from `cache` when it may keep them
- * (cache NULL: never); *to_free is what the caller frees on exit (NULL when
- * the cache serves the block). NULL when out of memory. */
-static inline char *kg_workspace(kg_ws_cache *cache, size_t bytes, void **to_free)
-{
-    *to_free = NULL;
-    if (cache && bytes <= KG_WORKSPACE_CACHE_BYTES) {
-        if (cache->size < bytes) {
-            free(cache->raw);
-            cache->raw = malloc(bytes + 64);
-            cache->size = cache->raw ? bytes : 0;
-            if (!cache->raw)
-                return NULL;
-        }
-        return (char *)(((uintptr_t)cache->raw + 63u) & ~(uintptr_t)63u);
-    }
-    *to_free = malloc(bytes + 64);
-    return *to_free ? (char *)(((uintptr_t)*to_free + 63u) & ~(uintptr_t)63u) : NULL;
-}
-
 /* gcc >= 11 warns that a temporary filled by one loop "may be used
  * uninitialized" when a GEMM then reads it through a const pointer: it cannot
  * see that one of the loop's branches always runs. A false positive. */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+
+/* A kernel's temporaries are carved from one block, which the kernel keeps
+ * for its next call: a large block from malloc is fresh pages from the OS on
+ * every call (mapped, zeroed and faulted in: a sixth of an LSTM training
+ * step's time, a quarter of a denoising autoencoder's). Each kernel keeps at
+ * most one block, taken with an atomic exchange, so concurrent calls each use
+ * their own; none above KG_WS_KEEP_MAX bytes is kept, nor any without GCC's
+ * atomic builtins. */
+#ifndef KG_WS_KEEP_MAX
+#  define KG_WS_KEEP_MAX ((size_t)256 << 20)
+#endif
+#define KG_WS_HEAD 64   /* the block's size is kept in front of it; 64: alignment */
+
+/* *total + bytes rounded up to KG_WS_HEAD; 1 (and *total unchanged) on overflow */
+static inline int kg_ws_grow(size_t *total, size_t bytes)
+{
+    const size_t step = (bytes + (KG_WS_HEAD - 1)) / KG_WS_HEAD * KG_WS_HEAD;
+    if (bytes > SIZE_MAX - KG_WS_HEAD || step > SIZE_MAX - KG_WS_HEAD - *total) return 1;
+    *total += step;
+    return 0;
+}
+
+static inline char *kg_ws_take(void **slot, size_t size)
+{
+    char *block;
+#if defined(__GNUC__)
+    block = (char *)__atomic_exchange_n(slot, NULL, __ATOMIC_ACQ_REL);
+    if (block && *(size_t *)block >= size) return block + KG_WS_HEAD;
+    free(block);
+#else
+    (void)slot;
+#endif
+    block = (char *)malloc(size + KG_WS_HEAD);
+    if (!block) return NULL;
+    *(size_t *)block = size;
+    return block + KG_WS_HEAD;
+}
+
+static inline void kg_ws_give(void **slot, char *ws)
+{
+    if (!ws) return;
+    char *block = ws - KG_WS_HEAD;
+#if defined(__GNUC__)
+    void *none = NULL;
+    if (*(size_t *)block <= KG_WS_KEEP_MAX &&
+        __atomic_compare_exchange_n(slot, &none, (void *)block, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return;
+#else
+    (void)slot;
+#endif
+    free(block);
+}
 /* ---- kernel linear_model_train (train) ----------------------------------------
  *   out = true_div(sum(...), cast(...))
  *   upd_W = sub(W, mul(...))
@@ -1386,14 +1463,16 @@ fail:
     return rc;
 }
 
+static void *linear_model_train_ws = NULL;  /* the temporaries' block, kept between calls */
+
 KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *KG_RESTRICT in_y, const double *KG_RESTRICT sh_b, const double *KG_RESTRICT sh_W, int64_t in_x_d0, int64_t in_y_d0, int64_t sh_b_d0, int64_t sh_W_d0, int64_t sh_W_d1, double *KG_RESTRICT out, double *KG_RESTRICT upd_W, double *KG_RESTRICT upd_b, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
+    char *kg_ws = NULL;
     double *tmp0 = NULL;
     double *tmp1 = NULL;
     double *tmp2 = NULL;
-    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
@@ -1432,31 +1511,22 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
 (void)sh_W_b0; (void)sh_W_b1; (void)tmp0_size_4;
 
 
-    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
-     * or kept for this thread's next call */
-    size_t kg_ws_bytes = 0;
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
     if (tmp0_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp0_size_4);
-    const size_t tmp0_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp0_size_4 > 0 ? tmp0_size_4 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp0_size_4 > 0 ? tmp0_size_4 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (sub_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)sub_d0);
-    const size_t tmp1_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t kg_at1 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (tmp2_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp2_size);
-    const size_t tmp2_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp2_size > 0 ? tmp2_size : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
-#ifdef KG_WORKSPACE_CACHE
-    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
-    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
-#else
-    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
-#endif
+    const size_t kg_at2 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp2_size > 0 ? tmp2_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
+    kg_ws = kg_ws_take(&linear_model_train_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
-    tmp1 = (double *)(void *)(kg_ws + tmp1_at);
-    tmp2 = (double *)(void *)(kg_ws + tmp2_at);
+    tmp0 = (double *)(void *)(kg_ws + kg_at0);
+    tmp1 = (double *)(void *)(kg_ws + kg_at1);
+    tmp2 = (double *)(void *)(kg_ws + kg_at2);
     /* W @ x */
     kg_gemm_f64(sh_W_d0, 1, sh_W_d1, 1, sh_W + 0, sh_W_d1, 1, in_x + 0, 1, 0, 0, tmp0 + 0, 1);
 
@@ -1486,6 +1556,20 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
                 tmp1[i] = t2;
             }
 
+        } else
+        if (sh_b_b0 == 1 && tmp0_b0 == 1 && in_y_b0 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i0 = 0; i0 < sub_d0; i0++)
+            {
+                const double v_b = sh_b[i0];
+                const double v = tmp0[i0];
+                const double v_y = in_y[i0];
+                const double t1 = (v_b + v);  /* b + W @ x */
+                const double t2 = (t1 - v_y);  /* b + W @ x - y */
+                tmp1[i0] = t2;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR_SIMD(n)
@@ -1668,6 +1752,23 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
             }
 
         } else
+        if (in_x_b0 == 1 && sh_W_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < sh_W_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < sub_d1; i1++)
+            {
+                const double v_x = in_x[i1];
+                const double v_9 = tmp0[i0 * tmp0_b0];
+                const double v_W = sh_W[i0 * sh_W_b0 + i1];
+                const double t1_5 = (v_x * v_9);  /* mul(x, dimshuffle(...)) */
+                const double t2_4 = (0.1 * t1_5);  /* mul(0.1, mul(...)) */
+                const double t3 = (v_W - t2_4);  /* sub */
+                upd_W[i0 * sub_d1 + i1] = t3;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < sh_W_d0; i0++)
@@ -1729,7 +1830,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
     }
 
 fail:
-    free(kg_ws_free);
+    kg_ws_give(&linear_model_train_ws, kg_ws);
     return rc;
 }
 /* ---- kernel linear_model_predict (predict) ----------------------------------------
@@ -1773,12 +1874,14 @@ fail:
     return rc;
 }
 
+static void *linear_model_predict_ws = NULL;  /* the temporaries' block, kept between calls */
+
 KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double *KG_RESTRICT sh_b, const double *KG_RESTRICT sh_W, int64_t in_X_d0, int64_t in_X_d1, int64_t sh_b_d0, int64_t sh_W_d0, int64_t sh_W_d1, double *KG_RESTRICT out, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
+    char *kg_ws = NULL;
     double *tmp0 = NULL;
-    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_X_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "X", (long long)in_X_d0);
     if (in_X_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "X", (long long)in_X_d1);
@@ -1803,21 +1906,14 @@ KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double 
 (void)in_X_s0; (void)sh_W_s0; (void)size_2; (void)add_d1; (void)size_3; (void)sh_b_b0; (void)tmp0_b0; (void)tmp0_b1;
 
 
-    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
-     * or kept for this thread's next call */
-    size_t kg_ws_bytes = 0;
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
     if (size_2 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)size_2);
-    const size_t tmp0_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(size_2 > 0 ? size_2 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict");
-#ifdef KG_WORKSPACE_CACHE
-    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
-    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
-#else
-    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
-#endif
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(size_2 > 0 ? size_2 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "predict");
+    kg_ws = kg_ws_take(&linear_model_predict_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
-    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
+    tmp0 = (double *)(void *)(kg_ws + kg_at0);
     /* X @ dimshuffle(W, pattern=(1, 0)) */
     kg_gemm_f64(in_X_d0, sh_W_d0, in_X_d1, 1, in_X + 0, in_X_d1, 1, sh_W + 0, 1, sh_W_d1, 0, tmp0 + 0, sh_W_d0);
 
@@ -1844,6 +1940,20 @@ KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double 
             }
 
         } else
+        if (sh_b_b0 == 1 && tmp0_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_X_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const double v_b = sh_b[i1];
+                const double v = tmp0[i0 * tmp0_b0 + i1];
+                const double t1 = (v_b + v);  /* b + X @ dimshuffle(W, pattern=(1, 0)) */
+                out[i0 * add_d1 + i1] = t1;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_X_d0; i0++)
@@ -1860,7 +1970,7 @@ KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double 
     }
 
 fail:
-    free(kg_ws_free);
+    kg_ws_give(&linear_model_predict_ws, kg_ws);
     return rc;
 }
 /* ---- kernel linear_model_train_chunk0 (train_chunk0) ----------------------------------------
@@ -1904,14 +2014,16 @@ fail:
     return rc;
 }
 
+static void *linear_model_train_chunk0_ws = NULL;  /* the temporaries' block, kept between calls */
+
 KG_EXPORT int linear_model_train_chunk0(const double *KG_RESTRICT in_x, const double *KG_RESTRICT in_y, const double *KG_RESTRICT in_b, const double *KG_RESTRICT in_W, const int64_t *KG_RESTRICT in_n_rows, int64_t in_x_d0, int64_t in_y_d0, int64_t in_b_d0, int64_t in_W_d0, int64_t in_W_d1, double *KG_RESTRICT out0, double *KG_RESTRICT out1, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
+    char *kg_ws = NULL;
     double *tmp0 = NULL;
     double *tmp1 = NULL;
     double *tmp2 = NULL;
-    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
@@ -1936,31 +2048,22 @@ KG_EXPORT int linear_model_train_chunk0(const double *KG_RESTRICT in_x, const do
 (void)sts;
 
 
-    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
-     * or kept for this thread's next call */
-    size_t kg_ws_bytes = 0;
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
     if (tmp0_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp0_size);
-    const size_t tmp0_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp0_size > 0 ? tmp0_size : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp0_size > 0 ? tmp0_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
     if (sub_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)sub_d0);
-    const size_t tmp1_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+    const size_t kg_at1 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
     if (sub_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)sub_d0);
-    const size_t tmp2_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
-#ifdef KG_WORKSPACE_CACHE
-    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
-    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
-#else
-    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
-#endif
+    const size_t kg_at2 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(sub_d0 > 0 ? sub_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    kg_ws = kg_ws_take(&linear_model_train_chunk0_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
-    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
-    tmp1 = (double *)(void *)(kg_ws + tmp1_at);
-    tmp2 = (double *)(void *)(kg_ws + tmp2_at);
+    tmp0 = (double *)(void *)(kg_ws + kg_at0);
+    tmp1 = (double *)(void *)(kg_ws + kg_at1);
+    tmp2 = (double *)(void *)(kg_ws + kg_at2);
     /* W @ x */
     kg_gemm_f64(in_W_d0, 1, in_W_d1, 1, in_W + 0, in_W_d1, 1, in_x + 0, 1, 0, 0, tmp0 + 0, 1);
 
@@ -1990,6 +2093,20 @@ KG_EXPORT int linear_model_train_chunk0(const double *KG_RESTRICT in_x, const do
                 tmp1[i] = t2;
             }
 
+        } else
+        if (in_b_b0 == 1 && tmp0_b0 == 1 && in_y_b0 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i0 = 0; i0 < sub_d0; i0++)
+            {
+                const double v_b = in_b[i0];
+                const double v = tmp0[i0];
+                const double v_y = in_y[i0];
+                const double t1 = (v_b + v);  /* b + W @ x */
+                const double t2 = (t1 - v_y);  /* b + W @ x - y */
+                tmp1[i0] = t2;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR_SIMD(n)
@@ -2125,7 +2242,7 @@ KG_EXPORT int linear_model_train_chunk0(const double *KG_RESTRICT in_x, const do
 
 
 fail:
-    free(kg_ws_free);
+    kg_ws_give(&linear_model_train_chunk0_ws, kg_ws);
     return rc;
 }
 /* ---- kernel linear_model_train_tail (train_tail) ----------------------------------------
@@ -2178,12 +2295,14 @@ fail:
     return rc;
 }
 
+static void *linear_model_train_tail_ws = NULL;  /* the temporaries' block, kept between calls */
+
 KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const double *KG_RESTRICT in_b, const double *KG_RESTRICT in_W, const int64_t *KG_RESTRICT in_n_rows, const double *KG_RESTRICT in_sum_total, const double *KG_RESTRICT in_sum_to_total, int64_t in_x_d0, int64_t in_b_d0, int64_t in_W_d0, int64_t in_W_d1, int64_t in_sum_to_total_d0, double *KG_RESTRICT out0, double *KG_RESTRICT out1, double *KG_RESTRICT out2, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
+    char *kg_ws = NULL;
     double *tmp0 = NULL;
-    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_b_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "b", (long long)in_b_d0);
@@ -2214,21 +2333,14 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
 (void)in_W_b0; (void)in_W_b1; (void)tmp0_size; (void)sts_2;
 
 
-    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
-     * or kept for this thread's next call */
-    size_t kg_ws_bytes = 0;
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
     if (tmp0_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_tail", (long long)tmp0_size);
-    const size_t tmp0_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(tmp0_size > 0 ? tmp0_size : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_tail");
-#ifdef KG_WORKSPACE_CACHE
-    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
-    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
-#else
-    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
-#endif
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp0_size > 0 ? tmp0_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_tail");
+    kg_ws = kg_ws_take(&linear_model_train_tail_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_tail");
-    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
+    tmp0 = (double *)(void *)(kg_ws + kg_at0);
     /* sum_total / cast(n_rows, dtype='float64') */
     {
         const int64_t n = 1;
@@ -2254,9 +2366,6 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
         }
         (void)n;
     }
-    /* W @ x */
-    kg_gemm_f64(in_W_d0, 1, in_W_d1, 1, in_W + 0, in_W_d1, 1, in_x + 0, 1, 0, 0, tmp0 + 0, 1);
-
     /* zeros */
     if (!(in_sum_to_total_d0 == in_W_d0 && 1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < in_W_d0; i++) tmp0[i] = 0;
@@ -2300,6 +2409,23 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
                 out1[i] = t3;
             }
 
+        } else
+        if (in_x_b0 == 1 && in_W_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_W_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < sub_d1; i1++)
+            {
+                const double v_x = in_x[i1];
+                const double v = tmp0[i0 * sts];
+                const double v_W = in_W[i0 * in_W_b0 + i1];
+                const double t1_2 = (v_x * v);  /* x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x')) */
+                const double t2_2 = (0.1 * t1_2);  /* 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
+                const double t3 = (v_W - t2_2);  /* W - 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
+                out1[i0 * sub_d1 + i1] = t3;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -2362,7 +2488,7 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
     }
 
 fail:
-    free(kg_ws_free);
+    kg_ws_give(&linear_model_train_tail_ws, kg_ws);
     return rc;
 }
 /* ---- kernel linear_model_predict_chunk0 (predict_chunk0) ----------------------------------------
@@ -2406,12 +2532,14 @@ fail:
     return rc;
 }
 
+static void *linear_model_predict_chunk0_ws = NULL;  /* the temporaries' block, kept between calls */
+
 KG_EXPORT int linear_model_predict_chunk0(const double *KG_RESTRICT in_X, const double *KG_RESTRICT in_b, const double *KG_RESTRICT in_W, int64_t in_X_d0, int64_t in_X_d1, int64_t in_b_d0, int64_t in_W_d0, int64_t in_W_d1, double *KG_RESTRICT out, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
+    char *kg_ws = NULL;
     double *tmp0 = NULL;
-    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_X_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "X", (long long)in_X_d0);
     if (in_X_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "X", (long long)in_X_d1);
@@ -2436,21 +2564,14 @@ KG_EXPORT int linear_model_predict_chunk0(const double *KG_RESTRICT in_X, const 
 (void)in_X_s0; (void)in_W_s0; (void)size_2; (void)add_d1; (void)size_3; (void)in_b_b0; (void)tmp0_b0; (void)tmp0_b1;
 
 
-    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
-     * or kept for this thread's next call */
-    size_t kg_ws_bytes = 0;
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
     if (size_2 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)size_2);
-    const size_t tmp0_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(double) * (size_t)(size_2 > 0 ? size_2 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict_chunk0");
-#ifdef KG_WORKSPACE_CACHE
-    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
-    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
-#else
-    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
-#endif
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(size_2 > 0 ? size_2 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "predict_chunk0");
+    kg_ws = kg_ws_take(&linear_model_predict_chunk0_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
-    tmp0 = (double *)(void *)(kg_ws + tmp0_at);
+    tmp0 = (double *)(void *)(kg_ws + kg_at0);
     /* X @ dimshuffle(W, pattern=(1, 0)) */
     kg_gemm_f64(in_X_d0, in_W_d0, in_X_d1, 1, in_X + 0, in_X_d1, 1, in_W + 0, 1, in_W_d1, 0, tmp0 + 0, in_W_d0);
 
@@ -2477,6 +2598,20 @@ KG_EXPORT int linear_model_predict_chunk0(const double *KG_RESTRICT in_X, const 
             }
 
         } else
+        if (in_b_b0 == 1 && tmp0_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_X_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const double v_b = in_b[i1];
+                const double v = tmp0[i0 * tmp0_b0 + i1];
+                const double t1 = (v_b + v);  /* b + X @ dimshuffle(W, pattern=(1, 0)) */
+                out[i0 * add_d1 + i1] = t1;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_X_d0; i0++)
@@ -2493,6 +2628,6 @@ KG_EXPORT int linear_model_predict_chunk0(const double *KG_RESTRICT in_X, const 
     }
 
 fail:
-    free(kg_ws_free);
+    kg_ws_give(&linear_model_predict_chunk0_ws, kg_ws);
     return rc;
 }

@@ -41,7 +41,7 @@
  *   atanh erfc hypot(x, y).  Each kg_ name is a macro for the libm function
  *   (exp10 falls back to pow where it is not available), so the plain C99
  *   names (exp, expf, ...) vectorize just the same: the SIMD declarations are
- *   on them.  The kg_ names leave room to swap in another implementation.
+ *   on them; kg_tanh and kg_tanhf are kgen's own functions (below).
  *
  *   KG_OMP_SIMD                  before an elementwise `for` loop
  *   KG_OMP_PARALLEL_FOR_SIMD(n)  the same, threaded over the default OpenMP
@@ -99,7 +99,7 @@
  *   atan2     libmvec          2.1      3.5
  *   sinh      libmvec          1.9      1.8
  *   cosh      libmvec          1.8      2.0
- *   tanh      libmvec          2.1      1.4
+ *   tanh      kgen (below)     2.6      2.3
  *   asinh     libmvec          1.9      1.9
  *   acosh     libmvec          2.5      2.6
  *   atanh     libmvec          2.0      1.9
@@ -108,7 +108,9 @@
  *   pow       libmvec          1.0      0.7
  *   hypot     libmvec          1.6      1.2
  *   Scalar libm (KG_NO_LIBMVEC, other systems): at most 3.0 ULP here.
- * No function needed a hand-written polynomial.  Elements after the last
+ * tanh is kgen's own (a short polynomial, see below): libmvec's is as
+ * accurate in vector loops, but a scalar loop (a scan's recurrence, a
+ * loop's epilogue) called libm's, several times slower.  Elements after the last
  * full vector (the loop epilogue) use the scalar function, so the last bit
  * of a result can depend on its position in the array; for a given n the
  * results are reproducible.
@@ -117,6 +119,8 @@
 #define KG_MATH_H
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #if !defined(KG_NO_LIBMVEC) && defined(__GLIBC__) && defined(__x86_64__) \
     && defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER) \
@@ -165,8 +169,6 @@ KG__SIMD_DECL double sinh(double);
 KG__SIMD_DECL float sinhf(float);
 KG__SIMD_DECL double cosh(double);
 KG__SIMD_DECL float coshf(float);
-KG__SIMD_DECL double tanh(double);
-KG__SIMD_DECL float tanhf(float);
 KG__SIMD_DECL double asinh(double);
 KG__SIMD_DECL float asinhf(float);
 KG__SIMD_DECL double acosh(double);
@@ -233,8 +235,6 @@ KG__SIMD_DECL float hypotf(float, float);
 #define kg_sinhf(x) sinhf(x)
 #define kg_cosh(x) cosh(x)
 #define kg_coshf(x) coshf(x)
-#define kg_tanh(x) tanh(x)
-#define kg_tanhf(x) tanhf(x)
 #define kg_asinh(x) asinh(x)
 #define kg_asinhf(x) asinhf(x)
 #define kg_acosh(x) acosh(x)
@@ -249,6 +249,68 @@ KG__SIMD_DECL float hypotf(float, float);
 #define kg_powf(x, y) powf((x), (y))
 #define kg_hypot(x, y) hypot((x), (y))
 #define kg_hypotf(x, y) hypotf((x), (y))
+
+/* ---- kgen's own tanh ---------------------------------------------------- */
+#if defined(__CUDACC__)   /* (nvcc warns about an unused static function; CUDA has its own tanh) */
+#  define KG__INLINE inline
+#elif defined(__GNUC__)
+#  define KG__INLINE static inline __attribute__((always_inline))
+#else
+#  define KG__INLINE static inline
+#endif
+
+/* tanh(x) = sign(x) * (e - 1) / (e + 1), e = exp(2|x|), with e - 1 computed
+ * here: range reduction 2|x| = k ln2 + r (|r| <= ln2 / 2; ln2 split so that
+ * k * LN2_HI is exact even without FMA), e^r - 1 by its Taylor series
+ * (Estrin's scheme: a short dependency chain), then 2^k (e^r - 1) + 2^k - 1.
+ * No call, table or branch: it inlines, vectorizes, and a scalar recurrence
+ * (h = tanh(w * h + x)) runs faster than through libm's tanh (~1.6x here).
+ * |x| is clamped where tanh rounds to 1; NaN, +-0 and +-inf as in C99.
+ * Max error 2.6 ulp (float64), 2.3 ulp (float32): tests/test_vecmath_ulp.py. */
+KG__INLINE double kg_tanh(double x) {
+    const double shift = 0x1.8p52;          /* + shift rounds to an integer, kept in the low bits */
+    const double a = fabs(x), y = 2.0 * (a < 20.0 ? a : 20.0);   /* tanh(20) is 1.0 */
+    double kd = y * 0x1.71547652b82fep+0 + shift;                 /* y / ln2 */
+    uint64_t kb;
+    memcpy(&kb, &kd, sizeof kb);
+    kd -= shift;
+    const double r = (y - kd * 0x1.62e42fefa4000p-1) - kd * -0x1.8432a1b0e2634p-43;
+    const double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    /* (e^r - 1 - r) / r^2 = 1/2! + r/3! + ... + r^11/13! */
+    const double q = (0x1.0000000000000p-1 + 0x1.5555555555555p-3 * r)
+                   + (0x1.5555555555555p-5 + 0x1.1111111111111p-7 * r) * r2
+                   + ((0x1.6c16c16c16c17p-10 + 0x1.a01a01a01a01ap-13 * r)
+                   + (0x1.a01a01a01a01ap-16 + 0x1.71de3a556c734p-19 * r) * r2) * r4
+                   + ((0x1.27e4fb7789f5cp-22 + 0x1.ae64567f544e4p-26 * r)
+                   + (0x1.1eed8eff8d898p-29 + 0x1.6124613a86d09p-33 * r) * r2) * r8;
+    const uint64_t sb = (kb << 52) + ((uint64_t)1023 << 52);       /* 2^k, 0 <= k <= 58 */
+    double s;
+    memcpy(&s, &sb, sizeof s);
+    const double em = s * (r + r2 * q) + (s - 1.0);                /* e^y - 1 */
+    const double t = em / (em + 2.0);
+    return x != x ? x : copysign(t, x);
+}
+
+KG__INLINE float kg_tanhf(float x) {
+    const float shift = 0x1.8p23f;
+    const float a = fabsf(x), y = 2.0f * (a < 9.5f ? a : 9.5f);  /* tanhf(9.5) is 1.0f */
+    float kd = y * 0x1.715476p+0f + shift;
+    uint32_t kb;
+    memcpy(&kb, &kd, sizeof kb);
+    kd -= shift;
+    const float r = (y - kd * 0x1.62e4p-1f) - kd * 0x1.7f7d1cp-20f;
+    const float r2 = r * r, r4 = r2 * r2;
+    /* (e^r - 1 - r) / r^2 = 1/2! + r/3! + ... + r^5/7! */
+    const float q = (0x1.000000p-1f + 0x1.555556p-3f * r)
+                  + (0x1.555556p-5f + 0x1.111112p-7f * r) * r2
+                  + (0x1.6c16c2p-10f + 0x1.a01a02p-13f * r) * r4;
+    const uint32_t sb = (kb << 23) + ((uint32_t)127 << 23);        /* 2^k, 0 <= k <= 28 */
+    float s;
+    memcpy(&s, &sb, sizeof s);
+    const float em = s * (r + r2 * q) + (s - 1.0f);
+    const float t = em / (em + 2.0f);
+    return x != x ? x : copysignf(t, x);
+}
 
 /* ---- loop pragmas ------------------------------------------------------ */
 #define KG__PRAGMA(text) _Pragma(#text)
@@ -304,12 +366,17 @@ KG__SIMD_DECL float hypotf(float, float);
 #include <stdint.h>
 #include <stdbool.h>
 
-/* KG_FN declares every helper: `static inline` in C; under nvcc the same
- * helpers compile for the host and the GPU (the CUDA kernels call them), and
- * are plain `inline` there, which nvcc does not warn about when unused. */
+/* KG_FN declares every helper: `static inline` in C, and always inlined
+ * with gcc and clang: a call left in an elementwise loop (gcc keeps
+ * kg_sigmoid_f32 out of line in a large fused loop) stops the loop from
+ * vectorizing. Under nvcc the same helpers compile for the host and the GPU
+ * (the CUDA kernels call them), and are plain `inline` there, which nvcc does
+ * not warn about when unused. */
 #ifndef KG_FN
 #  ifdef __CUDACC__
 #    define KG_FN inline __host__ __device__
+#  elif defined(__GNUC__)
+#    define KG_FN static inline __attribute__((always_inline))
 #  else
 #    define KG_FN static inline
 #  endif
@@ -1281,55 +1348,65 @@ static inline int kg_team_size(void) {
 }
 #endif
 
-/* A kernel's temporaries live in one 64-byte aligned block per call (each
- * temporary at a 64-byte multiple offset). Up to KG_WORKSPACE_CACHE_BYTES the
- * block is kept, per thread and per kernel, for the next call: a block of
- * megabytes freed and allocated again on every call goes back to the kernel
- * (heap trim, munmap) and is page-faulted and zeroed anew each time, which
- * cost a training step of a denoising autoencoder a quarter of its time
- * (benchmarks/bench_random.py). Larger blocks, and compilers without
- * thread-local storage, take a fresh block per call. The kept block is
- * released when the process ends, not when its thread does. */
-#ifndef KG_WORKSPACE_CACHE_BYTES
-#  define KG_WORKSPACE_CACHE_BYTES ((size_t)64 << 20)
-#endif
-#if defined(__GNUC__) && !defined(KG_NO_WORKSPACE_CACHE)
-#  define KG_THREAD_LOCAL __thread
-#  define KG_WORKSPACE_CACHE 1
-#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_THREADS__) \
-    && !defined(KG_NO_WORKSPACE_CACHE)
-#  define KG_THREAD_LOCAL _Thread_local
-#  define KG_WORKSPACE_CACHE 1
-#endif
-#define KG_WS_ROUND(bytes) (((size_t)(bytes) + 63u) / 64u * 64u)
-typedef struct { void *raw; size_t size; } kg_ws_cache;
-
-/* `bytes` of 64-byte aligned scratch, from `cache` when it may keep them
- * (cache NULL: never); *to_free is what the caller frees on exit (NULL when
- * the cache serves the block). NULL when out of memory. */
-static inline char *kg_workspace(kg_ws_cache *cache, size_t bytes, void **to_free)
-{
-    *to_free = NULL;
-    if (cache && bytes <= KG_WORKSPACE_CACHE_BYTES) {
-        if (cache->size < bytes) {
-            free(cache->raw);
-            cache->raw = malloc(bytes + 64);
-            cache->size = cache->raw ? bytes : 0;
-            if (!cache->raw)
-                return NULL;
-        }
-        return (char *)(((uintptr_t)cache->raw + 63u) & ~(uintptr_t)63u);
-    }
-    *to_free = malloc(bytes + 64);
-    return *to_free ? (char *)(((uintptr_t)*to_free + 63u) & ~(uintptr_t)63u) : NULL;
-}
-
 /* gcc >= 11 warns that a temporary filled by one loop "may be used
  * uninitialized" when a GEMM then reads it through a const pointer: it cannot
  * see that one of the loop's branches always runs. A false positive. */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+
+/* A kernel's temporaries are carved from one block, which the kernel keeps
+ * for its next call: a large block from malloc is fresh pages from the OS on
+ * every call (mapped, zeroed and faulted in: a sixth of an LSTM training
+ * step's time, a quarter of a denoising autoencoder's). Each kernel keeps at
+ * most one block, taken with an atomic exchange, so concurrent calls each use
+ * their own; none above KG_WS_KEEP_MAX bytes is kept, nor any without GCC's
+ * atomic builtins. */
+#ifndef KG_WS_KEEP_MAX
+#  define KG_WS_KEEP_MAX ((size_t)256 << 20)
+#endif
+#define KG_WS_HEAD 64   /* the block's size is kept in front of it; 64: alignment */
+
+/* *total + bytes rounded up to KG_WS_HEAD; 1 (and *total unchanged) on overflow */
+static inline int kg_ws_grow(size_t *total, size_t bytes)
+{
+    const size_t step = (bytes + (KG_WS_HEAD - 1)) / KG_WS_HEAD * KG_WS_HEAD;
+    if (bytes > SIZE_MAX - KG_WS_HEAD || step > SIZE_MAX - KG_WS_HEAD - *total) return 1;
+    *total += step;
+    return 0;
+}
+
+static inline char *kg_ws_take(void **slot, size_t size)
+{
+    char *block;
+#if defined(__GNUC__)
+    block = (char *)__atomic_exchange_n(slot, NULL, __ATOMIC_ACQ_REL);
+    if (block && *(size_t *)block >= size) return block + KG_WS_HEAD;
+    free(block);
+#else
+    (void)slot;
+#endif
+    block = (char *)malloc(size + KG_WS_HEAD);
+    if (!block) return NULL;
+    *(size_t *)block = size;
+    return block + KG_WS_HEAD;
+}
+
+static inline void kg_ws_give(void **slot, char *ws)
+{
+    if (!ws) return;
+    char *block = ws - KG_WS_HEAD;
+#if defined(__GNUC__)
+    void *none = NULL;
+    if (*(size_t *)block <= KG_WS_KEEP_MAX &&
+        __atomic_compare_exchange_n(slot, &none, (void *)block, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return;
+#else
+    (void)slot;
+#endif
+    free(block);
+}
 /* ---- kernel mlp_train (train) ----------------------------------------
  *   out = add(neg(...), mul(...))
  *   upd_W1 = sub(W1, mul(...))
@@ -1465,10 +1542,13 @@ fail:
     return rc;
 }
 
+static void *mlp_train_ws = NULL;  /* the temporaries' block, kept between calls */
+
 KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRICT in_y, const float *KG_RESTRICT sh_W1, const float *KG_RESTRICT sh_W2, const float *KG_RESTRICT sh_b2, const float *KG_RESTRICT sh_b1, int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t sh_W1_d0, int64_t sh_W1_d1, int64_t sh_W2_d0, int64_t sh_W2_d1, int64_t sh_b2_d0, int64_t sh_b1_d0, float *KG_RESTRICT out, float *KG_RESTRICT upd_W1, float *KG_RESTRICT upd_b1, float *KG_RESTRICT upd_W2, float *KG_RESTRICT upd_b2, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
+    char *kg_ws = NULL;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
     float *tmp3 = NULL;
@@ -1481,7 +1561,6 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
     float *tmp10 = NULL;
     float *tmp11 = NULL;
     int64_t *tmp12 = NULL;
-    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -1591,75 +1670,57 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
 (void)tmp5_size_3;
 
 
-    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
-     * or kept for this thread's next call */
-    size_t kg_ws_bytes = 0;
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
     if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp1_size);
-    const size_t tmp1_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (tmp2_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp2_size_4);
-    const size_t tmp2_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp2_size_4 > 0 ? tmp2_size_4 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
-    const size_t tmp3_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(1 > 0 ? 1 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t kg_at1 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp2_size_4 > 0 ? tmp2_size_4 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
+    const size_t kg_at2 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(1 > 0 ? 1 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (tmp4_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp4_size_4);
-    const size_t tmp4_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp4_size_4 > 0 ? tmp4_size_4 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t kg_at3 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp4_size_4 > 0 ? tmp4_size_4 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (tmp5_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp5_size_3);
-    const size_t tmp5_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp5_size_3 > 0 ? tmp5_size_3 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t kg_at4 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp5_size_3 > 0 ? tmp5_size_3 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (tmp6_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp6_size_4);
-    const size_t tmp6_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp6_size_4 > 0 ? tmp6_size_4 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t kg_at5 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp6_size_4 > 0 ? tmp6_size_4 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (tmp7_size_2 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp7_size_2);
-    const size_t tmp7_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp7_size_2 > 0 ? tmp7_size_2 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t kg_at6 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp7_size_2 > 0 ? tmp7_size_2 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (tmp8_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp8_size);
-    const size_t tmp8_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp8_size > 0 ? tmp8_size : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t kg_at7 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp8_size > 0 ? tmp8_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
-    const size_t tmp9_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t kg_at8 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (tmp10_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp10_size_3);
-    const size_t tmp10_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp10_size_3 > 0 ? tmp10_size_3 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t kg_at9 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp10_size_3 > 0 ? tmp10_size_3 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (tmp11_size_2 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp11_size_2);
-    const size_t tmp11_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp11_size_2 > 0 ? tmp11_size_2 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
+    const size_t kg_at10 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp11_size_2 > 0 ? tmp11_size_2 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (n_range > (int64_t)(PTRDIFF_MAX / sizeof(int64_t))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)n_range);
-    const size_t tmp12_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train");
-#ifdef KG_WORKSPACE_CACHE
-    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
-    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
-#else
-    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
-#endif
+    const size_t kg_at11 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
+    kg_ws = kg_ws_take(&mlp_train_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
-    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
-    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
-    tmp3 = (float *)(void *)(kg_ws + tmp3_at);
-    tmp4 = (float *)(void *)(kg_ws + tmp4_at);
-    tmp5 = (float *)(void *)(kg_ws + tmp5_at);
-    tmp6 = (float *)(void *)(kg_ws + tmp6_at);
-    tmp7 = (float *)(void *)(kg_ws + tmp7_at);
-    tmp8 = (float *)(void *)(kg_ws + tmp8_at);
-    tmp9 = (float *)(void *)(kg_ws + tmp9_at);
-    tmp10 = (float *)(void *)(kg_ws + tmp10_at);
-    tmp11 = (float *)(void *)(kg_ws + tmp11_at);
-    tmp12 = (int64_t *)(void *)(kg_ws + tmp12_at);
+    tmp1 = (float *)(void *)(kg_ws + kg_at0);
+    tmp2 = (float *)(void *)(kg_ws + kg_at1);
+    tmp3 = (float *)(void *)(kg_ws + kg_at2);
+    tmp4 = (float *)(void *)(kg_ws + kg_at3);
+    tmp5 = (float *)(void *)(kg_ws + kg_at4);
+    tmp6 = (float *)(void *)(kg_ws + kg_at5);
+    tmp7 = (float *)(void *)(kg_ws + kg_at6);
+    tmp8 = (float *)(void *)(kg_ws + kg_at7);
+    tmp9 = (float *)(void *)(kg_ws + kg_at8);
+    tmp10 = (float *)(void *)(kg_ws + kg_at9);
+    tmp11 = (float *)(void *)(kg_ws + kg_at10);
+    tmp12 = (int64_t *)(void *)(kg_ws + kg_at11);
     /* sum(W1 ** 2, axis=(0, 1), keepdims=False) */
     {
 
@@ -1819,7 +1880,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float v_b1 = sh_b1[i];
                 const float v_8 = tmp2[i];
                 const float t1_4 = (v_b1 + v_8);  /* b1 + x @ W1 */
-                const float t2_2 = tanhf(t1_4);  /* tanh(b1 + x @ W1) */
+                const float t2_2 = kg_tanhf(t1_4);  /* tanh(b1 + x @ W1) */
                 const float t3_2 = (t2_2 * t2_2);  /* tanh(b1 + x @ W1) ** 2 */
                 const float t4_2 = (1.0f - t3_2);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
                 tmp1[i] = t2_2;
@@ -1832,13 +1893,31 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float v_b1 = sh_b1[i];
                 const float v_8 = tmp2[i];
                 const float t1_4 = (v_b1 + v_8);  /* b1 + x @ W1 */
-                const float t2_2 = tanhf(t1_4);  /* tanh(b1 + x @ W1) */
+                const float t2_2 = kg_tanhf(t1_4);  /* tanh(b1 + x @ W1) */
                 const float t3_2 = (t2_2 * t2_2);  /* tanh(b1 + x @ W1) ** 2 */
                 const float t4_2 = (1.0f - t3_2);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
                 tmp1[i] = t2_2;
                 tmp6[i] = t4_2;
             }
 
+        } else
+        if (sh_b1_b0 == 1 && sh_W1_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const float v_b1 = sh_b1[i1];
+                const float v_8 = tmp2[i0 * tmp2_b0 + i1];
+                const float t1_4 = (v_b1 + v_8);  /* b1 + x @ W1 */
+                const float t2_2 = kg_tanhf(t1_4);  /* tanh(b1 + x @ W1) */
+                const float t3_2 = (t2_2 * t2_2);  /* tanh(b1 + x @ W1) ** 2 */
+                const float t4_2 = (1.0f - t3_2);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
+                tmp1[i0 * add_d1 + i1] = t2_2;
+                tmp6[i0 * add_d1 + i1] = t4_2;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -1849,7 +1928,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 const float v_b1 = sh_b1[i1 * sh_b1_b0];
                 const float v_8 = tmp2[i0 * tmp2_b0 + i1 * sh_W1_b1];
                 const float t1_4 = (v_b1 + v_8);  /* b1 + x @ W1 */
-                const float t2_2 = tanhf(t1_4);  /* tanh(b1 + x @ W1) */
+                const float t2_2 = kg_tanhf(t1_4);  /* tanh(b1 + x @ W1) */
                 const float t3_2 = (t2_2 * t2_2);  /* tanh(b1 + x @ W1) ** 2 */
                 const float t4_2 = (1.0f - t3_2);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
                 tmp1[i0 * add_d1 + i1] = t2_2;
@@ -1887,6 +1966,22 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp8[i] = t2_3;
             }
 
+        } else
+        if (sh_b2_b0 == 1 && sh_W2_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_b2 = sh_b2[i1];
+                const float v_11 = tmp2[i0 * tmp2_b0_2 + i1];
+                const float t1_5 = (v_b2 + v_11);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                const float t2_3 = 0.0f;  /* second */
+                tmp7[i0 * add_d1_2 + i1] = t1_5;
+                tmp8[i0 * add_d1_2 + i1] = t2_3;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -1978,6 +2073,22 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
             }
 
         } else
+        if (tmp7_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_15 = tmp7[i0 * tmp7_b0 + i1];
+                const float v_16 = tmp9[i0 * tmp2_b0_3];
+                const float t1_7 = (v_15 - v_16);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_4 = expf(t1_7);  /* exp(sub(...)) */
+                tmp2[i0 * add_d1_2 + i1] = t1_7;
+                tmp10[i0 * add_d1_2 + i1] = t2_4;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_x_d0; i0++)
@@ -2058,6 +2169,20 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp11[i] = t1_9;
             }
 
+        } else
+        if (tmp7_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_19 = tmp2[i0 * tmp7_b0 + i1];
+                const float v_20 = tmp7[i0 * tmp2_b0_3];
+                const float t1_9 = (v_19 - v_20);  /* sub(sub(...), log(...)) */
+                tmp11[i0 * add_d1_2 + i1] = t1_9;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -2364,6 +2489,22 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
             }
 
         } else
+        if (tmp7_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_32 = tmp4[i0 * tmp7_b0 + i1];
+                const float v_33 = tmp8[i0 * tmp2_b0_3];
+                const float v_34 = tmp10[i0 * tmp7_b0 + i1];
+                const float t1_15 = (v_32 - v_33);  /* sub */
+                const float t2_8 = (v_34 * t1_15);  /* mul */
+                tmp5[i0 * add_d1_2 + i1] = t2_8;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_x_d0; i0++)
@@ -2421,6 +2562,20 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 tmp10[i] = t1_16;
             }
 
+        } else
+        if (tmp4_b1 == 1 && tmp6_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < mul_d1; i1++)
+            {
+                const float v_35 = tmp4[i0 * tmp4_b0 + i1];
+                const float v_36 = tmp6[i0 * tmp6_b0 + i1];
+                const float t1_16 = (v_35 * v_36);  /* mul */
+                tmp10[i0 * mul_d1 + i1] = t1_16;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -2483,6 +2638,23 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
                 upd_W1[i] = t3_4;
             }
 
+        } else
+        if (sh_W1_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < add_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < sh_W1_d1; i1++)
+            {
+                const float v_37 = tmp11[i0 * sh_W1_b0 + i1];
+                const float v_38 = tmp6[i0 * tmp6_b0_2 + i1];
+                const float v_W1_3 = sh_W1[i0 * sh_W1_b0 + i1];
+                const float t1_17 = (v_37 + v_38);  /* add */
+                const float t2_9 = (0.1f * t1_17);  /* mul */
+                const float t3_4 = (v_W1_3 - t2_9);  /* sub */
+                upd_W1[i0 * sh_W1_d1 + i1] = t3_4;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -2624,6 +2796,23 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
             }
 
         } else
+        if (sh_W2_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < mul_d1; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < sh_W2_d1; i1++)
+            {
+                const float v_45 = tmp10[i0 * sh_W2_b0 + i1];
+                const float v_46 = tmp6[i0 * tmp6_b0_3 + i1];
+                const float v_W2_3 = sh_W2[i0 * sh_W2_b0 + i1];
+                const float t1_20 = (v_45 + v_46);  /* add */
+                const float t2_12 = (0.1f * t1_20);  /* mul */
+                const float t3_6 = (v_W2_3 - t2_12);  /* sub */
+                upd_W2[i0 * sh_W2_d1 + i1] = t3_6;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < mul_d1; i0++)
@@ -2704,7 +2893,7 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
     }
 
 fail:
-    free(kg_ws_free);
+    kg_ws_give(&mlp_train_ws, kg_ws);
     return rc;
 }
 /* ---- kernel mlp_predict (predict) ----------------------------------------
@@ -2773,14 +2962,16 @@ fail:
     return rc;
 }
 
+static void *mlp_predict_ws = NULL;  /* the temporaries' block, kept between calls */
+
 KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRICT sh_b2, const float *KG_RESTRICT sh_b1, const float *KG_RESTRICT sh_W1, const float *KG_RESTRICT sh_W2, int64_t in_x_d0, int64_t in_x_d1, int64_t sh_b2_d0, int64_t sh_b1_d0, int64_t sh_W1_d0, int64_t sh_W1_d1, int64_t sh_W2_d0, int64_t sh_W2_d1, int64_t *KG_RESTRICT out, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
+    char *kg_ws = NULL;
     float *tmp0 = NULL;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
-    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -2831,31 +3022,22 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
 (void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
 
 
-    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
-     * or kept for this thread's next call */
-    size_t kg_ws_bytes = 0;
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
     if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)tmp0_size_3);
-    const size_t tmp0_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict");
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "predict");
     if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)tmp1_size);
-    const size_t tmp1_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict");
+    const size_t kg_at1 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "predict");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict", (long long)in_x_d0);
-    const size_t tmp2_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict");
-#ifdef KG_WORKSPACE_CACHE
-    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
-    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
-#else
-    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
-#endif
+    const size_t kg_at2 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "predict");
+    kg_ws = kg_ws_take(&mlp_predict_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict");
-    tmp0 = (float *)(void *)(kg_ws + tmp0_at);
-    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
-    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
+    tmp0 = (float *)(void *)(kg_ws + kg_at0);
+    tmp1 = (float *)(void *)(kg_ws + kg_at1);
+    tmp2 = (float *)(void *)(kg_ws + kg_at2);
     /* x @ W1 */
     kg_gemm_f32(in_x_d0, sh_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, sh_W1 + 0, sh_W1_d1, 1, 0, tmp0 + 0, sh_W1_d1);
 
@@ -2869,7 +3051,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 const float v_b1 = sh_b1[i];
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i] = t2;
             }
 
@@ -2879,10 +3061,25 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 const float v_b1 = sh_b1[i];
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i] = t2;
             }
 
+        } else
+        if (sh_b1_b0 == 1 && tmp0_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const float v_b1 = sh_b1[i1];
+                const float v = tmp0[i0 * tmp0_b0 + i1];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
+                tmp1[i0 * add_d1 + i1] = t2;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -2893,7 +3090,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 const float v_b1 = sh_b1[i1 * sh_b1_b0];
                 const float v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i0 * add_d1 + i1] = t2;
             }
         }
@@ -2924,6 +3121,20 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
                 tmp1[i] = t1_2;
             }
 
+        } else
+        if (sh_b2_b0 == 1 && tmp0_b1_2 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_b2 = sh_b2[i1];
+                const float v_2 = tmp0[i0 * tmp0_b0_2 + i1];
+                const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                tmp1[i0 * add_d1_2 + i1] = t1_2;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -3011,6 +3222,21 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
             }
 
         } else
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_5 = tmp1[i0 * tmp1_b0 + i1];
+                const float v_6 = tmp2[i0 * tmp0_b0_3];
+                const float t1_4 = (v_5 - v_6);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i0 * add_d1_2 + i1] = t2_2;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_x_d0; i0++)
@@ -3073,7 +3299,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
     }
 
 fail:
-    free(kg_ws_free);
+    kg_ws_give(&mlp_predict_ws, kg_ws);
     return rc;
 }
 /* ---- kernel mlp_probabilities (probabilities) ----------------------------------------
@@ -3142,14 +3368,16 @@ fail:
     return rc;
 }
 
+static void *mlp_probabilities_ws = NULL;  /* the temporaries' block, kept between calls */
+
 KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_RESTRICT sh_b2, const float *KG_RESTRICT sh_b1, const float *KG_RESTRICT sh_W1, const float *KG_RESTRICT sh_W2, int64_t in_x_d0, int64_t in_x_d1, int64_t sh_b2_d0, int64_t sh_b1_d0, int64_t sh_W1_d0, int64_t sh_W1_d1, int64_t sh_W2_d0, int64_t sh_W2_d1, float *KG_RESTRICT out, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
+    char *kg_ws = NULL;
     float *tmp0 = NULL;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
-    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -3199,31 +3427,22 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
 (void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
 
 
-    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
-     * or kept for this thread's next call */
-    size_t kg_ws_bytes = 0;
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
     if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities", (long long)tmp0_size_3);
-    const size_t tmp0_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "probabilities");
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "probabilities");
     if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities", (long long)tmp1_size);
-    const size_t tmp1_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "probabilities");
+    const size_t kg_at1 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "probabilities");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities", (long long)in_x_d0);
-    const size_t tmp2_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "probabilities");
-#ifdef KG_WORKSPACE_CACHE
-    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
-    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
-#else
-    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
-#endif
+    const size_t kg_at2 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "probabilities");
+    kg_ws = kg_ws_take(&mlp_probabilities_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities");
-    tmp0 = (float *)(void *)(kg_ws + tmp0_at);
-    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
-    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
+    tmp0 = (float *)(void *)(kg_ws + kg_at0);
+    tmp1 = (float *)(void *)(kg_ws + kg_at1);
+    tmp2 = (float *)(void *)(kg_ws + kg_at2);
     /* x @ W1 */
     kg_gemm_f32(in_x_d0, sh_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, sh_W1 + 0, sh_W1_d1, 1, 0, tmp0 + 0, sh_W1_d1);
 
@@ -3237,7 +3456,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float v_b1 = sh_b1[i];
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i] = t2;
             }
 
@@ -3247,10 +3466,25 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float v_b1 = sh_b1[i];
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i] = t2;
             }
 
+        } else
+        if (sh_b1_b0 == 1 && tmp0_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const float v_b1 = sh_b1[i1];
+                const float v = tmp0[i0 * tmp0_b0 + i1];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
+                tmp1[i0 * add_d1 + i1] = t2;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -3261,7 +3495,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 const float v_b1 = sh_b1[i1 * sh_b1_b0];
                 const float v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i0 * add_d1 + i1] = t2;
             }
         }
@@ -3292,6 +3526,20 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
                 tmp1[i] = t1_2;
             }
 
+        } else
+        if (sh_b2_b0 == 1 && tmp0_b1_2 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_b2 = sh_b2[i1];
+                const float v_2 = tmp0[i0 * tmp0_b0_2 + i1];
+                const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                tmp1[i0 * add_d1_2 + i1] = t1_2;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -3379,6 +3627,21 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
             }
 
         } else
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_5 = tmp1[i0 * tmp1_b0 + i1];
+                const float v_6 = tmp2[i0 * tmp0_b0_3];
+                const float t1_4 = (v_5 - v_6);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i0 * add_d1_2 + i1] = t2_2;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_x_d0; i0++)
@@ -3436,6 +3699,20 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
             }
 
         } else
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_8 = tmp0[i0 * tmp1_b0 + i1];
+                const float v_9 = tmp2[i0 * tmp0_b0_3];
+                const float t1_5 = (v_8 / v_9);  /* true_div(exp(...), sum(...)) */
+                out[i0 * add_d1_2 + i1] = t1_5;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_x_d0; i0++)
@@ -3452,7 +3729,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
     }
 
 fail:
-    free(kg_ws_free);
+    kg_ws_give(&mlp_probabilities_ws, kg_ws);
     return rc;
 }
 /* ---- kernel mlp_train_chunk0 (train_chunk0) ----------------------------------------
@@ -3566,10 +3843,13 @@ fail:
     return rc;
 }
 
+static void *mlp_train_chunk0_ws = NULL;  /* the temporaries' block, kept between calls */
+
 KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRICT in_y, const float *KG_RESTRICT in_W1, const float *KG_RESTRICT in_W2, const float *KG_RESTRICT in_b2, const float *KG_RESTRICT in_b1, const int64_t *KG_RESTRICT in_n_rows, int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t in_W1_d0, int64_t in_W1_d1, int64_t in_W2_d0, int64_t in_W2_d1, int64_t in_b2_d0, int64_t in_b1_d0, float *KG_RESTRICT out0, float *KG_RESTRICT out1, float *KG_RESTRICT out2, float *KG_RESTRICT out3, float *KG_RESTRICT out4, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
+    char *kg_ws = NULL;
     float *tmp0 = NULL;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
@@ -3579,7 +3859,6 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
     float *tmp6 = NULL;
     float *tmp7 = NULL;
     int64_t *tmp8 = NULL;
-    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -3666,61 +3945,46 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
 (void)tmp7_b0; (void)tmp7_b1; (void)tmp2_b0; (void)tmp2_b1; (void)tmp6_size; (void)tmp7_size_4; (void)tmp6_b0; (void)tmp6_b1;
 
 
-    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
-     * or kept for this thread's next call */
-    size_t kg_ws_bytes = 0;
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
     if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp0_size_3);
-    const size_t tmp0_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
     if (size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)size_3);
-    const size_t tmp1_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(size_3 > 0 ? size_3 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+    const size_t kg_at1 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(size_3 > 0 ? size_3 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
     if (size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)size_3);
-    const size_t tmp2_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(size_3 > 0 ? size_3 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+    const size_t kg_at2 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(size_3 > 0 ? size_3 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
     if (tmp3_size_5 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp3_size_5);
-    const size_t tmp3_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp3_size_5 > 0 ? tmp3_size_5 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+    const size_t kg_at3 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp3_size_5 > 0 ? tmp3_size_5 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
     if (tmp4_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp4_size);
-    const size_t tmp4_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp4_size > 0 ? tmp4_size : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+    const size_t kg_at4 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp4_size > 0 ? tmp4_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
-    const size_t tmp5_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+    const size_t kg_at5 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
     if (tmp6_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp6_size);
-    const size_t tmp6_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp6_size > 0 ? tmp6_size : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+    const size_t kg_at6 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp6_size > 0 ? tmp6_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
     if (tmp7_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp7_size_4);
-    const size_t tmp7_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp7_size_4 > 0 ? tmp7_size_4 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
+    const size_t kg_at7 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp7_size_4 > 0 ? tmp7_size_4 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
     if (n_range > (int64_t)(PTRDIFF_MAX / sizeof(int64_t))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)n_range);
-    const size_t tmp8_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_chunk0");
-#ifdef KG_WORKSPACE_CACHE
-    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
-    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
-#else
-    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
-#endif
+    const size_t kg_at8 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(int64_t) * (size_t)(n_range > 0 ? n_range : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    kg_ws = kg_ws_take(&mlp_train_chunk0_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
-    tmp0 = (float *)(void *)(kg_ws + tmp0_at);
-    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
-    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
-    tmp3 = (float *)(void *)(kg_ws + tmp3_at);
-    tmp4 = (float *)(void *)(kg_ws + tmp4_at);
-    tmp5 = (float *)(void *)(kg_ws + tmp5_at);
-    tmp6 = (float *)(void *)(kg_ws + tmp6_at);
-    tmp7 = (float *)(void *)(kg_ws + tmp7_at);
-    tmp8 = (int64_t *)(void *)(kg_ws + tmp8_at);
+    tmp0 = (float *)(void *)(kg_ws + kg_at0);
+    tmp1 = (float *)(void *)(kg_ws + kg_at1);
+    tmp2 = (float *)(void *)(kg_ws + kg_at2);
+    tmp3 = (float *)(void *)(kg_ws + kg_at3);
+    tmp4 = (float *)(void *)(kg_ws + kg_at4);
+    tmp5 = (float *)(void *)(kg_ws + kg_at5);
+    tmp6 = (float *)(void *)(kg_ws + kg_at6);
+    tmp7 = (float *)(void *)(kg_ws + kg_at7);
+    tmp8 = (int64_t *)(void *)(kg_ws + kg_at8);
     /* x @ W1 */
     kg_gemm_f32(in_x_d0, in_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
 
@@ -3734,7 +3998,7 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
                 const float v_b1 = in_b1[i];
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 const float t3 = (t2 * t2);  /* tanh(b1 + x @ W1) ** 2 */
                 const float t4 = (1.0f - t3);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
                 tmp1[i] = t2;
@@ -3747,13 +4011,31 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
                 const float v_b1 = in_b1[i];
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 const float t3 = (t2 * t2);  /* tanh(b1 + x @ W1) ** 2 */
                 const float t4 = (1.0f - t3);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
                 tmp1[i] = t2;
                 tmp2[i] = t4;
             }
 
+        } else
+        if (in_b1_b0 == 1 && tmp0_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const float v_b1 = in_b1[i1];
+                const float v = tmp0[i0 * tmp0_b0 + i1];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t3 = (t2 * t2);  /* tanh(b1 + x @ W1) ** 2 */
+                const float t4 = (1.0f - t3);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
+                tmp1[i0 * add_d1 + i1] = t2;
+                tmp2[i0 * add_d1 + i1] = t4;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -3764,7 +4046,7 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
                 const float v_b1 = in_b1[i1 * in_b1_b0];
                 const float v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 const float t3 = (t2 * t2);  /* tanh(b1 + x @ W1) ** 2 */
                 const float t4 = (1.0f - t3);  /* 1.0 - tanh(b1 + x @ W1) ** 2 */
                 tmp1[i0 * add_d1 + i1] = t2;
@@ -3802,6 +4084,22 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
                 tmp4[i] = t2_2;
             }
 
+        } else
+        if (in_b2_b0 == 1 && tmp0_b1_2 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_b2 = in_b2[i1];
+                const float v_4 = tmp0[i0 * tmp0_b0_2 + i1];
+                const float t1_2 = (v_b2 + v_4);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                const float t2_2 = 0.0f;  /* second */
+                tmp3[i0 * add_d1_2 + i1] = t1_2;
+                tmp4[i0 * add_d1_2 + i1] = t2_2;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -3893,6 +4191,22 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
             }
 
         } else
+        if (tmp3_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_8 = tmp3[i0 * tmp3_b0 + i1];
+                const float v_9 = tmp5[i0 * tmp0_b0_3];
+                const float t1_4 = (v_8 - v_9);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_3 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i0 * add_d1_2 + i1] = t1_4;
+                tmp6[i0 * add_d1_2 + i1] = t2_3;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_x_d0; i0++)
@@ -3973,6 +4287,20 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
                 tmp7[i] = t1_6;
             }
 
+        } else
+        if (tmp3_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_12 = tmp0[i0 * tmp3_b0 + i1];
+                const float v_13 = tmp3[i0 * tmp0_b0_3];
+                const float t1_6 = (v_12 - v_13);  /* sub(sub(...), log(...)) */
+                tmp7[i0 * add_d1_2 + i1] = t1_6;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -4247,6 +4575,22 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
             }
 
         } else
+        if (tmp3_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_21 = tmp7[i0 * tmp3_b0 + i1];
+                const float v_22 = tmp4[i0 * tmp0_b0_3];
+                const float v_23 = tmp6[i0 * tmp3_b0 + i1];
+                const float t1_11 = (v_21 - v_22);  /* sub */
+                const float t2_6 = (v_23 * t1_11);  /* mul */
+                tmp3[i0 * add_d1_2 + i1] = t2_6;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_x_d0; i0++)
@@ -4304,6 +4648,20 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
                 tmp6[i] = t1_12;
             }
 
+        } else
+        if (tmp7_b1 == 1 && tmp2_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < mul_d1; i1++)
+            {
+                const float v_24 = tmp7[i0 * tmp7_b0 + i1];
+                const float v_25 = tmp2[i0 * tmp2_b0 + i1];
+                const float t1_12 = (v_24 * v_25);  /* mul */
+                tmp6[i0 * mul_d1 + i1] = t1_12;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -4381,7 +4739,7 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
     }
 
 fail:
-    free(kg_ws_free);
+    kg_ws_give(&mlp_train_chunk0_ws, kg_ws);
     return rc;
 }
 /* ---- kernel mlp_train_tail (train_tail) ----------------------------------------
@@ -4465,13 +4823,15 @@ fail:
     return rc;
 }
 
+static void *mlp_train_tail_ws = NULL;  /* the temporaries' block, kept between calls */
+
 KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RESTRICT in_W2, const float *KG_RESTRICT in_b2, const float *KG_RESTRICT in_b1, const int64_t *KG_RESTRICT in_n_rows, const float *KG_RESTRICT in_sum_total, const float *KG_RESTRICT in_matmul_total, const float *KG_RESTRICT in_sum_total_2, const float *KG_RESTRICT in_matmul_total_2, const float *KG_RESTRICT in_sum_total_3, int64_t in_W1_d0, int64_t in_W1_d1, int64_t in_W2_d0, int64_t in_W2_d1, int64_t in_b2_d0, int64_t in_b1_d0, int64_t in_matmul_total_d0, int64_t in_matmul_total_d1, int64_t in_sum_total_2_d0, int64_t in_matmul_total_2_d0, int64_t in_matmul_total_2_d1, int64_t in_sum_total_3_d0, float *KG_RESTRICT out0, float *KG_RESTRICT out1, float *KG_RESTRICT out2, float *KG_RESTRICT out3, float *KG_RESTRICT out4, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
+    char *kg_ws = NULL;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
-    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_W1_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d0);
     if (in_W1_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "W1", (long long)in_W1_d1);
@@ -4527,25 +4887,17 @@ KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RES
 (void)in_matmul_total_b0; (void)in_matmul_total_b1; (void)tmp2_size; (void)sts; (void)in_matmul_total_2_b0; (void)in_matmul_total_2_b1; (void)tmp2_size_2; (void)sts_2;
 
 
-    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
-     * or kept for this thread's next call */
-    size_t kg_ws_bytes = 0;
-    const size_t tmp1_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(1 > 0 ? 1 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_tail");
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(1 > 0 ? 1 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_tail");
     if (tmp2_size_2 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_tail", (long long)tmp2_size_2);
-    const size_t tmp2_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp2_size_2 > 0 ? tmp2_size_2 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "train_tail");
-#ifdef KG_WORKSPACE_CACHE
-    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
-    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
-#else
-    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
-#endif
+    const size_t kg_at1 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp2_size_2 > 0 ? tmp2_size_2 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_tail");
+    kg_ws = kg_ws_take(&mlp_train_tail_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_tail");
-    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
-    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
+    tmp1 = (float *)(void *)(kg_ws + kg_at0);
+    tmp2 = (float *)(void *)(kg_ws + kg_at1);
     /* sum(W1 ** 2, axis=(0, 1), keepdims=False) */
     {
 
@@ -4727,6 +5079,26 @@ KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RES
             }
 
         } else
+        if (in_W1_b1 == 1 && in_matmul_total_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < add_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const float v_W1_2 = in_W1[i0 * in_W1_b0 + i1];
+                const float v_matmul_total = in_matmul_total[i0 * in_matmul_total_b0 + i1];
+                const float t1_4 = v_6;  /* second(W1 ** 2, array([[0.0002]])) */
+                const double t2_2 = kg_pow_f64(((double)v_W1_2), 1.0);  /* W1 ** 1 */
+                const double t3_2 = (((double)t1_4) * t2_2);  /* second(W1 ** 2, array([[0.0002]])) * W1 ** 1 */
+                const float t4_2 = ((float)t3_2);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
+                const float t5_2 = (t4_2 + v_matmul_total);  /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') + matmul_total */
+                const float t6 = (0.1f * t5_2);  /* 0.10000000149011612 * (cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') + matm... */
+                const float t7 = (v_W1_2 - t6);  /* W1 - 0.10000000149011612 * (cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') +... */
+                out1[i0 * add_d1 + i1] = t7;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < add_d0; i0++)
@@ -4825,6 +5197,26 @@ KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RES
             }
 
         } else
+        if (in_W2_b1 == 1 && in_matmul_total_2_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < add_d0_2; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_W2_2 = in_W2[i0 * in_W2_b0 + i1];
+                const float v_matmul_total_2 = in_matmul_total_2[i0 * in_matmul_total_2_b0 + i1];
+                const float t1_6 = v_11;  /* second(W2 ** 2, array([[0.0002]])) */
+                const double t2_4 = kg_pow_f64(((double)v_W2_2), 1.0);  /* W2 ** 1 */
+                const double t3_3 = (((double)t1_6) * t2_4);  /* second(W2 ** 2, array([[0.0002]])) * W2 ** 1 */
+                const float t4_3 = ((float)t3_3);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
+                const float t5_3 = (t4_3 + v_matmul_total_2);  /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') + matmul_total */
+                const float t6_2 = (0.1f * t5_3);  /* 0.10000000149011612 * (cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') + matm... */
+                const float t7_2 = (v_W2_2 - t6_2);  /* W2 - 0.10000000149011612 * (cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') +... */
+                out3[i0 * add_d1_2 + i1] = t7_2;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < add_d0_2; i0++)
@@ -4889,7 +5281,7 @@ KG_EXPORT int mlp_train_tail(const float *KG_RESTRICT in_W1, const float *KG_RES
     }
 
 fail:
-    free(kg_ws_free);
+    kg_ws_give(&mlp_train_tail_ws, kg_ws);
     return rc;
 }
 /* ---- kernel mlp_predict_chunk0 (predict_chunk0) ----------------------------------------
@@ -4958,14 +5350,16 @@ fail:
     return rc;
 }
 
+static void *mlp_predict_chunk0_ws = NULL;  /* the temporaries' block, kept between calls */
+
 KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_RESTRICT in_b2, const float *KG_RESTRICT in_b1, const float *KG_RESTRICT in_W1, const float *KG_RESTRICT in_W2, int64_t in_x_d0, int64_t in_x_d1, int64_t in_b2_d0, int64_t in_b1_d0, int64_t in_W1_d0, int64_t in_W1_d1, int64_t in_W2_d0, int64_t in_W2_d1, int64_t *KG_RESTRICT out, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
+    char *kg_ws = NULL;
     float *tmp0 = NULL;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
-    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -5016,31 +5410,22 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
 (void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
 
 
-    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
-     * or kept for this thread's next call */
-    size_t kg_ws_bytes = 0;
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
     if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)tmp0_size_3);
-    const size_t tmp0_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict_chunk0");
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "predict_chunk0");
     if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)tmp1_size);
-    const size_t tmp1_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict_chunk0");
+    const size_t kg_at1 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "predict_chunk0");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "predict_chunk0", (long long)in_x_d0);
-    const size_t tmp2_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "predict_chunk0");
-#ifdef KG_WORKSPACE_CACHE
-    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
-    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
-#else
-    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
-#endif
+    const size_t kg_at2 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "predict_chunk0");
+    kg_ws = kg_ws_take(&mlp_predict_chunk0_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "predict_chunk0");
-    tmp0 = (float *)(void *)(kg_ws + tmp0_at);
-    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
-    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
+    tmp0 = (float *)(void *)(kg_ws + kg_at0);
+    tmp1 = (float *)(void *)(kg_ws + kg_at1);
+    tmp2 = (float *)(void *)(kg_ws + kg_at2);
     /* x @ W1 */
     kg_gemm_f32(in_x_d0, in_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
 
@@ -5054,7 +5439,7 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
                 const float v_b1 = in_b1[i];
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i] = t2;
             }
 
@@ -5064,10 +5449,25 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
                 const float v_b1 = in_b1[i];
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i] = t2;
             }
 
+        } else
+        if (in_b1_b0 == 1 && tmp0_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const float v_b1 = in_b1[i1];
+                const float v = tmp0[i0 * tmp0_b0 + i1];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
+                tmp1[i0 * add_d1 + i1] = t2;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -5078,7 +5478,7 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
                 const float v_b1 = in_b1[i1 * in_b1_b0];
                 const float v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i0 * add_d1 + i1] = t2;
             }
         }
@@ -5109,6 +5509,20 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
                 tmp1[i] = t1_2;
             }
 
+        } else
+        if (in_b2_b0 == 1 && tmp0_b1_2 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_b2 = in_b2[i1];
+                const float v_2 = tmp0[i0 * tmp0_b0_2 + i1];
+                const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                tmp1[i0 * add_d1_2 + i1] = t1_2;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -5196,6 +5610,21 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
             }
 
         } else
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_5 = tmp1[i0 * tmp1_b0 + i1];
+                const float v_6 = tmp2[i0 * tmp0_b0_3];
+                const float t1_4 = (v_5 - v_6);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i0 * add_d1_2 + i1] = t2_2;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_x_d0; i0++)
@@ -5258,7 +5687,7 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
     }
 
 fail:
-    free(kg_ws_free);
+    kg_ws_give(&mlp_predict_chunk0_ws, kg_ws);
     return rc;
 }
 /* ---- kernel mlp_probabilities_chunk0 (probabilities_chunk0) ----------------------------------------
@@ -5327,14 +5756,16 @@ fail:
     return rc;
 }
 
+static void *mlp_probabilities_chunk0_ws = NULL;  /* the temporaries' block, kept between calls */
+
 KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const float *KG_RESTRICT in_b2, const float *KG_RESTRICT in_b1, const float *KG_RESTRICT in_W1, const float *KG_RESTRICT in_W2, int64_t in_x_d0, int64_t in_x_d1, int64_t in_b2_d0, int64_t in_b1_d0, int64_t in_W1_d0, int64_t in_W1_d1, int64_t in_W2_d0, int64_t in_W2_d1, float *KG_RESTRICT out, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
+    char *kg_ws = NULL;
     float *tmp0 = NULL;
     float *tmp1 = NULL;
     float *tmp2 = NULL;
-    void *kg_ws_free = NULL;
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
     if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
@@ -5384,31 +5815,22 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
 (void)tmp1_size; (void)tmp0_size_2; (void)tmp1_b0; (void)tmp1_b1; (void)tmp0_b0_3; (void)tmp0_size_3;
 
 
-    /* temporaries: one block (kg_workspace, prelude.h), freed on every exit
-     * or kept for this thread's next call */
-    size_t kg_ws_bytes = 0;
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
     if (tmp0_size_3 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities_chunk0", (long long)tmp0_size_3);
-    const size_t tmp0_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "probabilities_chunk0");
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp0_size_3 > 0 ? tmp0_size_3 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "probabilities_chunk0");
     if (tmp1_size > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities_chunk0", (long long)tmp1_size);
-    const size_t tmp1_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "probabilities_chunk0");
+    const size_t kg_at1 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(tmp1_size > 0 ? tmp1_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "probabilities_chunk0");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(float))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "probabilities_chunk0", (long long)in_x_d0);
-    const size_t tmp2_at = kg_ws_bytes;
-    kg_ws_bytes += KG_WS_ROUND(sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1));
-    if (kg_ws_bytes > (size_t)PTRDIFF_MAX - 64u) KG_FAIL(KG_ENOMEM, "%s: its temporaries do not fit in memory", "probabilities_chunk0");
-#ifdef KG_WORKSPACE_CACHE
-    static KG_THREAD_LOCAL kg_ws_cache kg_ws_kept;
-    char *kg_ws = kg_workspace(&kg_ws_kept, kg_ws_bytes, &kg_ws_free);
-#else
-    char *kg_ws = kg_workspace(NULL, kg_ws_bytes, &kg_ws_free);
-#endif
+    const size_t kg_at2 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(float) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "probabilities_chunk0");
+    kg_ws = kg_ws_take(&mlp_probabilities_chunk0_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "probabilities_chunk0");
-    tmp0 = (float *)(void *)(kg_ws + tmp0_at);
-    tmp1 = (float *)(void *)(kg_ws + tmp1_at);
-    tmp2 = (float *)(void *)(kg_ws + tmp2_at);
+    tmp0 = (float *)(void *)(kg_ws + kg_at0);
+    tmp1 = (float *)(void *)(kg_ws + kg_at1);
+    tmp2 = (float *)(void *)(kg_ws + kg_at2);
     /* x @ W1 */
     kg_gemm_f32(in_x_d0, in_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
 
@@ -5422,7 +5844,7 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
                 const float v_b1 = in_b1[i];
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i] = t2;
             }
 
@@ -5432,10 +5854,25 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
                 const float v_b1 = in_b1[i];
                 const float v = tmp0[i];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i] = t2;
             }
 
+        } else
+        if (in_b1_b0 == 1 && tmp0_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1; i1++)
+            {
+                const float v_b1 = in_b1[i1];
+                const float v = tmp0[i0 * tmp0_b0 + i1];
+                const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
+                tmp1[i0 * add_d1 + i1] = t2;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -5446,7 +5883,7 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
                 const float v_b1 = in_b1[i1 * in_b1_b0];
                 const float v = tmp0[i0 * tmp0_b0 + i1 * tmp0_b1];
                 const float t1 = (v_b1 + v);  /* b1 + x @ W1 */
-                const float t2 = tanhf(t1);  /* tanh(b1 + x @ W1) */
+                const float t2 = kg_tanhf(t1);  /* tanh(b1 + x @ W1) */
                 tmp1[i0 * add_d1 + i1] = t2;
             }
         }
@@ -5477,6 +5914,20 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
                 tmp1[i] = t1_2;
             }
 
+        } else
+        if (in_b2_b0 == 1 && tmp0_b1_2 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_b2 = in_b2[i1];
+                const float v_2 = tmp0[i0 * tmp0_b0_2 + i1];
+                const float t1_2 = (v_b2 + v_2);  /* b2 + tanh(b1 + x @ W1) @ W2 */
+                tmp1[i0 * add_d1_2 + i1] = t1_2;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR(n)
@@ -5564,6 +6015,21 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
             }
 
         } else
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_5 = tmp1[i0 * tmp1_b0 + i1];
+                const float v_6 = tmp2[i0 * tmp0_b0_3];
+                const float t1_4 = (v_5 - v_6);  /* sub(add(...), stop_gradient(...)) */
+                const float t2_2 = expf(t1_4);  /* exp(sub(...)) */
+                tmp0[i0 * add_d1_2 + i1] = t2_2;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_x_d0; i0++)
@@ -5621,6 +6087,20 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
             }
 
         } else
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR(n)
+            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+            KG_OMP_SIMD
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_8 = tmp0[i0 * tmp1_b0 + i1];
+                const float v_9 = tmp2[i0 * tmp0_b0_3];
+                const float t1_5 = (v_8 / v_9);  /* true_div(exp(...), sum(...)) */
+                out[i0 * add_d1_2 + i1] = t1_5;
+            }
+        }
+        } else
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_x_d0; i0++)
@@ -5637,6 +6117,6 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
     }
 
 fail:
-    free(kg_ws_free);
+    kg_ws_give(&mlp_probabilities_chunk0_ws, kg_ws);
     return rc;
 }

@@ -38,7 +38,7 @@
  *   atanh erfc hypot(x, y).  Each kg_ name is a macro for the libm function
  *   (exp10 falls back to pow where it is not available), so the plain C99
  *   names (exp, expf, ...) vectorize just the same: the SIMD declarations are
- *   on them.  The kg_ names leave room to swap in another implementation.
+ *   on them; kg_tanh and kg_tanhf are kgen's own functions (below).
  *
  *   KG_OMP_SIMD                  before an elementwise `for` loop
  *   KG_OMP_PARALLEL_FOR_SIMD(n)  the same, threaded over the default OpenMP
@@ -96,7 +96,7 @@
  *   atan2     libmvec          2.1      3.5
  *   sinh      libmvec          1.9      1.8
  *   cosh      libmvec          1.8      2.0
- *   tanh      libmvec          2.1      1.4
+ *   tanh      kgen (below)     2.6      2.3
  *   asinh     libmvec          1.9      1.9
  *   acosh     libmvec          2.5      2.6
  *   atanh     libmvec          2.0      1.9
@@ -105,7 +105,9 @@
  *   pow       libmvec          1.0      0.7
  *   hypot     libmvec          1.6      1.2
  *   Scalar libm (KG_NO_LIBMVEC, other systems): at most 3.0 ULP here.
- * No function needed a hand-written polynomial.  Elements after the last
+ * tanh is kgen's own (a short polynomial, see below): libmvec's is as
+ * accurate in vector loops, but a scalar loop (a scan's recurrence, a
+ * loop's epilogue) called libm's, several times slower.  Elements after the last
  * full vector (the loop epilogue) use the scalar function, so the last bit
  * of a result can depend on its position in the array; for a given n the
  * results are reproducible.
@@ -114,6 +116,8 @@
 #define KG_MATH_H
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #if !defined(KG_NO_LIBMVEC) && defined(__GLIBC__) && defined(__x86_64__) \
     && defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER) \
@@ -162,8 +166,6 @@ KG__SIMD_DECL double sinh(double);
 KG__SIMD_DECL float sinhf(float);
 KG__SIMD_DECL double cosh(double);
 KG__SIMD_DECL float coshf(float);
-KG__SIMD_DECL double tanh(double);
-KG__SIMD_DECL float tanhf(float);
 KG__SIMD_DECL double asinh(double);
 KG__SIMD_DECL float asinhf(float);
 KG__SIMD_DECL double acosh(double);
@@ -230,8 +232,6 @@ KG__SIMD_DECL float hypotf(float, float);
 #define kg_sinhf(x) sinhf(x)
 #define kg_cosh(x) cosh(x)
 #define kg_coshf(x) coshf(x)
-#define kg_tanh(x) tanh(x)
-#define kg_tanhf(x) tanhf(x)
 #define kg_asinh(x) asinh(x)
 #define kg_asinhf(x) asinhf(x)
 #define kg_acosh(x) acosh(x)
@@ -246,6 +246,68 @@ KG__SIMD_DECL float hypotf(float, float);
 #define kg_powf(x, y) powf((x), (y))
 #define kg_hypot(x, y) hypot((x), (y))
 #define kg_hypotf(x, y) hypotf((x), (y))
+
+/* ---- kgen's own tanh ---------------------------------------------------- */
+#if defined(__CUDACC__)   /* (nvcc warns about an unused static function; CUDA has its own tanh) */
+#  define KG__INLINE inline
+#elif defined(__GNUC__)
+#  define KG__INLINE static inline __attribute__((always_inline))
+#else
+#  define KG__INLINE static inline
+#endif
+
+/* tanh(x) = sign(x) * (e - 1) / (e + 1), e = exp(2|x|), with e - 1 computed
+ * here: range reduction 2|x| = k ln2 + r (|r| <= ln2 / 2; ln2 split so that
+ * k * LN2_HI is exact even without FMA), e^r - 1 by its Taylor series
+ * (Estrin's scheme: a short dependency chain), then 2^k (e^r - 1) + 2^k - 1.
+ * No call, table or branch: it inlines, vectorizes, and a scalar recurrence
+ * (h = tanh(w * h + x)) runs faster than through libm's tanh (~1.6x here).
+ * |x| is clamped where tanh rounds to 1; NaN, +-0 and +-inf as in C99.
+ * Max error 2.6 ulp (float64), 2.3 ulp (float32): tests/test_vecmath_ulp.py. */
+KG__INLINE double kg_tanh(double x) {
+    const double shift = 0x1.8p52;          /* + shift rounds to an integer, kept in the low bits */
+    const double a = fabs(x), y = 2.0 * (a < 20.0 ? a : 20.0);   /* tanh(20) is 1.0 */
+    double kd = y * 0x1.71547652b82fep+0 + shift;                 /* y / ln2 */
+    uint64_t kb;
+    memcpy(&kb, &kd, sizeof kb);
+    kd -= shift;
+    const double r = (y - kd * 0x1.62e42fefa4000p-1) - kd * -0x1.8432a1b0e2634p-43;
+    const double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    /* (e^r - 1 - r) / r^2 = 1/2! + r/3! + ... + r^11/13! */
+    const double q = (0x1.0000000000000p-1 + 0x1.5555555555555p-3 * r)
+                   + (0x1.5555555555555p-5 + 0x1.1111111111111p-7 * r) * r2
+                   + ((0x1.6c16c16c16c17p-10 + 0x1.a01a01a01a01ap-13 * r)
+                   + (0x1.a01a01a01a01ap-16 + 0x1.71de3a556c734p-19 * r) * r2) * r4
+                   + ((0x1.27e4fb7789f5cp-22 + 0x1.ae64567f544e4p-26 * r)
+                   + (0x1.1eed8eff8d898p-29 + 0x1.6124613a86d09p-33 * r) * r2) * r8;
+    const uint64_t sb = (kb << 52) + ((uint64_t)1023 << 52);       /* 2^k, 0 <= k <= 58 */
+    double s;
+    memcpy(&s, &sb, sizeof s);
+    const double em = s * (r + r2 * q) + (s - 1.0);                /* e^y - 1 */
+    const double t = em / (em + 2.0);
+    return x != x ? x : copysign(t, x);
+}
+
+KG__INLINE float kg_tanhf(float x) {
+    const float shift = 0x1.8p23f;
+    const float a = fabsf(x), y = 2.0f * (a < 9.5f ? a : 9.5f);  /* tanhf(9.5) is 1.0f */
+    float kd = y * 0x1.715476p+0f + shift;
+    uint32_t kb;
+    memcpy(&kb, &kd, sizeof kb);
+    kd -= shift;
+    const float r = (y - kd * 0x1.62e4p-1f) - kd * 0x1.7f7d1cp-20f;
+    const float r2 = r * r, r4 = r2 * r2;
+    /* (e^r - 1 - r) / r^2 = 1/2! + r/3! + ... + r^5/7! */
+    const float q = (0x1.000000p-1f + 0x1.555556p-3f * r)
+                  + (0x1.555556p-5f + 0x1.111112p-7f * r) * r2
+                  + (0x1.6c16c2p-10f + 0x1.a01a02p-13f * r) * r4;
+    const uint32_t sb = (kb << 23) + ((uint32_t)127 << 23);        /* 2^k, 0 <= k <= 28 */
+    float s;
+    memcpy(&s, &sb, sizeof s);
+    const float em = s * (r + r2 * q) + (s - 1.0f);
+    const float t = em / (em + 2.0f);
+    return x != x ? x : copysignf(t, x);
+}
 
 /* ---- loop pragmas ------------------------------------------------------ */
 #define KG__PRAGMA(text) _Pragma(#text)
@@ -301,12 +363,17 @@ KG__SIMD_DECL float hypotf(float, float);
 #include <stdint.h>
 #include <stdbool.h>
 
-/* KG_FN declares every helper: `static inline` in C; under nvcc the same
- * helpers compile for the host and the GPU (the CUDA kernels call them), and
- * are plain `inline` there, which nvcc does not warn about when unused. */
+/* KG_FN declares every helper: `static inline` in C, and always inlined
+ * with gcc and clang: a call left in an elementwise loop (gcc keeps
+ * kg_sigmoid_f32 out of line in a large fused loop) stops the loop from
+ * vectorizing. Under nvcc the same helpers compile for the host and the GPU
+ * (the CUDA kernels call them), and are plain `inline` there, which nvcc does
+ * not warn about when unused. */
 #ifndef KG_FN
 #  ifdef __CUDACC__
 #    define KG_FN inline __host__ __device__
+#  elif defined(__GNUC__)
+#    define KG_FN static inline __attribute__((always_inline))
 #  else
 #    define KG_FN static inline
 #  endif
@@ -507,55 +574,65 @@ static inline int kg_team_size(void) {
 }
 #endif
 
-/* A kernel's temporaries live in one 64-byte aligned block per call (each
- * temporary at a 64-byte multiple offset). Up to KG_WORKSPACE_CACHE_BYTES the
- * block is kept, per thread and per kernel, for the next call: a block of
- * megabytes freed and allocated again on every call goes back to the kernel
- * (heap trim, munmap) and is page-faulted and zeroed anew each time, which
- * cost a training step of a denoising autoencoder a quarter of its time
- * (benchmarks/bench_random.py). Larger blocks, and compilers without
- * thread-local storage, take a fresh block per call. The kept block is
- * released when the process ends, not when its thread does. */
-#ifndef KG_WORKSPACE_CACHE_BYTES
-#  define KG_WORKSPACE_CACHE_BYTES ((size_t)64 << 20)
-#endif
-#if defined(__GNUC__) && !defined(KG_NO_WORKSPACE_CACHE)
-#  define KG_THREAD_LOCAL __thread
-#  define KG_WORKSPACE_CACHE 1
-#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__STDC_NO_THREADS__) \
-    && !defined(KG_NO_WORKSPACE_CACHE)
-#  define KG_THREAD_LOCAL _Thread_local
-#  define KG_WORKSPACE_CACHE 1
-#endif
-#define KG_WS_ROUND(bytes) (((size_t)(bytes) + 63u) / 64u * 64u)
-typedef struct { void *raw; size_t size; } kg_ws_cache;
-
-/* `bytes` of 64-byte aligned scratch, from `cache` when it may keep them
- * (cache NULL: never); *to_free is what the caller frees on exit (NULL when
- * the cache serves the block). NULL when out of memory. */
-static inline char *kg_workspace(kg_ws_cache *cache, size_t bytes, void **to_free)
-{
-    *to_free = NULL;
-    if (cache && bytes <= KG_WORKSPACE_CACHE_BYTES) {
-        if (cache->size < bytes) {
-            free(cache->raw);
-            cache->raw = malloc(bytes + 64);
-            cache->size = cache->raw ? bytes : 0;
-            if (!cache->raw)
-                return NULL;
-        }
-        return (char *)(((uintptr_t)cache->raw + 63u) & ~(uintptr_t)63u);
-    }
-    *to_free = malloc(bytes + 64);
-    return *to_free ? (char *)(((uintptr_t)*to_free + 63u) & ~(uintptr_t)63u) : NULL;
-}
-
 /* gcc >= 11 warns that a temporary filled by one loop "may be used
  * uninitialized" when a GEMM then reads it through a const pointer: it cannot
  * see that one of the loop's branches always runs. A false positive. */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #  pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+
+/* A kernel's temporaries are carved from one block, which the kernel keeps
+ * for its next call: a large block from malloc is fresh pages from the OS on
+ * every call (mapped, zeroed and faulted in: a sixth of an LSTM training
+ * step's time, a quarter of a denoising autoencoder's). Each kernel keeps at
+ * most one block, taken with an atomic exchange, so concurrent calls each use
+ * their own; none above KG_WS_KEEP_MAX bytes is kept, nor any without GCC's
+ * atomic builtins. */
+#ifndef KG_WS_KEEP_MAX
+#  define KG_WS_KEEP_MAX ((size_t)256 << 20)
+#endif
+#define KG_WS_HEAD 64   /* the block's size is kept in front of it; 64: alignment */
+
+/* *total + bytes rounded up to KG_WS_HEAD; 1 (and *total unchanged) on overflow */
+static inline int kg_ws_grow(size_t *total, size_t bytes)
+{
+    const size_t step = (bytes + (KG_WS_HEAD - 1)) / KG_WS_HEAD * KG_WS_HEAD;
+    if (bytes > SIZE_MAX - KG_WS_HEAD || step > SIZE_MAX - KG_WS_HEAD - *total) return 1;
+    *total += step;
+    return 0;
+}
+
+static inline char *kg_ws_take(void **slot, size_t size)
+{
+    char *block;
+#if defined(__GNUC__)
+    block = (char *)__atomic_exchange_n(slot, NULL, __ATOMIC_ACQ_REL);
+    if (block && *(size_t *)block >= size) return block + KG_WS_HEAD;
+    free(block);
+#else
+    (void)slot;
+#endif
+    block = (char *)malloc(size + KG_WS_HEAD);
+    if (!block) return NULL;
+    *(size_t *)block = size;
+    return block + KG_WS_HEAD;
+}
+
+static inline void kg_ws_give(void **slot, char *ws)
+{
+    if (!ws) return;
+    char *block = ws - KG_WS_HEAD;
+#if defined(__GNUC__)
+    void *none = NULL;
+    if (*(size_t *)block <= KG_WS_KEEP_MAX &&
+        __atomic_compare_exchange_n(slot, &none, (void *)block, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return;
+#else
+    (void)slot;
+#endif
+    free(block);
+}
 /* ---- kernel particles_step (step) ----------------------------------------
  *   out0 = x + dt * (vx - dt * 0.05 * sqrt(vx ** 2 + vy ** 2) * vx)
  *   out1 = y + dt * (vy - dt * (9.81 + 0.05 * sqrt(vx ** 2 + vy ** 2) * vy))
@@ -697,6 +774,39 @@ KG_EXPORT int particles_step(const double *KG_RESTRICT in_x, const double *KG_RE
             }
 
         } else
+        if (in_vx_b0 == 1 && in_vy_b0 == 1 && in_x_b0 == 1 && in_y_b0 == 1 && out2_b0 == 1 && out0_b0 == 1 && out1_b0 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_SIMD
+            for (int64_t i0 = 0; i0 < loop_d0; i0++)
+            {
+                const double v_vx = in_vx[i0];
+                const double v_vy = in_vy[i0];
+                const double v_x = in_x[i0];
+                const double v_y = in_y[i0];
+                const double t1 = (v_dt * v_vx);  /* dt * vx */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = sqrt(t4);  /* sqrt(vx ** 2 + vy ** 2) */
+                const double t6 = (t1 * t5);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
+                const double t7 = (0.05 * t6);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t8 = (v_vx - t7);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t9 = (v_dt * t8);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t10 = (v_x + t9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t11 = (v_vy * t5);  /* vy * sqrt(vx ** 2 + vy ** 2) */
+                const double t12 = (0.05 * t11);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
+                const double t13 = (t12 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
+                const double t14 = (v_dt * t13);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t15 = (v_vy - t14);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t16 = (v_dt * t15);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                const double t17 = (v_y + t16);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out2[i0] = t8;
+                out0[i0] = t10;
+                out3[i0] = t15;
+                out1[i0] = t17;
+            }
+        }
+        } else
         {
             KG_OMP_SIMD
             for (int64_t i0 = 0; i0 < loop_d0; i0++)
@@ -817,6 +927,24 @@ KG_EXPORT int particles_energy(const double *KG_RESTRICT in_y, const double *KG_
                 out[i] = t6;
             }
 
+        } else
+        if (in_y_b0 == 1 && in_vx_b0 == 1 && in_vy_b0 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i0 = 0; i0 < add_d0_2; i0++)
+            {
+                const double v_y = in_y[i0];
+                const double v_vx = in_vx[i0];
+                const double v_vy = in_vy[i0];
+                const double t1 = (9.81 * v_y);  /* 9.81 * y */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = (0.5 * t4);  /* 0.5 * (vx ** 2 + vy ** 2) */
+                const double t6 = (t1 + t5);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
+                out[i0] = t6;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR_SIMD(n)
@@ -981,6 +1109,39 @@ KG_EXPORT int particles_step_chunk0(const double *KG_RESTRICT in_x, const double
             }
 
         } else
+        if (in_vx_b0 == 1 && in_vy_b0 == 1 && in_x_b0 == 1 && in_y_b0 == 1 && out2_b0 == 1 && out0_b0 == 1 && out1_b0 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_SIMD
+            for (int64_t i0 = 0; i0 < loop_d0; i0++)
+            {
+                const double v_vx = in_vx[i0];
+                const double v_vy = in_vy[i0];
+                const double v_x = in_x[i0];
+                const double v_y = in_y[i0];
+                const double t1 = (v_dt * v_vx);  /* dt * vx */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = sqrt(t4);  /* sqrt(vx ** 2 + vy ** 2) */
+                const double t6 = (t1 * t5);  /* dt * vx * sqrt(vx ** 2 + vy ** 2) */
+                const double t7 = (0.05 * t6);  /* 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t8 = (v_vx - t7);  /* vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2)) */
+                const double t9 = (v_dt * t8);  /* dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t10 = (v_x + t9);  /* x + dt * (vx - 0.05 * (dt * vx * sqrt(vx ** 2 + vy ** 2))) */
+                const double t11 = (v_vy * t5);  /* vy * sqrt(vx ** 2 + vy ** 2) */
+                const double t12 = (0.05 * t11);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) */
+                const double t13 = (t12 + 9.81);  /* 0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81 */
+                const double t14 = (v_dt * t13);  /* dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t15 = (v_vy - t14);  /* vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81) */
+                const double t16 = (v_dt * t15);  /* dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                const double t17 = (v_y + t16);  /* y + dt * (vy - dt * (0.05 * (vy * sqrt(vx ** 2 + vy ** 2)) + 9.81)) */
+                out2[i0] = t8;
+                out0[i0] = t10;
+                out3[i0] = t15;
+                out1[i0] = t17;
+            }
+        }
+        } else
         {
             KG_OMP_SIMD
             for (int64_t i0 = 0; i0 < loop_d0; i0++)
@@ -1101,6 +1262,24 @@ KG_EXPORT int particles_energy_chunk0(const double *KG_RESTRICT in_y, const doub
                 out[i] = t6;
             }
 
+        } else
+        if (in_y_b0 == 1 && in_vx_b0 == 1 && in_vy_b0 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        {
+            KG_OMP_PARALLEL_FOR_SIMD(n)
+            for (int64_t i0 = 0; i0 < add_d0_2; i0++)
+            {
+                const double v_y = in_y[i0];
+                const double v_vx = in_vx[i0];
+                const double v_vy = in_vy[i0];
+                const double t1 = (9.81 * v_y);  /* 9.81 * y */
+                const double t2 = (v_vx * v_vx);  /* vx ** 2 */
+                const double t3 = (v_vy * v_vy);  /* vy ** 2 */
+                const double t4 = (t2 + t3);  /* vx ** 2 + vy ** 2 */
+                const double t5 = (0.5 * t4);  /* 0.5 * (vx ** 2 + vy ** 2) */
+                const double t6 = (t1 + t5);  /* 9.81 * y + 0.5 * (vx ** 2 + vy ** 2) */
+                out[i0] = t6;
+            }
+        }
         } else
         {
             KG_OMP_PARALLEL_FOR_SIMD(n)
