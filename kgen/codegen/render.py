@@ -24,6 +24,9 @@ def environment(target):
                        grouped=printer.grouped, blocks=printer.blocks,
                        lit=printer.literal, acc_ctype=_acc_ctype(printer),
                        reduce_init=_reduce_init(printer), reduce_combine=_reduce_combine)
+    if target == "c":  # long fused loops become part functions (gcc is superlinear)
+        from .outline import plan_outlines
+        env.globals.update(outline_steps=plan_outlines)
     env.filters["lit"] = lambda v, dtype: printer.literal(v, dtype)
     # the only ways user text enters C: a string literal, a comment
     env.filters.update(cstr=c_string, ccomment=comment)

@@ -42,6 +42,18 @@ static int kg_sub_overflows(int64_t a, int64_t b, int64_t *r)
 #endif
 #define KG_RESTRICT restrict
 
+/* outlined loops (a long fused body cut into part functions): each part is
+ * its own function, so that gcc never optimises one huge one, and works on
+ * KG_BLOCK elements at a time */
+#if defined(__GNUC__)
+#  define KG_NOINLINE __attribute__((noinline))
+#else
+#  define KG_NOINLINE
+#endif
+#ifndef KG_BLOCK
+#  define KG_BLOCK 32
+#endif
+
 #ifdef _OPENMP
 #  define KG_OMP_PARALLEL_FOR(n) \
      KG__PRAGMA(omp parallel for schedule(static) if ((n) >= KG_PARALLEL_MIN_N))
