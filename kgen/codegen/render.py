@@ -106,8 +106,27 @@ def render_module(plans, target="c", version="0", profile=False):
     """The whole source file for a list of lowered kernels (with per-step timers
     and NAME_step_seconds() when `profile`, C only)."""
     features = set().union(*(p.features for p in plans)) if plans else set()
-    template = environment(target).get_template(f"{target}/module.{'c' if target == 'c' else 'cu'}.jinja")
-    return template.render(plans=plans, features=features, version=version, profile=profile)
+    env = environment(target)
+    template = env.get_template(f"{target}/module.{'c' if target == 'c' else 'cu'}.jinja")
+    body = template.render(plans=plans, features=features, version=version, profile=profile)
+    if target != "c":
+        return body
+    # the banner names the line where each kernel starts (its length does not
+    # depend on the numbers, so one extra render of it places them)
+    banner = env.get_template("c/banner.c.jinja")
+    offset = banner.render(plans=plans, version=version, profile=profile, lines=None).count("\n")
+    starts = _kernel_lines(body, plans)
+    return banner.render(plans=plans, version=version, profile=profile,
+                         lines=[offset + n for n in starts]) + body
+
+
+def _kernel_lines(body, plans):
+    """1-based line of each plan's `/* ---- kernel NAME` header in `body`."""
+    lines, at = [], 0
+    for plan in plans:
+        at = body.index(f"/* ---- kernel {plan.name} ", at)
+        lines.append(body.count("\n", 0, at) + 1)
+    return lines
 
 
 def render_cdef(plans, profile=False):
