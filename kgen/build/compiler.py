@@ -156,7 +156,7 @@ def link_flags(libraries=()):
 
 def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_api=True,
                       extra_compile_args=(), libraries=(), define_macros=(), kernel_filename=None,
-                      extra_sources=()):
+                      extra_sources=(), kernel_units=1):
     """Write the kernel, cffi's wrapper and the compiled extension into `outdir`.
 
     Returns the path of the extension, named `<modname><suffix>` so that importlib
@@ -164,7 +164,9 @@ def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_
     source is written; the wrapper declares its functions. Raises
     CompileError (with the compiler's output and the kernel's path) or
     CompilerNotFoundError. `extra_sources` name C files already in `outdir`,
-    compiled and linked in as translation units of their own.
+    compiled and linked in as translation units of their own. `kernel_units=2`
+    compiles the kernel file twice at once, with -DKG_UNIT=0 and -DKG_UNIT=1
+    (a source with many outlined parts: templates/c/prelude.h).
     """
     cc = find_compiler()
     outdir = Path(outdir)
@@ -183,9 +185,13 @@ def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_
     # the kernel with the caller's flags, cffi's glue (argument conversion,
     # Python.h) at -O1, where it compiles fastest and runs as fast.
     unit_flags = _compile_only(flags)
-    units = [(kernel_filename, unit_flags), (wrapper, [*unit_flags, *WRAPPER_FLAGS])]
+    if kernel_units == 1:
+        units = [(kernel_filename, unit_flags)]
+    else:
+        units = [(kernel_filename, [*unit_flags, f"-DKG_UNIT={k}"]) for k in range(kernel_units)]
+    units += [(wrapper, [*unit_flags, *WRAPPER_FLAGS])]
     units += [(src, unit_flags) for src in extra_sources]
-    objects = [f".{Path(src).name}.o" for src, _ in units]
+    objects = [f".{Path(src).name}.{k}.o" for k, (src, _) in enumerate(units)]
     jobs = []
     try:
         for (src, args), obj in zip(units, objects):

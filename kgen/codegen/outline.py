@@ -139,3 +139,13 @@ def plan_outlines(plan):
     """One entry per top-level step of the plan: its Outline, or None (inline)."""
     return [outline(st, f"{plan.name}_s{k}") if outlinable(st) else None
             for k, st in enumerate(plan.steps)]
+
+
+SPLIT_MIN_PARTS = 8   # below this, a second compiler process costs more than it saves
+
+
+def kernel_units(plan):
+    """How many translation units a build compiles the plan's source as: 2
+    (at once, one per core) when it has many outlined parts, else 1."""
+    parts = sum(len(ol.parts) for ol in plan_outlines(plan) if ol)
+    return 2 if parts >= SPLIT_MIN_PARTS else 1

@@ -27,6 +27,7 @@ def environment(target):
     if target == "c":  # long fused loops become part functions (gcc is superlinear)
         from .outline import plan_outlines
         env.globals.update(outline_steps=plan_outlines)
+    env.globals.update(pasted=_pasted)
     env.filters["lit"] = lambda v, dtype: printer.literal(v, dtype)
     # the only ways user text enters C: a string literal, a comment
     env.filters.update(cstr=c_string, ccomment=comment)
@@ -34,6 +35,16 @@ def environment(target):
         from .cuda import cuda_globals
         env.globals.update(cuda_globals())
     return env
+
+
+@functools.lru_cache(maxsize=None)
+def _pasted(name):
+    """A plain C header from templates/ (kg_math.h, kg_gemm.h...), pasted as it
+    is: read once, never lexed or compiled as a Jinja2 template (the headers
+    are most of the template text, and compiling them cost a cold build
+    about 0.3 s). Its last newline is the template's own line end."""
+    text = (TEMPLATE_DIR / name).read_text(encoding="utf-8")
+    return text[:-1] if text.endswith("\n") else text
 
 
 class _BytecodeCache(jinja2.FileSystemBytecodeCache):
