@@ -16,6 +16,8 @@ what); the C text lives in templates/c/outline.c.jinja.
 """
 from dataclasses import dataclass, field
 
+from .printer import TAGS
+
 OUTLINE_MIN = 400   # locals; W1-W3 and typical models stay far below and are untouched
 PART_SIZE = 200     # locals per part: gcc compiles a function this size in milliseconds
 
@@ -147,5 +149,51 @@ SPLIT_MIN_PARTS = 8   # below this, a second compiler process costs more than it
 def kernel_units(plan):
     """How many translation units a build compiles the plan's source as: 2
     (at once, one per core) when it has many outlined parts, else 1."""
-    parts = sum(len(ol.parts) for ol in plan_outlines(plan) if ol)
+    parts = sum(-(-len(st.locals) // PART_SIZE) for st in plan.steps if outlinable(st))
     return 2 if parts >= SPLIT_MIN_PARTS else 1
+
+
+STEPS_MIN = 48       # a kernel with more top-level steps has them outlined in groups
+STEP_GROUP = 16      # steps per group function
+
+
+def step_groups(plan):
+    """[(first, last + 1)] ranges of top-level steps, each outlined into its own
+    function (a long sequence of loops is as hard on gcc as one long loop), or
+    [] when the kernel is short enough to keep its steps inline."""
+    n = len(plan.steps)
+    if n <= STEPS_MIN:
+        return []
+    return [(k, min(k + STEP_GROUP, n)) for k in range(0, n, STEP_GROUP)]
+
+
+def state_fields(plan, outlines):
+    """What outlined step groups read of the kernel's locals, as
+    (kind, dtype, name): kind "const" (a read-only pointer), "ptr", "int64"
+    (a shape-phase integer) or "int" (the team size). The kernel fills one
+    such record and passes it to each group."""
+    fields, seen = [], set()
+
+    def add(kind, dtype, name):
+        if name not in seen:
+            seen.add(name)
+            fields.append((kind, dtype, name))
+
+    for p in plan.params:
+        add("const" if p.role in ("input", "shared") else "ptr", p.dtype, p.name)
+    for p in plan.params:
+        for d in (p.dim_args or ()):
+            add("int64", "int64", d)
+        if p.value_arg:
+            add("int64", "int64", p.value_arg)
+    for v in plan.int_vars:
+        add("int64", "int64", v)
+    for b in plan.buffers:
+        if b.kind == "temp":
+            add("ptr", b.dtype, b.name)
+    if any(outlines):
+        add("int", "int32", "kg_nt")
+        for k, ol in enumerate(outlines):
+            for dt in (ol.slots if ol else ()):
+                add("ptr", dt, f"kg_live{k}_{TAGS[dt]}")
+    return fields

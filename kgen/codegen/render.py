@@ -25,8 +25,9 @@ def environment(target):
                        lit=printer.literal, acc_ctype=_acc_ctype(printer),
                        reduce_init=_reduce_init(printer), reduce_combine=_reduce_combine)
     if target == "c":  # long fused loops become part functions (gcc is superlinear)
-        from .outline import plan_outlines
-        env.globals.update(outline_steps=plan_outlines)
+        from .outline import plan_outlines, state_fields, step_groups
+        env.globals.update(outline_steps=plan_outlines, step_groups=step_groups,
+                           state_fields=state_fields)
     env.globals.update(pasted=_pasted)
     env.filters["lit"] = lambda v, dtype: printer.literal(v, dtype)
     # the only ways user text enters C: a string literal, a comment
