@@ -199,6 +199,12 @@ def _copied(arg):
 
 
 def _build(k, target, optimize, profile=False):
+    from .expr.graph import collector_paused
+    with collector_paused():  # simplify, lower, render, compile
+        return _build_for(k, target, optimize, profile)
+
+
+def _build_for(k, target, optimize, profile):
     if target == "c":
         from .runtime.c import CFunction
         return CFunction(k, optimize, profile=profile)

@@ -161,7 +161,7 @@ def compiler_request():
 
 
 def build_module(c_source, cdef, *, name_hint, extra_compile_args=(), libraries=(),
-                 define_macros=(), native=True):
+                 define_macros=(), native=True, kernel_units=1):
     """Compile (or load from the cache) a cffi module; returns `(module, from_cache)`.
 
     `module.ffi` and `module.lib` are cffi's; `lib` holds the functions in `cdef`.
@@ -179,7 +179,7 @@ def build_module(c_source, cdef, *, name_hint, extra_compile_args=(), libraries=
     root = cache_dir()
     modname = module_name(name_hint, key)
     options = dict(native=native, extra_compile_args=extra_compile_args, libraries=libraries,
-                   define_macros=define_macros)
+                   define_macros=define_macros, kernel_units=kernel_units)
     try:
         module = _load_entry(root / key, modname)
         from_cache = module is not None

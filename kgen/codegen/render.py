@@ -25,6 +25,11 @@ def environment(target):
                        lit=printer.literal, acc_ctype=_acc_ctype(printer),
                        reduce_init=_reduce_init(printer), reduce_combine=_reduce_combine,
                        nan_tracked=_nan_tracked, simd_reduction_op=_simd_reduction_op)
+    if target == "c":  # long fused loops become part functions (gcc is superlinear)
+        from .outline import plan_outlines, state_fields, step_groups
+        env.globals.update(outline_steps=plan_outlines, step_groups=step_groups,
+                           state_fields=state_fields)
+    env.globals.update(pasted=_pasted)
     env.filters["lit"] = lambda v, dtype: printer.literal(v, dtype)
     # the only ways user text enters C: a string literal, a comment
     env.filters.update(cstr=c_string, ccomment=comment)
@@ -32,6 +37,16 @@ def environment(target):
         from .cuda import cuda_globals
         env.globals.update(cuda_globals())
     return env
+
+
+@functools.lru_cache(maxsize=None)
+def _pasted(name):
+    """A plain C header from templates/ (kg_math.h, kg_gemm.h...), pasted as it
+    is: read once, never lexed or compiled as a Jinja2 template (the headers
+    are most of the template text, and compiling them cost a cold build
+    about 0.3 s). Its last newline is the template's own line end."""
+    text = (TEMPLATE_DIR / name).read_text(encoding="utf-8")
+    return text[:-1] if text.endswith("\n") else text
 
 
 class _BytecodeCache(jinja2.FileSystemBytecodeCache):
@@ -120,8 +135,27 @@ def render_module(plans, target="c", version="0", profile=False):
     """The whole source file for a list of lowered kernels (with per-step timers
     and NAME_step_seconds() when `profile`, C only)."""
     features = set().union(*(p.features for p in plans)) if plans else set()
-    template = environment(target).get_template(f"{target}/module.{'c' if target == 'c' else 'cu'}.jinja")
-    return template.render(plans=plans, features=features, version=version, profile=profile)
+    env = environment(target)
+    template = env.get_template(f"{target}/module.{'c' if target == 'c' else 'cu'}.jinja")
+    body = template.render(plans=plans, features=features, version=version, profile=profile)
+    if target != "c":
+        return body
+    # the banner names the line where each kernel starts (its length does not
+    # depend on the numbers, so one extra render of it places them)
+    banner = env.get_template("c/banner.c.jinja")
+    offset = banner.render(plans=plans, version=version, profile=profile, lines=None).count("\n")
+    starts = _kernel_lines(body, plans)
+    return banner.render(plans=plans, version=version, profile=profile,
+                         lines=[offset + n for n in starts]) + body
+
+
+def _kernel_lines(body, plans):
+    """1-based line of each plan's `/* ---- kernel NAME` header in `body`."""
+    lines, at = [], 0
+    for plan in plans:
+        at = body.index(f"/* ---- kernel {plan.name} ", at)
+        lines.append(body.count("\n", 0, at) + 1)
+    return lines
 
 
 def render_cdef(plans, profile=False):

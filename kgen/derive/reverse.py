@@ -46,6 +46,13 @@ def grad(cost, wrt, consider_constant=None, disconnected_inputs="raise", known_g
     when it is given. (add_names, return_disconnected='zero' and
     null_gradients are Theano's and accepted.)
     """
+    from ..expr.graph import collector_paused
+    with collector_paused():  # a large graph: see collector_paused
+        return _grad(cost, wrt, consider_constant, disconnected_inputs, known_grads,
+                     return_disconnected)
+
+
+def _grad(cost, wrt, consider_constant, disconnected_inputs, known_grads, return_disconnected):
     if return_disconnected not in ("zero", "None", None):
         raise ValueError(f"grad: return_disconnected must be 'zero', got {return_disconnected!r}")
     seeds = []

@@ -1,29 +1,57 @@
 """Comments for generated code: expressions printed on one line, bounded so
 that commenting a large graph never costs more than the graph itself."""
-from ..expr.printing import pprint
+from ..expr.printing import _fragments, leaf_text, pprint
 
 
 def _one_line(expr, limit=300):
-    """pprint of an expression on one line, shortened for comments. Large
-    graphs show their top two levels only: comments must stay cheap."""
-    if not _graph_at_most(expr, 80):
-        return _outline(expr)
-    text = pprint(expr)
-    if "\n" in text:  # shared subexpressions print as `t1 = ...` lines: too long here
-        return _outline(expr)
-    text = text.replace("*/", "* /")
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    """The expression in infix, as kg.pprint writes it, on one line of at most
+    `limit` characters: a long one is folded, its deepest parts shown as
+    `...`. Large graphs cost no more than the text shown."""
+    if _graph_at_most(expr, 80):
+        text = pprint(expr)
+        if "\n" not in text and len(text) <= limit:
+            return text.replace("*/", "* /")
+    return folded(expr, limit).replace("*/", "* /")
 
 
-def _outline(expr):
-    """`op(op(...), name)`: the top of a large expression."""
-    def name(n):
-        if n.op is None:
-            return pprint(n)
-        return f"{n.op.name}(...)"
+def folded(expr, limit):
+    """Infix text of `expr` to the greatest depth that fits in `limit`
+    characters (shared subexpressions written out where they are used)."""
     if expr.op is None:
         return pprint(expr)
-    return f"{expr.op.name}({', '.join(name(i) for i in expr.inputs)})"
+    fragments, best = {}, None
+    for depth in range(1, 64):
+        text, complete = _infix_to_depth(expr, depth, limit, fragments)
+        if text is None:
+            break
+        best = text
+        if complete:
+            break
+    return best if best is not None else f"{expr.op.name}(...)"
+
+
+def _infix_to_depth(root, depth, limit, fragments):
+    """(text, whether nothing was folded), or (None, False) past `limit`."""
+    out, size, complete = [], 0, True
+    stack = [(root, 0)]
+    while stack:
+        item, d = stack.pop()
+        if isinstance(item, str):
+            piece = item
+        elif item.op is None:
+            piece = leaf_text(item)
+        elif d >= depth:
+            piece, complete = "...", False
+        else:
+            if id(item) not in fragments:
+                fragments[id(item)] = _fragments(item, {})
+            stack.extend((part, d + 1) for part in reversed(fragments[id(item)]))
+            continue
+        out.append(piece)
+        size += len(piece)
+        if size > limit:
+            return None, False
+    return "".join(out), complete
 
 
 def _graph_at_most(expr, limit):

@@ -4,6 +4,7 @@ C calls, updates written only after success, thread safety)."""
 import os
 
 from .. import __version__
+from ..codegen.outline import kernel_units
 from ..lower.plan import trims
 from . import core
 from .core import ERRLEN, raise_for  # noqa: F401  (the CUDA runtime and tests use them)
@@ -60,7 +61,8 @@ class CFunction(core.Kernel):
             extra += gemm_build_args()
         module, self.from_cache = build_module(
             self._source, cdef, name_hint=plan.name,
-            extra_compile_args=extra, libraries=tuple(flags.libraries()))
+            extra_compile_args=extra, libraries=tuple(flags.libraries()),
+            kernel_units=kernel_units(plan))
         self._module = module  # kgen.dask ships its file to workers
         roles = {role: [p for p in plan.params if p.role == role]
                  for role in ("shared", "output", "update")}

@@ -42,6 +42,25 @@ static int kg_sub_overflows(int64_t a, int64_t b, int64_t *r)
 #endif
 #define KG_RESTRICT restrict
 
+/* outlined loops (a long fused body cut into part functions, each one
+ * element at a time): gcc never optimises one huge function */
+#if defined(__GNUC__)
+#  define KG_NOINLINE __attribute__((noinline))
+#else
+#  define KG_NOINLINE
+#endif
+/* A file with many parts may also be compiled as two translation units at
+ * once and linked (kgen.build.compiler): -DKG_UNIT=0 keeps the kernels and
+ * the even parts, -DKG_UNIT=1 the odd parts; parts are then extern (hidden
+ * by -fvisibility=hidden) instead of static. Without KG_UNIT: one unit. */
+#ifdef KG_UNIT
+#  define KG_PART KG_NOINLINE
+#  define KG_IN_UNIT(k) ((k) == KG_UNIT)
+#else
+#  define KG_PART static KG_NOINLINE
+#  define KG_IN_UNIT(k) 1
+#endif
+
 #ifdef _OPENMP
 #  define KG_OMP_PARALLEL_FOR(n) \
      KG__PRAGMA(omp parallel for schedule(static) if ((n) >= KG_PARALLEL_MIN_N))
