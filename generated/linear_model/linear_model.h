@@ -62,9 +62,9 @@ extern "C" {
 
 /* ---- kernel linear_model_train ------------------------------------------
  *   linear_model.train in Python
- *   out = true_div(sum(...), cast(...))
- *   upd_W = sub(W, mul(...))
- *   upd_b = sub(b, mul(...))
+ *   out = sum((W @ x + b - y) * (W @ x + b - y), axis=(0,), keepdims=False) / cast(1 * ((W @ x + b - y) * (W @ x + b - y)).shape[0], dtype='float64')
+ *   upd_W = W - 0.1 * (dimshuffle(sum_to(sum_to(second((... - y) * (... - y), dimshuffle(1.0 / ..., pattern=('x',))) * (W @ x + b - y) + second((... - y) * (... - y), dimshuffle(1.0 / ..., pattern=('x',))) * (W @ x + b - y), W @ x + b), W @ x), pattern=(0, 'x')) * dimshuffle(x, pattern=('x', 0)))
+ *   upd_b = b - 0.1 * sum_to(sum_to(second((W @ x + b - y) * (W @ x + b - y), dimshuffle(1.0 / cast(1 * ..., dtype='float64'), pattern=('x',))) * (W @ x + b - y) + second((W @ x + b - y) * (W @ x + b - y), dimshuffle(1.0 / cast(1 * ..., dtype='float64'), pattern=('x',))) * (W @ x + b - y), W @ x + b ...
  *
  * Arguments of linear_model_train(), in order:
  *   const double *in_x: input x, float64, shape (in_x_d0)

@@ -63,9 +63,9 @@ extern "C" {
 /* ---- kernel logistic_regression_train -----------------------------------
  *   logistic_regression.train in Python
  *   out0 = 1 / (1 + exp(-(x @ w) - b)) > 0.5
- *   out1 = sub(mul(...), mul(...))
- *   upd_w = sub(w, mul(...))
- *   upd_b = sub(b, mul(...))
+ *   out1 = -y * log(1 / (1 + exp(-(x @ w) - b))) - (1 - y) * log(1 - 1 / (1 + exp(-(x @ w) - b)))
+ *   upd_w = w - 0.1 * (second(w ** 2, dimshuffle(1.0 * 0.01, pattern=('x',))) * 2 * w ** (2 - 1) + dimshuffle(x, pattern=(1, 0)) @ -(-(-(sum_to(..., ...) / (1 - ...)) + sum_to(... * ..., log(...)) / (1 / (1 + ...))) * (1 / (1 + exp(-(...) - b))) / (1 + exp(-(x @ w) - b)) * exp(-(x @ w) - b)))
+ *   upd_b = b - 0.1 * sum(-(-(-(sum_to(sum_to(..., ...) * (1 - y), log(1 - ...)) / (1 - 1 / (1 + ...))) + sum_to(sum_to(second(..., ...), ... * ...) * -y, log(1 / (1 + ...))) / (1 / (1 + exp(... - b)))) * (1 / (1 + exp(-(x @ w) - b))) / (1 + exp(-(x @ w) - b)) * exp(-(x @ w) - b)), axis=(0,), keepdi ...
  *
  * Arguments of logistic_regression_train(), in order:
  *   const double *in_x: input x, float64, shape (in_x_d0, in_x_d1)

@@ -62,11 +62,11 @@ extern "C" {
 
 /* ---- kernel mlp_train ---------------------------------------------------
  *   mlp.train in Python
- *   out = add(neg(...), mul(...))
- *   upd_W1 = sub(W1, mul(...))
- *   upd_b1 = sub(b1, mul(...))
- *   upd_W2 = sub(W2, mul(...))
- *   upd_b2 = sub(b2, mul(...))
+ *   out = -(sum(log(exp(...) / sum(..., axis=(1,), keepdims=True))[arange(0, y.shape[0], 1), y], axis=(0,), keepdims=False) / cast(1 * log(...)[arange(0, ..., 1), y].shape[0], dtype='float32')) + 0.0001 * (sum(W1 ** 2, axis=(0, 1), keepdims=False) + sum(W2 ** 2, axis=(0, 1), keepdims=False))
+ *   upd_W1 = W1 - 0.1 * (cast(second(W1 ** 2, dimshuffle(float32(1.0) * 0.0001, pattern=('x', 'x'))) * 2 * W1 ** (2 - 1), dtype='float32') + dimshuffle(x, pattern=(1, 0)) @ sum_to(sum_to((... + ...) * exp(...), tanh(...) @ W2) @ dimshuffle(W2, pattern=(1, 0)) * (1 - tanh(... + b1) * tanh(... + b1)), ...
+ *   upd_b1 = b1 - 0.1 * sum_to(sum(sum_to((... / ... + second(..., ...)) * exp(... - ...), tanh(... + b1) @ W2) @ dimshuffle(W2, pattern=(1, 0)) * (1 - tanh(x @ W1 + b1) * tanh(x @ W1 + b1)), axis=(0,), keepdims=False), b1)
+ *   upd_W2 = W2 - 0.1 * (cast(second(W2 ** 2, dimshuffle(..., pattern=('x', 'x'))) * 2 * W2 ** (2 - 1), dtype='float32') + dimshuffle(tanh(x @ W1 + b1), pattern=(1, 0)) @ sum_to((... / ... + second(..., ...)) * exp(... - ...), tanh(... + b1) @ W2))
+ *   upd_b2 = b2 - 0.1 * sum_to(sum((scatter_add(..., ..., ..., y) / (... / ...) / sum(exp(...), axis=(1,), keepdims=True) + second(exp(... - ...), sum(... / ..., axis=(1,), keepdims=True))) * exp(... @ W2 + b2 - stop_gradient(max(..., axis=(1,), keepdims=True))), axis=(0,), keepdims=False), b2)
  *
  * Arguments of mlp_train(), in order:
  *   const float *in_x: input x, float32, shape (in_x_d0, in_x_d1)
@@ -94,7 +94,7 @@ int mlp_train(const float *in_x, const int32_t *in_y, const float *sh_W1, const 
 
 /* ---- kernel mlp_predict -------------------------------------------------
  *   mlp.predict in Python
- *   out = argmax(true_div(...))
+ *   out = argmax(exp(tanh(x @ W1 + b1) @ W2 + b2 - stop_gradient(max(tanh(x @ W1 + b1) @ W2 + b2, axis=(1,), keepdims=True))) / sum(exp(tanh(x @ W1 + b1) @ W2 + b2 - stop_gradient(max(tanh(x @ W1 + b1) @ W2 + b2, axis=(1,), keepdims=True))), axis=(1,), keepdims=True), axis=(1,), keepdims=False)
  *
  * Arguments of mlp_predict(), in order:
  *   const float *in_x: input x, float32, shape (in_x_d0, in_x_d1)
@@ -116,7 +116,7 @@ int mlp_predict(const float *in_x, const float *sh_b2, const float *sh_b1, const
 
 /* ---- kernel mlp_probabilities -------------------------------------------
  *   mlp.probabilities in Python
- *   out = true_div(exp(...), sum(...))
+ *   out = exp(tanh(x @ W1 + b1) @ W2 + b2 - stop_gradient(max(tanh(x @ W1 + b1) @ W2 + b2, axis=(1,), keepdims=True))) / sum(exp(tanh(x @ W1 + b1) @ W2 + b2 - stop_gradient(max(tanh(x @ W1 + b1) @ W2 + b2, axis=(1,), keepdims=True))), axis=(1,), keepdims=True)
  *
  * Arguments of mlp_probabilities(), in order:
  *   const float *in_x: input x, float32, shape (in_x_d0, in_x_d1)
