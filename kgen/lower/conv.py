@@ -116,8 +116,13 @@ class ConvRules:
         hw = self.ints.mul(od[2], od[3], "conv_hw")
         og = self.ints.floordiv(wd[0], groups, "conv_og")
         itemsize = 4 if node.dtype == "float32" else 8
-        # a panel: P columns of im2col (K rows) and of the output or g (Og rows)
-        per_column = self.ints.add(k, og, "conv_rows")
+        kp = k
+        if role == "filters":   # the transposed panel's rows: K rounded up to 64 bytes
+            lanes = 64 // itemsize
+            kp = self.ints.mul(self.ints.floordiv(self.ints.add(k, lanes - 1, "conv_kp"), lanes,
+                                                  "conv_kp"), lanes, "conv_kp")
+        # a panel: P columns of im2col (K or Kp rows) and of the output or g (Og rows)
+        per_column = self.ints.add(kp, og, "conv_rows")
         panel = self.ints.minimum(self.ints.mul(xd[0], hw, "conv_n"), self.ints.maximum(
             self.ints.floordiv(PANEL_BYTES // itemsize, self.ints.maximum(per_column, 1, "conv_r1"),
                                "conv_p"), PANEL_MIN, "conv_p"), "conv_panel")
@@ -125,7 +130,7 @@ class ConvRules:
         part = None
         if role == "filters":   # one partial sum of dW per chunk
             part = self._scratch("conv_part", node.dtype, self.ints.product(
-                [chunks, wd[0], k], "conv_partsize"))
+                [chunks, wd[0], kp], "conv_partsize"))
         wpack = None
         if role != "filters":
             wpack = self._scratch("conv_wpack", node.dtype, self.ints.product(wd, "conv_wsize"))
@@ -141,7 +146,7 @@ class ConvRules:
         self.steps.append(Step("conv", _one_line(node, 160), dict(
             role=role, dtype=node.dtype, x=x, w=w, g=g, out=out, wpack=wpack, part=part,
             chunks=chunks, max_chunks=MAX_CHUNKS,
-            xdims=xd, wdims=wd, odims=od, groups=groups, K=k, HW=hw, P=panel,
+            xdims=xd, wdims=wd, odims=od, groups=groups, K=k, Kp=kp, HW=hw, P=panel,
             pad=(ph, pw), stride=(sh, sw), dil=(dh, dw), gemm=gemm, node=node,
             epilogue=None, ep_leaf=None)))
 
