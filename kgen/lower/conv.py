@@ -31,6 +31,7 @@ from .plan import Buffer, Loop, Step, View
 PANEL_BYTES = 512 * 1024    # one panel (im2col block and tile): a quarter of a 2 MiB L2
 MAX_CHUNKS = 16             # images are split into at most this many OpenMP tasks
 PANEL_MIN = 16              # columns: below this the GEMM calls cost more than they do
+G_INPLACE_HW = 32           # output positions per image from which dW's GEMM reads g in place
 
 
 class ConvRules:
@@ -145,7 +146,7 @@ class ConvRules:
         (ph, pw), (sh, sw), (dh, dw) = node.attr("pad"), node.attr("stride"), node.attr("dil")
         self.steps.append(Step("conv", _one_line(node, 160), dict(
             role=role, dtype=node.dtype, x=x, w=w, g=g, out=out, wpack=wpack, part=part,
-            chunks=chunks, max_chunks=MAX_CHUNKS,
+            chunks=chunks, max_chunks=MAX_CHUNKS, g_inplace_hw=G_INPLACE_HW,
             xdims=xd, wdims=wd, odims=od, groups=groups, K=k, Kp=kp, HW=hw, P=panel,
             pad=(ph, pw), stride=(sh, sw), dil=(dh, dw), gemm=gemm, node=node,
             epilogue=None, ep_leaf=None)))
