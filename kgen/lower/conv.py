@@ -18,6 +18,19 @@ dcols = W^T @ g, then col2im (adding the panel back into the chunk's images, so
 chunks never write the same element); w.r.t. the filters, dW += g @ cols^T into
 a partial sum per chunk, summed in chunk order.
 
+The filters' gradient is a product with a tiny output (Og x K: 20 x 25 on
+LeNet's first layer) and a huge reduction (every column). With the K x P panel
+the GEMM had to pack cols^T by strided gathers, per column as much work as the
+product itself at K = 25; so this role builds the panel transposed (P x Kp: a
+column's K taps contiguous, K rounded up to 64 bytes with zeros, so the GEMM's
+B packs by whole-vector copies and no sliver is partial), and where an image
+has at least G_INPLACE_HW output positions the GEMM reads g in place (one
+product per image the panel touches, rows HW apart) instead of copying it into
+a tile: the copy, in runs of one output row, cost as much as the product's
+packing at small K. Below that (short images, many per panel) g is copied.
+Measured single-threaded against the K x P route (bench_conv.py --layers, same
+run): LeNet's first layer's dW 15 -> 32 GFLOP/s, the second's 42 -> 60.
+
 Only this route is generated, for every shape. A direct loop for tiny filters
 or channels was not written: on LeNet's first layer (one input channel, 5x5
 filters: K = 25, the thinnest GEMM it has) the panel route ran at 44 GFLOP/s
