@@ -1,6 +1,6 @@
 """Convolutional nets: the LeNet-5 training step and one large conv2d forward.
 
-    python benchmarks/bench_conv.py [--quick]
+    python benchmarks/bench_conv.py [--quick] [--layers]
 
 LeNet-5 (Theano's convolutional_mlp): batch 128, 1x28x28 float32 input, conv 20@5x5,
 max-pool 2, conv 50@5x5, max-pool 2, dense 500 tanh, softmax 10; forward,
@@ -265,11 +265,67 @@ def lenet_layers(repeat):
     return out
 
 
+LAYERS = [(128, 1, 28, 20, 5), (128, 20, 12, 50, 5)]   # LeNet's convs: b, c, hw, o, k
+
+
+def kgen_conv_roles(b, c, hw, o, k):
+    """kg.functions for one layer's forward conv and its two gradient ops alone
+    (correlations: the flip is PyTorch's too)."""
+    from kgen.expr.ops import conv as conv_op
+    xi, wi, gi = T.ftensor4("x"), T.ftensor4("w"), T.ftensor4("g")
+    # the shapes known, as conv2d's filter_shape and input_shape hints make them
+    x, w = T.specify_shape(xi, (b, c, hw, hw)), T.specify_shape(wi, (o, c, k, k))
+    g = T.specify_shape(gi, (b, o, hw - k + 1, hw - k + 1))
+    attrs = dict(pad=(0, 0), stride=(1, 1), dil=(1, 1), groups=1)
+    return {"forward": kg.function([xi, wi], conv_op.conv2d(x, w, **attrs)),
+            "grad_input": kg.function([xi, wi, gi], conv_op.conv2d_grad_input(g, w, x, **attrs)),
+            "grad_filters": kg.function([xi, wi, gi],
+                                        conv_op.conv2d_grad_filters(x, g, w, **attrs))}
+
+
+def torch_conv_roles(torch, xv, wv, gv):
+    """The same three in PyTorch (oneDNN): conv2d and aten's convolution_backward."""
+    xt, wt, gt = (torch.from_numpy(a) for a in (xv, wv, gv))
+
+    def back(mask):
+        return lambda: torch.ops.aten.convolution_backward(
+            gt, xt, wt, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, mask)
+    return {"forward": lambda: torch.nn.functional.conv2d(xt, wt),
+            "grad_input": back([True, False, False]), "grad_filters": back([False, True, False])}
+
+
+def lenet_layer_grads(repeat):
+    """Each LeNet conv's forward and both gradients alone: GFLOP/s of kgen and PyTorch."""
+    rng, torch, out = np.random.default_rng(3), optional("torch"), []
+    for b, c, hw, o, k in LAYERS:
+        oh = hw - k + 1
+        xv = rng.standard_normal((b, c, hw, hw)).astype(np.float32)
+        wv = rng.standard_normal((o, c, k, k)).astype(np.float32)
+        gv = rng.standard_normal((b, o, oh, oh)).astype(np.float32)
+        flops = 2.0 * b * o * c * k * k * oh * oh
+        fs = kgen_conv_roles(b, c, hw, o, k)
+        args = {"forward": (xv, wv), "grad_input": (xv, wv, gv), "grad_filters": (xv, wv, gv)}
+        peer = torch_conv_roles(torch, xv, wv, gv) if torch is not None else {}
+        for role, f in fs.items():
+            mine = flops / median_time(lambda: f(*args[role]), repeat) / 1e9
+            theirs = flops / median_time(peer[role], repeat) / 1e9 if role in peer else None
+            out.append(((b, c, hw, o, k), role, mine, theirs))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--layers", action="store_true",
+                    help="only LeNet's convs: forward and both gradients alone, GFLOP/s")
     args = ap.parse_args()
     repeat = 3 if args.quick else 7
+    if args.layers:
+        print("LeNet's convolutions alone, float32 (GFLOP/s, medians; PyTorch's oneDNN beside)")
+        for (b, c, hw, o, k), role, mine, theirs in lenet_layer_grads(repeat):
+            print(f"  {b}x{c}x{hw}x{hw}, {o}@{k}x{k} {role:12s}: kgen {mine:6.1f}"
+                  + ("" if theirs is None else f", PyTorch {theirs:6.1f}  ({mine / theirs:.2f}x)"))
+        return
     times = lenet(repeat)
     print("LeNet-5 training step, batch 128, float32 (median seconds; ratio to kgen)")
     for tool, t in times.items():

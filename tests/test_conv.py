@@ -277,6 +277,73 @@ def test_conv_gradient_ops_are_each_others_derivatives():
     check_grad(gw, values, [x, w], compiled=True)
 
 
+def filters_grad_ref(x, g, wshape, pad, stride, dil, flip, groups):
+    """d sum(conv2d(x, w) * g) / dw from the definition: dw'[o, c, p, q] = sum over
+    (b, i, j) of g[b, o, i, j] * xpad[b, grp*Cg + c, i*s + p*d, j*s + q*d] (w' = w
+    flipped when flip)."""
+    o, cg, kh, kw = wshape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    oh, ow = g.shape[2:]
+    og = o // groups
+    dw = np.zeros(wshape)
+    for oc in range(o):
+        grp = oc // og
+        for p in range(kh):
+            for q in range(kw):
+                r, c = p * dil[0], q * dil[1]
+                win = xp[:, grp * cg:(grp + 1) * cg, r:r + (oh - 1) * stride[0] + 1:stride[0],
+                         c:c + (ow - 1) * stride[1] + 1:stride[1]]
+                dw[oc, :, p, q] = np.einsum("bcij,bij->c", win, g[:, oc])
+    return dw[:, :, ::-1, ::-1] if flip else dw
+
+
+FILTERS_GRAD_CASES = [  # (in place?, x shape, filters, border, sub, dil, flip, groups)
+    # at least G_INPLACE_HW output positions per image: g read in place, per image;
+    # the first: chunks of several images, cut into panels that end inside an image
+    (True, (17, 4, 40, 40), (4, 4, 3, 3), "half", (1, 1), (1, 1), True, 1),
+    (True, (5, 4, 17, 19), (6, 2, 3, 2), 1, (2, 1), (1, 2), False, 2),
+    (True, (6, 3, 9, 40), (5, 3, 1, 4), "full", (1, 3), (2, 1), True, 1),
+    # fewer: g copied into a tile (many images per panel)
+    (False, (40, 2, 6, 5), (4, 2, 2, 2), "valid", (1, 1), (1, 1), True, 1),
+    (False, (9, 4, 7, 6), (6, 2, 3, 3), "half", (2, 2), (1, 1), False, 2),
+    (False, (30, 1, 5, 9), (3, 1, 2, 3), (1, 0), (1, 2), (2, 1), True, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("inplace,xs,filt,border,sub,dil,flip,groups", FILTERS_GRAD_CASES)
+def test_conv_filters_gradient_both_routes_match_the_definition(inplace, xs, filt, border, sub,
+                                                                dil, flip, groups, dtype):
+    """The filters' gradient (a transposed im2col panel and a GEMM) reads g in
+    place when an image has at least G_INPLACE_HW output positions, and copies
+    it into a tile below that: both routes, against the definition."""
+    from kgen.lower.conv import G_INPLACE_HW
+    rng = np.random.default_rng(23)
+    x = T.tensor("x", dtype, shape=xs)
+    w, gy = T.tensor("w", dtype, shape=filt), T.tensor4("gy", dtype)
+    y = T.nnet.conv2d(x, w, filter_shape=filt, border_mode=border, subsample=sub,
+                      filter_dilation=dil, filter_flip=flip, num_groups=groups)
+    f = kg.function([x, w, gy], T.grad(T.sum(y * gy), w))
+    (step,) = [s for s in _conv_steps(f) if s.args["role"] == "filters"]
+    hw, panel, chunks = step.args["HW"], step.args["P"], step.args["chunks"]
+    assert (hw >= G_INPLACE_HW) == inplace
+    if inplace and xs[0] > chunks:    # a chunk of several images, a panel ending in one
+        assert -(-xs[0] // chunks) * hw > panel and panel % hw
+    if not inplace:
+        assert panel >= 2 * hw                    # a panel holds several images
+    xv, wv = rng.standard_normal(xs).astype(dtype), rng.standard_normal(filt).astype(dtype)
+    pad = pads_of(border, filt, dil)
+    oshape = [(n + 2 * pd - (k - 1) * d - 1) // st + 1
+              for n, pd, k, d, st in zip(xs[2:], pad, filt[2:], dil, sub)]
+    assert oshape[0] * oshape[1] == hw
+    gv = rng.standard_normal((xs[0], filt[0], *oshape)).astype(dtype)
+    want = filters_grad_ref(xv.astype(np.float64), gv.astype(np.float64), filt, pad, sub, dil,
+                            flip, groups)
+    got = f(xv, wv, gv)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == "float64" else dict(rtol=2e-4, atol=2e-3)
+    np.testing.assert_allclose(got, want, **tol)
+
+
 # ---- pooling ---------------------------------------------------------------------------
 POOL_CASES = [((2, 2), None, (0, 0)), ((3, 2), (1, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)),
               ((2, 3), (3, 1), (1, 2)), ((1, 1), None, (0, 0)), ((2, 2), (3, 3), (0, 0))]

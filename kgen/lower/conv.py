@@ -18,6 +18,19 @@ dcols = W^T @ g, then col2im (adding the panel back into the chunk's images, so
 chunks never write the same element); w.r.t. the filters, dW += g @ cols^T into
 a partial sum per chunk, summed in chunk order.
 
+The filters' gradient is a product with a tiny output (Og x K: 20 x 25 on
+LeNet's first layer) and a huge reduction (every column). With the K x P panel
+the GEMM had to pack cols^T by strided gathers, per column as much work as the
+product itself at K = 25; so this role builds the panel transposed (P x Kp: a
+column's K taps contiguous, K rounded up to 64 bytes with zeros, so the GEMM's
+B packs by whole-vector copies and no sliver is partial), and where an image
+has at least G_INPLACE_HW output positions the GEMM reads g in place (one
+product per image the panel touches, rows HW apart) instead of copying it into
+a tile: the copy, in runs of one output row, cost as much as the product's
+packing at small K. Below that (short images, many per panel) g is copied.
+Measured single-threaded against the K x P route (bench_conv.py --layers, same
+run): LeNet's first layer's dW 15 -> 32 GFLOP/s, the second's 42 -> 60.
+
 Only this route is generated, for every shape. A direct loop for tiny filters
 or channels was not written: on LeNet's first layer (one input channel, 5x5
 filters: K = 25, the thinnest GEMM it has) the panel route ran at 44 GFLOP/s
@@ -31,6 +44,7 @@ from .plan import Buffer, Loop, Step, View
 PANEL_BYTES = 512 * 1024    # one panel (im2col block and tile): a quarter of a 2 MiB L2
 MAX_CHUNKS = 16             # images are split into at most this many OpenMP tasks
 PANEL_MIN = 16              # columns: below this the GEMM calls cost more than they do
+G_INPLACE_HW = 32           # output positions per image from which dW's GEMM reads g in place
 
 
 class ConvRules:
@@ -116,8 +130,13 @@ class ConvRules:
         hw = self.ints.mul(od[2], od[3], "conv_hw")
         og = self.ints.floordiv(wd[0], groups, "conv_og")
         itemsize = 4 if node.dtype == "float32" else 8
-        # a panel: P columns of im2col (K rows) and of the output or g (Og rows)
-        per_column = self.ints.add(k, og, "conv_rows")
+        kp = k
+        if role == "filters":   # the transposed panel's rows: K rounded up to 64 bytes
+            lanes = 64 // itemsize
+            kp = self.ints.mul(self.ints.floordiv(self.ints.add(k, lanes - 1, "conv_kp"), lanes,
+                                                  "conv_kp"), lanes, "conv_kp")
+        # a panel: P columns of im2col (K or Kp rows) and of the output or g (Og rows)
+        per_column = self.ints.add(kp, og, "conv_rows")
         panel = self.ints.minimum(self.ints.mul(xd[0], hw, "conv_n"), self.ints.maximum(
             self.ints.floordiv(PANEL_BYTES // itemsize, self.ints.maximum(per_column, 1, "conv_r1"),
                                "conv_p"), PANEL_MIN, "conv_p"), "conv_panel")
@@ -125,7 +144,7 @@ class ConvRules:
         part = None
         if role == "filters":   # one partial sum of dW per chunk
             part = self._scratch("conv_part", node.dtype, self.ints.product(
-                [chunks, wd[0], k], "conv_partsize"))
+                [chunks, wd[0], kp], "conv_partsize"))
         wpack = None
         if role != "filters":
             wpack = self._scratch("conv_wpack", node.dtype, self.ints.product(wd, "conv_wsize"))
@@ -140,8 +159,8 @@ class ConvRules:
         (ph, pw), (sh, sw), (dh, dw) = node.attr("pad"), node.attr("stride"), node.attr("dil")
         self.steps.append(Step("conv", _one_line(node, 160), dict(
             role=role, dtype=node.dtype, x=x, w=w, g=g, out=out, wpack=wpack, part=part,
-            chunks=chunks, max_chunks=MAX_CHUNKS,
-            xdims=xd, wdims=wd, odims=od, groups=groups, K=k, HW=hw, P=panel,
+            chunks=chunks, max_chunks=MAX_CHUNKS, g_inplace_hw=G_INPLACE_HW,
+            xdims=xd, wdims=wd, odims=od, groups=groups, K=k, Kp=kp, HW=hw, P=panel,
             pad=(ph, pw), stride=(sh, sw), dil=(dh, dw), gemm=gemm, node=node,
             epilogue=None, ep_leaf=None)))
 
