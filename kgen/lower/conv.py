@@ -28,7 +28,11 @@ B packs by whole-vector copies and no sliver is partial), and where an image
 has at least G_INPLACE_HW output positions the GEMM reads g in place (one
 product per image the panel touches, rows HW apart) instead of copying it into
 a tile: the copy, in runs of one output row, cost as much as the product's
-packing at small K. Below that (short images, many per panel) g is copied.
+packing at small K. Below that g is copied: each in-place product sums only
+one image's HW terms and re-reads its Og x Kp block of dW, which on LeNet's
+second layer (HW = 64, Kp = 512) cost more than the copy (57-59 against 62-63
+GFLOP/s); on its first (HW = 576, Kp = 32) reading in place won (30-33 against
+20-21).
 Measured single-threaded against the K x P route (bench_conv.py --layers, same
 run): LeNet's first layer's dW 15 -> 32 GFLOP/s, the second's 42 -> 60.
 
@@ -47,7 +51,7 @@ MAX_CHUNKS = 16             # images are split into at most this many OpenMP tas
 PANEL_MIN = 16              # columns: below this the GEMM calls cost more than they do
 PANEL_ALIGN = 32            # P a multiple of the GEMM's widest sliver (2 AVX-512 float
                             # vectors): 238 columns ran on its 1-vector tiles, 224 on 2
-G_INPLACE_HW = 32           # output positions per image from which dW's GEMM reads g in place
+G_INPLACE_HW = 128          # output positions per image from which dW's GEMM reads g in place
 
 
 class ConvRules:
