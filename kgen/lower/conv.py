@@ -12,7 +12,8 @@ falls in the padding) is built in the task's own scratch and multiplied with
 the packed filters by kg_gemm.h (serial inside the parallel region; see
 module.c.jinja for why not the BLAS), into an Og x P tile that a second pass
 stores into NCHW, through the fused epilogue when there is one. P is sized so
-the block and the tile fit in a quarter of L2 (PANEL_BYTES): no im2col buffer
+the block and the tile fit in a quarter of L2 (PANEL_BYTES), rounded down to a
+multiple of PANEL_ALIGN so that the GEMM runs on its widest tiles: no im2col buffer
 is bigger than one panel. The gradients walk the same panels: w.r.t. the input,
 dcols = W^T @ g, then col2im (adding the panel back into the chunk's images, so
 chunks never write the same element); w.r.t. the filters, dW += g @ cols^T into
@@ -27,7 +28,11 @@ B packs by whole-vector copies and no sliver is partial), and where an image
 has at least G_INPLACE_HW output positions the GEMM reads g in place (one
 product per image the panel touches, rows HW apart) instead of copying it into
 a tile: the copy, in runs of one output row, cost as much as the product's
-packing at small K. Below that (short images, many per panel) g is copied.
+packing at small K. Below that g is copied: each in-place product sums only
+one image's HW terms and re-reads its Og x Kp block of dW, which on LeNet's
+second layer (HW = 64, Kp = 512) cost more than the copy (57-59 against 62-63
+GFLOP/s); on its first (HW = 576, Kp = 32) reading in place won (30-33 against
+20-21).
 Measured single-threaded against the K x P route (bench_conv.py --layers, same
 run): LeNet's first layer's dW 15 -> 32 GFLOP/s, the second's 42 -> 60.
 
@@ -44,7 +49,9 @@ from .plan import Buffer, Loop, Step, View
 PANEL_BYTES = 512 * 1024    # one panel (im2col block and tile): a quarter of a 2 MiB L2
 MAX_CHUNKS = 16             # images are split into at most this many OpenMP tasks
 PANEL_MIN = 16              # columns: below this the GEMM calls cost more than they do
-G_INPLACE_HW = 32           # output positions per image from which dW's GEMM reads g in place
+PANEL_ALIGN = 32            # P a multiple of the GEMM's widest sliver (2 AVX-512 float
+                            # vectors): 238 columns ran on its 1-vector tiles, 224 on 2
+G_INPLACE_HW = 128          # output positions per image from which dW's GEMM reads g in place
 
 
 class ConvRules:
@@ -137,9 +144,11 @@ class ConvRules:
                                                   "conv_kp"), lanes, "conv_kp")
         # a panel: P columns of im2col (K or Kp rows) and of the output or g (Og rows)
         per_column = self.ints.add(kp, og, "conv_rows")
+        fits = self.ints.floordiv(PANEL_BYTES // itemsize,
+                                  self.ints.maximum(per_column, 1, "conv_r1"), "conv_p")
+        aligned = self.ints.mul(self.ints.floordiv(fits, PANEL_ALIGN, "conv_p"), PANEL_ALIGN, "conv_p")
         panel = self.ints.minimum(self.ints.mul(xd[0], hw, "conv_n"), self.ints.maximum(
-            self.ints.floordiv(PANEL_BYTES // itemsize, self.ints.maximum(per_column, 1, "conv_r1"),
-                               "conv_p"), PANEL_MIN, "conv_p"), "conv_panel")
+            aligned, PANEL_MIN, "conv_p"), "conv_panel")
         chunks = self.ints.minimum(xd[0], MAX_CHUNKS, "conv_chunks")
         part = None
         if role == "filters":   # one partial sum of dW per chunk
