@@ -234,8 +234,9 @@ def test_package_kernels_over_dask_arrays_on_the_cluster(client, dask_package):
         np.testing.assert_allclose(cost, want_cost, rtol=1e-12)
         for q, w in zip(params, want):
             np.testing.assert_allclose(q.get_value(), w, rtol=1e-12, atol=1e-12)
-    # the workers ran the package's own extension (they import the package)
-    assert all(client.run(lambda: "dkpkg" in sys.modules).values())
+    # the workers ran the package's own extension (they import the package);
+    # under load the scheduler may give one worker every task, so not all
+    assert any(client.run(lambda: "dkpkg" in sys.modules).values())
     with pytest.raises(TypeError, match=r"ranked\(\).*sort.*axis 0.*chunked axis"):
         dkpkg.ranked(da.from_array(xv, chunks=700))
 
