@@ -33,8 +33,9 @@ one image's HW terms and re-reads its Og x Kp block of dW, which on LeNet's
 second layer (HW = 64, Kp = 512) cost more than the copy (57-59 against 62-63
 GFLOP/s); on its first (HW = 576, Kp = 32) reading in place won (30-33 against
 20-21).
-Measured single-threaded against the K x P route (bench_conv.py --layers, same
-run): LeNet's first layer's dW 15 -> 32 GFLOP/s, the second's 42 -> 60.
+Measured single-threaded against the K x P route (bench_conv.py --layers, two
+alternating runs on a loaded machine): LeNet's first layer's dW 17-22 -> 26-28
+GFLOP/s (PyTorch 28-38), the second's 41-46 -> 49-60 (PyTorch 31-37).
 
 Only this route is generated, for every shape. A direct loop for tiny filters
 or channels was not written: on LeNet's first layer (one input channel, 5x5
