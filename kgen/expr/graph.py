@@ -94,6 +94,15 @@ def check_graph(exprs):
     return True
 
 
+def value_reads(node):
+    """The inputs whose values `node` reads (second() only borrows a shape;
+    an ifelse part reads its condition and its own pair: a method)."""
+    reads = getattr(node.op, "reads", None)
+    if callable(reads):
+        reads = reads(node)
+    return [i for k, i in enumerate(node.inputs) if reads is None or k in reads]
+
+
 def values_read(exprs):
     """ids of the nodes whose values computing `exprs` reads (an operand
     that only lends its shape, as subtensor_grad's x, is not read: op.reads)."""
@@ -104,7 +113,5 @@ def values_read(exprs):
             continue
         seen.add(id(n))
         if n.op is not None:
-            reads = n.op.reads(n) if callable(n.op.reads) else n.op.reads
-            todo += [n.inputs[k] for k in (range(len(n.inputs)) if reads is None else reads)
-                     if k < len(n.inputs)]
+            todo += value_reads(n)
     return seen

@@ -20,6 +20,7 @@ still have an index to refuse.
 """
 from dataclasses import dataclass, field
 
+from ..expr.graph import value_reads
 from ..expr.ops.elementwise import Elementwise
 from ..expr.ops.reduce import Reduce
 
@@ -33,15 +34,6 @@ def is_elementwise(node):
 
 def is_reduction(node):
     return node.op is not None and isinstance(node.op, Reduce)
-
-
-def value_reads(node):
-    """The inputs whose values `node` reads (second() only borrows a shape;
-    an ifelse part reads its condition and its own pair: a method)."""
-    reads = getattr(node.op, "reads", None)
-    if callable(reads):
-        reads = reads(node)
-    return [i for k, i in enumerate(node.inputs) if reads is None or k in reads]
 
 
 @dataclass
