@@ -37,8 +37,8 @@ class CPrinter:
         if dtype in ("int32", "int64"):
             v = int(value)
             if dtype == "int32":
-                return str(v) if v != -2**31 else "INT32_MIN"
-            return f"INT64_C({v})" if v != -2**63 else "INT64_MIN"
+                return {-2**31: "INT32_MIN", 2**31 - 1: "INT32_MAX"}.get(v, str(v))
+            return {-2**63: "INT64_MIN", 2**63 - 1: "INT64_MAX"}.get(v, f"INT64_C({v})")
         v = float(np.float32(value)) if dtype == "float32" else float(value)
         if math.isnan(v):
             return "NAN" if dtype == "float32" else "((double)NAN)"

@@ -1,10 +1,12 @@
 """Rendering Plans into source text with Jinja2 (one cached environment,
 StrictUndefined, as SymForce does)."""
 import functools
+import math
 import os
 from pathlib import Path
 
 import jinja2
+import numpy as np
 
 from ..lower.names import c_string, comment
 from .printer import PRINTERS, TAGS
@@ -78,10 +80,10 @@ def _bytecode_cache():
         return None
 
 
+# A reduce loop's accumulator, from its op record (kgen/expr/ops/reduce.py).
+
 def _acc_dtype(loop):
-    """Accumulate float32 sums and products in double: NumPy sums pairwise, a
-    straight float32 loop would drift far from it on long rows."""
-    if loop.red_op.name in ("sum", "prod"):
+    if loop.red_op.widens_float32:
         return "float64" if loop.dtype == "float32" else loop.dtype
     return loop.in_dtype
 
@@ -92,43 +94,30 @@ def _acc_ctype(printer):
 
 def _reduce_init(printer):
     def init(loop):
-        name, dtype = loop.red_op.name, _acc_dtype(loop)
-        if name == "sum":
-            return printer.literal(0, dtype)
-        if name == "prod":
-            return printer.literal(1, dtype)
-        if dtype in ("float32", "float64"):
-            return printer.literal(float("-inf") if name == "max" else float("inf"), dtype)
-        if dtype == "bool":
-            return "false" if name == "max" else "true"
-        return {"max": {"int32": "INT32_MIN", "int64": "INT64_MIN"},
-                "min": {"int32": "INT32_MAX", "int64": "INT64_MAX"}}[name][dtype]
+        start, dtype = loop.red_op.start, _acc_dtype(loop)
+        if math.isinf(start) and dtype == "bool":
+            start = start > 0
+        elif math.isinf(start) and dtype != "float32" and dtype != "float64":
+            info = np.iinfo(dtype)
+            start = info.max if start > 0 else info.min
+        return printer.literal(start, dtype)
     return init
 
 
 def _reduce_combine(loop, acc, x):
-    name = loop.red_op.name
-    if name == "sum":
-        return f"{acc} + {x}"
-    if name == "prod":
-        return f"{acc} * {x}"
-    return f"kg_{name}_{TAGS[_acc_dtype(loop)]}({acc}, {x})"
+    return loop.red_op.c_combine.format(acc=acc, x=x, s=TAGS[_acc_dtype(loop)])
 
 
 def _nan_tracked(loop):
-    """A float max/min: its C loops combine with a plain select and keep a NaN
-    flag beside the accumulator. The NaN-propagating select in one expression
-    (`a > b || a != a`) is control flow to gcc, which then neither vectorizes
-    the loop nor if-converts it (19x slower than NumPy's max on 4e6 floats)."""
-    return loop.red_op.name in ("max", "min") and _acc_dtype(loop) in ("float32", "float64")
+    """A float max/min keeps a NaN flag beside its accumulator (the op's nan_flag)."""
+    return loop.red_op.nan_flag and _acc_dtype(loop) in ("float32", "float64")
 
 
 def _simd_reduction_op(loop):
-    """The OpenMP `reduction` operator of a reduce loop's accumulator, or None."""
-    name, dtype = loop.red_op.name, _acc_dtype(loop)
-    if name in ("sum", "prod"):
-        return "+" if name == "sum" else "*"
-    return name if dtype != "bool" else None
+    """The OpenMP `reduction` operator of a reduce loop's accumulator, or None
+    (OpenMP has no max/min over _Bool)."""
+    op = loop.red_op.omp_reduction
+    return None if _acc_dtype(loop) == "bool" and op in ("max", "min") else op
 
 
 def render_module(plans, target="c", version="0", profile=False):
