@@ -5,7 +5,6 @@ source for any target without a compiler. A Function is a built Kernel bound
 to a target's runtime: it checks arguments, calls the compiled code, and
 writes shared-variable updates only after everything succeeded.
 """
-import numpy as np
 
 from . import __version__
 from .errors import KgenTypeError
@@ -96,27 +95,8 @@ def _check_inputs(inputs):
 
 
 def _check_updates(updates):
-    if updates is None:
-        return []
-    pairs = list(updates.items()) if isinstance(updates, dict) else list(updates)
-    out, seen = [], set()
-    for pair in pairs:
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise KgenTypeError(f"updates: expected (shared, expression) pairs, got {pair!r}")
-        s, e = pair
-        if not isinstance(s, Shared):
-            raise KgenTypeError(f"updates: {s!r} is not a shared variable")
-        e = as_variable(e)
-        label = s.name or "shared variable"
-        if e.dtype != s.dtype or e.ndim != s.ndim:
-            raise KgenTypeError(
-                f"updates: the update of {label} is {e.ndim}-d {e.dtype}, but {label} is "
-                f"{s.ndim}-d {s.dtype}; cast it (e.g. .astype('{s.dtype}'))")
-        if id(s) in seen:
-            raise KgenTypeError(f"updates: {label} is updated twice")
-        seen.add(id(s))
-        out.append((s, e))
-    return out
+    from .expr.clone import replacement_pairs
+    return replacement_pairs(updates, "updates", Shared, "update", "updated")
 
 
 def _default_updates(outputs, updates, no_default_updates):

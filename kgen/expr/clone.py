@@ -7,27 +7,31 @@ from .graph import toposort
 from .node import Variable, as_variable, make_apply
 
 
-def replacement_pairs(replace, what="replace"):
+def replacement_pairs(replace, what="replace", target=Variable, noun="replacement",
+                      verb="replaced"):
     """[(variable, replacement)] from a dict or a list of pairs, each checked:
-    a variable, and a replacement of its dtype and ndim (TypeError otherwise)."""
+    a `target` (a variable; updates: a shared variable), named once, and a
+    replacement of its dtype and ndim (TypeError otherwise). One rule for
+    givens, clone(replace=) and updates."""
     if replace is None:
         return []
     pairs = list(replace.items()) if isinstance(replace, dict) else list(replace)
+    kind = "a symbolic variable" if target is Variable else f"a {target.__name__.lower()} variable"
     out, seen = [], set()
     for pair in pairs:
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise KgenTypeError(f"{what}: expected (variable, expression) pairs, got {pair!r}")
         var, new = pair
-        if not isinstance(var, Variable):
-            raise KgenTypeError(f"{what}: {var!r} is not a symbolic variable")
+        if not isinstance(var, target):
+            raise KgenTypeError(f"{what}: {var!r} is not {kind}")
         new = as_variable(new)
         label = var.name or repr(var)
         if new.dtype != var.dtype or new.ndim != var.ndim:
             raise KgenTypeError(
-                f"{what}: {label} is {var.ndim}-d {var.dtype}, but its replacement is "
+                f"{what}: {label} is {var.ndim}-d {var.dtype}, but its {noun} is "
                 f"{new.ndim}-d {new.dtype}; cast it (e.g. .astype('{var.dtype}'))")
         if id(var) in seen:
-            raise KgenTypeError(f"{what}: {label} is replaced twice")
+            raise KgenTypeError(f"{what}: {label} is {verb} twice")
         seen.add(id(var))
         out.append((var, new))
     return out
