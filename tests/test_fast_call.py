@@ -1,7 +1,11 @@
-"""The fast path of a call (kgen/runtime/core.py, fast_class): calls of plain
-arrays skip binding and reuse the last array's cffi pointer; everything else
-still goes through the checked path with the same results and errors."""
+"""The fast paths of a call (kgen/runtime/core.py, fast_class): kg.function's
+call in C (templates/c/kg_fastcall.h), and the Python one packages use, which
+reuses the last array's cffi pointer. Calls of plain arrays skip binding;
+everything else still goes through the checked path with the same results and
+errors. The fixture runs each test on both paths."""
+import sys
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -12,10 +16,21 @@ from kgen.errors import KgenIndexError, KgenTypeError, ShapeError
 RNG = np.random.default_rng(4)
 
 
-@pytest.fixture(scope="module")
-def axpy():
+def python_fast_path(f):
+    """`f` with the Python fast path a package's kernel has, instead of the C call."""
+    from kgen.runtime import core
+    base = type(f).__mro__[1]
+    f.__class__ = core.fast_class(base, f)
+    assert isinstance(type(f).__dict__["__call__"], types.FunctionType)
+    return f
+
+
+@pytest.fixture(scope="module", params=["c", "python"])
+def axpy(request):
     a, b, c = kg.vector("a"), kg.vector("b"), kg.vector("c")
-    return kg.function([a, b, c], [a * b + c, a - c])
+    f = kg.function([a, b, c], [a * b + c, a - c])
+    assert isinstance(type(f).__dict__["__call__"], types.BuiltinFunctionType)  # the C call
+    return f if request.param == "c" else python_fast_path(f)
 
 
 def test_results_follow_arrays_changed_in_place(axpy):
@@ -128,6 +143,80 @@ def test_kept_temporaries_serve_growing_and_concurrent_calls():
                     errors.append((seed, n))
 
     threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int32", "int64", "bool"])
+def test_the_c_call_for_every_dtype(dtype):
+    x, y = kg.matrix("x", dtype), kg.matrix("y", dtype)
+    f = kg.function([x, y], (x * y).sum(axis=1) if dtype != "bool" else x & y)
+    rng = np.random.default_rng(1)
+    a = (rng.random((3, 5)) * 10).astype(dtype)
+    b = (rng.random((3, 5)) * 10).astype(dtype)
+    got = f(a, b)
+    want = a & b if dtype == "bool" else (a * b).sum(axis=1)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_the_c_call_hands_odd_arrays_to_the_checked_path(axpy):
+    """Read-only, misaligned, subclassed, Fortran-ordered and 0-length arrays:
+    the results NumPy gives, and for those the C call does not take, the
+    checked path's (which copies or casts)."""
+    x = np.linspace(0, 1, 6)
+    want = x * x + x
+    readonly = x.copy()
+    readonly.flags.writeable = False
+    raw = np.zeros(6 * 8 + 1, np.uint8)
+    misaligned = np.frombuffer(raw.data, np.float64, 6, offset=1)
+    misaligned[:] = x
+    assert misaligned.ctypes.data % 8 != 0
+
+    class Sub(np.ndarray):
+        pass
+
+    for arr in (readonly, misaligned, x.view(Sub), np.asfortranarray(x)):
+        np.testing.assert_array_equal(axpy(arr, arr, arr)[0], want)
+    empty = np.zeros(0)
+    got = axpy(empty, empty, empty)
+    assert got[0].shape == (0,) and got[1].shape == (0,)
+
+
+def test_the_c_call_keeps_no_reference_and_no_buffer():
+    """After many calls, each argument has the references it had before (the C
+    call releases every buffer it took), and each result is held only by its
+    caller."""
+    a, b = kg.vector("a"), kg.vector("b")
+    f = kg.function([a, b], a * b)
+    x, y = np.arange(5.0), np.ones(5)
+    before = sys.getrefcount(x), sys.getrefcount(y)
+    for _ in range(1000):
+        out = f(x, y)
+    assert (sys.getrefcount(x), sys.getrefcount(y)) == before
+    assert sys.getrefcount(out) == 2   # `out` and getrefcount's argument
+    x.resize(7, refcheck=False)        # no buffer is still exported (else BufferError)
+    np.testing.assert_array_equal(f(x, np.ones(7))[:5], np.arange(5.0))
+
+
+def test_large_c_calls_run_in_parallel_threads():
+    """From 32768 elements the C call releases the GIL: threads calling one
+    kernel at once each get their own right answer."""
+    x = kg.vector("x")
+    f = kg.function([x], kg.tensor.tanh(x) * 2 + 1)
+    errors = []
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        for _ in range(20):
+            v = rng.standard_normal(40000 + seed)
+            if not np.allclose(f(v), np.tanh(v) * 2 + 1, rtol=1e-13, atol=1e-15):
+                errors.append(seed)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:

@@ -161,16 +161,18 @@ def compiler_request():
 
 
 def build_module(c_source, cdef, *, name_hint, extra_compile_args=(), libraries=(),
-                 define_macros=(), native=True, kernel_units=1):
+                 define_macros=(), native=True, kernel_units=1, wrapper_source=""):
     """Compile (or load from the cache) a cffi module; returns `(module, from_cache)`.
 
     `module.ffi` and `module.lib` are cffi's; `lib` holds the functions in `cdef`.
+    `wrapper_source` is more C for cffi's wrapper (which has Python.h): the calls
+    from Python of templates/c/fastcall.c.jinja.
     Loading a cached module runs no compiler (see the module docstring).
     """
     flags = compiler.compile_flags(native=native, limited_api=False,
                                    extra_compile_args=extra_compile_args,
                                    define_macros=define_macros)
-    key = cache_key("c", c_source, cdef, name_hint, compiler_request(), flags,
+    key = cache_key("c", c_source, cdef + wrapper_source, name_hint, compiler_request(), flags,
                     compiler.link_flags(libraries), compiler.target_id(native))
     module = _loaded.get(key)
     if module is not None:
@@ -179,7 +181,8 @@ def build_module(c_source, cdef, *, name_hint, extra_compile_args=(), libraries=
     root = cache_dir()
     modname = module_name(name_hint, key)
     options = dict(native=native, extra_compile_args=extra_compile_args, libraries=libraries,
-                   define_macros=define_macros, kernel_units=kernel_units)
+                   define_macros=define_macros, kernel_units=kernel_units,
+                   wrapper_source=wrapper_source)
     try:
         module = _load_entry(root / key, modname)
         from_cache = module is not None

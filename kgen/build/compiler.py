@@ -156,7 +156,7 @@ def link_flags(libraries=()):
 
 def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_api=True,
                       extra_compile_args=(), libraries=(), define_macros=(), kernel_filename=None,
-                      extra_sources=(), kernel_units=1):
+                      extra_sources=(), kernel_units=1, wrapper_source=""):
     """Write the kernel, cffi's wrapper and the compiled extension into `outdir`.
 
     Returns the path of the extension, named `<modname><suffix>` so that importlib
@@ -166,7 +166,8 @@ def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_
     CompilerNotFoundError. `extra_sources` name C files already in `outdir`,
     compiled and linked in as translation units of their own. `kernel_units=2`
     compiles the kernel file twice at once, with -DKG_UNIT=0 and -DKG_UNIT=1
-    (a source with many outlined parts: templates/c/prelude.h).
+    (a source with many outlined parts: templates/c/prelude.h). `wrapper_source`
+    is C appended to cffi's wrapper, after the kernels' declarations.
     """
     cc = find_compiler()
     outdir = Path(outdir)
@@ -175,7 +176,7 @@ def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_
     kernel_path = outdir / kernel_filename
     kernel_path.write_text(c_source, encoding="utf-8")
     wrapper = f"{modname}.c"
-    _emit_wrapper(cdef, modname, kernel_filename, outdir / wrapper, kernel_path)
+    _emit_wrapper(cdef, modname, kernel_filename, outdir / wrapper, kernel_path, wrapper_source)
 
     so_name = modname + extension_suffix(limited_api)
     partial = f".{so_name}.partial"
@@ -282,7 +283,7 @@ def cffi_wrapper_abi(cdef, modname):
     return found.group(1).lower()
 
 
-def _emit_wrapper(cdef, modname, kernel_filename, path, kernel_path):
+def _emit_wrapper(cdef, modname, kernel_filename, path, kernel_path, more=""):
     import cffi  # deferred: importing cffi and pycparser is only needed to build
 
     ffi = cffi.FFI()
@@ -294,6 +295,6 @@ def _emit_wrapper(cdef, modname, kernel_filename, path, kernel_path):
     # the kernel is a translation unit of its own: the wrapper sees only its
     # declarations (the cdef is plain C prototypes)
     ffi.set_source(modname, f'/* the functions of {kernel_filename} */\n'
-                            f'#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n{cdef}\n')
+                            f'#include <stdbool.h>\n#include <stddef.h>\n#include <stdint.h>\n{cdef}\n{more}')
     with contextlib.redirect_stdout(io.StringIO()):  # cffi prints "generating <file>"
         ffi.emit_c_code(str(path))

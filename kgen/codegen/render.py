@@ -147,6 +147,21 @@ def _kernel_lines(body, plans):
     return lines
 
 
+def fast_callable(plan):
+    """Whether a kernel gets a call from Python in C (templates/c/fastcall.c.jinja):
+    it reads inputs only and writes outputs only (runtime/core.py's fast path)."""
+    return any(p.role == "output" for p in plan.params) and all(
+        p.role in ("input", "output") and not p.value_arg for p in plan.params)
+
+
+def render_fastcall(plans):
+    """C for cffi's wrapper: the fast-callable kernels' calls from Python ("" if none)."""
+    plans = [p for p in plans if fast_callable(p)]
+    if not plans:
+        return ""
+    return environment("c").get_template("c/fastcall.c.jinja").render(plans=plans)
+
+
 def render_cdef(plans, profile=False):
     """The cffi declarations of the kernels (the same signatures as the header)."""
     return environment("c").get_template("c/cdef.h.jinja").render(plans=plans, profile=profile)

@@ -41,7 +41,7 @@ _NOT_OURS = re.compile(r"^(?:kg_|KG_|_)")            # kgen's headers, the C imp
 # the suffixes the templates and the CUDA backend append to a kernel symbol, and
 # those of a package kernel's chunk and tail kernels for Dask (kgen/dask/stages.py),
 # with theirs
-_SUFFIX = r"(?:shapes|ints|cuda|prof|step_seconds|const\d*|const_\d+|s\d+_\w+|kg_labels)"
+_SUFFIX = r"(?:shapes|ints|cuda|prof|step_seconds|fast(?:_\w+)?|const\d*|const_\d+|s\d+_\w+|kg_labels)"
 DERIVED_SUFFIX = re.compile(rf"^(?:{_SUFFIX}|(?:chunk\d+|tail)(?:_{_SUFFIX})?)$")
 
 

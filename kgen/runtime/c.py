@@ -47,7 +47,7 @@ class CFunction(core.Kernel):
     def __init__(self, kernel, optimize=True, profile=False):
         from ..build import build_module
         from ..build import flags
-        from ..codegen.render import render_cdef, render_module
+        from ..codegen.render import render_cdef, render_fastcall, render_module
         self.kernel, self._optimize = kernel, optimize
         plan = kernel.plan(optimize)
         # profile: a build with a timer around each step (kgen/profiling.py reads them)
@@ -62,7 +62,8 @@ class CFunction(core.Kernel):
         module, self.from_cache = build_module(
             self._source, cdef, name_hint=plan.name,
             extra_compile_args=extra, libraries=tuple(flags.libraries()),
-            kernel_units=kernel_units(plan))
+            kernel_units=kernel_units(plan),
+            wrapper_source="" if profile else render_fastcall([plan]))
         self._module = module  # kgen.dask ships its file to workers
         roles = {role: [p for p in plan.params if p.role == role]
                  for role in ("shared", "output", "update")}

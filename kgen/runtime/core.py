@@ -405,7 +405,7 @@ class Kernel:
         self._locks = lock_order(touched) if self._updated or len(self.shared) > 1 else []
         if fast and self.signature._fast is not None and not touched and not self._values \
                 and not self._trims:
-            self.__class__ = fast_class(type(self), self)
+            self.__class__ = fast_class(type(self), self, c_call(self, ext, c_name))
 
     def __repr__(self):
         return f"<kernel {self.name}({', '.join(map(str, self.names))})>"
@@ -541,8 +541,36 @@ def present(args):
     return [a for a in args if a is not MISSING]
 
 
-def fast_class(base, kernel):
-    """A subclass of `base` (named as it is) whose __call__ is `kernel`'s fast path."""
+def c_call(kernel, ext, c_name):
+    """The kernel's call from Python in C (templates/c/kg_fastcall.h: it checks
+    and runs plain-array calls, and passes every other call to `kernel.call`),
+    or None where the extension has none (packages: they use the stable ABI)."""
+    path = getattr(ext, "__file__", None)
+    if not path:
+        return None
+    import ctypes  # here, not at import: kernels without a fast path never need it
+    try:  # the loaded extension itself: dlopen hands back the same library
+        make = getattr(ctypes.PyDLL(path), c_name + "_fast_make")
+    except (OSError, AttributeError):
+        return None
+    make.restype, make.argtypes = ctypes.py_object, [ctypes.py_object]
+    # what the buffer protocol calls each input's dtype ('d', 'f', 'l', '?'...)
+    formats = tuple(memoryview(np.empty(0, dtype)).format.encode()
+                    for dtype, _ in kernel.signature._fast)
+    try:
+        return make((np.ndarray, np.empty, kernel.call, formats, tuple(kernel._out_dtypes),
+                     bool(kernel._single)))
+    except ValueError:  # more inputs, outputs or dims than it takes
+        return None
+
+
+def fast_class(base, kernel, c_call=None):
+    """A subclass of `base` (named as it is) whose __call__ is `kernel`'s fast path:
+    `c_call` where there is one (a builtin: it does not bind, so it gets the
+    call's arguments alone), else straight-line Python compiled for its arity."""
+    if c_call is not None:
+        return type(base.__name__, (base,), {"__call__": c_call, "__module__": base.__module__,
+                                             "__qualname__": base.__qualname__})
     n_in, n_out = len(kernel.signature.dtypes), len(kernel._out_dtypes)
     # 0-d float64 inputs take a Python float as it is (the weak-scalar rule
     # keeps every float for float64): an array of it, without the general path
