@@ -10,7 +10,8 @@
  *   -DKG_BLAS_SGEMM=scipy_cblas_sgemm64_ -DKG_BLAS_DGEMM=scipy_cblas_dgemm64_
  *
  * Operands whose strides no CBLAS layout can express (neither of the two
- * strides is 1) take a plain loop.
+ * strides is 1) take a plain loop. Products with a narrow result (N at most
+ * one vector) go to kg_narrow.h instead when it was pasted before this file.
  */
 #ifndef KG_BLAS_H
 #define KG_BLAS_H
@@ -50,6 +51,13 @@ static inline int kg__blas_layout(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t rs, 
     return 0;
 }
 
+#ifdef KG_HAVE_NARROW
+#  define KG__BLAS_TRY_NARROW(SFX)                                                  \
+    if (kg_narrow_##SFX(M, N, K, alpha, A, rsa, csa, B, rsb, csb, beta, C, ldc)) return;
+#else
+#  define KG__BLAS_TRY_NARROW(SFX)
+#endif
+
 #define KG__BLAS_GEMM(T, SFX, BLAS)                                                 \
 static void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,            \
         const T *A, ptrdiff_t rsa, ptrdiff_t csa,                                    \
@@ -58,6 +66,7 @@ static void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,       
     int ta, tb;                                                                      \
     KG_BLAS_INT lda, ldb;                                                            \
     if (M == 0 || N == 0) return;                                                    \
+    KG__BLAS_TRY_NARROW(SFX)                                                         \
     if (K > 0 && kg__blas_layout(M, K, rsa, csa, &ta, &lda)                          \
             && kg__blas_layout(K, N, rsb, csb, &tb, &ldb)) {                         \
         BLAS(KG_CBLAS_ROW_MAJOR, ta, tb, (KG_BLAS_INT)M, (KG_BLAS_INT)N,             \
