@@ -62,7 +62,7 @@ class CFunction(core.Kernel):
         module, self.from_cache = build_module(
             self._source, cdef, name_hint=plan.name,
             extra_compile_args=extra, libraries=tuple(flags.libraries()),
-            kernel_units=kernel_units(plan))
+            kernel_units=kernel_units(plan, profile))
         self._module = module  # kgen.dask ships its file to workers
         roles = {role: [p for p in plan.params if p.role == role]
                  for role in ("shared", "output", "update")}
