@@ -13,19 +13,29 @@ generated files hold no absolute paths.
 import contextlib
 import functools
 import io
-import logging
 import os
 import platform
 import shlex
 import shutil
-import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
 from kgen.errors import CompileError, CompilerNotFoundError
 
-log = logging.getLogger("kgen.build")
+
+
+class _Log:
+    """kgen.build's logger, with `logging` imported at the first message: a
+    warm build (a cache hit) logs nothing, and importing logging cost it a
+    few milliseconds."""
+
+    def __getattr__(self, name):
+        import logging
+        return getattr(logging.getLogger("kgen.build"), name)
+
+
+log = _Log()
 
 _HOW_TO_GET_ONE = (
     "Install a C compiler (Debian/Ubuntu: `apt install gcc`; Fedora: `dnf install gcc`; "
@@ -74,6 +84,8 @@ def _find_compiler(env_cc):
 
 def _identity(argv):
     """Path, extra arguments and the first line of `--version`: part of every cache key."""
+    import subprocess  # deferred, like every compiler run: a warm build starts none
+
     try:
         proc = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60)
     except OSError as exc:
@@ -240,6 +252,8 @@ def _compile_only(flags):
 
 
 def _start(cc, cmd, outdir, kernel_path):
+    import subprocess
+
     log.debug("compiling in %s: %s", outdir, shlex.join(cmd))
     # cwd= instead of os.chdir: relative names keep paths out of the output and messages.
     try:

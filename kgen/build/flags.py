@@ -27,7 +27,6 @@ import os
 import platform
 import shlex
 import shutil
-import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -175,6 +174,8 @@ def _probe(cc, source, args):
 
 def _run_probe(cc, source, args):
     """Compile, link and run `source` now."""
+    import subprocess
+
     with tempfile.TemporaryDirectory(prefix="kgen-probe-") as tmp:
         src = Path(tmp, "probe.c")
         exe = Path(tmp, "probe.exe")
