@@ -49,6 +49,7 @@ class CFunction(core.Kernel):
         from ..build import flags
         from ..codegen.render import render_cdef, render_module
         self.kernel, self._optimize = kernel, optimize
+        flags.start_probes()  # an empty cache's compiler probes run while the kernel renders
         plan = kernel.plan(optimize)
         # profile: a build with a timer around each step (kgen/profiling.py reads them)
         self._source = render_module([plan], "c", __version__, profile=profile)
