@@ -187,7 +187,6 @@ def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_
     kernel_path = outdir / kernel_filename
     kernel_path.write_text(c_source, encoding="utf-8")
     wrapper = f"{modname}.c"
-    _emit_wrapper(cdef, modname, kernel_filename, outdir / wrapper, kernel_path)
 
     so_name = modname + extension_suffix(limited_api)
     partial = f".{so_name}.partial"
@@ -207,6 +206,8 @@ def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_
     jobs = []
     try:
         for (src, args), obj in zip(units, objects):
+            if src == wrapper:  # cffi writes it while the kernel's units compile
+                _emit_wrapper(cdef, modname, kernel_filename, outdir / wrapper, kernel_path)
             jobs.append(_start(cc, [*cc.argv, *args, "-c", src, "-o", obj], outdir,
                                kernel_path))
         for cmd, proc in jobs:
