@@ -8,8 +8,11 @@ probe answers from the cold run, as after a machine's first build; warm: the
 cold run's). Inside it, the build is split into phases by timing
 kgen's own pipeline functions: graph building (the spec's code before
 kg.function), simplify, lower, render (the C text and cffi's cdef), compile
-(the C compiler) and load (cache key, cache lookup, importing the extension).
-Every figure is the median of --repeat runs (default 3) from this one run;
+(the C compiler) and load (cache key, cache lookup, importing the
+extension); cc_cpu is the CPU time of all compiler runs, above compile
+when translation units compile in parallel on free cores (on a loaded one, compile
+reaches or passes it). Every figure is the median of --repeat runs (default 3)
+from this one run;
 call overheads are medians of many calls, with NumPy's time from the same run.
 """
 import argparse
@@ -67,10 +70,14 @@ CHILD = textwrap.dedent('''
     t_end = time.perf_counter()
     phases["load"] = phases.pop("build_module") - phases["compile"]
     phases["other"] = t_end - t_graph - sum(phases.values())  # kg.function's own work (grad...)
+    import resource
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the compiler processes' CPU time
     print(json.dumps(dict(phases, import_kgen=t_import - t_numpy, graph=t_graph - t_graph0,
-                          beyond_numpy=t_end - t_numpy, process=t_end - t0)))
+                          beyond_numpy=t_end - t_numpy, process=t_end - t0,
+                          cc_cpu=children.ru_utime + children.ru_stime)))
 ''')
-PHASES = ["import_kgen", "graph", "simplify", "lower", "render", "compile", "load", "other"]
+PHASES = ["import_kgen", "graph", "simplify", "lower", "render", "compile", "load", "other",
+          "cc_cpu"]  # cc_cpu: CPU seconds of all compiler runs (units in parallel: > compile)
 
 
 def build_once(spec, cache):

@@ -178,7 +178,8 @@ def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_
     CompilerNotFoundError. `extra_sources` name C files already in `outdir`,
     compiled and linked in as translation units of their own. `kernel_units=2`
     compiles the kernel file twice at once, with -DKG_UNIT=0 and -DKG_UNIT=1
-    (a source with many outlined parts: templates/c/prelude.h).
+    (a source with many outlined parts or heavy step groups: templates/c/prelude.h,
+    kgen/codegen/outline.py).
     """
     cc = find_compiler()
     outdir = Path(outdir)
