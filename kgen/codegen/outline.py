@@ -158,11 +158,11 @@ def kernel_units(plan, profile=False):
 
 STEPS_MIN = 48       # a kernel with more top-level steps has them outlined in groups
 STEP_GROUP = 16      # steps per group function
-# A kernel whose loops weigh this much (_step_weight: about 35 ms of gcc -O2
-# each, the MLP training step weighs 90) is cut into two step groups compiled
-# as two units at once: its compile takes about 0.55 of the time on two
-# cores. Below it, the second compiler process and the headers it parses
-# again cost more than they save.
+# A kernel whose loops weigh this much (_step_weight: about 10 ms of gcc -O2
+# each; the MLP training step weighs 81, 0.8 s) is cut into two step groups
+# compiled as two units at once: on two free cores its compile then takes
+# 0.45 s. Below it, the second compiler process and the headers it parses
+# again save too little (and cost CPU where both cores are busy).
 SPLIT_MIN_WEIGHT = 40
 
 
