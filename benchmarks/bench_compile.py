@@ -147,7 +147,14 @@ def main():
         rows.append(("1000-op chain + gradient", CHAIN_SPEC.format(n=1000), False))
     if args.chain10k:
         rows.append(("10,000-op chain + gradient", CHAIN_SPEC.format(n=10000), False))
-    print(f"cores: {os.cpu_count()}; medians of {args.repeat} fresh processes per build\n")
+    print(f"cores: {os.cpu_count()}; medians of {args.repeat} fresh processes per build")
+    # without kgen's .pyc files (PYTHONDONTWRITEBYTECODE and no install step)
+    # every fresh process compiles kgen's Python first: ~55 ms of import_kgen
+    import importlib.util
+    import kgen
+    pyc = os.path.exists(importlib.util.cache_from_source(kgen.__file__))
+    print("kgen's bytecode: " + ("cached" if pyc else "NOT cached: import_kgen includes "
+                                 "compiling kgen's sources (python -m compileall kgen)") + "\n")
     print(f"{'build':46s} {'beyond numpy':>12s} " + " ".join(f"{p:>11s}" for p in PHASES))
     for name, spec, warm in rows:
         cold, own, hot = builds(spec, args.repeat if warm else 1, warm)
