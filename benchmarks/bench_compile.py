@@ -3,16 +3,22 @@
     python benchmarks/bench_compile.py [--quick] [--chain10k] [--repeat N]
 
 Each build runs in a fresh Python process with a private cache (cold: empty;
-warm: the cold run's). Inside it, the build is split into phases by timing
+"cold, kgen cached": no kernel, only kgen's compiled templates and compiler
+probe answers from the cold run, as after a machine's first build; warm: the
+cold run's). Inside it, the build is split into phases by timing
 kgen's own pipeline functions: graph building (the spec's code before
 kg.function), simplify, lower, render (the C text and cffi's cdef), compile
-(the C compiler) and load (cache key, cache lookup, importing the extension).
-Every figure is the median of --repeat runs (default 3) from this one run;
+(the C compiler) and load (cache key, cache lookup, importing the
+extension); cc_cpu is the CPU time of all compiler runs, above compile
+when translation units compile in parallel on free cores (on a loaded one, compile
+reaches or passes it). Every figure is the median of --repeat runs (default 3)
+from this one run;
 call overheads are medians of many calls, with NumPy's time from the same run.
 """
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,10 +70,14 @@ CHILD = textwrap.dedent('''
     t_end = time.perf_counter()
     phases["load"] = phases.pop("build_module") - phases["compile"]
     phases["other"] = t_end - t_graph - sum(phases.values())  # kg.function's own work (grad...)
+    import resource
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the compiler processes' CPU time
     print(json.dumps(dict(phases, import_kgen=t_import - t_numpy, graph=t_graph - t_graph0,
-                          beyond_numpy=t_end - t_numpy, process=t_end - t0)))
+                          beyond_numpy=t_end - t_numpy, process=t_end - t0,
+                          cc_cpu=children.ru_utime + children.ru_stime)))
 ''')
-PHASES = ["import_kgen", "graph", "simplify", "lower", "render", "compile", "load", "other"]
+PHASES = ["import_kgen", "graph", "simplify", "lower", "render", "compile", "load", "other",
+          "cc_cpu"]  # cc_cpu: CPU seconds of all compiler runs (units in parallel: > compile)
 
 
 def build_once(spec, cache):
@@ -80,17 +90,32 @@ def build_once(spec, cache):
 
 
 def builds(spec, repeat, warm=True):
-    """Median phase times of `repeat` cold builds (each with its own empty cache),
-    and of as many warm ones (each reusing the cache of a cold one)."""
-    cold, hot = [], []
+    """Median phase times of `repeat` cold builds (each with its own empty
+    cache), of as many "kgen cached" ones (a new cache holding only what the
+    cold build left of kgen's own: compiled templates and compiler probe
+    answers, no kernel; every build after a machine's first), and of warm
+    ones (each reusing the cache of a cold one)."""
+    cold, own, hot = [], [], []
     for _ in range(repeat):
-        with tempfile.TemporaryDirectory() as cache:
+        with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as cache2:
             os.chmod(cache, 0o700)
+            os.chmod(cache2, 0o700)
             cold.append(build_once(spec, cache))
+            for name in OWN:
+                src = os.path.join(cache, name)
+                if os.path.isdir(src):
+                    shutil.copytree(src, os.path.join(cache2, name))
+                elif os.path.exists(src):
+                    shutil.copy(src, cache2)
+            own.append(build_once(spec, cache2))
             if warm:
                 hot.append(build_once(spec, cache))
     median = lambda runs: {k: sorted(r[k] for r in runs)[len(runs) // 2] for k in runs[0]}
-    return median(cold), (median(hot) if hot else None)
+    return median(cold), median(own), (median(hot) if hot else None)
+
+
+# what of a cache is kgen's own rather than a kernel's (kgen/build/cache.py _OWN_NAMES)
+OWN = ("jinja", "probes.json")
 
 
 def call_overheads():
@@ -122,13 +147,20 @@ def main():
         rows.append(("1000-op chain + gradient", CHAIN_SPEC.format(n=1000), False))
     if args.chain10k:
         rows.append(("10,000-op chain + gradient", CHAIN_SPEC.format(n=10000), False))
-    print(f"cores: {os.cpu_count()}; medians of {args.repeat} fresh processes per build\n")
-    print(f"{'build':36s} {'beyond numpy':>12s} " + " ".join(f"{p:>11s}" for p in PHASES))
+    print(f"cores: {os.cpu_count()}; medians of {args.repeat} fresh processes per build")
+    # without kgen's .pyc files (PYTHONDONTWRITEBYTECODE and no install step)
+    # every fresh process compiles kgen's Python first: ~55 ms of import_kgen
+    import importlib.util
+    import kgen
+    pyc = os.path.exists(importlib.util.cache_from_source(kgen.__file__))
+    print("kgen's bytecode: " + ("cached" if pyc else "NOT cached: import_kgen includes "
+                                 "compiling kgen's sources (python -m compileall kgen)") + "\n")
+    print(f"{'build':46s} {'beyond numpy':>12s} " + " ".join(f"{p:>11s}" for p in PHASES))
     for name, spec, warm in rows:
-        cold, hot = builds(spec, args.repeat if warm else 1, warm)
-        for kind, times in (("cold", cold), ("warm", hot)):
+        cold, own, hot = builds(spec, args.repeat if warm else 1, warm)
+        for kind, times in (("cold", cold), ("cold, kgen cached", own), ("warm", hot)):
             if times:
-                print(f"{name + ', ' + kind:36s} {times['beyond_numpy']:11.3f}s " +
+                print(f"{name + ', ' + kind:46s} {times['beyond_numpy']:11.3f}s " +
                       " ".join(f"{times[p]:10.3f}s" for p in PHASES))
     print(f"\n{'call':44s} {'numpy':>10s} {'kgen':>10s} {'/ numpy':>8s}")
     for name, (numpy_t, kgen_t) in call_overheads().items():

@@ -170,6 +170,45 @@ def test_long_step_sequences_run_in_step_groups():
         f(xv[:3], Wv)
 
 
+def test_a_heavy_kernel_compiles_as_two_units_and_trains_as_numpy():
+    """An MLP training step (the bench's W3, small): its loops weigh enough
+    that its steps run in two groups, compiled as two translation units at
+    once and linked (kg_gemm_* shared between them); one step matches a
+    NumPy forward and backward pass written out here."""
+    rng = np.random.default_rng(0)
+    X, y = kg.fmatrix("X"), kg.ivector("y")
+    W1 = kg.shared((rng.standard_normal((12, 8)) * 0.3).astype("float32"), "W1")
+    b1 = kg.shared(np.zeros(8, "float32"), "b1")
+    W2 = kg.shared((rng.standard_normal((8, 5)) * 0.3).astype("float32"), "W2")
+    b2 = kg.shared(np.zeros(5, "float32"), "b2")
+    h = kg.tanh(kg.dot(X, W1) + b1)
+    p = kg.softmax(kg.dot(h, W2) + b2)
+    cost = -kg.mean(kg.log(p[kg.arange(y.shape[0]), y]))
+    params = [W1, b1, W2, b2]
+    start = [q.get_value().astype(np.float64) for q in params]
+    f = kg.function([X, y], cost, updates=[(q, q - 0.1 * g)
+                                           for q, g in zip(params, kg.grad(cost, params))])
+    plan = f.kernel.plan(True)
+    assert outline.kernel_units(plan) == 2 and outline.kernel_units(plan, profile=True) == 1
+    src = f.source()
+    assert "#if KG_IN_UNIT(1)" in src and "_steps1(&kg_s, err, errlen)" in src
+    Xv = rng.standard_normal((6, 12)).astype("float32")
+    yv = rng.integers(0, 5, 6).astype("int32")
+    w1, c1, w2, c2 = start
+    hv = np.tanh(Xv @ w1 + c1)
+    z = hv @ w2 + c2
+    pv = np.exp(z - z.max(1, keepdims=True))
+    pv /= pv.sum(1, keepdims=True)
+    d = pv.copy()
+    d[np.arange(6), yv] -= 1
+    d /= 6
+    dh = (d @ w2.T) * (1 - hv * hv)
+    np.testing.assert_allclose(f(Xv, yv), -np.log(pv[np.arange(6), yv]).mean(), rtol=1e-5)
+    want = [w1 - 0.1 * (Xv.T @ dh), c1 - 0.1 * dh.sum(0), w2 - 0.1 * (hv.T @ d), c2 - 0.1 * d.sum(0)]
+    for q, w in zip(params, want):
+        np.testing.assert_allclose(q.get_value(), w, rtol=1e-4, atol=1e-6)
+
+
 def _chain_x(start, x, n):
     e = start
     for i in range(n):

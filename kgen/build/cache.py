@@ -33,7 +33,6 @@ KGEN_CACHE_DIR.
 """
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -45,10 +44,10 @@ import warnings
 from pathlib import Path
 
 from kgen.build import compiler
+from kgen.build.compiler import log
 from kgen.errors import CompileError, KgenError
 from kgen.runtime.core import import_extension as load_extension  # one loader for all
 
-log = logging.getLogger("kgen.build")
 
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 _loaded = {}  # key -> module: repeated builds in one process are free

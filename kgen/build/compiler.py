@@ -13,19 +13,29 @@ generated files hold no absolute paths.
 import contextlib
 import functools
 import io
-import logging
 import os
 import platform
 import shlex
 import shutil
-import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
 from kgen.errors import CompileError, CompilerNotFoundError
 
-log = logging.getLogger("kgen.build")
+
+
+class _Log:
+    """kgen.build's logger, with `logging` imported at the first message: a
+    warm build (a cache hit) logs nothing, and importing logging cost it a
+    few milliseconds."""
+
+    def __getattr__(self, name):
+        import logging
+        return getattr(logging.getLogger("kgen.build"), name)
+
+
+log = _Log()
 
 _HOW_TO_GET_ONE = (
     "Install a C compiler (Debian/Ubuntu: `apt install gcc`; Fedora: `dnf install gcc`; "
@@ -74,6 +84,8 @@ def _find_compiler(env_cc):
 
 def _identity(argv):
     """Path, extra arguments and the first line of `--version`: part of every cache key."""
+    import subprocess  # deferred, like every compiler run: a warm build starts none
+
     try:
         proc = subprocess.run([*argv, "--version"], capture_output=True, text=True, timeout=60)
     except OSError as exc:
@@ -166,8 +178,9 @@ def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_
     CompilerNotFoundError. `extra_sources` name C files already in `outdir`,
     compiled and linked in as translation units of their own. `kernel_units=2`
     compiles the kernel file twice at once, with -DKG_UNIT=0 and -DKG_UNIT=1
-    (a source with many outlined parts: templates/c/prelude.h). `wrapper_source`
-    is C appended to cffi's wrapper, after the kernels' declarations.
+    (a source with many outlined parts or heavy step groups: templates/c/prelude.h,
+    kgen/codegen/outline.py). `wrapper_source` is C appended to cffi's wrapper,
+    after the kernels' declarations.
     """
     cc = find_compiler()
     outdir = Path(outdir)
@@ -176,7 +189,6 @@ def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_
     kernel_path = outdir / kernel_filename
     kernel_path.write_text(c_source, encoding="utf-8")
     wrapper = f"{modname}.c"
-    _emit_wrapper(cdef, modname, kernel_filename, outdir / wrapper, kernel_path, wrapper_source)
 
     so_name = modname + extension_suffix(limited_api)
     partial = f".{so_name}.partial"
@@ -196,6 +208,9 @@ def compile_extension(c_source, cdef, modname, outdir, *, native=False, limited_
     jobs = []
     try:
         for (src, args), obj in zip(units, objects):
+            if src == wrapper:  # cffi writes it while the kernel's units compile
+                _emit_wrapper(cdef, modname, kernel_filename, outdir / wrapper, kernel_path,
+                              wrapper_source)
             jobs.append(_start(cc, [*cc.argv, *args, "-c", src, "-o", obj], outdir,
                                kernel_path))
         for cmd, proc in jobs:
@@ -241,6 +256,8 @@ def _compile_only(flags):
 
 
 def _start(cc, cmd, outdir, kernel_path):
+    import subprocess
+
     log.debug("compiling in %s: %s", outdir, shlex.join(cmd))
     # cwd= instead of os.chdir: relative names keep paths out of the output and messages.
     try:

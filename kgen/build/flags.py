@@ -27,10 +27,10 @@ import os
 import platform
 import shlex
 import shutil
-import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 from pathlib import Path
 
 TEMPLATE_C_DIR = Path(__file__).resolve().parent.parent / "templates" / "c"
@@ -116,6 +116,33 @@ int main(void)
 """
 
 
+_pending = {}                    # probe -> the thread answering it (start_probes)
+_MEMO_LOCK = threading.Lock()    # one writer of probes.json at a time in a process
+
+
+def start_probes(cc=None):
+    """Answer the compiler probes (libmvec, OpenMP) on threads of their own,
+    at once: a build calls this before rendering its kernel, so with an empty
+    cache the probes' compiler runs (about 0.1 s) overlap the rendering and
+    each other; compile_args() then waits for what is left. With the
+    answers cached it costs two short threads."""
+    cc = tuple(cc) if cc else default_compiler()
+    for probe in (_libmvec_probe(cc), _openmp_probe(cc)):
+        if probe is not None and probe not in _pending:
+            thread = threading.Thread(target=_probe, args=probe, daemon=True)
+            _pending[probe] = thread
+            thread.start()
+
+
+def _answer(cc, source, args):
+    """_probe's answer, after the thread start_probes gave this probe, if any
+    (an answer it failed to give is computed here again, raising here)."""
+    thread = _pending.get((cc, source, args))
+    if thread is not None:
+        thread.join()
+    return _probe(cc, source, args)
+
+
 @functools.lru_cache(maxsize=None)
 def _probe(cc, source, args):
     """Compile, link and run `source`; True when all three succeed. Answers
@@ -142,14 +169,7 @@ def _probe(cc, source, args):
         memo_path = cache_dir() / "probes.json"
     except Exception:
         memo_path = None
-    memo = {}
-    if memo_path is not None:
-        try:
-            memo = json.loads(memo_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):  # none yet, unreadable, corrupt: probe again
-            memo = {}
-        if not isinstance(memo, dict):
-            memo = {}
+    memo = _read_memo(memo_path)
     if key is None:
         # no compiler: nothing can be built, but cached modules can still load
         return memo.get(request_key) is True
@@ -159,22 +179,40 @@ def _probe(cc, source, args):
     elif memo.get(request_key) is answer:
         return answer
     if memo_path is not None:
-        memo[key] = answer
-        memo[request_key] = answer
-        tmp = memo_path.with_name(f".probes.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(memo), encoding="utf-8")
-            os.replace(tmp, memo_path)
-        except OSError:  # an unwritable cache only costs the probe next time
+        with _MEMO_LOCK:  # the file again: another probe's thread may have added its answer
+            memo = _read_memo(memo_path)
+            memo[key] = answer
+            memo[request_key] = answer
+            tmp = memo_path.with_name(f".probes.{os.getpid()}.tmp")
             try:
-                tmp.unlink()
-            except OSError:
-                pass
+                tmp.write_text(json.dumps(memo), encoding="utf-8")
+                os.replace(tmp, memo_path)
+            except OSError:  # an unwritable cache only costs the probe next time
+                try:
+                    tmp.unlink()
+                except OSError:
+                    pass
     return answer
+
+
+def _read_memo(memo_path):
+    """The remembered probe answers ({} when none yet, unreadable or corrupt:
+    probe again)."""
+    import json
+
+    if memo_path is None:
+        return {}
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
 
 
 def _run_probe(cc, source, args):
     """Compile, link and run `source` now."""
+    import subprocess
+
     with tempfile.TemporaryDirectory(prefix="kgen-probe-") as tmp:
         src = Path(tmp, "probe.c")
         exe = Path(tmp, "probe.exe")
@@ -196,16 +234,24 @@ def libmvec_available(cc=None):
     Only x86-64 Linux with glibc >= 2.22 and gcc qualifies (see kg_math.h);
     the answer is cached per compiler for the life of the process.
     """
+    probe = _libmvec_probe(tuple(cc) if cc else default_compiler())
+    return probe is not None and _answer(*probe)
+
+
+def _libmvec_probe(cc):
+    """The probe libmvec_available asks of `cc`, or None where libmvec does not apply."""
     if sys.platform != "linux" or platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
-    cc = tuple(cc) if cc else default_compiler()
-    return _probe(cc, _LIBMVEC_PROBE, (*C_FLAGS, "-lmvec", "-lm"))
+        return None
+    return (cc, _LIBMVEC_PROBE, (*C_FLAGS, "-lmvec", "-lm"))
 
 
 def openmp_available(cc=None):
     """Whether `-fopenmp` compiles, links and runs (Apple clang, for one, lacks it)."""
-    cc = tuple(cc) if cc else default_compiler()
-    return _probe(cc, _OPENMP_PROBE, tuple(OPENMP_FLAGS))
+    return _answer(*_openmp_probe(tuple(cc) if cc else default_compiler()))
+
+
+def _openmp_probe(cc):
+    return (cc, _OPENMP_PROBE, tuple(OPENMP_FLAGS))
 
 
 def cblas_flags():

@@ -146,25 +146,63 @@ def plan_outlines(plan):
 SPLIT_MIN_PARTS = 8   # below this, a second compiler process costs more than it saves
 
 
-def kernel_units(plan):
+def kernel_units(plan, profile=False):
     """How many translation units a build compiles the plan's source as: 2
-    (at once, one per core) when it has many outlined parts, else 1."""
+    (at once, one per core) when it has many outlined parts or step groups
+    placed in the second unit (step_groups), else 1."""
     parts = sum(-(-len(st.locals) // PART_SIZE) for st in plan.steps if outlinable(st))
-    return 2 if parts >= SPLIT_MIN_PARTS else 1
+    if parts >= SPLIT_MIN_PARTS:
+        return 2
+    return 2 if any(unit for _, _, unit in step_groups(plan, profile)) else 1
 
 
 STEPS_MIN = 48       # a kernel with more top-level steps has them outlined in groups
 STEP_GROUP = 16      # steps per group function
+# A kernel whose loops weigh this much (_step_weight: about 10 ms of gcc -O2
+# each; the MLP training step weighs 81, 0.8 s) is cut into two step groups
+# compiled as two units at once: on two free cores its compile then takes
+# 0.45 s. Below it, the second compiler process and the headers it parses
+# again save too little (and cost CPU where both cores are busy).
+SPLIT_MIN_WEIGHT = 40
 
 
-def step_groups(plan):
-    """[(first, last + 1)] ranges of top-level steps, each outlined into its own
-    function (a long sequence of loops is as hard on gcc as one long loop), or
-    [] when the kernel is short enough to keep its steps inline."""
+def _step_weight(st):
+    """About how long gcc takes over one step, in loop bodies: a fused map
+    emits up to four variants of its loop (flat parallel and serial, unit
+    stride rows, strided), a reduction one or two; other steps (calls to
+    kg_gemm, fills, gathers) are short."""
+    if st.kind == "map":
+        return (4 if st.nd else 2) * (1 + len(st.locals) // 4)
+    if st.kind == "reduce":
+        return 2
+    return 1
+
+
+def step_groups(plan, profile=False):
+    """[(first, last + 1, unit)] ranges of top-level steps, each outlined into
+    its own function (a long sequence of loops is as hard on gcc as one long
+    loop) and compiled in translation unit `unit` of a split build (0: the
+    kernel's own), or [] when the kernel keeps its steps inline.
+
+    A heavy kernel (SPLIT_MIN_WEIGHT) of few steps becomes two groups: the
+    first, of a little over half the weight, in unit 1, the rest beside the
+    kernel and its shape phase in unit 0. A profile build keeps one unit
+    (its timers are the kernel unit's statics)."""
     n = len(plan.steps)
-    if n <= STEPS_MIN:
+    if n > STEPS_MIN:
+        groups = [(k, min(k + STEP_GROUP, n)) for k in range(0, n, STEP_GROUP)]
+        return [(a, b, 0 if profile else g % 2) for g, (a, b) in enumerate(groups)]
+    if profile or n < 2:
         return []
-    return [(k, min(k + STEP_GROUP, n)) for k in range(0, n, STEP_GROUP)]
+    weights = [_step_weight(st) for st in plan.steps]
+    total = sum(weights)
+    if total < SPLIT_MIN_WEIGHT:
+        return []
+    cut, acc = 1, weights[0]
+    while cut < n - 1 and acc + weights[cut] <= 0.55 * total:
+        acc += weights[cut]
+        cut += 1
+    return [(0, cut, 1), (cut, n, 0)]
 
 
 def state_fields(plan, outlines):

@@ -49,6 +49,7 @@ class CFunction(core.Kernel):
         from ..build import flags
         from ..codegen.render import render_cdef, render_fastcall, render_module
         self.kernel, self._optimize = kernel, optimize
+        flags.start_probes()  # an empty cache's compiler probes run while the kernel renders
         plan = kernel.plan(optimize)
         # profile: a build with a timer around each step (kgen/profiling.py reads them)
         self._source = render_module([plan], "c", __version__, profile=profile)
@@ -62,7 +63,7 @@ class CFunction(core.Kernel):
         module, self.from_cache = build_module(
             self._source, cdef, name_hint=plan.name,
             extra_compile_args=extra, libraries=tuple(flags.libraries()),
-            kernel_units=kernel_units(plan),
+            kernel_units=kernel_units(plan, profile),
             wrapper_source="" if profile else render_fastcall([plan]))
         self._module = module  # kgen.dask ships its file to workers
         roles = {role: [p for p in plan.params if p.role == role]

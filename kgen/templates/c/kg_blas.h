@@ -58,8 +58,13 @@ static inline int kg__blas_layout(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t rs, 
 #  define KG__BLAS_TRY_NARROW(SFX)
 #endif
 
+/* kgen's split builds (prelude.h) share kg_gemm_* between their units */
+#ifndef KG_GEMM_LINKAGE
+#  define KG_GEMM_LINKAGE static
+#endif
+
 #define KG__BLAS_GEMM(T, SFX, BLAS)                                                 \
-static void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,            \
+KG_GEMM_LINKAGE void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,   \
         const T *A, ptrdiff_t rsa, ptrdiff_t csa,                                    \
         const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc)       \
 {                                                                                    \

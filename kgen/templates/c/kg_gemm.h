@@ -141,6 +141,10 @@
 #  define KG__STATIC static
 #  define KG__NOINLINE
 #endif
+/* kgen's split builds (prelude.h) share kg_gemm_* between their units */
+#ifndef KG_GEMM_LINKAGE
+#  define KG_GEMM_LINKAGE KG__STATIC
+#endif
 
 /* Packing buffers.  Allocating them per call costs page faults and, with
  * threads, TLB shootdowns when malloc hands the memory back, so each thread
@@ -654,7 +658,7 @@ KG__STATIC int kg__cblas_layout(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t rs,
 #endif
 
 #define KG__GEMM_API(T, SFX, BLASNAME)                                         \
-KG__STATIC void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,  \
+KG_GEMM_LINKAGE void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,  \
         const T *A, ptrdiff_t rsa, ptrdiff_t csa,                              \
         const T *B, ptrdiff_t rsb, ptrdiff_t csb, T beta, T *C, ptrdiff_t ldc) \
 {                                                                              \

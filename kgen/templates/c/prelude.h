@@ -49,15 +49,24 @@ static int kg_sub_overflows(int64_t a, int64_t b, int64_t *r)
 #else
 #  define KG_NOINLINE
 #endif
-/* A file with many parts may also be compiled as two translation units at
- * once and linked (kgen.build.compiler): -DKG_UNIT=0 keeps the kernels and
- * the even parts, -DKG_UNIT=1 the odd parts; parts are then extern (hidden
- * by -fvisibility=hidden) instead of static. Without KG_UNIT: one unit. */
+#if defined(__GNUC__)
+#  define KG_MAYBE_UNUSED __attribute__((unused))
+#else
+#  define KG_MAYBE_UNUSED
+#endif
+/* A file with many parts or heavy step groups may also be compiled as two
+ * translation units at once and linked (kgen.build.compiler): -DKG_UNIT=0
+ * keeps the kernels, the even parts and the groups step_groups gives it,
+ * -DKG_UNIT=1 the others; parts, groups and the matrix products are then
+ * extern (hidden by -fvisibility=hidden) instead of static. Without
+ * KG_UNIT: one unit. */
 #ifdef KG_UNIT
 #  define KG_PART KG_NOINLINE
+#  define KG_GEMM_LINKAGE
 #  define KG_IN_UNIT(k) ((k) == KG_UNIT)
 #else
 #  define KG_PART static KG_NOINLINE
+#  define KG_GEMM_LINKAGE static KG_MAYBE_UNUSED
 #  define KG_IN_UNIT(k) 1
 #endif
 
