@@ -24,7 +24,7 @@ from ..expr.ops import reduce as rd
 from ..expr.ops import shape as sh
 from ..expr.ops.elementwise import Elementwise
 from . import canonical
-from .pattern import C, P, X, Y, Z, is_constant_value
+from .pattern import C, P, X, Y, Z, is_constant_value, only_for, reads_uses
 
 # a fold may not build a constant bigger than this many elements, unless an
 # input constant is already that big (folding never inflates the graph much)
@@ -50,6 +50,12 @@ def fold_constants(node, **_):
 
 
 # ---- identities from the op records' facts ----------------------------------------
+def _facts(test):
+    """only_for an elementwise op whose record passes `test`."""
+    return only_for(lambda op: isinstance(op, Elementwise) and test(op))
+
+
+@_facts(lambda op: op.identity is not None)
 def neutral_element(node, x, e, **_):
     """x + 0, x * 1, x - 0, x / 1, x ** 1 -> x (the op's `identity`, on the right)."""
     op = node.op
@@ -59,6 +65,7 @@ def neutral_element(node, x, e, **_):
     return None
 
 
+@_facts(lambda op: op.commutative and op.identity is not None)
 def neutral_element_left(node, e, x, **_):
     """0 + x, 1 * x -> x (commutative ops)."""
     if node.op.commutative:
@@ -66,6 +73,7 @@ def neutral_element_left(node, e, x, **_):
     return None
 
 
+@_facts(lambda op: op.absorbing is not None)
 def absorbing_element(node, x, a, ctx, **_):
     """x * 0 -> 0 shaped like the product (the op's `absorbing` element)."""
     op = node.op
@@ -75,12 +83,15 @@ def absorbing_element(node, x, a, ctx, **_):
     return None
 
 
+@_facts(lambda op: op.commutative and op.absorbing is not None)
 def absorbing_element_left(node, a, x, ctx, **_):
     if node.op.commutative:
         return absorbing_element(node, x, a, ctx)
     return None
 
 
+@_facts(lambda op: op.arity == 1 and (op.involution or op.idempotent or op.inverse is not None
+                                    or op.parity in ("even", "odd")))
 def unary_of_unary(node, inner, x, **_):
     """f(f(x)) for involutions and idempotent f, f(g(x)) for inverse pairs,
     f(-x) for even and odd f."""
@@ -101,6 +112,7 @@ def unary_of_unary(node, inner, x, **_):
     return None
 
 
+@_facts(lambda op: op.idempotent and op.arity == 2)
 def same_operands(node, x, **_):
     """max(x, x), min(x, x), x & x, x | x -> x."""
     if isinstance(node.op, Elementwise) and node.op.idempotent and node.op.arity == 2 \
@@ -110,16 +122,19 @@ def same_operands(node, x, **_):
 
 
 # ---- canonical sums and products -----------------------------------------------------
+@reads_uses
 def canonical_sum(node, ctx, **_):
     """Flatten, collect like terms, fold constants, order (canonical.py)."""
     return canonical.collect_sum(node, ctx)
 
 
+@reads_uses
 def canonical_product(node, ctx, **_):
     """Flatten, collect like bases, fold constants, order (canonical.py)."""
     return canonical.collect_product(node, ctx)
 
 
+@reads_uses
 def distribute_to_cancel(node, ctx, **_):
     """a * b * (x / a - y / b) -> b * x - a * y: multiply a sum out when every
     term then cancels a factor. Gradients of log(sigmoid) and friends have this
@@ -237,6 +252,7 @@ def cast_of_cast(node, inner, x, **_):
     return x if x.dtype == node.dtype else ew.cast(x, dtype=node.dtype)
 
 
+@reads_uses
 def static_shape(node, x, ctx, **_):
     """x.shape[i] is a constant where the static shape knows it, else the size
     of the simplest node known to have x's shape."""
@@ -280,6 +296,8 @@ def where_same(node, z, x, ctx, **_):
 _COLLECTED = ("add", "sub", "neg", "mul", "true_div", "reciprocal", "pow", "second")
 
 
+@reads_uses
+@_facts(lambda op: op.name not in _COLLECTED and not getattr(op, "indexed", False))
 def sink_second(node, ctx, **_):
     """f(second(a, b), y) -> second(a, f(b, y)): compute f on the small operand,
     broadcast once at the end, and not at all where y already has a's shape."""
@@ -344,6 +362,7 @@ def sum_of_broadcast(node, x, y, **_):
     return total
 
 
+@reads_uses
 def sum_of_scaled(node, x, ctx, **_):
     """sum(c * x) -> c * sum(x) for factors c that are scalars (0-d)."""
     if node.dtype != x.dtype or node.dtype[0] != "f" or x.op not in (ew.mul, ew.neg, ew.true_div) \

@@ -273,7 +273,7 @@ class Rewriter:
         return results
 
     def _simplify(self, root):
-        memo, ctx, normal = self.memo, self.ctx, self.table.normal
+        memo, ctx, normal, plain = self.memo, self.ctx, self.table.normal, self.table.plain
         stack = [root]
         while stack:
             item = stack[-1]
@@ -305,12 +305,12 @@ class Rewriter:
             if id(m) in self.in_progress:  # a rule led back to a node being rewritten
                 memo[id(n)] = (n, m)
                 continue
-            r = None if m in normal else self._apply_rules(m)
+            r = None if m in normal else self._apply_rules(m, m in plain)
             if r is None:
                 memo[id(m)] = (m, m)
                 memo[id(n)] = (n, m)
-                if self.budget > 0 and not self.table.reads_context(m):
-                    normal.add(m)
+                if self.budget > 0:
+                    (plain if self.table.reads_context(m) else normal).add(m)
                 continue
             ctx.inherit(m, r)
             ctx.count_new(r)  # before the release, so what r reuses stays alive
@@ -333,11 +333,13 @@ class Rewriter:
             ctx.deferred.add(id(m))
         return m
 
-    def _apply_rules(self, node):
+    def _apply_rules(self, node, plain=False):
+        """The first rule's replacement for `node`, or None. plain: the node is
+        known to be a fixed point of the rules that do not read uses."""
         if self.budget <= 0:
             return None
         ctx = self.ctx
-        for pat, fn in self.table.candidates(node):
+        for pat, fn in self.table.candidates(node, plain):
             caps = {}
             if not pat.match(node, caps):
                 continue
