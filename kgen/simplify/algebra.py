@@ -139,7 +139,7 @@ def distribute_to_cancel(node, ctx, **_):
     """a * b * (x / a - y / b) -> b * x - a * y: multiply a sum out when every
     term then cancels a factor. Gradients of log(sigmoid) and friends have this
     shape; cancelling makes them smaller and finite where the factor is 0."""
-    if id(node) in ctx.deferred or node.dtype[0] != "f" or not _has_sum_factor(node):
+    if node.dtype[0] != "f" or not _has_sum_factor(node) or ctx.is_deferred(node):
         return None
     try:
         coeff, arrays, bases, sources = canonical.product_parts(node, ctx)

@@ -25,7 +25,6 @@ What is not rewritten, to keep results exact:
   - `x - stop_gradient(max)` stays a group (it is a shift for accuracy).
 """
 import math
-import weakref
 
 import numpy as np
 
@@ -153,28 +152,16 @@ def collect_product(node, ctx):
     return _collect(node, ctx, product_parts, _build_product)
 
 
-# node -> the use-count answers under which its collector last left it as it
-# is: the same answers give the same verdict, without rebuilding anything
-_VERDICTS = weakref.WeakKeyDictionary()
-
-
 def _collect(node, ctx, parts_of, build_from):
-    if id(node) in ctx.canonical or id(node) in ctx.deferred or node.dtype not in ARITH:
+    # (the driver remembers a None with the answers to ctx's questions that
+    # led to it: the same answers, later, skip the collector)
+    if node.dtype not in ARITH or ctx.is_canonical(node) or ctx.is_deferred(node):
         return None
-    seen = _VERDICTS.get(node)
-    if seen is not None and ctx.same_answers(seen):
-        return None
-    ctx.consulted = consulted = []
     try:
         out = build_from(node, *parts_of(node, ctx), ctx)
     except NotCanonical:
-        out = None
-    finally:
-        ctx.consulted = None
-    if out is None or out is node:
-        _VERDICTS[node] = tuple(consulted)
         return None
-    return out
+    return None if out is node else out
 
 
 def sum_parts(node, ctx):

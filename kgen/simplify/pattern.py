@@ -14,8 +14,6 @@ Rules are matched against nodes whose inputs are already simplified, so a
 pattern is written against the canonical form (constants last in sums, first
 in products; see canonical.py).
 """
-import weakref
-
 import numpy as np
 
 from ..expr.node import Constant
@@ -131,11 +129,10 @@ class RuleTable:
         self.rules = [rule for group in groups for rule in group]
         # reads_context(node): whether some rule's decision at node depends on
         # the graph around it (use counts); other nodes that no rule changes
-        # are remembered as fixed points of this table (`normal`). Nodes that
-        # only the rules marked reads_uses might still change are `plain`:
-        # later visits offer them those rules only.
+        # are remembered as fixed points of this table (the driver's
+        # Facts.normal). Nodes that only the rules marked reads_uses might
+        # still change are Facts.plain: later visits offer them those only.
         self.reads_context = reads_context or (lambda node: True)
-        self.normal, self.plain = weakref.WeakSet(), weakref.WeakSet()
         self.by_op, self.generic = {}, []
         for pat, fn in self.rules:
             if pat.ops is None:
@@ -146,18 +143,21 @@ class RuleTable:
         self._cache = {}
 
     def candidates(self, node, plain=False):
-        """The rules that may match `node`: its op's, then the generic ones
-        whose pattern fits its number of inputs, less those whose `only_for`
-        rules its op out; with plain=True, only the rules that read uses.
+        """The rules that may match `node`, as (pattern, function, reads_uses):
+        its op's, then the generic ones whose pattern fits its number of inputs,
+        less those whose `only_for` rules its op out; with plain=True, only the
+        rules that read uses.
         (Op names are unique, so the lists are cached by name and arity.)"""
         key = (node.op.name, len(node.inputs), plain)
         rules = self._cache.get(key)
         if rules is None:
             op, arity = node.op, key[1]
-            rules = [(pat, fn) for pat, fn in self.by_op.get(key[0], []) + [
-                (pat, fn) for pat, fn in self.generic if not pat.src or len(pat.src) == arity]
-                if getattr(fn, "only_for", None) is None or fn.only_for(op)]
+            rules = [(pat, fn, getattr(fn, "reads_uses", False))
+                     for pat, fn in self.by_op.get(key[0], []) + [
+                         (pat, fn) for pat, fn in self.generic
+                         if not pat.src or len(pat.src) == arity]
+                     if getattr(fn, "only_for", None) is None or fn.only_for(op)]
             if plain:
-                rules = [(pat, fn) for pat, fn in rules if getattr(fn, "reads_uses", False)]
+                rules = [rule for rule in rules if rule[2]]
             self._cache[key] = rules
         return rules
