@@ -45,10 +45,15 @@ def pipeline(outputs, trace=False):
     outputs, fired = run_pass("rewrite", outputs, trace, facts)
     # 2. settle: run again on the rewritten graph, whose use counts (which
     #    decide what a sum or product may absorb) have changed, until a run
-    #    fires nothing. Usually one run, which rewrites nothing.
+    #    fires nothing. Usually one run, which rewrites nothing: a check that
+    #    no rule fires (Rewriter.fires_nothing) stands for that run.
     for _ in range(MAX_SETTLE):
         if not fired:
             break
+        if Rewriter("settle", RULES, collected_ops, False, facts).fires_nothing(outputs):
+            if trace:
+                _say("settle: no rule fires on the rewritten graph")
+            return outputs, True
         outputs, fired = run_pass("settle", outputs, trace, facts)
     return outputs, not fired
 

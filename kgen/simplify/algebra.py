@@ -35,8 +35,11 @@ FOLD_LIMIT = 256
 def fold_constants(node, **_):
     """An op applied to constants is the constant it computes (the op's own
     NumPy reference, so the result is exact to NumPy's semantics and dtype)."""
-    if not node.inputs or not all(isinstance(i, Constant) for i in node.inputs):
+    if not node.inputs:
         return None
+    for i in node.inputs:
+        if not isinstance(i, Constant):
+            return None
     biggest = max(i.value.size for i in node.inputs)
     args = [c.value.item() if c.weak else c.value for c in node.inputs]
     try:
@@ -450,4 +453,9 @@ CONTEXT_OPS = frozenset(canonical.SUM_OPS + canonical.PRODUCT_OPS + ("pow", "sum
 def reads_context(node):
     """Whether a rule may decide differently at `node` depending on the graph
     around it (so the driver may not remember it as a fixed point)."""
-    return node.op.name in CONTEXT_OPS or any(i.op is ew.second for i in node.inputs)
+    if node.op.name in CONTEXT_OPS:
+        return True
+    for i in node.inputs:
+        if i.op is ew.second:
+            return True
+    return False

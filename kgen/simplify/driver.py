@@ -86,6 +86,7 @@ class Context:
                 if p is not None and collected_ops(p, n):
                     self.deferred.add(id(n))
         self._alive.append(order)
+        self.order = order  # the graph as it was given, inputs first
 
     def count_new(self, root):
         """The nodes a rule built are new users of their inputs."""
@@ -324,9 +325,33 @@ class Rewriter:
         self.memo = self.ctx = None
         return results
 
+    def fires_nothing(self, outputs):
+        """True if run(outputs) would fire no rule (and so return outputs as
+        they are), found without its walk: each node of the graph as it is, in
+        topological order, is offered the rules run would offer it, under the
+        same context (a node's answers depend only on the graph and on marks
+        that its users' collectors make, and users come later in both orders).
+        Most settle passes are this check."""
+        self.ctx = ctx = Context(outputs, self.collected_ops, self.facts)
+        self.budget = MAX_FIRINGS_PER_NODE * (len(ctx.uses) + 100)
+        facts, reads_context = self.facts, self.table.reads_context
+        normal, plain, alive = facts.normal, facts.plain, facts.alive
+        try:
+            with np.errstate(all="ignore"):
+                for m in ctx.order:
+                    if m.op is None or id(m) in normal:
+                        continue
+                    if self._apply_rules(m, id(m) in plain) is not None:
+                        return False
+                    (plain if reads_context(m) else normal).add(id(m))
+                    alive.append(m)
+            return True
+        finally:
+            self.ctx = None
+
     def _simplify(self, root):
-        memo, ctx = self.memo, self.ctx
-        facts = self.facts
+        memo, ctx, in_progress = self.memo, self.ctx, self.in_progress
+        facts, reads_context = self.facts, self.table.reads_context
         normal, plain, alive = facts.normal, facts.plain, facts.alive
         stack = [root]
         while stack:
@@ -337,50 +362,62 @@ class Rewriter:
                 res = memo[id(r)][1]
                 memo[id(m)] = (m, res)
                 memo[id(n)] = (n, res)
-                self.in_progress.discard(id(m))
-                continue
-            if id(item) in memo:
-                stack.pop()
+                in_progress.discard(id(m))
                 continue
             n = item
+            if id(n) in memo:
+                stack.pop()
+                continue
             if n.op is None:
                 stack.pop()
                 memo[id(n)] = (n, n)
                 continue
-            todo = [i for i in n.inputs if id(i) not in memo and id(i) not in self.in_progress]
-            if todo:
+            # n on its simplified inputs (the same object if none changed)
+            inputs, todo, changed = [], None, False
+            for i in n.inputs:
+                done = memo.get(id(i))
+                if done is not None:
+                    j = done[1]
+                    changed = changed or j is not i
+                    inputs.append(j)
+                elif id(i) in in_progress:
+                    inputs.append(i)
+                elif todo is None:
+                    todo = [i]
+                else:
+                    todo.append(i)
+            if todo is not None:
                 stack.extend(todo)
                 continue
             stack.pop()
-            m = self._rebuild(n)
-            if id(m) in memo:
-                memo[id(n)] = (n, memo[id(m)][1])
+            m = self._rebuild(n, inputs) if changed else n
+            done = memo.get(id(m))
+            if done is not None:
+                memo[id(n)] = (n, done[1])
                 continue
-            if id(m) in self.in_progress:  # a rule led back to a node being rewritten
+            if id(m) in in_progress:  # a rule led back to a node being rewritten
                 memo[id(n)] = (n, m)
                 continue
             r = None if id(m) in normal else self._apply_rules(m, id(m) in plain)
             if r is None:
                 memo[id(m)] = (m, m)
-                memo[id(n)] = (n, m)
+                if n is not m:
+                    memo[id(n)] = (n, m)
                 if self.budget > 0:
-                    (plain if self.table.reads_context(m) else normal).add(id(m))
+                    (plain if reads_context(m) else normal).add(id(m))
                     alive.append(m)
                 continue
             ctx.inherit(m, r)
             ctx.count_new(r)  # before the release, so what r reuses stays alive
             ctx.release(m)
-            self.in_progress.add(id(m))
+            in_progress.add(id(m))
             stack.append((n, m, r))
             stack.append(r)
         return memo[id(root)][1]
 
-    def _rebuild(self, n):
-        """n on its simplified inputs (the same object if none changed)."""
-        memo, ctx = self.memo, self.ctx
-        inputs = tuple(memo[id(i)][1] if id(i) in memo else i for i in n.inputs)
-        if all(a is b for a, b in zip(inputs, n.inputs)):
-            return n
+    def _rebuild(self, n, inputs):
+        """n on the simplified `inputs` (some differ from n's)."""
+        ctx = self.ctx
         m = make_apply(n.op, inputs, n.attrs, n.type)
         ctx.inherit(n, m)
         ctx.counted.add(id(m))  # its inputs inherited n's use of theirs
@@ -397,7 +434,7 @@ class Rewriter:
         verdicts = None
         for pat, fn, uses in self.table.candidates(node, plain):
             caps = {}
-            if not pat.match(node, caps):
+            if pat is not None and not pat.match(node, caps):
                 continue
             if uses:
                 if verdicts is None:

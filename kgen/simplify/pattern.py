@@ -143,7 +143,7 @@ class RuleTable:
         self._cache = {}
 
     def candidates(self, node, plain=False):
-        """The rules that may match `node`, as (pattern, function, reads_uses):
+        """The rules that may match `node`, as (pattern or None, function, reads_uses):
         its op's, then the generic ones whose pattern fits its number of inputs,
         less those whose `only_for` rules its op out; with plain=True, only the
         rules that read uses.
@@ -152,7 +152,9 @@ class RuleTable:
         rules = self._cache.get(key)
         if rules is None:
             op, arity = node.op, key[1]
-            rules = [(pat, fn, getattr(fn, "reads_uses", False))
+            # (a pattern that matches any node and captures nothing: None)
+            rules = [(None if pat.ops is None and not pat.src and pat.name is None
+                      and type(pat) is P else pat, fn, getattr(fn, "reads_uses", False))
                      for pat, fn in self.by_op.get(key[0], []) + [
                          (pat, fn) for pat, fn in self.generic
                          if not pat.src or len(pat.src) == arity]
