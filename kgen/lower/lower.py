@@ -14,7 +14,7 @@ from ..errors import KgenTypeError
 from ..expr.graph import toposort
 from ..expr.node import Constant, Input, Shared
 from .branches import BranchRules, Branches
-from .comments import _graph_at_most, _one_line
+from .comments import SmallGraphs, _one_line
 from .conv import ConvRules
 from .fusion import Schedule, is_reduction, value_reads
 from .ints import IntBuilder
@@ -44,6 +44,7 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
         self.label = name if label is None else label
         self.inputs, self.outputs, self.updates = list(inputs), list(outputs), list(updates)
         self.names = Names()  # every C identifier of this kernel
+        self.small_graph = SmallGraphs(12)  # which locals' comments show their expression
         self.ints = IntBuilder(self.names)
         self.dims = {}      # id(node) -> [Int]
         self.value = {}     # id(node) -> View | ("literal", scalar) | ("int", Int)
@@ -339,7 +340,7 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
             var = self.names.fresh(f"t{len(locals_) + 1}")
             # comment each local with its expression while that stays short
             # (bounded work: deep chains would make this quadratic)
-            comment = _one_line(n, 100) if _graph_at_most(n, 12) else n.op.name
+            comment = _one_line(n, 100) if self.small_graph(n) else n.op.name
             locals_.append(Local(var, n, operands, comment, self._flat_index(n, loop_dims)))
             index[id(n)] = var
         return leaves, locals_, index
