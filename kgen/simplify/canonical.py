@@ -301,6 +301,10 @@ def _made(spine, node):
 
 
 # ---- products ------------------------------------------------------------------
+_FLATTENED = ("mul", "true_div", "reciprocal", "neg")  # a product's own operations
+_INT_FLATTENED = ("mul", "neg")                        # those exact on integers too
+
+
 def product_parts(node, ctx):
     dtype = node.dtype
     is_float = dtype[0] == "f"
@@ -310,8 +314,6 @@ def product_parts(node, ctx):
     stack = [(node, 1)]
     while stack:
         x, sign = stack.pop()
-        name = x.op.name if x.op is not None else None
-        mine = x.dtype == dtype and (x is node or ctx.single_use(x))
         if isinstance(x, Constant):
             v = const_value(x, dtype)
             if v.ndim:
@@ -323,22 +325,25 @@ def product_parts(node, ctx):
             continue
         if x.dtype != dtype:
             raise NotCanonical
-        if name == "mul" and mine:
-            stack.append((x.inputs[1], sign))
-            stack.append((x.inputs[0], sign))
+        name = x.op.name if x.op is not None else None
+        # flattened where it is node's own or a single-use operand (asked
+        # only where the answer matters: each answer is recorded)
+        if name in _FLATTENED and (is_float or name in _INT_FLATTENED) and (
+                x is node or ctx.single_use(x)):
+            if name == "mul":
+                stack.append((x.inputs[1], sign))
+                stack.append((x.inputs[0], sign))
+            elif name == "true_div":
+                stack.append((x.inputs[1], -sign))
+                stack.append((x.inputs[0], sign))
+            elif name == "reciprocal":
+                stack.append((x.inputs[0], -sign))
+            else:  # neg
+                coeff = -coeff
+                stack.append((x.inputs[0], sign))
             continue
-        if name == "true_div" and mine and is_float:
-            stack.append((x.inputs[1], -sign))
-            stack.append((x.inputs[0], sign))
-            continue
-        if name == "reciprocal" and mine and is_float:
-            stack.append((x.inputs[0], -sign))
-            continue
-        if name == "neg" and mine:
-            coeff = -coeff
-            stack.append((x.inputs[0], sign))
-            continue
-        if name == "second" and (isinstance(x.inputs[1], Constant) or mine):
+        if name == "second" and (isinstance(x.inputs[1], Constant) or x is node
+                                 or ctx.single_use(x)):
             sources.append(x.inputs[0])
             stack.append((x.inputs[1], sign))
             continue

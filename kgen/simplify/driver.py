@@ -138,12 +138,11 @@ class Context:
             self.consulted.append((CANONICAL, node, yes))
         return yes
 
-    def same_answers(self, consulted, node):
-        """True if the questions recorded in `consulted` get the same answers
-        now (None there stands for `node`: no entry refers to its own key)."""
+    def same_answers(self, consulted):
+        """True if the questions recorded in `consulted` get the same answers now."""
         uses = self.uses
         for kind, n, answer in consulted:
-            k = id(node if n is None else n)
+            k = id(n)
             if kind is SINGLE_USE:
                 now = uses.get(k, 0) <= 1
             else:
@@ -440,7 +439,7 @@ class Rewriter:
                 if verdicts is None:
                     verdicts = self.facts.verdicts.get(id(node))
                 seen = verdicts.get(fn) if verdicts is not None else None
-                if seen is not None and ctx.same_answers(seen, node):
+                if seen is not None and ctx.same_answers(seen):
                     continue
                 ctx.consulted = consulted = []
             try:
@@ -456,8 +455,7 @@ class Rewriter:
                     if verdicts is None:
                         verdicts = self.facts.verdicts[id(node)] = {}
                         self.facts.alive.append(node)
-                    verdicts[fn] = tuple((k, None if n is node else n, a)
-                                         for k, n, a in consulted)
+                    verdicts[fn] = consulted
                 continue
             if out.type != node.type:
                 if self.trace:

@@ -152,9 +152,11 @@ class RuleTable:
         rules = self._cache.get(key)
         if rules is None:
             op, arity = node.op, key[1]
-            # (a pattern that matches any node and captures nothing: None)
-            rules = [(None if pat.ops is None and not pat.src and pat.name is None
-                      and type(pat) is P else pat, fn, getattr(fn, "reads_uses", False))
+            # (a pattern that matches every node of this op and captures
+            # nothing, P(None) or P("mul"), is given as None)
+            rules = [(None if type(pat) is P and not pat.src and pat.name is None
+                      and (pat.ops is None or key[0] in pat.ops) else pat,
+                      fn, getattr(fn, "reads_uses", False))
                      for pat, fn in self.by_op.get(key[0], []) + [
                          (pat, fn) for pat, fn in self.generic
                          if not pat.src or len(pat.src) == arity]
