@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from ..expr.node import _interned, Constant, constant, make_apply
+from ..expr.node import Constant, constant, interned, make_apply
 from ..expr.ops import elementwise as ew
 from ..expr.types import TensorType, broadcast_shapes
 from .pattern import is_constant_value
@@ -60,7 +60,7 @@ def build(op, *inputs):
     operand has the result's dtype or is a weak scalar that adopts it, so the
     type is that dtype and the broadcast shape (op's own type rule, which is
     general and slower, runs where that does not hold)."""
-    known = _interned.get((op.name, tuple(map(id, inputs)), ()))
+    known = interned((op.name, tuple(map(id, inputs)), ()))
     if known is not None:  # hash-consing: the node exists, no need to type it
         return known
     if op is ew.second:
