@@ -66,16 +66,16 @@ def build(op, *inputs):
     if op is ew.second:
         shape = broadcast_shapes("second", inputs[0].type.shape, inputs[1].type.shape)
         return make_apply(op, inputs, (), TensorType(inputs[1].dtype, shape))
-    dtype = None
+    dtype, weak_float = None, False
     for i in inputs:
-        if not (isinstance(i, Constant) and i.weak):
-            if dtype is None:
-                dtype = i.dtype
-            elif i.dtype != dtype:
-                return op(*inputs)
-    if dtype is None or dtype not in ARITH or (op is ew.true_div and dtype[0] != "f") or any(
-            isinstance(i, Constant) and i.weak and i.dtype == "float64" and dtype[0] != "f"
-            for i in inputs):
+        if isinstance(i, Constant) and i.weak:
+            weak_float = weak_float or i.dtype == "float64"
+        elif dtype is None:
+            dtype = i.dtype
+        elif i.dtype != dtype:
+            return op(*inputs)
+    if dtype is None or dtype not in ARITH or (op is ew.true_div and dtype[0] != "f") or (
+            weak_float and dtype[0] != "f"):
         return op(*inputs)
     shape = broadcast_shapes(op.name, *(i.type.shape for i in inputs))
     return make_apply(op, inputs, (), TensorType(dtype, shape))
