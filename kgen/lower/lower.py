@@ -32,10 +32,14 @@ def lower(name, inputs, outputs, updates, doc_exprs=None, label=None):
     simplification, outputs then updates) are what the generated header comment
     shows."""
     from .scan_merge import merge_scans
-    exprs = merge_scans(list(outputs) + [e for _, e in updates])
+    given = list(outputs) + [e for _, e in updates]
+    order = toposort(given)
+    exprs = merge_scans(given, order)
+    if any(a is not b for a, b in zip(exprs, given)):
+        order = None  # scans merged: a new graph
     outputs, updates = exprs[:len(outputs)], [(s, e) for (s, _), e in
                                               zip(updates, exprs[len(outputs):])]
-    return _Lowering(name, inputs, outputs, updates, doc_exprs, label).run()
+    return _Lowering(name, inputs, outputs, updates, doc_exprs, label).run(order)
 
 
 class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRules):
@@ -53,9 +57,10 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
         self.features = set()
 
     # ---- 1-2: graph and shape phase --------------------------------------------
-    def run(self):
+    def run(self, order=None):
+        """The Plan (`order`: toposort of the outputs and updates, if known)."""
         exprs = self.outputs + [e for _, e in self.updates]
-        self.order = toposort(exprs)
+        self.order = toposort(exprs) if order is None else order
         shared = [n for n in self.order if isinstance(n, Shared)]
         for s, _ in self.updates:
             if s not in shared:
