@@ -125,6 +125,8 @@ def shaped(value, node, sources, ctx):
 
 def with_sources(result, atoms, sources, ctx):
     """Broadcast `result` against each shape source its `atoms` do not cover."""
+    if not sources:
+        return result
     seen = set()
     for s in sorted(sources, key=ctx.key):
         rep, ones = ctx.shape_class(s)
