@@ -142,7 +142,8 @@ def distribute_to_cancel(node, ctx, **_):
     """a * b * (x / a - y / b) -> b * x - a * y: multiply a sum out when every
     term then cancels a factor. Gradients of log(sigmoid) and friends have this
     shape; cancelling makes them smaller and finite where the factor is 0."""
-    if node.dtype[0] != "f" or not _has_sum_factor(node) or ctx.is_deferred(node):
+    if node.dtype[0] != "f" or not _has_sum_factor(node) or not _may_divide(node) \
+            or ctx.is_deferred(node):
         return None
     try:
         coeff, arrays, bases, sources = canonical.product_parts(node, ctx)
@@ -193,6 +194,30 @@ def _has_sum_factor(node):
                 return True
             if i.op is ew.mul or i.op is ew.true_div or i.op is ew.neg:
                 stack.append(i)
+    return False
+
+
+# what the product and sum collectors read through (product_parts, sum_parts,
+# split_coefficient), and what gives a factor a negative exponent
+_THROUGH = frozenset(("mul", "neg", "add", "sub", "second", "dimshuffle"))
+_DIVIDES = frozenset(("true_div", "reciprocal", "pow"))
+
+
+def _may_divide(node, budget=32):
+    """False only if nothing the collectors would read of `node` (its factors,
+    a sum factor's terms and theirs) divides: then no term can cancel a
+    factor. Looks at `budget` nodes at most (then it answers True)."""
+    stack, seen = list(node.inputs), set()
+    while stack:
+        x = stack.pop()
+        if x.op is None or id(x) in seen:
+            continue
+        name = x.op.name
+        if name in _DIVIDES or len(seen) >= budget:
+            return True
+        seen.add(id(x))
+        if name in _THROUGH:
+            stack.extend(x.inputs)
     return False
 
 
