@@ -3,9 +3,12 @@
     python benchmarks/bench_simplify.py
 
 Prints graph_size before/after `kg.simplify` for the gradients of four
-models, then the simplify time for graphs of about 1k, 10k and 100k nodes and
-the time per node (which must not grow with size: no quadratic pass).
+models, then the simplify time for graphs of about 100, 1k, 10k and 100k nodes
+and the time per node (which must not grow with size: no quadratic pass), then
+simplify and lowering per node for bench_c's op chains with their gradient
+(100, 1000 and 10,000 ops: issue 14's goal is 40 us per node for the two).
 """
+import os
 import sys
 import time
 
@@ -132,7 +135,7 @@ def main():
     print("\nsimplify time by graph size (CPU time, best of 3 below 100k)")
     kg.simplify(random_graph(200))  # warm up imports and caches
     per_node = {}
-    for n in (1_000, 10_000, 100_000):
+    for n in (100, 1_000, 10_000, 100_000):
         g = random_graph(n)
         size = kg.graph_size(g)
         best = float("inf")
@@ -146,7 +149,38 @@ def main():
               f"{per_node[n] * 1e6:6.1f} us/node")
     ratio = per_node[100_000] / per_node[1_000]
     print(f"  time per node at 100k / at 1k: {ratio:.2f} (must stay under 3)")
+    chain_phases()
     return 0 if ratio < 3 else 1
+
+
+def chain_phases():
+    """Simplify and lower (CPU time) per node of bench_c's chain + gradient,
+    the graphs issue 14's compile-time goals are about; best of 3 below 10k."""
+    from kgen.expr.graph import collector_paused
+    from kgen.lower.lower import lower
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_c import CHAIN_SPEC
+    print("\nbench_c's op chain + gradient: simplify and lower per node (CPU time)")
+    for ops in (100, 1_000, 10_000):
+        best = None
+        for _ in range(3 if ops < 10_000 else 1):
+            space = {}
+            graph = CHAIN_SPEC.format(n=ops).partition("step = kg.function")[0]
+            with collector_paused():  # as kg.function runs them
+                exec(graph, space)
+                x, e = space["x"], space["e"]
+                outs = [e, grad(space["cost"], x)]
+                size = kg.graph_size(outs)
+                t0 = time.process_time()
+                simple = kg.simplify(outs)
+                t1 = time.process_time()
+                lower("kgen_step", [x], simple, [], doc_exprs=outs, label="step")
+                t2 = time.process_time()
+            times = (t1 - t0, t2 - t1)
+            best = times if best is None or sum(times) < sum(best) else best
+        s, lw = (t / size * 1e6 for t in best)
+        print(f"  {ops:6d} ops, {size:6d} nodes:  simplify {best[0]:6.3f} s  lower {best[1]:6.3f} s"
+              f"   {s:5.1f} + {lw:5.1f} = {s + lw:5.1f} us/node")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,27 @@ from ..errors import KgenTypeError
 from ..runtime import core
 from .types import TensorType, check_dtype
 
-_interned = weakref.WeakValueDictionary()
+# key -> weak reference to the node interned under it; the entry goes when the
+# node does. (What a WeakValueDictionary keeps, without its Python-level get
+# and set: building and rewriting graphs look up a key for every node.)
+_interned = {}
+
+
+def _forget(ref, table=_interned):
+    """A node died: drop its entry (unless a new node holds the key since)."""
+    if table.get(ref.key) is ref:
+        del table[ref.key]
+
+
+def interned(key):
+    """The live node interned under `key`, or None."""
+    ref = _interned.get(key)
+    return None if ref is None else ref()
+
+
+def _intern(key, node):
+    _interned[key] = weakref.KeyedRef(node, _forget, key)
+    return node
 _leaf_ids = itertools.count()
 
 
@@ -224,10 +244,9 @@ def _intern_constant(arr, weak):
     arr = np.array(arr, order="C", copy=True)
     arr.flags.writeable = False
     key = ("const", arr.dtype.name, arr.shape, arr.tobytes(), weak)
-    node = _interned.get(key)
+    node = interned(key)
     if node is None:
-        node = Constant(arr, weak)
-        _interned[key] = node
+        node = _intern(key, Constant(arr, weak))
     return node
 
 
@@ -246,11 +265,12 @@ def as_variable(x):
 def make_apply(op, inputs, attrs, type_):
     """Return the interned Apply node for (op, inputs, attrs), creating it once."""
     key = (op.name, tuple(map(id, inputs)), attrs)
-    node = _interned.get(key)
+    ref = _interned.get(key)
+    node = None if ref is None else ref()
     if node is None:
         node = Apply.__new__(Apply)
         node.type, node.op, node.inputs, node.attrs, node.name = type_, op, tuple(inputs), attrs, None
-        _interned[key] = node
+        _intern(key, node)
     return node
 
 

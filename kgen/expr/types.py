@@ -50,7 +50,8 @@ class TensorType:
                 raise KgenTypeError("TensorType: give shape or broadcastable, not both")
             shape = broadcastable
         shape = tuple(shape or ())
-        if shape and all(isinstance(d, (bool, np.bool_)) for d in shape):
+        if shape and isinstance(shape[0], (bool, np.bool_)) and \
+                all(isinstance(d, (bool, np.bool_)) for d in shape):
             shape = tuple(1 if d else None for d in shape)  # a broadcastable pattern
         object.__setattr__(self, "dtype", dtype)
         object.__setattr__(self, "shape", shape)
@@ -80,6 +81,15 @@ def format_shape(shape):
 
 def broadcast_shapes(opname, *shapes):
     """NumPy broadcasting over static shapes; None means unknown until run time."""
+    first = None  # the common case first: every shape that is not () the same
+    for s in shapes:
+        if s:
+            if first is None:
+                first = s
+            elif s != first:
+                break
+    else:
+        return () if first is None else tuple(first)
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for axis in range(ndim):

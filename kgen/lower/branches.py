@@ -59,14 +59,16 @@ class Branches:
 
     def __init__(self, order, exprs):
         self.owner, self.groups, self._reads = {}, {}, {}
+        for n in order:
+            if is_ifelse(n):
+                self.groups.setdefault(_key(n), []).append(n)
+        if not self.groups:
+            return
         users = {}
         for n in order:
             for pos, i in enumerate(n.inputs):
                 users.setdefault(id(i), []).append((n, pos))
         outputs = {id(e) for e in exprs}
-        for n in order:
-            if is_ifelse(n):
-                self.groups.setdefault(_key(n), []).append(n)
         self.groups = {k: Group(parts) for k, parts in self.groups.items()}
         # inner ifelses come first in `order`: each node gets its innermost branch
         for group in self.groups.values():

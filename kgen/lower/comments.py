@@ -66,3 +66,41 @@ def _graph_at_most(expr, limit):
             return False
         stack.extend(n.inputs)
     return True
+
+
+class SmallGraphs:
+    """Whether each node's graph has at most `limit` op nodes, for many nodes
+    of one graph: a node's answer comes from its inputs' (the set of op
+    nodes below it while that is small, None once it is not), so a long
+    chain costs a step per node, not a walk of `limit` nodes each time."""
+
+    def __init__(self, limit):
+        self.limit, self.below = limit, {}  # id -> (node, frozenset of ids or None)
+
+    def __call__(self, expr):
+        below, limit = self.below, self.limit
+        stack = [expr]
+        while stack:
+            n = stack[-1]
+            if id(n) in below:
+                stack.pop()
+                continue
+            todo = [i for i in n.inputs if i.op is not None and id(i) not in below]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            ids = {id(n)}
+            for i in n.inputs:
+                if i.op is None:
+                    continue
+                sub = below[id(i)][1]
+                if sub is None:
+                    ids = None
+                    break
+                ids |= sub
+                if len(ids) > limit:
+                    ids = None
+                    break
+            below[id(n)] = (n, None if ids is None else frozenset(ids))
+        return below[id(expr)][1] is not None

@@ -48,8 +48,15 @@ class Schedule:
 
     def __init__(self, order, roots, dims_key, reads=value_reads):
         # `reads`: what a node needs computed before it runs (an ifelse reads
-        # what its branches read: kgen/lower/branches.py)
-        self.reads = reads
+        # what its branches read: kgen/lower/branches.py); asked once a node
+        known = {}
+
+        def cached(node):
+            r = known.get(id(node))
+            if r is None:
+                r = known[id(node)] = reads(node)
+            return r
+        self.reads = cached
         self.live = self._live(order, roots)
         self.users = {}
         for n in order:

@@ -14,7 +14,7 @@ from ..errors import KgenTypeError
 from ..expr.graph import toposort
 from ..expr.node import Constant, Input, Shared
 from .branches import BranchRules, Branches
-from .comments import _graph_at_most, _one_line
+from .comments import SmallGraphs, _one_line
 from .conv import ConvRules
 from .fusion import Schedule, is_reduction, value_reads
 from .ints import IntBuilder
@@ -32,10 +32,14 @@ def lower(name, inputs, outputs, updates, doc_exprs=None, label=None):
     simplification, outputs then updates) are what the generated header comment
     shows."""
     from .scan_merge import merge_scans
-    exprs = merge_scans(list(outputs) + [e for _, e in updates])
+    given = list(outputs) + [e for _, e in updates]
+    order = toposort(given)
+    exprs = merge_scans(given, order)
+    if any(a is not b for a, b in zip(exprs, given)):
+        order = None  # scans merged: a new graph
     outputs, updates = exprs[:len(outputs)], [(s, e) for (s, _), e in
                                               zip(updates, exprs[len(outputs):])]
-    return _Lowering(name, inputs, outputs, updates, doc_exprs, label).run()
+    return _Lowering(name, inputs, outputs, updates, doc_exprs, label).run(order)
 
 
 class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRules):
@@ -44,6 +48,7 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
         self.label = name if label is None else label
         self.inputs, self.outputs, self.updates = list(inputs), list(outputs), list(updates)
         self.names = Names()  # every C identifier of this kernel
+        self.small_graph = SmallGraphs(12)  # which locals' comments show their expression
         self.ints = IntBuilder(self.names)
         self.dims = {}      # id(node) -> [Int]
         self.value = {}     # id(node) -> View | ("literal", scalar) | ("int", Int)
@@ -52,9 +57,10 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
         self.features = set()
 
     # ---- 1-2: graph and shape phase --------------------------------------------
-    def run(self):
+    def run(self, order=None):
+        """The Plan (`order`: toposort of the outputs and updates, if known)."""
         exprs = self.outputs + [e for _, e in self.updates]
-        self.order = toposort(exprs)
+        self.order = toposort(exprs) if order is None else order
         shared = [n for n in self.order if isinstance(n, Shared)]
         for s, _ in self.updates:
             if s not in shared:
@@ -339,7 +345,7 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
             var = self.names.fresh(f"t{len(locals_) + 1}")
             # comment each local with its expression while that stays short
             # (bounded work: deep chains would make this quadratic)
-            comment = _one_line(n, 100) if _graph_at_most(n, 12) else n.op.name
+            comment = _one_line(n, 100) if self.small_graph(n) else n.op.name
             locals_.append(Local(var, n, operands, comment, self._flat_index(n, loop_dims)))
             index[id(n)] = var
         return leaves, locals_, index

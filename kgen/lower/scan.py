@@ -260,6 +260,7 @@ def _body_class():
             self.outer, self.node = outer, node
             self.name, self.label, self.doc_exprs = outer.name, outer.label, None
             self.names, self.ints = outer.names, outer.ints
+            self.small_graph = outer.small_graph
             self.buffers, self.features = outer.buffers, outer.features
             self.dims, self.value, self.params, self.steps = {}, {}, [], []
             self._slices, self._steps = {}, {}

@@ -14,9 +14,10 @@ from ..expr.ops.scan import scan, scan_out
 _SAME = ("inner_in", "seq_taps", "has_until", "label", "truncate")
 
 
-def merge_scans(exprs):
-    """`exprs` with every scan that another scan of theirs widens read from that one."""
-    order = toposort(list(exprs))
+def merge_scans(exprs, order=None):
+    """`exprs` with every scan that another scan of theirs widens read from that
+    one (`order`: toposort(exprs), where the caller has it)."""
+    order = toposort(list(exprs)) if order is None else order
     scans = [n for n in order if n.op is scan]
     if len(scans) < 2:
         return list(exprs)

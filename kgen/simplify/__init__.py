@@ -22,7 +22,7 @@ from ..expr.graph import graph_size
 from ..expr.node import as_variable
 from .algebra import ALGEBRA, reads_context
 from .canonical import collected_ops
-from .driver import Rewriter, _say
+from .driver import Facts, Rewriter, _say
 from .pattern import RuleTable
 from .stability import STABILITY
 
@@ -41,19 +41,25 @@ def pipeline(outputs, trace=False):
     # 1. rewrite: every rule, bottom-up, each node to a fixed point: constant
     #    folding, identities, canonical sums and products, shape no-ops, and
     #    stability rewrites matched on that canonical form.
-    outputs, fired = run_pass("rewrite", outputs, trace)
+    facts = Facts()  # what the passes learn about nodes, shared between them
+    outputs, fired = run_pass("rewrite", outputs, trace, facts)
     # 2. settle: run again on the rewritten graph, whose use counts (which
     #    decide what a sum or product may absorb) have changed, until a run
-    #    fires nothing. Usually one run, which rewrites nothing.
+    #    fires nothing. Usually one run, which rewrites nothing: a check that
+    #    no rule fires (Rewriter.fires_nothing) stands for that run.
     for _ in range(MAX_SETTLE):
         if not fired:
             break
-        outputs, fired = run_pass("settle", outputs, trace)
+        if Rewriter("settle", RULES, collected_ops, False, facts).fires_nothing(outputs):
+            if trace:
+                _say("settle: no rule fires on the rewritten graph")
+            return outputs, True
+        outputs, fired = run_pass("settle", outputs, trace, facts)
     return outputs, not fired
 
 
-def run_pass(name, outputs, trace):
-    rewriter = Rewriter(name, RULES, collected_ops, trace)
+def run_pass(name, outputs, trace, facts=None):
+    rewriter = Rewriter(name, RULES, collected_ops, trace, facts)
     outputs = rewriter.run(outputs)
     if trace:
         _say(f"after {name}: {graph_size(outputs)} nodes, {rewriter.fired} rewrites")

@@ -24,7 +24,7 @@ from ..expr.ops import reduce as rd
 from ..expr.ops import shape as sh
 from ..expr.ops.elementwise import Elementwise
 from . import canonical
-from .pattern import C, P, X, Y, Z, is_constant_value
+from .pattern import C, P, X, Y, Z, is_constant_value, only_for, reads_uses
 
 # a fold may not build a constant bigger than this many elements, unless an
 # input constant is already that big (folding never inflates the graph much)
@@ -35,8 +35,11 @@ FOLD_LIMIT = 256
 def fold_constants(node, **_):
     """An op applied to constants is the constant it computes (the op's own
     NumPy reference, so the result is exact to NumPy's semantics and dtype)."""
-    if not node.inputs or not all(isinstance(i, Constant) for i in node.inputs):
+    if not node.inputs:
         return None
+    for i in node.inputs:
+        if not isinstance(i, Constant):
+            return None
     biggest = max(i.value.size for i in node.inputs)
     args = [c.value.item() if c.weak else c.value for c in node.inputs]
     try:
@@ -50,6 +53,12 @@ def fold_constants(node, **_):
 
 
 # ---- identities from the op records' facts ----------------------------------------
+def _facts(test):
+    """only_for an elementwise op whose record passes `test`."""
+    return only_for(lambda op: isinstance(op, Elementwise) and test(op))
+
+
+@_facts(lambda op: op.identity is not None)
 def neutral_element(node, x, e, **_):
     """x + 0, x * 1, x - 0, x / 1, x ** 1 -> x (the op's `identity`, on the right)."""
     op = node.op
@@ -59,6 +68,7 @@ def neutral_element(node, x, e, **_):
     return None
 
 
+@_facts(lambda op: op.commutative and op.identity is not None)
 def neutral_element_left(node, e, x, **_):
     """0 + x, 1 * x -> x (commutative ops)."""
     if node.op.commutative:
@@ -66,6 +76,7 @@ def neutral_element_left(node, e, x, **_):
     return None
 
 
+@_facts(lambda op: op.absorbing is not None)
 def absorbing_element(node, x, a, ctx, **_):
     """x * 0 -> 0 shaped like the product (the op's `absorbing` element)."""
     op = node.op
@@ -75,12 +86,15 @@ def absorbing_element(node, x, a, ctx, **_):
     return None
 
 
+@_facts(lambda op: op.commutative and op.absorbing is not None)
 def absorbing_element_left(node, a, x, ctx, **_):
     if node.op.commutative:
         return absorbing_element(node, x, a, ctx)
     return None
 
 
+@_facts(lambda op: op.arity == 1 and (op.involution or op.idempotent or op.inverse is not None
+                                    or op.parity in ("even", "odd")))
 def unary_of_unary(node, inner, x, **_):
     """f(f(x)) for involutions and idempotent f, f(g(x)) for inverse pairs,
     f(-x) for even and odd f."""
@@ -101,6 +115,7 @@ def unary_of_unary(node, inner, x, **_):
     return None
 
 
+@_facts(lambda op: op.idempotent and op.arity == 2)
 def same_operands(node, x, **_):
     """max(x, x), min(x, x), x & x, x | x -> x."""
     if isinstance(node.op, Elementwise) and node.op.idempotent and node.op.arity == 2 \
@@ -110,21 +125,25 @@ def same_operands(node, x, **_):
 
 
 # ---- canonical sums and products -----------------------------------------------------
+@reads_uses
 def canonical_sum(node, ctx, **_):
     """Flatten, collect like terms, fold constants, order (canonical.py)."""
     return canonical.collect_sum(node, ctx)
 
 
+@reads_uses
 def canonical_product(node, ctx, **_):
     """Flatten, collect like bases, fold constants, order (canonical.py)."""
     return canonical.collect_product(node, ctx)
 
 
+@reads_uses
 def distribute_to_cancel(node, ctx, **_):
     """a * b * (x / a - y / b) -> b * x - a * y: multiply a sum out when every
     term then cancels a factor. Gradients of log(sigmoid) and friends have this
     shape; cancelling makes them smaller and finite where the factor is 0."""
-    if id(node) in ctx.deferred or node.dtype[0] != "f" or not _has_sum_factor(node):
+    if node.dtype[0] != "f" or not _has_sum_factor(node) or not _may_divide(node) \
+            or ctx.is_deferred(node):
         return None
     try:
         coeff, arrays, bases, sources = canonical.product_parts(node, ctx)
@@ -175,6 +194,30 @@ def _has_sum_factor(node):
                 return True
             if i.op is ew.mul or i.op is ew.true_div or i.op is ew.neg:
                 stack.append(i)
+    return False
+
+
+# what the product and sum collectors read through (product_parts, sum_parts,
+# split_coefficient), and what gives a factor a negative exponent
+_THROUGH = frozenset(("mul", "neg", "add", "sub", "second", "dimshuffle"))
+_DIVIDES = frozenset(("true_div", "reciprocal", "pow"))
+
+
+def _may_divide(node, budget=32):
+    """False only if nothing the collectors would read of `node` (its factors,
+    a sum factor's terms and theirs) divides: then no term can cancel a
+    factor. Looks at `budget` nodes at most (then it answers True)."""
+    stack, seen = list(node.inputs), set()
+    while stack:
+        x = stack.pop()
+        if x.op is None or id(x) in seen:
+            continue
+        name = x.op.name
+        if name in _DIVIDES or len(seen) >= budget:
+            return True
+        seen.add(id(x))
+        if name in _THROUGH:
+            stack.extend(x.inputs)
     return False
 
 
@@ -237,6 +280,7 @@ def cast_of_cast(node, inner, x, **_):
     return x if x.dtype == node.dtype else ew.cast(x, dtype=node.dtype)
 
 
+@reads_uses
 def static_shape(node, x, ctx, **_):
     """x.shape[i] is a constant where the static shape knows it, else the size
     of the simplest node known to have x's shape."""
@@ -280,6 +324,8 @@ def where_same(node, z, x, ctx, **_):
 _COLLECTED = ("add", "sub", "neg", "mul", "true_div", "reciprocal", "pow", "second")
 
 
+@reads_uses
+@_facts(lambda op: op.name not in _COLLECTED and not getattr(op, "indexed", False))
 def sink_second(node, ctx, **_):
     """f(second(a, b), y) -> second(a, f(b, y)): compute f on the small operand,
     broadcast once at the end, and not at all where y already has a's shape."""
@@ -344,6 +390,7 @@ def sum_of_broadcast(node, x, y, **_):
     return total
 
 
+@reads_uses
 def sum_of_scaled(node, x, ctx, **_):
     """sum(c * x) -> c * sum(x) for factors c that are scalars (0-d)."""
     if node.dtype != x.dtype or node.dtype[0] != "f" or x.op not in (ew.mul, ew.neg, ew.true_div) \
@@ -431,4 +478,9 @@ CONTEXT_OPS = frozenset(canonical.SUM_OPS + canonical.PRODUCT_OPS + ("pow", "sum
 def reads_context(node):
     """Whether a rule may decide differently at `node` depending on the graph
     around it (so the driver may not remember it as a fixed point)."""
-    return node.op.name in CONTEXT_OPS or any(i.op is ew.second for i in node.inputs)
+    if node.op.name in CONTEXT_OPS:
+        return True
+    for i in node.inputs:
+        if i.op is ew.second:
+            return True
+    return False

@@ -25,11 +25,10 @@ What is not rewritten, to keep results exact:
   - `x - stop_gradient(max)` stays a group (it is a shift for accuracy).
 """
 import math
-import weakref
 
 import numpy as np
 
-from ..expr.node import _interned, Constant, constant, make_apply
+from ..expr.node import Constant, constant, interned, make_apply
 from ..expr.ops import elementwise as ew
 from ..expr.types import TensorType, broadcast_shapes
 from .pattern import is_constant_value
@@ -61,22 +60,22 @@ def build(op, *inputs):
     operand has the result's dtype or is a weak scalar that adopts it, so the
     type is that dtype and the broadcast shape (op's own type rule, which is
     general and slower, runs where that does not hold)."""
-    known = _interned.get((op.name, tuple(map(id, inputs)), ()))
+    known = interned((op.name, tuple(map(id, inputs)), ()))
     if known is not None:  # hash-consing: the node exists, no need to type it
         return known
     if op is ew.second:
         shape = broadcast_shapes("second", inputs[0].type.shape, inputs[1].type.shape)
         return make_apply(op, inputs, (), TensorType(inputs[1].dtype, shape))
-    dtype = None
+    dtype, weak_float = None, False
     for i in inputs:
-        if not (isinstance(i, Constant) and i.weak):
-            if dtype is None:
-                dtype = i.dtype
-            elif i.dtype != dtype:
-                return op(*inputs)
-    if dtype is None or dtype not in ARITH or (op is ew.true_div and dtype[0] != "f") or any(
-            isinstance(i, Constant) and i.weak and i.dtype == "float64" and dtype[0] != "f"
-            for i in inputs):
+        if isinstance(i, Constant) and i.weak:
+            weak_float = weak_float or i.dtype == "float64"
+        elif dtype is None:
+            dtype = i.dtype
+        elif i.dtype != dtype:
+            return op(*inputs)
+    if dtype is None or dtype not in ARITH or (op is ew.true_div and dtype[0] != "f") or (
+            weak_float and dtype[0] != "f"):
         return op(*inputs)
     shape = broadcast_shapes(op.name, *(i.type.shape for i in inputs))
     return make_apply(op, inputs, (), TensorType(dtype, shape))
@@ -126,6 +125,8 @@ def shaped(value, node, sources, ctx):
 
 def with_sources(result, atoms, sources, ctx):
     """Broadcast `result` against each shape source its `atoms` do not cover."""
+    if not sources:
+        return result
     seen = set()
     for s in sorted(sources, key=ctx.key):
         rep, ones = ctx.shape_class(s)
@@ -153,28 +154,16 @@ def collect_product(node, ctx):
     return _collect(node, ctx, product_parts, _build_product)
 
 
-# node -> the use-count answers under which its collector last left it as it
-# is: the same answers give the same verdict, without rebuilding anything
-_VERDICTS = weakref.WeakKeyDictionary()
-
-
 def _collect(node, ctx, parts_of, build_from):
-    if id(node) in ctx.canonical or id(node) in ctx.deferred or node.dtype not in ARITH:
+    # (the driver remembers a None with the answers to ctx's questions that
+    # led to it: the same answers, later, skip the collector)
+    if node.dtype not in ARITH or ctx.is_canonical(node) or ctx.is_deferred(node):
         return None
-    seen = _VERDICTS.get(node)
-    if seen is not None and ctx.same_answers(seen):
-        return None
-    ctx.consulted = consulted = []
     try:
         out = build_from(node, *parts_of(node, ctx), ctx)
     except NotCanonical:
-        out = None
-    finally:
-        ctx.consulted = None
-    if out is None or out is node:
-        _VERDICTS[node] = tuple(consulted)
         return None
-    return out
+    return None if out is node else out
 
 
 def sum_parts(node, ctx):
@@ -314,6 +303,10 @@ def _made(spine, node):
 
 
 # ---- products ------------------------------------------------------------------
+_FLATTENED = ("mul", "true_div", "reciprocal", "neg")  # a product's own operations
+_INT_FLATTENED = ("mul", "neg")                        # those exact on integers too
+
+
 def product_parts(node, ctx):
     dtype = node.dtype
     is_float = dtype[0] == "f"
@@ -323,8 +316,6 @@ def product_parts(node, ctx):
     stack = [(node, 1)]
     while stack:
         x, sign = stack.pop()
-        name = x.op.name if x.op is not None else None
-        mine = x.dtype == dtype and (x is node or ctx.single_use(x))
         if isinstance(x, Constant):
             v = const_value(x, dtype)
             if v.ndim:
@@ -336,22 +327,25 @@ def product_parts(node, ctx):
             continue
         if x.dtype != dtype:
             raise NotCanonical
-        if name == "mul" and mine:
-            stack.append((x.inputs[1], sign))
-            stack.append((x.inputs[0], sign))
+        name = x.op.name if x.op is not None else None
+        # flattened where it is node's own or a single-use operand (asked
+        # only where the answer matters: each answer is recorded)
+        if name in _FLATTENED and (is_float or name in _INT_FLATTENED) and (
+                x is node or ctx.single_use(x)):
+            if name == "mul":
+                stack.append((x.inputs[1], sign))
+                stack.append((x.inputs[0], sign))
+            elif name == "true_div":
+                stack.append((x.inputs[1], -sign))
+                stack.append((x.inputs[0], sign))
+            elif name == "reciprocal":
+                stack.append((x.inputs[0], -sign))
+            else:  # neg
+                coeff = -coeff
+                stack.append((x.inputs[0], sign))
             continue
-        if name == "true_div" and mine and is_float:
-            stack.append((x.inputs[1], -sign))
-            stack.append((x.inputs[0], sign))
-            continue
-        if name == "reciprocal" and mine and is_float:
-            stack.append((x.inputs[0], -sign))
-            continue
-        if name == "neg" and mine:
-            coeff = -coeff
-            stack.append((x.inputs[0], sign))
-            continue
-        if name == "second" and (isinstance(x.inputs[1], Constant) or mine):
+        if name == "second" and (isinstance(x.inputs[1], Constant) or x is node
+                                 or ctx.single_use(x)):
             sources.append(x.inputs[0])
             stack.append((x.inputs[1], sign))
             continue

@@ -22,7 +22,6 @@ shape.
 """
 import hashlib
 import sys
-import weakref
 
 import numpy as np
 
@@ -30,9 +29,26 @@ from ..errors import KgenError
 from ..expr.node import Constant, Shared, make_apply
 from ..expr.ops.elementwise import Elementwise
 
-# structural facts, computed once per node and kept while the node lives
-_KEYS = weakref.WeakKeyDictionary()      # node -> sort key
-_CLASSES = weakref.WeakKeyDictionary()   # node -> shape class
+
+class Facts:
+    """What one kg.simplify call learns about nodes, for all its passes. By
+    id (a dict lookup, where weak dictionaries cost a weak reference each
+    time); `alive` holds every node so named, so no id is reused meanwhile.
+
+      keys      structural sort keys (Context.key)
+      classes   run-time shape classes (Context.shape_class)
+      normal    nodes no rule changes, whatever the graph around them
+      plain     nodes the rules that do not read uses leave as they are
+      verdicts  {rule: answers}: the answers to the context's questions
+                under which a rule that reads uses left the node as it is
+                (the same answers give the same verdict, so a later pass
+                need not run the rule again)
+    """
+
+    def __init__(self):
+        self.keys, self.classes, self.verdicts = {}, {}, {}
+        self.normal, self.plain = set(), set()
+        self.alive = []
 
 # rule firings allowed per node of the input graph before the driver gives up
 # on a pass (a safety net against two rules undoing each other forever)
@@ -42,10 +58,11 @@ MAX_FIRINGS_PER_NODE = 50
 class Context:
     """Per-pass facts about the graph being rewritten (see module docstring)."""
 
-    def __init__(self, outputs, collected_ops):
+    def __init__(self, outputs, collected_ops, facts=None):
+        self.facts = Facts() if facts is None else facts
         self.uses, self.deferred, self.counted = {}, set(), set()
         self.canonical = set()  # nodes a collector built: already in canonical form
-        self.consulted = None   # when a list: single_use records its answers there
+        self.consulted = None   # when a list: the questions below record their answers there
         self._alive = []        # nodes whose ids are used as keys above
         self._count_uses(outputs, collected_ops)
 
@@ -69,6 +86,7 @@ class Context:
                 if p is not None and collected_ops(p, n):
                     self.deferred.add(id(n))
         self._alive.append(order)
+        self.order = order  # the graph as it was given, inputs first
 
     def count_new(self, root):
         """The nodes a rule built are new users of their inputs."""
@@ -97,17 +115,41 @@ class Context:
                 if left == 0 and i.op is not None:
                     stack.append(i)
 
+    # -- the questions a rule may ask about the graph around a node ----------
+    # (each answer is recorded while a rule that reads uses runs: Facts.verdicts)
     def single_use(self, node):
         """At most one user: safe to fold into that user's canonical form."""
         one = self.uses.get(id(node), 0) <= 1
         if self.consulted is not None:
-            self.consulted.append((node, one))
+            self.consulted.append((SINGLE_USE, node, one))
         return one
 
+    def is_deferred(self, node):
+        """node is a single-use operand of a sum or product that its root collects."""
+        yes = id(node) in self.deferred
+        if self.consulted is not None:
+            self.consulted.append((DEFERRED, node, yes))
+        return yes
+
+    def is_canonical(self, node):
+        """A collector built node in this pass: it is in canonical form already."""
+        yes = id(node) in self.canonical
+        if self.consulted is not None:
+            self.consulted.append((CANONICAL, node, yes))
+        return yes
+
     def same_answers(self, consulted):
-        """True if single_use gives the answers recorded in `consulted` again."""
+        """True if the questions recorded in `consulted` get the same answers now."""
         uses = self.uses
-        return all((uses.get(id(n), 0) <= 1) == one for n, one in consulted)
+        for kind, n, answer in consulted:
+            k = id(n)
+            if kind is SINGLE_USE:
+                now = uses.get(k, 0) <= 1
+            else:
+                now = k in (self.deferred if kind is DEFERRED else self.canonical)
+            if now != answer:
+                return False
+        return True
 
     def inherit(self, old, new):
         """`new` replaces `old`: it takes over old's users (and deferral)."""
@@ -122,26 +164,28 @@ class Context:
         self._alive.append(nodes)
 
     # -- structural keys ------------------------------------------------------
-    @staticmethod
-    def key(node):
+    def key(self, node):
         """A sort key that depends only on structure, so the same graph sorts
         the same way in every process: (kind, name or op, digest)."""
-        k = _KEYS.get(node)
+        keys = self.facts.keys
+        k = keys.get(id(node))
         if k is not None:
             return k
+        alive = self.facts.alive
         stack = [node]
         while stack:
             n = stack[-1]
-            if n in _KEYS:
+            if id(n) in keys:
                 stack.pop()
                 continue
-            todo = [i for i in n.inputs if i not in _KEYS]
+            todo = [i for i in n.inputs if id(i) not in keys]
             if todo:
                 stack.extend(todo)
                 continue
             stack.pop()
-            _KEYS[n] = _key_of(n, [_KEYS[i][2] for i in n.inputs])
-        return _KEYS[node]
+            keys[id(n)] = _key_of(n, [keys[id(i)][2] for i in n.inputs])
+            alive.append(n)
+        return keys[id(node)]
 
     # -- run-time shape equality ---------------------------------------------
     def shape_class(self, node):
@@ -149,30 +193,34 @@ class Context:
         set to 1. rep is often node itself; elementwise nodes whose inputs share
         a rep have it too, and so do keepdims reductions (with ones), sum_to
         (its target's) and stop_gradient. Equal classes: equal shapes."""
-        r = _CLASSES.get(node)
+        classes = self.facts.classes
+        r = classes.get(id(node))
         if r is not None:
             return r
+        alive = self.facts.alive
         stack = [node]
         while stack:
             n = stack[-1]
-            if n in _CLASSES:
+            if id(n) in classes:
                 stack.pop()
                 continue
             deps = _shape_deps(n)
-            todo = [i for i in deps if i not in _CLASSES]
+            todo = [i for i in deps if id(i) not in classes]
             if todo:
                 stack.extend(todo)
                 continue
             stack.pop()
-            _CLASSES[n] = self._class_of(n)
-        return _CLASSES[node]
+            classes[id(n)] = self._class_of(n, classes)
+            alive.append(n)
+        return classes[id(node)]
 
-    def _class_of(self, n):
+    @staticmethod
+    def _class_of(n, classes):
         own = (n, frozenset())
         if n.op is None:
             return own
         if isinstance(n.op, Elementwise):
-            classes = [_CLASSES[i] for i in n.inputs if not _neutral(i.type.shape, n.ndim)]
+            classes = [classes[id(i)] for i in n.inputs if not _neutral(i.type.shape, n.ndim)]
             if not classes or any(c[0] != classes[0][0] for c in classes):
                 return own
             rep = classes[0][0]
@@ -183,12 +231,12 @@ class Context:
             return (rep, ones) if rep.ndim == n.ndim else own
         name = n.op.name
         if name == "sum_to":
-            return _CLASSES[n.inputs[1]]
+            return classes[id(n.inputs[1])]
         if name in ("sum", "prod", "max", "min") and n.attr("keepdims"):
-            rep, ones = _CLASSES[n.inputs[0]]
+            rep, ones = classes[id(n.inputs[0])]
             return rep, ones | frozenset(n.attr("axis"))
         if name == "gather":  # x[i, j]: shaped by the indices and x's other axes
-            return ("gather",) + tuple(_CLASSES[i] for i in n.inputs), frozenset()
+            return ("gather",) + tuple(classes[id(i)] for i in n.inputs), frozenset()
         return own
 
     def covers(self, shapes_of, source):
@@ -205,6 +253,9 @@ class Context:
         except Exception:  # noqa: BLE001
             return False
         return broadcasts_into(source.type.shape, target)
+
+
+SINGLE_USE, DEFERRED, CANONICAL = "single_use", "deferred", "canonical"
 
 
 def _shape_deps(n):
@@ -259,12 +310,13 @@ def _key_of(node, child_digests):
 class Rewriter:
     """Runs one rule table over a graph to a fixed point (one pass)."""
 
-    def __init__(self, name, table, collected_ops, trace=False):
+    def __init__(self, name, table, collected_ops, trace=False, facts=None):
         self.name, self.table, self.collected_ops = name, table, collected_ops
         self.trace, self.fired = trace, 0
+        self.facts = Facts() if facts is None else facts
 
     def run(self, outputs):
-        self.ctx = ctx = Context(outputs, self.collected_ops)
+        self.ctx = ctx = Context(outputs, self.collected_ops, self.facts)
         self.memo, self.in_progress = {}, set()
         self.budget = MAX_FIRINGS_PER_NODE * (len(ctx.uses) + 100)
         with np.errstate(all="ignore"):  # folding NumPy's way, inf and NaN included
@@ -272,8 +324,34 @@ class Rewriter:
         self.memo = self.ctx = None
         return results
 
+    def fires_nothing(self, outputs):
+        """True if run(outputs) would fire no rule (and so return outputs as
+        they are), found without its walk: each node of the graph as it is, in
+        topological order, is offered the rules run would offer it, under the
+        same context (a node's answers depend only on the graph and on marks
+        that its users' collectors make, and users come later in both orders).
+        Most settle passes are this check."""
+        self.ctx = ctx = Context(outputs, self.collected_ops, self.facts)
+        self.budget = MAX_FIRINGS_PER_NODE * (len(ctx.uses) + 100)
+        facts, reads_context = self.facts, self.table.reads_context
+        normal, plain, alive = facts.normal, facts.plain, facts.alive
+        try:
+            with np.errstate(all="ignore"):
+                for m in ctx.order:
+                    if m.op is None or id(m) in normal:
+                        continue
+                    if self._apply_rules(m, id(m) in plain) is not None:
+                        return False
+                    (plain if reads_context(m) else normal).add(id(m))
+                    alive.append(m)
+            return True
+        finally:
+            self.ctx = None
+
     def _simplify(self, root):
-        memo, ctx, normal = self.memo, self.ctx, self.table.normal
+        memo, ctx, in_progress = self.memo, self.ctx, self.in_progress
+        facts, reads_context = self.facts, self.table.reads_context
+        normal, plain, alive = facts.normal, facts.plain, facts.alive
         stack = [root]
         while stack:
             item = stack[-1]
@@ -283,49 +361,62 @@ class Rewriter:
                 res = memo[id(r)][1]
                 memo[id(m)] = (m, res)
                 memo[id(n)] = (n, res)
-                self.in_progress.discard(id(m))
-                continue
-            if id(item) in memo:
-                stack.pop()
+                in_progress.discard(id(m))
                 continue
             n = item
+            if id(n) in memo:
+                stack.pop()
+                continue
             if n.op is None:
                 stack.pop()
                 memo[id(n)] = (n, n)
                 continue
-            todo = [i for i in n.inputs if id(i) not in memo and id(i) not in self.in_progress]
-            if todo:
+            # n on its simplified inputs (the same object if none changed)
+            inputs, todo, changed = [], None, False
+            for i in n.inputs:
+                done = memo.get(id(i))
+                if done is not None:
+                    j = done[1]
+                    changed = changed or j is not i
+                    inputs.append(j)
+                elif id(i) in in_progress:
+                    inputs.append(i)
+                elif todo is None:
+                    todo = [i]
+                else:
+                    todo.append(i)
+            if todo is not None:
                 stack.extend(todo)
                 continue
             stack.pop()
-            m = self._rebuild(n)
-            if id(m) in memo:
-                memo[id(n)] = (n, memo[id(m)][1])
+            m = self._rebuild(n, inputs) if changed else n
+            done = memo.get(id(m))
+            if done is not None:
+                memo[id(n)] = (n, done[1])
                 continue
-            if id(m) in self.in_progress:  # a rule led back to a node being rewritten
+            if id(m) in in_progress:  # a rule led back to a node being rewritten
                 memo[id(n)] = (n, m)
                 continue
-            r = None if m in normal else self._apply_rules(m)
+            r = None if id(m) in normal else self._apply_rules(m, id(m) in plain)
             if r is None:
                 memo[id(m)] = (m, m)
-                memo[id(n)] = (n, m)
-                if self.budget > 0 and not self.table.reads_context(m):
-                    normal.add(m)
+                if n is not m:
+                    memo[id(n)] = (n, m)
+                if self.budget > 0:
+                    (plain if reads_context(m) else normal).add(id(m))
+                    alive.append(m)
                 continue
             ctx.inherit(m, r)
             ctx.count_new(r)  # before the release, so what r reuses stays alive
             ctx.release(m)
-            self.in_progress.add(id(m))
+            in_progress.add(id(m))
             stack.append((n, m, r))
             stack.append(r)
         return memo[id(root)][1]
 
-    def _rebuild(self, n):
-        """n on its simplified inputs (the same object if none changed)."""
-        memo, ctx = self.memo, self.ctx
-        inputs = tuple(memo[id(i)][1] if id(i) in memo else i for i in n.inputs)
-        if all(a is b for a, b in zip(inputs, n.inputs)):
-            return n
+    def _rebuild(self, n, inputs):
+        """n on the simplified `inputs` (some differ from n's)."""
+        ctx = self.ctx
         m = make_apply(n.op, inputs, n.attrs, n.type)
         ctx.inherit(n, m)
         ctx.counted.add(id(m))  # its inputs inherited n's use of theirs
@@ -333,21 +424,38 @@ class Rewriter:
             ctx.deferred.add(id(m))
         return m
 
-    def _apply_rules(self, node):
+    def _apply_rules(self, node, plain=False):
+        """The first rule's replacement for `node`, or None. plain: the node is
+        known to be a fixed point of the rules that do not read uses."""
         if self.budget <= 0:
             return None
         ctx = self.ctx
-        for pat, fn in self.table.candidates(node):
+        verdicts = None
+        for pat, fn, uses in self.table.candidates(node, plain):
             caps = {}
-            if not pat.match(node, caps):
+            if pat is not None and not pat.match(node, caps):
                 continue
+            if uses:
+                if verdicts is None:
+                    verdicts = self.facts.verdicts.get(id(node))
+                seen = verdicts.get(fn) if verdicts is not None else None
+                if seen is not None and ctx.same_answers(seen):
+                    continue
+                ctx.consulted = consulted = []
             try:
                 out = fn(node=node, ctx=ctx, **caps)
             except KgenError as exc:  # building the replacement failed its type rule
                 if self.trace:
                     _say(f"{self.name}: rule {fn.__name__} failed at {brief(node)}: {exc}")
                 continue
+            finally:
+                ctx.consulted = None
             if out is None or out is node:
+                if uses:
+                    if verdicts is None:
+                        verdicts = self.facts.verdicts[id(node)] = {}
+                        self.facts.alive.append(node)
+                    verdicts[fn] = consulted
                 continue
             if out.type != node.type:
                 if self.trace:

@@ -14,8 +14,6 @@ Rules are matched against nodes whose inputs are already simplified, so a
 pattern is written against the canonical form (constants last in sums, first
 in products; see canonical.py).
 """
-import weakref
-
 import numpy as np
 
 from ..expr.node import Constant
@@ -103,6 +101,26 @@ def _capture(name, node, caps):
 X, Y, Z = Hole("x"), Hole("y"), Hole("z")
 
 
+def only_for(test):
+    """Declare the ops a rule can fire on at all: `test(op)` reads the op
+    record's facts (identity, commutative...). The table never offers the
+    rule a node whose op fails it, so a generic pattern such as P(None, X, C)
+    costs nothing on the many nodes it could never rewrite."""
+    def mark(fn):
+        fn.only_for = test
+        return fn
+    return mark
+
+
+def reads_uses(fn):
+    """Mark a rule whose decision depends on the graph around the node (use
+    counts, which nodes wait to be collected), not only on the node's own
+    structure. The other rules are pure functions of the node: once they all
+    leave a node alone, the table does not offer them that node again."""
+    fn.reads_uses = True
+    return fn
+
+
 class RuleTable:
     """Rules indexed by the op at the pattern's root, in declaration order.
     Patterns with no root op are tried on every node, after the indexed ones."""
@@ -111,9 +129,10 @@ class RuleTable:
         self.rules = [rule for group in groups for rule in group]
         # reads_context(node): whether some rule's decision at node depends on
         # the graph around it (use counts); other nodes that no rule changes
-        # are remembered as fixed points of this table
+        # are remembered as fixed points of this table (the driver's
+        # Facts.normal). Nodes that only the rules marked reads_uses might
+        # still change are Facts.plain: later visits offer them those only.
         self.reads_context = reads_context or (lambda node: True)
-        self.normal = weakref.WeakSet()
         self.by_op, self.generic = {}, []
         for pat, fn in self.rules:
             if pat.ops is None:
@@ -123,13 +142,26 @@ class RuleTable:
                     self.by_op.setdefault(op, []).append((pat, fn))
         self._cache = {}
 
-    def candidates(self, node):
-        """The rules that may match `node`: its op's, then the generic ones
-        whose pattern fits its number of inputs."""
-        key = (node.op.name, len(node.inputs))
+    def candidates(self, node, plain=False):
+        """The rules that may match `node`, as (pattern or None, function, reads_uses):
+        its op's, then the generic ones whose pattern fits its number of inputs,
+        less those whose `only_for` rules its op out; with plain=True, only the
+        rules that read uses.
+        (Op names are unique, so the lists are cached by name and arity.)"""
+        key = (node.op.name, len(node.inputs), plain)
         rules = self._cache.get(key)
         if rules is None:
-            arity = key[1]
-            rules = self._cache[key] = self.by_op.get(key[0], []) + [
-                (pat, fn) for pat, fn in self.generic if not pat.src or len(pat.src) == arity]
+            op, arity = node.op, key[1]
+            # (a pattern that matches every node of this op and captures
+            # nothing, P(None) or P("mul"), is given as None)
+            rules = [(None if type(pat) is P and not pat.src and pat.name is None
+                      and (pat.ops is None or key[0] in pat.ops) else pat,
+                      fn, getattr(fn, "reads_uses", False))
+                     for pat, fn in self.by_op.get(key[0], []) + [
+                         (pat, fn) for pat, fn in self.generic
+                         if not pat.src or len(pat.src) == arity]
+                     if getattr(fn, "only_for", None) is None or fn.only_for(op)]
+            if plain:
+                rules = [rule for rule in rules if rule[2]]
+            self._cache[key] = rules
         return rules
