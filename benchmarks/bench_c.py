@@ -88,6 +88,29 @@ def w7(n):
             {"numpy": median_time(lambda: m.max(axis=1)), "kgen": median_time(lambda: g(m))})
 
 
+def w8(n):
+    """sin(tanh(x)) with its gradient, one fused loop: the sin and the cos of
+    one value must not become one scalar sincos call (kg_math.h)."""
+    a = np.linspace(-3, 3, n)
+    x = kg.vector("x")
+    y = kg.sin(kg.tanh(x))
+    f = kg.function([x], [y, kg.grad(y.sum(), x)])
+
+    def numpy_step():
+        t = np.tanh(a)
+        return np.sin(t), np.cos(t) * (1 - t * t)
+    for got, want in zip(f(a), numpy_step()):
+        assert np.allclose(got, want, rtol=1e-13, atol=1e-15)
+    out = {"numpy": median_time(numpy_step), "kgen": median_time(lambda: f(a))}
+    if jax:
+        import jax.numpy as jnp
+        jf = jax.jit(lambda v: (jnp.sin(jnp.tanh(v)),
+                                jax.grad(lambda w: jnp.sin(jnp.tanh(w)).sum())(v)))
+        ja = jax.device_put(a)
+        out["jax"] = median_time(lambda: [r.block_until_ready() for r in jf(ja)])
+    return out
+
+
 MLP_SPEC = """
 import numpy as np
 import kgen as kg
@@ -211,6 +234,7 @@ def main():
             ("W5 call overhead x+1, n=10", w5())]
     vmax, rowmax = w7(n)
     rows += [(f"W7 max(x) float32 n={n:.0e}", vmax), ("W7 max(X, axis=1), rows of 1000", rowmax)]
+    rows += [(f"W8 sin(tanh(x)) and its gradient n={n // 10:.0e}", w8(n // 10))]
     if not args.quick:
         rows += [("W4 MLP compile, fresh process", w4()),
                  ("W6 1000-op chain + grad compile", w6(1000))]

@@ -442,3 +442,27 @@ def test_portable_build_carries_wider_clones(built):
     sinf_variants = {s.rsplit("_", 1)[0] for s in _undefined_symbols(so_path)
                      if s.startswith("_ZGV") and s.endswith("_sinf")}
     assert sinf_variants == {"_ZGVbN4v", "_ZGVdN8v", "_ZGVeN16v"}
+
+
+@pytest.mark.skipif(not flags.libmvec_available(), reason="libmvec (glibc, x86-64) not here")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sin_and_cos_of_one_value_stay_vectorized(dtype):
+    """A gradient of sin has sin(t) and cos(t) in one loop; gcc would merge
+    them into one sincos call, which has no SIMD variant, and the whole loop
+    (here with kg_tanh's selects in it) would run on scalar libm. The kernel
+    must call libmvec's sin and cos, and give NumPy's values."""
+    import kgen as kg
+    x = kg.vector("x", dtype)
+    y = kg.sin(kg.tanh(x))
+    f = kg.function([x], [y, kg.grad(y.sum(), x)])
+    a = np.linspace(-3, 3, 1001).astype(dtype)
+    t = np.tanh(a.astype(np.float64))
+    tol = 1e-13 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(f(a)[0], np.sin(t), rtol=tol, atol=tol)
+    np.testing.assert_allclose(f(a)[1], np.cos(t) * (1 - t * t), rtol=tol, atol=tol)
+    symbols = subprocess.run(["nm", "-D", f._module.__file__], capture_output=True, text=True,
+                             check=True).stdout
+    suffix = "f" if dtype == "float32" else ""
+    assert " U sincos" not in symbols
+    vector = {s.split("@")[0].split("_")[-1] for s in symbols.split() if s.startswith("_ZGV")}
+    assert {"sin" + suffix, "cos" + suffix} <= vector, symbols

@@ -182,8 +182,9 @@ expm1 = unary("expm1", np.expm1, "expm1{f}({0})", lambda n, g: [g * (n + 1)], in
 sqrt = unary("sqrt", np.sqrt, "sqrt{f}({0})", lambda n, g: [g / (2 * n)], domain="positive")
 
 # ---- trigonometric and hyperbolic -------------------------------------------
-sin = unary("sin", np.sin, "sin{f}({0})", lambda n, g: [g * cos(n.inputs[0])], parity="odd")
-cos = unary("cos", np.cos, "cos{f}({0})", lambda n, g: [-g * sin(n.inputs[0])], parity="even")
+# kg_sin/kg_cos (kg_math.h): gcc must not merge the two into an unvectorizable sincos
+sin = unary("sin", np.sin, "kg_sin{f}({0})", lambda n, g: [g * cos(n.inputs[0])], parity="odd")
+cos = unary("cos", np.cos, "kg_cos{f}({0})", lambda n, g: [-g * sin(n.inputs[0])], parity="even")
 tan = unary("tan", np.tan, "tan{f}({0})", lambda n, g: [g * (1 + n * n)], domain="unit")
 arcsin = unary("arcsin", np.arcsin, "asin{f}({0})",
                lambda n, g: [g / sqrt(1 - n.inputs[0] * n.inputs[0])], domain="unit")

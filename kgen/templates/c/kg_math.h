@@ -120,6 +120,18 @@ KG__SIMD_DECL double cos(double);
 KG__SIMD_DECL float cosf(float);
 KG__SIMD_DECL double pow(double, double);
 KG__SIMD_DECL float powf(float, float);
+/* sin and cos by other C names for the same symbols: gcc merges sin(x) and
+ * cos(x) of one x (every gradient of sin or cos has both) into one sincos
+ * call, which has no SIMD variant, and the loop then stays scalar (20 ns an
+ * element instead of ~2). Names gcc does not know as builtins are not merged;
+ * `const` says what the builtins' knowledge did (no errno under
+ * -fno-math-errno): without it the calls stop if-conversion of kg_tanh's
+ * selects in the same loop. */
+__attribute__((__simd__("notinbranch"), const, nothrow)) double kg__sin(double) __asm__("sin");
+__attribute__((__simd__("notinbranch"), const, nothrow)) float kg__sinf(float) __asm__("sinf");
+__attribute__((__simd__("notinbranch"), const, nothrow)) double kg__cos(double) __asm__("cos");
+__attribute__((__simd__("notinbranch"), const, nothrow)) float kg__cosf(float) __asm__("cosf");
+#    define KG__SINCOS_APART 1
 #  endif
 #  if __GLIBC_PREREQ(2, 35)
 #    define KG_HAVE_LIBMVEC_235 1
@@ -197,10 +209,17 @@ KG__SIMD_DECL float hypotf(float, float);
 #define kg_sqrtf(x) sqrtf(x)
 #define kg_cbrt(x) cbrt(x)
 #define kg_cbrtf(x) cbrtf(x)
-#define kg_sin(x) sin(x)
-#define kg_sinf(x) sinf(x)
-#define kg_cos(x) cos(x)
-#define kg_cosf(x) cosf(x)
+#if defined(KG__SINCOS_APART)
+#  define kg_sin(x) kg__sin(x)
+#  define kg_sinf(x) kg__sinf(x)
+#  define kg_cos(x) kg__cos(x)
+#  define kg_cosf(x) kg__cosf(x)
+#else
+#  define kg_sin(x) sin(x)
+#  define kg_sinf(x) sinf(x)
+#  define kg_cos(x) cos(x)
+#  define kg_cosf(x) cosf(x)
+#endif
 #define kg_tan(x) tan(x)
 #define kg_tanf(x) tanf(x)
 #define kg_asin(x) asin(x)
