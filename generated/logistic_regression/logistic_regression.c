@@ -688,8 +688,8 @@ static inline void kg_ws_give(void **slot, char *ws)
     free(block);
 }
 
-/* the matrix products, defined after the kernels (part 2 of the helpers) */
-KG_GEMM_LINKAGE void kg_gemm_f32(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, float alpha, const float *A, ptrdiff_t rsa, ptrdiff_t csa, const float *B, ptrdiff_t rsb, ptrdiff_t csb, float beta, float *C, ptrdiff_t ldc);
+/* the matrix products, defined after the kernels (part 2 of the helpers);
+ * only those of the dtypes used (a split build's are extern: each is compiled) */
 KG_GEMM_LINKAGE void kg_gemm_f64(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, double alpha, const double *A, ptrdiff_t rsa, ptrdiff_t csa, const double *B, ptrdiff_t rsb, ptrdiff_t csb, double beta, double *C, ptrdiff_t ldc);
 
 /* ======== the kernels ======== */
@@ -2680,6 +2680,7 @@ fail:
 
 /* ======== kgen's helpers, part 2 of 2: matrix products ======== */
 #if KG_IN_UNIT(0)
+#define KG_GEMM_NO_F32
 #ifdef KG_BLAS
 /* ---- kg_narrow.h: products with a narrow result (N <= one vector) ---- */
 /* kg_narrow.h -- matrix products with a narrow result, C = A @ B with N at
@@ -2835,8 +2836,12 @@ static int kg_narrow_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,      
 #  else
 #    define KG__NARROW_PRAGMA_FOR(M, N, K)
 #  endif
+#ifndef KG_GEMM_NO_F32  /* (kgen defines it where no product has this dtype) */
 KG__NARROW(float, f32)
+#endif
+#ifndef KG_GEMM_NO_F64  /* (kgen defines it where no product has this dtype) */
 KG__NARROW(double, f64)
+#endif
 #  undef KG__NARROW_PRAGMA_FOR
 #  undef KG__NARROW_UNROLL
 #  define KG_HAVE_NARROW 1
@@ -2933,8 +2938,12 @@ KG_GEMM_LINKAGE void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alph
             C[i * ldc + j] = alpha * s + (beta == 0 ? (T)0 : beta * C[i * ldc + j]); \
         }                                                                            \
 }
+#ifndef KG_GEMM_NO_F32  /* (kgen defines it where no product has this dtype) */
 KG__BLAS_GEMM(float, f32, KG_BLAS_SGEMM)
+#endif
+#ifndef KG_GEMM_NO_F64  /* (kgen defines it where no product has this dtype) */
 KG__BLAS_GEMM(double, f64, KG_BLAS_DGEMM)
+#endif
 
 #endif /* KG_BLAS_H */
 #else
@@ -3617,16 +3626,21 @@ KG_GEMM_LINKAGE void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alph
     KG__GEMM_RUN(T);                                                           \
 }
 
+/* (kgen defines KG_GEMM_NO_F32 / KG_GEMM_NO_F64 where no product has that dtype) */
+#ifndef KG_GEMM_NO_F32
 KG__GEMM_NAIVE(float)
-KG__GEMM_NAIVE(double)
 KG__GEMM_SCALE(float)
-KG__GEMM_SCALE(double)
 KG__GEMM_FAMILIES(float)
-KG__GEMM_FAMILIES(double)
 KG__GEMM_SERIAL(float)
-KG__GEMM_SERIAL(double)
 KG__GEMM_API(float, f32, cblas_sgemm)
+#endif
+#ifndef KG_GEMM_NO_F64
+KG__GEMM_NAIVE(double)
+KG__GEMM_SCALE(double)
+KG__GEMM_FAMILIES(double)
+KG__GEMM_SERIAL(double)
 KG__GEMM_API(double, f64, cblas_dgemm)
+#endif
 
 #endif /* KG_GEMM_H */
 #endif

@@ -158,7 +158,7 @@ class ConvRules:
         wpack = None
         if role != "filters":
             wpack = self._scratch("conv_wpack", node.dtype, self.ints.product(wd, "conv_wsize"))
-        self.features.update(("gemm", "conv"))
+        self.features.update(("gemm", "conv", "gemm_" + node.dtype))
         # the implicit GEMM of the CUDA kernel, per group: M x N outputs, sums of K terms
         cg = wd[1]
         taps = self.ints.mul(wd[2], wd[3], "conv_taps")

@@ -44,6 +44,8 @@ class StepRules:
         self.features.add("gemm")
         if node.dtype not in ("float32", "float64"):
             self.features.add("int_gemm")
+        else:  # only the products of the dtypes used are compiled (module.c.jinja)
+            self.features.add("gemm_" + node.dtype)
         if id(node) in self._transposed:
             # C stored column-major: compute C.T (N x M) = B.T @ A.T into rows of length M
             M, N, K = a.dims[0], b.dims[1], a.dims[1]

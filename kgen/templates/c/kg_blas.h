@@ -87,7 +87,11 @@ KG_GEMM_LINKAGE void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alph
             C[i * ldc + j] = alpha * s + (beta == 0 ? (T)0 : beta * C[i * ldc + j]); \
         }                                                                            \
 }
+#ifndef KG_GEMM_NO_F32  /* (kgen defines it where no product has this dtype) */
 KG__BLAS_GEMM(float, f32, KG_BLAS_SGEMM)
+#endif
+#ifndef KG_GEMM_NO_F64  /* (kgen defines it where no product has this dtype) */
 KG__BLAS_GEMM(double, f64, KG_BLAS_DGEMM)
+#endif
 
 #endif /* KG_BLAS_H */

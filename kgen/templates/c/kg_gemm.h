@@ -676,15 +676,20 @@ KG_GEMM_LINKAGE void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alph
     KG__GEMM_RUN(T);                                                           \
 }
 
+/* (kgen defines KG_GEMM_NO_F32 / KG_GEMM_NO_F64 where no product has that dtype) */
+#ifndef KG_GEMM_NO_F32
 KG__GEMM_NAIVE(float)
-KG__GEMM_NAIVE(double)
 KG__GEMM_SCALE(float)
-KG__GEMM_SCALE(double)
 KG__GEMM_FAMILIES(float)
-KG__GEMM_FAMILIES(double)
 KG__GEMM_SERIAL(float)
-KG__GEMM_SERIAL(double)
 KG__GEMM_API(float, f32, cblas_sgemm)
+#endif
+#ifndef KG_GEMM_NO_F64
+KG__GEMM_NAIVE(double)
+KG__GEMM_SCALE(double)
+KG__GEMM_FAMILIES(double)
+KG__GEMM_SERIAL(double)
 KG__GEMM_API(double, f64, cblas_dgemm)
+#endif
 
 #endif /* KG_GEMM_H */

@@ -151,8 +151,12 @@ static int kg_narrow_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alpha,      
 #  else
 #    define KG__NARROW_PRAGMA_FOR(M, N, K)
 #  endif
+#ifndef KG_GEMM_NO_F32  /* (kgen defines it where no product has this dtype) */
 KG__NARROW(float, f32)
+#endif
+#ifndef KG_GEMM_NO_F64  /* (kgen defines it where no product has this dtype) */
 KG__NARROW(double, f64)
+#endif
 #  undef KG__NARROW_PRAGMA_FOR
 #  undef KG__NARROW_UNROLL
 #  define KG_HAVE_NARROW 1
