@@ -363,7 +363,9 @@ class Kernel:
              (a scan that stopped at until()): the C function writes it into its
              k-th int64 length argument (after the updates), and the output,
              allocated at its longest, is cut to it
-    fast:    give the kernel a fast path for calls of plain arrays (see fast_class)
+    fast:    give the kernel a fast path for calls of plain arrays (see fast_class);
+             "c": its extension was built with a call in C for it (kg.function's
+             builds: templates/c/fastcall.c.jinja), used where it loads
     """
 
     # how a call given Dask arrays runs: kg.function's C kernels hand it to kgen.dask
@@ -405,7 +407,8 @@ class Kernel:
         self._locks = lock_order(touched) if self._updated or len(self.shared) > 1 else []
         if fast and self.signature._fast is not None and not touched and not self._values \
                 and not self._trims:
-            self.__class__ = fast_class(type(self), self, c_call(self, ext, c_name))
+            self.__class__ = fast_class(type(self), self,
+                                        c_call(self, ext, c_name) if fast == "c" else None)
 
     def __repr__(self):
         return f"<kernel {self.name}({', '.join(map(str, self.names))})>"
@@ -544,11 +547,11 @@ def present(args):
 def c_call(kernel, ext, c_name):
     """The kernel's call from Python in C (templates/c/kg_fastcall.h: it checks
     and runs plain-array calls, and passes every other call to `kernel.call`),
-    or None where the extension has none (packages: they use the stable ABI)."""
+    or None where the extension cannot give one."""
     path = getattr(ext, "__file__", None)
     if not path:
         return None
-    import ctypes  # here, not at import: kernels without a fast path never need it
+    import ctypes  # here, not at import: only kg.function's builds have a C call
     try:  # the loaded extension itself: dlopen hands back the same library
         make = getattr(ctypes.PyDLL(path), c_name + "_fast_make")
     except (OSError, AttributeError):
@@ -567,10 +570,14 @@ def c_call(kernel, ext, c_name):
 def fast_class(base, kernel, c_call=None):
     """A subclass of `base` (named as it is) whose __call__ is `kernel`'s fast path:
     `c_call` where there is one (a builtin: it does not bind, so it gets the
-    call's arguments alone), else straight-line Python compiled for its arity."""
-    if c_call is not None:
-        return type(base.__name__, (base,), {"__call__": c_call, "__module__": base.__module__,
-                                             "__qualname__": base.__qualname__})
+    call's arguments alone), else python_call's."""
+    call = python_call(base, kernel) if c_call is None else c_call
+    return type(base.__name__, (base,), {"__call__": call, "__module__": base.__module__,
+                                         "__qualname__": base.__qualname__})
+
+
+def python_call(base, kernel):
+    """`kernel`'s fast path in Python: straight-line code compiled for its arity."""
     n_in, n_out = len(kernel.signature.dtypes), len(kernel._out_dtypes)
     # 0-d float64 inputs take a Python float as it is (the weak-scalar rule
     # keeps every float for float64): an array of it, without the general path
@@ -591,8 +598,7 @@ def fast_class(base, kernel, c_call=None):
         names[f"OD{k}"], names[f"OC{k}"] = dtype, ctype
     call = types.FunctionType(code, names, "__call__", (MISSING,) * n_in)
     call.__doc__ = base.call.__doc__
-    return type(base.__name__, (base,), {"__call__": call, "__module__": base.__module__,
-                                         "__qualname__": base.__qualname__})
+    return call
 
 
 def _compile_fast(n_in, n_out, single, floats=()):

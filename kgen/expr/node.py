@@ -265,7 +265,7 @@ def as_variable(x):
 def make_apply(op, inputs, attrs, type_):
     """Return the interned Apply node for (op, inputs, attrs), creating it once."""
     key = (op.name, tuple(map(id, inputs)), attrs)
-    ref = _interned.get(key)
+    ref = _interned.get(key)  # interned(key), inlined: this runs for every node built
     node = None if ref is None else ref()
     if node is None:
         node = Apply.__new__(Apply)

@@ -77,7 +77,8 @@ class CFunction(core.Kernel):
             outputs=[(p.name, p.dtype, p.ndim) for p in roles["output"]],
             updates=[(s, p.dtype, p.ndim) for s, p in zip(updated, roles["update"])],
             single=kernel.single, values=value_positions(plan),
-            fast=not profile, trims=trims(plan))  # a profiled call goes through the timed bind
+            # a profiled call goes through the timed bind; others are called in C
+            fast=False if profile else "c", trims=trims(plan))
         self.signature = CallSignature(kernel, plan)
         self.names = self.signature.names
         if profile:
