@@ -2,10 +2,10 @@
  *
  * Standalone C99: no Python headers. Kernels:
  *   linear_model_train  (line 696)
- *   linear_model_predict  (line 1124)
- *   linear_model_train_chunk0  (line 1270)
- *   linear_model_train_tail  (line 1540)
- *   linear_model_predict_chunk0  (line 1794)
+ *   linear_model_predict  (line 1112)
+ *   linear_model_train_chunk0  (line 1258)
+ *   linear_model_train_tail  (line 1528)
+ *   linear_model_predict_chunk0  (line 1766)
  * kgen's own helpers (pasted headers) come before them, as part 1 of 2
  * (macros and inline functions the kernels use), and after them, as part 2
  * (matrix products), each behind a "kgen's helpers" line.
@@ -721,10 +721,6 @@ KG_EXPORT int linear_model_train_shapes(int64_t in_x_d0, int64_t in_y_d0, int64_
     const int64_t sub_d0 = (add_d0 == 1) ? in_y_d0 : add_d0;
     int64_t size_2;
     if (kg_mul_overflows(in_x_d0, sh_W_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "mul", (long long)in_x_d0, (long long)sh_W_d0);
-    if (sh_W_d1 != in_x_d0 && sh_W_d1 != 1 && in_x_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "sub", (long long)sh_W_d0, (long long)sh_W_d1, (long long)sh_W_d0, (long long)in_x_d0);
-    const int64_t sub_d1 = (sh_W_d1 == 1) ? in_x_d0 : sh_W_d1;
-    int64_t size_3;
-    if (kg_mul_overflows(sh_W_d0, sub_d1, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "sub", (long long)sh_W_d0, (long long)sub_d1);
     const int64_t sh_b_b0 = (sh_b_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0 = (sh_W_d0 == 1) ? 0 : 1;
     const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
@@ -735,16 +731,14 @@ KG_EXPORT int linear_model_train_shapes(int64_t in_x_d0, int64_t in_y_d0, int64_
     const int64_t sts = (add_d0 == 1) ? 0 : 1;
     const int64_t tmp0_size_3 = tmp0_size_2 > sh_W_d0 ? tmp0_size_2 : sh_W_d0;
     const int64_t in_x_b0 = (in_x_d0 == 1) ? 0 : 1;
-    const int64_t sh_W_b0 = (sh_W_d0 == 1) ? 0 : sh_W_d1;
-    const int64_t sh_W_b1 = (sh_W_d1 == 1) ? 0 : 1;
+    const int64_t sh_W_b0 = (sh_W_d0 == 1) ? 0 : in_x_d0;
     const int64_t tmp0_size_4 = tmp0_size_3 > sh_b_d0 ? tmp0_size_3 : sh_b_d0;
     /* not every size is used by both functions */
-(void)sh_W_s0; (void)add_d0; (void)sub_d0; (void)size_2; (void)sub_d1; (void)size_3; (void)sh_b_b0; (void)tmp0_b0;
-(void)in_y_b0; (void)tmp0_size; (void)tmp1_b0; (void)tmp0_size_2; (void)tmp2_size; (void)sts; (void)tmp0_size_3; (void)in_x_b0;
-(void)sh_W_b0; (void)sh_W_b1; (void)tmp0_size_4;
+(void)sh_W_s0; (void)add_d0; (void)sub_d0; (void)size_2; (void)sh_b_b0; (void)tmp0_b0; (void)in_y_b0; (void)tmp0_size;
+(void)tmp1_b0; (void)tmp0_size_2; (void)tmp2_size; (void)sts; (void)tmp0_size_3; (void)in_x_b0; (void)sh_W_b0; (void)tmp0_size_4;
 
     out_shape[0] = sh_W_d0;
-    out_shape[1] = sub_d1;
+    out_shape[1] = in_x_d0;
     out_shape[2] = sh_b_d0;
     (void)out_shape; (void)err; (void)errlen;
     return 0;
@@ -778,10 +772,6 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
     const int64_t sub_d0 = (add_d0 == 1) ? in_y_d0 : add_d0;
     int64_t size_2;
     if (kg_mul_overflows(in_x_d0, sh_W_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "mul", (long long)in_x_d0, (long long)sh_W_d0);
-    if (sh_W_d1 != in_x_d0 && sh_W_d1 != 1 && in_x_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "sub", (long long)sh_W_d0, (long long)sh_W_d1, (long long)sh_W_d0, (long long)in_x_d0);
-    const int64_t sub_d1 = (sh_W_d1 == 1) ? in_x_d0 : sh_W_d1;
-    int64_t size_3;
-    if (kg_mul_overflows(sh_W_d0, sub_d1, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "sub", (long long)sh_W_d0, (long long)sub_d1);
     const int64_t sh_b_b0 = (sh_b_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0 = (sh_W_d0 == 1) ? 0 : 1;
     const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
@@ -792,13 +782,11 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
     const int64_t sts = (add_d0 == 1) ? 0 : 1;
     const int64_t tmp0_size_3 = tmp0_size_2 > sh_W_d0 ? tmp0_size_2 : sh_W_d0;
     const int64_t in_x_b0 = (in_x_d0 == 1) ? 0 : 1;
-    const int64_t sh_W_b0 = (sh_W_d0 == 1) ? 0 : sh_W_d1;
-    const int64_t sh_W_b1 = (sh_W_d1 == 1) ? 0 : 1;
+    const int64_t sh_W_b0 = (sh_W_d0 == 1) ? 0 : in_x_d0;
     const int64_t tmp0_size_4 = tmp0_size_3 > sh_b_d0 ? tmp0_size_3 : sh_b_d0;
     /* not every size is used by both functions */
-(void)sh_W_s0; (void)add_d0; (void)sub_d0; (void)size_2; (void)sub_d1; (void)size_3; (void)sh_b_b0; (void)tmp0_b0;
-(void)in_y_b0; (void)tmp0_size; (void)tmp1_b0; (void)tmp0_size_2; (void)tmp2_size; (void)sts; (void)tmp0_size_3; (void)in_x_b0;
-(void)sh_W_b0; (void)sh_W_b1; (void)tmp0_size_4;
+(void)sh_W_s0; (void)add_d0; (void)sub_d0; (void)size_2; (void)sh_b_b0; (void)tmp0_b0; (void)in_y_b0; (void)tmp0_size;
+(void)tmp1_b0; (void)tmp0_size_2; (void)tmp2_size; (void)sts; (void)tmp0_size_3; (void)in_x_b0; (void)sh_W_b0; (void)tmp0_size_4;
 
 
     /* temporaries: one block for this call, kept for the next (kg_ws_take) */
@@ -819,7 +807,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
     tmp2 = (double *)(void *)(kg_ws + kg_at2);
 
     /* W @ x */
-    kg_gemm_f64(sh_W_d0, 1, sh_W_d1, 1, sh_W + 0, sh_W_d1, 1, in_x + 0, 1, 0, 0, tmp0 + 0, 1);
+    kg_gemm_f64(sh_W_d0, 1, in_x_d0, 1, sh_W + 0, in_x_d0, 1, in_x + 0, 1, 0, 0, tmp0 + 0, 1);
 
     /* b + W @ x - y */
     {
@@ -922,7 +910,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
 
         tmp0[0] = (double)acc;
     }
-    /* cast((b + W @ x - y).shape[0], dtype='float64'); ... / ... */
+    /* cast(((b + W @ x - y) ** 2).shape[0], dtype='float64'); ... / ... */
     {
         const int64_t n = 1;
         const int64_t v_4 = (int64_t)sub_d0;
@@ -931,8 +919,8 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double t1_3 = ((double)v_4);  /* cast((b + W @ x - y).shape[0], dtype='float64') */
-                const double t2_2 = (v_5 / t1_3);  /* sum((b + ... - y) ** 2, axis=(0,), keepdims=False) / cast((b + ... - y).shape[0], dtype='float64') */
+                const double t1_3 = ((double)v_4);  /* cast(((b + W @ x - y) ** 2).shape[0], dtype='float64') */
+                const double t2_2 = (v_5 / t1_3);  /* sum((... - y) ** 2, axis=(0,), keepdims=False) / cast(((...) ** 2).shape[0], dtype='float64') */
                 tmp2[i] = t1_3;
                 out[i] = t2_2;
             }
@@ -940,8 +928,8 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double t1_3 = ((double)v_4);  /* cast((b + W @ x - y).shape[0], dtype='float64') */
-                const double t2_2 = (v_5 / t1_3);  /* sum((b + ... - y) ** 2, axis=(0,), keepdims=False) / cast((b + ... - y).shape[0], dtype='float64') */
+                const double t1_3 = ((double)v_4);  /* cast(((b + W @ x - y) ** 2).shape[0], dtype='float64') */
+                const double t2_2 = (v_5 / t1_3);  /* sum((... - y) ** 2, axis=(0,), keepdims=False) / cast(((...) ** 2).shape[0], dtype='float64') */
                 tmp2[i] = t1_3;
                 out[i] = t2_2;
             }
@@ -949,7 +937,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
         }
         (void)n;
     }
-    /* 2.0 * ((b + W @ x - y) / cast((b + W @ x - y).shape[0], dtype='float64')) */
+    /* 2.0 * ((b + W @ x - y) / cast(((b + W @ x - y) ** 2).shape[0], dtype='float64')) */
     {
         const int64_t n = sub_d0;
         const double v_7 = tmp2[0];
@@ -958,8 +946,8 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const double v_6 = tmp1[i];
-                const double t1_4 = (v_6 / v_7);  /* (b + W @ x - y) / cast((b + W @ x - y).shape[0], dtype='float64') */
-                const double t2_3 = (2.0 * t1_4);  /* 2.0 * ((b + W @ x - y) / cast((b + W @ x - y).shape[0], dtype='float64')) */
+                const double t1_4 = (v_6 / v_7);  /* (b + W @ x - y) / cast(((b + W @ x - y) ** 2).shape[0], dtype='float64') */
+                const double t2_3 = (2.0 * t1_4);  /* 2.0 * ((b + W @ x - y) / cast(((b + W @ x - y) ** 2).shape[0], dtype='float64')) */
                 tmp0[i] = t2_3;
             }
 
@@ -967,8 +955,8 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_6 = tmp1[i];
-                const double t1_4 = (v_6 / v_7);  /* (b + W @ x - y) / cast((b + W @ x - y).shape[0], dtype='float64') */
-                const double t2_3 = (2.0 * t1_4);  /* 2.0 * ((b + W @ x - y) / cast((b + W @ x - y).shape[0], dtype='float64')) */
+                const double t1_4 = (v_6 / v_7);  /* (b + W @ x - y) / cast(((b + W @ x - y) ** 2).shape[0], dtype='float64') */
+                const double t2_3 = (2.0 * t1_4);  /* 2.0 * ((b + W @ x - y) / cast(((b + W @ x - y) ** 2).shape[0], dtype='float64')) */
                 tmp0[i] = t2_3;
             }
 
@@ -979,7 +967,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
     if (!(sub_d0 == add_d0))  /* else the accumulate step copies */
     for (int64_t i = 0; i < add_d0; i++) tmp2[i] = 0;
 
-    /* sum_to(2.0 * ((b + W @ x - y) / cast((b + W @ x - y).shape[0], dtype='float64')), b + W @ x) */
+    /* sum_to(2.0 * ((b + W @ x - y) / cast(((b + W @ x - y) ** 2).shape[0], dtype='float64')), b + W @ x) */
     if (sub_d0 == add_d0) {
         const int64_t n = add_d0;
         KG_OMP_PARALLEL_FOR_SIMD(n)
@@ -995,7 +983,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
     if (!(add_d0 == sh_W_d0))  /* else the accumulate step copies */
     for (int64_t i = 0; i < sh_W_d0; i++) tmp0[i] = 0;
 
-    /* sum_to(sum_to(2.0 * ((b + W @ x - y) / cast((b + W @ x - y).shape[0], dtype='float64')), b + W @ x), W @ x) */
+    /* sum_to(sum_to(2.0 * ((b + W @ x - y) / cast(((b + W @ x - y) ** 2).shape[0], dtype='float64')), b + W @ x), W @ x) */
     if (add_d0 == sh_W_d0) {
         const int64_t n = sh_W_d0;
         KG_OMP_PARALLEL_FOR_SIMD(n)
@@ -1007,49 +995,49 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
     tmp0[0 + i0 * tmp0_b0] += tmp2[0 + i0];
     }
 
-    /* W - 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * ((b + W @ x - y) / cast((b + W @ x - y).shape[0], dtype='float64')), b + W @ x), W @ x), pattern=(0, 'x'))) */
+    /* W - 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * ((b + W @ x - y) / cast(((b + W @ x - y) ** 2).shape[0], dtype='float64')), b + W @ x), W @ x), pattern=(0, 'x'))) */
     {
-        const int64_t n = size_3;
+        const int64_t n = size_2;
 
-        if (in_x_d0 == n && sh_W_d0 == n && sh_W_s0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (in_x_d0 == n && sh_W_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const double v_x = in_x[i];
                 const double v_9 = tmp0[i];
                 const double v_W = sh_W[i];
                 const double t1_5 = (v_x * v_9);  /* x * dimshuffle(sum_to(sum_to(2.0 * ((...) / ...), b + W @ x), W @ x), pattern=(0, 'x')) */
-                const double t2_4 = (0.1 * t1_5);  /* 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * ((...) / ...), b + W @ x), W @ x), pattern=(0, 'x'))) */
+                const double t2_4 = (0.1 * t1_5);  /* mul */
                 const double t3 = (v_W - t2_4);  /* sub */
                 upd_W[i] = t3;
             }
 
-        } else if (in_x_d0 == n && sh_W_d0 == n && sh_W_s0 == n) {
+        } else if (in_x_d0 == n && sh_W_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_x = in_x[i];
                 const double v_9 = tmp0[i];
                 const double v_W = sh_W[i];
                 const double t1_5 = (v_x * v_9);  /* x * dimshuffle(sum_to(sum_to(2.0 * ((...) / ...), b + W @ x), W @ x), pattern=(0, 'x')) */
-                const double t2_4 = (0.1 * t1_5);  /* 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * ((...) / ...), b + W @ x), W @ x), pattern=(0, 'x'))) */
+                const double t2_4 = (0.1 * t1_5);  /* mul */
                 const double t3 = (v_W - t2_4);  /* sub */
                 upd_W[i] = t3;
             }
 
         } else
-        if (in_x_b0 == 1 && sh_W_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        if (in_x_b0 == 1) {  /* rows of unit stride: contiguous loads and stores */
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < sh_W_d0; i0++)
             KG_OMP_SIMD
-            for (int64_t i1 = 0; i1 < sub_d1; i1++)
+            for (int64_t i1 = 0; i1 < in_x_d0; i1++)
             {
                 const double v_x = in_x[i1];
                 const double v_9 = tmp0[i0 * tmp0_b0];
                 const double v_W = sh_W[i0 * sh_W_b0 + i1];
                 const double t1_5 = (v_x * v_9);  /* x * dimshuffle(sum_to(sum_to(2.0 * ((...) / ...), b + W @ x), W @ x), pattern=(0, 'x')) */
-                const double t2_4 = (0.1 * t1_5);  /* 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * ((...) / ...), b + W @ x), W @ x), pattern=(0, 'x'))) */
+                const double t2_4 = (0.1 * t1_5);  /* mul */
                 const double t3 = (v_W - t2_4);  /* sub */
-                upd_W[i0 * sub_d1 + i1] = t3;
+                upd_W[i0 * in_x_d0 + i1] = t3;
             }
         }
         } else
@@ -1057,15 +1045,15 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < sh_W_d0; i0++)
             KG_OMP_SIMD
-            for (int64_t i1 = 0; i1 < sub_d1; i1++)
+            for (int64_t i1 = 0; i1 < in_x_d0; i1++)
             {
                 const double v_x = in_x[i1 * in_x_b0];
                 const double v_9 = tmp0[i0 * tmp0_b0];
-                const double v_W = sh_W[i0 * sh_W_b0 + i1 * sh_W_b1];
+                const double v_W = sh_W[i0 * sh_W_b0 + i1 * in_x_b0];
                 const double t1_5 = (v_x * v_9);  /* x * dimshuffle(sum_to(sum_to(2.0 * ((...) / ...), b + W @ x), W @ x), pattern=(0, 'x')) */
-                const double t2_4 = (0.1 * t1_5);  /* 0.1 * (x * dimshuffle(sum_to(sum_to(2.0 * ((...) / ...), b + W @ x), W @ x), pattern=(0, 'x'))) */
+                const double t2_4 = (0.1 * t1_5);  /* mul */
                 const double t3 = (v_W - t2_4);  /* sub */
-                upd_W[i0 * sub_d1 + i1] = t3;
+                upd_W[i0 * in_x_d0 + i1] = t3;
             }
         }
         (void)n;
@@ -1074,7 +1062,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
     if (!(add_d0 == sh_b_d0))  /* else the accumulate step copies */
     for (int64_t i = 0; i < sh_b_d0; i++) tmp0[i] = 0;
 
-    /* sum_to(sum_to(2.0 * ((b + W @ x - y) / cast((b + W @ x - y).shape[0], dtype='float64')), b + W @ x), b) */
+    /* sum_to(sum_to(2.0 * ((b + W @ x - y) / cast(((b + W @ x - y) ** 2).shape[0], dtype='float64')), b + W @ x), b) */
     if (add_d0 == sh_b_d0) {
         const int64_t n = sh_b_d0;
         KG_OMP_PARALLEL_FOR_SIMD(n)
@@ -1086,7 +1074,7 @@ KG_EXPORT int linear_model_train(const double *KG_RESTRICT in_x, const double *K
     tmp0[0 + i0 * sh_b_b0] += tmp2[0 + i0];
     }
 
-    /* b - 0.1 * sum_to(sum_to(2.0 * ((b + W @ x - y) / cast((b + W @ x - y).shape[0], dtype='float64')), b + W @ x), b) */
+    /* b - 0.1 * sum_to(sum_to(2.0 * ((b + W @ x - y) / cast(((b + W @ x - y) ** 2).shape[0], dtype='float64')), b + W @ x), b) */
     {
         const int64_t n = sh_b_d0;
 
@@ -1206,7 +1194,7 @@ KG_EXPORT int linear_model_predict(const double *KG_RESTRICT in_X, const double 
     tmp0 = (double *)(void *)(kg_ws + kg_at0);
 
     /* X @ dimshuffle(W, pattern=(1, 0)) */
-    kg_gemm_f64(in_X_d0, sh_W_d0, in_X_d1, 1, in_X + 0, in_X_d1, 1, sh_W + 0, 1, sh_W_d1, 0, tmp0 + 0, sh_W_d0);
+    kg_gemm_f64(in_X_d0, sh_W_d0, in_X_d1, 1, in_X + 0, in_X_d1, 1, sh_W + 0, 1, in_X_d1, 0, tmp0 + 0, sh_W_d0);
 
     /* b + X @ dimshuffle(W, pattern=(1, 0)) */
     {
@@ -1561,26 +1549,18 @@ KG_EXPORT int linear_model_train_tail_shapes(int64_t in_x_d0, int64_t in_b_d0, i
     if (in_W_d1 != in_x_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_W_d0, (long long)in_W_d1, (long long)in_x_d0);
     if (in_sum_to_total_d0 != in_W_d0 && in_sum_to_total_d0 != 1 && in_W_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sum_to", (long long)in_sum_to_total_d0, (long long)in_W_d0);
     const int64_t st = (in_sum_to_total_d0 == 1) ? in_W_d0 : in_sum_to_total_d0;
-    int64_t size_2;
-    if (kg_mul_overflows(in_W_d0, in_x_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "mul", (long long)in_W_d0, (long long)in_x_d0);
-    if (in_W_d1 != in_x_d0 && in_W_d1 != 1 && in_x_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "sub", (long long)in_W_d0, (long long)in_W_d1, (long long)in_W_d0, (long long)in_x_d0);
-    const int64_t sub_d1 = (in_W_d1 == 1) ? in_x_d0 : in_W_d1;
-    int64_t size_3;
-    if (kg_mul_overflows(in_W_d0, sub_d1, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "sub", (long long)in_W_d0, (long long)sub_d1);
     if (in_sum_to_total_d0 != in_b_d0 && in_sum_to_total_d0 != 1 && in_b_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sum_to", (long long)in_sum_to_total_d0, (long long)in_b_d0);
     const int64_t st_2 = (in_sum_to_total_d0 == 1) ? in_b_d0 : in_sum_to_total_d0;
     const int64_t sts = (in_W_d0 == 1) ? 0 : 1;
-    const int64_t in_x_b0 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t in_x_b0 = (in_W_d1 == 1) ? 0 : 1;
     const int64_t in_W_b0 = (in_W_d0 == 1) ? 0 : in_W_d1;
-    const int64_t in_W_b1 = (in_W_d1 == 1) ? 0 : 1;
     const int64_t tmp0_size = in_W_d0 > in_b_d0 ? in_W_d0 : in_b_d0;
     const int64_t sts_2 = (in_b_d0 == 1) ? 0 : 1;
     /* not every size is used by both functions */
-(void)in_W_s0; (void)st; (void)size_2; (void)sub_d1; (void)size_3; (void)st_2; (void)sts; (void)in_x_b0;
-(void)in_W_b0; (void)in_W_b1; (void)tmp0_size; (void)sts_2;
+(void)in_W_s0; (void)st; (void)st_2; (void)sts; (void)in_x_b0; (void)in_W_b0; (void)tmp0_size; (void)sts_2;
 
     out_shape[0] = in_W_d0;
-    out_shape[1] = sub_d1;
+    out_shape[1] = in_W_d1;
     out_shape[2] = in_b_d0;
     (void)out_shape; (void)err; (void)errlen;
     return 0;
@@ -1608,23 +1588,15 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
     if (in_W_d1 != in_x_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_W_d0, (long long)in_W_d1, (long long)in_x_d0);
     if (in_sum_to_total_d0 != in_W_d0 && in_sum_to_total_d0 != 1 && in_W_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sum_to", (long long)in_sum_to_total_d0, (long long)in_W_d0);
     const int64_t st = (in_sum_to_total_d0 == 1) ? in_W_d0 : in_sum_to_total_d0;
-    int64_t size_2;
-    if (kg_mul_overflows(in_W_d0, in_x_d0, &size_2)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "mul", (long long)in_W_d0, (long long)in_x_d0);
-    if (in_W_d1 != in_x_d0 && in_W_d1 != 1 && in_x_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "sub", (long long)in_W_d0, (long long)in_W_d1, (long long)in_W_d0, (long long)in_x_d0);
-    const int64_t sub_d1 = (in_W_d1 == 1) ? in_x_d0 : in_W_d1;
-    int64_t size_3;
-    if (kg_mul_overflows(in_W_d0, sub_d1, &size_3)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "sub", (long long)in_W_d0, (long long)sub_d1);
     if (in_sum_to_total_d0 != in_b_d0 && in_sum_to_total_d0 != 1 && in_b_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "sum_to", (long long)in_sum_to_total_d0, (long long)in_b_d0);
     const int64_t st_2 = (in_sum_to_total_d0 == 1) ? in_b_d0 : in_sum_to_total_d0;
     const int64_t sts = (in_W_d0 == 1) ? 0 : 1;
-    const int64_t in_x_b0 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t in_x_b0 = (in_W_d1 == 1) ? 0 : 1;
     const int64_t in_W_b0 = (in_W_d0 == 1) ? 0 : in_W_d1;
-    const int64_t in_W_b1 = (in_W_d1 == 1) ? 0 : 1;
     const int64_t tmp0_size = in_W_d0 > in_b_d0 ? in_W_d0 : in_b_d0;
     const int64_t sts_2 = (in_b_d0 == 1) ? 0 : 1;
     /* not every size is used by both functions */
-(void)in_W_s0; (void)st; (void)size_2; (void)sub_d1; (void)size_3; (void)st_2; (void)sts; (void)in_x_b0;
-(void)in_W_b0; (void)in_W_b1; (void)tmp0_size; (void)sts_2;
+(void)in_W_s0; (void)st; (void)st_2; (void)sts; (void)in_x_b0; (void)in_W_b0; (void)tmp0_size; (void)sts_2;
 
 
     /* temporaries: one block for this call, kept for the next (kg_ws_take) */
@@ -1679,9 +1651,9 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
 
     /* W - 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
     {
-        const int64_t n = size_3;
+        const int64_t n = in_W_s0;
 
-        if (in_x_d0 == n && in_W_d0 == n && in_W_s0 == n && n >= KG_PARALLEL_MIN_N) {
+        if (in_W_d1 == n && in_W_d0 == n && n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const double v_x = in_x[i];
@@ -1693,7 +1665,7 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
                 out1[i] = t3;
             }
 
-        } else if (in_x_d0 == n && in_W_d0 == n && in_W_s0 == n) {
+        } else if (in_W_d1 == n && in_W_d0 == n) {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_x = in_x[i];
@@ -1706,12 +1678,12 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
             }
 
         } else
-        if (in_x_b0 == 1 && in_W_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
+        if (in_x_b0 == 1) {  /* rows of unit stride: contiguous loads and stores */
         {
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_W_d0; i0++)
             KG_OMP_SIMD
-            for (int64_t i1 = 0; i1 < sub_d1; i1++)
+            for (int64_t i1 = 0; i1 < in_W_d1; i1++)
             {
                 const double v_x = in_x[i1];
                 const double v = tmp0[i0 * sts];
@@ -1719,7 +1691,7 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
                 const double t1_2 = (v_x * v);  /* x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x')) */
                 const double t2_2 = (0.1 * t1_2);  /* 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
                 const double t3 = (v_W - t2_2);  /* W - 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
-                out1[i0 * sub_d1 + i1] = t3;
+                out1[i0 * in_W_d1 + i1] = t3;
             }
         }
         } else
@@ -1727,15 +1699,15 @@ KG_EXPORT int linear_model_train_tail(const double *KG_RESTRICT in_x, const doub
             KG_OMP_PARALLEL_FOR(n)
             for (int64_t i0 = 0; i0 < in_W_d0; i0++)
             KG_OMP_SIMD
-            for (int64_t i1 = 0; i1 < sub_d1; i1++)
+            for (int64_t i1 = 0; i1 < in_W_d1; i1++)
             {
                 const double v_x = in_x[i1 * in_x_b0];
                 const double v = tmp0[i0 * sts];
-                const double v_W = in_W[i0 * in_W_b0 + i1 * in_W_b1];
+                const double v_W = in_W[i0 * in_W_b0 + i1 * in_x_b0];
                 const double t1_2 = (v_x * v);  /* x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x')) */
                 const double t2_2 = (0.1 * t1_2);  /* 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
                 const double t3 = (v_W - t2_2);  /* W - 0.1 * (x * dimshuffle(sum_to(sum_to_total, W @ x), pattern=(0, 'x'))) */
-                out1[i0 * sub_d1 + i1] = t3;
+                out1[i0 * in_W_d1 + i1] = t3;
             }
         }
         (void)n;
@@ -1876,7 +1848,7 @@ KG_EXPORT int linear_model_predict_chunk0(const double *KG_RESTRICT in_X, const 
     tmp0 = (double *)(void *)(kg_ws + kg_at0);
 
     /* X @ dimshuffle(W, pattern=(1, 0)) */
-    kg_gemm_f64(in_X_d0, in_W_d0, in_X_d1, 1, in_X + 0, in_X_d1, 1, in_W + 0, 1, in_W_d1, 0, tmp0 + 0, in_W_d0);
+    kg_gemm_f64(in_X_d0, in_W_d0, in_W_d1, 1, in_X + 0, in_W_d1, 1, in_W + 0, 1, in_W_d1, 0, tmp0 + 0, in_W_d0);
 
     /* b + X @ dimshuffle(W, pattern=(1, 0)) */
     {

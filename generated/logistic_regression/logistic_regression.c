@@ -2,10 +2,10 @@
  *
  * Standalone C99: no Python headers. Kernels:
  *   logistic_regression_train  (line 696)
- *   logistic_regression_predict  (line 1546)
- *   logistic_regression_train_chunk0  (line 1674)
- *   logistic_regression_train_tail  (line 2414)
- *   logistic_regression_predict_chunk0  (line 2552)
+ *   logistic_regression_predict  (line 1344)
+ *   logistic_regression_train_chunk0  (line 1472)
+ *   logistic_regression_train_tail  (line 1914)
+ *   logistic_regression_predict_chunk0  (line 2052)
  * kgen's own helpers (pasted headers) come before them, as part 1 of 2
  * (macros and inline functions the kernels use), and after them, as part 2
  * (matrix products), each behind a "kgen's helpers" line.
@@ -722,19 +722,12 @@ struct logistic_regression_train_state {
     int64_t sh_w_d0;
     int64_t in_x_s0;
     int64_t mul_d0;
-    int64_t add_d0;
     int64_t tmp3_b0;
     int64_t in_y_b0;
+    int64_t tmp7_size;
     int64_t tmp3_size;
-    int64_t sts;
-    int64_t tmp3_size_2;
-    int64_t tmp10_size;
-    int64_t tmp3_size_3;
-    int64_t tmp3_size_4;
-    int64_t tmp3_size_5;
     int64_t sh_w_b0;
-    int64_t tmp3_b0_2;
-    int64_t tmp3_size_6;
+    int64_t tmp3_size_2;
     double *KG_RESTRICT tmp1;
     double *KG_RESTRICT tmp2;
     double *KG_RESTRICT tmp3;
@@ -744,8 +737,6 @@ struct logistic_regression_train_state {
     double *KG_RESTRICT tmp7;
     double *KG_RESTRICT tmp8;
     double *KG_RESTRICT tmp9;
-    double *KG_RESTRICT tmp10;
-    double *KG_RESTRICT tmp11;
 };
 
 /* the step groups (defined in either unit) */
@@ -753,7 +744,7 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
 KG_PART int logistic_regression_train_steps1(const struct logistic_regression_train_state *kg_s, char *err, size_t errlen);
 
 
-/* steps 1-8 of 19 of logistic_regression_train, in a function of their own */
+/* steps 1-3 of 13 of logistic_regression_train, in a function of their own */
 #if KG_IN_UNIT(1)
 KG_PART int logistic_regression_train_steps0(const struct logistic_regression_train_state *kg_s, char *err, size_t errlen)
 {
@@ -773,19 +764,12 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
     const int64_t sh_w_d0 = kg_s->sh_w_d0;
     const int64_t in_x_s0 = kg_s->in_x_s0;
     const int64_t mul_d0 = kg_s->mul_d0;
-    const int64_t add_d0 = kg_s->add_d0;
     const int64_t tmp3_b0 = kg_s->tmp3_b0;
     const int64_t in_y_b0 = kg_s->in_y_b0;
+    const int64_t tmp7_size = kg_s->tmp7_size;
     const int64_t tmp3_size = kg_s->tmp3_size;
-    const int64_t sts = kg_s->sts;
-    const int64_t tmp3_size_2 = kg_s->tmp3_size_2;
-    const int64_t tmp10_size = kg_s->tmp10_size;
-    const int64_t tmp3_size_3 = kg_s->tmp3_size_3;
-    const int64_t tmp3_size_4 = kg_s->tmp3_size_4;
-    const int64_t tmp3_size_5 = kg_s->tmp3_size_5;
     const int64_t sh_w_b0 = kg_s->sh_w_b0;
-    const int64_t tmp3_b0_2 = kg_s->tmp3_b0_2;
-    const int64_t tmp3_size_6 = kg_s->tmp3_size_6;
+    const int64_t tmp3_size_2 = kg_s->tmp3_size_2;
     double *KG_RESTRICT tmp1 = kg_s->tmp1;
     double *KG_RESTRICT tmp2 = kg_s->tmp2;
     double *KG_RESTRICT tmp3 = kg_s->tmp3;
@@ -795,13 +779,10 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
     double *KG_RESTRICT tmp7 = kg_s->tmp7;
     double *KG_RESTRICT tmp8 = kg_s->tmp8;
     double *KG_RESTRICT tmp9 = kg_s->tmp9;
-    double *KG_RESTRICT tmp10 = kg_s->tmp10;
-    double *KG_RESTRICT tmp11 = kg_s->tmp11;
 (void)in_x; (void)in_y; (void)sh_b; (void)sh_w; (void)out0; (void)out1; (void)upd_w; (void)upd_b;
-(void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)sh_w_d0; (void)in_x_s0; (void)mul_d0; (void)add_d0; (void)tmp3_b0;
-(void)in_y_b0; (void)tmp3_size; (void)sts; (void)tmp3_size_2; (void)tmp10_size; (void)tmp3_size_3; (void)tmp3_size_4; (void)tmp3_size_5;
-(void)sh_w_b0; (void)tmp3_b0_2; (void)tmp3_size_6; (void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4; (void)tmp5;
-(void)tmp6; (void)tmp7; (void)tmp8; (void)tmp9; (void)tmp10; (void)tmp11;
+(void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)sh_w_d0; (void)in_x_s0; (void)mul_d0; (void)tmp3_b0; (void)in_y_b0;
+(void)tmp7_size; (void)tmp3_size; (void)sh_w_b0; (void)tmp3_size_2; (void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4;
+(void)tmp5; (void)tmp6; (void)tmp7; (void)tmp8; (void)tmp9;
     /* -b; 1.0 / cast((... - ...).shape[0], dtype='float64') */
     {
         const int64_t n = 1;
@@ -834,7 +815,7 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
     /* x @ w */
     kg_gemm_f64(in_x_d0, 1, in_x_d1, 1, in_x + 0, in_x_d1, 1, sh_w + 0, 1, 0, 0, tmp3 + 0, 1);
 
-    /* exp(-b - x @ w); exp(-b - x @ w) + 1.0; 1.0 / (exp(-b - x @ w) + 1.0); 1.0 / (exp(-b - x @ w) + 1.0) > 0.5; -y; 1.0 - y; log(1.0 / (...)) * -y - log1p(-(...)) * (1.0 - y); second(... - ..., dimshuffle(..., pattern=('x',))); -second(... - ..., dimshuffle(..., pattern=('x',))); 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+    /* exp(-b - x @ w); exp(-b - x @ w) + 1.0; 1.0 / (exp(-b - x @ w) + 1.0); 1.0 / (exp(-b - x @ w) + 1.0) > 0.5; log(1.0 / (...)) * -y - log1p(-(...)) * (1.0 - y); -(second(..., ...) * (1.0 - y)); 1.0 - 1.0 / (exp(-b - x @ w) + 1.0); -y * second(... - ..., dimshuffle(..., pattern=('x',))) */
     {
         const int64_t n = mul_d0;
         const double v_3 = tmp1[0];
@@ -859,18 +840,18 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
                 const double t12 = (t10 * t11);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
                 const double t13 = (t8 - t12);  /* sub */
                 const double t14 = v_7;  /* second */
-                const double t15 = (-t14);  /* neg */
-                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t15 = (t14 * t11);  /* mul */
+                const double t16 = (-t15);  /* neg */
+                const double t17 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t18 = (t7 * t14);  /* mul */
                 tmp4[i] = t2_2;
                 tmp5[i] = t3_2;
                 tmp6[i] = t4;
                 out0[i] = t5;
-                tmp7[i] = t7;
-                tmp8[i] = t11;
                 out1[i] = t13;
-                tmp9[i] = t14;
-                tmp10[i] = t15;
-                tmp11[i] = t16;
+                tmp7[i] = t16;
+                tmp8[i] = t17;
+                tmp9[i] = t18;
             }
 
         } else if (in_x_d0 == n && in_y_d0 == n) {
@@ -892,18 +873,18 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
                 const double t12 = (t10 * t11);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
                 const double t13 = (t8 - t12);  /* sub */
                 const double t14 = v_7;  /* second */
-                const double t15 = (-t14);  /* neg */
-                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t15 = (t14 * t11);  /* mul */
+                const double t16 = (-t15);  /* neg */
+                const double t17 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t18 = (t7 * t14);  /* mul */
                 tmp4[i] = t2_2;
                 tmp5[i] = t3_2;
                 tmp6[i] = t4;
                 out0[i] = t5;
-                tmp7[i] = t7;
-                tmp8[i] = t11;
                 out1[i] = t13;
-                tmp9[i] = t14;
-                tmp10[i] = t15;
-                tmp11[i] = t16;
+                tmp7[i] = t16;
+                tmp8[i] = t17;
+                tmp9[i] = t18;
             }
 
         } else
@@ -928,18 +909,18 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
                 const double t12 = (t10 * t11);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
                 const double t13 = (t8 - t12);  /* sub */
                 const double t14 = v_7;  /* second */
-                const double t15 = (-t14);  /* neg */
-                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t15 = (t14 * t11);  /* mul */
+                const double t16 = (-t15);  /* neg */
+                const double t17 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t18 = (t7 * t14);  /* mul */
                 tmp4[i0] = t2_2;
                 tmp5[i0] = t3_2;
                 tmp6[i0] = t4;
                 out0[i0] = t5;
-                tmp7[i0] = t7;
-                tmp8[i0] = t11;
                 out1[i0] = t13;
-                tmp9[i0] = t14;
-                tmp10[i0] = t15;
-                tmp11[i0] = t16;
+                tmp7[i0] = t16;
+                tmp8[i0] = t17;
+                tmp9[i0] = t18;
             }
         }
         } else
@@ -963,96 +944,22 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
                 const double t12 = (t10 * t11);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
                 const double t13 = (t8 - t12);  /* sub */
                 const double t14 = v_7;  /* second */
-                const double t15 = (-t14);  /* neg */
-                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t15 = (t14 * t11);  /* mul */
+                const double t16 = (-t15);  /* neg */
+                const double t17 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t18 = (t7 * t14);  /* mul */
                 tmp4[i0 * tmp3_b0] = t2_2;
                 tmp5[i0 * tmp3_b0] = t3_2;
                 tmp6[i0 * tmp3_b0] = t4;
                 out0[i0 * tmp3_b0] = t5;
-                tmp7[i0 * in_y_b0] = t7;
-                tmp8[i0 * in_y_b0] = t11;
                 out1[i0] = t13;
-                tmp9[i0] = t14;
-                tmp10[i0] = t15;
-                tmp11[i0 * tmp3_b0] = t16;
+                tmp7[i0] = t16;
+                tmp8[i0 * tmp3_b0] = t17;
+                tmp9[i0] = t18;
             }
         }
         (void)n;
     }
-    /* zeros */
-    /* (the sizes always agree: the accumulate step copies) */
-
-    /* sum_to(-second(log(...) * -y - log1p(...) * (1.0 - y), dimshuffle(1.0 / cast(..., dtype='float64'), pattern=('x',))), log1p(-(1.0 / (... + 1.0))) * (1.0 - y)) */
-    {
-        const int64_t n = mul_d0;
-        KG_OMP_PARALLEL_FOR_SIMD(n)
-        for (int64_t i = 0; i < n; i++) tmp3[i] = tmp10[i];
-        (void)n;
-    }
-
-    /* (1.0 - y) * sum_to(-second(... * ... - ... * (...), dimshuffle(1.0 / ..., pattern=('x',))), log1p(-(1.0 / (...))) * (1.0 - y)) */
-    {
-        const int64_t n = mul_d0;
-
-        if (in_y_d0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_8 = tmp8[i];
-                const double v_9 = tmp3[i];
-                const double t1_3 = (v_8 * v_9);  /* mul */
-                tmp10[i] = t1_3;
-            }
-
-        } else if (in_y_d0 == n) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_8 = tmp8[i];
-                const double v_9 = tmp3[i];
-                const double t1_3 = (v_8 * v_9);  /* mul */
-                tmp10[i] = t1_3;
-            }
-
-        } else
-        if (in_y_b0 == 1 && sts == 1) {  /* rows of unit stride: contiguous loads and stores */
-        {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i0 = 0; i0 < mul_d0; i0++)
-            {
-                const double v_8 = tmp8[i0];
-                const double v_9 = tmp3[i0];
-                const double t1_3 = (v_8 * v_9);  /* mul */
-                tmp10[i0] = t1_3;
-            }
-        }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i0 = 0; i0 < mul_d0; i0++)
-            {
-                const double v_8 = tmp8[i0 * in_y_b0];
-                const double v_9 = tmp3[i0 * sts];
-                const double t1_3 = (v_8 * v_9);  /* mul */
-                tmp10[i0] = t1_3;
-            }
-        }
-        (void)n;
-    }
-    /* zeros */
-    if (!(mul_d0 == in_x_d0))  /* else the accumulate step copies */
-    for (int64_t i = 0; i < in_x_d0; i++) tmp3[i] = 0;
-
-    /* sum_to((1.0 - y) * sum_to(-second(... - ..., dimshuffle(..., pattern=('x',))), log1p(-(...)) * (1.0 - y)), log1p(-(1.0 / (exp(...) + 1.0)))) */
-    if (mul_d0 == in_x_d0) {
-        const int64_t n = in_x_d0;
-        KG_OMP_PARALLEL_FOR_SIMD(n)
-        for (int64_t i = 0; i < n; i++) tmp3[i] = tmp10[i];
-        (void)n;
-    } else {
-    for (int64_t i0 = 0; i0 < mul_d0; i0++)
-
-    tmp3[0 + i0 * tmp3_b0] += tmp10[0 + i0];
-    }
-
 
     goto fail;  /* every exit, a failing step's too, leaves through fail */
 fail:
@@ -1060,7 +967,7 @@ fail:
 }
 #endif
 
-/* steps 9-19 of 19 of logistic_regression_train, in a function of their own */
+/* steps 4-13 of 13 of logistic_regression_train, in a function of their own */
 #if KG_IN_UNIT(0)
 KG_PART int logistic_regression_train_steps1(const struct logistic_regression_train_state *kg_s, char *err, size_t errlen)
 {
@@ -1080,19 +987,12 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
     const int64_t sh_w_d0 = kg_s->sh_w_d0;
     const int64_t in_x_s0 = kg_s->in_x_s0;
     const int64_t mul_d0 = kg_s->mul_d0;
-    const int64_t add_d0 = kg_s->add_d0;
     const int64_t tmp3_b0 = kg_s->tmp3_b0;
     const int64_t in_y_b0 = kg_s->in_y_b0;
+    const int64_t tmp7_size = kg_s->tmp7_size;
     const int64_t tmp3_size = kg_s->tmp3_size;
-    const int64_t sts = kg_s->sts;
-    const int64_t tmp3_size_2 = kg_s->tmp3_size_2;
-    const int64_t tmp10_size = kg_s->tmp10_size;
-    const int64_t tmp3_size_3 = kg_s->tmp3_size_3;
-    const int64_t tmp3_size_4 = kg_s->tmp3_size_4;
-    const int64_t tmp3_size_5 = kg_s->tmp3_size_5;
     const int64_t sh_w_b0 = kg_s->sh_w_b0;
-    const int64_t tmp3_b0_2 = kg_s->tmp3_b0_2;
-    const int64_t tmp3_size_6 = kg_s->tmp3_size_6;
+    const int64_t tmp3_size_2 = kg_s->tmp3_size_2;
     double *KG_RESTRICT tmp1 = kg_s->tmp1;
     double *KG_RESTRICT tmp2 = kg_s->tmp2;
     double *KG_RESTRICT tmp3 = kg_s->tmp3;
@@ -1102,93 +1002,48 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
     double *KG_RESTRICT tmp7 = kg_s->tmp7;
     double *KG_RESTRICT tmp8 = kg_s->tmp8;
     double *KG_RESTRICT tmp9 = kg_s->tmp9;
-    double *KG_RESTRICT tmp10 = kg_s->tmp10;
-    double *KG_RESTRICT tmp11 = kg_s->tmp11;
 (void)in_x; (void)in_y; (void)sh_b; (void)sh_w; (void)out0; (void)out1; (void)upd_w; (void)upd_b;
-(void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)sh_w_d0; (void)in_x_s0; (void)mul_d0; (void)add_d0; (void)tmp3_b0;
-(void)in_y_b0; (void)tmp3_size; (void)sts; (void)tmp3_size_2; (void)tmp10_size; (void)tmp3_size_3; (void)tmp3_size_4; (void)tmp3_size_5;
-(void)sh_w_b0; (void)tmp3_b0_2; (void)tmp3_size_6; (void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4; (void)tmp5;
-(void)tmp6; (void)tmp7; (void)tmp8; (void)tmp9; (void)tmp10; (void)tmp11;
-    /* sum_to((1.0 - y) * sum_to(-second(..., ...), log1p(...) * (1.0 - y)), log1p(-(1.0 / (... + 1.0)))) / (1.0 - 1.0 / (exp(... - ...) + 1.0)) */
+(void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)sh_w_d0; (void)in_x_s0; (void)mul_d0; (void)tmp3_b0; (void)in_y_b0;
+(void)tmp7_size; (void)tmp3_size; (void)sh_w_b0; (void)tmp3_size_2; (void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4;
+(void)tmp5; (void)tmp6; (void)tmp7; (void)tmp8; (void)tmp9;
+    /* zeros */
+    if (!(mul_d0 == in_x_d0))  /* else the accumulate step copies */
+    for (int64_t i = 0; i < in_x_d0; i++) tmp3[i] = 0;
+
+    /* sum_to(-(second(... * ... - ... * (...), dimshuffle(1.0 / ..., pattern=('x',))) * (1.0 - y)), log1p(-(1.0 / (exp(...) + 1.0)))) */
+    if (mul_d0 == in_x_d0) {
+        const int64_t n = in_x_d0;
+        KG_OMP_PARALLEL_FOR_SIMD(n)
+        for (int64_t i = 0; i < n; i++) tmp3[i] = tmp7[i];
+        (void)n;
+    } else {
+    for (int64_t i0 = 0; i0 < mul_d0; i0++)
+
+    tmp3[0 + i0 * tmp3_b0] += tmp7[0 + i0];
+    }
+
+    /* sum_to(-(second(... - ..., dimshuffle(..., pattern=('x',))) * (1.0 - y)), log1p(-(1.0 / (... + 1.0)))) / (1.0 - 1.0 / (exp(... - ...) + 1.0)) */
     {
         const int64_t n = in_x_d0;
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v_10 = tmp3[i];
-                const double v_11 = tmp11[i];
-                const double t1_4 = (v_10 / v_11);  /* true_div */
-                tmp10[i] = t1_4;
+                const double v_8 = tmp3[i];
+                const double v_9 = tmp8[i];
+                const double t1_3 = (v_8 / v_9);  /* true_div */
+                tmp7[i] = t1_3;
             }
 
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v_10 = tmp3[i];
-                const double v_11 = tmp11[i];
-                const double t1_4 = (v_10 / v_11);  /* true_div */
-                tmp10[i] = t1_4;
+                const double v_8 = tmp3[i];
+                const double v_9 = tmp8[i];
+                const double t1_3 = (v_8 / v_9);  /* true_div */
+                tmp7[i] = t1_3;
             }
 
-        }
-        (void)n;
-    }
-    /* zeros */
-    /* (the sizes always agree: the accumulate step copies) */
-
-    /* sum_to(second(log(...) * -y - log1p(...) * (1.0 - y), dimshuffle(1.0 / cast(..., dtype='float64'), pattern=('x',))), log(1.0 / (... + 1.0)) * -y) */
-    {
-        const int64_t n = mul_d0;
-        KG_OMP_PARALLEL_FOR_SIMD(n)
-        for (int64_t i = 0; i < n; i++) tmp3[i] = tmp9[i];
-        (void)n;
-    }
-
-    /* -y * sum_to(second(log(...) * -y - log1p(...) * (1.0 - y), dimshuffle(1.0 / cast(..., dtype='float64'), pattern=('x',))), log(1.0 / (... + 1.0)) * -y) */
-    {
-        const int64_t n = mul_d0;
-
-        if (in_y_d0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_12 = tmp7[i];
-                const double v_13 = tmp3[i];
-                const double t1_5 = (v_12 * v_13);  /* mul */
-                tmp9[i] = t1_5;
-            }
-
-        } else if (in_y_d0 == n) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_12 = tmp7[i];
-                const double v_13 = tmp3[i];
-                const double t1_5 = (v_12 * v_13);  /* mul */
-                tmp9[i] = t1_5;
-            }
-
-        } else
-        if (in_y_b0 == 1 && sts == 1) {  /* rows of unit stride: contiguous loads and stores */
-        {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i0 = 0; i0 < mul_d0; i0++)
-            {
-                const double v_12 = tmp7[i0];
-                const double v_13 = tmp3[i0];
-                const double t1_5 = (v_12 * v_13);  /* mul */
-                tmp9[i0] = t1_5;
-            }
-        }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i0 = 0; i0 < mul_d0; i0++)
-            {
-                const double v_12 = tmp7[i0 * in_y_b0];
-                const double v_13 = tmp3[i0 * sts];
-                const double t1_5 = (v_12 * v_13);  /* mul */
-                tmp9[i0] = t1_5;
-            }
         }
         (void)n;
     }
@@ -1196,7 +1051,7 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
     if (!(mul_d0 == in_x_d0))  /* else the accumulate step copies */
     for (int64_t i = 0; i < in_x_d0; i++) tmp3[i] = 0;
 
-    /* sum_to(-y * sum_to(second(... * ... - ... * (...), dimshuffle(1.0 / ..., pattern=('x',))), log(1.0 / (...)) * -y), log(1.0 / (exp(... - ...) + 1.0))) */
+    /* sum_to(-y * second(log(...) * -y - log1p(...) * (1.0 - y), dimshuffle(1.0 / cast(..., dtype='float64'), pattern=('x',))), log(1.0 / (exp(... - ...) + 1.0))) */
     if (mul_d0 == in_x_d0) {
         const int64_t n = in_x_d0;
         KG_OMP_PARALLEL_FOR_SIMD(n)
@@ -1215,16 +1070,16 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v_14 = tmp3[i];
-                const double v_15 = tmp6[i];
-                const double v_16 = tmp10[i];
-                const double v_17 = tmp4[i];
-                const double v_18 = tmp5[i];
-                const double t1_6 = (v_14 / v_15);  /* true_div */
-                const double t2_3 = (v_16 - t1_6);  /* sub */
-                const double t3_3 = (v_17 * t2_3);  /* mul */
-                const double t4_2 = (t3_3 * v_15);  /* mul */
-                const double t5_2 = (t4_2 / v_18);  /* true_div */
+                const double v_10 = tmp3[i];
+                const double v_11 = tmp6[i];
+                const double v_12 = tmp7[i];
+                const double v_13 = tmp4[i];
+                const double v_14 = tmp5[i];
+                const double t1_4 = (v_10 / v_11);  /* true_div */
+                const double t2_3 = (v_12 - t1_4);  /* sub */
+                const double t3_3 = (v_13 * t2_3);  /* mul */
+                const double t4_2 = (t3_3 * v_11);  /* mul */
+                const double t5_2 = (t4_2 / v_14);  /* true_div */
                 const double t6_2 = (-t5_2);  /* neg */
                 tmp9[i] = t6_2;
             }
@@ -1232,16 +1087,16 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v_14 = tmp3[i];
-                const double v_15 = tmp6[i];
-                const double v_16 = tmp10[i];
-                const double v_17 = tmp4[i];
-                const double v_18 = tmp5[i];
-                const double t1_6 = (v_14 / v_15);  /* true_div */
-                const double t2_3 = (v_16 - t1_6);  /* sub */
-                const double t3_3 = (v_17 * t2_3);  /* mul */
-                const double t4_2 = (t3_3 * v_15);  /* mul */
-                const double t5_2 = (t4_2 / v_18);  /* true_div */
+                const double v_10 = tmp3[i];
+                const double v_11 = tmp6[i];
+                const double v_12 = tmp7[i];
+                const double v_13 = tmp4[i];
+                const double v_14 = tmp5[i];
+                const double t1_4 = (v_10 / v_11);  /* true_div */
+                const double t2_3 = (v_12 - t1_4);  /* sub */
+                const double t3_3 = (v_13 * t2_3);  /* mul */
+                const double t4_2 = (t3_3 * v_11);  /* mul */
+                const double t5_2 = (t4_2 / v_14);  /* true_div */
                 const double t6_2 = (-t5_2);  /* neg */
                 tmp9[i] = t6_2;
             }
@@ -1254,61 +1109,33 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
 
     /* w - 0.1 * (dimshuffle(x, pattern=(1, 0)) @ -(exp(...) * (... - ...) * (1.0 / (... + 1.0)) / (exp(... - ...) + 1.0)) + array([0.02]) * w) */
     {
-        const int64_t n = add_d0;
-        const double v_19 = logistic_regression_train_const[0];
+        const int64_t n = in_x_d1;
+        const double v_15 = logistic_regression_train_const[0];
 
-        if (sh_w_d0 == n && in_x_d1 == n && n >= KG_PARALLEL_MIN_N) {
+        if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const double v_w = sh_w[i];
-                const double v_20 = tmp3[i];
-                const double t1_7 = (v_19 * v_w);  /* array([0.02]) * w */
-                const double t2_4 = (v_20 + t1_7);  /* add */
+                const double v_16 = tmp3[i];
+                const double t1_5 = (v_15 * v_w);  /* array([0.02]) * w */
+                const double t2_4 = (v_16 + t1_5);  /* add */
                 const double t3_4 = (0.1 * t2_4);  /* mul */
                 const double t4_3 = (v_w - t3_4);  /* sub */
                 upd_w[i] = t4_3;
             }
 
-        } else if (sh_w_d0 == n && in_x_d1 == n) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_w = sh_w[i];
-                const double v_20 = tmp3[i];
-                const double t1_7 = (v_19 * v_w);  /* array([0.02]) * w */
-                const double t2_4 = (v_20 + t1_7);  /* add */
+                const double v_16 = tmp3[i];
+                const double t1_5 = (v_15 * v_w);  /* array([0.02]) * w */
+                const double t2_4 = (v_16 + t1_5);  /* add */
                 const double t3_4 = (0.1 * t2_4);  /* mul */
                 const double t4_3 = (v_w - t3_4);  /* sub */
                 upd_w[i] = t4_3;
             }
 
-        } else
-        if (sh_w_b0 == 1 && tmp3_b0_2 == 1) {  /* rows of unit stride: contiguous loads and stores */
-        {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i0 = 0; i0 < add_d0; i0++)
-            {
-                const double v_w = sh_w[i0];
-                const double v_20 = tmp3[i0];
-                const double t1_7 = (v_19 * v_w);  /* array([0.02]) * w */
-                const double t2_4 = (v_20 + t1_7);  /* add */
-                const double t3_4 = (0.1 * t2_4);  /* mul */
-                const double t4_3 = (v_w - t3_4);  /* sub */
-                upd_w[i0] = t4_3;
-            }
-        }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i0 = 0; i0 < add_d0; i0++)
-            {
-                const double v_w = sh_w[i0 * sh_w_b0];
-                const double v_20 = tmp3[i0 * tmp3_b0_2];
-                const double t1_7 = (v_19 * v_w);  /* array([0.02]) * w */
-                const double t2_4 = (v_20 + t1_7);  /* add */
-                const double t3_4 = (0.1 * t2_4);  /* mul */
-                const double t4_3 = (v_w - t3_4);  /* sub */
-                upd_w[i0] = t4_3;
-            }
         }
         (void)n;
     }
@@ -1331,9 +1158,9 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
                     double a = 0.0;
                     KG_OMP_SIMD_REDUCTION(+, a)
                     for (int64_t i = lo; i < hi; i++) {
-                        const double v_22 = tmp9[i];
+                        const double v_18 = tmp9[i];
 
-                        a = a + ((double)v_22);
+                        a = a + ((double)v_18);
 
                     }
 
@@ -1346,9 +1173,9 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
             {
                 KG_OMP_SIMD_REDUCTION(+, acc)
                 for (int64_t i = 0; i < n; i++) {
-                    const double v_22 = tmp9[i];
+                    const double v_18 = tmp9[i];
 
-                    acc = acc + ((double)v_22);
+                    acc = acc + ((double)v_18);
 
                 }
             }
@@ -1359,22 +1186,22 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
     /* b - 0.1 * sum(-(exp(... - ...) * (... / (...) - ... / (...)) * (1.0 / (exp(...) + 1.0)) / (exp(-b - x @ w) + 1.0)), axis=(0,), keepdims=False) */
     {
         const int64_t n = 1;
-        const double v_24 = tmp3[0];
+        const double v_20 = tmp3[0];
         const double v_b_2 = sh_b[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double t1_8 = (0.1 * v_24);  /* mul */
-                const double t2_5 = (v_b_2 - t1_8);  /* sub */
+                const double t1_6 = (0.1 * v_20);  /* mul */
+                const double t2_5 = (v_b_2 - t1_6);  /* sub */
                 upd_b[i] = t2_5;
             }
 
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double t1_8 = (0.1 * v_24);  /* mul */
-                const double t2_5 = (v_b_2 - t1_8);  /* sub */
+                const double t1_6 = (0.1 * v_20);  /* mul */
+                const double t2_5 = (v_b_2 - t1_6);  /* sub */
                 upd_b[i] = t2_5;
             }
 
@@ -1402,27 +1229,18 @@ KG_EXPORT int logistic_regression_train_shapes(int64_t in_x_d0, int64_t in_x_d1,
     if (in_x_d1 != sh_w_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)sh_w_d0);
     if (in_x_d0 != in_y_d0 && in_x_d0 != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "mul", (long long)in_x_d0, (long long)in_y_d0);
     const int64_t mul_d0 = (in_x_d0 == 1) ? in_y_d0 : in_x_d0;
-    if (in_x_d1 != sh_w_d0 && in_x_d1 != 1 && sh_w_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_x_d1, (long long)sh_w_d0);
-    const int64_t add_d0 = (in_x_d1 == 1) ? sh_w_d0 : in_x_d1;
     const int64_t tmp3_b0 = (in_x_d0 == 1) ? 0 : 1;
     const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_size = in_x_d0 > mul_d0 ? in_x_d0 : mul_d0;
-    const int64_t sts = (mul_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_size_2 = tmp3_size > in_x_d0 ? tmp3_size : in_x_d0;
-    const int64_t tmp10_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
-    const int64_t tmp3_size_3 = tmp3_size_2 > mul_d0 ? tmp3_size_2 : mul_d0;
-    const int64_t tmp3_size_4 = tmp3_size_3 > in_x_d0 ? tmp3_size_3 : in_x_d0;
-    const int64_t tmp3_size_5 = tmp3_size_4 > in_x_d1 ? tmp3_size_4 : in_x_d1;
-    const int64_t sh_w_b0 = (sh_w_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_b0_2 = (in_x_d1 == 1) ? 0 : 1;
-    const int64_t tmp3_size_6 = tmp3_size_5 > 1 ? tmp3_size_5 : 1;
+    const int64_t tmp7_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
+    const int64_t tmp3_size = in_x_d0 > in_x_d1 ? in_x_d0 : in_x_d1;
+    const int64_t sh_w_b0 = (in_x_d1 == 1) ? 0 : 1;
+    const int64_t tmp3_size_2 = tmp3_size > 1 ? tmp3_size : 1;
     /* not every size is used by both functions */
-(void)in_x_s0; (void)mul_d0; (void)add_d0; (void)tmp3_b0; (void)in_y_b0; (void)tmp3_size; (void)sts; (void)tmp3_size_2;
-(void)tmp10_size; (void)tmp3_size_3; (void)tmp3_size_4; (void)tmp3_size_5; (void)sh_w_b0; (void)tmp3_b0_2; (void)tmp3_size_6;
+(void)in_x_s0; (void)mul_d0; (void)tmp3_b0; (void)in_y_b0; (void)tmp7_size; (void)tmp3_size; (void)sh_w_b0; (void)tmp3_size_2;
 
     out_shape[0] = in_x_d0;
     out_shape[1] = mul_d0;
-    out_shape[2] = add_d0;
+    out_shape[2] = in_x_d1;
     (void)out_shape; (void)err; (void)errlen;
     return 0;
 fail:
@@ -1445,8 +1263,6 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
     double *tmp7 = NULL;
     double *tmp8 = NULL;
     double *tmp9 = NULL;
-    double *tmp10 = NULL;
-    double *tmp11 = NULL;
 
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
@@ -1458,23 +1274,14 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
     if (in_x_d1 != sh_w_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)sh_w_d0);
     if (in_x_d0 != in_y_d0 && in_x_d0 != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "mul", (long long)in_x_d0, (long long)in_y_d0);
     const int64_t mul_d0 = (in_x_d0 == 1) ? in_y_d0 : in_x_d0;
-    if (in_x_d1 != sh_w_d0 && in_x_d1 != 1 && sh_w_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "add", (long long)in_x_d1, (long long)sh_w_d0);
-    const int64_t add_d0 = (in_x_d1 == 1) ? sh_w_d0 : in_x_d1;
     const int64_t tmp3_b0 = (in_x_d0 == 1) ? 0 : 1;
     const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_size = in_x_d0 > mul_d0 ? in_x_d0 : mul_d0;
-    const int64_t sts = (mul_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_size_2 = tmp3_size > in_x_d0 ? tmp3_size : in_x_d0;
-    const int64_t tmp10_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
-    const int64_t tmp3_size_3 = tmp3_size_2 > mul_d0 ? tmp3_size_2 : mul_d0;
-    const int64_t tmp3_size_4 = tmp3_size_3 > in_x_d0 ? tmp3_size_3 : in_x_d0;
-    const int64_t tmp3_size_5 = tmp3_size_4 > in_x_d1 ? tmp3_size_4 : in_x_d1;
-    const int64_t sh_w_b0 = (sh_w_d0 == 1) ? 0 : 1;
-    const int64_t tmp3_b0_2 = (in_x_d1 == 1) ? 0 : 1;
-    const int64_t tmp3_size_6 = tmp3_size_5 > 1 ? tmp3_size_5 : 1;
+    const int64_t tmp7_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
+    const int64_t tmp3_size = in_x_d0 > in_x_d1 ? in_x_d0 : in_x_d1;
+    const int64_t sh_w_b0 = (in_x_d1 == 1) ? 0 : 1;
+    const int64_t tmp3_size_2 = tmp3_size > 1 ? tmp3_size : 1;
     /* not every size is used by both functions */
-(void)in_x_s0; (void)mul_d0; (void)add_d0; (void)tmp3_b0; (void)in_y_b0; (void)tmp3_size; (void)sts; (void)tmp3_size_2;
-(void)tmp10_size; (void)tmp3_size_3; (void)tmp3_size_4; (void)tmp3_size_5; (void)sh_w_b0; (void)tmp3_b0_2; (void)tmp3_size_6;
+(void)in_x_s0; (void)mul_d0; (void)tmp3_b0; (void)in_y_b0; (void)tmp7_size; (void)tmp3_size; (void)sh_w_b0; (void)tmp3_size_2;
 
 
     /* temporaries: one block for this call, kept for the next (kg_ws_take) */
@@ -1483,9 +1290,9 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
     if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(1 > 0 ? 1 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     const size_t kg_at1 = kg_ws_size;
     if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(1 > 0 ? 1 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
-    if (tmp3_size_6 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp3_size_6);
+    if (tmp3_size_2 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp3_size_2);
     const size_t kg_at2 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp3_size_6 > 0 ? tmp3_size_6 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp3_size_2 > 0 ? tmp3_size_2 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
     const size_t kg_at3 = kg_ws_size;
     if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
@@ -1495,21 +1302,15 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
     const size_t kg_at5 = kg_ws_size;
     if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
-    if (in_y_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_y_d0);
+    if (tmp7_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp7_size);
     const size_t kg_at6 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
-    if (in_y_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_y_d0);
-    const size_t kg_at7 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
-    if (tmp10_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp10_size);
-    const size_t kg_at8 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp10_size > 0 ? tmp10_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
-    if (tmp10_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp10_size);
-    const size_t kg_at9 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp10_size > 0 ? tmp10_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp7_size > 0 ? tmp7_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
-    const size_t kg_at10 = kg_ws_size;
+    const size_t kg_at7 = kg_ws_size;
     if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
+    if (tmp7_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp7_size);
+    const size_t kg_at8 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp7_size > 0 ? tmp7_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     kg_ws = kg_ws_take(&logistic_regression_train_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
     tmp1 = (double *)(void *)(kg_ws + kg_at0);
@@ -1521,16 +1322,13 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
     tmp7 = (double *)(void *)(kg_ws + kg_at6);
     tmp8 = (double *)(void *)(kg_ws + kg_at7);
     tmp9 = (double *)(void *)(kg_ws + kg_at8);
-    tmp10 = (double *)(void *)(kg_ws + kg_at9);
-    tmp11 = (double *)(void *)(kg_ws + kg_at10);
 
     {
         const struct logistic_regression_train_state kg_s = {
 in_x, in_y, sh_b, sh_w, out0, out1, upd_w, upd_b,
-in_x_d0, in_x_d1, in_y_d0, sh_w_d0, in_x_s0, mul_d0, add_d0, tmp3_b0,
-in_y_b0, tmp3_size, sts, tmp3_size_2, tmp10_size, tmp3_size_3, tmp3_size_4, tmp3_size_5,
-sh_w_b0, tmp3_b0_2, tmp3_size_6, tmp1, tmp2, tmp3, tmp4, tmp5,
-tmp6, tmp7, tmp8, tmp9, tmp10, tmp11,
+in_x_d0, in_x_d1, in_y_d0, sh_w_d0, in_x_s0, mul_d0, tmp3_b0, in_y_b0,
+tmp7_size, tmp3_size, sh_w_b0, tmp3_size_2, tmp1, tmp2, tmp3, tmp4,
+tmp5, tmp6, tmp7, tmp8, tmp9,
         };
         if ((rc = logistic_regression_train_steps0(&kg_s, err, errlen)) != 0) goto fail;
         if ((rc = logistic_regression_train_steps1(&kg_s, err, errlen)) != 0) goto fail;
@@ -1672,8 +1470,8 @@ fail:
 }
 
 /* ---- kernel logistic_regression_train_chunk0 (train_chunk0) ----------------------------------------
- *   out0 = dimshuffle(x, pattern=(1, 0)) @ -(exp(-b - x @ w) * (sum_to((1.0 - y) * sum_to(..., ...), log1p(-(...))) / (1.0 - 1.0 / (... + 1.0)) - sum_to(-y * sum_to(..., ...), log(1.0 / (...))) / (1.0 / (exp(...) + 1.0))) * (1.0 / (exp(-b - x @ w) + 1.0)) / (exp(-b - x @ w) + 1.0))
- *   out1 = sum(-(exp(-b - x @ w) * (sum_to((1.0 - y) * sum_to(..., ...), log1p(-(...))) / (1.0 - 1.0 / (... + 1.0)) - sum_to(-y * sum_to(..., ...), log(1.0 / (...))) / (1.0 / (exp(...) + 1.0))) * (1.0 / (exp(-b - x @ w) + 1.0)) / (exp(-b - x @ w) + 1.0)), axis=(0,), keepdims=False)
+ *   out0 = dimshuffle(x, pattern=(1, 0)) @ -(exp(-b - x @ w) * (sum_to(-(... * (...)), log1p(-(...))) / (1.0 - 1.0 / (... + 1.0)) - sum_to(-y * second(..., ...), log(1.0 / (...))) / (1.0 / (exp(...) + 1.0))) * (1.0 / (exp(-b - x @ w) + 1.0)) / (exp(-b - x @ w) + 1.0))
+ *   out1 = sum(-(exp(-b - x @ w) * (sum_to(-(... * (...)), log1p(-(...))) / (1.0 - 1.0 / (... + 1.0)) - sum_to(-y * second(..., ...), log(1.0 / (...))) / (1.0 / (exp(...) + 1.0))) * (1.0 / (exp(-b - x @ w) + 1.0)) / (exp(-b - x @ w) + 1.0)), axis=(0,), keepdims=False)
  *   out2 = 1.0 / (exp(-b - x @ w) + 1.0) > 0.5
  *   out3 = log(1.0 / (exp(-b - x @ w) + 1.0)) * -y - log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y)
  *
@@ -1682,95 +1480,107 @@ fail:
  * (KG_ESHAPE, KG_EINDEX, KG_ENOMEM) with a message in err.
  */
 
-
-/* what the outlined step groups of logistic_regression_train_chunk0 read of its locals */
-struct logistic_regression_train_chunk0_state {
-    const double *KG_RESTRICT in_x;
-    const double *KG_RESTRICT in_y;
-    const double *KG_RESTRICT in_b;
-    const double *KG_RESTRICT in_w;
-    const int64_t *KG_RESTRICT in_n_rows;
-    double *KG_RESTRICT out0;
-    double *KG_RESTRICT out1;
-    bool *KG_RESTRICT out2;
-    double *KG_RESTRICT out3;
-    int64_t in_x_d0;
-    int64_t in_x_d1;
-    int64_t in_y_d0;
-    int64_t in_w_d0;
+KG_EXPORT int logistic_regression_train_chunk0_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t in_w_d0, int64_t *out_shape, char *err, size_t errlen)
+{
+    int rc = 0;
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
     int64_t in_x_s0;
-    int64_t mul_d0;
-    int64_t tmp2_b0;
-    int64_t in_y_b0;
-    int64_t tmp2_size;
-    int64_t sts;
-    int64_t tmp2_size_2;
-    int64_t tmp9_size;
-    int64_t tmp2_size_3;
-    int64_t tmp2_size_4;
-    double *KG_RESTRICT tmp0;
-    double *KG_RESTRICT tmp1;
-    double *KG_RESTRICT tmp2;
-    double *KG_RESTRICT tmp3;
-    double *KG_RESTRICT tmp4;
-    double *KG_RESTRICT tmp5;
-    double *KG_RESTRICT tmp6;
-    double *KG_RESTRICT tmp7;
-    double *KG_RESTRICT tmp8;
-    double *KG_RESTRICT tmp9;
-    double *KG_RESTRICT tmp10;
-};
+    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
+    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
+    if (in_w_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "w", (long long)in_w_d0);
+    if (in_x_d1 != in_w_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_w_d0);
+    if (in_x_d0 != in_y_d0 && in_x_d0 != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "mul", (long long)in_x_d0, (long long)in_y_d0);
+    const int64_t mul_d0 = (in_x_d0 == 1) ? in_y_d0 : in_x_d0;
+    const int64_t tmp2_b0 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
+    const int64_t tmp6_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
+    /* not every size is used by both functions */
+(void)in_x_s0; (void)mul_d0; (void)tmp2_b0; (void)in_y_b0; (void)tmp6_size;
 
-/* the step groups (defined in either unit) */
-KG_PART int logistic_regression_train_chunk0_steps0(const struct logistic_regression_train_chunk0_state *kg_s, char *err, size_t errlen);
-KG_PART int logistic_regression_train_chunk0_steps1(const struct logistic_regression_train_chunk0_state *kg_s, char *err, size_t errlen);
+    out_shape[0] = in_w_d0;
+    out_shape[1] = in_x_d0;
+    out_shape[2] = mul_d0;
+    (void)out_shape; (void)err; (void)errlen;
+    return 0;
+fail:
+    return rc;
+}
 
+static void *logistic_regression_train_chunk0_ws = NULL;  /* the temporaries' block, kept between calls */
 
-/* steps 1-5 of 17 of logistic_regression_train_chunk0, in a function of their own */
-#if KG_IN_UNIT(1)
-KG_PART int logistic_regression_train_chunk0_steps0(const struct logistic_regression_train_chunk0_state *kg_s, char *err, size_t errlen)
+KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, const double *KG_RESTRICT in_y, const double *KG_RESTRICT in_b, const double *KG_RESTRICT in_w, const int64_t *KG_RESTRICT in_n_rows, int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t in_w_d0, double *KG_RESTRICT out0, double *KG_RESTRICT out1, bool *KG_RESTRICT out2, double *KG_RESTRICT out3, char *err, size_t errlen)
 {
     int rc = 0;
     (void)err; (void)errlen;
-    const double *KG_RESTRICT in_x = kg_s->in_x;
-    const double *KG_RESTRICT in_y = kg_s->in_y;
-    const double *KG_RESTRICT in_b = kg_s->in_b;
-    const double *KG_RESTRICT in_w = kg_s->in_w;
-    const int64_t *KG_RESTRICT in_n_rows = kg_s->in_n_rows;
-    double *KG_RESTRICT out0 = kg_s->out0;
-    double *KG_RESTRICT out1 = kg_s->out1;
-    bool *KG_RESTRICT out2 = kg_s->out2;
-    double *KG_RESTRICT out3 = kg_s->out3;
-    const int64_t in_x_d0 = kg_s->in_x_d0;
-    const int64_t in_x_d1 = kg_s->in_x_d1;
-    const int64_t in_y_d0 = kg_s->in_y_d0;
-    const int64_t in_w_d0 = kg_s->in_w_d0;
-    const int64_t in_x_s0 = kg_s->in_x_s0;
-    const int64_t mul_d0 = kg_s->mul_d0;
-    const int64_t tmp2_b0 = kg_s->tmp2_b0;
-    const int64_t in_y_b0 = kg_s->in_y_b0;
-    const int64_t tmp2_size = kg_s->tmp2_size;
-    const int64_t sts = kg_s->sts;
-    const int64_t tmp2_size_2 = kg_s->tmp2_size_2;
-    const int64_t tmp9_size = kg_s->tmp9_size;
-    const int64_t tmp2_size_3 = kg_s->tmp2_size_3;
-    const int64_t tmp2_size_4 = kg_s->tmp2_size_4;
-    double *KG_RESTRICT tmp0 = kg_s->tmp0;
-    double *KG_RESTRICT tmp1 = kg_s->tmp1;
-    double *KG_RESTRICT tmp2 = kg_s->tmp2;
-    double *KG_RESTRICT tmp3 = kg_s->tmp3;
-    double *KG_RESTRICT tmp4 = kg_s->tmp4;
-    double *KG_RESTRICT tmp5 = kg_s->tmp5;
-    double *KG_RESTRICT tmp6 = kg_s->tmp6;
-    double *KG_RESTRICT tmp7 = kg_s->tmp7;
-    double *KG_RESTRICT tmp8 = kg_s->tmp8;
-    double *KG_RESTRICT tmp9 = kg_s->tmp9;
-    double *KG_RESTRICT tmp10 = kg_s->tmp10;
-(void)in_x; (void)in_y; (void)in_b; (void)in_w; (void)in_n_rows; (void)out0; (void)out1; (void)out2;
-(void)out3; (void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)in_w_d0; (void)in_x_s0; (void)mul_d0; (void)tmp2_b0;
-(void)in_y_b0; (void)tmp2_size; (void)sts; (void)tmp2_size_2; (void)tmp9_size; (void)tmp2_size_3; (void)tmp2_size_4; (void)tmp0;
-(void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4; (void)tmp5; (void)tmp6; (void)tmp7; (void)tmp8;
-(void)tmp9; (void)tmp10;
+    char *kg_ws = NULL;
+    double *tmp0 = NULL;
+    double *tmp1 = NULL;
+    double *tmp2 = NULL;
+    double *tmp3 = NULL;
+    double *tmp4 = NULL;
+    double *tmp5 = NULL;
+    double *tmp6 = NULL;
+    double *tmp7 = NULL;
+    double *tmp8 = NULL;
+
+    /* shape phase: every size and check, before any memory is touched */
+    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
+    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
+    int64_t in_x_s0;
+    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
+    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
+    if (in_w_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "w", (long long)in_w_d0);
+    if (in_x_d1 != in_w_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_w_d0);
+    if (in_x_d0 != in_y_d0 && in_x_d0 != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "mul", (long long)in_x_d0, (long long)in_y_d0);
+    const int64_t mul_d0 = (in_x_d0 == 1) ? in_y_d0 : in_x_d0;
+    const int64_t tmp2_b0 = (in_x_d0 == 1) ? 0 : 1;
+    const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
+    const int64_t tmp6_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
+    /* not every size is used by both functions */
+(void)in_x_s0; (void)mul_d0; (void)tmp2_b0; (void)in_y_b0; (void)tmp6_size;
+
+
+    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
+    size_t kg_ws_size = 0;
+    const size_t kg_at0 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(1 > 0 ? 1 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    const size_t kg_at1 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(1 > 0 ? 1 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
+    const size_t kg_at2 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
+    const size_t kg_at3 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
+    const size_t kg_at4 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
+    const size_t kg_at5 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    if (tmp6_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp6_size);
+    const size_t kg_at6 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp6_size > 0 ? tmp6_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
+    const size_t kg_at7 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    if (tmp6_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp6_size);
+    const size_t kg_at8 = kg_ws_size;
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp6_size > 0 ? tmp6_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    kg_ws = kg_ws_take(&logistic_regression_train_chunk0_ws, kg_ws_size);
+    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
+    tmp0 = (double *)(void *)(kg_ws + kg_at0);
+    tmp1 = (double *)(void *)(kg_ws + kg_at1);
+    tmp2 = (double *)(void *)(kg_ws + kg_at2);
+    tmp3 = (double *)(void *)(kg_ws + kg_at3);
+    tmp4 = (double *)(void *)(kg_ws + kg_at4);
+    tmp5 = (double *)(void *)(kg_ws + kg_at5);
+    tmp6 = (double *)(void *)(kg_ws + kg_at6);
+    tmp7 = (double *)(void *)(kg_ws + kg_at7);
+    tmp8 = (double *)(void *)(kg_ws + kg_at8);
+
     /* -b; 1.0 / cast(n_rows, dtype='float64') */
     {
         const int64_t n = 1;
@@ -1801,9 +1611,9 @@ KG_PART int logistic_regression_train_chunk0_steps0(const struct logistic_regres
         (void)n;
     }
     /* x @ w */
-    kg_gemm_f64(in_x_d0, 1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_w + 0, 1, 0, 0, tmp2 + 0, 1);
+    kg_gemm_f64(in_x_d0, 1, in_w_d0, 1, in_x + 0, in_w_d0, 1, in_w + 0, 1, 0, 0, tmp2 + 0, 1);
 
-    /* exp(-b - x @ w); 1.0 - y; exp(-b - x @ w) + 1.0; 1.0 / (exp(-b - x @ w) + 1.0); -y; log(1.0 / (...)) * -y - log1p(-(...)) * (1.0 - y); second(... - ..., dimshuffle(..., pattern=('x',))); -second(... - ..., dimshuffle(..., pattern=('x',))); 1.0 - 1.0 / (exp(-b - x @ w) + 1.0); 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+    /* exp(-b - x @ w); exp(-b - x @ w) + 1.0; 1.0 / (exp(-b - x @ w) + 1.0); log(1.0 / (...)) * -y - log1p(-(...)) * (1.0 - y); -(second(..., ...) * (1.0 - y)); 1.0 - 1.0 / (exp(-b - x @ w) + 1.0); -y * second(... - ..., dimshuffle(..., pattern=('x',))); 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
     {
         const int64_t n = mul_d0;
         const double v_2 = tmp0[0];
@@ -1816,30 +1626,30 @@ KG_PART int logistic_regression_train_chunk0_steps0(const struct logistic_regres
                 const double v_y = in_y[i];
                 const double t1_2 = (v_2 - v_3);  /* -b - x @ w */
                 const double t2_2 = exp(t1_2);  /* exp(-b - x @ w) */
-                const double t3_2 = (1.0 - v_y);  /* 1.0 - y */
-                const double t4 = (t2_2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
-                const double t5 = (1.0 / t4);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
-                const double t6 = log(t5);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
-                const double t7 = (-v_y);  /* -y */
-                const double t8 = (t6 * t7);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
-                const double t9 = (-t5);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
-                const double t10 = log1p(t9);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
-                const double t11 = (t10 * t3_2);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
-                const double t12 = (t8 - t11);  /* sub */
+                const double t3_2 = (t2_2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t4 = (1.0 / t3_2);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t5 = log(t4);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t6 = (-v_y);  /* -y */
+                const double t7 = (t5 * t6);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
+                const double t8 = (-t4);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t9 = log1p(t8);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
+                const double t10 = (1.0 - v_y);  /* 1.0 - y */
+                const double t11 = (t9 * t10);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
+                const double t12 = (t7 - t11);  /* sub */
                 const double t13 = v_5;  /* second */
-                const double t14 = (-t13);  /* neg */
-                const double t15 = (1.0 - t5);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                const bool t16 = (t5 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                const double t14 = (t13 * t10);  /* mul */
+                const double t15 = (-t14);  /* neg */
+                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t17 = (t6 * t13);  /* mul */
+                const bool t18 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
                 tmp3[i] = t2_2;
                 tmp4[i] = t3_2;
                 tmp5[i] = t4;
-                tmp6[i] = t5;
-                tmp7[i] = t7;
                 out3[i] = t12;
-                tmp8[i] = t13;
-                tmp9[i] = t14;
-                tmp10[i] = t15;
-                out2[i] = t16;
+                tmp6[i] = t15;
+                tmp7[i] = t16;
+                tmp8[i] = t17;
+                out2[i] = t18;
             }
 
         } else if (in_x_d0 == n && in_y_d0 == n) {
@@ -1849,30 +1659,30 @@ KG_PART int logistic_regression_train_chunk0_steps0(const struct logistic_regres
                 const double v_y = in_y[i];
                 const double t1_2 = (v_2 - v_3);  /* -b - x @ w */
                 const double t2_2 = exp(t1_2);  /* exp(-b - x @ w) */
-                const double t3_2 = (1.0 - v_y);  /* 1.0 - y */
-                const double t4 = (t2_2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
-                const double t5 = (1.0 / t4);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
-                const double t6 = log(t5);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
-                const double t7 = (-v_y);  /* -y */
-                const double t8 = (t6 * t7);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
-                const double t9 = (-t5);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
-                const double t10 = log1p(t9);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
-                const double t11 = (t10 * t3_2);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
-                const double t12 = (t8 - t11);  /* sub */
+                const double t3_2 = (t2_2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t4 = (1.0 / t3_2);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t5 = log(t4);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t6 = (-v_y);  /* -y */
+                const double t7 = (t5 * t6);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
+                const double t8 = (-t4);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t9 = log1p(t8);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
+                const double t10 = (1.0 - v_y);  /* 1.0 - y */
+                const double t11 = (t9 * t10);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
+                const double t12 = (t7 - t11);  /* sub */
                 const double t13 = v_5;  /* second */
-                const double t14 = (-t13);  /* neg */
-                const double t15 = (1.0 - t5);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                const bool t16 = (t5 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                const double t14 = (t13 * t10);  /* mul */
+                const double t15 = (-t14);  /* neg */
+                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t17 = (t6 * t13);  /* mul */
+                const bool t18 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
                 tmp3[i] = t2_2;
                 tmp4[i] = t3_2;
                 tmp5[i] = t4;
-                tmp6[i] = t5;
-                tmp7[i] = t7;
                 out3[i] = t12;
-                tmp8[i] = t13;
-                tmp9[i] = t14;
-                tmp10[i] = t15;
-                out2[i] = t16;
+                tmp6[i] = t15;
+                tmp7[i] = t16;
+                tmp8[i] = t17;
+                out2[i] = t18;
             }
 
         } else
@@ -1885,30 +1695,30 @@ KG_PART int logistic_regression_train_chunk0_steps0(const struct logistic_regres
                 const double v_y = in_y[i0];
                 const double t1_2 = (v_2 - v_3);  /* -b - x @ w */
                 const double t2_2 = exp(t1_2);  /* exp(-b - x @ w) */
-                const double t3_2 = (1.0 - v_y);  /* 1.0 - y */
-                const double t4 = (t2_2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
-                const double t5 = (1.0 / t4);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
-                const double t6 = log(t5);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
-                const double t7 = (-v_y);  /* -y */
-                const double t8 = (t6 * t7);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
-                const double t9 = (-t5);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
-                const double t10 = log1p(t9);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
-                const double t11 = (t10 * t3_2);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
-                const double t12 = (t8 - t11);  /* sub */
+                const double t3_2 = (t2_2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t4 = (1.0 / t3_2);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t5 = log(t4);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t6 = (-v_y);  /* -y */
+                const double t7 = (t5 * t6);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
+                const double t8 = (-t4);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t9 = log1p(t8);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
+                const double t10 = (1.0 - v_y);  /* 1.0 - y */
+                const double t11 = (t9 * t10);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
+                const double t12 = (t7 - t11);  /* sub */
                 const double t13 = v_5;  /* second */
-                const double t14 = (-t13);  /* neg */
-                const double t15 = (1.0 - t5);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                const bool t16 = (t5 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                const double t14 = (t13 * t10);  /* mul */
+                const double t15 = (-t14);  /* neg */
+                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t17 = (t6 * t13);  /* mul */
+                const bool t18 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
                 tmp3[i0] = t2_2;
                 tmp4[i0] = t3_2;
                 tmp5[i0] = t4;
-                tmp6[i0] = t5;
-                tmp7[i0] = t7;
                 out3[i0] = t12;
-                tmp8[i0] = t13;
-                tmp9[i0] = t14;
-                tmp10[i0] = t15;
-                out2[i0] = t16;
+                tmp6[i0] = t15;
+                tmp7[i0] = t16;
+                tmp8[i0] = t17;
+                out2[i0] = t18;
             }
         }
         } else
@@ -1920,140 +1730,30 @@ KG_PART int logistic_regression_train_chunk0_steps0(const struct logistic_regres
                 const double v_y = in_y[i0 * in_y_b0];
                 const double t1_2 = (v_2 - v_3);  /* -b - x @ w */
                 const double t2_2 = exp(t1_2);  /* exp(-b - x @ w) */
-                const double t3_2 = (1.0 - v_y);  /* 1.0 - y */
-                const double t4 = (t2_2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
-                const double t5 = (1.0 / t4);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
-                const double t6 = log(t5);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
-                const double t7 = (-v_y);  /* -y */
-                const double t8 = (t6 * t7);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
-                const double t9 = (-t5);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
-                const double t10 = log1p(t9);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
-                const double t11 = (t10 * t3_2);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
-                const double t12 = (t8 - t11);  /* sub */
+                const double t3_2 = (t2_2 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t4 = (1.0 / t3_2);  /* 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t5 = log(t4);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t6 = (-v_y);  /* -y */
+                const double t7 = (t5 * t6);  /* log(1.0 / (exp(-b - x @ w) + 1.0)) * -y */
+                const double t8 = (-t4);  /* -(1.0 / (exp(-b - x @ w) + 1.0)) */
+                const double t9 = log1p(t8);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) */
+                const double t10 = (1.0 - v_y);  /* 1.0 - y */
+                const double t11 = (t9 * t10);  /* log1p(-(1.0 / (exp(-b - x @ w) + 1.0))) * (1.0 - y) */
+                const double t12 = (t7 - t11);  /* sub */
                 const double t13 = v_5;  /* second */
-                const double t14 = (-t13);  /* neg */
-                const double t15 = (1.0 - t5);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                const bool t16 = (t5 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                const double t14 = (t13 * t10);  /* mul */
+                const double t15 = (-t14);  /* neg */
+                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t17 = (t6 * t13);  /* mul */
+                const bool t18 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
                 tmp3[i0 * tmp2_b0] = t2_2;
-                tmp4[i0 * in_y_b0] = t3_2;
+                tmp4[i0 * tmp2_b0] = t3_2;
                 tmp5[i0 * tmp2_b0] = t4;
-                tmp6[i0 * tmp2_b0] = t5;
-                tmp7[i0 * in_y_b0] = t7;
                 out3[i0] = t12;
-                tmp8[i0] = t13;
-                tmp9[i0] = t14;
-                tmp10[i0 * tmp2_b0] = t15;
-                out2[i0 * tmp2_b0] = t16;
-            }
-        }
-        (void)n;
-    }
-    /* zeros */
-    /* (the sizes always agree: the accumulate step copies) */
-
-    /* sum_to(-second(... * ... - ... * (...), dimshuffle(1.0 / ..., pattern=('x',))), log1p(-(1.0 / (...))) * (1.0 - y)) */
-    {
-        const int64_t n = mul_d0;
-        KG_OMP_PARALLEL_FOR_SIMD(n)
-        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp9[i];
-        (void)n;
-    }
-
-
-    goto fail;  /* every exit, a failing step's too, leaves through fail */
-fail:
-    return rc;
-}
-#endif
-
-/* steps 6-17 of 17 of logistic_regression_train_chunk0, in a function of their own */
-#if KG_IN_UNIT(0)
-KG_PART int logistic_regression_train_chunk0_steps1(const struct logistic_regression_train_chunk0_state *kg_s, char *err, size_t errlen)
-{
-    int rc = 0;
-    (void)err; (void)errlen;
-    const double *KG_RESTRICT in_x = kg_s->in_x;
-    const double *KG_RESTRICT in_y = kg_s->in_y;
-    const double *KG_RESTRICT in_b = kg_s->in_b;
-    const double *KG_RESTRICT in_w = kg_s->in_w;
-    const int64_t *KG_RESTRICT in_n_rows = kg_s->in_n_rows;
-    double *KG_RESTRICT out0 = kg_s->out0;
-    double *KG_RESTRICT out1 = kg_s->out1;
-    bool *KG_RESTRICT out2 = kg_s->out2;
-    double *KG_RESTRICT out3 = kg_s->out3;
-    const int64_t in_x_d0 = kg_s->in_x_d0;
-    const int64_t in_x_d1 = kg_s->in_x_d1;
-    const int64_t in_y_d0 = kg_s->in_y_d0;
-    const int64_t in_w_d0 = kg_s->in_w_d0;
-    const int64_t in_x_s0 = kg_s->in_x_s0;
-    const int64_t mul_d0 = kg_s->mul_d0;
-    const int64_t tmp2_b0 = kg_s->tmp2_b0;
-    const int64_t in_y_b0 = kg_s->in_y_b0;
-    const int64_t tmp2_size = kg_s->tmp2_size;
-    const int64_t sts = kg_s->sts;
-    const int64_t tmp2_size_2 = kg_s->tmp2_size_2;
-    const int64_t tmp9_size = kg_s->tmp9_size;
-    const int64_t tmp2_size_3 = kg_s->tmp2_size_3;
-    const int64_t tmp2_size_4 = kg_s->tmp2_size_4;
-    double *KG_RESTRICT tmp0 = kg_s->tmp0;
-    double *KG_RESTRICT tmp1 = kg_s->tmp1;
-    double *KG_RESTRICT tmp2 = kg_s->tmp2;
-    double *KG_RESTRICT tmp3 = kg_s->tmp3;
-    double *KG_RESTRICT tmp4 = kg_s->tmp4;
-    double *KG_RESTRICT tmp5 = kg_s->tmp5;
-    double *KG_RESTRICT tmp6 = kg_s->tmp6;
-    double *KG_RESTRICT tmp7 = kg_s->tmp7;
-    double *KG_RESTRICT tmp8 = kg_s->tmp8;
-    double *KG_RESTRICT tmp9 = kg_s->tmp9;
-    double *KG_RESTRICT tmp10 = kg_s->tmp10;
-(void)in_x; (void)in_y; (void)in_b; (void)in_w; (void)in_n_rows; (void)out0; (void)out1; (void)out2;
-(void)out3; (void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)in_w_d0; (void)in_x_s0; (void)mul_d0; (void)tmp2_b0;
-(void)in_y_b0; (void)tmp2_size; (void)sts; (void)tmp2_size_2; (void)tmp9_size; (void)tmp2_size_3; (void)tmp2_size_4; (void)tmp0;
-(void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4; (void)tmp5; (void)tmp6; (void)tmp7; (void)tmp8;
-(void)tmp9; (void)tmp10;
-    /* (1.0 - y) * sum_to(-second(... * ... - ... * (...), dimshuffle(1.0 / ..., pattern=('x',))), log1p(-(1.0 / (...))) * (1.0 - y)) */
-    {
-        const int64_t n = mul_d0;
-
-        if (in_y_d0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_7 = tmp4[i];
-                const double v_8 = tmp2[i];
-                const double t1_3 = (v_7 * v_8);  /* mul */
-                tmp9[i] = t1_3;
-            }
-
-        } else if (in_y_d0 == n) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_7 = tmp4[i];
-                const double v_8 = tmp2[i];
-                const double t1_3 = (v_7 * v_8);  /* mul */
-                tmp9[i] = t1_3;
-            }
-
-        } else
-        if (in_y_b0 == 1 && sts == 1) {  /* rows of unit stride: contiguous loads and stores */
-        {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i0 = 0; i0 < mul_d0; i0++)
-            {
-                const double v_7 = tmp4[i0];
-                const double v_8 = tmp2[i0];
-                const double t1_3 = (v_7 * v_8);  /* mul */
-                tmp9[i0] = t1_3;
-            }
-        }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i0 = 0; i0 < mul_d0; i0++)
-            {
-                const double v_7 = tmp4[i0 * in_y_b0];
-                const double v_8 = tmp2[i0 * sts];
-                const double t1_3 = (v_7 * v_8);  /* mul */
-                tmp9[i0] = t1_3;
+                tmp6[i0] = t15;
+                tmp7[i0 * tmp2_b0] = t16;
+                tmp8[i0] = t17;
+                out2[i0 * tmp2_b0] = t18;
             }
         }
         (void)n;
@@ -2062,98 +1762,40 @@ KG_PART int logistic_regression_train_chunk0_steps1(const struct logistic_regres
     if (!(mul_d0 == in_x_d0))  /* else the accumulate step copies */
     for (int64_t i = 0; i < in_x_d0; i++) tmp2[i] = 0;
 
-    /* sum_to((1.0 - y) * sum_to(-second(... - ..., dimshuffle(..., pattern=('x',))), log1p(-(...)) * (1.0 - y)), log1p(-(1.0 / (exp(...) + 1.0)))) */
+    /* sum_to(-(second(... * ... - ... * (...), dimshuffle(1.0 / ..., pattern=('x',))) * (1.0 - y)), log1p(-(1.0 / (exp(...) + 1.0)))) */
     if (mul_d0 == in_x_d0) {
         const int64_t n = in_x_d0;
         KG_OMP_PARALLEL_FOR_SIMD(n)
-        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp9[i];
+        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp6[i];
         (void)n;
     } else {
     for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
-    tmp2[0 + i0 * tmp2_b0] += tmp9[0 + i0];
+    tmp2[0 + i0 * tmp2_b0] += tmp6[0 + i0];
     }
 
-    /* sum_to((1.0 - y) * sum_to(-second(..., ...), log1p(...) * (1.0 - y)), log1p(-(1.0 / (... + 1.0)))) / (1.0 - 1.0 / (exp(... - ...) + 1.0)) */
+    /* sum_to(-(second(... - ..., dimshuffle(..., pattern=('x',))) * (1.0 - y)), log1p(-(1.0 / (... + 1.0)))) / (1.0 - 1.0 / (exp(... - ...) + 1.0)) */
     {
         const int64_t n = in_x_d0;
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v_9 = tmp2[i];
-                const double v_10 = tmp10[i];
-                const double t1_4 = (v_9 / v_10);  /* true_div */
-                tmp9[i] = t1_4;
+                const double v_7 = tmp2[i];
+                const double v_8 = tmp7[i];
+                const double t1_3 = (v_7 / v_8);  /* true_div */
+                tmp6[i] = t1_3;
             }
 
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v_9 = tmp2[i];
-                const double v_10 = tmp10[i];
-                const double t1_4 = (v_9 / v_10);  /* true_div */
-                tmp9[i] = t1_4;
+                const double v_7 = tmp2[i];
+                const double v_8 = tmp7[i];
+                const double t1_3 = (v_7 / v_8);  /* true_div */
+                tmp6[i] = t1_3;
             }
 
-        }
-        (void)n;
-    }
-    /* zeros */
-    /* (the sizes always agree: the accumulate step copies) */
-
-    /* sum_to(second(log(...) * -y - log1p(...) * (1.0 - y), dimshuffle(1.0 / cast(n_rows, dtype='float64'), pattern=('x',))), log(1.0 / (... + 1.0)) * -y) */
-    {
-        const int64_t n = mul_d0;
-        KG_OMP_PARALLEL_FOR_SIMD(n)
-        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp8[i];
-        (void)n;
-    }
-
-    /* -y * sum_to(second(log(...) * -y - log1p(...) * (1.0 - y), dimshuffle(1.0 / cast(n_rows, dtype='float64'), pattern=('x',))), log(1.0 / (... + 1.0)) * -y) */
-    {
-        const int64_t n = mul_d0;
-
-        if (in_y_d0 == n && n >= KG_PARALLEL_MIN_N) {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i = 0; i < n; i++) {
-                const double v_11 = tmp7[i];
-                const double v_12 = tmp2[i];
-                const double t1_5 = (v_11 * v_12);  /* mul */
-                tmp8[i] = t1_5;
-            }
-
-        } else if (in_y_d0 == n) {
-            KG_OMP_SIMD
-            for (int64_t i = 0; i < n; i++) {
-                const double v_11 = tmp7[i];
-                const double v_12 = tmp2[i];
-                const double t1_5 = (v_11 * v_12);  /* mul */
-                tmp8[i] = t1_5;
-            }
-
-        } else
-        if (in_y_b0 == 1 && sts == 1) {  /* rows of unit stride: contiguous loads and stores */
-        {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i0 = 0; i0 < mul_d0; i0++)
-            {
-                const double v_11 = tmp7[i0];
-                const double v_12 = tmp2[i0];
-                const double t1_5 = (v_11 * v_12);  /* mul */
-                tmp8[i0] = t1_5;
-            }
-        }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR_SIMD(n)
-            for (int64_t i0 = 0; i0 < mul_d0; i0++)
-            {
-                const double v_11 = tmp7[i0 * in_y_b0];
-                const double v_12 = tmp2[i0 * sts];
-                const double t1_5 = (v_11 * v_12);  /* mul */
-                tmp8[i0] = t1_5;
-            }
         }
         (void)n;
     }
@@ -2161,7 +1803,7 @@ KG_PART int logistic_regression_train_chunk0_steps1(const struct logistic_regres
     if (!(mul_d0 == in_x_d0))  /* else the accumulate step copies */
     for (int64_t i = 0; i < in_x_d0; i++) tmp2[i] = 0;
 
-    /* sum_to(-y * sum_to(second(... * ... - ... * (...), dimshuffle(1.0 / ..., pattern=('x',))), log(1.0 / (...)) * -y), log(1.0 / (exp(... - ...) + 1.0))) */
+    /* sum_to(-y * second(log(...) * -y - log1p(...) * (1.0 - y), dimshuffle(1.0 / cast(n_rows, dtype='float64'), pattern=('x',))), log(1.0 / (exp(... - ...) + 1.0))) */
     if (mul_d0 == in_x_d0) {
         const int64_t n = in_x_d0;
         KG_OMP_PARALLEL_FOR_SIMD(n)
@@ -2180,16 +1822,16 @@ KG_PART int logistic_regression_train_chunk0_steps1(const struct logistic_regres
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v_13 = tmp2[i];
-                const double v_14 = tmp6[i];
-                const double v_15 = tmp9[i];
-                const double v_16 = tmp3[i];
-                const double v_17 = tmp5[i];
-                const double t1_6 = (v_13 / v_14);  /* true_div */
-                const double t2_3 = (v_15 - t1_6);  /* sub */
-                const double t3_3 = (v_16 * t2_3);  /* mul */
-                const double t4_2 = (t3_3 * v_14);  /* mul */
-                const double t5_2 = (t4_2 / v_17);  /* true_div */
+                const double v_9 = tmp2[i];
+                const double v_10 = tmp5[i];
+                const double v_11 = tmp6[i];
+                const double v_12 = tmp3[i];
+                const double v_13 = tmp4[i];
+                const double t1_4 = (v_9 / v_10);  /* true_div */
+                const double t2_3 = (v_11 - t1_4);  /* sub */
+                const double t3_3 = (v_12 * t2_3);  /* mul */
+                const double t4_2 = (t3_3 * v_10);  /* mul */
+                const double t5_2 = (t4_2 / v_13);  /* true_div */
                 const double t6_2 = (-t5_2);  /* neg */
                 tmp8[i] = t6_2;
             }
@@ -2197,16 +1839,16 @@ KG_PART int logistic_regression_train_chunk0_steps1(const struct logistic_regres
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v_13 = tmp2[i];
-                const double v_14 = tmp6[i];
-                const double v_15 = tmp9[i];
-                const double v_16 = tmp3[i];
-                const double v_17 = tmp5[i];
-                const double t1_6 = (v_13 / v_14);  /* true_div */
-                const double t2_3 = (v_15 - t1_6);  /* sub */
-                const double t3_3 = (v_16 * t2_3);  /* mul */
-                const double t4_2 = (t3_3 * v_14);  /* mul */
-                const double t5_2 = (t4_2 / v_17);  /* true_div */
+                const double v_9 = tmp2[i];
+                const double v_10 = tmp5[i];
+                const double v_11 = tmp6[i];
+                const double v_12 = tmp3[i];
+                const double v_13 = tmp4[i];
+                const double t1_4 = (v_9 / v_10);  /* true_div */
+                const double t2_3 = (v_11 - t1_4);  /* sub */
+                const double t3_3 = (v_12 * t2_3);  /* mul */
+                const double t4_2 = (t3_3 * v_10);  /* mul */
+                const double t5_2 = (t4_2 / v_13);  /* true_div */
                 const double t6_2 = (-t5_2);  /* neg */
                 tmp8[i] = t6_2;
             }
@@ -2215,7 +1857,7 @@ KG_PART int logistic_regression_train_chunk0_steps1(const struct logistic_regres
         (void)n;
     }
     /* dimshuffle(x, pattern=(1, 0)) @ -(exp(... - ...) * (... / (...) - ... / (...)) * (1.0 / (exp(...) + 1.0)) / (exp(-b - x @ w) + 1.0)) */
-    kg_gemm_f64(in_x_d1, 1, in_x_d0, 1, in_x + 0, 1, in_x_d1, tmp8 + 0, 1, 0, 0, out0 + 0, 1);
+    kg_gemm_f64(in_w_d0, 1, in_x_d0, 1, in_x + 0, 1, in_w_d0, tmp8 + 0, 1, 0, 0, out0 + 0, 1);
 
     /* sum(-(exp(... - ...) * (... / (...) - ... / (...)) * (1.0 / (exp(...) + 1.0)) / (exp(-b - x @ w) + 1.0)), axis=(0,), keepdims=False) */
     {
@@ -2236,9 +1878,9 @@ KG_PART int logistic_regression_train_chunk0_steps1(const struct logistic_regres
                     double a = 0.0;
                     KG_OMP_SIMD_REDUCTION(+, a)
                     for (int64_t i = lo; i < hi; i++) {
-                        const double v_18 = tmp8[i];
+                        const double v_14 = tmp8[i];
 
-                        a = a + ((double)v_18);
+                        a = a + ((double)v_14);
 
                     }
 
@@ -2251,9 +1893,9 @@ KG_PART int logistic_regression_train_chunk0_steps1(const struct logistic_regres
             {
                 KG_OMP_SIMD_REDUCTION(+, acc)
                 for (int64_t i = 0; i < n; i++) {
-                    const double v_18 = tmp8[i];
+                    const double v_14 = tmp8[i];
 
-                    acc = acc + ((double)v_18);
+                    acc = acc + ((double)v_14);
 
                 }
             }
@@ -2262,154 +1904,12 @@ KG_PART int logistic_regression_train_chunk0_steps1(const struct logistic_regres
         out1[0] = (double)acc;
     }
 
-    goto fail;  /* every exit, a failing step's too, leaves through fail */
-fail:
-    return rc;
-}
-#endif
-
-#if KG_IN_UNIT(0)
-KG_EXPORT int logistic_regression_train_chunk0_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t in_w_d0, int64_t *out_shape, char *err, size_t errlen)
-{
-    int rc = 0;
-    /* shape phase: every size and check, before any memory is touched */
-    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
-    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
-    int64_t in_x_s0;
-    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
-    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
-    if (in_w_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "w", (long long)in_w_d0);
-    if (in_x_d1 != in_w_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_w_d0);
-    if (in_x_d0 != in_y_d0 && in_x_d0 != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "mul", (long long)in_x_d0, (long long)in_y_d0);
-    const int64_t mul_d0 = (in_x_d0 == 1) ? in_y_d0 : in_x_d0;
-    const int64_t tmp2_b0 = (in_x_d0 == 1) ? 0 : 1;
-    const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
-    const int64_t tmp2_size = in_x_d0 > mul_d0 ? in_x_d0 : mul_d0;
-    const int64_t sts = (mul_d0 == 1) ? 0 : 1;
-    const int64_t tmp2_size_2 = tmp2_size > in_x_d0 ? tmp2_size : in_x_d0;
-    const int64_t tmp9_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
-    const int64_t tmp2_size_3 = tmp2_size_2 > mul_d0 ? tmp2_size_2 : mul_d0;
-    const int64_t tmp2_size_4 = tmp2_size_3 > in_x_d0 ? tmp2_size_3 : in_x_d0;
-    /* not every size is used by both functions */
-(void)in_x_s0; (void)mul_d0; (void)tmp2_b0; (void)in_y_b0; (void)tmp2_size; (void)sts; (void)tmp2_size_2; (void)tmp9_size;
-(void)tmp2_size_3; (void)tmp2_size_4;
-
-    out_shape[0] = in_x_d1;
-    out_shape[1] = in_x_d0;
-    out_shape[2] = mul_d0;
-    (void)out_shape; (void)err; (void)errlen;
-    return 0;
-fail:
-    return rc;
-}
-
-static void *logistic_regression_train_chunk0_ws = NULL;  /* the temporaries' block, kept between calls */
-
-KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, const double *KG_RESTRICT in_y, const double *KG_RESTRICT in_b, const double *KG_RESTRICT in_w, const int64_t *KG_RESTRICT in_n_rows, int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0, int64_t in_w_d0, double *KG_RESTRICT out0, double *KG_RESTRICT out1, bool *KG_RESTRICT out2, double *KG_RESTRICT out3, char *err, size_t errlen)
-{
-    int rc = 0;
-    (void)err; (void)errlen;
-    char *kg_ws = NULL;
-    double *tmp0 = NULL;
-    double *tmp1 = NULL;
-    double *tmp2 = NULL;
-    double *tmp3 = NULL;
-    double *tmp4 = NULL;
-    double *tmp5 = NULL;
-    double *tmp6 = NULL;
-    double *tmp7 = NULL;
-    double *tmp8 = NULL;
-    double *tmp9 = NULL;
-    double *tmp10 = NULL;
-
-    /* shape phase: every size and check, before any memory is touched */
-    if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
-    if (in_x_d1 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d1);
-    int64_t in_x_s0;
-    if (kg_mul_overflows(in_x_d0, in_x_d1, &in_x_s0)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "shape", (long long)in_x_d0, (long long)in_x_d1);
-    if (in_y_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "y", (long long)in_y_d0);
-    if (in_w_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "w", (long long)in_w_d0);
-    if (in_x_d1 != in_w_d0) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld,) do not fit together", "dot", (long long)in_x_d0, (long long)in_x_d1, (long long)in_w_d0);
-    if (in_x_d0 != in_y_d0 && in_x_d0 != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "mul", (long long)in_x_d0, (long long)in_y_d0);
-    const int64_t mul_d0 = (in_x_d0 == 1) ? in_y_d0 : in_x_d0;
-    const int64_t tmp2_b0 = (in_x_d0 == 1) ? 0 : 1;
-    const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
-    const int64_t tmp2_size = in_x_d0 > mul_d0 ? in_x_d0 : mul_d0;
-    const int64_t sts = (mul_d0 == 1) ? 0 : 1;
-    const int64_t tmp2_size_2 = tmp2_size > in_x_d0 ? tmp2_size : in_x_d0;
-    const int64_t tmp9_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
-    const int64_t tmp2_size_3 = tmp2_size_2 > mul_d0 ? tmp2_size_2 : mul_d0;
-    const int64_t tmp2_size_4 = tmp2_size_3 > in_x_d0 ? tmp2_size_3 : in_x_d0;
-    /* not every size is used by both functions */
-(void)in_x_s0; (void)mul_d0; (void)tmp2_b0; (void)in_y_b0; (void)tmp2_size; (void)sts; (void)tmp2_size_2; (void)tmp9_size;
-(void)tmp2_size_3; (void)tmp2_size_4;
-
-
-    /* temporaries: one block for this call, kept for the next (kg_ws_take) */
-    size_t kg_ws_size = 0;
-    const size_t kg_at0 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(1 > 0 ? 1 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    const size_t kg_at1 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(1 > 0 ? 1 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (tmp2_size_4 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp2_size_4);
-    const size_t kg_at2 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp2_size_4 > 0 ? tmp2_size_4 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
-    const size_t kg_at3 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (in_y_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_y_d0);
-    const size_t kg_at4 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
-    const size_t kg_at5 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
-    const size_t kg_at6 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (in_y_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_y_d0);
-    const size_t kg_at7 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_y_d0 > 0 ? in_y_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (tmp9_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp9_size);
-    const size_t kg_at8 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp9_size > 0 ? tmp9_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (tmp9_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp9_size);
-    const size_t kg_at9 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp9_size > 0 ? tmp9_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
-    const size_t kg_at10 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    kg_ws = kg_ws_take(&logistic_regression_train_chunk0_ws, kg_ws_size);
-    if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
-    tmp0 = (double *)(void *)(kg_ws + kg_at0);
-    tmp1 = (double *)(void *)(kg_ws + kg_at1);
-    tmp2 = (double *)(void *)(kg_ws + kg_at2);
-    tmp3 = (double *)(void *)(kg_ws + kg_at3);
-    tmp4 = (double *)(void *)(kg_ws + kg_at4);
-    tmp5 = (double *)(void *)(kg_ws + kg_at5);
-    tmp6 = (double *)(void *)(kg_ws + kg_at6);
-    tmp7 = (double *)(void *)(kg_ws + kg_at7);
-    tmp8 = (double *)(void *)(kg_ws + kg_at8);
-    tmp9 = (double *)(void *)(kg_ws + kg_at9);
-    tmp10 = (double *)(void *)(kg_ws + kg_at10);
-
-    {
-        const struct logistic_regression_train_chunk0_state kg_s = {
-in_x, in_y, in_b, in_w, in_n_rows, out0, out1, out2,
-out3, in_x_d0, in_x_d1, in_y_d0, in_w_d0, in_x_s0, mul_d0, tmp2_b0,
-in_y_b0, tmp2_size, sts, tmp2_size_2, tmp9_size, tmp2_size_3, tmp2_size_4, tmp0,
-tmp1, tmp2, tmp3, tmp4, tmp5, tmp6, tmp7, tmp8,
-tmp9, tmp10,
-        };
-        if ((rc = logistic_regression_train_chunk0_steps0(&kg_s, err, errlen)) != 0) goto fail;
-        if ((rc = logistic_regression_train_chunk0_steps1(&kg_s, err, errlen)) != 0) goto fail;
-    }
 
 fail:
     kg_ws_give(&logistic_regression_train_chunk0_ws, kg_ws);
 
     return rc;
 }
-#endif /* KG_IN_UNIT(0) */
 
 /* ---- kernel logistic_regression_train_tail (train_tail) ----------------------------------------
  *   out0 = w - 0.1 * (matmul_total + array([0.02]) * w)
@@ -2635,7 +2135,7 @@ KG_EXPORT int logistic_regression_predict_chunk0(const double *KG_RESTRICT in_x,
         (void)n;
     }
     /* x @ w */
-    kg_gemm_f64(in_x_d0, 1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_w + 0, 1, 0, 0, tmp1 + 0, 1);
+    kg_gemm_f64(in_x_d0, 1, in_w_d0, 1, in_x + 0, in_w_d0, 1, in_w + 0, 1, 0, 0, tmp1 + 0, 1);
 
     /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
     {

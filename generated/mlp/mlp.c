@@ -2,12 +2,12 @@
  *
  * Standalone C99: no Python headers. Kernels:
  *   mlp_train  (line 698)
- *   mlp_predict  (line 2540)
- *   mlp_probabilities  (line 2952)
- *   mlp_train_chunk0  (line 3388)
- *   mlp_train_tail  (line 4703)
- *   mlp_predict_chunk0  (line 5233)
- *   mlp_probabilities_chunk0  (line 5645)
+ *   mlp_predict  (line 2437)
+ *   mlp_probabilities  (line 2915)
+ *   mlp_train_chunk0  (line 3392)
+ *   mlp_train_tail  (line 4706)
+ *   mlp_predict_chunk0  (line 5236)
+ *   mlp_probabilities_chunk0  (line 5714)
  * kgen's own helpers (pasted headers) come before them, as part 1 of 2
  * (macros and inline functions the kernels use), and after them, as part 2
  * (matrix products), each behind a "kgen's helpers" line.
@@ -743,13 +743,8 @@ struct mlp_train_state {
     int64_t n_range;
     int64_t gather_d0;
     int64_t size_6;
-    int64_t mul_d1;
     int64_t size_7;
     int64_t size_8;
-    int64_t add_d0;
-    int64_t size_9;
-    int64_t size_10;
-    int64_t size_11;
     int64_t sh_W1_b0;
     int64_t sh_W1_b1;
     int64_t sh_W2_b0;
@@ -781,19 +776,13 @@ struct mlp_train_state {
     int64_t tmp4_size_3;
     int64_t tmp4_b0;
     int64_t tmp4_b1;
-    int64_t tmp6_b0;
-    int64_t tmp6_b1;
     int64_t tmp10_size;
     int64_t tmp4_size_4;
     int64_t tmp6_size;
-    int64_t tmp6_b0_2;
     int64_t tmp6_size_2;
-    int64_t tmp10_b0;
-    int64_t tmp10_b1;
     int64_t tmp10_size_2;
     int64_t tmp10_size_3;
     int64_t tmp6_size_3;
-    int64_t tmp6_b0_3;
     int64_t tmp6_size_4;
     int64_t tmp5_size_3;
     float *KG_RESTRICT tmp1;
@@ -815,7 +804,7 @@ KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size
 KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size_t errlen);
 
 
-/* steps 1-20 of 42 of mlp_train, in a function of their own */
+/* steps 1-18 of 42 of mlp_train, in a function of their own */
 #if KG_IN_UNIT(1)
 KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size_t errlen)
 {
@@ -853,13 +842,8 @@ KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size
     const int64_t n_range = kg_s->n_range;
     const int64_t gather_d0 = kg_s->gather_d0;
     const int64_t size_6 = kg_s->size_6;
-    const int64_t mul_d1 = kg_s->mul_d1;
     const int64_t size_7 = kg_s->size_7;
     const int64_t size_8 = kg_s->size_8;
-    const int64_t add_d0 = kg_s->add_d0;
-    const int64_t size_9 = kg_s->size_9;
-    const int64_t size_10 = kg_s->size_10;
-    const int64_t size_11 = kg_s->size_11;
     const int64_t sh_W1_b0 = kg_s->sh_W1_b0;
     const int64_t sh_W1_b1 = kg_s->sh_W1_b1;
     const int64_t sh_W2_b0 = kg_s->sh_W2_b0;
@@ -891,19 +875,13 @@ KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size
     const int64_t tmp4_size_3 = kg_s->tmp4_size_3;
     const int64_t tmp4_b0 = kg_s->tmp4_b0;
     const int64_t tmp4_b1 = kg_s->tmp4_b1;
-    const int64_t tmp6_b0 = kg_s->tmp6_b0;
-    const int64_t tmp6_b1 = kg_s->tmp6_b1;
     const int64_t tmp10_size = kg_s->tmp10_size;
     const int64_t tmp4_size_4 = kg_s->tmp4_size_4;
     const int64_t tmp6_size = kg_s->tmp6_size;
-    const int64_t tmp6_b0_2 = kg_s->tmp6_b0_2;
     const int64_t tmp6_size_2 = kg_s->tmp6_size_2;
-    const int64_t tmp10_b0 = kg_s->tmp10_b0;
-    const int64_t tmp10_b1 = kg_s->tmp10_b1;
     const int64_t tmp10_size_2 = kg_s->tmp10_size_2;
     const int64_t tmp10_size_3 = kg_s->tmp10_size_3;
     const int64_t tmp6_size_3 = kg_s->tmp6_size_3;
-    const int64_t tmp6_b0_3 = kg_s->tmp6_b0_3;
     const int64_t tmp6_size_4 = kg_s->tmp6_size_4;
     const int64_t tmp5_size_3 = kg_s->tmp5_size_3;
     float *KG_RESTRICT tmp1 = kg_s->tmp1;
@@ -922,19 +900,17 @@ KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size
 (void)upd_b1; (void)upd_W2; (void)upd_b2; (void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)sh_W1_d0; (void)sh_W1_d1;
 (void)sh_W2_d0; (void)sh_W2_d1; (void)sh_b2_d0; (void)sh_b1_d0; (void)in_x_s0; (void)sh_W1_s0; (void)sh_W2_s0; (void)size_2;
 (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2; (void)size_5; (void)n_range; (void)gather_d0; (void)size_6;
-(void)mul_d1; (void)size_7; (void)size_8; (void)add_d0; (void)size_9; (void)size_10; (void)size_11; (void)sh_W1_b0;
-(void)sh_W1_b1; (void)sh_W2_b0; (void)sh_W2_b1; (void)tmp2_size; (void)sh_b1_b0; (void)tmp2_b0; (void)tmp1_size; (void)tmp2_size_2;
-(void)sh_b2_b0; (void)tmp2_b0_2; (void)tmp2_size_3; (void)tmp7_b0; (void)tmp7_b1; (void)tmp2_b0_3; (void)tmp2_size_4; (void)tmp7_size;
-(void)tmp7_size_2; (void)gs; (void)gs_2; (void)tmp11_size; (void)tmp7_b0_2; (void)tmp11_size_2; (void)tmp4_size; (void)tmp5_size;
-(void)tmp4_size_2; (void)tmp5_size_2; (void)tmp8_size; (void)tmp4_size_3; (void)tmp4_b0; (void)tmp4_b1; (void)tmp6_b0; (void)tmp6_b1;
-(void)tmp10_size; (void)tmp4_size_4; (void)tmp6_size; (void)tmp6_b0_2; (void)tmp6_size_2; (void)tmp10_b0; (void)tmp10_b1; (void)tmp10_size_2;
-(void)tmp10_size_3; (void)tmp6_size_3; (void)tmp6_b0_3; (void)tmp6_size_4; (void)tmp5_size_3; (void)tmp1; (void)tmp2; (void)tmp3;
-(void)tmp4; (void)tmp5; (void)tmp6; (void)tmp7; (void)tmp8; (void)tmp9; (void)tmp10; (void)tmp11;
-(void)tmp12;
+(void)size_7; (void)size_8; (void)sh_W1_b0; (void)sh_W1_b1; (void)sh_W2_b0; (void)sh_W2_b1; (void)tmp2_size; (void)sh_b1_b0;
+(void)tmp2_b0; (void)tmp1_size; (void)tmp2_size_2; (void)sh_b2_b0; (void)tmp2_b0_2; (void)tmp2_size_3; (void)tmp7_b0; (void)tmp7_b1;
+(void)tmp2_b0_3; (void)tmp2_size_4; (void)tmp7_size; (void)tmp7_size_2; (void)gs; (void)gs_2; (void)tmp11_size; (void)tmp7_b0_2;
+(void)tmp11_size_2; (void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2; (void)tmp5_size_2; (void)tmp8_size; (void)tmp4_size_3; (void)tmp4_b0;
+(void)tmp4_b1; (void)tmp10_size; (void)tmp4_size_4; (void)tmp6_size; (void)tmp6_size_2; (void)tmp10_size_2; (void)tmp10_size_3; (void)tmp6_size_3;
+(void)tmp6_size_4; (void)tmp5_size_3; (void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4; (void)tmp5; (void)tmp6;
+(void)tmp7; (void)tmp8; (void)tmp9; (void)tmp10; (void)tmp11; (void)tmp12;
     /* sum(W1 ** 2, axis=(0, 1), keepdims=False) */
     {
 
-        const int64_t n = sh_W1_s0;
+        const int64_t n = size_6;
         double acc = 0.0;
 {
 #ifdef _OPENMP
@@ -980,7 +956,7 @@ KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size
     /* sum(W2 ** 2, axis=(0, 1), keepdims=False) */
     {
 
-        const int64_t n = sh_W2_s0;
+        const int64_t n = size_7;
         double acc = 0.0;
 {
 #ifdef _OPENMP
@@ -1192,6 +1168,28 @@ KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size
     /* max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True) */
     {
 
+        if (tmp7_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            float acc = (-INFINITY); int acc_nan = 0;
+            KG_OMP_SIMD_REDUCTION2(max, acc, |, acc_nan)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_13 = tmp7[i0 * tmp7_b0 + i1];
+
+                {
+                    const float kg_x = (float)v_13;
+                    acc = kg_x > acc ? kg_x : acc;
+                    acc_nan |= kg_x != kg_x;
+                }
+
+            }
+            if (acc_nan) acc = (float)NAN;
+
+            tmp2[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -1211,6 +1209,7 @@ KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size
             if (acc_nan) acc = (float)NAN;
 
             tmp2[i0] = (float)acc;
+        }
         }
     }
     /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
@@ -1298,6 +1297,23 @@ KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size
     /* sum(exp(b2 + tanh(b1 + x @ W1) @ W2 - stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True))), axis=(1,), keepdims=True) */
     {
 
+        if (tmp7_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_17 = tmp10[i0 * tmp7_b0 + i1];
+
+                acc = acc + ((double)v_17);
+
+            }
+
+            tmp9[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -1312,6 +1328,7 @@ KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size
             }
 
             tmp9[i0] = (float)acc;
+        }
         }
     }
     /* log(sum(exp(b2 + tanh(b1 + x @ W1) @ W2 - stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True))), axis=(1,), keepdims=True)) */
@@ -1504,7 +1521,7 @@ KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size
     }
     /* cast(second(W1 ** 2, array([[0.0002]])) * W1 ** 1, dtype='float32') */
     {
-        const int64_t n = sh_W1_s0;
+        const int64_t n = size_6;
         const float v_25 = mlp_train_const[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
@@ -1532,6 +1549,116 @@ KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size
         }
         (void)n;
     }
+
+    goto fail;  /* every exit, a failing step's too, leaves through fail */
+fail:
+    return rc;
+}
+#endif
+
+/* steps 19-42 of 42 of mlp_train, in a function of their own */
+#if KG_IN_UNIT(0)
+KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    const float *KG_RESTRICT in_x = kg_s->in_x;
+    const int32_t *KG_RESTRICT in_y = kg_s->in_y;
+    const float *KG_RESTRICT sh_W1 = kg_s->sh_W1;
+    const float *KG_RESTRICT sh_W2 = kg_s->sh_W2;
+    const float *KG_RESTRICT sh_b2 = kg_s->sh_b2;
+    const float *KG_RESTRICT sh_b1 = kg_s->sh_b1;
+    float *KG_RESTRICT out = kg_s->out;
+    float *KG_RESTRICT upd_W1 = kg_s->upd_W1;
+    float *KG_RESTRICT upd_b1 = kg_s->upd_b1;
+    float *KG_RESTRICT upd_W2 = kg_s->upd_W2;
+    float *KG_RESTRICT upd_b2 = kg_s->upd_b2;
+    const int64_t in_x_d0 = kg_s->in_x_d0;
+    const int64_t in_x_d1 = kg_s->in_x_d1;
+    const int64_t in_y_d0 = kg_s->in_y_d0;
+    const int64_t sh_W1_d0 = kg_s->sh_W1_d0;
+    const int64_t sh_W1_d1 = kg_s->sh_W1_d1;
+    const int64_t sh_W2_d0 = kg_s->sh_W2_d0;
+    const int64_t sh_W2_d1 = kg_s->sh_W2_d1;
+    const int64_t sh_b2_d0 = kg_s->sh_b2_d0;
+    const int64_t sh_b1_d0 = kg_s->sh_b1_d0;
+    const int64_t in_x_s0 = kg_s->in_x_s0;
+    const int64_t sh_W1_s0 = kg_s->sh_W1_s0;
+    const int64_t sh_W2_s0 = kg_s->sh_W2_s0;
+    const int64_t size_2 = kg_s->size_2;
+    const int64_t add_d1 = kg_s->add_d1;
+    const int64_t size_3 = kg_s->size_3;
+    const int64_t size_4 = kg_s->size_4;
+    const int64_t add_d1_2 = kg_s->add_d1_2;
+    const int64_t size_5 = kg_s->size_5;
+    const int64_t n_range = kg_s->n_range;
+    const int64_t gather_d0 = kg_s->gather_d0;
+    const int64_t size_6 = kg_s->size_6;
+    const int64_t size_7 = kg_s->size_7;
+    const int64_t size_8 = kg_s->size_8;
+    const int64_t sh_W1_b0 = kg_s->sh_W1_b0;
+    const int64_t sh_W1_b1 = kg_s->sh_W1_b1;
+    const int64_t sh_W2_b0 = kg_s->sh_W2_b0;
+    const int64_t sh_W2_b1 = kg_s->sh_W2_b1;
+    const int64_t tmp2_size = kg_s->tmp2_size;
+    const int64_t sh_b1_b0 = kg_s->sh_b1_b0;
+    const int64_t tmp2_b0 = kg_s->tmp2_b0;
+    const int64_t tmp1_size = kg_s->tmp1_size;
+    const int64_t tmp2_size_2 = kg_s->tmp2_size_2;
+    const int64_t sh_b2_b0 = kg_s->sh_b2_b0;
+    const int64_t tmp2_b0_2 = kg_s->tmp2_b0_2;
+    const int64_t tmp2_size_3 = kg_s->tmp2_size_3;
+    const int64_t tmp7_b0 = kg_s->tmp7_b0;
+    const int64_t tmp7_b1 = kg_s->tmp7_b1;
+    const int64_t tmp2_b0_3 = kg_s->tmp2_b0_3;
+    const int64_t tmp2_size_4 = kg_s->tmp2_size_4;
+    const int64_t tmp7_size = kg_s->tmp7_size;
+    const int64_t tmp7_size_2 = kg_s->tmp7_size_2;
+    const int64_t gs = kg_s->gs;
+    const int64_t gs_2 = kg_s->gs_2;
+    const int64_t tmp11_size = kg_s->tmp11_size;
+    const int64_t tmp7_b0_2 = kg_s->tmp7_b0_2;
+    const int64_t tmp11_size_2 = kg_s->tmp11_size_2;
+    const int64_t tmp4_size = kg_s->tmp4_size;
+    const int64_t tmp5_size = kg_s->tmp5_size;
+    const int64_t tmp4_size_2 = kg_s->tmp4_size_2;
+    const int64_t tmp5_size_2 = kg_s->tmp5_size_2;
+    const int64_t tmp8_size = kg_s->tmp8_size;
+    const int64_t tmp4_size_3 = kg_s->tmp4_size_3;
+    const int64_t tmp4_b0 = kg_s->tmp4_b0;
+    const int64_t tmp4_b1 = kg_s->tmp4_b1;
+    const int64_t tmp10_size = kg_s->tmp10_size;
+    const int64_t tmp4_size_4 = kg_s->tmp4_size_4;
+    const int64_t tmp6_size = kg_s->tmp6_size;
+    const int64_t tmp6_size_2 = kg_s->tmp6_size_2;
+    const int64_t tmp10_size_2 = kg_s->tmp10_size_2;
+    const int64_t tmp10_size_3 = kg_s->tmp10_size_3;
+    const int64_t tmp6_size_3 = kg_s->tmp6_size_3;
+    const int64_t tmp6_size_4 = kg_s->tmp6_size_4;
+    const int64_t tmp5_size_3 = kg_s->tmp5_size_3;
+    float *KG_RESTRICT tmp1 = kg_s->tmp1;
+    float *KG_RESTRICT tmp2 = kg_s->tmp2;
+    float *KG_RESTRICT tmp3 = kg_s->tmp3;
+    float *KG_RESTRICT tmp4 = kg_s->tmp4;
+    float *KG_RESTRICT tmp5 = kg_s->tmp5;
+    float *KG_RESTRICT tmp6 = kg_s->tmp6;
+    float *KG_RESTRICT tmp7 = kg_s->tmp7;
+    float *KG_RESTRICT tmp8 = kg_s->tmp8;
+    float *KG_RESTRICT tmp9 = kg_s->tmp9;
+    float *KG_RESTRICT tmp10 = kg_s->tmp10;
+    float *KG_RESTRICT tmp11 = kg_s->tmp11;
+    int64_t *KG_RESTRICT tmp12 = kg_s->tmp12;
+(void)in_x; (void)in_y; (void)sh_W1; (void)sh_W2; (void)sh_b2; (void)sh_b1; (void)out; (void)upd_W1;
+(void)upd_b1; (void)upd_W2; (void)upd_b2; (void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)sh_W1_d0; (void)sh_W1_d1;
+(void)sh_W2_d0; (void)sh_W2_d1; (void)sh_b2_d0; (void)sh_b1_d0; (void)in_x_s0; (void)sh_W1_s0; (void)sh_W2_s0; (void)size_2;
+(void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2; (void)size_5; (void)n_range; (void)gather_d0; (void)size_6;
+(void)size_7; (void)size_8; (void)sh_W1_b0; (void)sh_W1_b1; (void)sh_W2_b0; (void)sh_W2_b1; (void)tmp2_size; (void)sh_b1_b0;
+(void)tmp2_b0; (void)tmp1_size; (void)tmp2_size_2; (void)sh_b2_b0; (void)tmp2_b0_2; (void)tmp2_size_3; (void)tmp7_b0; (void)tmp7_b1;
+(void)tmp2_b0_3; (void)tmp2_size_4; (void)tmp7_size; (void)tmp7_size_2; (void)gs; (void)gs_2; (void)tmp11_size; (void)tmp7_b0_2;
+(void)tmp11_size_2; (void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2; (void)tmp5_size_2; (void)tmp8_size; (void)tmp4_size_3; (void)tmp4_b0;
+(void)tmp4_b1; (void)tmp10_size; (void)tmp4_size_4; (void)tmp6_size; (void)tmp6_size_2; (void)tmp10_size_2; (void)tmp10_size_3; (void)tmp6_size_3;
+(void)tmp6_size_4; (void)tmp5_size_3; (void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4; (void)tmp5; (void)tmp6;
+(void)tmp7; (void)tmp8; (void)tmp9; (void)tmp10; (void)tmp11; (void)tmp12;
     /* second((... - ... - log(...))[arange(0, y.shape[0], 1), y], dimshuffle(-1.0 / cast(..., dtype='float32'), pattern=('x',))) */
     {
         const int64_t n = gather_d0;
@@ -1597,129 +1724,6 @@ KG_PART int mlp_train_steps0(const struct mlp_train_state *kg_s, char *err, size
 
         tmp5[dst] += tmp4[0 + i0 * tmp7_b0_2];
     }
-
-    goto fail;  /* every exit, a failing step's too, leaves through fail */
-fail:
-    return rc;
-}
-#endif
-
-/* steps 21-42 of 42 of mlp_train, in a function of their own */
-#if KG_IN_UNIT(0)
-KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size_t errlen)
-{
-    int rc = 0;
-    (void)err; (void)errlen;
-    const float *KG_RESTRICT in_x = kg_s->in_x;
-    const int32_t *KG_RESTRICT in_y = kg_s->in_y;
-    const float *KG_RESTRICT sh_W1 = kg_s->sh_W1;
-    const float *KG_RESTRICT sh_W2 = kg_s->sh_W2;
-    const float *KG_RESTRICT sh_b2 = kg_s->sh_b2;
-    const float *KG_RESTRICT sh_b1 = kg_s->sh_b1;
-    float *KG_RESTRICT out = kg_s->out;
-    float *KG_RESTRICT upd_W1 = kg_s->upd_W1;
-    float *KG_RESTRICT upd_b1 = kg_s->upd_b1;
-    float *KG_RESTRICT upd_W2 = kg_s->upd_W2;
-    float *KG_RESTRICT upd_b2 = kg_s->upd_b2;
-    const int64_t in_x_d0 = kg_s->in_x_d0;
-    const int64_t in_x_d1 = kg_s->in_x_d1;
-    const int64_t in_y_d0 = kg_s->in_y_d0;
-    const int64_t sh_W1_d0 = kg_s->sh_W1_d0;
-    const int64_t sh_W1_d1 = kg_s->sh_W1_d1;
-    const int64_t sh_W2_d0 = kg_s->sh_W2_d0;
-    const int64_t sh_W2_d1 = kg_s->sh_W2_d1;
-    const int64_t sh_b2_d0 = kg_s->sh_b2_d0;
-    const int64_t sh_b1_d0 = kg_s->sh_b1_d0;
-    const int64_t in_x_s0 = kg_s->in_x_s0;
-    const int64_t sh_W1_s0 = kg_s->sh_W1_s0;
-    const int64_t sh_W2_s0 = kg_s->sh_W2_s0;
-    const int64_t size_2 = kg_s->size_2;
-    const int64_t add_d1 = kg_s->add_d1;
-    const int64_t size_3 = kg_s->size_3;
-    const int64_t size_4 = kg_s->size_4;
-    const int64_t add_d1_2 = kg_s->add_d1_2;
-    const int64_t size_5 = kg_s->size_5;
-    const int64_t n_range = kg_s->n_range;
-    const int64_t gather_d0 = kg_s->gather_d0;
-    const int64_t size_6 = kg_s->size_6;
-    const int64_t mul_d1 = kg_s->mul_d1;
-    const int64_t size_7 = kg_s->size_7;
-    const int64_t size_8 = kg_s->size_8;
-    const int64_t add_d0 = kg_s->add_d0;
-    const int64_t size_9 = kg_s->size_9;
-    const int64_t size_10 = kg_s->size_10;
-    const int64_t size_11 = kg_s->size_11;
-    const int64_t sh_W1_b0 = kg_s->sh_W1_b0;
-    const int64_t sh_W1_b1 = kg_s->sh_W1_b1;
-    const int64_t sh_W2_b0 = kg_s->sh_W2_b0;
-    const int64_t sh_W2_b1 = kg_s->sh_W2_b1;
-    const int64_t tmp2_size = kg_s->tmp2_size;
-    const int64_t sh_b1_b0 = kg_s->sh_b1_b0;
-    const int64_t tmp2_b0 = kg_s->tmp2_b0;
-    const int64_t tmp1_size = kg_s->tmp1_size;
-    const int64_t tmp2_size_2 = kg_s->tmp2_size_2;
-    const int64_t sh_b2_b0 = kg_s->sh_b2_b0;
-    const int64_t tmp2_b0_2 = kg_s->tmp2_b0_2;
-    const int64_t tmp2_size_3 = kg_s->tmp2_size_3;
-    const int64_t tmp7_b0 = kg_s->tmp7_b0;
-    const int64_t tmp7_b1 = kg_s->tmp7_b1;
-    const int64_t tmp2_b0_3 = kg_s->tmp2_b0_3;
-    const int64_t tmp2_size_4 = kg_s->tmp2_size_4;
-    const int64_t tmp7_size = kg_s->tmp7_size;
-    const int64_t tmp7_size_2 = kg_s->tmp7_size_2;
-    const int64_t gs = kg_s->gs;
-    const int64_t gs_2 = kg_s->gs_2;
-    const int64_t tmp11_size = kg_s->tmp11_size;
-    const int64_t tmp7_b0_2 = kg_s->tmp7_b0_2;
-    const int64_t tmp11_size_2 = kg_s->tmp11_size_2;
-    const int64_t tmp4_size = kg_s->tmp4_size;
-    const int64_t tmp5_size = kg_s->tmp5_size;
-    const int64_t tmp4_size_2 = kg_s->tmp4_size_2;
-    const int64_t tmp5_size_2 = kg_s->tmp5_size_2;
-    const int64_t tmp8_size = kg_s->tmp8_size;
-    const int64_t tmp4_size_3 = kg_s->tmp4_size_3;
-    const int64_t tmp4_b0 = kg_s->tmp4_b0;
-    const int64_t tmp4_b1 = kg_s->tmp4_b1;
-    const int64_t tmp6_b0 = kg_s->tmp6_b0;
-    const int64_t tmp6_b1 = kg_s->tmp6_b1;
-    const int64_t tmp10_size = kg_s->tmp10_size;
-    const int64_t tmp4_size_4 = kg_s->tmp4_size_4;
-    const int64_t tmp6_size = kg_s->tmp6_size;
-    const int64_t tmp6_b0_2 = kg_s->tmp6_b0_2;
-    const int64_t tmp6_size_2 = kg_s->tmp6_size_2;
-    const int64_t tmp10_b0 = kg_s->tmp10_b0;
-    const int64_t tmp10_b1 = kg_s->tmp10_b1;
-    const int64_t tmp10_size_2 = kg_s->tmp10_size_2;
-    const int64_t tmp10_size_3 = kg_s->tmp10_size_3;
-    const int64_t tmp6_size_3 = kg_s->tmp6_size_3;
-    const int64_t tmp6_b0_3 = kg_s->tmp6_b0_3;
-    const int64_t tmp6_size_4 = kg_s->tmp6_size_4;
-    const int64_t tmp5_size_3 = kg_s->tmp5_size_3;
-    float *KG_RESTRICT tmp1 = kg_s->tmp1;
-    float *KG_RESTRICT tmp2 = kg_s->tmp2;
-    float *KG_RESTRICT tmp3 = kg_s->tmp3;
-    float *KG_RESTRICT tmp4 = kg_s->tmp4;
-    float *KG_RESTRICT tmp5 = kg_s->tmp5;
-    float *KG_RESTRICT tmp6 = kg_s->tmp6;
-    float *KG_RESTRICT tmp7 = kg_s->tmp7;
-    float *KG_RESTRICT tmp8 = kg_s->tmp8;
-    float *KG_RESTRICT tmp9 = kg_s->tmp9;
-    float *KG_RESTRICT tmp10 = kg_s->tmp10;
-    float *KG_RESTRICT tmp11 = kg_s->tmp11;
-    int64_t *KG_RESTRICT tmp12 = kg_s->tmp12;
-(void)in_x; (void)in_y; (void)sh_W1; (void)sh_W2; (void)sh_b2; (void)sh_b1; (void)out; (void)upd_W1;
-(void)upd_b1; (void)upd_W2; (void)upd_b2; (void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)sh_W1_d0; (void)sh_W1_d1;
-(void)sh_W2_d0; (void)sh_W2_d1; (void)sh_b2_d0; (void)sh_b1_d0; (void)in_x_s0; (void)sh_W1_s0; (void)sh_W2_s0; (void)size_2;
-(void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2; (void)size_5; (void)n_range; (void)gather_d0; (void)size_6;
-(void)mul_d1; (void)size_7; (void)size_8; (void)add_d0; (void)size_9; (void)size_10; (void)size_11; (void)sh_W1_b0;
-(void)sh_W1_b1; (void)sh_W2_b0; (void)sh_W2_b1; (void)tmp2_size; (void)sh_b1_b0; (void)tmp2_b0; (void)tmp1_size; (void)tmp2_size_2;
-(void)sh_b2_b0; (void)tmp2_b0_2; (void)tmp2_size_3; (void)tmp7_b0; (void)tmp7_b1; (void)tmp2_b0_3; (void)tmp2_size_4; (void)tmp7_size;
-(void)tmp7_size_2; (void)gs; (void)gs_2; (void)tmp11_size; (void)tmp7_b0_2; (void)tmp11_size_2; (void)tmp4_size; (void)tmp5_size;
-(void)tmp4_size_2; (void)tmp5_size_2; (void)tmp8_size; (void)tmp4_size_3; (void)tmp4_b0; (void)tmp4_b1; (void)tmp6_b0; (void)tmp6_b1;
-(void)tmp10_size; (void)tmp4_size_4; (void)tmp6_size; (void)tmp6_b0_2; (void)tmp6_size_2; (void)tmp10_b0; (void)tmp10_b1; (void)tmp10_size_2;
-(void)tmp10_size_3; (void)tmp6_size_3; (void)tmp6_b0_3; (void)tmp6_size_4; (void)tmp5_size_3; (void)tmp1; (void)tmp2; (void)tmp3;
-(void)tmp4; (void)tmp5; (void)tmp6; (void)tmp7; (void)tmp8; (void)tmp9; (void)tmp10; (void)tmp11;
-(void)tmp12;
     /* scatter_add(second(..., float32(0.0)), second(..., ...), arange(0, ..., 1), y) / exp(... - ...) */
     {
         const int64_t n = size_5;
@@ -1748,6 +1752,26 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
     /* sum(second(exp(...) / sum(..., axis=(1,), keepdims=True), scatter_add(..., ..., ..., y) / sum(..., axis=(1,), keepdims=True)), axis=(1,), keepdims=True) */
     {
 
+        if (tmp7_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_30 = tmp5[i0 * tmp7_b0 + i1];
+                const float v_31 = tmp9[i0 * tmp2_b0_3];
+                const float t1_14 = (v_30 / v_31);  /* true_div */
+                const float t2_7 = t1_14;  /* second */
+
+                acc = acc + ((double)t2_7);
+
+            }
+
+            tmp8[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -1765,6 +1789,7 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
             }
 
             tmp8[i0] = (float)acc;
+        }
         }
     }
     /* exp(b2 + ... - stop_gradient(...)) * (scatter_add(..., ..., ..., y) / exp(...) - sum(second(..., ...), axis=(1,), keepdims=True)) */
@@ -1844,13 +1869,13 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
     }
 
     /* sum_to(exp(... - ...) * (... / ... - sum(..., axis=(1,), keepdims=True)), tanh(b1 + ...) @ W2) @ dimshuffle(W2, pattern=(1, 0)) */
-    kg_gemm_f32(in_x_d0, sh_W2_d0, sh_W2_d1, 1, tmp8 + 0, sh_W2_d1, 1, sh_W2 + 0, 1, sh_W2_d1, 0, tmp4 + 0, sh_W2_d0);
+    kg_gemm_f32(in_x_d0, add_d1, sh_W2_d1, 1, tmp8 + 0, sh_W2_d1, 1, sh_W2 + 0, 1, sh_W2_d1, 0, tmp4 + 0, add_d1);
 
     /* sum_to(exp(... - ...) * (... / ... - sum(..., axis=(1,), keepdims=True)), tanh(b1 + ...) @ W2) @ dimshuffle(W2, pattern=(1, 0)) * (1.0 - tanh(b1 + x @ W1) ** 2) */
     {
-        const int64_t n = size_7;
+        const int64_t n = size_3;
 
-        if (size_6 == n && size_3 == n && n >= KG_PARALLEL_MIN_N) {
+        if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const float v_35 = tmp4[i];
@@ -1859,7 +1884,7 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
                 tmp10[i] = t1_16;
             }
 
-        } else if (size_6 == n && size_3 == n) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_35 = tmp4[i];
@@ -1868,50 +1893,24 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
                 tmp10[i] = t1_16;
             }
 
-        } else
-        if (tmp4_b1 == 1 && tmp6_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
-            KG_OMP_SIMD
-            for (int64_t i1 = 0; i1 < mul_d1; i1++)
-            {
-                const float v_35 = tmp4[i0 * tmp4_b0 + i1];
-                const float v_36 = tmp6[i0 * tmp6_b0 + i1];
-                const float t1_16 = (v_35 * v_36);  /* mul */
-                tmp10[i0 * mul_d1 + i1] = t1_16;
-            }
-        }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
-            KG_OMP_SIMD
-            for (int64_t i1 = 0; i1 < mul_d1; i1++)
-            {
-                const float v_35 = tmp4[i0 * tmp4_b0 + i1 * tmp4_b1];
-                const float v_36 = tmp6[i0 * tmp6_b0 + i1 * tmp6_b1];
-                const float t1_16 = (v_35 * v_36);  /* mul */
-                tmp10[i0 * mul_d1 + i1] = t1_16;
-            }
         }
         (void)n;
     }
     /* zeros */
-    if (!(mul_d1 == sh_W1_d1))  /* else the accumulate step copies */
+    if (!(add_d1 == sh_W1_d1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < size_2; i++) tmp4[i] = 0;
 
     /* sum_to(sum_to(exp(...) * (... - ...), tanh(...) @ W2) @ dimshuffle(W2, pattern=(1, 0)) * (1.0 - tanh(b1 + ...) ** 2), x @ W1) */
-    if (mul_d1 == sh_W1_d1) {
+    if (add_d1 == sh_W1_d1) {
         const int64_t n = size_2;
         KG_OMP_PARALLEL_FOR_SIMD(n)
         for (int64_t i = 0; i < n; i++) tmp4[i] = tmp10[i];
         (void)n;
     } else {
     for (int64_t i0 = 0; i0 < in_x_d0; i0++)
-    for (int64_t i1 = 0; i1 < mul_d1; i1++)
+    for (int64_t i1 = 0; i1 < add_d1; i1++)
 
-    tmp4[0 + i0 * tmp2_b0 + i1 * sh_W1_b1] += tmp10[0 + i0 * mul_d1 + i1];
+    tmp4[0 + i0 * tmp2_b0 + i1 * sh_W1_b1] += tmp10[0 + i0 * add_d1 + i1];
     }
 
     /* dimshuffle(x, pattern=(1, 0)) @ sum_to(sum_to(exp(...) * (... - ...), tanh(...) @ W2) @ dimshuffle(W2, pattern=(1, 0)) * (1.0 - tanh(b1 + ...) ** 2), x @ W1) */
@@ -1919,9 +1918,9 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
 
     /* W1 - 0.10000000149011612 * (cast(second(..., array([[0.0002]])) * W1 ** 1, dtype='float32') + dimshuffle(x, pattern=(1, 0)) @ sum_to(... * (...), x @ W1)) */
     {
-        const int64_t n = size_9;
+        const int64_t n = size_6;
 
-        if (sh_W1_s0 == n && size_8 == n && n >= KG_PARALLEL_MIN_N) {
+        if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const float v_37 = tmp11[i];
@@ -1933,7 +1932,7 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
                 upd_W1[i] = t3_4;
             }
 
-        } else if (sh_W1_s0 == n && size_8 == n) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_37 = tmp11[i];
@@ -1945,52 +1944,20 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
                 upd_W1[i] = t3_4;
             }
 
-        } else
-        if (sh_W1_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < add_d0; i0++)
-            KG_OMP_SIMD
-            for (int64_t i1 = 0; i1 < sh_W1_d1; i1++)
-            {
-                const float v_37 = tmp11[i0 * sh_W1_b0 + i1];
-                const float v_38 = tmp6[i0 * tmp6_b0_2 + i1];
-                const float v_W1_3 = sh_W1[i0 * sh_W1_b0 + i1];
-                const float t1_17 = (v_37 + v_38);  /* add */
-                const float t2_9 = (0.1f * t1_17);  /* mul */
-                const float t3_4 = (v_W1_3 - t2_9);  /* sub */
-                upd_W1[i0 * sh_W1_d1 + i1] = t3_4;
-            }
-        }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < add_d0; i0++)
-            KG_OMP_SIMD
-            for (int64_t i1 = 0; i1 < sh_W1_d1; i1++)
-            {
-                const float v_37 = tmp11[i0 * sh_W1_b0 + i1 * sh_W1_b1];
-                const float v_38 = tmp6[i0 * tmp6_b0_2 + i1 * sh_W1_b1];
-                const float v_W1_3 = sh_W1[i0 * sh_W1_b0 + i1 * sh_W1_b1];
-                const float t1_17 = (v_37 + v_38);  /* add */
-                const float t2_9 = (0.1f * t1_17);  /* mul */
-                const float t3_4 = (v_W1_3 - t2_9);  /* sub */
-                upd_W1[i0 * sh_W1_d1 + i1] = t3_4;
-            }
         }
         (void)n;
     }
     /* sum(sum_to(exp(...) * (... - ...), tanh(...) @ W2) @ dimshuffle(W2, pattern=(1, 0)) * (1.0 - tanh(b1 + ...) ** 2), axis=(0,), keepdims=False) */
     {
 
-        KG_OMP_PARALLEL_FOR(size_7)
-        for (int64_t i1 = 0; i1 < mul_d1; i1++)
+        KG_OMP_PARALLEL_FOR(size_3)
+        for (int64_t i1 = 0; i1 < add_d1; i1++)
         {
             double acc = 0.0;
             KG_OMP_SIMD_REDUCTION(+, acc)
             for (int64_t i0 = 0; i0 < in_x_d0; i0++)
             {
-                const float v_40 = tmp10[i0 * tmp10_b0 + i1 * tmp10_b1];
+                const float v_40 = tmp10[i0 * tmp4_b0 + i1 * tmp4_b1];
 
                 acc = acc + ((double)v_40);
 
@@ -2000,17 +1967,17 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
         }
     }
     /* zeros */
-    if (!(mul_d1 == sh_b1_d0))  /* else the accumulate step copies */
+    if (!(add_d1 == sh_b1_d0))  /* else the accumulate step copies */
     for (int64_t i = 0; i < sh_b1_d0; i++) tmp10[i] = 0;
 
     /* sum_to(sum(sum_to(exp(...) * (... - ...), tanh(...) @ W2) @ dimshuffle(W2, pattern=(1, 0)) * (1.0 - tanh(b1 + ...) ** 2), axis=(0,), keepdims=False), b1) */
-    if (mul_d1 == sh_b1_d0) {
+    if (add_d1 == sh_b1_d0) {
         const int64_t n = sh_b1_d0;
         KG_OMP_PARALLEL_FOR_SIMD(n)
         for (int64_t i = 0; i < n; i++) tmp10[i] = tmp6[i];
         (void)n;
     } else {
-    for (int64_t i0 = 0; i0 < mul_d1; i0++)
+    for (int64_t i0 = 0; i0 < add_d1; i0++)
 
     tmp10[0 + i0 * sh_b1_b0] += tmp6[0 + i0];
     }
@@ -2044,7 +2011,7 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
     }
     /* cast(second(W2 ** 2, array([[0.0002]])) * W2 ** 1, dtype='float32') */
     {
-        const int64_t n = sh_W2_s0;
+        const int64_t n = size_7;
         const float v_43 = mlp_train_const[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
@@ -2077,9 +2044,9 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
 
     /* W2 - 0.10000000149011612 * (cast(... * ..., dtype='float32') + dimshuffle(..., pattern=(1, 0)) @ sum_to(..., ...)) */
     {
-        const int64_t n = size_11;
+        const int64_t n = size_7;
 
-        if (sh_W2_s0 == n && size_10 == n && n >= KG_PARALLEL_MIN_N) {
+        if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const float v_45 = tmp10[i];
@@ -2091,7 +2058,7 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
                 upd_W2[i] = t3_6;
             }
 
-        } else if (sh_W2_s0 == n && size_10 == n) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_45 = tmp10[i];
@@ -2103,38 +2070,6 @@ KG_PART int mlp_train_steps1(const struct mlp_train_state *kg_s, char *err, size
                 upd_W2[i] = t3_6;
             }
 
-        } else
-        if (sh_W2_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < mul_d1; i0++)
-            KG_OMP_SIMD
-            for (int64_t i1 = 0; i1 < sh_W2_d1; i1++)
-            {
-                const float v_45 = tmp10[i0 * sh_W2_b0 + i1];
-                const float v_46 = tmp6[i0 * tmp6_b0_3 + i1];
-                const float v_W2_3 = sh_W2[i0 * sh_W2_b0 + i1];
-                const float t1_20 = (v_45 + v_46);  /* add */
-                const float t2_12 = (0.1f * t1_20);  /* mul */
-                const float t3_6 = (v_W2_3 - t2_12);  /* sub */
-                upd_W2[i0 * sh_W2_d1 + i1] = t3_6;
-            }
-        }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < mul_d1; i0++)
-            KG_OMP_SIMD
-            for (int64_t i1 = 0; i1 < sh_W2_d1; i1++)
-            {
-                const float v_45 = tmp10[i0 * sh_W2_b0 + i1 * sh_W2_b1];
-                const float v_46 = tmp6[i0 * tmp6_b0_3 + i1 * sh_W2_b1];
-                const float v_W2_3 = sh_W2[i0 * sh_W2_b0 + i1 * sh_W2_b1];
-                const float t1_20 = (v_45 + v_46);  /* add */
-                const float t2_12 = (0.1f * t1_20);  /* mul */
-                const float t3_6 = (v_W2_3 - t2_12);  /* sub */
-                upd_W2[i0 * sh_W2_d1 + i1] = t3_6;
-            }
         }
         (void)n;
     }
@@ -2245,24 +2180,14 @@ KG_EXPORT int mlp_train_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0
     if (n_range != in_y_d0 && n_range != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "gather", (long long)n_range, (long long)in_y_d0);
     const int64_t gather_d0 = (n_range == 1) ? in_y_d0 : n_range;
     int64_t size_6;
-    if (kg_mul_overflows(in_x_d0, sh_W2_d0, &size_6)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_x_d0, (long long)sh_W2_d0);
-    if (sh_W2_d0 != add_d1 && sh_W2_d0 != 1 && add_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "mul", (long long)in_x_d0, (long long)sh_W2_d0, (long long)in_x_d0, (long long)add_d1);
-    const int64_t mul_d1 = (sh_W2_d0 == 1) ? add_d1 : sh_W2_d0;
+    if (kg_mul_overflows(in_x_d1, sh_W1_d1, &size_6)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "second", (long long)in_x_d1, (long long)sh_W1_d1);
     int64_t size_7;
-    if (kg_mul_overflows(in_x_d0, mul_d1, &size_7)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "mul", (long long)in_x_d0, (long long)mul_d1);
+    if (kg_mul_overflows(add_d1, sh_W2_d1, &size_7)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "dimshuffle", (long long)add_d1, (long long)sh_W2_d1);
     int64_t size_8;
-    if (kg_mul_overflows(in_x_d1, sh_W1_d1, &size_8)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_x_d1, (long long)sh_W1_d1);
-    if (sh_W1_d0 != in_x_d1 && sh_W1_d0 != 1 && in_x_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "add", (long long)sh_W1_d0, (long long)sh_W1_d1, (long long)in_x_d1, (long long)sh_W1_d1);
-    const int64_t add_d0 = (sh_W1_d0 == 1) ? in_x_d1 : sh_W1_d0;
-    int64_t size_9;
-    if (kg_mul_overflows(add_d0, sh_W1_d1, &size_9)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d0, (long long)sh_W1_d1);
-    int64_t size_10;
-    if (kg_mul_overflows(add_d1, sh_W2_d1, &size_10)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)add_d1, (long long)sh_W2_d1);
-    int64_t size_11;
-    if (kg_mul_overflows(mul_d1, sh_W2_d1, &size_11)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)mul_d1, (long long)sh_W2_d1);
-    const int64_t sh_W1_b0 = (sh_W1_d0 == 1) ? 0 : sh_W1_d1;
+    if (kg_mul_overflows(in_x_d0, add_d1, &size_8)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_x_d0, (long long)add_d1);
+    const int64_t sh_W1_b0 = (in_x_d1 == 1) ? 0 : sh_W1_d1;
     const int64_t sh_W1_b1 = (sh_W1_d1 == 1) ? 0 : 1;
-    const int64_t sh_W2_b0 = (sh_W2_d0 == 1) ? 0 : sh_W2_d1;
+    const int64_t sh_W2_b0 = (add_d1 == 1) ? 0 : sh_W2_d1;
     const int64_t sh_W2_b1 = (sh_W2_d1 == 1) ? 0 : 1;
     const int64_t tmp2_size = 1 > size_2 ? 1 : size_2;
     const int64_t sh_b1_b0 = (sh_b1_d0 == 1) ? 0 : 1;
@@ -2283,45 +2208,37 @@ KG_EXPORT int mlp_train_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t in_y_d0
     const int64_t gs_2 = (in_y_d0 == 1) ? 0 : 1;
     const int64_t tmp11_size = size_5 > 1 ? size_5 : 1;
     const int64_t tmp7_b0_2 = (gather_d0 == 1) ? 0 : 1;
-    const int64_t tmp11_size_2 = tmp11_size > sh_W1_s0 ? tmp11_size : sh_W1_s0;
+    const int64_t tmp11_size_2 = tmp11_size > size_6 ? tmp11_size : size_6;
     const int64_t tmp4_size = 1 > gather_d0 ? 1 : gather_d0;
     const int64_t tmp5_size = 1 > size_5 ? 1 : size_5;
     const int64_t tmp4_size_2 = tmp4_size > size_5 ? tmp4_size : size_5;
     const int64_t tmp5_size_2 = tmp5_size > size_5 ? tmp5_size : size_5;
     const int64_t tmp8_size = tmp7_size > size_4 ? tmp7_size : size_4;
-    const int64_t tmp4_size_3 = tmp4_size_2 > size_6 ? tmp4_size_2 : size_6;
-    const int64_t tmp4_b0 = (in_x_d0 == 1) ? 0 : sh_W2_d0;
-    const int64_t tmp4_b1 = (sh_W2_d0 == 1) ? 0 : 1;
-    const int64_t tmp6_b0 = (in_x_d0 == 1) ? 0 : add_d1;
-    const int64_t tmp6_b1 = (add_d1 == 1) ? 0 : 1;
-    const int64_t tmp10_size = size_5 > size_7 ? size_5 : size_7;
+    const int64_t tmp4_size_3 = tmp4_size_2 > size_3 ? tmp4_size_2 : size_3;
+    const int64_t tmp4_b0 = (in_x_d0 == 1) ? 0 : add_d1;
+    const int64_t tmp4_b1 = (add_d1 == 1) ? 0 : 1;
+    const int64_t tmp10_size = size_5 > size_3 ? size_5 : size_3;
     const int64_t tmp4_size_4 = tmp4_size_3 > size_2 ? tmp4_size_3 : size_2;
-    const int64_t tmp6_size = size_3 > size_8 ? size_3 : size_8;
-    const int64_t tmp6_b0_2 = (in_x_d1 == 1) ? 0 : sh_W1_d1;
-    const int64_t tmp6_size_2 = tmp6_size > mul_d1 ? tmp6_size : mul_d1;
-    const int64_t tmp10_b0 = (in_x_d0 == 1) ? 0 : mul_d1;
-    const int64_t tmp10_b1 = (mul_d1 == 1) ? 0 : 1;
+    const int64_t tmp6_size = size_3 > size_6 ? size_3 : size_6;
+    const int64_t tmp6_size_2 = tmp6_size > add_d1 ? tmp6_size : add_d1;
     const int64_t tmp10_size_2 = tmp10_size > sh_b1_d0 ? tmp10_size : sh_b1_d0;
-    const int64_t tmp10_size_3 = tmp10_size_2 > sh_W2_s0 ? tmp10_size_2 : sh_W2_s0;
-    const int64_t tmp6_size_3 = tmp6_size_2 > size_10 ? tmp6_size_2 : size_10;
-    const int64_t tmp6_b0_3 = (add_d1 == 1) ? 0 : sh_W2_d1;
+    const int64_t tmp10_size_3 = tmp10_size_2 > size_7 ? tmp10_size_2 : size_7;
+    const int64_t tmp6_size_3 = tmp6_size_2 > size_7 ? tmp6_size_2 : size_7;
     const int64_t tmp6_size_4 = tmp6_size_3 > add_d1_2 ? tmp6_size_3 : add_d1_2;
     const int64_t tmp5_size_3 = tmp5_size_2 > sh_b2_d0 ? tmp5_size_2 : sh_b2_d0;
     /* not every size is used by both functions */
 (void)in_x_s0; (void)sh_W1_s0; (void)sh_W2_s0; (void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2;
-(void)size_5; (void)n_range; (void)gather_d0; (void)size_6; (void)mul_d1; (void)size_7; (void)size_8; (void)add_d0;
-(void)size_9; (void)size_10; (void)size_11; (void)sh_W1_b0; (void)sh_W1_b1; (void)sh_W2_b0; (void)sh_W2_b1; (void)tmp2_size;
-(void)sh_b1_b0; (void)tmp2_b0; (void)tmp1_size; (void)tmp2_size_2; (void)sh_b2_b0; (void)tmp2_b0_2; (void)tmp2_size_3; (void)tmp7_b0;
-(void)tmp7_b1; (void)tmp2_b0_3; (void)tmp2_size_4; (void)tmp7_size; (void)tmp7_size_2; (void)gs; (void)gs_2; (void)tmp11_size;
-(void)tmp7_b0_2; (void)tmp11_size_2; (void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2; (void)tmp5_size_2; (void)tmp8_size; (void)tmp4_size_3;
-(void)tmp4_b0; (void)tmp4_b1; (void)tmp6_b0; (void)tmp6_b1; (void)tmp10_size; (void)tmp4_size_4; (void)tmp6_size; (void)tmp6_b0_2;
-(void)tmp6_size_2; (void)tmp10_b0; (void)tmp10_b1; (void)tmp10_size_2; (void)tmp10_size_3; (void)tmp6_size_3; (void)tmp6_b0_3; (void)tmp6_size_4;
-(void)tmp5_size_3;
+(void)size_5; (void)n_range; (void)gather_d0; (void)size_6; (void)size_7; (void)size_8; (void)sh_W1_b0; (void)sh_W1_b1;
+(void)sh_W2_b0; (void)sh_W2_b1; (void)tmp2_size; (void)sh_b1_b0; (void)tmp2_b0; (void)tmp1_size; (void)tmp2_size_2; (void)sh_b2_b0;
+(void)tmp2_b0_2; (void)tmp2_size_3; (void)tmp7_b0; (void)tmp7_b1; (void)tmp2_b0_3; (void)tmp2_size_4; (void)tmp7_size; (void)tmp7_size_2;
+(void)gs; (void)gs_2; (void)tmp11_size; (void)tmp7_b0_2; (void)tmp11_size_2; (void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2;
+(void)tmp5_size_2; (void)tmp8_size; (void)tmp4_size_3; (void)tmp4_b0; (void)tmp4_b1; (void)tmp10_size; (void)tmp4_size_4; (void)tmp6_size;
+(void)tmp6_size_2; (void)tmp10_size_2; (void)tmp10_size_3; (void)tmp6_size_3; (void)tmp6_size_4; (void)tmp5_size_3;
 
-    out_shape[0] = add_d0;
+    out_shape[0] = in_x_d1;
     out_shape[1] = sh_W1_d1;
     out_shape[2] = sh_b1_d0;
-    out_shape[3] = mul_d1;
+    out_shape[3] = add_d1;
     out_shape[4] = sh_W2_d1;
     out_shape[5] = sh_b2_d0;
     (void)out_shape; (void)err; (void)errlen;
@@ -2384,24 +2301,14 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
     if (n_range != in_y_d0 && n_range != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "gather", (long long)n_range, (long long)in_y_d0);
     const int64_t gather_d0 = (n_range == 1) ? in_y_d0 : n_range;
     int64_t size_6;
-    if (kg_mul_overflows(in_x_d0, sh_W2_d0, &size_6)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_x_d0, (long long)sh_W2_d0);
-    if (sh_W2_d0 != add_d1 && sh_W2_d0 != 1 && add_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "mul", (long long)in_x_d0, (long long)sh_W2_d0, (long long)in_x_d0, (long long)add_d1);
-    const int64_t mul_d1 = (sh_W2_d0 == 1) ? add_d1 : sh_W2_d0;
+    if (kg_mul_overflows(in_x_d1, sh_W1_d1, &size_6)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "second", (long long)in_x_d1, (long long)sh_W1_d1);
     int64_t size_7;
-    if (kg_mul_overflows(in_x_d0, mul_d1, &size_7)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "mul", (long long)in_x_d0, (long long)mul_d1);
+    if (kg_mul_overflows(add_d1, sh_W2_d1, &size_7)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "dimshuffle", (long long)add_d1, (long long)sh_W2_d1);
     int64_t size_8;
-    if (kg_mul_overflows(in_x_d1, sh_W1_d1, &size_8)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_x_d1, (long long)sh_W1_d1);
-    if (sh_W1_d0 != in_x_d1 && sh_W1_d0 != 1 && in_x_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "add", (long long)sh_W1_d0, (long long)sh_W1_d1, (long long)in_x_d1, (long long)sh_W1_d1);
-    const int64_t add_d0 = (sh_W1_d0 == 1) ? in_x_d1 : sh_W1_d0;
-    int64_t size_9;
-    if (kg_mul_overflows(add_d0, sh_W1_d1, &size_9)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)add_d0, (long long)sh_W1_d1);
-    int64_t size_10;
-    if (kg_mul_overflows(add_d1, sh_W2_d1, &size_10)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)add_d1, (long long)sh_W2_d1);
-    int64_t size_11;
-    if (kg_mul_overflows(mul_d1, sh_W2_d1, &size_11)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "add", (long long)mul_d1, (long long)sh_W2_d1);
-    const int64_t sh_W1_b0 = (sh_W1_d0 == 1) ? 0 : sh_W1_d1;
+    if (kg_mul_overflows(in_x_d0, add_d1, &size_8)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_x_d0, (long long)add_d1);
+    const int64_t sh_W1_b0 = (in_x_d1 == 1) ? 0 : sh_W1_d1;
     const int64_t sh_W1_b1 = (sh_W1_d1 == 1) ? 0 : 1;
-    const int64_t sh_W2_b0 = (sh_W2_d0 == 1) ? 0 : sh_W2_d1;
+    const int64_t sh_W2_b0 = (add_d1 == 1) ? 0 : sh_W2_d1;
     const int64_t sh_W2_b1 = (sh_W2_d1 == 1) ? 0 : 1;
     const int64_t tmp2_size = 1 > size_2 ? 1 : size_2;
     const int64_t sh_b1_b0 = (sh_b1_d0 == 1) ? 0 : 1;
@@ -2422,40 +2329,32 @@ KG_EXPORT int mlp_train(const float *KG_RESTRICT in_x, const int32_t *KG_RESTRIC
     const int64_t gs_2 = (in_y_d0 == 1) ? 0 : 1;
     const int64_t tmp11_size = size_5 > 1 ? size_5 : 1;
     const int64_t tmp7_b0_2 = (gather_d0 == 1) ? 0 : 1;
-    const int64_t tmp11_size_2 = tmp11_size > sh_W1_s0 ? tmp11_size : sh_W1_s0;
+    const int64_t tmp11_size_2 = tmp11_size > size_6 ? tmp11_size : size_6;
     const int64_t tmp4_size = 1 > gather_d0 ? 1 : gather_d0;
     const int64_t tmp5_size = 1 > size_5 ? 1 : size_5;
     const int64_t tmp4_size_2 = tmp4_size > size_5 ? tmp4_size : size_5;
     const int64_t tmp5_size_2 = tmp5_size > size_5 ? tmp5_size : size_5;
     const int64_t tmp8_size = tmp7_size > size_4 ? tmp7_size : size_4;
-    const int64_t tmp4_size_3 = tmp4_size_2 > size_6 ? tmp4_size_2 : size_6;
-    const int64_t tmp4_b0 = (in_x_d0 == 1) ? 0 : sh_W2_d0;
-    const int64_t tmp4_b1 = (sh_W2_d0 == 1) ? 0 : 1;
-    const int64_t tmp6_b0 = (in_x_d0 == 1) ? 0 : add_d1;
-    const int64_t tmp6_b1 = (add_d1 == 1) ? 0 : 1;
-    const int64_t tmp10_size = size_5 > size_7 ? size_5 : size_7;
+    const int64_t tmp4_size_3 = tmp4_size_2 > size_3 ? tmp4_size_2 : size_3;
+    const int64_t tmp4_b0 = (in_x_d0 == 1) ? 0 : add_d1;
+    const int64_t tmp4_b1 = (add_d1 == 1) ? 0 : 1;
+    const int64_t tmp10_size = size_5 > size_3 ? size_5 : size_3;
     const int64_t tmp4_size_4 = tmp4_size_3 > size_2 ? tmp4_size_3 : size_2;
-    const int64_t tmp6_size = size_3 > size_8 ? size_3 : size_8;
-    const int64_t tmp6_b0_2 = (in_x_d1 == 1) ? 0 : sh_W1_d1;
-    const int64_t tmp6_size_2 = tmp6_size > mul_d1 ? tmp6_size : mul_d1;
-    const int64_t tmp10_b0 = (in_x_d0 == 1) ? 0 : mul_d1;
-    const int64_t tmp10_b1 = (mul_d1 == 1) ? 0 : 1;
+    const int64_t tmp6_size = size_3 > size_6 ? size_3 : size_6;
+    const int64_t tmp6_size_2 = tmp6_size > add_d1 ? tmp6_size : add_d1;
     const int64_t tmp10_size_2 = tmp10_size > sh_b1_d0 ? tmp10_size : sh_b1_d0;
-    const int64_t tmp10_size_3 = tmp10_size_2 > sh_W2_s0 ? tmp10_size_2 : sh_W2_s0;
-    const int64_t tmp6_size_3 = tmp6_size_2 > size_10 ? tmp6_size_2 : size_10;
-    const int64_t tmp6_b0_3 = (add_d1 == 1) ? 0 : sh_W2_d1;
+    const int64_t tmp10_size_3 = tmp10_size_2 > size_7 ? tmp10_size_2 : size_7;
+    const int64_t tmp6_size_3 = tmp6_size_2 > size_7 ? tmp6_size_2 : size_7;
     const int64_t tmp6_size_4 = tmp6_size_3 > add_d1_2 ? tmp6_size_3 : add_d1_2;
     const int64_t tmp5_size_3 = tmp5_size_2 > sh_b2_d0 ? tmp5_size_2 : sh_b2_d0;
     /* not every size is used by both functions */
 (void)in_x_s0; (void)sh_W1_s0; (void)sh_W2_s0; (void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2;
-(void)size_5; (void)n_range; (void)gather_d0; (void)size_6; (void)mul_d1; (void)size_7; (void)size_8; (void)add_d0;
-(void)size_9; (void)size_10; (void)size_11; (void)sh_W1_b0; (void)sh_W1_b1; (void)sh_W2_b0; (void)sh_W2_b1; (void)tmp2_size;
-(void)sh_b1_b0; (void)tmp2_b0; (void)tmp1_size; (void)tmp2_size_2; (void)sh_b2_b0; (void)tmp2_b0_2; (void)tmp2_size_3; (void)tmp7_b0;
-(void)tmp7_b1; (void)tmp2_b0_3; (void)tmp2_size_4; (void)tmp7_size; (void)tmp7_size_2; (void)gs; (void)gs_2; (void)tmp11_size;
-(void)tmp7_b0_2; (void)tmp11_size_2; (void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2; (void)tmp5_size_2; (void)tmp8_size; (void)tmp4_size_3;
-(void)tmp4_b0; (void)tmp4_b1; (void)tmp6_b0; (void)tmp6_b1; (void)tmp10_size; (void)tmp4_size_4; (void)tmp6_size; (void)tmp6_b0_2;
-(void)tmp6_size_2; (void)tmp10_b0; (void)tmp10_b1; (void)tmp10_size_2; (void)tmp10_size_3; (void)tmp6_size_3; (void)tmp6_b0_3; (void)tmp6_size_4;
-(void)tmp5_size_3;
+(void)size_5; (void)n_range; (void)gather_d0; (void)size_6; (void)size_7; (void)size_8; (void)sh_W1_b0; (void)sh_W1_b1;
+(void)sh_W2_b0; (void)sh_W2_b1; (void)tmp2_size; (void)sh_b1_b0; (void)tmp2_b0; (void)tmp1_size; (void)tmp2_size_2; (void)sh_b2_b0;
+(void)tmp2_b0_2; (void)tmp2_size_3; (void)tmp7_b0; (void)tmp7_b1; (void)tmp2_b0_3; (void)tmp2_size_4; (void)tmp7_size; (void)tmp7_size_2;
+(void)gs; (void)gs_2; (void)tmp11_size; (void)tmp7_b0_2; (void)tmp11_size_2; (void)tmp4_size; (void)tmp5_size; (void)tmp4_size_2;
+(void)tmp5_size_2; (void)tmp8_size; (void)tmp4_size_3; (void)tmp4_b0; (void)tmp4_b1; (void)tmp10_size; (void)tmp4_size_4; (void)tmp6_size;
+(void)tmp6_size_2; (void)tmp10_size_2; (void)tmp10_size_3; (void)tmp6_size_3; (void)tmp6_size_4; (void)tmp5_size_3;
 
 
     /* temporaries: one block for this call, kept for the next (kg_ws_take) */
@@ -2516,15 +2415,13 @@ in_x, in_y, sh_W1, sh_W2, sh_b2, sh_b1, out, upd_W1,
 upd_b1, upd_W2, upd_b2, in_x_d0, in_x_d1, in_y_d0, sh_W1_d0, sh_W1_d1,
 sh_W2_d0, sh_W2_d1, sh_b2_d0, sh_b1_d0, in_x_s0, sh_W1_s0, sh_W2_s0, size_2,
 add_d1, size_3, size_4, add_d1_2, size_5, n_range, gather_d0, size_6,
-mul_d1, size_7, size_8, add_d0, size_9, size_10, size_11, sh_W1_b0,
-sh_W1_b1, sh_W2_b0, sh_W2_b1, tmp2_size, sh_b1_b0, tmp2_b0, tmp1_size, tmp2_size_2,
-sh_b2_b0, tmp2_b0_2, tmp2_size_3, tmp7_b0, tmp7_b1, tmp2_b0_3, tmp2_size_4, tmp7_size,
-tmp7_size_2, gs, gs_2, tmp11_size, tmp7_b0_2, tmp11_size_2, tmp4_size, tmp5_size,
-tmp4_size_2, tmp5_size_2, tmp8_size, tmp4_size_3, tmp4_b0, tmp4_b1, tmp6_b0, tmp6_b1,
-tmp10_size, tmp4_size_4, tmp6_size, tmp6_b0_2, tmp6_size_2, tmp10_b0, tmp10_b1, tmp10_size_2,
-tmp10_size_3, tmp6_size_3, tmp6_b0_3, tmp6_size_4, tmp5_size_3, tmp1, tmp2, tmp3,
-tmp4, tmp5, tmp6, tmp7, tmp8, tmp9, tmp10, tmp11,
-tmp12,
+size_7, size_8, sh_W1_b0, sh_W1_b1, sh_W2_b0, sh_W2_b1, tmp2_size, sh_b1_b0,
+tmp2_b0, tmp1_size, tmp2_size_2, sh_b2_b0, tmp2_b0_2, tmp2_size_3, tmp7_b0, tmp7_b1,
+tmp2_b0_3, tmp2_size_4, tmp7_size, tmp7_size_2, gs, gs_2, tmp11_size, tmp7_b0_2,
+tmp11_size_2, tmp4_size, tmp5_size, tmp4_size_2, tmp5_size_2, tmp8_size, tmp4_size_3, tmp4_b0,
+tmp4_b1, tmp10_size, tmp4_size_4, tmp6_size, tmp6_size_2, tmp10_size_2, tmp10_size_3, tmp6_size_3,
+tmp6_size_4, tmp5_size_3, tmp1, tmp2, tmp3, tmp4, tmp5, tmp6,
+tmp7, tmp8, tmp9, tmp10, tmp11, tmp12,
         };
         if ((rc = mlp_train_steps0(&kg_s, err, errlen)) != 0) goto fail;
         if ((rc = mlp_train_steps1(&kg_s, err, errlen)) != 0) goto fail;
@@ -2797,6 +2694,28 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
     /* max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True) */
     {
 
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            float acc = (-INFINITY); int acc_nan = 0;
+            KG_OMP_SIMD_REDUCTION2(max, acc, |, acc_nan)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_3 = tmp1[i0 * tmp1_b0 + i1];
+
+                {
+                    const float kg_x = (float)v_3;
+                    acc = kg_x > acc ? kg_x : acc;
+                    acc_nan |= kg_x != kg_x;
+                }
+
+            }
+            if (acc_nan) acc = (float)NAN;
+
+            tmp0[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -2816,6 +2735,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
             if (acc_nan) acc = (float)NAN;
 
             tmp0[i0] = (float)acc;
+        }
         }
     }
     /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
@@ -2899,6 +2819,23 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
     /* sum(exp(b2 + tanh(b1 + x @ W1) @ W2 - stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True))), axis=(1,), keepdims=True) */
     {
 
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_7 = tmp0[i0 * tmp1_b0 + i1];
+
+                acc = acc + ((double)v_7);
+
+            }
+
+            tmp2[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -2914,10 +2851,35 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
 
             tmp2[i0] = (float)acc;
         }
+        }
     }
     /* argmax(exp(b2 + ... - stop_gradient(...)) / sum(exp(... - ...), axis=(1,), keepdims=True), axis=(1,), keepdims=False) */
     {
 
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            float best = 0;
+            int64_t best_at = 0, at = 0;
+            
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_8 = tmp0[i0 * tmp1_b0 + i1];
+                const float v_9 = tmp2[i0 * tmp0_b0_3];
+                const float t1_5 = (v_8 / v_9);  /* exp(b2 + ... - stop_gradient(...)) / sum(exp(... - ...), axis=(1,), keepdims=True) */
+
+                if (at == 0 || kg_argbetter_max_f32(t1_5, best)) {
+                    best = t1_5;
+                    best_at = at;
+                }
+                at++;
+
+            }
+
+            out[i0] = best_at;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -2939,6 +2901,7 @@ KG_EXPORT int mlp_predict(const float *KG_RESTRICT in_x, const float *KG_RESTRIC
             }
 
             out[i0] = best_at;
+        }
         }
     }
 
@@ -3208,6 +3171,28 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
     /* max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True) */
     {
 
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            float acc = (-INFINITY); int acc_nan = 0;
+            KG_OMP_SIMD_REDUCTION2(max, acc, |, acc_nan)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_3 = tmp1[i0 * tmp1_b0 + i1];
+
+                {
+                    const float kg_x = (float)v_3;
+                    acc = kg_x > acc ? kg_x : acc;
+                    acc_nan |= kg_x != kg_x;
+                }
+
+            }
+            if (acc_nan) acc = (float)NAN;
+
+            tmp0[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -3227,6 +3212,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
             if (acc_nan) acc = (float)NAN;
 
             tmp0[i0] = (float)acc;
+        }
         }
     }
     /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
@@ -3310,6 +3296,23 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
     /* sum(exp(b2 + tanh(b1 + x @ W1) @ W2 - stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True))), axis=(1,), keepdims=True) */
     {
 
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_7 = tmp0[i0 * tmp1_b0 + i1];
+
+                acc = acc + ((double)v_7);
+
+            }
+
+            tmp2[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -3324,6 +3327,7 @@ KG_EXPORT int mlp_probabilities(const float *KG_RESTRICT in_x, const float *KG_R
             }
 
             tmp2[i0] = (float)acc;
+        }
         }
     }
     /* exp(b2 + ... @ W2 - stop_gradient(max(..., axis=(1,), keepdims=True))) / sum(exp(b2 + ... - stop_gradient(...)), axis=(1,), keepdims=True) */
@@ -3433,10 +3437,8 @@ struct mlp_train_chunk0_state {
     int64_t n_range;
     int64_t gather_d0;
     int64_t size_6;
-    int64_t mul_d1;
     int64_t size_7;
     int64_t size_8;
-    int64_t size_9;
     int64_t in_b1_b0;
     int64_t tmp0_b0;
     int64_t tmp0_b1;
@@ -3463,12 +3465,8 @@ struct mlp_train_chunk0_state {
     int64_t tmp7_size_3;
     int64_t tmp7_b0;
     int64_t tmp7_b1;
-    int64_t tmp2_b0;
-    int64_t tmp2_b1;
     int64_t tmp6_size;
     int64_t tmp7_size_4;
-    int64_t tmp6_b0;
-    int64_t tmp6_b1;
     float *KG_RESTRICT tmp0;
     float *KG_RESTRICT tmp1;
     float *KG_RESTRICT tmp2;
@@ -3485,7 +3483,7 @@ KG_PART int mlp_train_chunk0_steps0(const struct mlp_train_chunk0_state *kg_s, c
 KG_PART int mlp_train_chunk0_steps1(const struct mlp_train_chunk0_state *kg_s, char *err, size_t errlen);
 
 
-/* steps 1-13 of 29 of mlp_train_chunk0, in a function of their own */
+/* steps 1-12 of 29 of mlp_train_chunk0, in a function of their own */
 #if KG_IN_UNIT(1)
 KG_PART int mlp_train_chunk0_steps0(const struct mlp_train_chunk0_state *kg_s, char *err, size_t errlen)
 {
@@ -3524,10 +3522,8 @@ KG_PART int mlp_train_chunk0_steps0(const struct mlp_train_chunk0_state *kg_s, c
     const int64_t n_range = kg_s->n_range;
     const int64_t gather_d0 = kg_s->gather_d0;
     const int64_t size_6 = kg_s->size_6;
-    const int64_t mul_d1 = kg_s->mul_d1;
     const int64_t size_7 = kg_s->size_7;
     const int64_t size_8 = kg_s->size_8;
-    const int64_t size_9 = kg_s->size_9;
     const int64_t in_b1_b0 = kg_s->in_b1_b0;
     const int64_t tmp0_b0 = kg_s->tmp0_b0;
     const int64_t tmp0_b1 = kg_s->tmp0_b1;
@@ -3554,12 +3550,8 @@ KG_PART int mlp_train_chunk0_steps0(const struct mlp_train_chunk0_state *kg_s, c
     const int64_t tmp7_size_3 = kg_s->tmp7_size_3;
     const int64_t tmp7_b0 = kg_s->tmp7_b0;
     const int64_t tmp7_b1 = kg_s->tmp7_b1;
-    const int64_t tmp2_b0 = kg_s->tmp2_b0;
-    const int64_t tmp2_b1 = kg_s->tmp2_b1;
     const int64_t tmp6_size = kg_s->tmp6_size;
     const int64_t tmp7_size_4 = kg_s->tmp7_size_4;
-    const int64_t tmp6_b0 = kg_s->tmp6_b0;
-    const int64_t tmp6_b1 = kg_s->tmp6_b1;
     float *KG_RESTRICT tmp0 = kg_s->tmp0;
     float *KG_RESTRICT tmp1 = kg_s->tmp1;
     float *KG_RESTRICT tmp2 = kg_s->tmp2;
@@ -3573,14 +3565,13 @@ KG_PART int mlp_train_chunk0_steps0(const struct mlp_train_chunk0_state *kg_s, c
 (void)out1; (void)out2; (void)out3; (void)out4; (void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)in_W1_d0;
 (void)in_W1_d1; (void)in_W2_d0; (void)in_W2_d1; (void)in_b2_d0; (void)in_b1_d0; (void)in_x_s0; (void)in_W1_s0; (void)in_W2_s0;
 (void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2; (void)size_5; (void)n_range; (void)gather_d0;
-(void)size_6; (void)mul_d1; (void)size_7; (void)size_8; (void)size_9; (void)in_b1_b0; (void)tmp0_b0; (void)tmp0_b1;
-(void)tmp0_size; (void)in_b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2; (void)tmp0_size_2; (void)tmp3_b0; (void)tmp3_b1; (void)tmp0_b0_3;
-(void)tmp0_size_3; (void)tmp3_size; (void)tmp3_size_2; (void)gs; (void)gs_2; (void)tmp3_b0_2; (void)tmp3_size_3; (void)tmp7_size;
-(void)tmp3_size_4; (void)tmp7_size_2; (void)tmp3_size_5; (void)tmp4_size; (void)tmp7_size_3; (void)tmp7_b0; (void)tmp7_b1; (void)tmp2_b0;
-(void)tmp2_b1; (void)tmp6_size; (void)tmp7_size_4; (void)tmp6_b0; (void)tmp6_b1; (void)tmp0; (void)tmp1; (void)tmp2;
-(void)tmp3; (void)tmp4; (void)tmp5; (void)tmp6; (void)tmp7; (void)tmp8;
+(void)size_6; (void)size_7; (void)size_8; (void)in_b1_b0; (void)tmp0_b0; (void)tmp0_b1; (void)tmp0_size; (void)in_b2_b0;
+(void)tmp0_b0_2; (void)tmp0_b1_2; (void)tmp0_size_2; (void)tmp3_b0; (void)tmp3_b1; (void)tmp0_b0_3; (void)tmp0_size_3; (void)tmp3_size;
+(void)tmp3_size_2; (void)gs; (void)gs_2; (void)tmp3_b0_2; (void)tmp3_size_3; (void)tmp7_size; (void)tmp3_size_4; (void)tmp7_size_2;
+(void)tmp3_size_5; (void)tmp4_size; (void)tmp7_size_3; (void)tmp7_b0; (void)tmp7_b1; (void)tmp6_size; (void)tmp7_size_4; (void)tmp0;
+(void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4; (void)tmp5; (void)tmp6; (void)tmp7; (void)tmp8;
     /* x @ W1 */
-    kg_gemm_f32(in_x_d0, in_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
+    kg_gemm_f32(in_x_d0, in_W1_d1, in_W1_d0, 1, in_x + 0, in_W1_d0, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
 
     /* tanh(b1 + x @ W1); 1.0 - tanh(b1 + x @ W1) ** 2 */
     {
@@ -3714,6 +3705,28 @@ KG_PART int mlp_train_chunk0_steps0(const struct mlp_train_chunk0_state *kg_s, c
     /* max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True) */
     {
 
+        if (tmp3_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            float acc = (-INFINITY); int acc_nan = 0;
+            KG_OMP_SIMD_REDUCTION2(max, acc, |, acc_nan)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_6 = tmp3[i0 * tmp3_b0 + i1];
+
+                {
+                    const float kg_x = (float)v_6;
+                    acc = kg_x > acc ? kg_x : acc;
+                    acc_nan |= kg_x != kg_x;
+                }
+
+            }
+            if (acc_nan) acc = (float)NAN;
+
+            tmp0[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -3733,6 +3746,7 @@ KG_PART int mlp_train_chunk0_steps0(const struct mlp_train_chunk0_state *kg_s, c
             if (acc_nan) acc = (float)NAN;
 
             tmp0[i0] = (float)acc;
+        }
         }
     }
     /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
@@ -3820,6 +3834,23 @@ KG_PART int mlp_train_chunk0_steps0(const struct mlp_train_chunk0_state *kg_s, c
     /* sum(exp(b2 + tanh(b1 + x @ W1) @ W2 - stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True))), axis=(1,), keepdims=True) */
     {
 
+        if (tmp3_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_10 = tmp6[i0 * tmp3_b0 + i1];
+
+                acc = acc + ((double)v_10);
+
+            }
+
+            tmp5[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -3834,6 +3865,7 @@ KG_PART int mlp_train_chunk0_steps0(const struct mlp_train_chunk0_state *kg_s, c
             }
 
             tmp5[i0] = (float)acc;
+        }
         }
     }
     /* log(sum(exp(b2 + tanh(b1 + x @ W1) @ W2 - stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True))), axis=(1,), keepdims=True)) */
@@ -3954,6 +3986,100 @@ KG_PART int mlp_train_chunk0_steps0(const struct mlp_train_chunk0_state *kg_s, c
         }
         (void)o;
     }
+
+    goto fail;  /* every exit, a failing step's too, leaves through fail */
+fail:
+    return rc;
+}
+#endif
+
+/* steps 13-29 of 29 of mlp_train_chunk0, in a function of their own */
+#if KG_IN_UNIT(0)
+KG_PART int mlp_train_chunk0_steps1(const struct mlp_train_chunk0_state *kg_s, char *err, size_t errlen)
+{
+    int rc = 0;
+    (void)err; (void)errlen;
+    const float *KG_RESTRICT in_x = kg_s->in_x;
+    const int32_t *KG_RESTRICT in_y = kg_s->in_y;
+    const float *KG_RESTRICT in_W1 = kg_s->in_W1;
+    const float *KG_RESTRICT in_W2 = kg_s->in_W2;
+    const float *KG_RESTRICT in_b2 = kg_s->in_b2;
+    const float *KG_RESTRICT in_b1 = kg_s->in_b1;
+    const int64_t *KG_RESTRICT in_n_rows = kg_s->in_n_rows;
+    float *KG_RESTRICT out0 = kg_s->out0;
+    float *KG_RESTRICT out1 = kg_s->out1;
+    float *KG_RESTRICT out2 = kg_s->out2;
+    float *KG_RESTRICT out3 = kg_s->out3;
+    float *KG_RESTRICT out4 = kg_s->out4;
+    const int64_t in_x_d0 = kg_s->in_x_d0;
+    const int64_t in_x_d1 = kg_s->in_x_d1;
+    const int64_t in_y_d0 = kg_s->in_y_d0;
+    const int64_t in_W1_d0 = kg_s->in_W1_d0;
+    const int64_t in_W1_d1 = kg_s->in_W1_d1;
+    const int64_t in_W2_d0 = kg_s->in_W2_d0;
+    const int64_t in_W2_d1 = kg_s->in_W2_d1;
+    const int64_t in_b2_d0 = kg_s->in_b2_d0;
+    const int64_t in_b1_d0 = kg_s->in_b1_d0;
+    const int64_t in_x_s0 = kg_s->in_x_s0;
+    const int64_t in_W1_s0 = kg_s->in_W1_s0;
+    const int64_t in_W2_s0 = kg_s->in_W2_s0;
+    const int64_t size_2 = kg_s->size_2;
+    const int64_t add_d1 = kg_s->add_d1;
+    const int64_t size_3 = kg_s->size_3;
+    const int64_t size_4 = kg_s->size_4;
+    const int64_t add_d1_2 = kg_s->add_d1_2;
+    const int64_t size_5 = kg_s->size_5;
+    const int64_t n_range = kg_s->n_range;
+    const int64_t gather_d0 = kg_s->gather_d0;
+    const int64_t size_6 = kg_s->size_6;
+    const int64_t size_7 = kg_s->size_7;
+    const int64_t size_8 = kg_s->size_8;
+    const int64_t in_b1_b0 = kg_s->in_b1_b0;
+    const int64_t tmp0_b0 = kg_s->tmp0_b0;
+    const int64_t tmp0_b1 = kg_s->tmp0_b1;
+    const int64_t tmp0_size = kg_s->tmp0_size;
+    const int64_t in_b2_b0 = kg_s->in_b2_b0;
+    const int64_t tmp0_b0_2 = kg_s->tmp0_b0_2;
+    const int64_t tmp0_b1_2 = kg_s->tmp0_b1_2;
+    const int64_t tmp0_size_2 = kg_s->tmp0_size_2;
+    const int64_t tmp3_b0 = kg_s->tmp3_b0;
+    const int64_t tmp3_b1 = kg_s->tmp3_b1;
+    const int64_t tmp0_b0_3 = kg_s->tmp0_b0_3;
+    const int64_t tmp0_size_3 = kg_s->tmp0_size_3;
+    const int64_t tmp3_size = kg_s->tmp3_size;
+    const int64_t tmp3_size_2 = kg_s->tmp3_size_2;
+    const int64_t gs = kg_s->gs;
+    const int64_t gs_2 = kg_s->gs_2;
+    const int64_t tmp3_b0_2 = kg_s->tmp3_b0_2;
+    const int64_t tmp3_size_3 = kg_s->tmp3_size_3;
+    const int64_t tmp7_size = kg_s->tmp7_size;
+    const int64_t tmp3_size_4 = kg_s->tmp3_size_4;
+    const int64_t tmp7_size_2 = kg_s->tmp7_size_2;
+    const int64_t tmp3_size_5 = kg_s->tmp3_size_5;
+    const int64_t tmp4_size = kg_s->tmp4_size;
+    const int64_t tmp7_size_3 = kg_s->tmp7_size_3;
+    const int64_t tmp7_b0 = kg_s->tmp7_b0;
+    const int64_t tmp7_b1 = kg_s->tmp7_b1;
+    const int64_t tmp6_size = kg_s->tmp6_size;
+    const int64_t tmp7_size_4 = kg_s->tmp7_size_4;
+    float *KG_RESTRICT tmp0 = kg_s->tmp0;
+    float *KG_RESTRICT tmp1 = kg_s->tmp1;
+    float *KG_RESTRICT tmp2 = kg_s->tmp2;
+    float *KG_RESTRICT tmp3 = kg_s->tmp3;
+    float *KG_RESTRICT tmp4 = kg_s->tmp4;
+    float *KG_RESTRICT tmp5 = kg_s->tmp5;
+    float *KG_RESTRICT tmp6 = kg_s->tmp6;
+    float *KG_RESTRICT tmp7 = kg_s->tmp7;
+    int64_t *KG_RESTRICT tmp8 = kg_s->tmp8;
+(void)in_x; (void)in_y; (void)in_W1; (void)in_W2; (void)in_b2; (void)in_b1; (void)in_n_rows; (void)out0;
+(void)out1; (void)out2; (void)out3; (void)out4; (void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)in_W1_d0;
+(void)in_W1_d1; (void)in_W2_d0; (void)in_W2_d1; (void)in_b2_d0; (void)in_b1_d0; (void)in_x_s0; (void)in_W1_s0; (void)in_W2_s0;
+(void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2; (void)size_5; (void)n_range; (void)gather_d0;
+(void)size_6; (void)size_7; (void)size_8; (void)in_b1_b0; (void)tmp0_b0; (void)tmp0_b1; (void)tmp0_size; (void)in_b2_b0;
+(void)tmp0_b0_2; (void)tmp0_b1_2; (void)tmp0_size_2; (void)tmp3_b0; (void)tmp3_b1; (void)tmp0_b0_3; (void)tmp0_size_3; (void)tmp3_size;
+(void)tmp3_size_2; (void)gs; (void)gs_2; (void)tmp3_b0_2; (void)tmp3_size_3; (void)tmp7_size; (void)tmp3_size_4; (void)tmp7_size_2;
+(void)tmp3_size_5; (void)tmp4_size; (void)tmp7_size_3; (void)tmp7_b0; (void)tmp7_b1; (void)tmp6_size; (void)tmp7_size_4; (void)tmp0;
+(void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4; (void)tmp5; (void)tmp6; (void)tmp7; (void)tmp8;
     /* sum((b2 + ... - stop_gradient(...) - log(sum(..., axis=(1,), keepdims=True)))[arange(0, x.shape[0], 1), y], axis=(0,), keepdims=False) */
     {
 
@@ -3998,107 +4124,6 @@ KG_PART int mlp_train_chunk0_steps0(const struct mlp_train_chunk0_state *kg_s, c
 
         out0[0] = (float)acc;
     }
-
-    goto fail;  /* every exit, a failing step's too, leaves through fail */
-fail:
-    return rc;
-}
-#endif
-
-/* steps 14-29 of 29 of mlp_train_chunk0, in a function of their own */
-#if KG_IN_UNIT(0)
-KG_PART int mlp_train_chunk0_steps1(const struct mlp_train_chunk0_state *kg_s, char *err, size_t errlen)
-{
-    int rc = 0;
-    (void)err; (void)errlen;
-    const float *KG_RESTRICT in_x = kg_s->in_x;
-    const int32_t *KG_RESTRICT in_y = kg_s->in_y;
-    const float *KG_RESTRICT in_W1 = kg_s->in_W1;
-    const float *KG_RESTRICT in_W2 = kg_s->in_W2;
-    const float *KG_RESTRICT in_b2 = kg_s->in_b2;
-    const float *KG_RESTRICT in_b1 = kg_s->in_b1;
-    const int64_t *KG_RESTRICT in_n_rows = kg_s->in_n_rows;
-    float *KG_RESTRICT out0 = kg_s->out0;
-    float *KG_RESTRICT out1 = kg_s->out1;
-    float *KG_RESTRICT out2 = kg_s->out2;
-    float *KG_RESTRICT out3 = kg_s->out3;
-    float *KG_RESTRICT out4 = kg_s->out4;
-    const int64_t in_x_d0 = kg_s->in_x_d0;
-    const int64_t in_x_d1 = kg_s->in_x_d1;
-    const int64_t in_y_d0 = kg_s->in_y_d0;
-    const int64_t in_W1_d0 = kg_s->in_W1_d0;
-    const int64_t in_W1_d1 = kg_s->in_W1_d1;
-    const int64_t in_W2_d0 = kg_s->in_W2_d0;
-    const int64_t in_W2_d1 = kg_s->in_W2_d1;
-    const int64_t in_b2_d0 = kg_s->in_b2_d0;
-    const int64_t in_b1_d0 = kg_s->in_b1_d0;
-    const int64_t in_x_s0 = kg_s->in_x_s0;
-    const int64_t in_W1_s0 = kg_s->in_W1_s0;
-    const int64_t in_W2_s0 = kg_s->in_W2_s0;
-    const int64_t size_2 = kg_s->size_2;
-    const int64_t add_d1 = kg_s->add_d1;
-    const int64_t size_3 = kg_s->size_3;
-    const int64_t size_4 = kg_s->size_4;
-    const int64_t add_d1_2 = kg_s->add_d1_2;
-    const int64_t size_5 = kg_s->size_5;
-    const int64_t n_range = kg_s->n_range;
-    const int64_t gather_d0 = kg_s->gather_d0;
-    const int64_t size_6 = kg_s->size_6;
-    const int64_t mul_d1 = kg_s->mul_d1;
-    const int64_t size_7 = kg_s->size_7;
-    const int64_t size_8 = kg_s->size_8;
-    const int64_t size_9 = kg_s->size_9;
-    const int64_t in_b1_b0 = kg_s->in_b1_b0;
-    const int64_t tmp0_b0 = kg_s->tmp0_b0;
-    const int64_t tmp0_b1 = kg_s->tmp0_b1;
-    const int64_t tmp0_size = kg_s->tmp0_size;
-    const int64_t in_b2_b0 = kg_s->in_b2_b0;
-    const int64_t tmp0_b0_2 = kg_s->tmp0_b0_2;
-    const int64_t tmp0_b1_2 = kg_s->tmp0_b1_2;
-    const int64_t tmp0_size_2 = kg_s->tmp0_size_2;
-    const int64_t tmp3_b0 = kg_s->tmp3_b0;
-    const int64_t tmp3_b1 = kg_s->tmp3_b1;
-    const int64_t tmp0_b0_3 = kg_s->tmp0_b0_3;
-    const int64_t tmp0_size_3 = kg_s->tmp0_size_3;
-    const int64_t tmp3_size = kg_s->tmp3_size;
-    const int64_t tmp3_size_2 = kg_s->tmp3_size_2;
-    const int64_t gs = kg_s->gs;
-    const int64_t gs_2 = kg_s->gs_2;
-    const int64_t tmp3_b0_2 = kg_s->tmp3_b0_2;
-    const int64_t tmp3_size_3 = kg_s->tmp3_size_3;
-    const int64_t tmp7_size = kg_s->tmp7_size;
-    const int64_t tmp3_size_4 = kg_s->tmp3_size_4;
-    const int64_t tmp7_size_2 = kg_s->tmp7_size_2;
-    const int64_t tmp3_size_5 = kg_s->tmp3_size_5;
-    const int64_t tmp4_size = kg_s->tmp4_size;
-    const int64_t tmp7_size_3 = kg_s->tmp7_size_3;
-    const int64_t tmp7_b0 = kg_s->tmp7_b0;
-    const int64_t tmp7_b1 = kg_s->tmp7_b1;
-    const int64_t tmp2_b0 = kg_s->tmp2_b0;
-    const int64_t tmp2_b1 = kg_s->tmp2_b1;
-    const int64_t tmp6_size = kg_s->tmp6_size;
-    const int64_t tmp7_size_4 = kg_s->tmp7_size_4;
-    const int64_t tmp6_b0 = kg_s->tmp6_b0;
-    const int64_t tmp6_b1 = kg_s->tmp6_b1;
-    float *KG_RESTRICT tmp0 = kg_s->tmp0;
-    float *KG_RESTRICT tmp1 = kg_s->tmp1;
-    float *KG_RESTRICT tmp2 = kg_s->tmp2;
-    float *KG_RESTRICT tmp3 = kg_s->tmp3;
-    float *KG_RESTRICT tmp4 = kg_s->tmp4;
-    float *KG_RESTRICT tmp5 = kg_s->tmp5;
-    float *KG_RESTRICT tmp6 = kg_s->tmp6;
-    float *KG_RESTRICT tmp7 = kg_s->tmp7;
-    int64_t *KG_RESTRICT tmp8 = kg_s->tmp8;
-(void)in_x; (void)in_y; (void)in_W1; (void)in_W2; (void)in_b2; (void)in_b1; (void)in_n_rows; (void)out0;
-(void)out1; (void)out2; (void)out3; (void)out4; (void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)in_W1_d0;
-(void)in_W1_d1; (void)in_W2_d0; (void)in_W2_d1; (void)in_b2_d0; (void)in_b1_d0; (void)in_x_s0; (void)in_W1_s0; (void)in_W2_s0;
-(void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2; (void)size_5; (void)n_range; (void)gather_d0;
-(void)size_6; (void)mul_d1; (void)size_7; (void)size_8; (void)size_9; (void)in_b1_b0; (void)tmp0_b0; (void)tmp0_b1;
-(void)tmp0_size; (void)in_b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2; (void)tmp0_size_2; (void)tmp3_b0; (void)tmp3_b1; (void)tmp0_b0_3;
-(void)tmp0_size_3; (void)tmp3_size; (void)tmp3_size_2; (void)gs; (void)gs_2; (void)tmp3_b0_2; (void)tmp3_size_3; (void)tmp7_size;
-(void)tmp3_size_4; (void)tmp7_size_2; (void)tmp3_size_5; (void)tmp4_size; (void)tmp7_size_3; (void)tmp7_b0; (void)tmp7_b1; (void)tmp2_b0;
-(void)tmp2_b1; (void)tmp6_size; (void)tmp7_size_4; (void)tmp6_b0; (void)tmp6_b1; (void)tmp0; (void)tmp1; (void)tmp2;
-(void)tmp3; (void)tmp4; (void)tmp5; (void)tmp6; (void)tmp7; (void)tmp8;
     /* -1.0 / cast(n_rows, dtype='float32') */
     {
         const int64_t n = 1;
@@ -4216,6 +4241,26 @@ KG_PART int mlp_train_chunk0_steps1(const struct mlp_train_chunk0_state *kg_s, c
     /* sum(second(exp(...) / sum(..., axis=(1,), keepdims=True), scatter_add(..., ..., ..., y) / sum(..., axis=(1,), keepdims=True)), axis=(1,), keepdims=True) */
     {
 
+        if (tmp3_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_19 = tmp3[i0 * tmp3_b0 + i1];
+                const float v_20 = tmp5[i0 * tmp0_b0_3];
+                const float t1_10 = (v_19 / v_20);  /* true_div */
+                const float t2_5 = t1_10;  /* second */
+
+                acc = acc + ((double)t2_5);
+
+            }
+
+            tmp4[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -4233,6 +4278,7 @@ KG_PART int mlp_train_chunk0_steps1(const struct mlp_train_chunk0_state *kg_s, c
             }
 
             tmp4[i0] = (float)acc;
+        }
         }
     }
     /* exp(b2 + ... - stop_gradient(...)) * (scatter_add(..., ..., ..., y) / exp(...) - sum(second(..., ...), axis=(1,), keepdims=True)) */
@@ -4312,13 +4358,13 @@ KG_PART int mlp_train_chunk0_steps1(const struct mlp_train_chunk0_state *kg_s, c
     }
 
     /* sum_to(exp(... - ...) * (... / ... - sum(..., axis=(1,), keepdims=True)), tanh(b1 + ...) @ W2) @ dimshuffle(W2, pattern=(1, 0)) */
-    kg_gemm_f32(in_x_d0, in_W2_d0, in_W2_d1, 1, tmp4 + 0, in_W2_d1, 1, in_W2 + 0, 1, in_W2_d1, 0, tmp7 + 0, in_W2_d0);
+    kg_gemm_f32(in_x_d0, add_d1, in_W2_d1, 1, tmp4 + 0, in_W2_d1, 1, in_W2 + 0, 1, in_W2_d1, 0, tmp7 + 0, add_d1);
 
     /* sum_to(exp(... - ...) * (... / ... - sum(..., axis=(1,), keepdims=True)), tanh(b1 + ...) @ W2) @ dimshuffle(W2, pattern=(1, 0)) * (1.0 - tanh(b1 + x @ W1) ** 2) */
     {
-        const int64_t n = size_7;
+        const int64_t n = size_3;
 
-        if (size_6 == n && size_3 == n && n >= KG_PARALLEL_MIN_N) {
+        if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const float v_24 = tmp7[i];
@@ -4327,7 +4373,7 @@ KG_PART int mlp_train_chunk0_steps1(const struct mlp_train_chunk0_state *kg_s, c
                 tmp6[i] = t1_12;
             }
 
-        } else if (size_6 == n && size_3 == n) {
+        } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const float v_24 = tmp7[i];
@@ -4336,66 +4382,40 @@ KG_PART int mlp_train_chunk0_steps1(const struct mlp_train_chunk0_state *kg_s, c
                 tmp6[i] = t1_12;
             }
 
-        } else
-        if (tmp7_b1 == 1 && tmp2_b1 == 1) {  /* rows of unit stride: contiguous loads and stores */
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
-            KG_OMP_SIMD
-            for (int64_t i1 = 0; i1 < mul_d1; i1++)
-            {
-                const float v_24 = tmp7[i0 * tmp7_b0 + i1];
-                const float v_25 = tmp2[i0 * tmp2_b0 + i1];
-                const float t1_12 = (v_24 * v_25);  /* mul */
-                tmp6[i0 * mul_d1 + i1] = t1_12;
-            }
-        }
-        } else
-        {
-            KG_OMP_PARALLEL_FOR(n)
-            for (int64_t i0 = 0; i0 < in_x_d0; i0++)
-            KG_OMP_SIMD
-            for (int64_t i1 = 0; i1 < mul_d1; i1++)
-            {
-                const float v_24 = tmp7[i0 * tmp7_b0 + i1 * tmp7_b1];
-                const float v_25 = tmp2[i0 * tmp2_b0 + i1 * tmp2_b1];
-                const float t1_12 = (v_24 * v_25);  /* mul */
-                tmp6[i0 * mul_d1 + i1] = t1_12;
-            }
         }
         (void)n;
     }
     /* zeros */
-    if (!(mul_d1 == in_W1_d1))  /* else the accumulate step copies */
+    if (!(add_d1 == in_W1_d1))  /* else the accumulate step copies */
     for (int64_t i = 0; i < size_2; i++) tmp7[i] = 0;
 
     /* sum_to(sum_to(exp(...) * (... - ...), tanh(...) @ W2) @ dimshuffle(W2, pattern=(1, 0)) * (1.0 - tanh(b1 + ...) ** 2), x @ W1) */
-    if (mul_d1 == in_W1_d1) {
+    if (add_d1 == in_W1_d1) {
         const int64_t n = size_2;
         KG_OMP_PARALLEL_FOR_SIMD(n)
         for (int64_t i = 0; i < n; i++) tmp7[i] = tmp6[i];
         (void)n;
     } else {
     for (int64_t i0 = 0; i0 < in_x_d0; i0++)
-    for (int64_t i1 = 0; i1 < mul_d1; i1++)
+    for (int64_t i1 = 0; i1 < add_d1; i1++)
 
-    tmp7[0 + i0 * tmp0_b0 + i1 * tmp0_b1] += tmp6[0 + i0 * mul_d1 + i1];
+    tmp7[0 + i0 * tmp0_b0 + i1 * tmp0_b1] += tmp6[0 + i0 * add_d1 + i1];
     }
 
     /* dimshuffle(x, pattern=(1, 0)) @ sum_to(sum_to(exp(...) * (... - ...), tanh(...) @ W2) @ dimshuffle(W2, pattern=(1, 0)) * (1.0 - tanh(b1 + ...) ** 2), x @ W1) */
-    kg_gemm_f32(in_x_d1, in_W1_d1, in_x_d0, 1, in_x + 0, 1, in_x_d1, tmp7 + 0, in_W1_d1, 1, 0, out1 + 0, in_W1_d1);
+    kg_gemm_f32(in_W1_d0, in_W1_d1, in_x_d0, 1, in_x + 0, 1, in_W1_d0, tmp7 + 0, in_W1_d1, 1, 0, out1 + 0, in_W1_d1);
 
     /* sum(sum_to(exp(...) * (... - ...), tanh(...) @ W2) @ dimshuffle(W2, pattern=(1, 0)) * (1.0 - tanh(b1 + ...) ** 2), axis=(0,), keepdims=False) */
     {
 
-        KG_OMP_PARALLEL_FOR(size_7)
-        for (int64_t i1 = 0; i1 < mul_d1; i1++)
+        KG_OMP_PARALLEL_FOR(size_3)
+        for (int64_t i1 = 0; i1 < add_d1; i1++)
         {
             double acc = 0.0;
             KG_OMP_SIMD_REDUCTION(+, acc)
             for (int64_t i0 = 0; i0 < in_x_d0; i0++)
             {
-                const float v_26 = tmp6[i0 * tmp6_b0 + i1 * tmp6_b1];
+                const float v_26 = tmp6[i0 * tmp7_b0 + i1 * tmp7_b1];
 
                 acc = acc + ((double)v_26);
 
@@ -4471,15 +4491,11 @@ KG_EXPORT int mlp_train_chunk0_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t 
     if (n_range != in_y_d0 && n_range != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "gather", (long long)n_range, (long long)in_y_d0);
     const int64_t gather_d0 = (n_range == 1) ? in_y_d0 : n_range;
     int64_t size_6;
-    if (kg_mul_overflows(in_W2_d0, in_x_d0, &size_6)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W2_d0, (long long)in_x_d0);
-    if (in_W2_d0 != add_d1 && in_W2_d0 != 1 && add_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "mul", (long long)in_x_d0, (long long)in_W2_d0, (long long)in_x_d0, (long long)add_d1);
-    const int64_t mul_d1 = (in_W2_d0 == 1) ? add_d1 : in_W2_d0;
+    if (kg_mul_overflows(in_x_d0, in_W1_d0, &size_6)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "dimshuffle", (long long)in_x_d0, (long long)in_W1_d0);
     int64_t size_7;
-    if (kg_mul_overflows(in_x_d0, mul_d1, &size_7)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "mul", (long long)in_x_d0, (long long)mul_d1);
+    if (kg_mul_overflows(add_d1, in_W2_d1, &size_7)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "dimshuffle", (long long)add_d1, (long long)in_W2_d1);
     int64_t size_8;
-    if (kg_mul_overflows(in_W1_d1, in_x_d1, &size_8)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W1_d1, (long long)in_x_d1);
-    int64_t size_9;
-    if (kg_mul_overflows(add_d1, in_W2_d1, &size_9)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)add_d1, (long long)in_W2_d1);
+    if (kg_mul_overflows(in_W1_d1, in_W1_d0, &size_8)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W1_d1, (long long)in_W1_d0);
     const int64_t in_b1_b0 = (in_b1_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0 = (in_x_d0 == 1) ? 0 : in_W1_d1;
     const int64_t tmp0_b1 = (in_W1_d1 == 1) ? 0 : 1;
@@ -4504,26 +4520,22 @@ KG_EXPORT int mlp_train_chunk0_shapes(int64_t in_x_d0, int64_t in_x_d1, int64_t 
     const int64_t tmp7_size_2 = tmp7_size > size_5 ? tmp7_size : size_5;
     const int64_t tmp3_size_5 = tmp3_size_4 > size_5 ? tmp3_size_4 : size_5;
     const int64_t tmp4_size = tmp3_size > size_4 ? tmp3_size : size_4;
-    const int64_t tmp7_size_3 = tmp7_size_2 > size_6 ? tmp7_size_2 : size_6;
-    const int64_t tmp7_b0 = (in_x_d0 == 1) ? 0 : in_W2_d0;
-    const int64_t tmp7_b1 = (in_W2_d0 == 1) ? 0 : 1;
-    const int64_t tmp2_b0 = (in_x_d0 == 1) ? 0 : add_d1;
-    const int64_t tmp2_b1 = (add_d1 == 1) ? 0 : 1;
-    const int64_t tmp6_size = size_5 > size_7 ? size_5 : size_7;
+    const int64_t tmp7_size_3 = tmp7_size_2 > size_3 ? tmp7_size_2 : size_3;
+    const int64_t tmp7_b0 = (in_x_d0 == 1) ? 0 : add_d1;
+    const int64_t tmp7_b1 = (add_d1 == 1) ? 0 : 1;
+    const int64_t tmp6_size = size_5 > size_3 ? size_5 : size_3;
     const int64_t tmp7_size_4 = tmp7_size_3 > size_2 ? tmp7_size_3 : size_2;
-    const int64_t tmp6_b0 = (in_x_d0 == 1) ? 0 : mul_d1;
-    const int64_t tmp6_b1 = (mul_d1 == 1) ? 0 : 1;
     /* not every size is used by both functions */
 (void)in_x_s0; (void)in_W1_s0; (void)in_W2_s0; (void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2;
-(void)size_5; (void)n_range; (void)gather_d0; (void)size_6; (void)mul_d1; (void)size_7; (void)size_8; (void)size_9;
-(void)in_b1_b0; (void)tmp0_b0; (void)tmp0_b1; (void)tmp0_size; (void)in_b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2; (void)tmp0_size_2;
-(void)tmp3_b0; (void)tmp3_b1; (void)tmp0_b0_3; (void)tmp0_size_3; (void)tmp3_size; (void)tmp3_size_2; (void)gs; (void)gs_2;
-(void)tmp3_b0_2; (void)tmp3_size_3; (void)tmp7_size; (void)tmp3_size_4; (void)tmp7_size_2; (void)tmp3_size_5; (void)tmp4_size; (void)tmp7_size_3;
-(void)tmp7_b0; (void)tmp7_b1; (void)tmp2_b0; (void)tmp2_b1; (void)tmp6_size; (void)tmp7_size_4; (void)tmp6_b0; (void)tmp6_b1;
+(void)size_5; (void)n_range; (void)gather_d0; (void)size_6; (void)size_7; (void)size_8; (void)in_b1_b0; (void)tmp0_b0;
+(void)tmp0_b1; (void)tmp0_size; (void)in_b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2; (void)tmp0_size_2; (void)tmp3_b0; (void)tmp3_b1;
+(void)tmp0_b0_3; (void)tmp0_size_3; (void)tmp3_size; (void)tmp3_size_2; (void)gs; (void)gs_2; (void)tmp3_b0_2; (void)tmp3_size_3;
+(void)tmp7_size; (void)tmp3_size_4; (void)tmp7_size_2; (void)tmp3_size_5; (void)tmp4_size; (void)tmp7_size_3; (void)tmp7_b0; (void)tmp7_b1;
+(void)tmp6_size; (void)tmp7_size_4;
 
-    out_shape[0] = in_x_d1;
+    out_shape[0] = in_W1_d0;
     out_shape[1] = in_W1_d1;
-    out_shape[2] = mul_d1;
+    out_shape[2] = add_d1;
     out_shape[3] = add_d1;
     out_shape[4] = in_W2_d1;
     out_shape[5] = add_d1_2;
@@ -4584,15 +4596,11 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
     if (n_range != in_y_d0 && n_range != 1 && in_y_d0 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld,) and (%lld,) do not fit together", "gather", (long long)n_range, (long long)in_y_d0);
     const int64_t gather_d0 = (n_range == 1) ? in_y_d0 : n_range;
     int64_t size_6;
-    if (kg_mul_overflows(in_W2_d0, in_x_d0, &size_6)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W2_d0, (long long)in_x_d0);
-    if (in_W2_d0 != add_d1 && in_W2_d0 != 1 && add_d1 != 1) KG_FAIL(KG_ESHAPE, "%s: shapes (%lld, %lld) and (%lld, %lld) do not fit together", "mul", (long long)in_x_d0, (long long)in_W2_d0, (long long)in_x_d0, (long long)add_d1);
-    const int64_t mul_d1 = (in_W2_d0 == 1) ? add_d1 : in_W2_d0;
+    if (kg_mul_overflows(in_x_d0, in_W1_d0, &size_6)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "dimshuffle", (long long)in_x_d0, (long long)in_W1_d0);
     int64_t size_7;
-    if (kg_mul_overflows(in_x_d0, mul_d1, &size_7)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "mul", (long long)in_x_d0, (long long)mul_d1);
+    if (kg_mul_overflows(add_d1, in_W2_d1, &size_7)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "dimshuffle", (long long)add_d1, (long long)in_W2_d1);
     int64_t size_8;
-    if (kg_mul_overflows(in_W1_d1, in_x_d1, &size_8)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W1_d1, (long long)in_x_d1);
-    int64_t size_9;
-    if (kg_mul_overflows(add_d1, in_W2_d1, &size_9)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)add_d1, (long long)in_W2_d1);
+    if (kg_mul_overflows(in_W1_d1, in_W1_d0, &size_8)) KG_FAIL(KG_ESHAPE, "%s: the size %lld * %lld does not fit in int64", "matmul", (long long)in_W1_d1, (long long)in_W1_d0);
     const int64_t in_b1_b0 = (in_b1_d0 == 1) ? 0 : 1;
     const int64_t tmp0_b0 = (in_x_d0 == 1) ? 0 : in_W1_d1;
     const int64_t tmp0_b1 = (in_W1_d1 == 1) ? 0 : 1;
@@ -4617,22 +4625,18 @@ KG_EXPORT int mlp_train_chunk0(const float *KG_RESTRICT in_x, const int32_t *KG_
     const int64_t tmp7_size_2 = tmp7_size > size_5 ? tmp7_size : size_5;
     const int64_t tmp3_size_5 = tmp3_size_4 > size_5 ? tmp3_size_4 : size_5;
     const int64_t tmp4_size = tmp3_size > size_4 ? tmp3_size : size_4;
-    const int64_t tmp7_size_3 = tmp7_size_2 > size_6 ? tmp7_size_2 : size_6;
-    const int64_t tmp7_b0 = (in_x_d0 == 1) ? 0 : in_W2_d0;
-    const int64_t tmp7_b1 = (in_W2_d0 == 1) ? 0 : 1;
-    const int64_t tmp2_b0 = (in_x_d0 == 1) ? 0 : add_d1;
-    const int64_t tmp2_b1 = (add_d1 == 1) ? 0 : 1;
-    const int64_t tmp6_size = size_5 > size_7 ? size_5 : size_7;
+    const int64_t tmp7_size_3 = tmp7_size_2 > size_3 ? tmp7_size_2 : size_3;
+    const int64_t tmp7_b0 = (in_x_d0 == 1) ? 0 : add_d1;
+    const int64_t tmp7_b1 = (add_d1 == 1) ? 0 : 1;
+    const int64_t tmp6_size = size_5 > size_3 ? size_5 : size_3;
     const int64_t tmp7_size_4 = tmp7_size_3 > size_2 ? tmp7_size_3 : size_2;
-    const int64_t tmp6_b0 = (in_x_d0 == 1) ? 0 : mul_d1;
-    const int64_t tmp6_b1 = (mul_d1 == 1) ? 0 : 1;
     /* not every size is used by both functions */
 (void)in_x_s0; (void)in_W1_s0; (void)in_W2_s0; (void)size_2; (void)add_d1; (void)size_3; (void)size_4; (void)add_d1_2;
-(void)size_5; (void)n_range; (void)gather_d0; (void)size_6; (void)mul_d1; (void)size_7; (void)size_8; (void)size_9;
-(void)in_b1_b0; (void)tmp0_b0; (void)tmp0_b1; (void)tmp0_size; (void)in_b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2; (void)tmp0_size_2;
-(void)tmp3_b0; (void)tmp3_b1; (void)tmp0_b0_3; (void)tmp0_size_3; (void)tmp3_size; (void)tmp3_size_2; (void)gs; (void)gs_2;
-(void)tmp3_b0_2; (void)tmp3_size_3; (void)tmp7_size; (void)tmp3_size_4; (void)tmp7_size_2; (void)tmp3_size_5; (void)tmp4_size; (void)tmp7_size_3;
-(void)tmp7_b0; (void)tmp7_b1; (void)tmp2_b0; (void)tmp2_b1; (void)tmp6_size; (void)tmp7_size_4; (void)tmp6_b0; (void)tmp6_b1;
+(void)size_5; (void)n_range; (void)gather_d0; (void)size_6; (void)size_7; (void)size_8; (void)in_b1_b0; (void)tmp0_b0;
+(void)tmp0_b1; (void)tmp0_size; (void)in_b2_b0; (void)tmp0_b0_2; (void)tmp0_b1_2; (void)tmp0_size_2; (void)tmp3_b0; (void)tmp3_b1;
+(void)tmp0_b0_3; (void)tmp0_size_3; (void)tmp3_size; (void)tmp3_size_2; (void)gs; (void)gs_2; (void)tmp3_b0_2; (void)tmp3_size_3;
+(void)tmp7_size; (void)tmp3_size_4; (void)tmp7_size_2; (void)tmp3_size_5; (void)tmp4_size; (void)tmp7_size_3; (void)tmp7_b0; (void)tmp7_b1;
+(void)tmp6_size; (void)tmp7_size_4;
 
 
     /* temporaries: one block for this call, kept for the next (kg_ws_take) */
@@ -4682,12 +4686,11 @@ in_x, in_y, in_W1, in_W2, in_b2, in_b1, in_n_rows, out0,
 out1, out2, out3, out4, in_x_d0, in_x_d1, in_y_d0, in_W1_d0,
 in_W1_d1, in_W2_d0, in_W2_d1, in_b2_d0, in_b1_d0, in_x_s0, in_W1_s0, in_W2_s0,
 size_2, add_d1, size_3, size_4, add_d1_2, size_5, n_range, gather_d0,
-size_6, mul_d1, size_7, size_8, size_9, in_b1_b0, tmp0_b0, tmp0_b1,
-tmp0_size, in_b2_b0, tmp0_b0_2, tmp0_b1_2, tmp0_size_2, tmp3_b0, tmp3_b1, tmp0_b0_3,
-tmp0_size_3, tmp3_size, tmp3_size_2, gs, gs_2, tmp3_b0_2, tmp3_size_3, tmp7_size,
-tmp3_size_4, tmp7_size_2, tmp3_size_5, tmp4_size, tmp7_size_3, tmp7_b0, tmp7_b1, tmp2_b0,
-tmp2_b1, tmp6_size, tmp7_size_4, tmp6_b0, tmp6_b1, tmp0, tmp1, tmp2,
-tmp3, tmp4, tmp5, tmp6, tmp7, tmp8,
+size_6, size_7, size_8, in_b1_b0, tmp0_b0, tmp0_b1, tmp0_size, in_b2_b0,
+tmp0_b0_2, tmp0_b1_2, tmp0_size_2, tmp3_b0, tmp3_b1, tmp0_b0_3, tmp0_size_3, tmp3_size,
+tmp3_size_2, gs, gs_2, tmp3_b0_2, tmp3_size_3, tmp7_size, tmp3_size_4, tmp7_size_2,
+tmp3_size_5, tmp4_size, tmp7_size_3, tmp7_b0, tmp7_b1, tmp6_size, tmp7_size_4, tmp0,
+tmp1, tmp2, tmp3, tmp4, tmp5, tmp6, tmp7, tmp8,
         };
         if ((rc = mlp_train_chunk0_steps0(&kg_s, err, errlen)) != 0) goto fail;
         if ((rc = mlp_train_chunk0_steps1(&kg_s, err, errlen)) != 0) goto fail;
@@ -5376,7 +5379,7 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
     tmp2 = (float *)(void *)(kg_ws + kg_at2);
 
     /* x @ W1 */
-    kg_gemm_f32(in_x_d0, in_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
+    kg_gemm_f32(in_x_d0, in_W1_d1, in_W1_d0, 1, in_x + 0, in_W1_d0, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
 
     /* tanh(b1 + x @ W1) */
     {
@@ -5490,6 +5493,28 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
     /* max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True) */
     {
 
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            float acc = (-INFINITY); int acc_nan = 0;
+            KG_OMP_SIMD_REDUCTION2(max, acc, |, acc_nan)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_3 = tmp1[i0 * tmp1_b0 + i1];
+
+                {
+                    const float kg_x = (float)v_3;
+                    acc = kg_x > acc ? kg_x : acc;
+                    acc_nan |= kg_x != kg_x;
+                }
+
+            }
+            if (acc_nan) acc = (float)NAN;
+
+            tmp0[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -5509,6 +5534,7 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
             if (acc_nan) acc = (float)NAN;
 
             tmp0[i0] = (float)acc;
+        }
         }
     }
     /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
@@ -5592,6 +5618,23 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
     /* sum(exp(b2 + tanh(b1 + x @ W1) @ W2 - stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True))), axis=(1,), keepdims=True) */
     {
 
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_7 = tmp0[i0 * tmp1_b0 + i1];
+
+                acc = acc + ((double)v_7);
+
+            }
+
+            tmp2[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -5607,10 +5650,35 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
 
             tmp2[i0] = (float)acc;
         }
+        }
     }
     /* argmax(exp(b2 + ... - stop_gradient(...)) / sum(exp(... - ...), axis=(1,), keepdims=True), axis=(1,), keepdims=False) */
     {
 
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            float best = 0;
+            int64_t best_at = 0, at = 0;
+            
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_8 = tmp0[i0 * tmp1_b0 + i1];
+                const float v_9 = tmp2[i0 * tmp0_b0_3];
+                const float t1_5 = (v_8 / v_9);  /* exp(b2 + ... - stop_gradient(...)) / sum(exp(... - ...), axis=(1,), keepdims=True) */
+
+                if (at == 0 || kg_argbetter_max_f32(t1_5, best)) {
+                    best = t1_5;
+                    best_at = at;
+                }
+                at++;
+
+            }
+
+            out[i0] = best_at;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -5632,6 +5700,7 @@ KG_EXPORT int mlp_predict_chunk0(const float *KG_RESTRICT in_x, const float *KG_
             }
 
             out[i0] = best_at;
+        }
         }
     }
 
@@ -5787,7 +5856,7 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
     tmp2 = (float *)(void *)(kg_ws + kg_at2);
 
     /* x @ W1 */
-    kg_gemm_f32(in_x_d0, in_W1_d1, in_x_d1, 1, in_x + 0, in_x_d1, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
+    kg_gemm_f32(in_x_d0, in_W1_d1, in_W1_d0, 1, in_x + 0, in_W1_d0, 1, in_W1 + 0, in_W1_d1, 1, 0, tmp0 + 0, in_W1_d1);
 
     /* tanh(b1 + x @ W1) */
     {
@@ -5901,6 +5970,28 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
     /* max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True) */
     {
 
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            float acc = (-INFINITY); int acc_nan = 0;
+            KG_OMP_SIMD_REDUCTION2(max, acc, |, acc_nan)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_3 = tmp1[i0 * tmp1_b0 + i1];
+
+                {
+                    const float kg_x = (float)v_3;
+                    acc = kg_x > acc ? kg_x : acc;
+                    acc_nan |= kg_x != kg_x;
+                }
+
+            }
+            if (acc_nan) acc = (float)NAN;
+
+            tmp0[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -5920,6 +6011,7 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
             if (acc_nan) acc = (float)NAN;
 
             tmp0[i0] = (float)acc;
+        }
         }
     }
     /* stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True)) */
@@ -6003,6 +6095,23 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
     /* sum(exp(b2 + tanh(b1 + x @ W1) @ W2 - stop_gradient(max(b2 + tanh(b1 + x @ W1) @ W2, axis=(1,), keepdims=True))), axis=(1,), keepdims=True) */
     {
 
+        if (tmp1_b1 == 1) {  /* rows of unit stride: contiguous loads */
+        KG_OMP_PARALLEL_FOR(size_5)
+        for (int64_t i0 = 0; i0 < in_x_d0; i0++)
+        {
+            double acc = 0.0;
+            KG_OMP_SIMD_REDUCTION(+, acc)
+            for (int64_t i1 = 0; i1 < add_d1_2; i1++)
+            {
+                const float v_7 = tmp0[i0 * tmp1_b0 + i1];
+
+                acc = acc + ((double)v_7);
+
+            }
+
+            tmp2[i0] = (float)acc;
+        }
+        } else {
         KG_OMP_PARALLEL_FOR(size_5)
         for (int64_t i0 = 0; i0 < in_x_d0; i0++)
         {
@@ -6017,6 +6126,7 @@ KG_EXPORT int mlp_probabilities_chunk0(const float *KG_RESTRICT in_x, const floa
             }
 
             tmp2[i0] = (float)acc;
+        }
         }
     }
     /* exp(b2 + ... @ W2 - stop_gradient(max(..., axis=(1,), keepdims=True))) / sum(exp(b2 + ... - stop_gradient(...)), axis=(1,), keepdims=True) */

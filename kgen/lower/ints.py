@@ -24,11 +24,21 @@ class IntBuilder:
         self.where = None   # the op whose shape the next statements compute
         self._parent = {}   # union-find over dims related by broadcasting
         self._covers = {}   # bcast result -> the dims it is known to cover
+        self._same = {}     # dim -> a dim a passed check proved equal (require_eq)
         self.guard = None   # the ifelse branch the next statements belong to (Stmt.guard)
+
+    def canon(self, v):
+        """The name that stands for dim `v`: after require_eq(a, b) has checked
+        a == b (unguarded, so before any step runs), b is written as a, so
+        later shapes, loop layouts and size products see one dim, not two."""
+        while not isinstance(v, int) and v in self._same:
+            v = self._same[v]
+        return v
 
     def cls(self, v):
         """The broadcast class of a dim: dims in one class are equal at run time
         unless one of them is 1 (ints known at generation time are their own)."""
+        v = self.canon(v)
         if isinstance(v, int):
             return v
         root = v
@@ -45,7 +55,8 @@ class IntBuilder:
 
     def covers(self, a, b):
         """Whether dim `a` is a broadcast result known to include `b`."""
-        return a == b or b == 1 or b in self._covers.get(a, ())
+        a, b = self.canon(a), self.canon(b)
+        return a == b or b == 1 or b in {self.canon(c) for c in self._covers.get(a, ())}
 
     def fresh(self, hint):
         base = hint if hint and hint[0].isalpha() else "n" + (hint or "")
@@ -54,6 +65,8 @@ class IntBuilder:
         return name
 
     def emit(self, kind, hint, *args, msg=""):
+        if kind != "load":
+            args = tuple(self.canon(a) if isinstance(a, str) else a for a in args)
         key = (kind, args) if kind != "load" else None
         if key is not None:
             for k in (key + (None,), key + (self.guard,)):  # an unguarded twin serves any branch
@@ -146,6 +159,7 @@ class IntBuilder:
     def minimum(self, a, b, hint="n"):
         if isinstance(a, int) and isinstance(b, int):
             return min(a, b)
+        a, b = self.canon(a), self.canon(b)
         if a == b:
             return a
         return self.emit("min", hint, a, b)
@@ -153,12 +167,14 @@ class IntBuilder:
     def maximum(self, a, b, hint="n"):
         if isinstance(a, int) and isinstance(b, int):
             return max(a, b)
+        a, b = self.canon(a), self.canon(b)
         if a == b:
             return a
         return self.emit("max", hint, a, b)
 
     def bcast(self, a, b, hint, msg):
         """The broadcast of two dims; the statement fails at run time if neither is 1."""
+        a, b = self.canon(a), self.canon(b)
         if self.covers(a, b):
             return a
         if self.covers(b, a):
@@ -178,10 +194,17 @@ class IntBuilder:
         return self.emit("bstride", hint, dim, stride)
 
     def require_eq(self, a, b, msg):
-        if isinstance(a, int) and isinstance(b, int):
+        ca, cb = self.canon(a), self.canon(b)
+        if isinstance(ca, int) and isinstance(cb, int) or ca == cb:
             return
-        if a != b:
-            self.check("eq", a, b, msg=msg)
+        self.check("eq", ca, cb, msg=msg)
+        if self.guard is None:  # a branch's check runs only with its branch
+            if isinstance(cb, int) or not isinstance(ca, int) and ca > cb:
+                ca, cb = cb, ca  # a known size wins, else the lesser name (deterministic)
+            self._same[cb] = ca
+            if not isinstance(ca, int):
+                self._covers.setdefault(ca, set()).update(self._covers.get(cb, ()))
+                self._union(ca, cb)
 
     def contiguous_strides(self, dims, hint):
         strides, acc = [], 1

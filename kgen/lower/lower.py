@@ -104,6 +104,14 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
             elif isinstance(node, Constant):
                 self.dims[id(node)] = list(node.type.shape)
         self.ints.guard = None
+        # dims that checks proved equal are one name from here on (IntBuilder.canon)
+        canon = self.ints.canon
+        for key, dims in self.dims.items():
+            self.dims[key] = [canon(d) for d in dims]
+        for key, v in self.value.items():
+            if isinstance(v, View):
+                v.dims = [canon(d) for d in v.dims]
+                v.strides = [canon(s) for s in v.strides]
 
     def _step_pass(self, exprs, out_params):
         """Steps 3-5: fusion, storage and the steps computing `exprs` into

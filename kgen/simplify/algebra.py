@@ -19,7 +19,6 @@ import numpy as np
 from ..expr.node import Constant, constant
 from ..expr.ops import api
 from ..expr.ops import elementwise as ew
-from ..expr.ops import linalg as la
 from ..expr.ops import reduce as rd
 from ..expr.ops import shape as sh
 from ..expr.ops.elementwise import Elementwise
@@ -260,7 +259,7 @@ def reshape_noop(node, ctx, **_):
         if want is None:
             d = next(dims)
             if not (d.op is not None and d.op.name == "shape_i" and d.attr("axis") == axis
-                    and ctx.shape_class(d.inputs[0]) == ctx.shape_class(x)):
+                    and ctx.shape_class(d.inputs[0])[d.attr("axis")] == ctx.shape_class(x)[axis]):
                 return None
         elif want == -1:
             free += 1
@@ -280,24 +279,20 @@ def cast_of_cast(node, inner, x, **_):
     return x if x.dtype == node.dtype else ew.cast(x, dtype=node.dtype)
 
 
-@reads_uses
 def static_shape(node, x, ctx, **_):
     """x.shape[i] is a constant where the static shape knows it, else the size
-    of the simplest node known to have x's shape."""
+    of the simplest node known to have that size (an input's, mostly)."""
     axis = node.attr("axis")
     d = x.type.shape[axis]
     if d is not None:
         return constant(np.int64(d))
-    rep, ones = ctx.shape_class(x)
-    if axis in ones:
+    c = ctx.shape_class(x)[axis]
+    if c == 1:
         return constant(np.int64(1))
-    if not isinstance(rep, tuple):
-        return sh.shape_i(rep, axis=axis) if rep is not x else None
-    if ctx.single_use(x):  # x[i, j] is needed for its shape only: index x's rep instead
-        parts = [r if not o and not isinstance(r, tuple) else None for r, o in rep[1:]]
-        if None not in parts:
-            return sh.shape_i(la.gather(*parts), axis=axis)
-    return None
+    root = ctx.dim_root(x, axis)
+    if root is None or root[0] is x and root[1] == axis:
+        return None
+    return sh.shape_i(root[0], axis=root[1])
 
 
 def second_noop(node, x, y, ctx, **_):

@@ -129,10 +129,10 @@ def with_sources(result, atoms, sources, ctx):
         return result
     seen = set()
     for s in sorted(sources, key=ctx.key):
-        rep, ones = ctx.shape_class(s)
-        if (rep, ones) in seen:
+        c = ctx.shape_class(s)
+        if c in seen:
             continue
-        seen.add((rep, ones))
+        seen.add(c)
         shapes = atoms + [result]
         if not ctx.covers(shapes, s):
             result = build(ew.second, s, result)

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import KgenError
 from ..expr.node import Constant, Shared, make_apply
-from ..expr.ops.elementwise import Elementwise
+from .shapes import ShapeClasses
 
 
 class Facts:
@@ -36,7 +36,7 @@ class Facts:
     time); `alive` holds every node so named, so no id is reused meanwhile.
 
       keys      structural sort keys (Context.key)
-      classes   run-time shape classes (Context.shape_class)
+      shapes    run-time shape classes (Context.shape_class)
       normal    nodes no rule changes, whatever the graph around them
       plain     nodes the rules that do not read uses leave as they are
       verdicts  {rule: answers}: the answers to the context's questions
@@ -46,7 +46,8 @@ class Facts:
     """
 
     def __init__(self):
-        self.keys, self.classes, self.verdicts = {}, {}, {}
+        self.keys, self.verdicts = {}, {}
+        self.shapes = None  # the shape classes (kgen/simplify/shapes.py), made when asked
         self.normal, self.plain = set(), set()
         self.alive = []
 
@@ -189,64 +190,24 @@ class Context:
 
     # -- run-time shape equality ---------------------------------------------
     def shape_class(self, node):
-        """(rep, ones): node's run-time shape is rep's with the axes in `ones`
-        set to 1. rep is often node itself; elementwise nodes whose inputs share
-        a rep have it too, and so do keepdims reductions (with ones), sum_to
-        (its target's) and stop_gradient. Equal classes: equal shapes."""
-        classes = self.facts.classes
-        r = classes.get(id(node))
-        if r is not None:
-            return r
-        alive = self.facts.alive
-        stack = [node]
-        while stack:
-            n = stack[-1]
-            if id(n) in classes:
-                stack.pop()
-                continue
-            deps = _shape_deps(n)
-            todo = [i for i in deps if id(i) not in classes]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            classes[id(n)] = self._class_of(n, classes)
-            alive.append(n)
-        return classes[id(node)]
+        """node's run-time shape class, axis by axis (kgen/simplify/shapes.py):
+        equal classes, equal shapes."""
+        return self._shapes().of(node)
 
-    @staticmethod
-    def _class_of(n, classes):
-        own = (n, frozenset())
-        if n.op is None:
-            return own
-        if isinstance(n.op, Elementwise):
-            classes = [classes[id(i)] for i in n.inputs if not _neutral(i.type.shape, n.ndim)]
-            if not classes or any(c[0] != classes[0][0] for c in classes):
-                return own
-            rep = classes[0][0]
-            ones = frozenset.intersection(*(c[1] for c in classes))
-            if isinstance(rep, tuple):  # a gather's shape: same ndim by construction
-                return (rep, ones) if all(i.ndim == n.ndim for i in n.inputs
-                                          if not _neutral(i.type.shape, n.ndim)) else own
-            return (rep, ones) if rep.ndim == n.ndim else own
-        name = n.op.name
-        if name == "sum_to":
-            return classes[id(n.inputs[1])]
-        if name in ("sum", "prod", "max", "min") and n.attr("keepdims"):
-            rep, ones = classes[id(n.inputs[0])]
-            return rep, ones | frozenset(n.attr("axis"))
-        if name == "gather":  # x[i, j]: shaped by the indices and x's other axes
-            return ("gather",) + tuple(classes[id(i)] for i in n.inputs), frozenset()
-        return own
+    def dim_root(self, node, axis):
+        """(node2, axis2) known to have node's size on `axis`, the simplest
+        such, or None where that size is a broadcast of several or known."""
+        c = self.shape_class(node)[axis]
+        if isinstance(c, int) or len(c) != 1:
+            return None
+        atom = next(iter(c))
+        return atom.node, atom.axis
 
     def covers(self, shapes_of, source):
         """True if broadcasting `source` against the nodes `shapes_of` provably
         adds nothing to their broadcast shape."""
-        rep, ones = self.shape_class(source)
-        for a in shapes_of:
-            r2, ones2 = self.shape_class(a)
-            if r2 == rep and ones2 <= ones:
-                return True
+        if self._shapes().covers(shapes_of, source):
+            return True
         from ..expr.types import broadcast_shapes
         try:
             target = broadcast_shapes("covers", *(a.type.shape for a in shapes_of))
@@ -254,22 +215,24 @@ class Context:
             return False
         return broadcasts_into(source.type.shape, target)
 
+    def _shapes(self):
+        shapes = self.facts.shapes
+        if shapes is None:
+            holder = _KeyHolder(self.facts)
+            shapes = self.facts.shapes = ShapeClasses(holder.key)
+        return shapes
+
+
+class _KeyHolder:
+    """Context.key over a Facts alone (what the shape classes sort by)."""
+
+    def __init__(self, facts):
+        self.facts = facts
+
+    key = Context.key
+
 
 SINGLE_USE, DEFERRED, CANONICAL = "single_use", "deferred", "canonical"
-
-
-def _shape_deps(n):
-    if n.op is None:
-        return ()
-    if isinstance(n.op, Elementwise):
-        return n.inputs
-    if n.op.name == "sum_to":
-        return n.inputs[1:]
-    if n.op.name in ("sum", "prod", "max", "min") and n.attr("keepdims"):
-        return n.inputs[:1]
-    if n.op.name == "gather":
-        return n.inputs
-    return ()
 
 
 def broadcasts_into(small, big):
@@ -280,11 +243,6 @@ def broadcasts_into(small, big):
         if s != 1 and (s is None or s != b):
             return False
     return True
-
-
-def _neutral(shape, ndim):
-    """An operand of this static shape never changes an ndim-d broadcast result."""
-    return len(shape) <= ndim and all(d == 1 for d in shape) and ndim > 0 or len(shape) == 0
 
 
 def _key_of(node, child_digests):
