@@ -206,7 +206,7 @@ def _show(args, parser):
     else:  # with the Dask stage kernels built into the extension too (kgen/dask/stages.py)
         from .dask.stages import package_stages
         plans += [p for k, _, sym in kernels for p in package_stages(k, sym)[1]]
-        source = render_module(plans, "c", __version__)
+        source = render_module(plans, "c", __version__, external_blas=False)
     sys.stdout.write(source)
     return EXIT_CODES["ok"]
 

@@ -124,13 +124,16 @@ def _simd_reduction_op(loop):
     return None if _acc_dtype(loop) == "bool" and op in ("max", "min") else op
 
 
-def render_module(plans, target="c", version="0", profile=False):
+def render_module(plans, target="c", version="0", profile=False, external_blas=True):
     """The whole source file for a list of lowered kernels (with per-step timers
-    and NAME_step_seconds() when `profile`, C only)."""
+    and NAME_step_seconds() when `profile`, C only). `external_blas`: keep the
+    products' route through a CBLAS (kg_narrow.h, kg_blas.h, used where the
+    build defines KG_BLAS); shipped packages, built without, leave it out."""
     features = set().union(*(p.features for p in plans)) if plans else set()
     env = environment(target)
     template = env.get_template(f"{target}/module.{'c' if target == 'c' else 'cu'}.jinja")
-    body = template.render(plans=plans, features=features, version=version, profile=profile)
+    body = template.render(plans=plans, features=features, version=version, profile=profile,
+                           external_blas=external_blas)
     if target != "c":
         return body
     # the banner names the line where each kernel starts (its length does not

@@ -58,7 +58,7 @@ def _context(model):
 
 
 def c_source(model):
-    return render_module(model.c_plans, "c", model.version)
+    return render_module(model.c_plans, "c", model.version, external_blas=False)
 
 
 def c_cdef(model):
