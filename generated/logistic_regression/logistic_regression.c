@@ -2,10 +2,10 @@
  *
  * Standalone C99: no Python headers. Kernels:
  *   logistic_regression_train  (line 696)
- *   logistic_regression_predict  (line 1344)
- *   logistic_regression_train_chunk0  (line 1472)
- *   logistic_regression_train_tail  (line 1914)
- *   logistic_regression_predict_chunk0  (line 2052)
+ *   logistic_regression_predict  (line 1318)
+ *   logistic_regression_train_chunk0  (line 1446)
+ *   logistic_regression_train_tail  (line 1868)
+ *   logistic_regression_predict_chunk0  (line 2006)
  * kgen's own helpers (pasted headers) come before them, as part 1 of 2
  * (macros and inline functions the kernels use), and after them, as part 2
  * (matrix products), each behind a "kgen's helpers" line.
@@ -724,7 +724,7 @@ struct logistic_regression_train_state {
     int64_t mul_d0;
     int64_t tmp3_b0;
     int64_t in_y_b0;
-    int64_t tmp7_size;
+    int64_t tmp6_size;
     int64_t tmp3_size;
     int64_t sh_w_b0;
     int64_t tmp3_size_2;
@@ -735,8 +735,6 @@ struct logistic_regression_train_state {
     double *KG_RESTRICT tmp5;
     double *KG_RESTRICT tmp6;
     double *KG_RESTRICT tmp7;
-    double *KG_RESTRICT tmp8;
-    double *KG_RESTRICT tmp9;
 };
 
 /* the step groups (defined in either unit) */
@@ -766,7 +764,7 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
     const int64_t mul_d0 = kg_s->mul_d0;
     const int64_t tmp3_b0 = kg_s->tmp3_b0;
     const int64_t in_y_b0 = kg_s->in_y_b0;
-    const int64_t tmp7_size = kg_s->tmp7_size;
+    const int64_t tmp6_size = kg_s->tmp6_size;
     const int64_t tmp3_size = kg_s->tmp3_size;
     const int64_t sh_w_b0 = kg_s->sh_w_b0;
     const int64_t tmp3_size_2 = kg_s->tmp3_size_2;
@@ -777,12 +775,10 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
     double *KG_RESTRICT tmp5 = kg_s->tmp5;
     double *KG_RESTRICT tmp6 = kg_s->tmp6;
     double *KG_RESTRICT tmp7 = kg_s->tmp7;
-    double *KG_RESTRICT tmp8 = kg_s->tmp8;
-    double *KG_RESTRICT tmp9 = kg_s->tmp9;
 (void)in_x; (void)in_y; (void)sh_b; (void)sh_w; (void)out0; (void)out1; (void)upd_w; (void)upd_b;
 (void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)sh_w_d0; (void)in_x_s0; (void)mul_d0; (void)tmp3_b0; (void)in_y_b0;
-(void)tmp7_size; (void)tmp3_size; (void)sh_w_b0; (void)tmp3_size_2; (void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4;
-(void)tmp5; (void)tmp6; (void)tmp7; (void)tmp8; (void)tmp9;
+(void)tmp6_size; (void)tmp3_size; (void)sh_w_b0; (void)tmp3_size_2; (void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4;
+(void)tmp5; (void)tmp6; (void)tmp7;
     /* -b; 1.0 / cast((... - ...).shape[0], dtype='float64') */
     {
         const int64_t n = 1;
@@ -815,7 +811,7 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
     /* x @ w */
     kg_gemm_f64(in_x_d0, 1, in_x_d1, 1, in_x + 0, in_x_d1, 1, sh_w + 0, 1, 0, 0, tmp3 + 0, 1);
 
-    /* exp(-b - x @ w); exp(-b - x @ w) + 1.0; 1.0 / (exp(-b - x @ w) + 1.0); 1.0 / (exp(-b - x @ w) + 1.0) > 0.5; log(1.0 / (...)) * -y - log1p(-(...)) * (1.0 - y); -(second(..., ...) * (1.0 - y)); 1.0 - 1.0 / (exp(-b - x @ w) + 1.0); -y * second(... - ..., dimshuffle(..., pattern=('x',))) */
+    /* exp(-b - x @ w); 1.0 / (exp(-b - x @ w) + 1.0); 1.0 / (exp(-b - x @ w) + 1.0) > 0.5; log(1.0 / (...)) * -y - log1p(-(...)) * (1.0 - y); -(second(..., ...) * (1.0 - y)); -y * second(... - ..., dimshuffle(..., pattern=('x',))) */
     {
         const int64_t n = mul_d0;
         const double v_3 = tmp1[0];
@@ -842,16 +838,13 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
                 const double t14 = v_7;  /* second */
                 const double t15 = (t14 * t11);  /* mul */
                 const double t16 = (-t15);  /* neg */
-                const double t17 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                const double t18 = (t7 * t14);  /* mul */
+                const double t17 = (t7 * t14);  /* mul */
                 tmp4[i] = t2_2;
-                tmp5[i] = t3_2;
-                tmp6[i] = t4;
+                tmp5[i] = t4;
                 out0[i] = t5;
                 out1[i] = t13;
-                tmp7[i] = t16;
-                tmp8[i] = t17;
-                tmp9[i] = t18;
+                tmp6[i] = t16;
+                tmp7[i] = t17;
             }
 
         } else if (in_x_d0 == n && in_y_d0 == n) {
@@ -875,16 +868,13 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
                 const double t14 = v_7;  /* second */
                 const double t15 = (t14 * t11);  /* mul */
                 const double t16 = (-t15);  /* neg */
-                const double t17 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                const double t18 = (t7 * t14);  /* mul */
+                const double t17 = (t7 * t14);  /* mul */
                 tmp4[i] = t2_2;
-                tmp5[i] = t3_2;
-                tmp6[i] = t4;
+                tmp5[i] = t4;
                 out0[i] = t5;
                 out1[i] = t13;
-                tmp7[i] = t16;
-                tmp8[i] = t17;
-                tmp9[i] = t18;
+                tmp6[i] = t16;
+                tmp7[i] = t17;
             }
 
         } else
@@ -911,16 +901,13 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
                 const double t14 = v_7;  /* second */
                 const double t15 = (t14 * t11);  /* mul */
                 const double t16 = (-t15);  /* neg */
-                const double t17 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                const double t18 = (t7 * t14);  /* mul */
+                const double t17 = (t7 * t14);  /* mul */
                 tmp4[i0] = t2_2;
-                tmp5[i0] = t3_2;
-                tmp6[i0] = t4;
+                tmp5[i0] = t4;
                 out0[i0] = t5;
                 out1[i0] = t13;
-                tmp7[i0] = t16;
-                tmp8[i0] = t17;
-                tmp9[i0] = t18;
+                tmp6[i0] = t16;
+                tmp7[i0] = t17;
             }
         }
         } else
@@ -946,16 +933,13 @@ KG_PART int logistic_regression_train_steps0(const struct logistic_regression_tr
                 const double t14 = v_7;  /* second */
                 const double t15 = (t14 * t11);  /* mul */
                 const double t16 = (-t15);  /* neg */
-                const double t17 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                const double t18 = (t7 * t14);  /* mul */
+                const double t17 = (t7 * t14);  /* mul */
                 tmp4[i0 * tmp3_b0] = t2_2;
-                tmp5[i0 * tmp3_b0] = t3_2;
-                tmp6[i0 * tmp3_b0] = t4;
+                tmp5[i0 * tmp3_b0] = t4;
                 out0[i0 * tmp3_b0] = t5;
                 out1[i0] = t13;
-                tmp7[i0] = t16;
-                tmp8[i0 * tmp3_b0] = t17;
-                tmp9[i0] = t18;
+                tmp6[i0] = t16;
+                tmp7[i0] = t17;
             }
         }
         (void)n;
@@ -989,7 +973,7 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
     const int64_t mul_d0 = kg_s->mul_d0;
     const int64_t tmp3_b0 = kg_s->tmp3_b0;
     const int64_t in_y_b0 = kg_s->in_y_b0;
-    const int64_t tmp7_size = kg_s->tmp7_size;
+    const int64_t tmp6_size = kg_s->tmp6_size;
     const int64_t tmp3_size = kg_s->tmp3_size;
     const int64_t sh_w_b0 = kg_s->sh_w_b0;
     const int64_t tmp3_size_2 = kg_s->tmp3_size_2;
@@ -1000,12 +984,10 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
     double *KG_RESTRICT tmp5 = kg_s->tmp5;
     double *KG_RESTRICT tmp6 = kg_s->tmp6;
     double *KG_RESTRICT tmp7 = kg_s->tmp7;
-    double *KG_RESTRICT tmp8 = kg_s->tmp8;
-    double *KG_RESTRICT tmp9 = kg_s->tmp9;
 (void)in_x; (void)in_y; (void)sh_b; (void)sh_w; (void)out0; (void)out1; (void)upd_w; (void)upd_b;
 (void)in_x_d0; (void)in_x_d1; (void)in_y_d0; (void)sh_w_d0; (void)in_x_s0; (void)mul_d0; (void)tmp3_b0; (void)in_y_b0;
-(void)tmp7_size; (void)tmp3_size; (void)sh_w_b0; (void)tmp3_size_2; (void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4;
-(void)tmp5; (void)tmp6; (void)tmp7; (void)tmp8; (void)tmp9;
+(void)tmp6_size; (void)tmp3_size; (void)sh_w_b0; (void)tmp3_size_2; (void)tmp1; (void)tmp2; (void)tmp3; (void)tmp4;
+(void)tmp5; (void)tmp6; (void)tmp7;
     /* zeros */
     if (!(mul_d0 == in_x_d0))  /* else the accumulate step copies */
     for (int64_t i = 0; i < in_x_d0; i++) tmp3[i] = 0;
@@ -1014,12 +996,12 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
     if (mul_d0 == in_x_d0) {
         const int64_t n = in_x_d0;
         KG_OMP_PARALLEL_FOR_SIMD(n)
-        for (int64_t i = 0; i < n; i++) tmp3[i] = tmp7[i];
+        for (int64_t i = 0; i < n; i++) tmp3[i] = tmp6[i];
         (void)n;
     } else {
     for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
-    tmp3[0 + i0 * tmp3_b0] += tmp7[0 + i0];
+    tmp3[0 + i0 * tmp3_b0] += tmp6[0 + i0];
     }
 
     /* sum_to(-(second(... - ..., dimshuffle(..., pattern=('x',))) * (1.0 - y)), log1p(-(1.0 / (... + 1.0)))) / (1.0 - 1.0 / (exp(... - ...) + 1.0)) */
@@ -1029,19 +1011,21 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v_8 = tmp3[i];
-                const double v_9 = tmp8[i];
-                const double t1_3 = (v_8 / v_9);  /* true_div */
-                tmp7[i] = t1_3;
+                const double v_9 = tmp5[i];
+                const double v_10 = tmp3[i];
+                const double t1_3 = (1.0 - v_9);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t2_3 = (v_10 / t1_3);  /* true_div */
+                tmp6[i] = t2_3;
             }
 
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v_8 = tmp3[i];
-                const double v_9 = tmp8[i];
-                const double t1_3 = (v_8 / v_9);  /* true_div */
-                tmp7[i] = t1_3;
+                const double v_9 = tmp5[i];
+                const double v_10 = tmp3[i];
+                const double t1_3 = (1.0 - v_9);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t2_3 = (v_10 / t1_3);  /* true_div */
+                tmp6[i] = t2_3;
             }
 
         }
@@ -1055,12 +1039,12 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
     if (mul_d0 == in_x_d0) {
         const int64_t n = in_x_d0;
         KG_OMP_PARALLEL_FOR_SIMD(n)
-        for (int64_t i = 0; i < n; i++) tmp3[i] = tmp9[i];
+        for (int64_t i = 0; i < n; i++) tmp3[i] = tmp7[i];
         (void)n;
     } else {
     for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
-    tmp3[0 + i0 * tmp3_b0] += tmp9[0 + i0];
+    tmp3[0 + i0 * tmp3_b0] += tmp7[0 + i0];
     }
 
     /* -(exp(-b - x @ w) * (sum_to(..., ...) / (1.0 - ...) - sum_to(..., ...) / (1.0 / (...))) * (1.0 / (exp(... - ...) + 1.0)) / (exp(-b - x @ w) + 1.0)) */
@@ -1070,56 +1054,56 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v_10 = tmp3[i];
-                const double v_11 = tmp6[i];
-                const double v_12 = tmp7[i];
-                const double v_13 = tmp4[i];
-                const double v_14 = tmp5[i];
-                const double t1_4 = (v_10 / v_11);  /* true_div */
-                const double t2_3 = (v_12 - t1_4);  /* sub */
-                const double t3_3 = (v_13 * t2_3);  /* mul */
-                const double t4_2 = (t3_3 * v_11);  /* mul */
-                const double t5_2 = (t4_2 / v_14);  /* true_div */
-                const double t6_2 = (-t5_2);  /* neg */
-                tmp9[i] = t6_2;
+                const double v_11 = tmp3[i];
+                const double v_12 = tmp5[i];
+                const double v_13 = tmp6[i];
+                const double v_14 = tmp4[i];
+                const double t1_4 = (v_11 / v_12);  /* true_div */
+                const double t2_4 = (v_13 - t1_4);  /* sub */
+                const double t3_3 = (v_14 * t2_4);  /* mul */
+                const double t4_2 = (t3_3 * v_12);  /* mul */
+                const double t5_2 = (v_14 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t6_2 = (t4_2 / t5_2);  /* true_div */
+                const double t7_2 = (-t6_2);  /* neg */
+                tmp7[i] = t7_2;
             }
 
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v_10 = tmp3[i];
-                const double v_11 = tmp6[i];
-                const double v_12 = tmp7[i];
-                const double v_13 = tmp4[i];
-                const double v_14 = tmp5[i];
-                const double t1_4 = (v_10 / v_11);  /* true_div */
-                const double t2_3 = (v_12 - t1_4);  /* sub */
-                const double t3_3 = (v_13 * t2_3);  /* mul */
-                const double t4_2 = (t3_3 * v_11);  /* mul */
-                const double t5_2 = (t4_2 / v_14);  /* true_div */
-                const double t6_2 = (-t5_2);  /* neg */
-                tmp9[i] = t6_2;
+                const double v_11 = tmp3[i];
+                const double v_12 = tmp5[i];
+                const double v_13 = tmp6[i];
+                const double v_14 = tmp4[i];
+                const double t1_4 = (v_11 / v_12);  /* true_div */
+                const double t2_4 = (v_13 - t1_4);  /* sub */
+                const double t3_3 = (v_14 * t2_4);  /* mul */
+                const double t4_2 = (t3_3 * v_12);  /* mul */
+                const double t5_2 = (v_14 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t6_2 = (t4_2 / t5_2);  /* true_div */
+                const double t7_2 = (-t6_2);  /* neg */
+                tmp7[i] = t7_2;
             }
 
         }
         (void)n;
     }
     /* dimshuffle(x, pattern=(1, 0)) @ -(exp(... - ...) * (... / (...) - ... / (...)) * (1.0 / (exp(...) + 1.0)) / (exp(-b - x @ w) + 1.0)) */
-    kg_gemm_f64(in_x_d1, 1, in_x_d0, 1, in_x + 0, 1, in_x_d1, tmp9 + 0, 1, 0, 0, tmp3 + 0, 1);
+    kg_gemm_f64(in_x_d1, 1, in_x_d0, 1, in_x + 0, 1, in_x_d1, tmp7 + 0, 1, 0, 0, tmp3 + 0, 1);
 
     /* w - 0.1 * (dimshuffle(x, pattern=(1, 0)) @ -(exp(...) * (... - ...) * (1.0 / (... + 1.0)) / (exp(... - ...) + 1.0)) + array([0.02]) * w) */
     {
         const int64_t n = in_x_d1;
-        const double v_15 = logistic_regression_train_const[0];
+        const double v_16 = logistic_regression_train_const[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
                 const double v_w = sh_w[i];
-                const double v_16 = tmp3[i];
-                const double t1_5 = (v_15 * v_w);  /* array([0.02]) * w */
-                const double t2_4 = (v_16 + t1_5);  /* add */
-                const double t3_4 = (0.1 * t2_4);  /* mul */
+                const double v_17 = tmp3[i];
+                const double t1_5 = (v_16 * v_w);  /* array([0.02]) * w */
+                const double t2_5 = (v_17 + t1_5);  /* add */
+                const double t3_4 = (0.1 * t2_5);  /* mul */
                 const double t4_3 = (v_w - t3_4);  /* sub */
                 upd_w[i] = t4_3;
             }
@@ -1128,10 +1112,10 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
                 const double v_w = sh_w[i];
-                const double v_16 = tmp3[i];
-                const double t1_5 = (v_15 * v_w);  /* array([0.02]) * w */
-                const double t2_4 = (v_16 + t1_5);  /* add */
-                const double t3_4 = (0.1 * t2_4);  /* mul */
+                const double v_17 = tmp3[i];
+                const double t1_5 = (v_16 * v_w);  /* array([0.02]) * w */
+                const double t2_5 = (v_17 + t1_5);  /* add */
+                const double t3_4 = (0.1 * t2_5);  /* mul */
                 const double t4_3 = (v_w - t3_4);  /* sub */
                 upd_w[i] = t4_3;
             }
@@ -1158,9 +1142,9 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
                     double a = 0.0;
                     KG_OMP_SIMD_REDUCTION(+, a)
                     for (int64_t i = lo; i < hi; i++) {
-                        const double v_18 = tmp9[i];
+                        const double v_19 = tmp7[i];
 
-                        a = a + ((double)v_18);
+                        a = a + ((double)v_19);
 
                     }
 
@@ -1173,9 +1157,9 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
             {
                 KG_OMP_SIMD_REDUCTION(+, acc)
                 for (int64_t i = 0; i < n; i++) {
-                    const double v_18 = tmp9[i];
+                    const double v_19 = tmp7[i];
 
-                    acc = acc + ((double)v_18);
+                    acc = acc + ((double)v_19);
 
                 }
             }
@@ -1186,23 +1170,23 @@ KG_PART int logistic_regression_train_steps1(const struct logistic_regression_tr
     /* b - 0.1 * sum(-(exp(... - ...) * (... / (...) - ... / (...)) * (1.0 / (exp(...) + 1.0)) / (exp(-b - x @ w) + 1.0)), axis=(0,), keepdims=False) */
     {
         const int64_t n = 1;
-        const double v_20 = tmp3[0];
+        const double v_21 = tmp3[0];
         const double v_b_2 = sh_b[0];
 
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double t1_6 = (0.1 * v_20);  /* mul */
-                const double t2_5 = (v_b_2 - t1_6);  /* sub */
-                upd_b[i] = t2_5;
+                const double t1_6 = (0.1 * v_21);  /* mul */
+                const double t2_6 = (v_b_2 - t1_6);  /* sub */
+                upd_b[i] = t2_6;
             }
 
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double t1_6 = (0.1 * v_20);  /* mul */
-                const double t2_5 = (v_b_2 - t1_6);  /* sub */
-                upd_b[i] = t2_5;
+                const double t1_6 = (0.1 * v_21);  /* mul */
+                const double t2_6 = (v_b_2 - t1_6);  /* sub */
+                upd_b[i] = t2_6;
             }
 
         }
@@ -1231,12 +1215,12 @@ KG_EXPORT int logistic_regression_train_shapes(int64_t in_x_d0, int64_t in_x_d1,
     const int64_t mul_d0 = (in_x_d0 == 1) ? in_y_d0 : in_x_d0;
     const int64_t tmp3_b0 = (in_x_d0 == 1) ? 0 : 1;
     const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
-    const int64_t tmp7_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
+    const int64_t tmp6_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
     const int64_t tmp3_size = in_x_d0 > in_x_d1 ? in_x_d0 : in_x_d1;
     const int64_t sh_w_b0 = (in_x_d1 == 1) ? 0 : 1;
     const int64_t tmp3_size_2 = tmp3_size > 1 ? tmp3_size : 1;
     /* not every size is used by both functions */
-(void)in_x_s0; (void)mul_d0; (void)tmp3_b0; (void)in_y_b0; (void)tmp7_size; (void)tmp3_size; (void)sh_w_b0; (void)tmp3_size_2;
+(void)in_x_s0; (void)mul_d0; (void)tmp3_b0; (void)in_y_b0; (void)tmp6_size; (void)tmp3_size; (void)sh_w_b0; (void)tmp3_size_2;
 
     out_shape[0] = in_x_d0;
     out_shape[1] = mul_d0;
@@ -1261,8 +1245,6 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
     double *tmp5 = NULL;
     double *tmp6 = NULL;
     double *tmp7 = NULL;
-    double *tmp8 = NULL;
-    double *tmp9 = NULL;
 
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
@@ -1276,12 +1258,12 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
     const int64_t mul_d0 = (in_x_d0 == 1) ? in_y_d0 : in_x_d0;
     const int64_t tmp3_b0 = (in_x_d0 == 1) ? 0 : 1;
     const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
-    const int64_t tmp7_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
+    const int64_t tmp6_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
     const int64_t tmp3_size = in_x_d0 > in_x_d1 ? in_x_d0 : in_x_d1;
     const int64_t sh_w_b0 = (in_x_d1 == 1) ? 0 : 1;
     const int64_t tmp3_size_2 = tmp3_size > 1 ? tmp3_size : 1;
     /* not every size is used by both functions */
-(void)in_x_s0; (void)mul_d0; (void)tmp3_b0; (void)in_y_b0; (void)tmp7_size; (void)tmp3_size; (void)sh_w_b0; (void)tmp3_size_2;
+(void)in_x_s0; (void)mul_d0; (void)tmp3_b0; (void)in_y_b0; (void)tmp6_size; (void)tmp3_size; (void)sh_w_b0; (void)tmp3_size_2;
 
 
     /* temporaries: one block for this call, kept for the next (kg_ws_take) */
@@ -1299,18 +1281,12 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
     const size_t kg_at4 = kg_ws_size;
     if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
-    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
+    if (tmp6_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp6_size);
     const size_t kg_at5 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
-    if (tmp7_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp7_size);
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp6_size > 0 ? tmp6_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
+    if (tmp6_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp6_size);
     const size_t kg_at6 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp7_size > 0 ? tmp7_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
-    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)in_x_d0);
-    const size_t kg_at7 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
-    if (tmp7_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train", (long long)tmp7_size);
-    const size_t kg_at8 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp7_size > 0 ? tmp7_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp6_size > 0 ? tmp6_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train");
     kg_ws = kg_ws_take(&logistic_regression_train_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train");
     tmp1 = (double *)(void *)(kg_ws + kg_at0);
@@ -1320,15 +1296,13 @@ KG_EXPORT int logistic_regression_train(const double *KG_RESTRICT in_x, const do
     tmp5 = (double *)(void *)(kg_ws + kg_at4);
     tmp6 = (double *)(void *)(kg_ws + kg_at5);
     tmp7 = (double *)(void *)(kg_ws + kg_at6);
-    tmp8 = (double *)(void *)(kg_ws + kg_at7);
-    tmp9 = (double *)(void *)(kg_ws + kg_at8);
 
     {
         const struct logistic_regression_train_state kg_s = {
 in_x, in_y, sh_b, sh_w, out0, out1, upd_w, upd_b,
 in_x_d0, in_x_d1, in_y_d0, sh_w_d0, in_x_s0, mul_d0, tmp3_b0, in_y_b0,
-tmp7_size, tmp3_size, sh_w_b0, tmp3_size_2, tmp1, tmp2, tmp3, tmp4,
-tmp5, tmp6, tmp7, tmp8, tmp9,
+tmp6_size, tmp3_size, sh_w_b0, tmp3_size_2, tmp1, tmp2, tmp3, tmp4,
+tmp5, tmp6, tmp7,
         };
         if ((rc = logistic_regression_train_steps0(&kg_s, err, errlen)) != 0) goto fail;
         if ((rc = logistic_regression_train_steps1(&kg_s, err, errlen)) != 0) goto fail;
@@ -1495,9 +1469,9 @@ KG_EXPORT int logistic_regression_train_chunk0_shapes(int64_t in_x_d0, int64_t i
     const int64_t mul_d0 = (in_x_d0 == 1) ? in_y_d0 : in_x_d0;
     const int64_t tmp2_b0 = (in_x_d0 == 1) ? 0 : 1;
     const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
-    const int64_t tmp6_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
+    const int64_t tmp5_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
     /* not every size is used by both functions */
-(void)in_x_s0; (void)mul_d0; (void)tmp2_b0; (void)in_y_b0; (void)tmp6_size;
+(void)in_x_s0; (void)mul_d0; (void)tmp2_b0; (void)in_y_b0; (void)tmp5_size;
 
     out_shape[0] = in_w_d0;
     out_shape[1] = in_x_d0;
@@ -1522,8 +1496,6 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
     double *tmp4 = NULL;
     double *tmp5 = NULL;
     double *tmp6 = NULL;
-    double *tmp7 = NULL;
-    double *tmp8 = NULL;
 
     /* shape phase: every size and check, before any memory is touched */
     if (in_x_d0 < 0) KG_FAIL(KG_ESHAPE, "%s: negative dimension %lld", "x", (long long)in_x_d0);
@@ -1537,9 +1509,9 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
     const int64_t mul_d0 = (in_x_d0 == 1) ? in_y_d0 : in_x_d0;
     const int64_t tmp2_b0 = (in_x_d0 == 1) ? 0 : 1;
     const int64_t in_y_b0 = (in_y_d0 == 1) ? 0 : 1;
-    const int64_t tmp6_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
+    const int64_t tmp5_size = mul_d0 > in_x_d0 ? mul_d0 : in_x_d0;
     /* not every size is used by both functions */
-(void)in_x_s0; (void)mul_d0; (void)tmp2_b0; (void)in_y_b0; (void)tmp6_size;
+(void)in_x_s0; (void)mul_d0; (void)tmp2_b0; (void)in_y_b0; (void)tmp5_size;
 
 
     /* temporaries: one block for this call, kept for the next (kg_ws_take) */
@@ -1557,18 +1529,12 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
     if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
     const size_t kg_at4 = kg_ws_size;
     if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
+    if (tmp5_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp5_size);
     const size_t kg_at5 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (tmp6_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp6_size);
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp5_size > 0 ? tmp5_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    if (tmp5_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp5_size);
     const size_t kg_at6 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp6_size > 0 ? tmp6_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (in_x_d0 > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)in_x_d0);
-    const size_t kg_at7 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(in_x_d0 > 0 ? in_x_d0 : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
-    if (tmp6_size > (int64_t)(PTRDIFF_MAX / sizeof(double))) KG_FAIL(KG_ENOMEM, "%s: a temporary of %lld elements does not fit in memory", "train_chunk0", (long long)tmp6_size);
-    const size_t kg_at8 = kg_ws_size;
-    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp6_size > 0 ? tmp6_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
+    if (kg_ws_grow(&kg_ws_size, sizeof(double) * (size_t)(tmp5_size > 0 ? tmp5_size : 1))) KG_FAIL(KG_ENOMEM, "%s: the temporaries do not fit in memory", "train_chunk0");
     kg_ws = kg_ws_take(&logistic_regression_train_chunk0_ws, kg_ws_size);
     if (!kg_ws) KG_FAIL(KG_ENOMEM, "%s: out of memory", "train_chunk0");
     tmp0 = (double *)(void *)(kg_ws + kg_at0);
@@ -1578,8 +1544,6 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
     tmp4 = (double *)(void *)(kg_ws + kg_at4);
     tmp5 = (double *)(void *)(kg_ws + kg_at5);
     tmp6 = (double *)(void *)(kg_ws + kg_at6);
-    tmp7 = (double *)(void *)(kg_ws + kg_at7);
-    tmp8 = (double *)(void *)(kg_ws + kg_at8);
 
     /* -b; 1.0 / cast(n_rows, dtype='float64') */
     {
@@ -1613,7 +1577,7 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
     /* x @ w */
     kg_gemm_f64(in_x_d0, 1, in_w_d0, 1, in_x + 0, in_w_d0, 1, in_w + 0, 1, 0, 0, tmp2 + 0, 1);
 
-    /* exp(-b - x @ w); exp(-b - x @ w) + 1.0; 1.0 / (exp(-b - x @ w) + 1.0); log(1.0 / (...)) * -y - log1p(-(...)) * (1.0 - y); -(second(..., ...) * (1.0 - y)); 1.0 - 1.0 / (exp(-b - x @ w) + 1.0); -y * second(... - ..., dimshuffle(..., pattern=('x',))); 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+    /* exp(-b - x @ w); 1.0 / (exp(-b - x @ w) + 1.0); log(1.0 / (...)) * -y - log1p(-(...)) * (1.0 - y); -(second(..., ...) * (1.0 - y)); -y * second(... - ..., dimshuffle(..., pattern=('x',))); 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
     {
         const int64_t n = mul_d0;
         const double v_2 = tmp0[0];
@@ -1639,17 +1603,14 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
                 const double t13 = v_5;  /* second */
                 const double t14 = (t13 * t10);  /* mul */
                 const double t15 = (-t14);  /* neg */
-                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                const double t17 = (t6 * t13);  /* mul */
-                const bool t18 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                const double t16 = (t6 * t13);  /* mul */
+                const bool t17 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
                 tmp3[i] = t2_2;
-                tmp4[i] = t3_2;
-                tmp5[i] = t4;
+                tmp4[i] = t4;
                 out3[i] = t12;
-                tmp6[i] = t15;
-                tmp7[i] = t16;
-                tmp8[i] = t17;
-                out2[i] = t18;
+                tmp5[i] = t15;
+                tmp6[i] = t16;
+                out2[i] = t17;
             }
 
         } else if (in_x_d0 == n && in_y_d0 == n) {
@@ -1672,17 +1633,14 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
                 const double t13 = v_5;  /* second */
                 const double t14 = (t13 * t10);  /* mul */
                 const double t15 = (-t14);  /* neg */
-                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                const double t17 = (t6 * t13);  /* mul */
-                const bool t18 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                const double t16 = (t6 * t13);  /* mul */
+                const bool t17 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
                 tmp3[i] = t2_2;
-                tmp4[i] = t3_2;
-                tmp5[i] = t4;
+                tmp4[i] = t4;
                 out3[i] = t12;
-                tmp6[i] = t15;
-                tmp7[i] = t16;
-                tmp8[i] = t17;
-                out2[i] = t18;
+                tmp5[i] = t15;
+                tmp6[i] = t16;
+                out2[i] = t17;
             }
 
         } else
@@ -1708,17 +1666,14 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
                 const double t13 = v_5;  /* second */
                 const double t14 = (t13 * t10);  /* mul */
                 const double t15 = (-t14);  /* neg */
-                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                const double t17 = (t6 * t13);  /* mul */
-                const bool t18 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                const double t16 = (t6 * t13);  /* mul */
+                const bool t17 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
                 tmp3[i0] = t2_2;
-                tmp4[i0] = t3_2;
-                tmp5[i0] = t4;
+                tmp4[i0] = t4;
                 out3[i0] = t12;
-                tmp6[i0] = t15;
-                tmp7[i0] = t16;
-                tmp8[i0] = t17;
-                out2[i0] = t18;
+                tmp5[i0] = t15;
+                tmp6[i0] = t16;
+                out2[i0] = t17;
             }
         }
         } else
@@ -1743,17 +1698,14 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
                 const double t13 = v_5;  /* second */
                 const double t14 = (t13 * t10);  /* mul */
                 const double t15 = (-t14);  /* neg */
-                const double t16 = (1.0 - t4);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
-                const double t17 = (t6 * t13);  /* mul */
-                const bool t18 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
+                const double t16 = (t6 * t13);  /* mul */
+                const bool t17 = (t4 > 0.5);  /* 1.0 / (exp(-b - x @ w) + 1.0) > 0.5 */
                 tmp3[i0 * tmp2_b0] = t2_2;
-                tmp4[i0 * tmp2_b0] = t3_2;
-                tmp5[i0 * tmp2_b0] = t4;
+                tmp4[i0 * tmp2_b0] = t4;
                 out3[i0] = t12;
-                tmp6[i0] = t15;
-                tmp7[i0 * tmp2_b0] = t16;
-                tmp8[i0] = t17;
-                out2[i0 * tmp2_b0] = t18;
+                tmp5[i0] = t15;
+                tmp6[i0] = t16;
+                out2[i0 * tmp2_b0] = t17;
             }
         }
         (void)n;
@@ -1766,12 +1718,12 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
     if (mul_d0 == in_x_d0) {
         const int64_t n = in_x_d0;
         KG_OMP_PARALLEL_FOR_SIMD(n)
-        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp6[i];
+        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp5[i];
         (void)n;
     } else {
     for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
-    tmp2[0 + i0 * tmp2_b0] += tmp6[0 + i0];
+    tmp2[0 + i0 * tmp2_b0] += tmp5[0 + i0];
     }
 
     /* sum_to(-(second(... - ..., dimshuffle(..., pattern=('x',))) * (1.0 - y)), log1p(-(1.0 / (... + 1.0)))) / (1.0 - 1.0 / (exp(... - ...) + 1.0)) */
@@ -1781,19 +1733,21 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v_7 = tmp2[i];
-                const double v_8 = tmp7[i];
-                const double t1_3 = (v_7 / v_8);  /* true_div */
-                tmp6[i] = t1_3;
+                const double v_8 = tmp4[i];
+                const double v_9 = tmp2[i];
+                const double t1_3 = (1.0 - v_8);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t2_3 = (v_9 / t1_3);  /* true_div */
+                tmp5[i] = t2_3;
             }
 
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v_7 = tmp2[i];
-                const double v_8 = tmp7[i];
-                const double t1_3 = (v_7 / v_8);  /* true_div */
-                tmp6[i] = t1_3;
+                const double v_8 = tmp4[i];
+                const double v_9 = tmp2[i];
+                const double t1_3 = (1.0 - v_8);  /* 1.0 - 1.0 / (exp(-b - x @ w) + 1.0) */
+                const double t2_3 = (v_9 / t1_3);  /* true_div */
+                tmp5[i] = t2_3;
             }
 
         }
@@ -1807,12 +1761,12 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
     if (mul_d0 == in_x_d0) {
         const int64_t n = in_x_d0;
         KG_OMP_PARALLEL_FOR_SIMD(n)
-        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp8[i];
+        for (int64_t i = 0; i < n; i++) tmp2[i] = tmp6[i];
         (void)n;
     } else {
     for (int64_t i0 = 0; i0 < mul_d0; i0++)
 
-    tmp2[0 + i0 * tmp2_b0] += tmp8[0 + i0];
+    tmp2[0 + i0 * tmp2_b0] += tmp6[0 + i0];
     }
 
     /* -(exp(-b - x @ w) * (sum_to(..., ...) / (1.0 - ...) - sum_to(..., ...) / (1.0 / (...))) * (1.0 / (exp(... - ...) + 1.0)) / (exp(-b - x @ w) + 1.0)) */
@@ -1822,42 +1776,42 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
         if (n >= KG_PARALLEL_MIN_N) {
             KG_OMP_PARALLEL_FOR_SIMD(n)
             for (int64_t i = 0; i < n; i++) {
-                const double v_9 = tmp2[i];
-                const double v_10 = tmp5[i];
-                const double v_11 = tmp6[i];
-                const double v_12 = tmp3[i];
-                const double v_13 = tmp4[i];
-                const double t1_4 = (v_9 / v_10);  /* true_div */
-                const double t2_3 = (v_11 - t1_4);  /* sub */
-                const double t3_3 = (v_12 * t2_3);  /* mul */
-                const double t4_2 = (t3_3 * v_10);  /* mul */
-                const double t5_2 = (t4_2 / v_13);  /* true_div */
-                const double t6_2 = (-t5_2);  /* neg */
-                tmp8[i] = t6_2;
+                const double v_10 = tmp2[i];
+                const double v_11 = tmp4[i];
+                const double v_12 = tmp5[i];
+                const double v_13 = tmp3[i];
+                const double t1_4 = (v_10 / v_11);  /* true_div */
+                const double t2_4 = (v_12 - t1_4);  /* sub */
+                const double t3_3 = (v_13 * t2_4);  /* mul */
+                const double t4_2 = (t3_3 * v_11);  /* mul */
+                const double t5_2 = (v_13 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t6_2 = (t4_2 / t5_2);  /* true_div */
+                const double t7_2 = (-t6_2);  /* neg */
+                tmp6[i] = t7_2;
             }
 
         } else {
             KG_OMP_SIMD
             for (int64_t i = 0; i < n; i++) {
-                const double v_9 = tmp2[i];
-                const double v_10 = tmp5[i];
-                const double v_11 = tmp6[i];
-                const double v_12 = tmp3[i];
-                const double v_13 = tmp4[i];
-                const double t1_4 = (v_9 / v_10);  /* true_div */
-                const double t2_3 = (v_11 - t1_4);  /* sub */
-                const double t3_3 = (v_12 * t2_3);  /* mul */
-                const double t4_2 = (t3_3 * v_10);  /* mul */
-                const double t5_2 = (t4_2 / v_13);  /* true_div */
-                const double t6_2 = (-t5_2);  /* neg */
-                tmp8[i] = t6_2;
+                const double v_10 = tmp2[i];
+                const double v_11 = tmp4[i];
+                const double v_12 = tmp5[i];
+                const double v_13 = tmp3[i];
+                const double t1_4 = (v_10 / v_11);  /* true_div */
+                const double t2_4 = (v_12 - t1_4);  /* sub */
+                const double t3_3 = (v_13 * t2_4);  /* mul */
+                const double t4_2 = (t3_3 * v_11);  /* mul */
+                const double t5_2 = (v_13 + 1.0);  /* exp(-b - x @ w) + 1.0 */
+                const double t6_2 = (t4_2 / t5_2);  /* true_div */
+                const double t7_2 = (-t6_2);  /* neg */
+                tmp6[i] = t7_2;
             }
 
         }
         (void)n;
     }
     /* dimshuffle(x, pattern=(1, 0)) @ -(exp(... - ...) * (... / (...) - ... / (...)) * (1.0 / (exp(...) + 1.0)) / (exp(-b - x @ w) + 1.0)) */
-    kg_gemm_f64(in_w_d0, 1, in_x_d0, 1, in_x + 0, 1, in_w_d0, tmp8 + 0, 1, 0, 0, out0 + 0, 1);
+    kg_gemm_f64(in_w_d0, 1, in_x_d0, 1, in_x + 0, 1, in_w_d0, tmp6 + 0, 1, 0, 0, out0 + 0, 1);
 
     /* sum(-(exp(... - ...) * (... / (...) - ... / (...)) * (1.0 / (exp(...) + 1.0)) / (exp(-b - x @ w) + 1.0)), axis=(0,), keepdims=False) */
     {
@@ -1878,9 +1832,9 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
                     double a = 0.0;
                     KG_OMP_SIMD_REDUCTION(+, a)
                     for (int64_t i = lo; i < hi; i++) {
-                        const double v_14 = tmp8[i];
+                        const double v_15 = tmp6[i];
 
-                        a = a + ((double)v_14);
+                        a = a + ((double)v_15);
 
                     }
 
@@ -1893,9 +1847,9 @@ KG_EXPORT int logistic_regression_train_chunk0(const double *KG_RESTRICT in_x, c
             {
                 KG_OMP_SIMD_REDUCTION(+, acc)
                 for (int64_t i = 0; i < n; i++) {
-                    const double v_14 = tmp8[i];
+                    const double v_15 = tmp6[i];
 
-                    acc = acc + ((double)v_14);
+                    acc = acc + ((double)v_15);
 
                 }
             }

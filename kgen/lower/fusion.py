@@ -1,12 +1,15 @@
 """Scheduling and fusion: which nodes share a loop, and in what order loops run.
 
-Two kinds of fusion, decided here once for the whole graph:
+Fusion, decided here once for the whole graph:
   - map groups: elementwise nodes of one iteration shape join one loop, so a
     maximal elementwise subgraph is a single pass; members that something
     outside the loop reads are stored, the rest stay loop-local values;
   - private producers: an elementwise node whose only reader is a reduction
     (over the same shape) is computed inside that reduction's loop, so
-    sum((x - y)**2) is one pass with no temporary.
+    sum((x - y)**2) is one pass with no temporary;
+  - recomputed nodes, the other way round: a cheap node of one array that
+    is in memory anyway (1 - x) is computed again by each loop that reads
+    it, instead of being stored and loaded (`recomputed`).
 Everything else (reductions, GEMMs, gathers...) is a stage of its own. A node
 joins the earliest map group of its shape that runs after all of its inputs
 are available, which keeps the number of passes low without reordering
@@ -21,6 +24,7 @@ still have an index to refuse.
 from dataclasses import dataclass, field
 
 from ..expr.graph import value_reads
+from ..expr.node import Constant
 from ..expr.ops.elementwise import Elementwise
 from ..expr.ops.reduce import Reduce
 
@@ -66,6 +70,7 @@ class Schedule:
                 self.users.setdefault(id(i), []).append(n)
         self.private = self._private_producers(order, roots, dims_key)
         self.stages, self.stage_of, self.views = [], {}, set()
+        self.recomputed = set()  # ids of cheap nodes each reader computes anew (recomputed())
         for node in order:
             self._place(node, dims_key)
 
@@ -167,3 +172,74 @@ class Schedule:
         if id(node) in self.private:
             return self.stage_of[id(self.private[id(node)])]
         return self.stage_of.get(id(node), -1)
+
+
+# one operation on one array and scalar constants: cheaper to compute again in
+# each loop that reads it than to store and load (1 - x beside x)
+CHEAP_OPS = ("add", "sub", "mul", "neg")
+
+
+def recomputed(sched, order, roots, dims_key, outside=()):
+    """ids of the nodes every reader computes again instead of loading.
+
+    Such a node (CHEAP_OPS, of one array x of its own shape and scalar
+    constants, read only by elementwise loops and reductions) saves a store
+    and a load per element, and its buffer, where x is in memory anyway:
+    an input, a value of a step of its own (GEMM, reduction...), or a map
+    value stored for another reader. `outside`: ids of nodes lowered apart
+    (ifelse branches), whose readers load what they read."""
+    readers = {}
+    for n in order:
+        if n.op is not None:
+            for i in value_reads(n):
+                readers.setdefault(id(i), []).append(n)
+
+    def loop_reader(u):
+        return id(u) not in outside and id(u) not in sched.views and (
+            id(u) in sched.private or is_reduction(u)
+            or is_elementwise(u) and sched.stage_of.get(id(u)) is not None
+            and sched.stages[sched.stage_of[id(u)]].kind == "map")
+
+    def candidate(c):
+        if not is_elementwise(c) or c.op.name not in CHEAP_OPS or id(c) in roots \
+                or id(c) in sched.private or id(c) in outside or getattr(c.op, "indexed", False):
+            return None
+        g = sched.stage_of.get(id(c))
+        if g is None or sched.stages[g].kind != "map":
+            return None
+        arrays = [i for i in c.inputs if not (i.op is None and i.ndim == 0 or
+                                              _is_scalar_constant(i))]
+        if len(arrays) != 1 or dims_key(arrays[0]) != dims_key(c):
+            return None
+        users = readers.get(id(c), [])
+        if not users or not all(loop_reader(u) for u in users) \
+                or all(sched.stage_index(u) == g for u in users):
+            return None  # read in its own loop only: never stored anyway
+        return arrays[0]
+
+    candidates = {}
+    for c in order:
+        x = candidate(c)
+        if x is not None:
+            candidates[id(c)] = x
+    out = set()
+    for cid, x in candidates.items():
+        if id(x) in candidates or id(x) in sched.views or id(x) in sched.private:
+            continue
+        if x.op is None or not is_elementwise(x):
+            out.add(cid)  # an input, or a step's own result
+            continue
+        gx = sched.stage_of.get(id(x))
+        if gx is None:
+            continue
+        # a map value: stored anyway if an output, or read outside its loop
+        if id(x) in roots or any(
+                id(u) not in candidates and (id(u) in outside or id(u) in sched.views
+                                             or sched.stage_index(u) != gx)
+                for u in readers.get(id(x), [])):
+            out.add(cid)
+    return out
+
+
+def _is_scalar_constant(node):
+    return isinstance(node, Constant) and all(d == 1 for d in node.type.shape)

@@ -16,7 +16,7 @@ from ..expr.node import Constant, Input, Shared
 from .branches import BranchRules, Branches
 from .comments import SmallGraphs, _one_line
 from .conv import ConvRules
-from .fusion import Schedule, is_reduction, value_reads
+from .fusion import Schedule, is_reduction, recomputed, value_reads
 from .ints import IntBuilder
 from .names import Names
 from .plan import Buffer, Leaf, Local, Loop, Param, Plan, View
@@ -121,6 +121,8 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
         # (the nodes of ifelse branches are scheduled inside their branch)
         self.sched = Schedule([n for n in self.order if id(n) not in self.branches.owner],
                               {id(e) for e in exprs}, self._dims_key, reads=self.branches.reads)
+        self.sched.recomputed = recomputed(self.sched, self.order, {id(e) for e in exprs},
+                                           self._dims_key, outside=set(self.branches.owner))
         # ---- 4-5: storage and steps, stage by stage
         self._free, self._temps, self._last, self._transposed = {}, {}, {}, set()
         claimed = {}
@@ -208,6 +210,8 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
             for c in self.sched.users.get(key, []):
                 if id(c) in self.sched.views:
                     last = max(last, self.last_read(c))
+                elif id(c) in self.sched.recomputed:  # its readers read `node`
+                    last = max(last, self.last_read(c), self.sched.stage_index(c))
                 else:
                     last = max(last, self.sched.stage_index(c))
             self._last[key] = last
@@ -437,8 +441,9 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
         group = {id(n) for n in stage.nodes}
         stored = [n for n in stage.nodes
                   if any(n is e for e in self.exprs)
-                  or any(self.sched.stage_index(c) != idx or id(c) in self.sched.views
-                         for c in self.sched.users.get(id(n), []))]
+                  or id(n) not in self.sched.recomputed
+                  and any(self.sched.stage_index(c) != idx or id(c) in self.sched.views
+                          for c in self.sched.users.get(id(n), []))]
         if not stored:  # values nobody reads (alloc's shape model): no loop at all
             return
         # only what a store needs is computed
@@ -449,7 +454,7 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
                 continue
             needed.add(id(n))
             stack.extend(i for i in value_reads(n) if id(i) in group)
-        members = [n for n in stage.nodes if id(n) in needed]
+        members = self._with_recomputed([n for n in stage.nodes if id(n) in needed])
         leaves, locals_, index = self._body(members, loop_dims)
         stores = []
         for n in stored:
@@ -461,6 +466,24 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
                     stored[0].dtype, self.ints.product(loop_dims, "n"))
         loop.stores = stores
         self.steps.append(self._finish_map(loop))
+
+    def _with_recomputed(self, members, root=None):
+        """`members`, each preceded by the cheap nodes it reads that the loop
+        computes again instead of loading (Schedule.recomputed); `root`: a
+        reduction's input, added where it is such a node itself."""
+        again = self.sched.recomputed
+        if not again:
+            return members
+        have, out = {id(n) for n in members}, []
+        for n in members:
+            for i in value_reads(n):
+                if id(i) in again and id(i) not in have:
+                    have.add(id(i))
+                    out.append(i)
+            out.append(n)
+        if root is not None and id(root) in again and id(root) not in have:
+            out.append(root)
+        return out
 
     def _store_label(self, node):
         return _one_line(node, 60)
@@ -477,6 +500,7 @@ class _Lowering(ShapeRules, StepRules, BranchRules, ScanRules, ConvRules, PoolRu
                 seen.add(id(node))
                 stack.append((node, True))
                 stack.extend((i, False) for i in reversed(value_reads(node)))
+        members = self._with_recomputed(members, body_root)
         leaves, locals_, index = self._body(members, loop_dims)
         result = self._value_in(body_root, loop_dims, leaves, index)
         loop = Loop("reduce", _one_line(root, 160), loop_dims, leaves, locals_, result, out,

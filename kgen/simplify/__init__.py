@@ -6,6 +6,7 @@
 
   pattern.py    the pattern language and rule tables ((pattern, function) pairs)
   driver.py     the one fixpoint driver: bottom-up, iterative, memoized
+  shapes.py     run-time shape classes: which sizes are provably equal
   canonical.py  canonical sums and products (flatten, collect, fold, order)
   algebra.py    folding, identities from op facts, shape ops, reductions
   stability.py  log1p, expm1, softplus, log_softmax, logsumexp...
