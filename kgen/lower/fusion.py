@@ -188,11 +188,13 @@ def recomputed(sched, order, roots, dims_key, outside=()):
     an input, a value of a step of its own (GEMM, reduction...), or a map
     value stored for another reader. `outside`: ids of nodes lowered apart
     (ifelse branches), whose readers load what they read."""
-    readers = {}
-    for n in order:
-        if n.op is not None:
-            for i in value_reads(n):
-                readers.setdefault(id(i), []).append(n)
+    readers = sched.users  # the scheduled nodes' readers; a branch's own, below
+    if outside:
+        readers = {k: list(v) for k, v in readers.items()}
+        for n in order:
+            if id(n) in outside and n.op is not None:
+                for i in value_reads(n):
+                    readers.setdefault(id(i), []).append(n)
 
     def loop_reader(u):
         return id(u) not in outside and id(u) not in sched.views and (
@@ -205,20 +207,22 @@ def recomputed(sched, order, roots, dims_key, outside=()):
                 or id(c) in sched.private or id(c) in outside or getattr(c.op, "indexed", False):
             return None
         g = sched.stage_of.get(id(c))
-        if g is None or sched.stages[g].kind != "map":
+        users = readers.get(id(c), [])
+        # (the usual case first: read in its own loop only, so never stored anyway)
+        if g is None or not users or all(sched.stage_index(u) == g for u in users) \
+                or sched.stages[g].kind != "map":
             return None
         arrays = [i for i in c.inputs if not (i.op is None and i.ndim == 0 or
                                               _is_scalar_constant(i))]
-        if len(arrays) != 1 or dims_key(arrays[0]) != dims_key(c):
+        if len(arrays) != 1 or not all(loop_reader(u) for u in users) \
+                or dims_key(arrays[0]) != dims_key(c):
             return None
-        users = readers.get(id(c), [])
-        if not users or not all(loop_reader(u) for u in users) \
-                or all(sched.stage_index(u) == g for u in users):
-            return None  # read in its own loop only: never stored anyway
         return arrays[0]
 
     candidates = {}
     for c in order:
+        if c.op is None or c.op.name not in CHEAP_OPS:
+            continue
         x = candidate(c)
         if x is not None:
             candidates[id(c)] = x

@@ -87,10 +87,9 @@ class ShapeClasses:
                      for k, d in enumerate(n.type.shape))
 
     def _classes(self, n):
-        own = self._own(n)
         op = n.op
         if op is None:
-            return own
+            return self._own(n)
         raw = self.raw
         if isinstance(op, Elementwise):
             out = []
@@ -110,7 +109,7 @@ class ShapeClasses:
                             break
                         continue
                     atoms |= c
-                out.append(frozenset(atoms) if atoms else own[k])
+                out.append(frozenset(atoms) if atoms else frozenset([_Atom(n, k)]))
             return tuple(out)
         name = op.name
         if name == "sum_to":
@@ -133,7 +132,7 @@ class ShapeClasses:
             if len(a) == 2 and len(b) == 2:
                 return tuple(s if s is not None else c
                              for s, c in zip(n.type.shape, (a[0], b[1])))
-        return own
+        return self._own(n)
 
     def covers(self, shapes_of, source):
         """True if broadcasting `source` against the nodes `shapes_of` provably
