@@ -47,6 +47,25 @@ def toposort(outputs):
     return order
 
 
+def memo_postorder(root, done, deps, visit):
+    """visit(n) for `root` and each node below it through deps(n) whose id is
+    not yet in `done`, inputs first; visit records n in `done`. Iterative, so
+    deep chains need no recursion, and each node is visited once per table
+    (the memo walks behind structural keys, shape classes, comment sizes)."""
+    stack = [root]
+    while stack:
+        n = stack[-1]
+        if id(n) in done:
+            stack.pop()
+            continue
+        todo = [i for i in deps(n) if id(i) not in done]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        visit(n)
+
+
 def graph_size(exprs):
     """Number of op (Apply) nodes in the graph of one expression or a list."""
     exprs = list(exprs) if isinstance(exprs, (list, tuple)) else [exprs]

@@ -1,5 +1,6 @@
 """Comments for generated code: expressions printed on one line, bounded so
 that commenting a large graph never costs more than the graph itself."""
+from ..expr.graph import memo_postorder
 from ..expr.printing import _fragments, leaf_text, pprint
 
 
@@ -79,17 +80,8 @@ class SmallGraphs:
 
     def __call__(self, expr):
         below, limit = self.below, self.limit
-        stack = [expr]
-        while stack:
-            n = stack[-1]
-            if id(n) in below:
-                stack.pop()
-                continue
-            todo = [i for i in n.inputs if i.op is not None and id(i) not in below]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
+
+        def visit(n):
             ids = {id(n)}
             for i in n.inputs:
                 if i.op is None:
@@ -103,4 +95,9 @@ class SmallGraphs:
                     ids = None
                     break
             below[id(n)] = (n, None if ids is None else frozenset(ids))
+        memo_postorder(expr, below, _op_inputs, visit)
         return below[id(expr)][1] is not None
+
+
+def _op_inputs(n):
+    return [i for i in n.inputs if i.op is not None]

@@ -20,12 +20,14 @@ their root (so a chain of n additions is collected once, in linear time),
 stable structural sort keys, and which nodes provably have the same run-time
 shape.
 """
+import functools
 import hashlib
 import sys
 
 import numpy as np
 
 from ..errors import KgenError
+from ..expr.graph import memo_postorder
 from ..expr.node import Constant, Shared, make_apply
 from .shapes import ShapeClasses
 
@@ -168,25 +170,7 @@ class Context:
     def key(self, node):
         """A sort key that depends only on structure, so the same graph sorts
         the same way in every process: (kind, name or op, digest)."""
-        keys = self.facts.keys
-        k = keys.get(id(node))
-        if k is not None:
-            return k
-        alive = self.facts.alive
-        stack = [node]
-        while stack:
-            n = stack[-1]
-            if id(n) in keys:
-                stack.pop()
-                continue
-            todo = [i for i in n.inputs if id(i) not in keys]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            keys[id(n)] = _key_of(n, [keys[id(i)][2] for i in n.inputs])
-            alive.append(n)
-        return keys[id(node)]
+        return structural_key(self.facts, node)
 
     # -- run-time shape equality ---------------------------------------------
     def shape_class(self, node):
@@ -218,21 +202,30 @@ class Context:
     def _shapes(self):
         shapes = self.facts.shapes
         if shapes is None:
-            holder = _KeyHolder(self.facts)
-            shapes = self.facts.shapes = ShapeClasses(holder.key)
+            shapes = self.facts.shapes = ShapeClasses(functools.partial(structural_key, self.facts))
         return shapes
 
 
-class _KeyHolder:
-    """Context.key over a Facts alone (what the shape classes sort by)."""
+def structural_key(facts, node):
+    """Context.key, kept in `facts` (the shape classes sort by it too)."""
+    keys = facts.keys
+    k = keys.get(id(node))
+    if k is not None:
+        return k
+    alive = facts.alive
 
-    def __init__(self, facts):
-        self.facts = facts
-
-    key = Context.key
+    def visit(n):
+        keys[id(n)] = _key_of(n, [keys[id(i)][2] for i in n.inputs])
+        alive.append(n)
+    memo_postorder(node, keys, _inputs, visit)
+    return keys[id(node)]
 
 
 SINGLE_USE, DEFERRED, CANONICAL = "single_use", "deferred", "canonical"
+
+
+def _inputs(n):
+    return n.inputs
 
 
 def broadcasts_into(small, big):

@@ -21,6 +21,7 @@ shape phase checks it before any step), so the product joins the two atoms
 Equal classes mean equal run-time shapes; `covers` says when broadcasting one
 node against others adds nothing.
 """
+from ..expr.graph import memo_postorder
 from ..expr.ops.elementwise import Elementwise
 
 REDUCTIONS = ("sum", "prod", "max", "min")
@@ -67,20 +68,12 @@ class ShapeClasses:
         r = raw.get(id(node))
         if r is not None:
             return r
-        stack = [node]
-        while stack:
-            n = stack[-1]
-            if id(n) in raw:
-                stack.pop()
-                continue
-            todo = [i for i in _deps(n) if id(i) not in raw]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            raw[id(n)] = self._classes(n)
-            self.alive.append(n)
+        memo_postorder(node, raw, _deps, self._record)
         return raw[id(node)]
+
+    def _record(self, n):
+        self.raw[id(n)] = self._classes(n)
+        self.alive.append(n)
 
     def _own(self, n):
         return tuple(d if d is not None else frozenset([_Atom(n, k)])
