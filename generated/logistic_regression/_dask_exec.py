@@ -89,21 +89,23 @@ class _Module:
 
 class ShippedModule(_Module):
     """A kg.function's extension: it pickles as its bytes and sha256, and a worker
-    writes the bytes into a private temporary folder, checks and loads them."""
+    writes the bytes into a private temporary folder, checks and loads them, then
+    calls `after(module)` if given (pickled by reference: the loader's own step,
+    such as binding the GEMM entry points of kgen/build/blas.py)."""
 
-    def __init__(self, blob, sha256, modname):
-        self.blob, self.sha256, self.modname = blob, sha256, modname
+    def __init__(self, blob, sha256, modname, after=None):
+        self.blob, self.sha256, self.modname, self.after = blob, sha256, modname, after
 
     @classmethod
-    def of(cls, module):
+    def of(cls, module, after=None):
         with open(module.__file__, "rb") as f:
             blob = f.read()
-        shipped = cls(blob, hashlib.sha256(blob).hexdigest(), module.__name__)
+        shipped = cls(blob, hashlib.sha256(blob).hexdigest(), module.__name__, after)
         shipped._known(module)
         return shipped
 
     def __reduce__(self):
-        return ShippedModule, (self.blob, self.sha256, self.modname)
+        return ShippedModule, (self.blob, self.sha256, self.modname, self.after)
 
     def _load(self):
         global _folder
@@ -114,7 +116,10 @@ class ShippedModule(_Module):
         path = os.path.join(_folder, f"{self.sha256[:24]}-{self.modname}.so")
         with open(path, "wb") as f:
             f.write(self.blob)
-        return core.import_extension(path, self.modname)
+        module = core.import_extension(path, self.modname)
+        if self.after is not None:
+            self.after(module)
+        return module
 
 
 class PackageModule(_Module):

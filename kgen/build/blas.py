@@ -1,22 +1,45 @@
-"""Which GEMM a local (JIT) build uses: NumPy's own OpenBLAS, or kgen's.
+"""Which GEMM a local (JIT) build uses: OpenBLAS from NumPy's wheel, or kgen's.
 
 NumPy wheels ship OpenBLAS (scipy-openblas64: CBLAS entry points named
-`scipy_cblas_sgemm64_`, 64-bit integers). It is already loaded in any process
-that imports kgen, so local builds link against it through kg_blas.h: matrix
-products as fast as NumPy's, and no GEMM to compile. Shipped packages
-(`python -m kgen build`) keep the built-in kg_gemm.h so they depend on nothing.
+`scipy_cblas_sgemm64_`, 64-bit integers). Local builds call it through
+kg_blas.h: matrix products as fast as NumPy's, and no GEMM to compile.
+Shipped packages (`python -m kgen build`) keep the built-in kg_gemm.h so they
+depend on nothing.
 
-KGEN_BLAS=builtin forces kg_gemm.h; KGEN_BLAS=numpy (the default) uses NumPy's
+kgen loads its own instance of that library, a copy of the file in its cache
+folder, rather than sharing NumPy's. The reason is threads: after each
+product, an OpenBLAS worker thread spins, waiting for the next one, for about
+0.1 s (2**28 cycles) by default; in a step that alternates products with
+kgen's OpenMP loops it takes half a core from those loops (measured: the DAE
+step's elementwise work 1.6-1.7x slower). kgen's instance is loaded with
+OPENBLAS_THREAD_TIMEOUT=6 (64 cycles, then its workers sleep) unless the user
+set that variable, and NumPy's instance, and what NumPy code gets from it,
+stay exactly as they were. The modules get the two entry points' addresses
+when they load (`bind`), not at link time: a module linked against the file
+would be bound to whichever instance of that soname is loaded first, NumPy's.
+Where the copy cannot be made or loaded, kgen uses NumPy's instance.
+
+KGEN_BLAS=builtin forces kg_gemm.h; KGEN_BLAS=numpy (the default) uses the
 library when it is found.
 """
 import ctypes
 import functools
 import glob
+import hashlib
 import os
+import shutil
+import threading
 
 import numpy as np
 
-_SYMBOLS = {"KG_BLAS_SGEMM": "scipy_cblas_sgemm64_", "KG_BLAS_DGEMM": "scipy_cblas_dgemm64_"}
+from .compiler import log
+
+_SGEMM, _DGEMM = "scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"
+# 2**6 cycles of spinning before an idle OpenBLAS worker sleeps. The DAE step
+# (benchmarks/bench_random.py R2) measured 21.0-22.3 ms with 4 to 10, and
+# 23.9-27.0 ms with OpenBLAS's default, 28.
+THREAD_TIMEOUT = "6"
+_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=None)
@@ -26,7 +49,7 @@ def numpy_openblas():
     for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*.so*"))):
         try:
             lib = ctypes.CDLL(path)
-            if all(hasattr(lib, sym) for sym in _SYMBOLS.values()):
+            if all(hasattr(lib, sym) for sym in (_SGEMM, _DGEMM)):
                 return path
         except OSError:
             continue
@@ -34,15 +57,80 @@ def numpy_openblas():
 
 
 def gemm_build_args():
-    """Extra compiler arguments for a kernel with matrix products: the defines
-    and link arguments for NumPy's OpenBLAS, or () for the built-in GEMM."""
-    if os.environ.get("KGEN_BLAS", "numpy") == "builtin":
+    """Extra compiler arguments for a kernel with matrix products: the defines of
+    kg_blas.h's route bound at load time, or () for the built-in GEMM."""
+    if os.environ.get("KGEN_BLAS", "numpy") == "builtin" or numpy_openblas() is None:
         return ()
-    path = numpy_openblas()
-    if path is None:
-        return ()
-    defines = ["-DKG_BLAS", "-DKG_BLAS_INT=int64_t"] + [f"-D{k}={v}" for k, v in _SYMBOLS.items()]
-    # the library comes before the source on the command line: keep it even
-    # where the linker defaults to --as-needed (Debian, Ubuntu)
-    return tuple(defines + ["-Wl,--no-as-needed", path, "-Wl,--as-needed",
-                            f"-Wl,-rpath,{os.path.dirname(path)}"])
+    return ("-DKG_BLAS", "-DKG_BLAS_INT=int64_t")
+
+
+def bind(module):
+    """Give a module built with gemm_build_args() the GEMM entry points (its
+    kg_blas_bind; until then its products take a plain loop)."""
+    lib = kgen_openblas()
+    ffi = module.ffi
+    module.lib.kg_blas_bind(ffi.cast("void *", ctypes.cast(getattr(lib, _SGEMM), ctypes.c_void_p).value),
+                            ffi.cast("void *", ctypes.cast(getattr(lib, _DGEMM), ctypes.c_void_p).value))
+
+
+def binder(module):
+    """`bind` if `module` needs it (a local build with products on kgen's OpenBLAS), else None."""
+    return bind if hasattr(module.lib, "kg_blas_bind") else None
+
+
+_instance = None
+
+
+def kgen_openblas():
+    """kgen's own instance of NumPy's OpenBLAS (a ctypes CDLL), loaded once per
+    process; NumPy's instance where a private copy cannot be had."""
+    global _instance
+    with _lock:
+        if _instance is None:
+            source = numpy_openblas()
+            try:
+                _instance = _load_private(source)
+            except OSError as exc:
+                log.info("kgen: using NumPy's OpenBLAS instance (%s)", exc)
+                _instance = ctypes.CDLL(source)
+        return _instance
+
+
+def _load_private(source):
+    from .cache import cache_dir, private_subdir
+    from ..errors import KgenError
+    try:
+        folder = private_subdir(cache_dir(), "blas")
+    except KgenError as exc:
+        raise OSError(str(exc)) from None
+    # named by the source file's identity (no need to read 25 MB per process)
+    st = os.stat(source)
+    stamp = hashlib.sha256(f"{source}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()
+    path = folder / f"libscipy_openblas64_kgen-{stamp[:16]}.so"
+    if not path.is_file() or path.stat().st_size != st.st_size:  # missing, or cut short
+        tmp = folder / f".tmp-{os.getpid()}-{os.urandom(4).hex()}.so"
+        try:
+            shutil.copyfile(source, tmp)
+            if _sha256(tmp) != _sha256(source):
+                raise OSError(f"the copy {tmp} of {source} does not match it")
+            os.replace(tmp, path)  # readers see a whole copy or none
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+    # OpenBLAS reads its settings when it loads; this one only for this instance
+    saved = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
+    if saved is None:
+        os.environ["OPENBLAS_THREAD_TIMEOUT"] = THREAD_TIMEOUT
+    try:
+        return ctypes.CDLL(str(path))
+    finally:
+        if saved is None:
+            os.environ.pop("OPENBLAS_THREAD_TIMEOUT", None)
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -10,6 +10,8 @@ Layout of the cache directory:
     .tmp-<key>-*        an entry being built (under its lock); renamed into place
     probes.json, jinja/ compiler probe answers, Jinja2 bytecode (kgen/build/flags.py,
                         kgen/codegen/render.py)
+    blas/               kgen's copy of NumPy's OpenBLAS, its own instance
+                        (kgen/build/blas.py)
 
 An entry becomes visible only through `os.replace` of a finished directory, so
 no reader sees a partial file; a reader still checks the .so against meta.json
@@ -46,7 +48,18 @@ from pathlib import Path
 from kgen.build import compiler
 from kgen.build.compiler import log
 from kgen.errors import CompileError, KgenError
-from kgen.runtime.core import import_extension as load_extension  # one loader for all
+from kgen.runtime.core import import_extension
+
+
+def load_extension(path, modname):
+    """The loader of the modules kgen builds: the runtime's, then kg_blas_bind for one
+    on kgen's OpenBLAS (kgen/build/blas.py; Dask workers do the same, ShippedModule)."""
+    module = import_extension(path, modname)
+    from kgen.build.blas import binder
+    bind = binder(module)
+    if bind is not None:
+        bind(module)
+    return module
 
 
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -434,7 +447,7 @@ def cache_info():
 
 
 # what kgen keeps in its cache folder besides entries (see the module docstring)
-_OWN_NAMES = ("failed", "locks", "jinja", "probes.json")
+_OWN_NAMES = ("failed", "locks", "jinja", "probes.json", "blas")
 _OWN_PREFIXES = (".tmp-", ".trash-", ".probes.")
 
 

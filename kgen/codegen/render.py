@@ -169,6 +169,8 @@ def render_fastcall(plans):
     return environment("c").get_template("c/fastcall.c.jinja").render(plans=plans)
 
 
-def render_cdef(plans, profile=False):
-    """The cffi declarations of the kernels (the same signatures as the header)."""
-    return environment("c").get_template("c/cdef.h.jinja").render(plans=plans, profile=profile)
+def render_cdef(plans, profile=False, blas_bind=False):
+    """The cffi declarations of the kernels (the same signatures as the header), and
+    kg_blas.h's kg_blas_bind where `blas_bind` (a local build on kgen's OpenBLAS)."""
+    return environment("c").get_template("c/cdef.h.jinja").render(
+        plans=plans, profile=profile, blas_bind=blas_bind)

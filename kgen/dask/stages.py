@@ -127,12 +127,14 @@ def function_plan(fn, row_positions):
     """The runtime's ChunkPlan for a kg.function called with Dask arrays at
     `row_positions`: every kernel compiled here (or loaded from the disk cache)."""
     from ..runtime.c import CFunction
+    from ..build import blas
     from ..runtime.dask_exec import ChunkPlan, ShippedModule
     outs, ups = fn.kernel.graphs(fn._optimize)
     stages = Stages(fn.kernel, outs, ups, row_positions)
     built = {suffix: CFunction(k, optimize=False) for suffix, k in stages.kernels}
     desc = stages.described({suffix: f.kernel.plan(False) for suffix, f in built.items()})
-    modules = {f.kernel.plan(False).name: ShippedModule.of(f._module) for f in built.values()}
+    modules = {f.kernel.plan(False).name: ShippedModule.of(f._module, after=blas.binder(f._module))
+               for f in built.values()}
     return ChunkPlan(desc, modules, stages.shared)
 
 

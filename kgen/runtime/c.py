@@ -53,13 +53,14 @@ class CFunction(core.Kernel):
         plan = kernel.plan(optimize)
         # profile: a build with a timer around each step (kgen/profiling.py reads them)
         self._source = render_module([plan], "c", __version__, profile=profile)
-        cdef = render_cdef([plan], profile=profile)
-        # -O2: every hot loop carries `omp simd`, so it vectorizes anyway, and
-        # compiles take half the time of -O3
-        extra = tuple(flags.compile_args()) + tuple(os.environ.get("KGEN_OPT", "-O2").split())
+        blas = ()
         if "gemm" in plan.features:
             from ..build.blas import gemm_build_args
-            extra += gemm_build_args()
+            blas = gemm_build_args()
+        cdef = render_cdef([plan], profile=profile, blas_bind=bool(blas))
+        # -O2: every hot loop carries `omp simd`, so it vectorizes anyway, and
+        # compiles take half the time of -O3
+        extra = tuple(flags.compile_args()) + tuple(os.environ.get("KGEN_OPT", "-O2").split()) + blas
         module, self.from_cache = build_module(
             self._source, cdef, name_hint=plan.name,
             extra_compile_args=extra, libraries=tuple(flags.libraries()),

@@ -2,16 +2,20 @@
  *
  * Compiled instead of kg_gemm.h when KG_BLAS is defined, with the same two
  * functions, so generated sources compile either way. kgen's local builds
- * use it with NumPy's own OpenBLAS (the scipy-openblas64 library NumPy ships,
- * already loaded in the process); shipped packages use kg_gemm.h.
- * No cblas.h is needed: the entry points are declared here.
+ * use it with OpenBLAS from NumPy's wheel (scipy-openblas64: 64-bit integers,
+ * kgen's own instance of it, kgen/build/blas.py); shipped packages use
+ * kg_gemm.h. No cblas.h is needed: the entry points are declared here.
  *
  *   -DKG_BLAS -DKG_BLAS_INT=int64_t
- *   -DKG_BLAS_SGEMM=scipy_cblas_sgemm64_ -DKG_BLAS_DGEMM=scipy_cblas_dgemm64_
+ *       the entry points are given when the module loads:
+ *       kg_blas_bind(sgemm, dgemm), which kgen's runtime calls
+ *   -DKG_BLAS -DKG_BLAS_SGEMM=cblas_sgemm -DKG_BLAS_DGEMM=cblas_dgemm
+ *       linked against those names instead (any CBLAS; KG_BLAS_INT as it takes)
  *
  * Operands whose strides no CBLAS layout can express (neither of the two
- * strides is 1) take a plain loop. Products with a narrow result (N at most
- * one vector) go to kg_narrow.h instead when it was pasted before this file.
+ * strides is 1) take a plain loop, as do all products while no entry points
+ * are bound. Products with a narrow result (N at most one vector) go to
+ * kg_narrow.h instead when it was pasted before this file.
  */
 #ifndef KG_BLAS_H
 #define KG_BLAS_H
@@ -26,12 +30,27 @@
 #define KG_CBLAS_NO_TRANS 111
 #define KG_CBLAS_TRANS 112
 
-void KG_BLAS_SGEMM(int order, int trans_a, int trans_b, KG_BLAS_INT m, KG_BLAS_INT n,
-                   KG_BLAS_INT k, float alpha, const float *a, KG_BLAS_INT lda,
-                   const float *b, KG_BLAS_INT ldb, float beta, float *c, KG_BLAS_INT ldc);
-void KG_BLAS_DGEMM(int order, int trans_a, int trans_b, KG_BLAS_INT m, KG_BLAS_INT n,
-                   KG_BLAS_INT k, double alpha, const double *a, KG_BLAS_INT lda,
-                   const double *b, KG_BLAS_INT ldb, double beta, double *c, KG_BLAS_INT ldc);
+#define KG__BLAS_GEMM_ARGS(T)                                                       \
+    int order, int trans_a, int trans_b, KG_BLAS_INT m, KG_BLAS_INT n, KG_BLAS_INT k,   \
+    T alpha, const T *a, KG_BLAS_INT lda, const T *b, KG_BLAS_INT ldb, T beta, T *c,    \
+    KG_BLAS_INT ldc
+#if defined(KG_BLAS_SGEMM) && defined(KG_BLAS_DGEMM)
+void KG_BLAS_SGEMM(KG__BLAS_GEMM_ARGS(float));
+void KG_BLAS_DGEMM(KG__BLAS_GEMM_ARGS(double));
+#  define KG__BLAS_BOUND(BLAS) 1
+#else
+/* bound when the module loads; NULL (a plain loop) until then */
+static void (*kg__blas_sgemm)(KG__BLAS_GEMM_ARGS(float));
+static void (*kg__blas_dgemm)(KG__BLAS_GEMM_ARGS(double));
+void kg_blas_bind(void *sgemm, void *dgemm)
+{
+    kg__blas_sgemm = (void (*)(KG__BLAS_GEMM_ARGS(float)))sgemm;
+    kg__blas_dgemm = (void (*)(KG__BLAS_GEMM_ARGS(double)))dgemm;
+}
+#  define KG_BLAS_SGEMM kg__blas_sgemm
+#  define KG_BLAS_DGEMM kg__blas_dgemm
+#  define KG__BLAS_BOUND(BLAS) ((BLAS) != NULL)
+#endif
 
 /* How row-major CBLAS reads a rows x cols operand with element strides
  * (rs, cs): as stored (cs == 1), transposed (rs == 1), or not at all (0). */
@@ -72,7 +91,7 @@ KG_GEMM_LINKAGE void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alph
     KG_BLAS_INT lda, ldb;                                                            \
     if (M == 0 || N == 0) return;                                                    \
     KG__BLAS_TRY_NARROW(SFX)                                                         \
-    if (K > 0 && kg__blas_layout(M, K, rsa, csa, &ta, &lda)                          \
+    if (K > 0 && KG__BLAS_BOUND(BLAS) && kg__blas_layout(M, K, rsa, csa, &ta, &lda)  \
             && kg__blas_layout(K, N, rsb, csb, &tb, &ldb)) {                         \
         BLAS(KG_CBLAS_ROW_MAJOR, ta, tb, (KG_BLAS_INT)M, (KG_BLAS_INT)N,             \
              (KG_BLAS_INT)K, alpha, A, lda, B, ldb, beta, C,                         \
