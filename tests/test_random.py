@@ -69,18 +69,29 @@ void h_blocks(int64_t n, int64_t key, int64_t ctr, uint32_t *out)
         out[4 * g + 2] = b.w[2]; out[4 * g + 3] = b.w[3];
     }
 }
+/* the blocks g0 .. g0+n-1 as the generated loops fill their buffers */
+void h_fill(int64_t key, int64_t ctr, int64_t g0, int64_t n, uint32_t *out)
+{
+    kg_philox_fill(key, ctr, g0, n, out);
+}
 """
 
+# the three forms of the rounds, one set of numbers (kg_philox.h): the state's
+# words in 32- or in 64-bit lanes of the compiler's vectors, or kg_philox_fill's
+# AVX-512 intrinsics (where the target has AVX-512F; the 64-bit form elsewhere)
+FORMS = {"32-bit": ["-DKG_PHILOX_WIDE_WORDS=0", "-DKG_PHILOX_NO_INTRINSICS"],
+         "64-bit": ["-DKG_PHILOX_WIDE_WORDS=1", "-DKG_PHILOX_NO_INTRINSICS"],
+         "intrinsics": []}
 
-@pytest.mark.parametrize("words", ["32-bit", "64-bit"])
+
+@pytest.mark.parametrize("words", list(FORMS))
 def test_kat_c_header(tmp_path, words):
-    # two forms of the rounds (kg_philox.h: the state's words in 32- or in
-    # 64-bit lanes, chosen by the target's vector unit), one set of numbers
-    wide = [f"-DKG_PHILOX_WIDE_WORDS={int(words == '64-bit')}"]
+    wide = FORMS[words]
     native = ["-march=native"] if platform.machine().lower() in ("x86_64", "amd64") else []
     ffi = cffi.FFI()
     ffi.cdef("void h_philox(const uint32_t *ctr, const uint32_t *key, uint32_t *out);"
-             "void h_blocks(int64_t n, int64_t key, int64_t ctr, uint32_t *out);")
+             "void h_blocks(int64_t n, int64_t key, int64_t ctr, uint32_t *out);"
+             "void h_fill(int64_t key, int64_t ctr, int64_t g0, int64_t n, uint32_t *out);")
     name = "_kg_philox_kat_" + words.replace("-", "_")
     ffi.set_source(name, _HARNESS, include_dirs=[str(flags.TEMPLATE_C_DIR)],
                    extra_compile_args=[*flags.OPT_FLAGS, *flags.C_FLAGS, *native, *wide])
@@ -100,6 +111,13 @@ def test_kat_c_header(tmp_path, words):
     mod.lib.h_blocks(n, key, ctr, ffi.cast("uint32_t *", got.ctypes.data))
     want = np.stack(philox_block(key, ctr, np.arange(n)), axis=1)
     np.testing.assert_array_equal(got, want)
+    # the chunk fill: whole groups of eight blocks and tails, g crossing 2^32
+    for g0, n in [(0, 0), (0, 7), (5, 8), (3, 129), (2 ** 32 - 13, 40), (2 ** 40 + 1, 17)]:
+        got = np.zeros((n + 1, 4), np.uint32)  # one block more: nothing written past n
+        mod.lib.h_fill(key, ctr, g0, n, ffi.cast("uint32_t *", got.ctypes.data))
+        want = np.stack(philox_block(key, ctr, np.arange(g0, g0 + n, dtype=np.int64)), axis=1)
+        np.testing.assert_array_equal(got[:n], want.reshape(n, 4))
+        assert not got[n].any()
 
 
 # ---- compiled draws against the reference ---------------------------------------------

@@ -123,12 +123,15 @@ class CPrinter:
 
     def words(self, local):
         """For a loop over chunks of this draw's elements (kernel.c.jinja):
-        (its word buffer, the buffer's size, block kg_q of the chunk whose
-        first block starts at element VAR_r0, elements per block)."""
+        (its word buffer, the buffer's size, the call that fills it with the
+        blocks from the one whose first element is VAR_r0 on, elements per
+        block)."""
         per = self.per_block(local)
         key, ctr = (self.operand(o, "int64", "int64") for o in local.operands[1:3])
-        return (f"{local.var}_w", f"4 * (KG_PHILOX_CHUNK / {per}) + 12",
-                f"kg_philox_block({key}, {ctr}, {local.var}_r0 / {per} + kg_q, 0)", per)
+        v, buf = local.var, f"{local.var}_w"
+        count = f"({v}_r - {v}_r0 + kg_m + {per - 1}) / {per} + 1"
+        return (buf, f"4 * (KG_PHILOX_CHUNK / {per}) + 12",
+                f"kg_philox_fill({key}, {ctr}, {v}_r0 / {per}, {count}, {buf})", per)
 
 
 GROUP = 4   # elements per iteration of a flat loop with such draws (one block: 4 words)
