@@ -320,6 +320,13 @@ KG__INLINE float kg_tanhf(float x) {
 #  define KG_OMP_SIMD
 #endif
 
+/* Columns per block of a column reduction (kernel.c.jinja's reduce_cols): its
+ * accumulators stay in registers or L1, and two threads share a 500-column
+ * matrix evenly enough. */
+#ifndef KG_COLS_BLOCK
+#  define KG_COLS_BLOCK 64
+#endif
+
 /* Below this many elements a fork/join (a few microseconds) costs more than
  * it saves, even for loops full of transcendental calls. */
 #ifndef KG_PARALLEL_MIN_N
