@@ -142,22 +142,28 @@ KG_PHILOX_FN void kg_philox_fill(int64_t key, int64_t ctr, int64_t g0, int64_t n
     const __m512i first = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
     const __m512i second = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
     const __m512i low = _mm512_set1_epi64(0xFFFFFFFF);
+    __m512i rk0[10], rk1[10];   /* the round keys, broadcast once per call */
+    uint32_t k0 = (uint32_t)ukey, k1 = (uint32_t)(ukey >> 32);
+    for (int r = 0; r < 10; r++, k0 += KG_PHILOX_W0, k1 += KG_PHILOX_W1) {
+        rk0[r] = _mm512_set1_epi64(k0);
+        rk1[r] = _mm512_set1_epi64(k1);
+    }
     int64_t q = 0;
     for (; q + 8 <= nb; q += 8) {
         const __m512i g = _mm512_add_epi64(_mm512_set1_epi64(g0 + q), lanes);
         __m512i x0 = g, x1 = _mm512_srli_epi64(g, 32), x2 = c2, x3 = c3;
-        uint32_t k0 = (uint32_t)ukey, k1 = (uint32_t)(ukey >> 32);
+#  if defined(__clang__)
+#    pragma clang loop unroll(full)
+#  else
+#    pragma GCC unroll 10
+#  endif
         for (int r = 0; r < 10; r++) {
             const __m512i p0 = _mm512_mul_epu32(x0, m0), p1 = _mm512_mul_epu32(x2, m1);
             /* 0x96: a ^ b ^ c */
-            x0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1,
-                                           _mm512_set1_epi64(k0), 0x96);
-            x2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3,
-                                           _mm512_set1_epi64(k1), 0x96);
+            x0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1, rk0[r], 0x96);
+            x2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3, rk1[r], 0x96);
             x1 = p1;
             x3 = p0;
-            k0 += KG_PHILOX_W0;
-            k1 += KG_PHILOX_W1;
         }
         /* (word 0, word 1) and (word 2, word 3) of each block as 64-bit values,
          * then interleaved: blocks q .. q + 3, then q + 4 .. q + 7 */
