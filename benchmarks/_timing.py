@@ -3,8 +3,9 @@ comparison libraries (a column is skipped where one is not installed)."""
 import time
 
 
-def median_time(fn, repeat=7, number=1):
-    fn()  # warm up (first-call costs, page faults)
+def median_time(fn, repeat=7, number=1, warmup=1):
+    for _ in range(warmup):  # first-call costs, page faults, thread pools starting
+        fn()
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()

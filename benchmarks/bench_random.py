@@ -58,9 +58,12 @@ def r2(batch=500, n_visible=784, n_hidden=500, level=0.3, lr=0.1):
 
     def numpy_gemms():  # the products of numpy_step, shapes and layouts alike
         return (x @ W, hidden @ W.T, grad @ W, x.T @ hidden, grad.T @ hidden)
-    t_np = median_time(numpy_step)
-    return ({"kgen": median_time(lambda: train(x)), "numpy": t_np},
-            {"kgen": median_time(numpy_gemms), "numpy": t_np})
+    # a step is ~25 ms: 21 timed calls after 5 untimed ones, each side alike
+    # (7 after 1 let the first calls' thread and page start-up into the median)
+    t_kg = median_time(lambda: train(x), repeat=21, warmup=5)
+    t_np = median_time(numpy_step, repeat=21, warmup=5)
+    return ({"kgen": t_kg, "numpy": t_np},
+            {"kgen": median_time(numpy_gemms, repeat=21, warmup=5), "numpy": t_np})
 
 
 def main():
