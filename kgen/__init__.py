@@ -8,11 +8,15 @@ __version__ = "0.1.0"
 
 import os as _os
 
-# Compiled kernels run OpenMP loops between calls into NumPy's OpenBLAS, which
-# has its own threads. OpenMP workers that spin after each loop starve those
-# threads (measured on the MLP step: 7x slower on 2 cores), so unless the user
-# chose otherwise, idle workers sleep. Read once, when libgomp is loaded.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Idle OpenMP workers spin a short while before they sleep, unless the user
+# chose otherwise: waking a sleeping worker took ~70 us per parallel loop on a
+# 2-core VM (the minibatch step: 445 -> 262 us with spinning), and a longer
+# spin starves other thread pools in the process (JAX's, NumPy's OpenBLAS).
+# Kernels run their products on the same OpenMP team (kg_blas.h), so a
+# kernel's loops and products do not take each other's cores. Read once, when
+# libgomp is loaded.
+if "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ.setdefault("GOMP_SPINCOUNT", "4000")
 
 from .config import config  # noqa: F401
 from .errors import (BackendUnavailableError, CompileError, CompilerNotFoundError,  # noqa: F401

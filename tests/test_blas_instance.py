@@ -36,13 +36,38 @@ def test_products_run_on_a_separate_instance_with_its_own_settings():
         assert numpys.openblas_thread_timeout() == 0
     # and a setting changed in one is not seen by the other
     get = "scipy_openblas_get_num_threads64_"
+    # kgen's runs each call on the caller's thread (kernels cut products into
+    # bands on their OpenMP team); NumPy's keeps its own count
+    assert blas._single_threaded and getattr(ours, get)() == 1
     before = getattr(numpys, get)()
-    ours.scipy_openblas_set_num_threads64_(1)
+    ours.scipy_openblas_set_num_threads64_(3)
     try:
-        assert getattr(ours, get)() == 1 and getattr(numpys, get)() == before
+        assert getattr(ours, get)() == 3 and getattr(numpys, get)() == before
         np.testing.assert_allclose(f(a, b), a @ b + 1.0, rtol=1e-12, atol=1e-12)
     finally:
-        ours.scipy_openblas_set_num_threads64_(before)
+        ours.scipy_openblas_set_num_threads64_(1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_large_products_in_bands(dtype):
+    """Products over kg_blas.h's threshold (2**20 multiply-adds) are cut into
+    bands of rows (M >= N) or of columns on the OpenMP team, each one whole
+    sgemm/dgemm call: A transposed or not, beta != 0 (an update), edges of
+    bands off the 16-row grid."""
+    a, b, c = (kg.matrix(n, dtype=dtype) for n in "abc")
+    f = kg.function([a, b, c], [kg.dot(a, b), c - 0.5 * kg.dot(b.T, a.T)], name="blas_bands")
+    rng = np.random.default_rng(4)
+    tol = {"float32": 2e-4, "float64": 1e-11}[dtype]
+    for M, K, N in [(301, 200, 97), (45, 130, 333), (20, 4000, 40)]:
+        x = rng.standard_normal((M, K)).astype(dtype)
+        y = rng.standard_normal((K, N)).astype(dtype)
+        z = rng.standard_normal((N, M)).astype(dtype)
+        p, q = f(x, y, z)
+        want = x.astype(np.float64) @ y
+        scale = np.abs(x).astype(np.float64) @ np.abs(y)
+        assert np.all(np.abs(p - want) <= tol * scale), (M, K, N)
+        want_q = z - 0.5 * want.T
+        assert np.all(np.abs(q - want_q) <= tol * (np.abs(z) + scale.T)), (M, K, N)
 
 
 def test_an_unbound_module_still_multiplies():
@@ -51,7 +76,7 @@ def test_an_unbound_module_still_multiplies():
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((9, 33)), rng.standard_normal((33, 5))
     module = f._module
-    module.lib.kg_blas_bind(module.ffi.NULL, module.ffi.NULL)
+    module.lib.kg_blas_bind(module.ffi.NULL, module.ffi.NULL, 0)
     try:
         np.testing.assert_allclose(f(a, b), a @ b + 1.0, rtol=1e-12, atol=1e-12)
     finally:
@@ -95,6 +120,7 @@ def test_no_copy_falls_back_to_numpys_instance(tmp_path, monkeypatch):
         monkeypatch.setattr(blas.shutil, "copyfile", _no_space)
     lib = blas.kgen_openblas()
     assert lib._name == blas.numpy_openblas()
+    assert not blas._single_threaded  # NumPy's threads stay NumPy's: no bands
     monkeypatch.setattr(blas, "_instance", None)  # the next test loads kgen's again
 
 

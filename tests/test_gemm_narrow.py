@@ -101,8 +101,12 @@ def test_against_numpy(lib, dtype, la):
     rng = np.random.default_rng(ord(la))
     lanes = _lanes(lib, dtype)
     chunk = lib[1].h_chunk()
+    # (the dot and columns forms take N <= 12 with rows or columns of A
+    # contiguous: 12 and 13 sit either side of that bound; 2000 x 10 is too
+    # big a C for the columns form's split of K in halves)
     for M, N, K in [(8, 1, 1), (13, lanes, 5), (600, 10 if lanes >= 10 else lanes, 784),
-                    (37, 3, chunk + 7), (17, lanes - 1, 64)]:
+                    (37, 3, chunk + 7), (17, lanes - 1, 64), (49, min(12, lanes), 70),
+                    (31, min(13, lanes), 9), (2000, min(10, lanes), 65)]:
         A = operand(rng, M, K, dtype, la)
         B = operand(rng, K, N, dtype, "ct"[M % 2])
         prod, absprod = _products(A, B)
@@ -135,10 +139,12 @@ def test_shapes_it_does_not_take(lib, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-def test_deterministic_across_threads(lib, dtype):
-    """Big enough to run threaded: 1, 2 and 3 threads agree bit for bit."""
+@pytest.mark.parametrize("la", "ct")
+def test_deterministic_across_threads(lib, dtype, la):
+    """Big enough to run threaded: 1, 2 and 3 threads agree bit for bit (A
+    transposed: the columns form, which splits K in halves)."""
     rng = np.random.default_rng(3)
-    A = operand(rng, 2003, 1100, dtype, "c")
+    A = operand(rng, 2003, 1100, dtype, la)
     B = operand(rng, 1100, 8, dtype, "c")
     results = []
     previous = lib[1].h_set_threads(1)

@@ -70,7 +70,8 @@ def bind(module):
     lib = kgen_openblas()
     ffi = module.ffi
     module.lib.kg_blas_bind(ffi.cast("void *", ctypes.cast(getattr(lib, _SGEMM), ctypes.c_void_p).value),
-                            ffi.cast("void *", ctypes.cast(getattr(lib, _DGEMM), ctypes.c_void_p).value))
+                            ffi.cast("void *", ctypes.cast(getattr(lib, _DGEMM), ctypes.c_void_p).value),
+                            int(_single_threaded))
 
 
 def binder(module):
@@ -79,17 +80,26 @@ def binder(module):
 
 
 _instance = None
+# kgen's own instance runs each call on the caller's thread; kernels cut large
+# products into bands on their OpenMP team instead (kg_blas.h says why).
+# NumPy's instance, where kgen must share it, keeps NumPy's settings.
+_single_threaded = False
 
 
 def kgen_openblas():
     """kgen's own instance of NumPy's OpenBLAS (a ctypes CDLL), loaded once per
     process; NumPy's instance where a private copy cannot be had."""
-    global _instance
+    global _instance, _single_threaded
     with _lock:
         if _instance is None:
             source = numpy_openblas()
+            _single_threaded = False
             try:
                 _instance = _load_private(source)
+                set_threads = getattr(_instance, "scipy_openblas_set_num_threads64_", None)
+                if set_threads is not None:
+                    set_threads(1)
+                    _single_threaded = True
             except OSError as exc:
                 log.info("kgen: using NumPy's OpenBLAS instance (%s)", exc)
                 _instance = ctypes.CDLL(source)

@@ -38,14 +38,19 @@
 void KG_BLAS_SGEMM(KG__BLAS_GEMM_ARGS(float));
 void KG_BLAS_DGEMM(KG__BLAS_GEMM_ARGS(double));
 #  define KG__BLAS_BOUND(BLAS) 1
+static const int kg__blas_split = 0;
 #else
-/* bound when the module loads; NULL (a plain loop) until then */
+/* bound when the module loads; NULL (a plain loop) until then. split: the
+ * library runs each call on the calling thread only (kgen's own instance),
+ * so large products are cut into bands on the kernel's OpenMP threads. */
 static void (*kg__blas_sgemm)(KG__BLAS_GEMM_ARGS(float));
 static void (*kg__blas_dgemm)(KG__BLAS_GEMM_ARGS(double));
-void kg_blas_bind(void *sgemm, void *dgemm)
+static int kg__blas_split;
+void kg_blas_bind(void *sgemm, void *dgemm, int split)
 {
     kg__blas_sgemm = (void (*)(KG__BLAS_GEMM_ARGS(float)))sgemm;
     kg__blas_dgemm = (void (*)(KG__BLAS_GEMM_ARGS(double)))dgemm;
+    kg__blas_split = split;
 }
 #  define KG_BLAS_SGEMM kg__blas_sgemm
 #  define KG_BLAS_DGEMM kg__blas_dgemm
@@ -77,6 +82,41 @@ static inline int kg__blas_layout(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t rs, 
 #  define KG__BLAS_TRY_NARROW(SFX)
 #endif
 
+/* Why bands: an OpenBLAS with threads of its own keeps them apart from the
+ * kernel's OpenMP team, and on a small machine the two pools take each
+ * other's cores (each spins a while after its work). With one pool, OpenMP
+ * workers can spin between a kernel's loops and wake at once. Each thread
+ * multiplies a band of rows (or of columns, when N is the longer side) of C,
+ * whole, so every element is summed as one call would sum it. */
+#ifndef KG_BLAS_SPLIT_MIN_FLOPS
+#  define KG_BLAS_SPLIT_MIN_FLOPS (1 << 20)
+#endif
+#ifdef _OPENMP
+#  include <omp.h>
+#  define KG__BLAS_BANDS(T, BLAS)                                                  \
+    if (kg__blas_split && (double)M * (double)N * (double)K >= KG_BLAS_SPLIT_MIN_FLOPS \
+            && omp_get_max_threads() > 1 && !omp_in_parallel()) {                   \
+        _Pragma("omp parallel")                                                     \
+        {                                                                           \
+            const ptrdiff_t nt = omp_get_num_threads(), t = omp_get_thread_num();    \
+            const int rows = M >= N;                                                \
+            const ptrdiff_t L = rows ? M : N;                                       \
+            /* band edges on multiples of 16 (the kernels' register tiles) */       \
+            const ptrdiff_t lo = L * t / nt / 16 * 16;                              \
+            const ptrdiff_t hi = t + 1 == nt ? L : L * (t + 1) / nt / 16 * 16;      \
+            if (hi > lo)                                                            \
+                BLAS(KG_CBLAS_ROW_MAJOR, ta, tb, (KG_BLAS_INT)(rows ? hi - lo : M), \
+                     (KG_BLAS_INT)(rows ? N : hi - lo), (KG_BLAS_INT)K, alpha,      \
+                     rows ? A + lo * rsa : A, lda, rows ? B : B + lo * csb, ldb,    \
+                     beta, rows ? C + lo * ldc : C + lo,                            \
+                     (KG_BLAS_INT)(ldc > 1 ? ldc : 1));                             \
+        }                                                                           \
+        return;                                                                     \
+    }
+#else
+#  define KG__BLAS_BANDS(T, BLAS)
+#endif
+
 /* kgen's split builds (prelude.h) share kg_gemm_* between their units */
 #ifndef KG_GEMM_LINKAGE
 #  define KG_GEMM_LINKAGE static
@@ -93,6 +133,7 @@ KG_GEMM_LINKAGE void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alph
     KG__BLAS_TRY_NARROW(SFX)                                                         \
     if (K > 0 && KG__BLAS_BOUND(BLAS) && kg__blas_layout(M, K, rsa, csa, &ta, &lda)  \
             && kg__blas_layout(K, N, rsb, csb, &tb, &ldb)) {                         \
+        KG__BLAS_BANDS(T, BLAS)                                                      \
         BLAS(KG_CBLAS_ROW_MAJOR, ta, tb, (KG_BLAS_INT)M, (KG_BLAS_INT)N,             \
              (KG_BLAS_INT)K, alpha, A, lda, B, ldb, beta, C,                         \
              (KG_BLAS_INT)(ldc > 1 ? ldc : 1));                                      \
