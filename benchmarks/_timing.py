@@ -3,8 +3,13 @@ comparison libraries (a column is skipped where one is not installed)."""
 import time
 
 
-def median_time(fn, repeat=7, number=1, warmup=1):
+def median_time(fn, repeat=7, number=1, warmup=1, settle=0.0):
+    """The median of `repeat` timings of `number` calls, after `warmup` calls
+    and, with `settle`, untimed calls for at least that many seconds."""
     for _ in range(warmup):  # first-call costs, page faults, thread pools starting
+        fn()
+    t_end = time.perf_counter() + settle
+    while time.perf_counter() < t_end:  # the previous tool's threads go idle, ours settle
         fn()
     times = []
     for _ in range(repeat):

@@ -18,9 +18,26 @@ import time
 import numpy as np
 
 import kgen as kg
-from _timing import median_time, optional  # benchmarks/_timing.py
+from _timing import median_time as _median_time, optional  # benchmarks/_timing.py
 
-ne, pytensor, jax = optional("numexpr"), optional("pytensor"), optional("jax")
+# Each tool is timed after 0.25 s of untimed calls: NumPy's OpenBLAS workers
+# spin for ~0.1 s after its products, and the scheduler takes up to ~0.1 s to
+# spread a pool's threads over the cores again after they slept (kgen's MLP
+# step, 2 cores: 3.8-4.0 ms in the first calls after 0.5 s idle, 1.9 ms from
+# the 60th). Without it a row measures the tool before it as much as itself.
+SETTLE = 0.25
+
+
+def median_time(fn, **kw):
+    return _median_time(fn, settle=SETTLE, **kw)
+
+# JAX's CPU threads stay busy after its calls and take cores from kgen's and
+# NumPy's (measured on 2 cores: kgen's MLP step 1.0x -> 1.8x NumPy's, max(x)
+# 0.6x -> 2.0x, with JAX run beside them), so the JAX column is timed in a
+# process of its own, against NumPy's times in that process.
+JAX_CHILD = os.environ.get("KGEN_BENCH_JAX_CHILD") == "1"
+ne, pytensor = (None, None) if JAX_CHILD else (optional("numexpr"), optional("pytensor"))
+jax = optional("jax") if JAX_CHILD else None
 if jax:
     # JAX computes in float32 unless told otherwise, even on float64 arrays: an
     # honest float64 row needs x64 (float32 workloads stay float32 either way)
@@ -207,11 +224,26 @@ def w5():
             "kgen": median_time(lambda: f(a), number=20000)}
 
 
+JAX_TOOL, JAX_BASE = "jax (own process)", "numpy (jax's process)"
+
+
+def jax_apart(quick):
+    """{workload: {"numpy": s, "jax": s}} from a child process that runs JAX;
+    {} where JAX is not installed."""
+    import importlib.util
+    if importlib.util.find_spec("jax") is None:
+        return {}
+    env = dict(os.environ, KGEN_BENCH_JAX_CHILD="1")
+    argv = [sys.executable, os.path.abspath(__file__)] + (["--quick"] if quick else [])
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def table(rows):
     print(f"{'workload':34s} {'tool':22s} {'median':>12s} {'/ numpy':>9s}")
     for name, times in rows:
-        base = times.get("numpy")
         for tool, t in times.items():
+            base = times.get(JAX_BASE if tool == JAX_TOOL else "numpy")
             ratio = f"{t / base:9.3f}" if base else ""
             unit = f"{t * 1e6:9.2f} us" if t < 1e-3 else f"{t * 1e3:9.2f} ms"
             print(f"{name:34s} {tool:22s} {unit:>12s} {ratio}")
@@ -226,6 +258,13 @@ def main():
                     help="also time the 10,000-op chain compile (minutes)")
     args = ap.parse_args()
     n = 10**6 if args.quick else 10**7
+    if JAX_CHILD:  # only the workloads with a JAX column, as one line of JSON
+        rows = {f"W1 n={n:.0e} float64": w1(n, "float64"), f"W1 n={n:.0e} float32": w1(n, "float32"),
+                "W1 n=1000 float64": w1(1000, "float64"), f"W2 sum((x-y)**2) n={n:.0e}": w2(n),
+                f"W8 sin(tanh(x)) and its gradient n={n // 10:.0e}": w8(n // 10)}
+        print(json.dumps({k: {"numpy": v["numpy"], "jax": v["jax"]} for k, v in rows.items()}))
+        return
+    jax_rows = jax_apart(args.quick)
     rows = [(f"W1 n={n:.0e} float64", w1(n, "float64")),
             (f"W1 n={n:.0e} float32", w1(n, "float32")),
             ("W1 n=1000 float64", w1(1000, "float64")),
@@ -240,6 +279,9 @@ def main():
                  ("W6 1000-op chain + grad compile", w6(1000))]
     if args.chain10k:
         rows += [("W6 10000-op chain + grad compile", w6(10000))]
+    for name, times in rows:
+        if name in jax_rows:
+            times[JAX_BASE], times[JAX_TOOL] = jax_rows[name]["numpy"], jax_rows[name]["jax"]
     print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
           f"cores: {os.cpu_count()}")
     table(rows)
