@@ -93,7 +93,7 @@ static inline int kg__blas_layout(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t rs, 
 #endif
 #ifdef _OPENMP
 #  include <omp.h>
-#  define KG__BLAS_BANDS(T, BLAS)                                                  \
+#  define KG__BLAS_BANDS(BLAS)                                                     \
     if (kg__blas_split && (double)M * (double)N * (double)K >= KG_BLAS_SPLIT_MIN_FLOPS \
             && omp_get_max_threads() > 1 && !omp_in_parallel()) {                   \
         _Pragma("omp parallel")                                                     \
@@ -114,7 +114,7 @@ static inline int kg__blas_layout(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t rs, 
         return;                                                                     \
     }
 #else
-#  define KG__BLAS_BANDS(T, BLAS)
+#  define KG__BLAS_BANDS(BLAS)
 #endif
 
 /* kgen's split builds (prelude.h) share kg_gemm_* between their units */
@@ -133,7 +133,7 @@ KG_GEMM_LINKAGE void kg_gemm_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, T alph
     KG__BLAS_TRY_NARROW(SFX)                                                         \
     if (K > 0 && KG__BLAS_BOUND(BLAS) && kg__blas_layout(M, K, rsa, csa, &ta, &lda)  \
             && kg__blas_layout(K, N, rsb, csb, &tb, &ldb)) {                         \
-        KG__BLAS_BANDS(T, BLAS)                                                      \
+        KG__BLAS_BANDS(BLAS)                                                         \
         BLAS(KG_CBLAS_ROW_MAJOR, ta, tb, (KG_BLAS_INT)M, (KG_BLAS_INT)N,             \
              (KG_BLAS_INT)K, alpha, A, lda, B, ldb, beta, C,                         \
              (KG_BLAS_INT)(ldc > 1 ? ldc : 1));                                      \

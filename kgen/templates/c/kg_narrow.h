@@ -77,6 +77,13 @@
 typedef T kg__nv_##SFX __attribute__((vector_size(KG__NARROW_VBYTES)));           \
 enum { KG__NARROW_VL_##SFX = KG__NARROW_VBYTES / (int)sizeof(T) };               \
                                                                                  \
+/* one element of C gets v: C = v (+ beta * C) on the first chunk of K,          \
+ * C += v on the others */                                                       \
+static inline void kg__narrow_put_##SFX(T *c, T v, T beta, int first)            \
+{                                                                                \
+    *c = first ? (beta == 0 ? v : v + beta * *c) : *c + v;                       \
+}                                                                                \
+                                                                                 \
 /* rows [i, i + nr) of C += (or =, on the first chunk) the chunk's products.     \
  * csa == 1: prefetch the rows pf blocks ahead (pf 0 for the last block: its     \
  * own rows, so nothing past A); otherwise pf 2: eight q's ahead. Kernels        \
@@ -120,8 +127,7 @@ static inline __attribute__((always_inline)) void kg__narrow_block_##SFX(       
     for (int r = 0; r < nr; r++) {                                               \
         T *c = C + (i + r) * ldc;                                                \
         for (ptrdiff_t j = 0; j < N; j++) {                                      \
-            T v = alpha * acc[r][j];                                             \
-            c[j] = first ? (beta == 0 ? v : v + beta * c[j]) : c[j] + v;         \
+            kg__narrow_put_##SFX(c + j, alpha * acc[r][j], beta, first);         \
         }                                                                        \
     }                                                                            \
 }                                                                                \
@@ -176,8 +182,7 @@ static inline __attribute__((always_inline)) void kg__narrow_dot_##SFX(         
         for (ptrdiff_t j = 0; j < N; j++) {                                      \
             T s = kg__narrow_hsum_##SFX(r ? acc1[j] : acc0[j]);                  \
             for (ptrdiff_t q = kv; q < kc; q++) s += ar[q] * Bt[j * dkc + q];    \
-            const T v = alpha * s;                                               \
-            c[j] = first ? (beta == 0 ? v : v + beta * c[j]) : c[j] + v;         \
+            kg__narrow_put_##SFX(c + j, alpha * s, beta, first);                 \
         }                                                                        \
     }                                                                            \
 }                                                                                \
@@ -204,11 +209,11 @@ static void kg__narrow_dots_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,        
                                                                                  \
 /* the columns form: rows [i, i + NV * VL) of C (NV 1 or 2, a constant) over     \
  * the columns [q0, q1) of A, into D (row stride ldd), which gets                \
- * alpha * sum (+ beta * D when first). */                                       \
+ * alpha * sum (+ beta * D). */                                                  \
 static inline __attribute__((always_inline)) void kg__narrow_col_##SFX(          \
         ptrdiff_t i, int NV, ptrdiff_t N, ptrdiff_t q0, ptrdiff_t q1, T alpha,   \
         const T *A, ptrdiff_t csa, const T *B, ptrdiff_t rsb, ptrdiff_t csb,     \
-        T beta, int first, T *D, ptrdiff_t ldd)                                  \
+        T beta, T *D, ptrdiff_t ldd)                                             \
 {                                                                                \
     const ptrdiff_t vl = KG__NARROW_VL_##SFX;                                    \
     kg__nv_##SFX acc0[KG__NARROW_DOT_N], acc1[KG__NARROW_DOT_N];                 \
@@ -235,9 +240,8 @@ static inline __attribute__((always_inline)) void kg__narrow_col_##SFX(         
     }                                                                            \
     for (ptrdiff_t j = 0; j < N; j++)                                            \
         for (int l = 0; l < NV * vl; l++) {                                      \
-            T *d = D + (i + l) * ldd + j;                                        \
-            const T v = alpha * (l < vl ? acc0[j][l] : acc1[j][l - vl]);         \
-            *d = first && beta != 0 ? v + beta * *d : v;                         \
+            kg__narrow_put_##SFX(D + (i + l) * ldd + j,                          \
+                    alpha * (l < vl ? acc0[j][l] : acc1[j][l - vl]), beta, 1);   \
         }                                                                        \
 }                                                                                \
                                                                                  \
@@ -257,20 +261,20 @@ static void kg__narrow_cols_##SFX(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K,        
         const ptrdiff_t q0 = h * kh, q1 = q0 + kh < K ? q0 + kh : K;             \
         T *d = h ? P : C;                                                        \
         const ptrdiff_t ldd = h ? N : ldc;                                       \
+        const T bh = h ? 0 : beta;  /* the partial ignores what P held */        \
         if (blk < nb)                                                            \
             kg__narrow_col_##SFX(blk * 2 * vl, 2, N, q0, q1, alpha, A, csa,      \
-                                 B, rsb, csb, beta, !h, d, ldd);                 \
+                                 B, rsb, csb, bh, d, ldd);                       \
         else                                                                     \
             kg__narrow_col_##SFX(nb * 2 * vl, 1, N, q0, q1, alpha, A, csa,       \
-                                 B, rsb, csb, beta, !h, d, ldd);                 \
+                                 B, rsb, csb, bh, d, ldd);                       \
         if (blk == nt - 1)  /* the last rows, one by one, in order of q */       \
             for (ptrdiff_t i = cut; i < M; i++)                                  \
                 for (ptrdiff_t j = 0; j < N; j++) {                              \
                     T s = 0;                                                     \
                     for (ptrdiff_t q = q0; q < q1; q++)                          \
                         s += A[q * csa + i] * B[q * rsb + j * csb];              \
-                    T *e = d + i * ldd + j;                                      \
-                    *e = !h && beta != 0 ? alpha * s + beta * *e : alpha * s;    \
+                    kg__narrow_put_##SFX(d + i * ldd + j, alpha * s, bh, 1);     \
                 }                                                                \
     }                                                                            \
     if (halves == 2)                                                             \
